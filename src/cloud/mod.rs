@@ -1,0 +1,1 @@
+//! The local cloud: an embedded Azure Resource Manager that speaks ARM's real REST protocol.

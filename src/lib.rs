@@ -1,0 +1,24 @@
+//! trustprint: stamp an exemplar NHS trust's Azure blueprint for follower trusts.
+//!
+//! The flow, one module per stage:
+//! [`load`] (manifest + values, validated) → [`render`] (Tera → ARM JSON) → [`check`] (guardrails)
+//! → `plan` (what-if) → `apply` (ARM deployments) → [`record`] (git commit in the fleet repo).
+//! [`run`] orchestrates the stages; `main.rs` only parses the command line and calls it.
+
+pub mod arm;
+pub mod armexpr;
+pub mod blueprint;
+pub mod check;
+pub mod cli;
+pub mod cloud;
+pub mod diag;
+pub mod error;
+pub mod load;
+pub mod model;
+pub mod record;
+pub mod render;
+pub mod run;
+pub mod types;
+pub mod values;
+
+pub use error::{Error, ExitCode};

@@ -1,0 +1,22 @@
+//! Stage 1, load: the blueprint manifest and a trust's values, both validated.
+//!
+//! Contract: [`load`] takes where the blueprint comes from and the values inputs, and returns a [`Loaded`] in
+//! which the manifest is valid, every template path is inside the blueprint's template roots, and the values
+//! satisfy every parameter (defaults filled in). Every problem in the values is reported at once.
+
+use crate::blueprint::{Blueprint, SourceSpec};
+use crate::values::{Values, ValuesInput};
+
+/// A blueprint and a trust's values, both valid.
+#[derive(Debug)]
+pub struct Loaded {
+    pub blueprint: Blueprint,
+    pub values: Values,
+}
+
+/// Open the blueprint (fetching it when it is a git URL) and validate the values against its manifest.
+pub fn load(source: &SourceSpec, input: &ValuesInput) -> Result<Loaded, crate::Error> {
+    let blueprint = crate::blueprint::open(source)?;
+    let values = crate::values::load(&blueprint.manifest, input)?;
+    Ok(Loaded { blueprint, values })
+}

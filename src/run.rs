@@ -1,0 +1,1 @@
+//! The orchestrator: the whole flow, stage by stage. Commands call these.
