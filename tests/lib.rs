@@ -1,0 +1,11 @@
+//! The one integration test binary: each module covers one area through the library or the real binary.
+
+mod armclient;
+mod armexpr;
+mod blueprint;
+mod check;
+mod cli;
+mod cloud;
+mod harness;
+mod load;
+mod render;
