@@ -94,6 +94,7 @@ pub fn load(manifest: &Manifest, input: &ValuesInput) -> Result<Values, crate::E
         .map_or_else(|| NO_FILE.to_string(), |p| p.display().to_string());
     let mut assigned: BTreeMap<String, Checked> = BTreeMap::new();
     let mut diags = Vec::new();
+    let mut given: Vec<String> = Vec::new();
 
     for (key, p) in &manifest.parameters {
         if let Some(d) = &p.default {
@@ -113,6 +114,7 @@ pub fn load(manifest: &Manifest, input: &ValuesInput) -> Result<Values, crate::E
             let mut layer = Layer::new(manifest, Src::new(name, ""));
             layer.walk_map("", &node);
             diags.append(&mut layer.diags);
+            given.append(&mut layer.given);
             assigned.extend(layer.out);
         } else {
             diags.push(
@@ -133,6 +135,7 @@ pub fn load(manifest: &Manifest, input: &ValuesInput) -> Result<Values, crate::E
                 let mut layer = Layer::new(manifest, Src::new(&file_name, &text));
                 layer.walk_map("", &node);
                 diags.append(&mut layer.diags);
+                given.append(&mut layer.given);
                 assigned.extend(layer.out);
                 file_node = Some(node);
             }
@@ -144,6 +147,7 @@ pub fn load(manifest: &Manifest, input: &ValuesInput) -> Result<Values, crate::E
         let mut layer = Layer::new(manifest, Src::new("--set", arg));
         layer.set(arg);
         diags.append(&mut layer.diags);
+        given.append(&mut layer.given);
         assigned.extend(layer.out);
     }
 
@@ -154,7 +158,10 @@ pub fn load(manifest: &Manifest, input: &ValuesInput) -> Result<Values, crate::E
         .all(|d| d.file != file_name || file_node.is_some())
     {
         for (key, p) in &manifest.parameters {
-            if p.required && !assigned.contains_key(key) {
+            let attempted = given
+                .iter()
+                .any(|g| g == key || key.strip_prefix(g.as_str()).is_some_and(|r| r.starts_with('.')));
+            if p.required && !assigned.contains_key(key) && !attempted {
                 diags.push(missing(key, p, &file_name, &text, file_node.as_ref()));
             }
         }
@@ -291,6 +298,8 @@ struct Layer<'a> {
     diags: Vec<Diagnostic>,
     out: Vec<(String, Checked)>,
     seen: HashSet<String>,
+    /// Keys (and groups of keys) this layer gave, valid or not: a bad value is not also "missing".
+    given: Vec<String>,
 }
 
 impl<'a> Layer<'a> {
@@ -301,6 +310,7 @@ impl<'a> Layer<'a> {
             diags: Vec::new(),
             out: Vec::new(),
             seen: HashSet::new(),
+            given: Vec::new(),
         }
     }
 
@@ -326,6 +336,7 @@ impl<'a> Layer<'a> {
             format!("{prefix}.{}", key.text)
         };
         if let Some(p) = self.manifest.parameters.get(&full) {
+            self.given.push(full.clone());
             if !self.seen.insert(full.clone()) {
                 self.diags.push(
                     self.src
@@ -346,6 +357,7 @@ impl<'a> Layer<'a> {
                     quoted: false,
                 } if text.is_empty() => {}
                 _ => {
+                    self.given.push(full.clone());
                     let children = children(self.manifest, &full);
                     self.diags.push(
                         self.src
