@@ -158,9 +158,12 @@ pub fn load(manifest: &Manifest, input: &ValuesInput) -> Result<Values, crate::E
         .all(|d| d.file != file_name || file_node.is_some())
     {
         for (key, p) in &manifest.parameters {
-            let attempted = given
-                .iter()
-                .any(|g| g == key || key.strip_prefix(g.as_str()).is_some_and(|r| r.starts_with('.')));
+            let attempted = given.iter().any(|g| {
+                g == key
+                    || key
+                        .strip_prefix(g.as_str())
+                        .is_some_and(|r| r.starts_with('.'))
+            });
             if p.required && !assigned.contains_key(key) && !attempted {
                 diags.push(missing(key, p, &file_name, &text, file_node.as_ref()));
             }
@@ -530,7 +533,11 @@ pub(crate) fn nearest<'c>(
     let w = word.to_ascii_lowercase();
     candidates
         .map(|c| (strsim::damerau_levenshtein(&w, &c.to_ascii_lowercase()), c))
-        .filter(|(d, c)| *d > 0 && *d <= (c.chars().count() / 3).max(1) || *d == 0 && *c != word)
+        .filter(|(d, c)| {
+            let len = c.chars().count();
+            // A one-letter name is "near" everything; only suggest when most of the word survives.
+            (*d > 0 && *d <= (len / 3).max(1) && *d < len) || (*d == 0 && *c != word)
+        })
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
 }
