@@ -92,7 +92,7 @@ fn invalid_values_fixtures() {
             .to_string();
         let rel = format!("tests/fixtures/values/invalid/{name}.yaml");
         let got = match load_file(&rel) {
-            Ok(_) => format!("(loaded without error)\n"),
+            Ok(_) => "(loaded without error)\n".to_string(),
             Err(e) => rendered(e),
         };
         let expected_path = case.with_extension("expected");
