@@ -663,7 +663,7 @@ deployments:
   - {{name: a, scope: subscription, template: a.json.tera}}
 "
         ),
-        &["a.json.tera"],
+        &["a.json.tera", "old/b.json.tera"],
     );
     let bp = blueprint::open(&SourceSpec::Dir(dir.path().join("bp"))).expect("valid");
     let warnings = blueprint::lint(&bp);
@@ -678,6 +678,11 @@ deployments:
   │   ^^^^^ expected a reference from a template, a deployment's fields or its `parameters`
   │
   = help: remove it, or use it in a template
+
+warning: template `old/b.json.tera` is not used
+ = in <tmp>/bp/blueprint.yaml
+ = expected a template named by a deployment, or included by one
+ = help: remove it, or name it in a deployment's `template`
 
 "
     );

@@ -627,7 +627,7 @@ pub fn validate(
             );
         }
     }
-    out.sort_by_key(|d| (d.line, d.column));
+    out.sort_by_key(|d| (d.line == 0, d.line, d.column));
     out
 }
 

@@ -546,7 +546,32 @@ pub fn lint(bp: &Blueprint) -> Vec<Diagnostic> {
             );
         }
     }
-    out.sort_by_key(|d| (d.line, d.column));
+    // Templates no deployment renders and no template includes are likely leftovers.
+    // Point at `templateRoots` when the manifest has it; otherwise at the file as a whole.
+    let roots_span = node
+        .get("templateRoots")
+        .map(|n| n.span)
+        .unwrap_or_default();
+    for (path, _) in &bp.templates {
+        let deployed = m.deployments.iter().any(|d| &d.template == path);
+        let included = bp
+            .templates
+            .iter()
+            .any(|(other, t)| other != path && t.contains(path.as_str()));
+        if !deployed && !included && path.ends_with(".tera") {
+            out.push(
+                Diagnostic::at(
+                    file,
+                    line_of(text, roots_span.line),
+                    roots_span,
+                    format!("template `{path}` is not used"),
+                )
+                .expected("a template named by a deployment, or included by one")
+                .suggest("remove it, or name it in a deployment's `template`"),
+            );
+        }
+    }
+    out.sort_by_key(|d| (d.line == 0, d.line, d.column));
     out
 }
 
