@@ -492,6 +492,30 @@ impl<'a> Layer<'a> {
     }
 }
 
+/// A regex matching `pattern` in full, compiled once per process: values are checked per trust, often for a
+/// whole fleet, and compiling dominated the cost of checking a list of addresses. `None` for an invalid pattern
+/// (the manifest check reports those).
+fn full_match(pattern: &str) -> Option<std::sync::Arc<regex::Regex>> {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex, OnceLock};
+    static CACHE: OnceLock<Mutex<HashMap<String, Option<Arc<regex::Regex>>>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+    let mut map = cache
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    // Blueprints declare a handful of patterns; a bound keeps a long-running process from growing without end.
+    if map.len() > 1024 {
+        map.clear();
+    }
+    map.entry(pattern.to_string())
+        .or_insert_with(|| {
+            regex::Regex::new(&format!("^(?:{pattern})$"))
+                .ok()
+                .map(Arc::new)
+        })
+        .clone()
+}
+
 /// The names one level below `level` (`""` for the top), in manifest order.
 fn children(manifest: &Manifest, level: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
@@ -663,7 +687,7 @@ fn check(p: &Parameter, key: &str, node: &Node, src: &Src) -> Result<Checked, Ve
                 ));
             }
             if let Some(pat) = &p.pattern {
-                if let Ok(re) = regex::Regex::new(&format!("^(?:{pat})$")) {
+                if let Some(re) = full_match(pat) {
                     if !re.is_match(&s) {
                         return Err(bad(
                             format!("{} does not match the pattern", quote(&s)),
@@ -958,13 +982,14 @@ fn check_secret(key: &str, node: &Node, src: &Src) -> Result<SecretRef, Vec<Diag
     if !diags.is_empty() {
         return Err(diags);
     }
-    let env_re = regex::Regex::new("^[A-Za-z_][A-Za-z0-9_]*$").ok();
-    let vault_re = regex::Regex::new(
-        "(?i)^/subscriptions/[0-9a-f-]{36}/resourceGroups/[-\\w._()]+/providers/Microsoft\\.KeyVault/vaults/[a-zA-Z0-9-]{3,24}$",
-    )
-    .ok();
-    let name_re = regex::Regex::new("^[0-9A-Za-z-]{1,127}$").ok();
-    let matches = |re: &Option<regex::Regex>, s: &str| re.as_ref().is_some_and(|r| r.is_match(s));
+    let env_re = full_match("[A-Za-z_][A-Za-z0-9_]*");
+    let vault_re = full_match(
+        "(?i)/subscriptions/[0-9a-f-]{36}/resourceGroups/[-\\w._()]+/providers/Microsoft\\.KeyVault/vaults/[a-zA-Z0-9-]{3,24}",
+    );
+    let name_re = full_match("[0-9A-Za-z-]{1,127}");
+    let matches = |re: &Option<std::sync::Arc<regex::Regex>>, s: &str| {
+        re.as_ref().is_some_and(|r| r.is_match(s))
+    };
     match (field("env"), field("keyVault")) {
         (Some(env), None) if entries.len() == 1 => match text(env) {
             Some(name) if matches(&env_re, &name) => Ok(SecretRef::Env(name)),

@@ -162,7 +162,9 @@ pub struct Migration {
 }
 
 /// Names the render stage puts beside the values at the top of the template context (docs/architecture.md).
-pub const RESERVED: &[&str] = &["blueprint", "deployment", "resource_groups", "tags"];
+/// (`tags` is not among them: a `tags` object parameter holds extra tags the render stage merges under the
+/// required ones.)
+pub const RESERVED: &[&str] = &["blueprint", "deployment", "resource_groups"];
 
 /// The only manifest format version this trustprint reads.
 pub const API_VERSION: &str = "trustprint/v1";

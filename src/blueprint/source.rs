@@ -511,8 +511,17 @@ pub fn lint(bp: &Blueprint) -> Vec<Diagnostic> {
             used_in.push('\n');
         }
     }
-    // Names the render stage and the pipeline read themselves.
-    const BUILT_IN: &[&str] = &["trust.name", "trust.ods_code", "azure.location"];
+    // Names the stages read themselves: render (names, tags), plan and apply (subscription, tenant).
+    const BUILT_IN: &[&str] = &[
+        "trust.name",
+        "trust.ods_code",
+        "azure.location",
+        "azure.subscription_id",
+        "azure.tenant_id",
+        "cost_centre",
+        "data_classification",
+        "tags",
+    ];
     let mut out = Vec::new();
     for (key, p) in &m.parameters {
         let span = node.key_span(&[Seg::Key("parameters")], key);
