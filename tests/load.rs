@@ -853,3 +853,42 @@ fn missing_blueprint_folder_is_a_clear_error() {
         "blueprint tests/fixtures/blueprints/no-such: cannot open the folder: No such file or directory (os error 2)"
     );
 }
+
+#[test]
+fn shared_template_root_changes_mark_the_commit_dirty() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let repo = git2::Repository::init(tmp.path()).expect("init");
+    let bp = tmp.path().join("blueprints/shared");
+    std::fs::create_dir_all(&bp).expect("mkdir");
+    std::fs::create_dir_all(tmp.path().join("templates")).expect("mkdir");
+    std::fs::write(
+        bp.join("blueprint.yaml"),
+        format!("{HEAD}templateRoots: [../../templates]\nparameters: {{}}\ndeployments:\n  - {{name: a, scope: subscription, template: a.json.tera}}\n"),
+    )
+    .expect("write");
+    std::fs::write(tmp.path().join("templates/a.json.tera"), GOOD_TEMPLATE).expect("write");
+    std::fs::write(tmp.path().join("README.md"), "unrelated\n").expect("write");
+    let head = commit_all(&repo, "shared");
+    let spec = SourceSpec::Dir(bp);
+    let opened = blueprint::open(&spec).expect("opens");
+    assert_eq!(
+        opened.templates,
+        vec![("a.json.tera".to_string(), GOOD_TEMPLATE.to_string())]
+    );
+    assert_eq!(opened.commit, Some(head.to_string()));
+    // A change outside the blueprint and its roots does not make it dirty; one in a root does.
+    std::fs::write(tmp.path().join("README.md"), "changed\n").expect("write");
+    assert_eq!(
+        blueprint::open(&spec).expect("opens").commit,
+        Some(head.to_string())
+    );
+    std::fs::write(
+        tmp.path().join("templates/a.json.tera"),
+        "{ \"resources\": [ ] }\n",
+    )
+    .expect("write");
+    assert_eq!(
+        blueprint::open(&spec).expect("opens").commit,
+        Some(format!("{head}-dirty"))
+    );
+}
