@@ -333,6 +333,22 @@ impl<'a> Layer<'a> {
     }
 
     fn visit(&mut self, prefix: &str, key: &Key, value: &Node) {
+        // A key with nothing after it: the parser places the empty value at the next token, often on another
+        // line; the key is the place to point at.
+        let empty;
+        let value = match &value.kind {
+            Kind::Scalar {
+                text,
+                quoted: false,
+            } if text.is_empty() => {
+                empty = Node {
+                    span: key.span,
+                    kind: value.kind.clone(),
+                };
+                &empty
+            }
+            _ => value,
+        };
         let full = if prefix.is_empty() {
             key.text.clone()
         } else {
@@ -948,6 +964,12 @@ fn plain(key: &str, node: &Node, src: &Src) -> Result<Value, Vec<Diagnostic>> {
 const SECRET_EXPECTED: &str = "a reference: `{ env: NAME }` (read from the environment at apply time) or `{ keyVault: <vault resource id>, secretName: NAME }`";
 
 fn check_secret(key: &str, node: &Node, src: &Src) -> Result<SecretRef, Vec<Diagnostic>> {
+    if node.to_json().is_null() {
+        return Err(vec![src
+            .diag(node.span, "an empty value is not a secret reference")
+            .key(key)
+            .expected(SECRET_EXPECTED)]);
+    }
     let Kind::Map(entries) = &node.kind else {
         // Never echo the value: it is likely the secret itself.
         return Err(vec![src

@@ -892,3 +892,25 @@ fn shared_template_root_changes_mark_the_commit_dirty() {
         Some(format!("{head}-dirty"))
     );
 }
+
+#[test]
+fn fleet_defaults_are_checked_and_named() {
+    let mut input = required_only();
+    input.base = Some((
+        "fleet.yaml".into(),
+        serde_json::json!({"tier": "huge", "network": {"adress_space": "10.0.0.0/16"}}),
+    ));
+    assert_eq!(
+        rendered(load_with(input).expect_err("invalid")),
+        "error: tier: \"huge\" is not one of the choices
+ = in fleet.yaml
+ = expected one of `small`, `medium`, `large`
+
+error: unknown key `network.adress_space`
+ = in fleet.yaml
+ = expected one of the keys of `network`: `address_space`, `dns_servers`
+ = help: did you mean `address_space`?
+
+"
+    );
+}
