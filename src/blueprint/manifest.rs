@@ -401,7 +401,6 @@ pub fn validate(
             );
         }
         for field in ["default", "example"] {
-            let path = [ppath[0], ppath[1], Seg::Key(field)];
             let value_node = node
                 .get("parameters")
                 .and_then(|n| n.get(key))
@@ -410,7 +409,6 @@ pub fn validate(
                 if p.ty == ParamType::Secret && field == "default" {
                     continue;
                 }
-                let _ = path;
                 let mut ds =
                     crate::values::check_in_manifest(p, &format!("{key} ({field})"), v, file, text);
                 out.append(&mut ds);
@@ -726,5 +724,86 @@ impl Manifest {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dep(name: &str, deps: &[&str]) -> Deployment {
+        Deployment {
+            name: name.into(),
+            scope: Scope::Subscription,
+            resource_group: None,
+            location: None,
+            template: "t.json.tera".into(),
+            depends_on: deps.iter().map(|d| d.to_string()).collect(),
+            parameters: IndexMap::new(),
+            when: None,
+        }
+    }
+
+    #[test]
+    fn template_paths() {
+        assert_eq!(template_path_problem("epr/spoke.json.tera"), None);
+        assert_eq!(
+            template_path_problem("../x"),
+            Some("leaves the template roots (`..`)")
+        );
+        assert_eq!(
+            template_path_problem("a/../../x"),
+            Some("leaves the template roots (`..`)")
+        );
+        assert_eq!(template_path_problem("/etc/passwd"), Some("is absolute"));
+        assert_eq!(template_path_problem("C:\\x"), Some("is absolute"));
+        assert_eq!(template_path_problem(""), Some("is empty"));
+    }
+
+    #[test]
+    fn cycles_are_found_and_named() {
+        assert_eq!(find_cycle(&[dep("a", &[]), dep("b", &["a"])]), None);
+        assert_eq!(
+            find_cycle(&[dep("a", &["b"]), dep("b", &["a"])]),
+            Some(vec!["a".into(), "b".into(), "a".into()])
+        );
+        assert_eq!(
+            find_cycle(&[dep("a", &["a"])]),
+            Some(vec!["a".into(), "a".into()])
+        );
+        // Unknown names are reported elsewhere, not as cycles.
+        assert_eq!(find_cycle(&[dep("a", &["zz"])]), None);
+    }
+
+    #[test]
+    fn deployment_order_puts_dependencies_first() {
+        let m = Manifest {
+            api_version: API_VERSION.into(),
+            name: "t".into(),
+            version: semver::Version::new(1, 0, 0),
+            description: "d".into(),
+            exemplar: Exemplar {
+                trust: "T".into(),
+                ods_code: "RM3".into(),
+            },
+            template_roots: default_template_roots(),
+            allowed_locations: default_locations(),
+            parameters: IndexMap::new(),
+            deployments: vec![
+                dep("epr", &["net", "gov"]),
+                dep("net", &["gov"]),
+                dep("gov", &[]),
+            ],
+            outputs: IndexMap::new(),
+            waivers: vec![],
+            scanner_skips: vec![],
+            migrations: vec![],
+        };
+        let order: Vec<&str> = m
+            .deployment_order()
+            .iter()
+            .map(|d| d.name.as_str())
+            .collect();
+        assert_eq!(order, ["gov", "net", "epr"]);
     }
 }
