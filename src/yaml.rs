@@ -533,13 +533,15 @@ impl<'a> Builder<'a> {
             ));
         }
         match event {
-            Event::Scalar(text, style, _, _) => {
+            Event::Scalar(text, style, _, tag) => {
                 let span = self.scalar_span(mark, &text, style);
+                // `!!str 123` is text, as quoting would make it.
+                let tagged_str = tag.is_some_and(|t| t.suffix == "str");
                 Ok(Node {
                     span,
                     kind: Kind::Scalar {
                         text,
-                        quoted: style != TScalarStyle::Plain,
+                        quoted: style != TScalarStyle::Plain || tagged_str,
                     },
                 })
             }
@@ -659,10 +661,12 @@ mod tests {
 
     #[test]
     fn core_schema_scalars() {
-        let n = parse_ok("a: 1\nb: '1'\nc: true\nd: ~\ne: 1.5\nf: 0x1f\ng: 1e3\nh: yes\ni: -7\n");
+        let n = parse_ok(
+            "a: 1\nb: '1'\nc: true\nd: ~\ne: 1.5\nf: 0x1f\ng: 1e3\nh: yes\ni: -7\nj: !!str 12\n",
+        );
         assert_eq!(
             n.to_json(),
-            serde_json::json!({"a": 1, "b": "1", "c": true, "d": null, "e": 1.5, "f": 31, "g": 1000.0, "h": "yes", "i": -7})
+            serde_json::json!({"a": 1, "b": "1", "c": true, "d": null, "e": 1.5, "f": 31, "g": 1000.0, "h": "yes", "i": -7, "j": "12"})
         );
     }
 
