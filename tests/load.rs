@@ -794,6 +794,21 @@ fn git_source_at_a_tag_branch_and_commit() {
     got.sort();
     assert_eq!(got, expected);
 
+    // Several at once (a fleet stamping in parallel) wait for each other's fetch instead of failing.
+    let spec = SourceSpec::parse(&format!("{url}//bp/minimal@{branch}")).expect("spec");
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            let spec = spec.clone();
+            std::thread::spawn(move || blueprint::open(&spec).map(|b| b.commit))
+        })
+        .collect();
+    for h in handles {
+        assert_eq!(
+            h.join().expect("thread").expect("opens"),
+            Some(v2.to_string())
+        );
+    }
+
     let err =
         blueprint::open(&SourceSpec::parse(&format!("{url}//bp/minimal@v9.9.9")).expect("spec"))
             .expect_err("unknown tag");
