@@ -477,13 +477,23 @@ deployments:
     std::fs::write(&outside, GOOD_TEMPLATE).expect("write");
     std::os::unix::fs::symlink(&outside, dir.path().join("bp/templates/evil.json.tera"))
         .expect("symlink");
+    // Inside the blueprint folder but outside the template roots: refused too, though no deployment names it.
+    std::os::unix::fs::symlink(
+        dir.path().join("bp/blueprint.yaml"),
+        dir.path().join("bp/templates/manifest.json.tera"),
+    )
+    .expect("symlink");
     assert_eq!(
         open_err(&dir),
-        "error: template `evil.json.tera` is a symlink leading outside the blueprint's source
+        "error: template `evil.json.tera` is a symlink leading outside the template roots
    --> <tmp>/bp/blueprint.yaml:10:15
    |
 10 |     template: evil.json.tera
-   |               ^^^^^^^^^^^^^^ expected a template file inside the blueprint's source
+   |               ^^^^^^^^^^^^^^ expected a template file inside the template roots
+
+error: `manifest.json.tera` under the template roots is a symlink leading outside them
+ = in <tmp>/bp/blueprint.yaml
+ = expected template files inside the template roots
 
 "
     );

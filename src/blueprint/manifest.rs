@@ -218,8 +218,10 @@ pub fn parse(file: &str, bytes: &[u8]) -> Result<Parsed, crate::Error> {
 pub struct TemplateIndex {
     /// Paths relative to their root.
     pub files: BTreeSet<String>,
-    /// Paths (relative to their root) that are symlinks leading outside the blueprint's source.
+    /// Paths (relative to their root) that are symlinks leading outside the template roots.
     pub escaping: BTreeSet<String>,
+    /// A template root could not be read: missing templates are then not reported one by one.
+    pub incomplete: bool,
 }
 
 /// Every semantic problem of a manifest at once, each pointing into `text` (the manifest as read).
@@ -519,13 +521,13 @@ pub fn validate(
                 at(
                     node.span_at(&dpath("template")),
                     format!(
-                        "template `{}` is a symlink leading outside the blueprint's source",
+                        "template `{}` is a symlink leading outside the template roots",
                         d.template
                     ),
                 )
-                .expected("a template file inside the blueprint's source"),
+                .expected("a template file inside the template roots"),
             );
-        } else if !templates.files.contains(&d.template) {
+        } else if !templates.files.contains(&d.template) && !templates.incomplete {
             let mut diag = at(
                 node.span_at(&dpath("template")),
                 format!(
