@@ -127,7 +127,7 @@ pub fn load(manifest: &Manifest, input: &ValuesInput) -> Result<Values, crate::E
     let mut text = String::new();
     let mut file_node = None;
     if let Some(path) = &input.file {
-        let bytes = std::fs::read(path).map_err(|e| crate::Error::io(path, e))?;
+        let bytes = yaml::read_limited(path)?;
         match yaml::parse(&file_name, &bytes) {
             Ok(node) => {
                 // parse succeeded, so the bytes are UTF-8.

@@ -253,10 +253,7 @@ pub fn parse(file: &str, bytes: &[u8]) -> Result<Node, Vec<Diagnostic>> {
             file,
             "",
             Span::default(),
-            format!(
-                "the file is {} bytes, larger than the 1 MiB limit",
-                bytes.len()
-            ),
+            "the file is larger than the 1 MiB limit",
         )
         .expected(
             "a file under 1 MiB (values files and manifests are a few kilobytes)",
@@ -295,6 +292,18 @@ pub fn parse(file: &str, bytes: &[u8]) -> Result<Node, Vec<Diagnostic>> {
         }
     };
     parse_str(file, text)
+}
+
+/// Read a file for [`parse`], but no more than one byte past [`MAX_BYTES`]: enough for [`parse`] to report a
+/// file as too large without loading a huge one into memory.
+pub fn read_limited(path: &std::path::Path) -> Result<Vec<u8>, crate::Error> {
+    use std::io::Read;
+    let f = std::fs::File::open(path).map_err(|e| crate::Error::io(path, e))?;
+    let mut bytes = Vec::new();
+    f.take(MAX_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| crate::Error::io(path, e))?;
+    Ok(bytes)
 }
 
 /// Parse YAML text (see [`parse`]).

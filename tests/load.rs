@@ -268,19 +268,22 @@ fn oversized_file_is_refused_before_parsing() {
         text.push_str("# padding padding padding padding padding padding padding padding\n");
     }
     std::fs::write(&path, &text).expect("write");
-    let err = load_with(ValuesInput {
-        file: Some(path.clone()),
-        ..Default::default()
-    })
-    .expect_err("too big");
-    let text_out = rendered(err).replace(&path.display().to_string(), "big.yaml");
-    assert_eq!(
-        text_out,
-        format!(
-            "error: the file is {} bytes, larger than the 1 MiB limit\n = in big.yaml\n = expected a file under 1 MiB (values files and manifests are a few kilobytes)\n\n",
-            text.len()
-        )
-    );
+    // A file just over the limit, and a (sparse) 8 GiB one, which must not be read into memory.
+    let huge = dir.path().join("huge.yaml");
+    std::fs::File::create(&huge)
+        .and_then(|f| f.set_len(8 << 30))
+        .expect("sparse file");
+    for (p, name) in [(&path, "big.yaml"), (&huge, "huge.yaml")] {
+        let err = load_with(ValuesInput {
+            file: Some(p.clone()),
+            ..Default::default()
+        })
+        .expect_err("too big");
+        assert_eq!(
+            rendered(err).replace(&p.display().to_string(), name),
+            format!("error: the file is larger than the 1 MiB limit\n = in {name}\n = expected a file under 1 MiB (values files and manifests are a few kilobytes)\n\n")
+        );
+    }
 }
 
 #[test]

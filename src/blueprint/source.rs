@@ -237,13 +237,13 @@ fn open_fs(
     commit: Option<String>,
 ) -> Result<Blueprint, Error> {
     let manifest_path = bp_dir.join(MANIFEST);
-    let bytes = std::fs::read(&manifest_path).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            read_error(desc, format!("no {MANIFEST} in {}", bp_dir.display()))
-        } else {
-            Error::io(&manifest_path, e)
-        }
-    })?;
+    if !manifest_path.is_file() {
+        return Err(read_error(
+            desc,
+            format!("no {MANIFEST} in {}", bp_dir.display()),
+        ));
+    }
+    let bytes = crate::yaml::read_limited(&manifest_path)?;
     let Parsed { manifest, node } = manifest::parse(file, &bytes)?;
     let text = String::from_utf8_lossy(&bytes).into_owned();
     let bp_rel = rel_str(bp_dir, boundary);
