@@ -132,7 +132,7 @@ pub fn load(manifest: &Manifest, input: &ValuesInput) -> Result<Values, crate::E
             Ok(node) => {
                 // parse succeeded, so the bytes are UTF-8.
                 text = String::from_utf8_lossy(&bytes).into_owned();
-                let mut layer = Layer::new(manifest, Src::new(&file_name, &text));
+                let mut layer = Layer::new(manifest, Src::new(&file_name, without_bom(&text)));
                 layer.walk_map("", &node);
                 diags.append(&mut layer.diags);
                 given.append(&mut layer.given);
@@ -165,7 +165,13 @@ pub fn load(manifest: &Manifest, input: &ValuesInput) -> Result<Values, crate::E
                         .is_some_and(|r| r.starts_with('.'))
             });
             if p.required && !assigned.contains_key(key) && !attempted {
-                diags.push(missing(key, p, &file_name, &text, file_node.as_ref()));
+                diags.push(missing(
+                    key,
+                    p,
+                    &file_name,
+                    without_bom(&text),
+                    file_node.as_ref(),
+                ));
             }
         }
     }
@@ -195,6 +201,11 @@ pub fn load(manifest: &Manifest, input: &ValuesInput) -> Result<Values, crate::E
         tree,
         secrets,
     })
+}
+
+/// Positions count from after a byte-order mark, as the parser saw the text.
+fn without_bom(text: &str) -> &str {
+    text.strip_prefix('\u{feff}').unwrap_or(text)
 }
 
 fn insert(tree: &mut Value, key: &str, v: Value) {
