@@ -16,12 +16,17 @@ fn trust_files(dir: &Path) -> Vec<PathBuf> {
         .skip(1)
         .enumerate()
         .filter_map(|(i, line)| {
-            let mut cols = line.split(',');
-            let code = cols.next()?;
-            let name = cols.next()?;
+            let (code, rest) = line.split_once(',')?;
+            // Names with commas are quoted in the CSV.
+            let name = match rest.strip_prefix('"') {
+                Some(quoted) => quoted.split_once('"')?.0,
+                None => rest.split(',').next()?,
+            };
+            // A JSON string is a valid YAML double-quoted scalar.
+            let name = serde_json::Value::String(name.to_string());
             let path = dir.join(format!("{code}.yaml"));
             let text = format!(
-                "trust:\n  name: \"{name}\"\n  ods_code: {code}\n  contact: cloud.team@{}.nhs.uk\n\
+                "trust:\n  name: {name}\n  ods_code: {code}\n  contact: cloud.team@{}.nhs.uk\n\
                  azure:\n  location: {}\n  tenant_id: 0b5e4a7c-3f2d-4d1e-9a8b-{:012x}\n\
                  network:\n  address_space: 10.{}.{}.0/20\n  dns_servers: [10.160.4.10, 10.160.4.11]\n\
                  tier: {}\ncost_centre: {code}-IT-001\nsql:\n  admin_password: {{ env: SQL_ADMIN_PASSWORD }}\n",
@@ -62,8 +67,12 @@ fn bench(c: &mut Criterion) {
             file: Some(f.clone()),
             ..Default::default()
         };
-        if let Err(e) = values::load(&bp.manifest, &input) {
-            panic!("{}: {e}", f.display());
+        match values::load(&bp.manifest, &input) {
+            Ok(_) => {}
+            Err(trustprint::Error::Values { diagnostics, .. }) => {
+                panic!("{}", trustprint::diag::render(&diagnostics, false))
+            }
+            Err(e) => panic!("{}: {e}", f.display()),
         }
     }
     let one = ValuesInput {
