@@ -474,14 +474,22 @@ impl<'a> Evaluator<'a> {
                 "the template has no variable '{name}'"
             )));
         };
-        if self.stack.borrow().iter().any(|s| s == &key) {
+        if self
+            .stack
+            .borrow()
+            .iter()
+            .any(|s| s.eq_ignore_ascii_case(orig))
+        {
             let mut cycle: Vec<String> = self.stack.borrow().clone();
-            let start = cycle.iter().position(|s| s == &key).unwrap_or(0);
+            let start = cycle
+                .iter()
+                .position(|s| s.eq_ignore_ascii_case(orig))
+                .unwrap_or(0);
             cycle.drain(..start);
-            cycle.push(key);
+            cycle.push(orig.clone());
             return Err(Error::VariableCycle { cycle });
         }
-        self.stack.borrow_mut().push(key.clone());
+        self.stack.borrow_mut().push(orig.clone());
         // Variables see no copy loop but their own.
         let saved = self.copy.replace(Vec::new());
         let path = format!("variables.{orig}");

@@ -1231,3 +1231,413 @@ fn utc_format(now: time::OffsetDateTime, fmt: &str) -> Result<Value, Error> {
     }
     Ok(Value::String(out))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::eval::{Context, Evaluator, Scope};
+    use super::super::Error;
+    use serde_json::{json, Map, Value};
+
+    struct TestCtx;
+    impl Context for TestCtx {
+        fn subscription(&self) -> Value {
+            json!({"id": "/subscriptions/sub-1", "subscriptionId": "sub-1", "tenantId": "ten-1", "displayName": "Dev"})
+        }
+        fn resource_group(&self) -> Option<Value> {
+            Some(
+                json!({"id": "/subscriptions/sub-1/resourceGroups/rg-1", "name": "rg-1", "location": "uksouth"}),
+            )
+        }
+        fn deployment(&self) -> Value {
+            json!({"name": "dep-1"})
+        }
+        fn tenant(&self) -> Value {
+            json!({"tenantId": "ten-1"})
+        }
+        fn reference(&self, id: &str, api: Option<&str>, full: bool) -> Result<Value, Error> {
+            Ok(json!({"id": id, "api": api, "full": full}))
+        }
+    }
+
+    fn scope() -> Scope {
+        let params: Map<String, Value> = serde_json::from_value(json!({
+            "Name": "App-One", "count": 3, "tags": {"a": "1"}, "list": ["x", "y"]
+        }))
+        .unwrap();
+        let vars: Map<String, Value> = serde_json::from_value(json!({
+            "prefix": "[toLower(parameters('name'))]",
+            "full": "[concat(variables('prefix'), '-', string(parameters('count')))]",
+            "loopA": "[variables('loopB')]",
+            "loopB": "[variables('loopA')]",
+            "copy": [{"name": "disks", "count": 2, "input": {"lun": "[copyIndex('disks')]"}}]
+        }))
+        .unwrap();
+        Scope::new(&params, &vars).unwrap()
+    }
+
+    fn eval(expr: &str) -> Result<Value, Error> {
+        let s = scope();
+        Evaluator::new(&TestCtx, &s).eval_str(expr)
+    }
+
+    fn ok(expr: &str) -> Value {
+        eval(expr).unwrap_or_else(|e| panic!("{expr}: {e}"))
+    }
+
+    fn err(expr: &str) -> String {
+        match eval(expr) {
+            Ok(v) => panic!("{expr} gave {v}, expected an error"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn parameters_and_variables() {
+        assert_eq!(ok("[parameters('name')]"), "App-One");
+        assert_eq!(ok("[variables('full')]"), "app-one-3");
+        assert_eq!(ok("[variables('disks')]"), json!([{"lun": 0}, {"lun": 1}]));
+        assert_eq!(
+            err("[variables('loopA')]"),
+            "variables.loopB: variable cycle: loopA -> loopB -> loopA"
+        );
+        assert_eq!(
+            err("[parameters('nope')]"),
+            "parameters(): the template has no parameter 'nope'"
+        );
+        assert_eq!(
+            err("[variables('nope')]"),
+            "the template has no variable 'nope'"
+        );
+    }
+
+    #[test]
+    fn literals_and_escapes() {
+        assert_eq!(ok("plain"), "plain");
+        assert_eq!(ok("[[notAnExpression()]"), "[notAnExpression()]");
+        assert_eq!(ok("['it''s']"), "it's");
+        assert_eq!(ok("[-5]"), -5);
+        assert_eq!(ok("[true]"), true);
+        assert_eq!(ok("[null()]"), Value::Null);
+    }
+
+    #[test]
+    fn scope_functions() {
+        assert_eq!(ok("[subscription().subscriptionId]"), "sub-1");
+        assert_eq!(ok("[resourceGroup().location]"), "uksouth");
+        assert_eq!(ok("[deployment().name]"), "dep-1");
+        assert_eq!(ok("[tenant().tenantId]"), "ten-1");
+        assert_eq!(ok("[environment().suffixes.storage]"), "core.windows.net");
+        assert_eq!(ok("[reference('/x', '2020-01-01', 'Full').full]"), true);
+        assert_eq!(ok("[reference('/x').api]"), Value::Null);
+    }
+
+    #[test]
+    fn resource_ids_in_every_form() {
+        assert_eq!(
+            ok("[resourceId('Microsoft.Storage/storageAccounts', 'st1')]"),
+            "/subscriptions/sub-1/resourceGroups/rg-1/providers/Microsoft.Storage/storageAccounts/st1"
+        );
+        assert_eq!(
+            ok("[resourceId('rg-2', 'Microsoft.Network/virtualNetworks/subnets', 'v', 's')]"),
+            "/subscriptions/sub-1/resourceGroups/rg-2/providers/Microsoft.Network/virtualNetworks/v/subnets/s"
+        );
+        assert_eq!(
+            ok("[resourceId('sub-9', 'rg-2', 'Microsoft.Web/sites', 'w')]"),
+            "/subscriptions/sub-9/resourceGroups/rg-2/providers/Microsoft.Web/sites/w"
+        );
+        assert_eq!(
+            ok("[subscriptionResourceId('Microsoft.Resources/resourceGroups', 'rg-2')]"),
+            "/subscriptions/sub-1/providers/Microsoft.Resources/resourceGroups/rg-2"
+        );
+        assert_eq!(
+            ok("[subscriptionResourceId('sub-9', 'Microsoft.Authorization/roleDefinitions', 'r')]"),
+            "/subscriptions/sub-9/providers/Microsoft.Authorization/roleDefinitions/r"
+        );
+        assert_eq!(
+            ok("[tenantResourceId('Microsoft.Management/managementGroups', 'mg')]"),
+            "/providers/Microsoft.Management/managementGroups/mg"
+        );
+        assert_eq!(
+            ok("[extensionResourceId('/subscriptions/s/resourceGroups/r', 'Microsoft.Authorization/locks', 'l')]"),
+            "/subscriptions/s/resourceGroups/r/providers/Microsoft.Authorization/locks/l"
+        );
+        assert_eq!(
+            err("[resourceId('Microsoft.Network/virtualNetworks/subnets', 'v')]"),
+            "resourceId(): resource type 'Microsoft.Network/virtualNetworks/subnets' needs 2 name segment(s), got 1 ('v')"
+        );
+        assert_eq!(
+            err("[resourceId('a', 'b')]"),
+            "resourceId(): no resource type (like 'Microsoft.Storage/storageAccounts') among the arguments"
+        );
+    }
+
+    #[test]
+    fn strings() {
+        assert_eq!(ok("[concat('a', 1, true, 'b')]"), "a1Trueb");
+        assert_eq!(
+            ok("[concat(createArray(1), createArray(2, 3))]"),
+            json!([1, 2, 3])
+        );
+        assert_eq!(
+            err("[concat('a', createArray(1))]"),
+            "concat(): cannot mix array with strings; give all arrays or all strings"
+        );
+        assert_eq!(ok("[format('{0}-{1:D3}-{{x}}', 'vm', 7)]"), "vm-007-{x}");
+        assert_eq!(ok("[format('{0,4}|{0,-4}|', 'ab')]"), "  ab|ab  |");
+        assert_eq!(ok("[format('{0:N}', 1234567)]"), "1,234,567");
+        assert_eq!(
+            err("[format('{1}', 'a')]"),
+            "format(): placeholder {1} but only 1 argument(s) given"
+        );
+        assert_eq!(ok("[toLower('AbC')]"), "abc");
+        assert_eq!(ok("[toUpper('AbC')]"), "ABC");
+        assert_eq!(ok("[trim('  x ')]"), "x");
+        assert_eq!(ok("[replace('a-b-c', '-', '')]"), "abc");
+        assert_eq!(ok("[substring('hello', 1, 3)]"), "ell");
+        assert_eq!(ok("[substring('hello', 2)]"), "llo");
+        assert_eq!(
+            err("[substring('abc', 1, 5)]"),
+            "substring(): start 1 and length 5 must lie within the string 'abc' (length 3)"
+        );
+        assert!(err("[substring('abc', -1, 1)]").starts_with("substring(): start -1"));
+        assert_eq!(
+            ok("[split('a,b;c', createArray(',', ';'))]"),
+            json!(["a", "b", "c"])
+        );
+        assert_eq!(ok("[join(createArray('a', 'b'), '/')]"), "a/b");
+        assert_eq!(ok("[startsWith('Hello', 'he')]"), true);
+        assert_eq!(ok("[endsWith('Hello', 'LO')]"), true);
+        assert_eq!(ok("[indexOf('abcabc', 'C')]"), 2);
+        assert_eq!(ok("[lastIndexOf('abcabc', 'c')]"), 5);
+        assert_eq!(ok("[indexOf('abc', 'z')]"), -1);
+        assert_eq!(ok("[padLeft('7', 3, '0')]"), "007");
+        assert_eq!(ok("[padLeft(12, 1, '0')]"), "12");
+        assert_eq!(ok("[string(parameters('tags'))]"), r#"{"a":"1"}"#);
+        assert_eq!(ok("[string(5)]"), "5");
+        assert_eq!(ok("[json('{\"a\": [1]}').a[0]]"), 1);
+        assert!(err("[json('{')]").starts_with("json(): not valid JSON"));
+        assert_eq!(ok("[base64('hello')]"), "aGVsbG8=");
+        assert_eq!(ok("[base64ToString('aGVsbG8=')]"), "hello");
+        assert_eq!(ok("[base64ToJson('eyJhIjoxfQ==').a]"), 1);
+        assert_eq!(
+            ok("[dataUri('Hello')]"),
+            "data:text/plain;charset=utf8;base64,SGVsbG8="
+        );
+        assert_eq!(ok("[dataUriToString('data:;base64,SGVsbG8=')]"), "Hello");
+        assert_eq!(
+            ok("[uri('https://a.example/x/y', 'z?q=1')]"),
+            "https://a.example/x/z?q=1"
+        );
+        assert_eq!(ok("[uriComponent('a b/c~')]"), "a%20b%2Fc~");
+        assert_eq!(ok("[uriComponentToString('a%20b')]"), "a b");
+        assert_eq!(ok("[length('héllo')]"), 5);
+        assert_eq!(ok("[first('abc')]"), "a");
+        assert_eq!(ok("[last('abc')]"), "c");
+        assert_eq!(ok("[take('abc', 2)]"), "ab");
+        assert_eq!(ok("[skip('abc', 2)]"), "c");
+    }
+
+    #[test]
+    fn guid_and_unique_string() {
+        assert_eq!(
+            ok("[guid('a', 'b', 'c')]"),
+            "a98fa280-e03f-5afa-8d8e-92d0a9c201e8"
+        );
+        assert_eq!(
+            ok("[uniqueString(resourceGroup().id)]"),
+            json!(super::super::ids::unique_string(&[
+                "/subscriptions/sub-1/resourceGroups/rg-1"
+            ]))
+        );
+        assert_eq!(
+            err("[guid(1)]"),
+            "guid(): argument 1 must be a string, not int"
+        );
+        assert_eq!(
+            err("[uniqueString()]"),
+            "uniqueString(): takes at least 1 argument(s), got 0"
+        );
+    }
+
+    #[test]
+    fn logic_and_comparison() {
+        assert_eq!(ok("[if(equals(1, 1), 'yes', fail())]"), "yes");
+        assert_eq!(ok("[if(false, fail(), 'no')]"), "no");
+        assert_eq!(
+            err("[if('x', 1, 2)]"),
+            "if(): the condition must be a bool, not string"
+        );
+        assert_eq!(ok("[and(true, not(false))]"), true);
+        assert_eq!(ok("[or(false, true, fail())]"), true);
+        assert_eq!(
+            ok("[equals(createArray(1, 'a'), createArray(1, 'a'))]"),
+            true
+        );
+        assert_eq!(ok("[less(1, 2)]"), true);
+        assert_eq!(ok("[greaterOrEquals('b', 'a')]"), true);
+        assert_eq!(ok("[lessOrEquals(2, 2)]"), true);
+        assert_eq!(ok("[greater(1, 2)]"), false);
+        assert_eq!(
+            err("[less(1, 'a')]"),
+            "less(): can compare two ints or two strings, not int and string"
+        );
+        assert_eq!(ok("[empty('')]"), true);
+        assert_eq!(ok("[empty(createObject())]"), true);
+        assert_eq!(ok("[empty(parameters('list'))]"), false);
+        assert_eq!(ok("[contains('abc', 'b')]"), true);
+        assert_eq!(ok("[contains(parameters('list'), 'y')]"), true);
+        assert_eq!(ok("[contains(parameters('tags'), 'A')]"), true);
+        assert_eq!(ok("[coalesce(null(), null(), 'x')]"), "x");
+        assert_eq!(ok("[bool('TRUE')]"), true);
+        assert_eq!(ok("[bool(0)]"), false);
+        assert_eq!(
+            err("[bool('yes')]"),
+            "bool(): cannot convert \"yes\" to a bool"
+        );
+    }
+
+    #[test]
+    fn arrays_and_objects() {
+        assert_eq!(ok("[length(parameters('list'))]"), 2);
+        assert_eq!(ok("[length(parameters('tags'))]"), 1);
+        assert_eq!(
+            ok("[createObject('a', 1, 'b', createArray())]"),
+            json!({"a": 1, "b": []})
+        );
+        assert_eq!(
+            err("[createObject('a')]"),
+            "createObject(): takes key/value pairs (an even number of arguments)"
+        );
+        assert_eq!(
+            ok("[union(createObject('a', createObject('x', 1)), createObject('a', createObject('y', 2)))]"),
+            json!({"a": {"x": 1, "y": 2}})
+        );
+        assert_eq!(
+            ok("[union(createArray(1, 2), createArray(2, 3))]"),
+            json!([1, 2, 3])
+        );
+        assert_eq!(
+            ok("[intersection(createArray(1, 2, 3), createArray(3, 2))]"),
+            json!([2, 3])
+        );
+        assert_eq!(
+            ok("[intersection(createObject('a', 1, 'b', 2), createObject('a', 1, 'b', 3))]"),
+            json!({"a": 1})
+        );
+        assert_eq!(
+            ok("[items(createObject('b', 2, 'a', 1))]"),
+            json!([{"key": "a", "value": 1}, {"key": "b", "value": 2}])
+        );
+        assert_eq!(ok("[first(parameters('list'))]"), "x");
+        assert_eq!(ok("[last(parameters('list'))]"), "y");
+        assert_eq!(ok("[take(parameters('list'), 5)]"), json!(["x", "y"]));
+        assert_eq!(ok("[skip(parameters('list'), 1)]"), json!(["y"]));
+        assert_eq!(ok("[range(5, 3)]"), json!([5, 6, 7]));
+        assert_eq!(ok("[min(3, 1, 2)]"), 1);
+        assert_eq!(ok("[max(createArray(3, 9, 2))]"), 9);
+        assert_eq!(ok("[array('a')]"), json!(["a"]));
+        assert_eq!(ok("[parameters('tags').A]"), "1");
+        assert_eq!(ok("[parameters('tags')['a']]"), "1");
+        assert_eq!(ok("[parameters('list')[1]]"), "y");
+        assert_eq!(
+            err("[parameters('list')[2]]"),
+            "index 2 is out of range for an array of length 2"
+        );
+        assert_eq!(
+            err("[parameters('tags').b]"),
+            "the object has no property 'b' (it has: a)"
+        );
+        assert_eq!(
+            err("[parameters('name').b]"),
+            "cannot read property 'b' of string value"
+        );
+    }
+
+    #[test]
+    fn numbers() {
+        assert_eq!(ok("[int('42')]"), 42);
+        assert_eq!(ok("[int(7)]"), 7);
+        assert_eq!(err("[int('4x')]"), "int(): '4x' is not an integer");
+        assert_eq!(
+            err("[int(createArray())]"),
+            "int(): cannot convert array [] to an integer"
+        );
+        assert_eq!(ok("[add(2, 3)]"), 5);
+        assert_eq!(ok("[sub(2, 3)]"), -1);
+        assert_eq!(ok("[mul(4, 3)]"), 12);
+        assert_eq!(ok("[div(7, 2)]"), 3);
+        assert_eq!(ok("[mod(7, 2)]"), 1);
+        assert_eq!(
+            err("[div(1, 0)]"),
+            "div(): integer overflow or division by zero"
+        );
+        assert_eq!(
+            err("[add(9223372036854775807, 1)]"),
+            "add(): integer overflow or division by zero"
+        );
+        assert_eq!(
+            err("[add('1', 1)]"),
+            "add(): argument 1 must be an integer, not string"
+        );
+    }
+
+    #[test]
+    fn copy_index_needs_a_loop() {
+        assert_eq!(
+            err("[copyIndex()]"),
+            "copyIndex(): used outside a copy loop"
+        );
+        let s = scope();
+        let ev = Evaluator::new(&TestCtx, &s).with_copy(vec![super::super::CopyFrame {
+            name: "vms".into(),
+            index: 2,
+            primary: true,
+        }]);
+        assert_eq!(ev.eval_str("[copyIndex()]").unwrap(), 2);
+        assert_eq!(ev.eval_str("[copyIndex(1)]").unwrap(), 3);
+        assert_eq!(ev.eval_str("[copyIndex('VMS', 10)]").unwrap(), 12);
+        assert_eq!(
+            ev.eval_str("[copyIndex('other')]").unwrap_err().to_string(),
+            "copyIndex(): no copy loop named 'other' is active here"
+        );
+    }
+
+    #[test]
+    fn unknown_and_refused_functions_are_named() {
+        assert_eq!(
+            err("[toLowr('A')]"),
+            "unsupported function 'toLowr': not an ARM template function; did you mean 'tolower'?"
+        );
+        assert_eq!(
+            err("[newGuid()]"),
+            "unsupported function 'newGuid': a random guid would make the result non-deterministic"
+        );
+        assert_eq!(
+            err("[filter(createArray(), 'x')]"),
+            "unsupported function 'filter': lambda functions are not supported"
+        );
+        assert_eq!(
+            err("[utcNow()]"),
+            "utcNow(): may only be used in a parameter's defaultValue"
+        );
+        assert_eq!(
+            err("[ns.f(1)]"),
+            "unsupported function 'ns.f': no such user-defined function in the template's 'functions'"
+        );
+    }
+
+    #[test]
+    fn user_defined_functions() {
+        let fns = json!([{"namespace": "tp", "members": {"name": {
+            "parameters": [{"name": "kind", "type": "string"}, {"name": "ods", "type": "string"}],
+            "output": {"type": "string", "value": "[toLower(format('{0}-{1}', parameters('kind'), parameters('ods')))]"}
+        }}}]);
+        let s = scope().with_functions(&fns).unwrap();
+        let ev = Evaluator::new(&TestCtx, &s);
+        assert_eq!(ev.eval_str("[tp.name('KV', 'RM3')]").unwrap(), "kv-rm3");
+        assert_eq!(
+            ev.eval_str("[tp.name('KV')]").unwrap_err().to_string(),
+            "tp.name(): takes 2 argument(s), got 1"
+        );
+    }
+}
