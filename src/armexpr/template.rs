@@ -1372,3 +1372,32 @@ fn evaluate_body(
     }
     Ok(Value::Object(out))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn long_variable_chains_stop_with_an_error_not_a_stack_overflow() {
+        let mut vars = Map::new();
+        for i in 0..1000 {
+            vars.insert(format!("v{i}"), json!(format!("[variables('v{}')]", i + 1)));
+        }
+        vars.insert("v1000".into(), json!("end"));
+        let t = json!({
+            "contentVersion": "1.0.0.0",
+            "variables": vars,
+            "resources": [],
+            "outputs": {"o": {"type": "string", "value": "[variables('v0')]"}}
+        });
+        let scope = DeploymentScope::resource_group("s", "t", "rg", "uksouth", "d");
+        let plan = Plan::new(&t, &Map::new(), &scope, Mode::Strict).unwrap();
+        let err = plan.outputs(&Unresolved).unwrap_err();
+        assert!(
+            err.to_string()
+                .ends_with("evaluation nested more than 128 levels deep"),
+            "{err}"
+        );
+    }
+}
