@@ -943,7 +943,7 @@ impl Evaluator<'_> {
                 })
             }
             "createobject" => {
-                if args.len() % 2 != 0 {
+                if !args.len().is_multiple_of(2) {
                     return Err(Error::func(
                         "createObject",
                         "takes key/value pairs (an even number of arguments)",
