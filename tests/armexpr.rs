@@ -390,6 +390,47 @@ impl Resolver for NoneDeployed {
 }
 
 #[test]
+fn nested_parameters_that_need_reference_stay_unknown_in_static_expansion() {
+    let t = template(
+        json!({}),
+        json!({}),
+        json!([
+            {"type": "Microsoft.OperationalInsights/workspaces", "apiVersion": "2022-10-01", "name": "law",
+             "location": "uksouth"},
+            {"type": "Microsoft.Resources/deployments", "apiVersion": "2022-09-01", "name": "diag",
+             "properties": {
+                "mode": "Incremental",
+                "expressionEvaluationOptions": {"scope": "inner"},
+                "parameters": {
+                    "workspaceKey": {"value": "[reference('law').customerId]"},
+                    "retention": {"value": 30}
+                },
+                "template": {
+                    "contentVersion": "1.0.0.0",
+                    "parameters": {"workspaceKey": {"type": "string"}, "retention": {"type": "int", "maxValue": 90}},
+                    "resources": [{
+                        "type": "Microsoft.Storage/storageAccounts", "apiVersion": "2023-01-01", "name": "stdiag",
+                        "location": "[resourceGroup().location]",
+                        "properties": {"key": "[parameters('workspaceKey')]", "days": "[parameters('retention')]"}
+                    }]
+                }
+             }}
+        ]),
+    );
+    let resources = expand(&rg_deployment(t, json!({})), &ctx()).unwrap();
+    assert_eq!(resources.len(), 2);
+    assert_eq!(
+        resources[1].id,
+        format!("{RG_ID}/providers/Microsoft.Storage/storageAccounts/stdiag")
+    );
+    assert_eq!(resources[1].location.as_deref(), Some("uksouth"));
+    assert_eq!(
+        resources[1].body["properties"],
+        json!({"key": "[parameters('workspaceKey')]", "days": 30})
+    );
+}
+
+#[test]
 fn dependency_cycles_are_reported_by_name() {
     let t = template(
         json!({}),

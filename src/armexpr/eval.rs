@@ -95,6 +95,7 @@ pub struct Scope {
     variables: HashMap<String, (String, VariableDef)>,
     functions: HashMap<String, UserFunction>,
     cache: Mutex<HashMap<String, Value>>,
+    unknown: std::collections::HashSet<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -203,6 +204,17 @@ impl Scope {
     /// All parameter values, lower-cased names.
     pub fn parameters(&self) -> &HashMap<String, Value> {
         &self.parameters
+    }
+
+    /// Mark a parameter whose value is only known after deployment: `parameters('name')` is then
+    /// [`Error::NotYetKnown`].
+    pub fn mark_unknown(&mut self, name: &str) {
+        self.unknown.insert(name.to_ascii_lowercase());
+    }
+
+    /// Whether a parameter's value is only known after deployment.
+    pub fn is_unknown(&self, name: &str) -> bool {
+        self.unknown.contains(&name.to_ascii_lowercase())
     }
 
     pub(crate) fn set_parameter(&mut self, name: &str, value: Value) {

@@ -441,6 +441,11 @@ impl Evaluator<'_> {
             "parameters" => {
                 arity(name, &args, 1, 1)?;
                 let p = string_arg(name, &args, 0)?;
+                if self.scope.is_unknown(p) {
+                    return Err(Error::NotYetKnown {
+                        what: format!("parameter '{p}'"),
+                    });
+                }
                 self.scope.parameter(p).cloned().ok_or_else(|| {
                     Error::func("parameters", format!("the template has no parameter '{p}'"))
                 })

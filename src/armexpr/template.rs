@@ -304,7 +304,7 @@ pub enum Mode {
     Static,
 }
 
-const SECRET_PLACEHOLDER: &str = "[secret: supplied at deployment]";
+const SECRET_PLACEHOLDER: &str = "(secret supplied at deployment)";
 
 /// The placeholder static expansion puts where a secret parameter's value would be.
 pub fn secret_placeholder() -> &'static str {
@@ -428,8 +428,13 @@ impl Plan {
         let (scope, param_values, param_types) = match outer {
             Some(parent) => (parent.scope.clone(), Map::new(), Map::new()),
             None => {
-                let (values, types) =
-                    process_parameters(t.get("parameters"), parameters, target, &content_version)?;
+                let (values, types) = process_parameters(
+                    t.get("parameters"),
+                    parameters,
+                    target,
+                    &content_version,
+                    mode,
+                )?;
                 let mut s = Scope::new(
                     &values,
                     t.get("variables")
@@ -441,6 +446,13 @@ impl Plan {
                     s = s
                         .with_functions(fs)
                         .map_err(|e| e.at(|| "functions".into()))?;
+                }
+                if lenient {
+                    for (name, v) in &values {
+                        if is_unevaluated(v) {
+                            s.mark_unknown(name);
+                        }
+                    }
                 }
                 (Arc::new(s), values, types)
             }
@@ -868,6 +880,11 @@ impl Plan {
     }
 }
 
+/// A string that is still an expression: a value static expansion could not know.
+fn is_unevaluated(v: &Value) -> bool {
+    matches!(v, Value::String(s) if matches!(super::parse::classify(s), super::parse::Template::Expression(_)))
+}
+
 /// Parameter values and their ARM type names, in declaration order.
 type ParameterTable = (Map<String, Value>, Map<String, Value>);
 
@@ -878,6 +895,7 @@ fn process_parameters(
     supplied: &Map<String, Value>,
     target: &DeploymentScope,
     content_version: &str,
+    mode: Mode,
 ) -> Result<ParameterTable, Error> {
     let empty = Map::new();
     let declared = match declared {
@@ -942,6 +960,14 @@ fn process_parameters(
                 }
             },
         };
+        // Static expansion passes a nested deployment values it could not evaluate (they need reference()):
+        // they are unknown, not wrong.
+        if mode == Mode::Static && is_unevaluated(&value) {
+            scope.set_parameter(name, value.clone());
+            values.insert(name.clone(), value);
+            types.insert(name.clone(), Value::String(arm_type.into()));
+            continue;
+        }
         if !type_matches(arm_type, &value) {
             return Err(perr(format!(
                 "expected a value of type {t}, got {}",
