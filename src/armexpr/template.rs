@@ -799,7 +799,7 @@ impl Plan {
                 resolver,
             )
         };
-        result.map_err(|e| e.at(|| format!("{path}.template")))
+        result.map_err(|e| e.within(&format!("{path}.template")))
     }
 
     /// The template's outputs, evaluated once every resource exists: `{"name": {"type": "String", "value": ...}}`.
