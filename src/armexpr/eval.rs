@@ -286,6 +286,11 @@ impl<'a> Evaluator<'a> {
         self.copy.borrow().clone()
     }
 
+    /// The variable being evaluated, if any.
+    pub(crate) fn in_variable(&self) -> Option<String> {
+        self.stack.borrow().last().cloned()
+    }
+
     pub(crate) fn push_copy(&self, frame: CopyFrame) {
         self.copy.borrow_mut().push(frame);
     }
