@@ -564,7 +564,8 @@ fn parameter_errors_name_the_parameter() {
 #[test]
 fn secrets_are_placeholders_in_static_expansion() {
     let t = template(
-        json!({"adminPassword": {"type": "secureString"}, "other": {"type": "securestring"}}),
+        json!({"adminPassword": {"type": "secureString", "minLength": 12, "maxLength": 20},
+               "other": {"type": "secureObject"}}),
         json!({}),
         json!([{"type": "Microsoft.Sql/servers", "apiVersion": "2023-05-01-preview", "name": "sql-1",
                 "location": "uksouth", "properties": {"administratorLoginPassword": "[parameters('adminPassword')]"}}]),

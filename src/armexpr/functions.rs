@@ -628,7 +628,11 @@ impl Evaluator<'_> {
                 } else {
                     len_chars - start
                 };
-                if start < 0 || len < 0 || start > len_chars || start.saturating_add(len) > len_chars {
+                if start < 0
+                    || len < 0
+                    || start > len_chars
+                    || start.saturating_add(len) > len_chars
+                {
                     return Err(Error::func(
                         "substring",
                         format!(
@@ -1457,7 +1461,9 @@ mod tests {
             "substring(): start 1 and length 5 must lie within the string 'abc' (length 3)"
         );
         assert!(err("[substring('abc', -1, 1)]").starts_with("substring(): start -1"));
-        assert!(err("[substring('abc', 1, 9223372036854775807)]").starts_with("substring(): start 1"));
+        assert!(
+            err("[substring('abc', 1, 9223372036854775807)]").starts_with("substring(): start 1")
+        );
         assert_eq!(
             ok("[split('a,b;c', createArray(',', ';'))]"),
             json!(["a", "b", "c"])

@@ -972,8 +972,8 @@ fn process_parameters(
             },
         };
         // Static expansion passes a nested deployment values it could not evaluate (they need reference()):
-        // they are unknown, not wrong.
-        if mode == Mode::Static && is_unevaluated(&value) {
+        // they are unknown, not wrong. Secret placeholders stand for a value checked at deployment.
+        if mode == Mode::Static && (is_unevaluated(&value) || value == SECRET_PLACEHOLDER) {
             scope.set_parameter(name, value.clone());
             values.insert(name.clone(), value);
             types.insert(name.clone(), Value::String(arm_type.into()));
