@@ -222,6 +222,25 @@ impl Scope {
     }
 }
 
+/// Where a value is in the template, built as evaluation descends and only turned into text for an error.
+#[derive(Debug, Clone, Copy)]
+enum Path<'a> {
+    Root(&'a str),
+    Key(&'a Path<'a>, &'a str),
+    Index(&'a Path<'a>, usize),
+}
+
+impl std::fmt::Display for Path<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Path::Root(p) => f.write_str(p),
+            Path::Key(Path::Root(""), k) => f.write_str(k),
+            Path::Key(parent, k) => write!(f, "{parent}.{k}"),
+            Path::Index(parent, i) => write!(f, "{parent}[{i}]"),
+        }
+    }
+}
+
 /// One active copy loop: its name and the current index.
 #[derive(Debug, Clone)]
 pub struct CopyFrame {
@@ -311,23 +330,28 @@ impl<'a> Evaluator<'a> {
     }
 
     /// Evaluate a template value: every string in it that is an expression, recursively. Property `copy`
-    /// arrays are expanded when `property_copy` is set (inside a resource's `properties`).
+    /// arrays are expanded when `property_copy` is set (inside a resource's `properties`). `path` names the
+    /// value in errors (`resources[2].properties`).
     pub fn eval_value(
         &self,
         value: &Value,
         path: &str,
         property_copy: bool,
     ) -> Result<Value, Error> {
+        self.eval_at(value, &Path::Root(path), property_copy)
+    }
+
+    fn eval_at(&self, value: &Value, path: &Path<'_>, property_copy: bool) -> Result<Value, Error> {
         self.enter()?;
-        let result = self.eval_value_inner(value, path, property_copy);
+        let result = self.eval_at_inner(value, path, property_copy);
         self.leave();
         result
     }
 
-    fn eval_value_inner(
+    fn eval_at_inner(
         &self,
         value: &Value,
-        path: &str,
+        path: &Path<'_>,
         property_copy: bool,
     ) -> Result<Value, Error> {
         match value {
@@ -339,20 +363,16 @@ impl<'a> Evaluator<'a> {
             Value::Array(items) => items
                 .iter()
                 .enumerate()
-                .map(|(i, v)| self.eval_value(v, &format!("{path}[{i}]"), property_copy))
+                .map(|(i, v)| self.eval_at(v, &Path::Index(path, i), property_copy))
                 .collect::<Result<Vec<_>, _>>()
                 .map(Value::Array),
             Value::Object(map) => {
                 let mut out = Map::with_capacity(map.len());
                 for (k, v) in map {
-                    let child = if path.is_empty() {
-                        k.clone()
-                    } else {
-                        format!("{path}.{k}")
-                    };
+                    let child = Path::Key(path, k);
                     if property_copy && k == "copy" && v.is_array() {
                         let mut expanded = Map::new();
-                        match self.property_copy(v, &child, &mut expanded) {
+                        match self.property_copy(v, &child.to_string(), &mut expanded) {
                             Ok(()) => out.extend(expanded),
                             // A count only known after deployment: static checks see the loop as written.
                             Err(e) if self.lenient && e.is_not_yet_known() => {
@@ -369,12 +389,12 @@ impl<'a> Evaluator<'a> {
                                 "a property name must evaluate to a string, not {}",
                                 type_name(&other)
                             ))
-                            .at(|| child))
+                            .at(|| child.to_string()))
                         }
                         Err(e) if self.lenient && e.is_not_yet_known() => k.clone(),
-                        Err(e) => return Err(e.at(|| child)),
+                        Err(e) => return Err(e.at(|| child.to_string())),
                     };
-                    out.insert(key, self.eval_value(v, &child, property_copy)?);
+                    out.insert(key, self.eval_at(v, &child, property_copy)?);
                 }
                 Ok(Value::Object(out))
             }
