@@ -1246,8 +1246,9 @@ fn all_strings<'v>(f: &str, args: &'v [Value]) -> Result<Vec<&'v str>, Error> {
     (0..args.len()).map(|i| string_arg(f, args, i)).collect()
 }
 
-/// `utcNow(format)` for the .NET formats templates use: the default `yyyyMMddTHHmmssZ`, `u`, `d` and `s`
-/// standard formats, and custom patterns built from `yyyy MM dd HH mm ss`.
+/// `utcNow(format)` for the .NET formats templates use: the default `yyyyMMddTHHmmssZ`, the standard `u`, `s`
+/// and `d` formats, and custom patterns of `yyyy yy MM M dd d HH H mm m ss s` (other letters are copied, as
+/// .NET does). A .NET specifier trustprint does not write (`dddd`, `fff`, `tt`, `zzz`, ...) is an error.
 fn utc_format(now: time::OffsetDateTime, fmt: &str) -> Result<Value, Error> {
     let pattern = match fmt {
         "u" => "yyyy-MM-dd HH:mm:ssZ",
@@ -1255,28 +1256,31 @@ fn utc_format(now: time::OffsetDateTime, fmt: &str) -> Result<Value, Error> {
         "d" => "M/d/yyyy",
         other => other,
     };
-    let mut out = pattern.to_string();
-    for (token, value) in [
-        ("yyyy", format!("{:04}", now.year())),
-        ("MM", format!("{:02}", u8::from(now.month()))),
-        ("dd", format!("{:02}", now.day())),
-        ("HH", format!("{:02}", now.hour())),
-        ("mm", format!("{:02}", now.minute())),
-        ("ss", format!("{:02}", now.second())),
-    ] {
-        out = out.replace(token, &value);
-    }
-    if fmt == "d" {
-        out = out.replace("M/d", &format!("{}/{}", u8::from(now.month()), now.day()));
-    }
-    if out
-        .chars()
-        .any(|c| c.is_ascii_alphabetic() && !matches!(c, 'T' | 'Z'))
-    {
-        return Err(Error::func(
-            "utcNow",
-            format!("format '{fmt}' is not supported"),
-        ));
+    let unsupported = || Error::func("utcNow", format!("format '{fmt}' is not supported"));
+    let chars: Vec<char> = pattern.chars().collect();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        let run = chars[i..].iter().take_while(|&&x| x == c).count();
+        let value = match (c, run) {
+            ('y', 4) => format!("{:04}", now.year()),
+            ('y', 2) => format!("{:02}", now.year().rem_euclid(100)),
+            ('M', 2) => format!("{:02}", u8::from(now.month())),
+            ('M', 1) => u8::from(now.month()).to_string(),
+            ('d', 2) => format!("{:02}", now.day()),
+            ('d', 1) => now.day().to_string(),
+            ('H', 2) => format!("{:02}", now.hour()),
+            ('H', 1) => now.hour().to_string(),
+            ('m', 2) => format!("{:02}", now.minute()),
+            ('m', 1) => now.minute().to_string(),
+            ('s', 2) => format!("{:02}", now.second()),
+            ('s', 1) => now.second().to_string(),
+            (c, _) if "dfFghHKmMsStyz".contains(c) => return Err(unsupported()),
+            (c, n) => c.to_string().repeat(n),
+        };
+        out.push_str(&value);
+        i += run;
     }
     Ok(Value::String(out))
 }
@@ -1635,6 +1639,44 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("listKeys(): cannot be used in variables"));
+    }
+
+    #[test]
+    fn utc_now_formats_the_deployment_time() {
+        struct At;
+        impl Context for At {
+            fn subscription(&self) -> Value {
+                json!({})
+            }
+            fn resource_group(&self) -> Option<Value> {
+                None
+            }
+            fn deployment(&self) -> Value {
+                json!({})
+            }
+            fn tenant(&self) -> Value {
+                json!({})
+            }
+            fn reference(&self, _: &str, _: Option<&str>, _: bool) -> Result<Value, Error> {
+                Ok(Value::Null)
+            }
+            fn utc_now(&self) -> Option<time::OffsetDateTime> {
+                Some(time::macros::datetime!(2026-03-04 05:06:07 UTC))
+            }
+        }
+        let s = Scope::default();
+        let ev = Evaluator::new(&At, &s);
+        assert_eq!(ev.eval_str("[utcNow()]").unwrap(), "20260304T050607Z");
+        assert_eq!(
+            ev.eval_str("[utcNow('u')]").unwrap(),
+            "2026-03-04 05:06:07Z"
+        );
+        assert_eq!(ev.eval_str("[utcNow('d')]").unwrap(), "3/4/2026");
+        assert_eq!(ev.eval_str("[utcNow('yyyy-MM-dd')]").unwrap(), "2026-03-04");
+        assert_eq!(
+            ev.eval_str("[utcNow('dddd')]").unwrap_err().to_string(),
+            "utcNow(): format 'dddd' is not supported"
+        );
     }
 
     #[test]
