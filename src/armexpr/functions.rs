@@ -706,6 +706,15 @@ impl Evaluator<'_> {
             }
             "indexof" | "lastindexof" => {
                 arity(name, &args, 2, 2)?;
+                // Arrays: exact (case-sensitive) match of any value.
+                if let Value::Array(items) = &args[0] {
+                    let found = if f == "indexof" {
+                        items.iter().position(|i| *i == args[1])
+                    } else {
+                        items.iter().rposition(|i| *i == args[1])
+                    };
+                    return Ok(Value::from(found.map_or(-1, |i| i as i64)));
+                }
                 let s = string_arg(name, &args, 0)?.to_lowercase();
                 let t = string_arg(name, &args, 1)?.to_lowercase();
                 let found = if f == "indexof" {
@@ -1478,6 +1487,12 @@ mod tests {
         assert_eq!(ok("[indexOf('abcabc', 'C')]"), 2);
         assert_eq!(ok("[lastIndexOf('abcabc', 'c')]"), 5);
         assert_eq!(ok("[indexOf('abc', 'z')]"), -1);
+        assert_eq!(ok("[indexOf(createArray('a', 'B', 'b'), 'b')]"), 2);
+        assert_eq!(ok("[lastIndexOf(createArray(1, 2, 1), 1)]"), 2);
+        assert_eq!(
+            ok("[indexOf(createArray(createArray(1)), createArray(1))]"),
+            0
+        );
         assert_eq!(ok("[padLeft('7', 3, '0')]"), "007");
         assert_eq!(ok("[padLeft(12, 1, '0')]"), "12");
         assert_eq!(ok("[string(parameters('tags'))]"), r#"{"a":"1"}"#);
