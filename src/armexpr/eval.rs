@@ -244,7 +244,9 @@ impl std::fmt::Display for Path<'_> {
 /// One active copy loop: its name and the current index.
 #[derive(Debug, Clone)]
 pub struct CopyFrame {
+    /// The loop's `name` (`copy.name`, or the property/variable/output name).
     pub name: String,
+    /// The current iteration, from 0.
     pub index: i64,
     /// The resource's (or output's) own loop: what `copyIndex()` without a name refers to.
     pub primary: bool,

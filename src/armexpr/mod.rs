@@ -95,6 +95,7 @@ pub const PLACEHOLDER_SUBSCRIPTION: &str = "00000000-0000-0000-0000-000000000000
 pub struct StaticContext {
     /// Subscription id; a placeholder (`00000000-0000-0000-0000-000000000000`) when unknown.
     pub subscription_id: String,
+    /// Tenant id for `tenant()` and `subscription().tenantId`; a placeholder when unknown.
     pub tenant_id: String,
 }
 

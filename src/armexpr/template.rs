@@ -11,7 +11,9 @@ use std::sync::{Arc, Mutex};
 /// Where a deployment is made and what `subscription()`, `resourceGroup()`, `deployment()` and `tenant()` say.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeploymentScope {
+    /// `subscription().subscriptionId`.
     pub subscription_id: String,
+    /// `subscription().tenantId` and `tenant().tenantId`.
     pub tenant_id: String,
     /// The target resource group; `None` for a subscription-scope deployment.
     pub resource_group: Option<ResourceGroupScope>,
@@ -26,8 +28,11 @@ pub struct DeploymentScope {
 /// The resource group a deployment targets.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ResourceGroupScope {
+    /// `resourceGroup().name`.
     pub name: String,
+    /// `resourceGroup().location`.
     pub location: String,
+    /// `resourceGroup().tags`.
     pub tags: Map<String, Value>,
 }
 
@@ -252,14 +257,17 @@ pub enum NodeKind {
 pub struct Node {
     /// Position in [`Plan::nodes`].
     pub index: usize,
+    /// A resource, or a nested deployment to recurse into.
     pub kind: NodeKind,
     /// Full resource id, in canonical casing as written in the template.
     pub id: String,
     /// Full type (`Microsoft.Network/virtualNetworks/subnets`).
     pub resource_type: String,
+    /// The resource's `apiVersion`.
     pub api_version: String,
     /// Full name (`vnet1/app`).
     pub name: String,
+    /// The evaluated `location`, when the resource has one (and it does not need `reference()`).
     pub location: Option<String>,
     /// Nodes (indexes) that must be deployed first.
     pub depends_on: Vec<usize>,
@@ -270,6 +278,8 @@ pub struct Node {
     pub body: Value,
     /// For nested deployments: the target subscription and resource group (`None` = subscription scope).
     pub target_subscription: String,
+    /// For nested deployments: the target resource group (`None` = subscription scope). For resources: the
+    /// deployment's group.
     pub target_resource_group: Option<String>,
     raw: Value,
     copy: Vec<CopyFrame>,
