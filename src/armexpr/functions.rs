@@ -121,11 +121,6 @@ const REFUSED: &[(&str, &str)] = &[
     ("mapvalues", "lambda functions are not supported"),
     ("groupby", "lambda functions are not supported"),
     ("lambda", "lambda functions are not supported"),
-    ("objectkeys", "not supported yet"),
-    ("shallowmerge", "not supported yet"),
-    ("flatten", "not supported yet"),
-    ("indexfromend", "not supported yet"),
-    ("tryget", "not supported yet"),
     ("parsecidr", "CIDR functions are not supported"),
     ("cidrsubnet", "CIDR functions are not supported"),
     ("cidrhost", "CIDR functions are not supported"),
@@ -1118,6 +1113,114 @@ impl Evaluator<'_> {
                 r.map(|&i| Value::from(i))
                     .ok_or_else(|| Error::func(name, "the array is empty"))
             }
+            "objectkeys" => {
+                arity(name, &args, 1, 1)?;
+                let Value::Object(map) = &args[0] else {
+                    return Err(Error::func(
+                        "objectKeys",
+                        format!("takes an object, not {}", type_name(&args[0])),
+                    ));
+                };
+                Ok(Value::Array(
+                    map.keys().cloned().map(Value::String).collect(),
+                ))
+            }
+            "shallowmerge" => {
+                arity(name, &args, 1, 1)?;
+                let Value::Array(items) = &args[0] else {
+                    return Err(Error::func(
+                        "shallowMerge",
+                        format!("takes an array of objects, not {}", type_name(&args[0])),
+                    ));
+                };
+                let mut out = Map::new();
+                for item in items {
+                    let Value::Object(o) = item else {
+                        return Err(Error::func(
+                            "shallowMerge",
+                            format!("every element must be an object, not {}", type_name(item)),
+                        ));
+                    };
+                    out.extend(o.iter().map(|(k, v)| (k.clone(), v.clone())));
+                }
+                Ok(Value::Object(out))
+            }
+            "flatten" => {
+                arity(name, &args, 1, 1)?;
+                let Value::Array(items) = &args[0] else {
+                    return Err(Error::func(
+                        "flatten",
+                        format!("takes an array of arrays, not {}", type_name(&args[0])),
+                    ));
+                };
+                let mut out = Vec::new();
+                for item in items {
+                    let Value::Array(inner) = item else {
+                        return Err(Error::func(
+                            "flatten",
+                            format!("every element must be an array, not {}", type_name(item)),
+                        ));
+                    };
+                    out.extend(inner.iter().cloned());
+                }
+                Ok(Value::Array(out))
+            }
+            "indexfromend" => {
+                arity(name, &args, 2, 2)?;
+                let Value::Array(items) = &args[0] else {
+                    return Err(Error::func(
+                        "indexFromEnd",
+                        format!("takes an array, not {}", type_name(&args[0])),
+                    ));
+                };
+                let i = int_arg(name, &args, 1)?;
+                usize::try_from(i)
+                    .ok()
+                    .filter(|&i| i >= 1 && i <= items.len())
+                    .map(|i| items[items.len() - i].clone())
+                    .ok_or_else(|| {
+                        Error::func(
+                            "indexFromEnd",
+                            format!(
+                                "index {i} must be 1 to {} (the array's length)",
+                                items.len()
+                            ),
+                        )
+                    })
+            }
+            "tryget" => {
+                arity(name, &args, 2, usize::MAX)?;
+                let mut cur = args[0].clone();
+                for key in &args[1..] {
+                    let next = match (&cur, key) {
+                        (Value::Object(map), Value::String(k)) => map
+                            .get(k)
+                            .or_else(|| {
+                                map.iter()
+                                    .find(|(mk, _)| mk.eq_ignore_ascii_case(k))
+                                    .map(|(_, v)| v)
+                            })
+                            .cloned(),
+                        (Value::Array(items), Value::Number(n)) => n
+                            .as_i64()
+                            .and_then(|i| usize::try_from(i).ok())
+                            .and_then(|i| items.get(i))
+                            .cloned(),
+                        (Value::Null, _) => None,
+                        (c, k) => {
+                            return Err(Error::func(
+                                "tryGet",
+                                format!("cannot look up {} in {}", type_name(k), type_name(c)),
+                            ))
+                        }
+                    };
+                    match next {
+                        Some(v) => cur = v,
+                        None => return Ok(Value::Null),
+                    }
+                }
+                Ok(cur)
+            }
             // ---- numbers ----
             "int" => {
                 arity(name, &args, 1, 1)?;
@@ -1700,6 +1803,35 @@ mod tests {
         assert_eq!(ok(&deep), "x");
         let deeper = format!("[{}'x'{}]", "concat(".repeat(100), ")".repeat(100));
         assert!(err(&deeper).contains("nested more than 64 levels deep"));
+    }
+
+    #[test]
+    fn newer_collection_functions() {
+        assert_eq!(
+            ok("[objectKeys(createObject('b', 1, 'a', 2))]"),
+            json!(["b", "a"])
+        );
+        assert_eq!(
+            ok("[shallowMerge(createArray(createObject('a', createObject('x', 1)), createObject('a', createObject('y', 2))))]"),
+            json!({"a": {"y": 2}})
+        );
+        assert_eq!(
+            ok("[flatten(createArray(createArray(1, 2), createArray(), createArray(3)))]"),
+            json!([1, 2, 3])
+        );
+        assert_eq!(
+            err("[flatten(createArray(1))]"),
+            "flatten(): every element must be an array, not int"
+        );
+        assert_eq!(ok("[indexFromEnd(parameters('list'), 1)]"), "y");
+        assert_eq!(
+            err("[indexFromEnd(parameters('list'), 3)]"),
+            "indexFromEnd(): index 3 must be 1 to 2 (the array's length)"
+        );
+        assert_eq!(ok("[tryGet(parameters('tags'), 'a')]"), "1");
+        assert_eq!(ok("[tryGet(parameters('tags'), 'missing')]"), Value::Null);
+        assert_eq!(ok("[tryGet(parameters('list'), 5)]"), Value::Null);
+        assert_eq!(ok("[tryGet(createObject('a', createArray(7)), 'a', 0)]"), 7);
     }
 
     #[test]
