@@ -121,9 +121,6 @@ const REFUSED: &[(&str, &str)] = &[
     ("mapvalues", "lambda functions are not supported"),
     ("groupby", "lambda functions are not supported"),
     ("lambda", "lambda functions are not supported"),
-    ("parsecidr", "CIDR functions are not supported"),
-    ("cidrsubnet", "CIDR functions are not supported"),
-    ("cidrhost", "CIDR functions are not supported"),
     ("listaccountsas", "not supported"),
 ];
 
@@ -1221,6 +1218,83 @@ impl Evaluator<'_> {
                 }
                 Ok(cur)
             }
+            "parsecidr" => {
+                arity(name, &args, 1, 1)?;
+                let net = parse_net("parseCidr", string_arg(name, &args, 0)?)?;
+                let (first, last) = usable(&net);
+                let mut out = Map::new();
+                out.insert("network".into(), Value::String(net.network().to_string()));
+                out.insert("netmask".into(), Value::String(net.netmask().to_string()));
+                if let ipnet::IpNet::V4(v4) = net {
+                    out.insert(
+                        "broadcast".into(),
+                        Value::String(v4.broadcast().to_string()),
+                    );
+                }
+                out.insert("firstUsable".into(), Value::String(first.to_string()));
+                out.insert("lastUsable".into(), Value::String(last.to_string()));
+                out.insert("cidr".into(), Value::from(net.prefix_len()));
+                Ok(Value::Object(out))
+            }
+            "cidrsubnet" => {
+                arity(name, &args, 3, 3)?;
+                let net = parse_net("cidrSubnet", string_arg(name, &args, 0)?)?;
+                let new_len = int_arg(name, &args, 1)?;
+                let index = int_arg(name, &args, 2)?;
+                let max = i64::from(net.max_prefix_len());
+                if new_len < i64::from(net.prefix_len()) || new_len > max {
+                    return Err(Error::func(
+                        "cidrSubnet",
+                        format!(
+                            "the new prefix length must be {} to {max}, got {new_len}",
+                            net.prefix_len()
+                        ),
+                    ));
+                }
+                let bits = u32::try_from(new_len - i64::from(net.prefix_len())).unwrap_or(0);
+                let count = 1u128.checked_shl(bits).unwrap_or(u128::MAX);
+                let idx = u128::try_from(index)
+                    .ok()
+                    .filter(|&i| i < count)
+                    .ok_or_else(|| {
+                        Error::func(
+                            "cidrSubnet",
+                            format!("subnet index {index} is out of range (0 to {})", count - 1),
+                        )
+                    })?;
+                let host_bits =
+                    u32::from(net.max_prefix_len()) - u32::try_from(new_len).unwrap_or(0);
+                let offset = idx.checked_shl(host_bits).unwrap_or(0);
+                let base = add_to_ip(net.network(), offset).ok_or_else(|| {
+                    Error::func("cidrSubnet", "the subnet is outside the address space")
+                })?;
+                Ok(Value::String(format!("{base}/{new_len}")))
+            }
+            "cidrhost" => {
+                arity(name, &args, 2, 2)?;
+                let net = parse_net("cidrHost", string_arg(name, &args, 0)?)?;
+                let index = int_arg(name, &args, 1)?;
+                let (first, last) = usable(&net);
+                // Hosts count from the first address after the network address, for IPv6 too (ARM's
+                // documented `cidrHost('fdad:3236:5555:3000::/52', 0)` is `...:3000::1`).
+                let first = match net {
+                    ipnet::IpNet::V6(v6) => add_to_ip(v6.network().into(), 1).unwrap_or(first),
+                    ipnet::IpNet::V4(_) => first,
+                };
+                let host = u128::try_from(index)
+                    .ok()
+                    .and_then(|i| add_to_ip(first, i))
+                    .filter(|h| ip_value(*h) <= ip_value(last))
+                    .ok_or_else(|| {
+                        Error::func(
+                            "cidrHost",
+                            format!(
+                                "host index {index} is outside the usable range {first} to {last}"
+                            ),
+                        )
+                    })?;
+                Ok(Value::String(host.to_string()))
+            }
             // ---- numbers ----
             "int" => {
                 arity(name, &args, 1, 1)?;
@@ -1344,6 +1418,51 @@ impl Evaluator<'_> {
         };
         let path = ids::provider_path(rtype, names).map_err(|e| func_err("resourceId", e))?;
         Ok(Value::String(format!("{scope}/providers/{path}")))
+    }
+}
+
+fn parse_net(function: &str, text: &str) -> Result<ipnet::IpNet, Error> {
+    text.parse::<ipnet::IpNet>()
+        .map(|n| n.trunc())
+        .map_err(|_| {
+            Error::func(
+                function,
+                format!("'{text}' is not a CIDR range like '10.0.0.0/16'"),
+            )
+        })
+}
+
+fn ip_value(ip: std::net::IpAddr) -> u128 {
+    match ip {
+        std::net::IpAddr::V4(a) => u128::from(u32::from(a)),
+        std::net::IpAddr::V6(a) => u128::from(a),
+    }
+}
+
+fn add_to_ip(ip: std::net::IpAddr, n: u128) -> Option<std::net::IpAddr> {
+    match ip {
+        std::net::IpAddr::V4(a) => {
+            let v = u128::from(u32::from(a)).checked_add(n)?;
+            u32::try_from(v)
+                .ok()
+                .map(|v| std::net::IpAddr::V4(v.into()))
+        }
+        std::net::IpAddr::V6(a) => u128::from(a)
+            .checked_add(n)
+            .map(|v| std::net::IpAddr::V6(v.into())),
+    }
+}
+
+/// The first and last usable addresses, as ARM's `parseCidr` gives them: IPv4 ranges lose the network and
+/// broadcast addresses (except /31 and /32, which have none to spare); IPv6 ranges use every address.
+fn usable(net: &ipnet::IpNet) -> (std::net::IpAddr, std::net::IpAddr) {
+    match net {
+        ipnet::IpNet::V4(v4) if v4.prefix_len() < 31 => (
+            std::net::IpAddr::V4((u32::from(v4.network()) + 1).into()),
+            std::net::IpAddr::V4((u32::from(v4.broadcast()) - 1).into()),
+        ),
+        ipnet::IpNet::V4(v4) => (v4.network().into(), v4.broadcast().into()),
+        ipnet::IpNet::V6(v6) => (v6.network().into(), v6.broadcast().into()),
     }
 }
 
@@ -1832,6 +1951,55 @@ mod tests {
         assert_eq!(ok("[tryGet(parameters('tags'), 'missing')]"), Value::Null);
         assert_eq!(ok("[tryGet(parameters('list'), 5)]"), Value::Null);
         assert_eq!(ok("[tryGet(createObject('a', createArray(7)), 'a', 0)]"), 7);
+    }
+
+    #[test]
+    fn cidr_functions() {
+        assert_eq!(
+            ok("[parseCidr('10.144.0.0/20')]"),
+            json!({"network": "10.144.0.0", "netmask": "255.255.240.0", "broadcast": "10.144.15.255",
+                   "firstUsable": "10.144.0.1", "lastUsable": "10.144.15.254", "cidr": 20})
+        );
+        assert_eq!(
+            ok("[parseCidr('fdad:3236:5555::/48')]"),
+            json!({"network": "fdad:3236:5555::", "netmask": "ffff:ffff:ffff::",
+                   "firstUsable": "fdad:3236:5555::", "lastUsable": "fdad:3236:5555:ffff:ffff:ffff:ffff:ffff", "cidr": 48})
+        );
+        assert_eq!(ok("[cidrSubnet('10.144.0.0/20', 24, 0)]"), "10.144.0.0/24");
+        assert_eq!(
+            ok("[cidrSubnet('10.144.0.0/20', 24, 15)]"),
+            "10.144.15.0/24"
+        );
+        assert_eq!(
+            err("[cidrSubnet('10.144.0.0/20', 24, 16)]"),
+            "cidrSubnet(): subnet index 16 is out of range (0 to 15)"
+        );
+        assert_eq!(
+            err("[cidrSubnet('10.144.0.0/20', 16, 0)]"),
+            "cidrSubnet(): the new prefix length must be 20 to 32, got 16"
+        );
+        assert_eq!(
+            ok("[cidrSubnet('fdad:3236:5555::/48', 52, 3)]"),
+            "fdad:3236:5555:3000::/52"
+        );
+        assert_eq!(ok("[cidrHost('10.144.3.0/24', 0)]"), "10.144.3.1");
+        assert_eq!(
+            ok("[cidrHost('fdad:3236:5555:3000::/52', 4)]"),
+            "fdad:3236:5555:3000::5"
+        );
+        assert_eq!(
+            ok("[cidrSubnet('fdad:3236:5555::/48', 52, 1)]"),
+            "fdad:3236:5555:1000::/52"
+        );
+        assert_eq!(ok("[cidrHost('10.144.3.0/24', 253)]"), "10.144.3.254");
+        assert_eq!(
+            err("[cidrHost('10.144.3.0/24', 254)]"),
+            "cidrHost(): host index 254 is outside the usable range 10.144.3.1 to 10.144.3.254"
+        );
+        assert_eq!(
+            err("[parseCidr('10.0.0.0')]"),
+            "parseCidr(): '10.0.0.0' is not a CIDR range like '10.0.0.0/16'"
+        );
     }
 
     #[test]
