@@ -96,9 +96,10 @@ const REFUSED: &[(&str, &str)] = &[
         "availability zones depend on the live region; not evaluated",
     ),
     ("providers", "provider metadata is not evaluated"),
-    ("datetimeadd", "date arithmetic is not evaluated"),
-    ("datetimefromepoch", "date arithmetic is not evaluated"),
-    ("datetimetoepoch", "date arithmetic is not evaluated"),
+    (
+        "datetimeadd",
+        "its default output format follows the server culture; not evaluated",
+    ),
     (
         "newguid",
         "a random guid would make the result non-deterministic",
@@ -1295,6 +1296,32 @@ impl Evaluator<'_> {
                     })?;
                 Ok(Value::String(host.to_string()))
             }
+            "datetimefromepoch" => {
+                arity(name, &args, 1, 1)?;
+                let secs = int_arg(name, &args, 0)?;
+                let t = time::OffsetDateTime::from_unix_timestamp(secs).map_err(|_| {
+                    Error::func(
+                        "dateTimeFromEpoch",
+                        format!("{secs} is outside the supported range"),
+                    )
+                })?;
+                let text = t
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .map_err(|e| Error::func("dateTimeFromEpoch", e.to_string()))?;
+                Ok(Value::String(text))
+            }
+            "datetimetoepoch" => {
+                arity(name, &args, 1, 1)?;
+                let text = string_arg(name, &args, 0)?;
+                time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+                    .map(|t| Value::from(t.unix_timestamp()))
+                    .map_err(|_| {
+                        Error::func(
+                            "dateTimeToEpoch",
+                            format!("'{text}' is not an ISO 8601 date and time like '2023-05-02T15:16:13Z'"),
+                        )
+                    })
+            }
             // ---- numbers ----
             "int" => {
                 arity(name, &args, 1, 1)?;
@@ -2000,6 +2027,21 @@ mod tests {
             err("[parseCidr('10.0.0.0')]"),
             "parseCidr(): '10.0.0.0' is not a CIDR range like '10.0.0.0/16'"
         );
+    }
+
+    #[test]
+    fn epoch_conversions() {
+        assert_eq!(
+            ok("[dateTimeFromEpoch(1683040573)]"),
+            "2023-05-02T15:16:13Z"
+        );
+        assert_eq!(ok("[dateTimeToEpoch('2023-05-02T15:16:13Z')]"), 1683040573);
+        assert_eq!(
+            err("[dateTimeToEpoch('yesterday')]"),
+            "dateTimeToEpoch(): 'yesterday' is not an ISO 8601 date and time like '2023-05-02T15:16:13Z'"
+        );
+        assert!(err("[dateTimeAdd('2020-04-07T14:53:14Z', 'P3Y')]")
+            .starts_with("unsupported function 'dateTimeAdd'"));
     }
 
     #[test]
