@@ -6,7 +6,7 @@ use super::Error;
 use serde_json::{Map, Value};
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// How deeply evaluation may recurse through variables and user-defined functions.
 pub const MAX_EVAL_DEPTH: usize = 128;
@@ -96,7 +96,13 @@ pub struct Scope {
     functions: HashMap<String, UserFunction>,
     cache: Mutex<HashMap<String, Value>>,
     unknown: std::collections::HashSet<String>,
+    /// Parsed expressions by text: templates repeat the same expressions (and copy loops evaluate one many
+    /// times), so each is parsed once per template.
+    parsed: Mutex<HashMap<String, Arc<Expr>>>,
 }
+
+/// How many distinct expressions one scope remembers parsed.
+const PARSE_CACHE_LIMIT: usize = 4096;
 
 #[derive(Debug, Clone)]
 enum VariableDef {
@@ -194,6 +200,20 @@ impl Scope {
             }
         }
         Ok(self)
+    }
+
+    /// The parsed form of an expression (the text between the brackets), from the cache when it was seen.
+    fn parsed(&self, inner: &str) -> Result<Arc<Expr>, Error> {
+        if let Some(e) = self.parsed.lock().ok().and_then(|c| c.get(inner).cloned()) {
+            return Ok(e);
+        }
+        let expr = Arc::new(parse(inner)?);
+        if let Ok(mut cache) = self.parsed.lock() {
+            if cache.len() < PARSE_CACHE_LIMIT {
+                cache.insert(inner.to_string(), expr.clone());
+            }
+        }
+        Ok(expr)
     }
 
     /// A parameter's value (case-insensitive name).
@@ -325,7 +345,7 @@ impl<'a> Evaluator<'a> {
         match classify(s) {
             Template::Literal(text) => Ok(Value::String(text.into_owned())),
             Template::Expression(inner) => {
-                let expr = parse(inner)?;
+                let expr = self.scope.parsed(inner)?;
                 self.eval(&expr)
             }
         }

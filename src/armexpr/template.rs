@@ -542,7 +542,7 @@ impl Plan {
             }
         }
         let mut nodes = Vec::with_capacity(pending.len());
-        for (index, p) in pending.iter().enumerate() {
+        for (index, p) in pending.into_iter().enumerate() {
             let recorder = Recorder::default();
             let ctx = shared.context(&recorder);
             let ev = shared.evaluator(&ctx, true).with_copy(p.copy.clone());
@@ -609,18 +609,18 @@ impl Plan {
             nodes.push(Node {
                 index,
                 kind: p.kind,
-                id: p.id.clone(),
-                resource_type: p.resource_type.clone(),
-                api_version: p.api_version.clone(),
-                name: p.name.clone(),
+                id: p.id,
+                resource_type: p.resource_type,
+                api_version: p.api_version,
+                name: p.name,
                 location,
                 depends_on: deps,
-                path: p.path.clone(),
+                path: p.path,
                 body,
-                target_subscription: p.target_subscription.clone(),
-                target_resource_group: p.target_resource_group.clone(),
-                raw: p.raw.clone(),
-                copy: p.copy.clone(),
+                target_subscription: p.target_subscription,
+                target_resource_group: p.target_resource_group,
+                raw: p.raw,
+                copy: p.copy,
                 shared: shared.clone(),
             });
         }
