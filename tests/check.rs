@@ -352,3 +352,306 @@ warning: waiver TP-KV-004 has an invalid resource pattern \"/subscriptions/[\": 
         assert_eq!(json["warnings"], json!([]));
     }
 }
+
+mod tags {
+    use super::*;
+
+    #[test]
+    fn missing_and_empty_required_tags_are_one_finding_naming_each() {
+        let mut r = estate();
+        let st = id(
+            "rg-rm3-uks-sec",
+            "Microsoft.Storage/storageAccounts/strm3uksdiag",
+        );
+        set(&mut r, &st, "/tags/cost-centre", Value::Null);
+        set(&mut r, &st, "/tags/trust", json!(" "));
+        assert_eq!(
+            findings(&run(&r)),
+            one(
+                "TP-TAG-001",
+                &st,
+                r#"tags.trust is " " (empty); tags.cost-centre is absent"#
+            )
+        );
+    }
+
+    #[test]
+    fn a_resource_without_tags_lists_every_required_tag() {
+        let mut r = estate();
+        let law = id(
+            "rg-rm3-uks-ops",
+            "Microsoft.OperationalInsights/workspaces/log-rm3-uks-ops",
+        );
+        set(&mut r, &law, "/tags", Value::Null);
+        assert_eq!(
+            findings(&run(&r)),
+            one(
+                "TP-TAG-001",
+                &law,
+                "tags is absent; expected tags ods-code, trust, blueprint, blueprint-version, data-classification, cost-centre"
+            )
+        );
+    }
+
+    #[test]
+    fn tag_names_match_case_insensitively() {
+        let mut r = estate();
+        let law = id(
+            "rg-rm3-uks-ops",
+            "Microsoft.OperationalInsights/workspaces/log-rm3-uks-ops",
+        );
+        set(&mut r, &law, "/tags/cost-centre", Value::Null);
+        set(&mut r, &law, "/tags/Cost-Centre", json!("IT-EPR-001"));
+        assert_eq!(findings(&run(&r)), vec![]);
+    }
+
+    #[test]
+    fn taggable_child_resources_need_tags_and_other_children_do_not() {
+        // The fixture's TDE, security rule, backup policy, protected items, role assignment, Defender plan,
+        // budget and diagnostic settings carry no tags and pass; a SQL database is a taggable child.
+        let mut r = estate();
+        let db = id(
+            "rg-rm3-uks-epr",
+            "Microsoft.Sql/servers/sql-rm3-uks-epr/databases/sqldb-epr",
+        );
+        set(&mut r, &db, "/tags/data-classification", json!(""));
+        assert_eq!(
+            findings(&run(&r)),
+            one(
+                "TP-TAG-001",
+                &db,
+                r#"tags.data-classification is "" (empty)"#
+            )
+        );
+    }
+
+    #[test]
+    fn tags_given_as_an_unresolved_expression_cannot_pass() {
+        let mut r = estate();
+        let kv = id("rg-rm3-uks-sec", "Microsoft.KeyVault/vaults/kv-rm3-uks-epr");
+        set(&mut r, &kv, "/tags", json!("[reference('rg').tags]"));
+        assert_eq!(
+            findings(&run(&r)),
+            one(
+                "TP-TAG-001",
+                &kv,
+                r#"tags is the ARM expression "[reference('rg').tags]", which cannot be verified before deployment"#
+            )
+        );
+    }
+}
+
+mod storage {
+    use super::*;
+
+    fn st() -> String {
+        id(
+            "rg-rm3-uks-sec",
+            "Microsoft.Storage/storageAccounts/strm3uksdiag",
+        )
+    }
+
+    #[test]
+    fn http_allowed_is_a_violation() {
+        let mut r = estate();
+        set(
+            &mut r,
+            &st(),
+            "/properties/supportsHttpsTrafficOnly",
+            json!(false),
+        );
+        assert_eq!(
+            findings(&run(&r)),
+            one(
+                "TP-STG-001",
+                &st(),
+                "properties.supportsHttpsTrafficOnly is false; expected true"
+            )
+        );
+    }
+
+    #[test]
+    fn https_only_defaults_to_true_from_2019_04_01_but_not_before() {
+        let mut r = estate();
+        set(
+            &mut r,
+            &st(),
+            "/properties/supportsHttpsTrafficOnly",
+            Value::Null,
+        );
+        assert_eq!(findings(&run(&r)), vec![]);
+        resource(&mut r, &st()).api_version = "2018-07-01".into();
+        assert_eq!(
+            findings(&run(&r)),
+            one(
+                "TP-STG-001",
+                &st(),
+                "properties.supportsHttpsTrafficOnly is absent (the Azure default is not true before apiVersion 2019-04-01; this is 2018-07-01)"
+            )
+        );
+    }
+
+    #[test]
+    fn old_tls_is_a_violation_and_tls_1_3_passes() {
+        let mut r = estate();
+        set(
+            &mut r,
+            &st(),
+            "/properties/minimumTlsVersion",
+            json!("TLS1_3"),
+        );
+        assert_eq!(findings(&run(&r)), vec![]);
+        set(
+            &mut r,
+            &st(),
+            "/properties/minimumTlsVersion",
+            json!("TLS1_0"),
+        );
+        assert_eq!(
+            findings(&run(&r)),
+            one(
+                "TP-STG-002",
+                &st(),
+                r#"properties.minimumTlsVersion is "TLS1_0"; expected "TLS1_2" or "TLS1_3""#
+            )
+        );
+    }
+
+    #[test]
+    fn absent_tls_version_must_be_set_explicitly() {
+        let mut r = estate();
+        set(&mut r, &st(), "/properties/minimumTlsVersion", Value::Null);
+        assert_eq!(
+            findings(&run(&r)),
+            one(
+                "TP-STG-002",
+                &st(),
+                r#"properties.minimumTlsVersion is absent; expected "TLS1_2" or "TLS1_3" (set it explicitly)"#
+            )
+        );
+    }
+
+    #[test]
+    fn public_blob_access_is_a_violation() {
+        let mut r = estate();
+        set(
+            &mut r,
+            &st(),
+            "/properties/allowBlobPublicAccess",
+            json!(true),
+        );
+        assert_eq!(
+            findings(&run(&r)),
+            one(
+                "TP-STG-003",
+                &st(),
+                "properties.allowBlobPublicAccess is true; expected false"
+            )
+        );
+    }
+
+    #[test]
+    fn network_default_allow_is_a_violation() {
+        let mut r = estate();
+        set(
+            &mut r,
+            &st(),
+            "/properties/networkAcls/defaultAction",
+            json!("Allow"),
+        );
+        assert_eq!(
+            findings(&run(&r)),
+            one(
+                "TP-STG-004",
+                &st(),
+                r#"properties.networkAcls.defaultAction is "Allow"; expected "Deny""#
+            )
+        );
+    }
+}
+
+mod keyvault {
+    use super::*;
+
+    fn kv() -> String {
+        id("rg-rm3-uks-sec", "Microsoft.KeyVault/vaults/kv-rm3-uks-epr")
+    }
+
+    #[test]
+    fn soft_delete_off_is_a_violation() {
+        let mut r = estate();
+        set(&mut r, &kv(), "/properties/enableSoftDelete", json!(false));
+        assert_eq!(
+            findings(&run(&r)),
+            one(
+                "TP-KV-001",
+                &kv(),
+                "properties.enableSoftDelete is false; expected true"
+            )
+        );
+    }
+
+    #[test]
+    fn purge_protection_absent_is_a_violation() {
+        let mut r = estate();
+        set(
+            &mut r,
+            &kv(),
+            "/properties/enablePurgeProtection",
+            Value::Null,
+        );
+        assert_eq!(
+            findings(&run(&r)),
+            one(
+                "TP-KV-002",
+                &kv(),
+                "properties.enablePurgeProtection is absent; expected true (set it explicitly)"
+            )
+        );
+    }
+
+    #[test]
+    fn access_policies_instead_of_rbac_is_a_violation() {
+        let mut r = estate();
+        set(
+            &mut r,
+            &kv(),
+            "/properties/enableRbacAuthorization",
+            json!(false),
+        );
+        assert_eq!(
+            findings(&run(&r)),
+            one(
+                "TP-KV-003",
+                &kv(),
+                "properties.enableRbacAuthorization is false; expected true"
+            )
+        );
+    }
+
+    #[test]
+    fn public_network_access_is_a_violation_whatever_the_case() {
+        let mut r = estate();
+        set(
+            &mut r,
+            &kv(),
+            "/properties/publicNetworkAccess",
+            json!("disabled"),
+        );
+        assert_eq!(findings(&run(&r)), vec![]);
+        set(
+            &mut r,
+            &kv(),
+            "/properties/publicNetworkAccess",
+            json!("Enabled"),
+        );
+        assert_eq!(
+            findings(&run(&r)),
+            one(
+                "TP-KV-004",
+                &kv(),
+                r#"properties.publicNetworkAccess is "Enabled"; expected "Disabled""#
+            )
+        );
+    }
+}
