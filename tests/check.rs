@@ -205,18 +205,20 @@ mod location {
 
     #[test]
     fn the_allowed_set_comes_from_settings() {
-        let r = estate();
+        let mut r = estate();
+        let kv = id("rg-rm3-uks-sec", "Microsoft.KeyVault/vaults/kv-rm3-uks-epr");
+        set(&mut r, &kv, "/location", json!("ukwest"));
         let settings = Settings {
             allowed_locations: vec!["uksouth".into()],
             ..Settings::default()
         };
-        let report = check(&r, &settings);
-        assert!(report.findings.iter().all(|f| f.rule.id == "TP-LOC-001"));
         assert_eq!(
-            report.violations().count(),
-            0,
-            "{}",
-            report.render_text(false)
+            findings(&check(&r, &settings)),
+            one(
+                "TP-LOC-001",
+                &kv,
+                r#"location is "ukwest"; expected one of: uksouth"#
+            )
         );
     }
 }
@@ -651,6 +653,614 @@ mod keyvault {
                 "TP-KV-004",
                 &kv(),
                 r#"properties.publicNetworkAccess is "Enabled"; expected "Disabled""#
+            )
+        );
+    }
+}
+
+mod sql {
+    use super::*;
+
+    fn server() -> String {
+        id("rg-rm3-uks-epr", "Microsoft.Sql/servers/sql-rm3-uks-epr")
+    }
+
+    #[test]
+    fn a_public_sql_server_is_a_violation() {
+        let mut r = estate();
+        set(
+            &mut r,
+            &server(),
+            "/properties/publicNetworkAccess",
+            Value::Null,
+        );
+        assert_eq!(
+            findings(&run(&r)),
+            one(
+                "TP-SQL-001",
+                &server(),
+                r#"properties.publicNetworkAccess is absent; expected "Disabled" (set it explicitly)"#
+            )
+        );
+    }
+
+    #[test]
+    fn tde_disabled_is_a_violation_and_no_tde_resource_means_the_default_on() {
+        let mut r = estate();
+        let tde = format!(
+            "{}/databases/sqldb-epr/transparentDataEncryption/current",
+            server()
+        );
+        set(&mut r, &tde, "/properties/state", json!("Disabled"));
+        assert_eq!(
+            findings(&run(&r)),
+            one(
+                "TP-SQL-002",
+                &tde,
+                r#"properties.state is "Disabled"; expected "Enabled""#
+            )
+        );
+        r.retain(|res| res.id != tde);
+        assert_eq!(findings(&run(&r)), vec![]);
+    }
+
+    #[test]
+    fn a_server_without_auditing_is_a_violation() {
+        let mut r = estate();
+        set(&mut r, &server(), "/resources", Value::Null);
+        assert_eq!(
+            findings(&run(&r)),
+            one(
+                "TP-SQL-003",
+                &server(),
+                r#"no Microsoft.Sql/servers/auditingSettings child resource; expected one with properties.state "Enabled""#
+            )
+        );
+    }
+
+    #[test]
+    fn disabled_auditing_names_the_setting() {
+        let mut r = estate();
+        set(
+            &mut r,
+            &server(),
+            "/resources/0/properties/state",
+            json!("Disabled"),
+        );
+        assert_eq!(
+            findings(&run(&r)),
+            one(
+                "TP-SQL-003",
+                &server(),
+                r#"no auditing setting is enabled (sql-rm3-uks-epr/default: properties.state is "Disabled"); expected properties.state "Enabled""#
+            )
+        );
+    }
+
+    #[test]
+    fn auditing_as_a_top_level_child_resource_counts() {
+        let mut r = estate();
+        set(&mut r, &server(), "/resources", Value::Null);
+        let mut auditing: Resource = serde_json::from_value(json!({
+            "id": format!("{}/auditingSettings/default", server()),
+            "type": "Microsoft.Sql/servers/auditingSettings",
+            "api_version": "2023-08-01",
+            "name": "sql-rm3-uks-epr/default",
+            "body": {"properties": {"state": "Enabled", "isAzureMonitorTargetEnabled": true}},
+            "deployment": "epr"
+        }))
+        .expect("resource");
+        r.push(auditing.clone());
+        assert_eq!(findings(&run(&r)), vec![]);
+        auditing.body = json!({"properties": {"state": "[parameters('auditState')]"}});
+        let last = r.len() - 1;
+        r[last] = auditing;
+        assert_eq!(
+            findings(&run(&r)),
+            one(
+                "TP-SQL-003",
+                &server(),
+                r#"no auditing setting is enabled (sql-rm3-uks-epr/default: properties.state is the ARM expression "[parameters('auditState')]", which cannot be verified before deployment); expected properties.state "Enabled""#
+            )
+        );
+    }
+
+    fn managed_instance(public: Option<bool>) -> Resource {
+        let mut props = json!({"subnetId": "/subscriptions/x/subnets/mi"});
+        if let Some(p) = public {
+            props["publicDataEndpointEnabled"] = json!(p);
+        }
+        serde_json::from_value(json!({
+            "id": id("rg-rm3-uks-epr", "Microsoft.Sql/managedInstances/sqlmi-rm3-uks-epr"),
+            "type": "Microsoft.Sql/managedInstances",
+            "api_version": "2023-08-01",
+            "name": "sqlmi-rm3-uks-epr",
+            "body": {"properties": props},
+            "deployment": "epr"
+        }))
+        .expect("resource")
+    }
+
+    #[test]
+    fn a_managed_instance_public_data_endpoint_is_a_violation() {
+        let mi = id(
+            "rg-rm3-uks-epr",
+            "Microsoft.Sql/managedInstances/sqlmi-rm3-uks-epr",
+        );
+        // Without location or tags it is also untagged and without diagnostics: only SQL-004 is asserted here.
+        let sql_only = |resources: &[Resource]| -> Vec<(String, String, String)> {
+            findings(&run(resources))
+                .into_iter()
+                .filter(|f| f.0.starts_with("TP-SQL"))
+                .collect()
+        };
+        for public in [None, Some(false)] {
+            let mut r = estate();
+            r.push(managed_instance(public));
+            assert_eq!(sql_only(&r), vec![], "{public:?}");
+        }
+        let mut r = estate();
+        r.push(managed_instance(Some(true)));
+        assert_eq!(
+            sql_only(&r),
+            one(
+                "TP-SQL-004",
+                &mi,
+                "properties.publicDataEndpointEnabled is true; expected false"
+            )
+        );
+    }
+
+    #[test]
+    fn public_sql_vm_connectivity_is_a_violation() {
+        let mut r = estate();
+        let sql_vm = id(
+            "rg-rm3-uks-epr",
+            "Microsoft.SqlVirtualMachine/sqlVirtualMachines/vm-rm3-uks-sql01",
+        );
+        set(
+            &mut r,
+            &sql_vm,
+            "/properties/serverConfigurationsManagementSettings/sqlConnectivityUpdateSettings/connectivityType",
+            json!("PUBLIC"),
+        );
+        assert_eq!(
+            findings(&run(&r)),
+            one(
+                "TP-SQL-005",
+                &sql_vm,
+                r#"properties.serverConfigurationsManagementSettings.sqlConnectivityUpdateSettings.connectivityType is "PUBLIC"; expected "PRIVATE" or "LOCAL""#
+            )
+        );
+    }
+
+    #[test]
+    fn a_public_ip_on_the_sql_vms_nic_is_caught_on_the_sql_vm_and_the_nic() {
+        let mut r = estate();
+        let sql_vm = id(
+            "rg-rm3-uks-epr",
+            "Microsoft.SqlVirtualMachine/sqlVirtualMachines/vm-rm3-uks-sql01",
+        );
+        let vm = id(
+            "rg-rm3-uks-epr",
+            "Microsoft.Compute/virtualMachines/vm-rm3-uks-sql01",
+        );
+        let nic = id(
+            "rg-rm3-uks-epr",
+            "Microsoft.Network/networkInterfaces/nic-vm-rm3-uks-sql01",
+        );
+        let pip = id(
+            "rg-rm3-uks-epr",
+            "Microsoft.Network/publicIPAddresses/pip-sql01",
+        );
+        set(
+            &mut r,
+            &nic,
+            "/properties/ipConfigurations/0/properties/publicIPAddress",
+            json!({ "id": pip }),
+        );
+        let nic_detail = format!(
+            "properties.ipConfigurations[0].properties.publicIPAddress is set (id \"{pip}\"); expected no public IP address"
+        );
+        assert_eq!(
+            findings(&run(&r)),
+            vec![
+                (
+                    "TP-SQL-006".to_owned(),
+                    sql_vm,
+                    format!("virtual machine {vm} network interface {nic}: {nic_detail}")
+                ),
+                ("TP-NET-002".to_owned(), nic, nic_detail),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_sql_vm_whose_vm_is_not_declared_cannot_be_verified() {
+        let mut r = estate();
+        let sql_vm = id(
+            "rg-rm3-uks-epr",
+            "Microsoft.SqlVirtualMachine/sqlVirtualMachines/vm-rm3-uks-sql01",
+        );
+        let elsewhere = id("rg-other", "Microsoft.Compute/virtualMachines/vm-x");
+        set(
+            &mut r,
+            &sql_vm,
+            "/properties/virtualMachineResourceId",
+            json!(elsewhere),
+        );
+        assert_eq!(
+            findings(&run(&r)),
+            one(
+                "TP-SQL-006",
+                &sql_vm,
+                &format!("properties.virtualMachineResourceId is \"{elsewhere}\", which is not among the checked resources, so its network interfaces cannot be verified")
+            )
+        );
+    }
+}
+
+mod network {
+    use super::*;
+
+    fn nsg() -> String {
+        id(
+            "rg-rm3-uks-epr",
+            "Microsoft.Network/networkSecurityGroups/nsg-rm3-uks-app",
+        )
+    }
+
+    fn rdp_rule_finding(r: &[Resource]) -> Vec<(String, String, String)> {
+        findings(&run(r))
+    }
+
+    #[test]
+    fn ssh_or_rdp_from_any_source_is_a_violation_in_every_spelling() {
+        let cases = [
+            (
+                "/properties/securityRules/1/properties/sourceAddressPrefix",
+                json!("*"),
+                r#"properties.sourceAddressPrefix is "*""#,
+            ),
+            (
+                "/properties/securityRules/1/properties/sourceAddressPrefix",
+                json!("0.0.0.0/0"),
+                r#"properties.sourceAddressPrefix is "0.0.0.0/0""#,
+            ),
+            (
+                "/properties/securityRules/1/properties/sourceAddressPrefix",
+                json!("internet"),
+                r#"properties.sourceAddressPrefix is "internet""#,
+            ),
+            (
+                "/properties/securityRules/1/properties/sourceAddressPrefix",
+                json!("Any"),
+                r#"properties.sourceAddressPrefix is "Any""#,
+            ),
+            (
+                "/properties/securityRules/1/properties/sourceAddressPrefixes",
+                json!(["10.0.0.0/8", "Internet"]),
+                r#"properties.sourceAddressPrefixes[1] is "Internet""#,
+            ),
+        ];
+        for (pointer, value, source) in cases {
+            let mut r = estate();
+            set(&mut r, &nsg(), pointer, value);
+            assert_eq!(
+                rdp_rule_finding(&r),
+                one(
+                    "TP-NET-001",
+                    &nsg(),
+                    &format!(
+                        r#"properties.securityRules[1] ("allow-rdp-from-bastion") allows inbound SSH/RDP from any source: properties.direction is "Inbound", properties.access is "Allow", {source}, properties.destinationPortRanges[0] is "3389""#
+                    )
+                ),
+                "{pointer}"
+            );
+        }
+    }
+
+    #[test]
+    fn port_ranges_and_wildcards_that_include_22_or_3389_are_caught() {
+        for (ports, shown) in [
+            (
+                json!(["20-30"]),
+                r#"properties.destinationPortRanges[0] is "20-30""#,
+            ),
+            (
+                json!(["443", "*"]),
+                r#"properties.destinationPortRanges[1] is "*""#,
+            ),
+            (
+                json!(["3000-4000"]),
+                r#"properties.destinationPortRanges[0] is "3000-4000""#,
+            ),
+        ] {
+            let mut r = estate();
+            set(
+                &mut r,
+                &nsg(),
+                "/properties/securityRules/1/properties/sourceAddressPrefix",
+                json!("*"),
+            );
+            set(
+                &mut r,
+                &nsg(),
+                "/properties/securityRules/1/properties/destinationPortRanges",
+                ports,
+            );
+            let got = rdp_rule_finding(&r);
+            assert_eq!(got.len(), 1, "{got:?}");
+            assert!(got[0].2.ends_with(shown), "{}", got[0].2);
+        }
+        let mut r = estate();
+        set(
+            &mut r,
+            &nsg(),
+            "/properties/securityRules/1/properties/sourceAddressPrefix",
+            json!("*"),
+        );
+        set(
+            &mut r,
+            &nsg(),
+            "/properties/securityRules/1/properties/destinationPortRanges",
+            json!(["443", "8080-8090", "23-3388"]),
+        );
+        assert_eq!(rdp_rule_finding(&r), vec![]);
+    }
+
+    #[test]
+    fn deny_outbound_and_icmp_rules_are_not_findings() {
+        let mut r = estate();
+        set(
+            &mut r,
+            &nsg(),
+            "/properties/securityRules/1/properties/sourceAddressPrefix",
+            json!("*"),
+        );
+        set(
+            &mut r,
+            &nsg(),
+            "/properties/securityRules/1/properties/access",
+            json!("Deny"),
+        );
+        assert_eq!(rdp_rule_finding(&r), vec![]);
+        set(
+            &mut r,
+            &nsg(),
+            "/properties/securityRules/1/properties/access",
+            json!("Allow"),
+        );
+        set(
+            &mut r,
+            &nsg(),
+            "/properties/securityRules/1/properties/direction",
+            json!("Outbound"),
+        );
+        assert_eq!(rdp_rule_finding(&r), vec![]);
+        set(
+            &mut r,
+            &nsg(),
+            "/properties/securityRules/1/properties/direction",
+            json!("Inbound"),
+        );
+        set(
+            &mut r,
+            &nsg(),
+            "/properties/securityRules/1/properties/protocol",
+            json!("Icmp"),
+        );
+        assert_eq!(rdp_rule_finding(&r), vec![]);
+    }
+
+    #[test]
+    fn security_rule_child_resources_are_checked() {
+        let mut r = estate();
+        let rule = format!("{}/securityRules/allow-sql-from-app", nsg());
+        set(
+            &mut r,
+            &rule,
+            "/properties/destinationPortRange",
+            json!("22"),
+        );
+        assert_eq!(findings(&run(&r)), vec![]);
+        set(
+            &mut r,
+            &rule,
+            "/properties/sourceAddressPrefixes",
+            json!(["10.20.4.0/24", "0.0.0.0/0"]),
+        );
+        assert_eq!(
+            findings(&run(&r)),
+            one(
+                "TP-NET-001",
+                &rule,
+                r#"allows inbound SSH/RDP from any source: properties.direction is "Inbound", properties.access is "Allow", properties.sourceAddressPrefixes[1] is "0.0.0.0/0", properties.destinationPortRange is "22""#
+            )
+        );
+    }
+
+    #[test]
+    fn a_source_left_as_an_expression_may_be_open_and_is_reported() {
+        let mut r = estate();
+        set(
+            &mut r,
+            &nsg(),
+            "/properties/securityRules/1/properties/sourceAddressPrefix",
+            json!("[parameters('adminSource')]"),
+        );
+        assert_eq!(
+            findings(&run(&r)),
+            one(
+                "TP-NET-001",
+                &nsg(),
+                r#"properties.securityRules[1] ("allow-rdp-from-bastion") may allow inbound SSH/RDP from any source: properties.direction is "Inbound", properties.access is "Allow", properties.sourceAddressPrefix is the ARM expression "[parameters('adminSource')]", which cannot be verified before deployment, properties.destinationPortRanges[0] is "3389""#
+            )
+        );
+    }
+
+    #[test]
+    fn a_public_ip_on_a_vm_nic_is_a_violation() {
+        let mut r = estate();
+        let nic = id(
+            "rg-rm3-uks-epr",
+            "Microsoft.Network/networkInterfaces/nic-vm-rm3-uks-app01",
+        );
+        set(
+            &mut r,
+            &nic,
+            "/properties/ipConfigurations/0/properties/publicIPAddress",
+            json!({"id": "[resourceId('Microsoft.Network/publicIPAddresses', 'pip-app01')]"}),
+        );
+        assert_eq!(
+            findings(&run(&r)),
+            one(
+                "TP-NET-002",
+                &nic,
+                r#"properties.ipConfigurations[0].properties.publicIPAddress is set (id "[resourceId('Microsoft.Network/publicIPAddresses', 'pip-app01')]"); expected no public IP address"#
+            )
+        );
+    }
+}
+
+mod backup {
+    use super::*;
+
+    const ITEMS: &str =
+        "Microsoft.RecoveryServices/vaults/backupFabrics/protectionContainers/protectedItems";
+
+    #[test]
+    fn a_vm_without_a_protected_item_is_a_violation() {
+        let mut r = estate();
+        // The app VM is covered by sourceResourceId, the SQL VM only by its item's name.
+        r.retain(|res| !(res.resource_type == ITEMS && res.name.ends_with("vm-rm3-uks-sql01")));
+        let vm = id(
+            "rg-rm3-uks-epr",
+            "Microsoft.Compute/virtualMachines/vm-rm3-uks-sql01",
+        );
+        assert_eq!(
+            findings(&run(&r)),
+            one(
+                "TP-BAK-001",
+                &vm,
+                &format!("no protected item has properties.sourceResourceId \"{vm}\" or the name \"vm;iaasvmcontainerv2;rg-rm3-uks-epr;vm-rm3-uks-sql01\"")
+            )
+        );
+    }
+
+    #[test]
+    fn a_protected_item_for_another_vm_does_not_cover_it() {
+        let mut r = estate();
+        let app = id(
+            "rg-rm3-uks-epr",
+            "Microsoft.Compute/virtualMachines/vm-rm3-uks-app01",
+        );
+        let item = r
+            .iter_mut()
+            .find(|res| res.resource_type == ITEMS && res.name.ends_with("vm-rm3-uks-app01"))
+            .expect("app item");
+        item.name = "rsv-rm3-uks-epr/Azure/c/vm;iaasvmcontainerv2;rg-rm3-uks-epr;vm-other".into();
+        item.body["properties"]["sourceResourceId"] =
+            json!("[resourceId('Microsoft.Compute/virtualMachines', parameters('vm'))]");
+        assert_eq!(
+            findings(&run(&r)),
+            one(
+                "TP-BAK-001",
+                &app,
+                &format!("no protected item has properties.sourceResourceId \"{app}\" or the name \"vm;iaasvmcontainerv2;rg-rm3-uks-epr;vm-rm3-uks-app01\" (1 protected item(s) have a sourceResourceId that is an ARM expression, which cannot be verified before deployment)")
+            )
+        );
+    }
+}
+
+mod diagnostics {
+    use super::*;
+
+    const DIAG: &str = "Microsoft.Insights/diagnosticSettings";
+
+    #[test]
+    fn a_resource_without_diagnostic_settings_is_a_violation() {
+        let mut r = estate();
+        let kv = id("rg-rm3-uks-sec", "Microsoft.KeyVault/vaults/kv-rm3-uks-epr");
+        r.retain(|res| !(res.resource_type == DIAG && res.id.starts_with(&kv)));
+        assert_eq!(
+            findings(&run(&r)),
+            one(
+                "TP-DIAG-001",
+                &kv,
+                "no Microsoft.Insights/diagnosticSettings resource is scoped to it; expected one with properties.workspaceId set to the trust's Log Analytics workspace"
+            )
+        );
+    }
+
+    #[test]
+    fn every_style_of_scoping_is_recognised() {
+        // The fixture scopes settings by absolute `scope` (Key Vault), relative `scope` (public IP), the id
+        // alone (removed scope below) and the nested `vaults/providers/diagnosticSettings` form (storage).
+        let mut r = estate();
+        let vnet_diag = format!(
+            "{}/providers/Microsoft.Insights/diagnosticSettings/to-law",
+            id(
+                "rg-rm3-uks-hub",
+                "Microsoft.Network/virtualNetworks/vnet-rm3-uks-hub"
+            )
+        );
+        set(&mut r, &vnet_diag, "/scope", Value::Null);
+        assert_eq!(findings(&run(&r)), vec![]);
+        let nested = r
+            .iter()
+            .filter(|res| {
+                res.resource_type
+                    == "Microsoft.Storage/storageAccounts/providers/diagnosticSettings"
+            })
+            .count();
+        assert_eq!(nested, 1);
+    }
+
+    #[test]
+    fn settings_sending_elsewhere_are_a_violation() {
+        let mut r = estate();
+        let rsv = id(
+            "rg-rm3-uks-bak",
+            "Microsoft.RecoveryServices/vaults/rsv-rm3-uks-epr",
+        );
+        let diag = format!("{rsv}/providers/Microsoft.Insights/diagnosticSettings/to-law");
+        let foreign = id(
+            "rg-other",
+            "Microsoft.OperationalInsights/workspaces/log-elsewhere",
+        );
+        set(&mut r, &diag, "/properties/workspaceId", json!(foreign));
+        assert_eq!(
+            findings(&run(&r)),
+            one(
+                "TP-DIAG-001",
+                &rsv,
+                &format!("diagnostic setting \"to-law\": properties.workspaceId is \"{foreign}\", which is not a Log Analytics workspace of the trust")
+            )
+        );
+        // A workspace named in the settings (a shared one outside the estate) is accepted.
+        let settings = Settings {
+            workspace_id: Some(foreign.to_uppercase()),
+            ..Settings::default()
+        };
+        assert_eq!(findings(&check(&r, &settings)), vec![]);
+    }
+
+    #[test]
+    fn a_setting_without_a_workspace_is_a_violation() {
+        let mut r = estate();
+        let db = id(
+            "rg-rm3-uks-epr",
+            "Microsoft.Sql/servers/sql-rm3-uks-epr/databases/sqldb-epr",
+        );
+        let diag = format!("{db}/providers/Microsoft.Insights/diagnosticSettings/to-law");
+        set(&mut r, &diag, "/properties/workspaceId", Value::Null);
+        assert_eq!(
+            findings(&run(&r)),
+            one(
+                "TP-DIAG-001",
+                &db,
+                "diagnostic setting \"to-law\": properties.workspaceId is absent"
             )
         );
     }
