@@ -54,6 +54,11 @@ pub enum Error {
         message: String,
     },
 
+    /// The guardrails could not evaluate a rendered deployment (an ARM expression the blueprint's template
+    /// gets wrong). Violations are not errors: they are in the `check::Report`.
+    #[error(transparent)]
+    Check(#[from] crate::check::Error),
+
     /// A git operation failed.
     #[error("git: {context}")]
     Git {
@@ -67,9 +72,10 @@ impl Error {
     /// The exit code this error ends the process with.
     pub fn exit_code(&self) -> ExitCode {
         match self {
-            Error::Values { .. } | Error::Manifest { .. } | Error::Blueprint { .. } => {
-                ExitCode::InvalidInput
-            }
+            Error::Values { .. }
+            | Error::Manifest { .. }
+            | Error::Blueprint { .. }
+            | Error::Check(_) => ExitCode::InvalidInput,
             Error::Io { .. } | Error::Git { .. } => ExitCode::Failure,
         }
     }
