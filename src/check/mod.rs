@@ -55,6 +55,17 @@ impl Default for Settings {
     }
 }
 
+impl Settings {
+    /// The guardrail settings a blueprint manifest declares (`allowedLocations`, `waivers`).
+    pub fn from_manifest(manifest: &crate::blueprint::Manifest) -> Self {
+        Settings {
+            allowed_locations: manifest.allowed_locations.clone(),
+            waivers: manifest.waivers.clone(),
+            workspace_id: None,
+        }
+    }
+}
+
 /// A guardrail rule's description.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Rule {
