@@ -1218,6 +1218,28 @@ mod diagnostics {
     }
 
     #[test]
+    fn a_setting_on_a_sub_resource_covers_its_parent() {
+        let mut r = estate();
+        let st = id(
+            "rg-rm3-uks-sec",
+            "Microsoft.Storage/storageAccounts/strm3uksdiag",
+        );
+        let nested = r
+            .iter_mut()
+            .find(|res| {
+                res.resource_type
+                    == "Microsoft.Storage/storageAccounts/providers/diagnosticSettings"
+            })
+            .expect("nested diagnostic setting");
+        nested.resource_type = DIAG.into();
+        nested.name = "to-law".into();
+        nested.id = format!(
+            "{st}/blobServices/default/providers/Microsoft.Insights/diagnosticSettings/to-law"
+        );
+        assert_eq!(findings(&run(&r)), vec![]);
+    }
+
+    #[test]
     fn settings_sending_elsewhere_are_a_violation() {
         let mut r = estate();
         let rsv = id(

@@ -71,7 +71,7 @@ pub(crate) fn is_taggable(resource: &Resource) -> bool {
     }
     // `Microsoft.KeyVault/vaults/providers/diagnosticSettings` style and any id scoped under another
     // resource (`.../vaults/kv/providers/Microsoft.Insights/...`) are extension resources.
-    if ty.to_ascii_lowercase().contains("/providers/") || is_extension_id(&resource.id) {
+    if ty.split('/').any(|s| s.eq_ignore_ascii_case("providers")) || is_extension_id(&resource.id) {
         return false;
     }
     // `Namespace/type` is top level; more segments make a child.
@@ -82,7 +82,10 @@ pub(crate) fn is_taggable(resource: &Resource) -> bool {
 }
 
 fn is_extension_id(id: &str) -> bool {
-    id.to_ascii_lowercase().matches("/providers/").count() > 1
+    id.split('/')
+        .filter(|s| s.eq_ignore_ascii_case("providers"))
+        .count()
+        > 1
 }
 
 pub(crate) fn check(estate: &Estate, findings: &mut Vec<Finding>) {
