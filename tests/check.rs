@@ -261,6 +261,11 @@ mod waivers {
             ..Settings::default()
         };
         let report = check(&r, &settings);
+        let json = serde_json::to_value(&report).expect("report serialises");
+        assert_eq!(
+            json["findings"][0]["waiver"]["justification"],
+            json!("Supplier break-glass RDP, approved by the trust SIRO (CAB-2026-114)")
+        );
         assert!(report.passed());
         assert_eq!(report.findings.len(), 1);
         assert_eq!(report.waived().count(), 1);
