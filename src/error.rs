@@ -54,10 +54,13 @@ pub enum Error {
         message: String,
     },
 
-    /// The guardrails could not evaluate a rendered deployment (an ARM expression the blueprint's template
-    /// gets wrong). Violations are not errors: they are in the `check::Report`.
-    #[error(transparent)]
-    Check(#[from] crate::check::Error),
+    /// A rendered ARM template could not be evaluated (expand, plan).
+    #[error("deployment '{deployment}': {source}")]
+    Template {
+        deployment: String,
+        #[source]
+        source: crate::armexpr::Error,
+    },
 
     /// A git operation failed.
     #[error("git: {context}")]
@@ -75,7 +78,7 @@ impl Error {
             Error::Values { .. }
             | Error::Manifest { .. }
             | Error::Blueprint { .. }
-            | Error::Check(_) => ExitCode::InvalidInput,
+            | Error::Template { .. } => ExitCode::InvalidInput,
             Error::Io { .. } | Error::Git { .. } => ExitCode::Failure,
         }
     }
