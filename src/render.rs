@@ -556,83 +556,130 @@ pub fn scope_name(scope: Scope) -> &'static str {
 /// non-empty `dir` that is not a previous render output (no `render-manifest.json`) is refused rather than
 /// replaced, so a mistyped `--out .` cannot delete a working tree.
 pub fn write(dir: &Path, rendered: &Rendered) -> Result<(), Error> {
-    write_files(dir, &files(rendered))
+    write_files(dir, &files(rendered), Some(MANIFEST_FILE))
 }
 
-/// [`write`] for any set of files (the fleet record uses it for a trust's folder).
-pub(crate) fn write_files(dir: &Path, files: &[(String, Vec<u8>)]) -> Result<(), Error> {
-    let name = dir
-        .file_name()
-        .and_then(|n| n.to_str())
-        .filter(|n| !n.is_empty() && *n != "." && *n != "..")
-        .ok_or_else(|| Error::OutDir {
-            path: dir.to_path_buf(),
-            message: "give a folder name, not `.`, `..` or a root".into(),
-        })?;
-    let parent = match dir.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
-    let exists = match std::fs::symlink_metadata(dir) {
-        Ok(m) if m.is_dir() => true,
-        Ok(_) => {
-            return Err(Error::OutDir {
-                path: dir.to_path_buf(),
-                message: "it exists and is not a folder".into(),
-            })
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
-        Err(e) => return Err(Error::io(dir, e)),
-    };
-    if exists {
-        let mut entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
-        let empty = entries.next().is_none();
-        if !empty && !dir.join(MANIFEST_FILE).is_file() {
-            return Err(Error::OutDir {
-                path: dir.to_path_buf(),
-                message: format!(
-                    "it is not empty and holds no {MANIFEST_FILE}, so it is not an earlier render output; \
-                     refusing to replace it"
-                ),
-            });
+/// [`write`] for any set of files, refusing a non-empty folder without `marker` (when one is given).
+pub(crate) fn write_files(
+    dir: &Path,
+    files: &[(String, Vec<u8>)],
+    marker: Option<&str>,
+) -> Result<(), Error> {
+    if let Some(marker) = marker {
+        match std::fs::read_dir(dir) {
+            Ok(mut entries) => {
+                if entries.next().is_some() && !dir.join(marker).is_file() {
+                    return Err(Error::OutDir {
+                        path: dir.to_path_buf(),
+                        message: format!(
+                            "it is not empty and holds no {marker}, so it is not an earlier render output; \
+                             refusing to replace it"
+                        ),
+                    });
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => {
+                return Err(Error::OutDir {
+                    path: dir.to_path_buf(),
+                    message: "it exists and is not a folder".into(),
+                })
+            }
+            Err(e) => return Err(Error::io(dir, e)),
         }
     }
+    Swap::stage(dir, files)?.finish();
+    Ok(())
+}
 
-    let staging = tempfile::Builder::new()
-        .prefix(&format!(".{name}.staging-"))
-        .tempdir_in(&parent)
-        .map_err(|e| Error::io(&parent, e))?;
-    for (file, bytes) in files {
-        let path = staging.path().join(file);
-        if let Some(p) = path.parent() {
-            std::fs::create_dir_all(p).map_err(|e| Error::io(p, e))?;
-        }
-        std::fs::write(&path, bytes).map_err(|e| Error::io(&path, e))?;
-    }
+/// A folder replaced by a staged one, with the previous content kept aside until [`Swap::finish`] (or put
+/// back by [`Swap::restore`]), so a later step's failure can undo the write.
+pub(crate) struct Swap {
+    dir: std::path::PathBuf,
+    /// The previous content, moved into a temporary folder (deleted on drop).
+    old: Option<tempfile::TempDir>,
+}
 
-    if exists {
-        // Renaming a folder onto an empty folder replaces it atomically on POSIX, so the old output moves into
-        // a fresh temporary folder that is deleted when `old` is dropped.
-        let old = tempfile::Builder::new()
-            .prefix(&format!(".{name}.old-"))
+impl Swap {
+    /// Write `files` into a temporary folder beside `dir`, then swap it in with renames.
+    pub(crate) fn stage(dir: &Path, files: &[(String, Vec<u8>)]) -> Result<Swap, Error> {
+        let name = dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .filter(|n| !n.is_empty() && *n != "." && *n != "..")
+            .ok_or_else(|| Error::OutDir {
+                path: dir.to_path_buf(),
+                message: "give a folder name, not `.`, `..` or a root".into(),
+            })?;
+        let parent = match dir.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => std::path::PathBuf::from("."),
+        };
+        std::fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
+        let exists = match std::fs::symlink_metadata(dir) {
+            Ok(m) if m.is_dir() => true,
+            Ok(_) => {
+                return Err(Error::OutDir {
+                    path: dir.to_path_buf(),
+                    message: "it exists and is not a folder".into(),
+                })
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+            Err(e) => return Err(Error::io(dir, e)),
+        };
+
+        let staging = tempfile::Builder::new()
+            .prefix(&format!(".{name}.staging-"))
             .tempdir_in(&parent)
             .map_err(|e| Error::io(&parent, e))?;
-        std::fs::rename(dir, old.path()).map_err(|e| Error::io(dir, e))?;
+        for (file, bytes) in files {
+            let path = staging.path().join(file);
+            if let Some(p) = path.parent() {
+                std::fs::create_dir_all(p).map_err(|e| Error::io(p, e))?;
+            }
+            std::fs::write(&path, bytes).map_err(|e| Error::io(&path, e))?;
+        }
+
+        let old = if exists {
+            // Renaming a folder onto an empty folder replaces it atomically on POSIX, so the old content moves
+            // into a fresh temporary folder that is deleted when dropped.
+            let old = tempfile::Builder::new()
+                .prefix(&format!(".{name}.old-"))
+                .tempdir_in(&parent)
+                .map_err(|e| Error::io(&parent, e))?;
+            std::fs::rename(dir, old.path()).map_err(|e| Error::io(dir, e))?;
+            Some(old)
+        } else {
+            None
+        };
         let staged = staging.keep();
         if let Err(e) = std::fs::rename(&staged, dir) {
-            let _ = std::fs::rename(old.path(), dir);
+            if let Some(old) = &old {
+                let _ = std::fs::rename(old.path(), dir);
+            }
             let _ = std::fs::remove_dir_all(&staged);
             return Err(Error::io(dir, e));
         }
-    } else {
-        let staged = staging.keep();
-        if let Err(e) = std::fs::rename(&staged, dir) {
-            let _ = std::fs::remove_dir_all(&staged);
-            return Err(Error::io(dir, e));
-        }
+        Ok(Swap {
+            dir: dir.to_path_buf(),
+            old,
+        })
     }
-    Ok(())
+
+    /// Keep the new content; the previous one is deleted.
+    pub(crate) fn finish(self) {
+        drop(self.old);
+    }
+
+    /// Put the previous content back (or remove the folder if there was none before).
+    pub(crate) fn restore(self) -> Result<(), Error> {
+        std::fs::remove_dir_all(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
+        if let Some(old) = self.old {
+            let kept = old.keep();
+            std::fs::rename(&kept, &self.dir).map_err(|e| Error::io(&self.dir, e))?;
+        }
+        Ok(())
+    }
 }
 
 /// The filters of docs/architecture.md, registered in one place.
@@ -762,7 +809,7 @@ mod filters {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::blueprint::Manifest;
     use crate::load::Loaded;
@@ -821,7 +868,7 @@ deployments:
   "resources": []
 }"#;
 
-    fn loaded(name: &str, templates: &[(&str, &str)]) -> Loaded {
+    pub(crate) fn loaded(name: &str, templates: &[(&str, &str)]) -> Loaded {
         let manifest: Manifest = serde_yaml::from_str(MANIFEST).expect("test manifest");
         let blueprint = Blueprint {
             manifest,
@@ -857,7 +904,7 @@ deployments:
         Loaded { blueprint, values }
     }
 
-    fn standard(name: &str) -> Loaded {
+    pub(crate) fn standard(name: &str) -> Loaded {
         loaded(
             name,
             &[("base.json.tera", BASE), ("workload.json.tera", WORKLOAD)],
