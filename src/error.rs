@@ -54,6 +54,11 @@ pub enum Error {
         message: String,
     },
 
+    /// The guardrails could not evaluate a rendered deployment (an ARM expression the blueprint's template
+    /// gets wrong). Violations are not errors: they are in the `check::Report`.
+    #[error(transparent)]
+    Check(#[from] crate::check::Error),
+
     /// A git operation failed.
     #[error("git: {context}")]
     Git {
@@ -143,6 +148,7 @@ impl Error {
             Error::Values { .. }
             | Error::Manifest { .. }
             | Error::Blueprint { .. }
+            | Error::Check(_)
             | Error::Template { .. }
             | Error::RenderedJson { .. }
             | Error::Usage { .. } => ExitCode::InvalidInput,
