@@ -128,9 +128,12 @@ pub enum Error {
         files: Vec<String>,
     },
 
-    /// Guardrails found violations (the report was printed).
-    #[error("{count} guardrail violation(s)")]
-    Violations { count: usize },
+    /// Guardrails found violations; the report says which (the CLI prints it before this error).
+    #[error(
+        "{} guardrail violation(s)",
+        report.violations().count()
+    )]
+    Violations { report: Box<crate::check::Report> },
 
     /// A command line that parses but cannot be used (`--set` without `=`, a bad `--blueprint`).
     #[error("{message}")]

@@ -7,7 +7,11 @@ use serde_json::{json, Value};
 use std::io::Write;
 
 /// Print a command's result: `value` as JSON with `--output json`, else the text `text()` builds.
-pub(super) fn emit(global: &Global, value: &Value, text: impl FnOnce() -> String) -> Result<(), Error> {
+pub(super) fn emit(
+    global: &Global,
+    value: &Value,
+    text: impl FnOnce() -> String,
+) -> Result<(), Error> {
     let bytes = if global.json {
         crate::render::to_bytes(value)
     } else {

@@ -23,7 +23,10 @@ pub(super) fn run(cmd: &ValuesCommand, global: &Global) -> Result<(), Error> {
         ValuesCommand::Schema => {
             let schema = crate::run::values_schema(&global.source()?)?;
             // The schema is JSON whatever --output says.
-            print!("{}", String::from_utf8_lossy(&crate::render::to_bytes(&schema)));
+            print!(
+                "{}",
+                String::from_utf8_lossy(&crate::render::to_bytes(&schema))
+            );
             Ok(())
         }
     }
