@@ -30,8 +30,11 @@ Examples:
   trustprint check --values trust.yaml
   trustprint stamp --values trust.yaml --fleet ../fleet
 
-Exit codes: 0 success, 1 operation failed, 2 changes present, 3 guardrail violations, 4 invalid input,
-5 internal error. Docs: docs/architecture.md, docs/values.md, docs/blueprint-authoring.md";
+Exit codes:
+  0 success            1 operation failed    2 changes present
+  3 guardrail violations  4 invalid input    5 internal error (a bug)
+
+Docs: README.md, docs/architecture.md, docs/values.md, docs/blueprint-authoring.md";
 
 /// trustprint's command line.
 #[derive(Debug, Parser)]
@@ -204,18 +207,31 @@ where
     };
     init_tracing(g.quiet, g.verbose, global.color_err);
 
-    // A panic is a bug: report it as one (exit 5) rather than with Rust's default code.
+    // A panic is a bug: report it once as one (exit 5, with where it happened) rather than with Rust's
+    // default message and code.
+    static PANIC_AT: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+    std::panic::set_hook(Box::new(|info| {
+        if let Ok(mut at) = PANIC_AT.lock() {
+            *at = info
+                .location()
+                .map(|l| format!("{}:{}", l.file(), l.line()));
+        }
+    }));
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         dispatch(&cli.command, &global)
     }))
     .unwrap_or_else(|panic| {
-        let message = panic
+        let mut message = panic
             .downcast_ref::<&str>()
             .map(|s| s.to_string())
             .or_else(|| panic.downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "panic".into());
+        if let Some(at) = PANIC_AT.lock().ok().and_then(|mut a| a.take()) {
+            message = format!("{message} at {at}");
+        }
         Err(Error::Internal { message })
     });
+    let _ = std::panic::take_hook();
     match result {
         Ok(()) => ExitCode::Success as i32,
         Err(e) => {
