@@ -51,10 +51,13 @@ pub struct Checked {
 
 /// The guardrails over a rendered trust: ARM expressions evaluated with the trust's subscription and tenant
 /// (placeholders until known), every deployment's resources checked together.
-pub fn check_loaded(loaded: &Loaded, rendered: &Rendered) -> Result<crate::check::Report, Error> {
+pub fn check_loaded(
+    blueprint: &crate::blueprint::Blueprint,
+    values: &crate::values::Values,
+    rendered: &Rendered,
+) -> Result<crate::check::Report, Error> {
     let id = |key: &str| {
-        loaded
-            .values
+        values
             .get(key)
             .and_then(serde_json::Value::as_str)
             .unwrap_or(PLACEHOLDER_ID)
@@ -64,14 +67,14 @@ pub fn check_loaded(loaded: &Loaded, rendered: &Rendered) -> Result<crate::check
         subscription_id: id("azure.subscription_id"),
         tenant_id: id("azure.tenant_id"),
     };
-    let settings = crate::check::Settings::from_manifest(&loaded.blueprint.manifest);
+    let settings = crate::check::Settings::from_manifest(&blueprint.manifest);
     Ok(crate::check::check_rendered(rendered, &settings, &ctx)?)
 }
 
 /// `trustprint check`: load, render and run the guardrails. Violations are in the report, not an error.
 pub fn check_trust(inputs: &Inputs) -> Result<Checked, Error> {
     let (loaded, rendered) = render_loaded(inputs)?;
-    let report = check_loaded(&loaded, &rendered)?;
+    let report = check_loaded(&loaded.blueprint, &loaded.values, &rendered)?;
     Ok(Checked {
         loaded,
         rendered,
