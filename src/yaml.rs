@@ -310,13 +310,57 @@ pub fn parse_str(file: &str, text: &str) -> Result<Node, Vec<Diagnostic>> {
         parser: Parser::new_from_str(text),
         problems: Vec::new(),
     };
-    match builder.document() {
+    match builder.document(true) {
         Ok(node) if builder.problems.is_empty() => Ok(node),
         Ok(_) => Err(builder.problems),
         Err(d) => {
-            builder.problems.push(d);
+            builder.problems.push(*d);
             Err(builder.problems)
         }
+    }
+}
+
+/// Parse one YAML value (any kind: a scalar, a flow list or map), as typed after `--set key=`. Positions are
+/// on line 1, shifted right by `column_offset` characters so they point into the whole argument.
+pub fn parse_value(file: &str, text: &str, column_offset: usize) -> Result<Node, Vec<Diagnostic>> {
+    let mut builder = Builder {
+        file,
+        text,
+        lines: text.split('\n').collect(),
+        parser: Parser::new_from_str(text),
+        problems: Vec::new(),
+    };
+    let result = match builder.document(false) {
+        Ok(node) if builder.problems.is_empty() => Ok(node),
+        Ok(_) => Err(builder.problems),
+        Err(d) => {
+            builder.problems.push(*d);
+            Err(builder.problems)
+        }
+    };
+    match result {
+        Ok(mut node) => {
+            shift(&mut node, column_offset);
+            Ok(node)
+        }
+        Err(mut diags) => {
+            for d in &mut diags {
+                d.column += column_offset;
+            }
+            Err(diags)
+        }
+    }
+}
+
+fn shift(node: &mut Node, by: usize) {
+    node.span.column += by;
+    match &mut node.kind {
+        Kind::Scalar { .. } => {}
+        Kind::Seq(items) => items.iter_mut().for_each(|n| shift(n, by)),
+        Kind::Map(entries) => entries.iter_mut().for_each(|(k, v)| {
+            k.span.column += by;
+            shift(v, by);
+        }),
     }
 }
 
@@ -367,7 +411,7 @@ impl<'a> Builder<'a> {
         Diagnostic::at(self.file, self.line(span.line), span, message)
     }
 
-    fn next(&mut self) -> Result<(Event, Marker), Diagnostic> {
+    fn next(&mut self) -> Result<(Event, Marker), Box<Diagnostic>> {
         self.parser.next_token().map_err(|e| {
             let m = e.marker();
             let span = Span {
@@ -375,12 +419,14 @@ impl<'a> Builder<'a> {
                 column: m.col() + 1,
                 len: 1,
             };
-            self.diag(span, format!("invalid YAML: {}", e.info()))
-                .expected("well-formed YAML")
+            Box::new(
+                self.diag(span, format!("invalid YAML: {}", e.info()))
+                    .expected("well-formed YAML"),
+            )
         })
     }
 
-    fn document(&mut self) -> Result<Node, Diagnostic> {
+    fn document(&mut self, require_map: bool) -> Result<Node, Box<Diagnostic>> {
         let mut root: Option<Node> = None;
         loop {
             let (event, mark) = self.next()?;
@@ -390,19 +436,33 @@ impl<'a> Builder<'a> {
                 Event::DocumentStart => {
                     if root.is_some() {
                         let span = self.span(mark, 3);
-                        return Err(self
-                            .diag(span, "a second YAML document (`---`)")
-                            .expected("exactly one YAML document in the file"));
+                        return Err(Box::new(
+                            self.diag(span, "a second YAML document (`---`)")
+                                .expected("exactly one YAML document in the file"),
+                        ));
                     }
                     root = Some(self.node(0)?);
                 }
                 other => {
-                    return Err(self.diag(
+                    return Err(Box::new(self.diag(
                         self.span(mark, 1),
                         format!("unexpected YAML event {other:?}"),
-                    ))
+                    )))
                 }
             }
+        }
+        if !require_map {
+            return Ok(root.unwrap_or(Node {
+                span: Span {
+                    line: 1,
+                    column: 1,
+                    len: 1,
+                },
+                kind: Kind::Scalar {
+                    text: String::new(),
+                    quoted: false,
+                },
+            }));
         }
         let root = root.unwrap_or(Node {
             span: Span {
@@ -418,9 +478,10 @@ impl<'a> Builder<'a> {
                 span: root.span,
                 kind: Kind::Map(Vec::new()),
             }),
-            _ => Err(self
-                .diag(root.span, format!("the top level is {}", root.describe()))
-                .expected("a map of keys to values (`trust:` ...)")),
+            _ => Err(Box::new(
+                self.diag(root.span, format!("the top level is {}", root.describe()))
+                    .expected("a map of keys to values (`trust:` ...)"),
+            )),
         }
     }
 
@@ -454,16 +515,22 @@ impl<'a> Builder<'a> {
     }
 
     /// Build the node whose first event comes next.
-    fn node(&mut self, depth: usize) -> Result<Node, Diagnostic> {
+    fn node(&mut self, depth: usize) -> Result<Node, Box<Diagnostic>> {
         let (event, mark) = self.next()?;
         self.node_from(event, mark, depth)
     }
 
-    fn node_from(&mut self, event: Event, mark: Marker, depth: usize) -> Result<Node, Diagnostic> {
+    fn node_from(
+        &mut self,
+        event: Event,
+        mark: Marker,
+        depth: usize,
+    ) -> Result<Node, Box<Diagnostic>> {
         if depth > MAX_DEPTH {
-            return Err(self
-                .diag(self.span(mark, 1), "the YAML nests too deeply")
-                .expected(format!("at most {MAX_DEPTH} levels of nesting")));
+            return Err(Box::new(
+                self.diag(self.span(mark, 1), "the YAML nests too deeply")
+                    .expected(format!("at most {MAX_DEPTH} levels of nesting")),
+            ));
         }
         match event {
             Event::Scalar(text, style, _, _) => {
@@ -483,9 +550,9 @@ impl<'a> Builder<'a> {
                     .skip(mark.index())
                     .take_while(|c| !c.is_whitespace() && !matches!(c, ',' | ']' | '}'))
                     .count();
-                Err(self
+                Err(Box::new(self
                     .diag(self.span(mark, name_len), "a YAML alias (`*name`)")
-                    .expected("the value written out: aliases are not accepted, so a file cannot expand without bound"))
+                    .expected("the value written out: aliases are not accepted, so a file cannot expand without bound")))
             }
             Event::SequenceStart(..) => {
                 let span = self.span(mark, 1);
@@ -547,10 +614,10 @@ impl<'a> Builder<'a> {
                     kind: Kind::Map(entries),
                 })
             }
-            other => Err(self.diag(
+            other => Err(Box::new(self.diag(
                 self.span(mark, 1),
                 format!("unexpected YAML event {other:?}"),
-            )),
+            ))),
         }
     }
 }
