@@ -59,6 +59,14 @@ pub enum Error {
     #[error(transparent)]
     Check(#[from] crate::check::Error),
 
+    /// A rendered ARM template could not be evaluated (expand, plan).
+    #[error("deployment '{deployment}': {source}")]
+    Expand {
+        deployment: String,
+        #[source]
+        source: crate::armexpr::Error,
+    },
+
     /// A git operation failed.
     #[error("git: {context}")]
     Git {
@@ -152,6 +160,7 @@ impl Error {
             | Error::Manifest { .. }
             | Error::Blueprint { .. }
             | Error::Check(_)
+            | Error::Expand { .. }
             | Error::Template { .. }
             | Error::RenderedJson { .. }
             | Error::Usage { .. } => ExitCode::InvalidInput,

@@ -109,6 +109,8 @@ fn kind(error: &Error) -> &'static str {
         Error::Violations { .. } => "violations",
         Error::Usage { .. } => "usage",
         Error::Internal { .. } => "internal",
+        Error::Check(_) => "check",
+        Error::Expand { .. } => "expand",
         #[allow(unreachable_patterns)]
         _ => "other",
     }
