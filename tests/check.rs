@@ -261,6 +261,11 @@ mod waivers {
             ..Settings::default()
         };
         let report = check(&r, &settings);
+        let json = serde_json::to_value(&report).expect("report serialises");
+        assert_eq!(
+            json["findings"][0]["waiver"]["justification"],
+            json!("Supplier break-glass RDP, approved by the trust SIRO (CAB-2026-114)")
+        );
         assert!(report.passed());
         assert_eq!(report.findings.len(), 1);
         assert_eq!(report.waived().count(), 1);
@@ -1215,6 +1220,28 @@ mod diagnostics {
             })
             .count();
         assert_eq!(nested, 1);
+    }
+
+    #[test]
+    fn a_setting_on_a_sub_resource_covers_its_parent() {
+        let mut r = estate();
+        let st = id(
+            "rg-rm3-uks-sec",
+            "Microsoft.Storage/storageAccounts/strm3uksdiag",
+        );
+        let nested = r
+            .iter_mut()
+            .find(|res| {
+                res.resource_type
+                    == "Microsoft.Storage/storageAccounts/providers/diagnosticSettings"
+            })
+            .expect("nested diagnostic setting");
+        nested.resource_type = DIAG.into();
+        nested.name = "to-law".into();
+        nested.id = format!(
+            "{st}/blobServices/default/providers/Microsoft.Insights/diagnosticSettings/to-law"
+        );
+        assert_eq!(findings(&run(&r)), vec![]);
     }
 
     #[test]

@@ -7,7 +7,9 @@
 //! interfaces and private endpoints (metrics only), Azure SQL servers (their logs come through databases and
 //! the auditing rule TP-SQL-003), and the Log Analytics workspace itself (it is the destination).
 
-use super::estate::{describe, is_expression, observe, quote, Estate, Observed};
+use super::estate::{
+    describe, is_expression, observe, parent_resource_id, quote, Estate, Observed,
+};
 use super::{ncsc, Finding, Rule, Settings};
 use crate::model::Resource;
 use serde_json::Value;
@@ -55,25 +57,27 @@ pub(crate) fn check(estate: &Estate, settings: &Settings, findings: &mut Vec<Fin
     if let Some(id) = &settings.workspace_id {
         workspaces.insert(id.to_ascii_lowercase());
     }
-    // Target resource id (lower case) -> the diagnostic settings scoped to it.
+    // Resource id (lower case) -> the diagnostic settings scoped to it or to one of its sub-resources (a
+    // setting on a storage account's blobServices/default covers the account too).
     let mut by_target: HashMap<String, Vec<&Resource>> = HashMap::new();
     for setting in estate.iter().filter(|r| is_diagnostic_setting(r)) {
-        if let Some(target) = target_of(setting) {
+        let Some(target) = target_of(setting) else {
+            continue;
+        };
+        let mut current = Some(target.as_str());
+        while let Some(id) = current {
             by_target
-                .entry(target.to_ascii_lowercase())
+                .entry(id.to_ascii_lowercase())
                 .or_default()
                 .push(setting);
+            current = parent_resource_id(id);
         }
     }
     for resource in estate.iter().filter(|r| needs_diagnostics(r)) {
-        let id = resource.id.to_ascii_lowercase();
-        let child_prefix = format!("{id}/");
-        // A setting on a sub-service (a storage account's blobServices/default) covers its account too.
-        let candidates: Vec<&Resource> = by_target
-            .iter()
-            .filter(|(t, _)| **t == id || t.starts_with(&child_prefix))
-            .flat_map(|(_, s)| s.iter().copied())
-            .collect();
+        let candidates = by_target
+            .get(&resource.id.to_ascii_lowercase())
+            .map(Vec::as_slice)
+            .unwrap_or_default();
         if candidates.is_empty() {
             findings.push(Finding::new(
                 &DIAG_001,
@@ -125,8 +129,12 @@ fn needs_diagnostics(resource: &Resource) -> bool {
 /// Both the extension form (`Microsoft.Insights/diagnosticSettings` with `scope`) and the older nested form
 /// (`Microsoft.KeyVault/vaults/providers/diagnosticSettings` named `kv/Microsoft.Insights/name`).
 fn is_diagnostic_setting(resource: &Resource) -> bool {
-    let ty = resource.resource_type.to_ascii_lowercase();
-    ty == DIAGNOSTIC_SETTINGS.to_ascii_lowercase() || ty.ends_with("/providers/diagnosticsettings")
+    const NESTED: &str = "/providers/diagnosticSettings";
+    let ty = &resource.resource_type;
+    ty.eq_ignore_ascii_case(DIAGNOSTIC_SETTINGS)
+        || (ty.len() > NESTED.len()
+            && ty.is_char_boundary(ty.len() - NESTED.len())
+            && ty[ty.len() - NESTED.len()..].eq_ignore_ascii_case(NESTED))
 }
 
 /// The id of the resource a diagnostic setting is scoped to.
@@ -160,4 +168,54 @@ fn target_of(setting: &Resource) -> Option<String> {
     Some(format!(
         "{group_prefix}/providers/{target_type}/{target_name}"
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn setting(id: &str, ty: &str, name: &str, body: Value) -> Resource {
+        Resource {
+            id: id.into(),
+            resource_type: ty.into(),
+            api_version: "2021-05-01-preview".into(),
+            name: name.into(),
+            location: None,
+            tags: None,
+            body,
+            deployment: "ops".into(),
+        }
+    }
+
+    const RG: &str = "/subscriptions/s/resourceGroups/rg";
+
+    #[test]
+    fn target_from_absolute_and_relative_scope() {
+        let kv = format!("{RG}/providers/Microsoft.KeyVault/vaults/kv");
+        let abs = setting("x", DIAGNOSTIC_SETTINGS, "d", json!({ "scope": kv }));
+        assert_eq!(target_of(&abs), Some(kv.clone()));
+        let rel = setting(
+            &format!("{RG}/providers/Microsoft.Insights/diagnosticSettings/d"),
+            DIAGNOSTIC_SETTINGS,
+            "d",
+            json!({"scope": "Microsoft.KeyVault/vaults/kv"}),
+        );
+        assert_eq!(target_of(&rel), Some(kv));
+    }
+
+    #[test]
+    fn target_from_the_nested_name_when_the_id_does_not_say() {
+        let nested = setting(
+            &format!("{RG}/providers/Microsoft.KeyVault/vaults/providers/diagnosticSettings/kv/Microsoft.Insights/d"),
+            "Microsoft.KeyVault/vaults/providers/diagnosticSettings",
+            "kv/Microsoft.Insights/d",
+            json!({}),
+        );
+        assert!(is_diagnostic_setting(&nested));
+        assert_eq!(
+            target_of(&nested),
+            Some(format!("{RG}/providers/Microsoft.KeyVault/vaults/kv"))
+        );
+    }
 }

@@ -62,9 +62,10 @@ impl<'a> Estate<'a> {
         parent: &'s Resource,
         child_type: &'s str,
     ) -> impl Iterator<Item = &'s Resource> {
-        let prefix = format!("{}/", parent.id.to_ascii_lowercase());
-        self.of_type(child_type)
-            .filter(move |c| c.id.to_ascii_lowercase().starts_with(&prefix))
+        self.of_type(child_type).filter(move |c| {
+            starts_with_ignore_case(&c.id, &parent.id)
+                && c.id.as_bytes().get(parent.id.len()) == Some(&b'/')
+        })
     }
 }
 
@@ -201,6 +202,21 @@ pub(crate) fn resource_group_of(id: &str) -> Option<&str> {
     None
 }
 
+/// `str::starts_with`, ignoring ASCII case (ARM ids and types are case-insensitive).
+pub(crate) fn starts_with_ignore_case(s: &str, prefix: &str) -> bool {
+    s.len() >= prefix.len() && s.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
+}
+
+/// The parent id of a child resource id (drops the last `/{type}/{name}` pair), if the parent is itself a
+/// resource (it still has a `providers/{namespace}/{type}/{name}` part).
+pub(crate) fn parent_resource_id(id: &str) -> Option<&str> {
+    let (rest, _) = id.rsplit_once('/')?;
+    let (parent, _) = rest.rsplit_once('/')?;
+    let lower = parent.to_ascii_lowercase();
+    let after = &lower[lower.rfind("/providers/")? + "/providers/".len()..];
+    (after.split('/').count() >= 3).then_some(parent)
+}
+
 /// A simple property requirement of one rule on one resource type.
 pub(crate) struct Requirement {
     pub rule: &'static super::Rule,
@@ -283,6 +299,17 @@ mod tests {
         assert!(api_at_least("2019-04-01", "2019-04-01"));
         assert!(api_at_least("2023-01-01-preview", "2019-04-01"));
         assert!(!api_at_least("2018-07-01", "2019-04-01"));
+    }
+
+    #[test]
+    fn parents_of_child_resources() {
+        let st =
+            "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/st";
+        assert_eq!(
+            parent_resource_id(&format!("{st}/blobServices/default")),
+            Some(st)
+        );
+        assert_eq!(parent_resource_id(st), None);
     }
 
     #[test]

@@ -67,3 +67,45 @@ fn write_finding(out: &mut String, label: &str, rule_id: &str, finding: &Finding
     }
     out.push('\n');
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Finding, Report, Rule};
+
+    static RULE: Rule = Rule {
+        id: "TP-TEST-001",
+        reason: "a reason",
+        principle: "2. Asset protection and resilience",
+        fix: "a fix",
+    };
+
+    fn report() -> Report {
+        Report {
+            findings: vec![Finding {
+                rule: &RULE,
+                resource_id: "/subscriptions/s/resourceGroups/rg".into(),
+                resource_type: "Microsoft.Resources/resourceGroups".into(),
+                deployment: "governance".into(),
+                detail: "location is \"westeurope\"".into(),
+                waiver: None,
+            }],
+            resources_checked: 1,
+            warnings: vec![],
+        }
+    }
+
+    #[test]
+    fn colour_only_when_asked() {
+        let plain = report().render_text(false);
+        assert!(!plain.contains('\x1b'), "{plain}");
+        assert!(
+            plain.ends_with("1 violation, 0 waived, 1 resource checked\n"),
+            "{plain}"
+        );
+        let coloured = report().render_text(true);
+        assert!(
+            coloured.starts_with("\x1b[31;1mviolation\x1b[0m \x1b[1mTP-TEST-001\x1b[0m"),
+            "{coloured}"
+        );
+    }
+}

@@ -69,9 +69,13 @@ pub(crate) fn is_taggable(resource: &Resource) -> bool {
     if NOT_TAGGABLE_PREFIXES.iter().any(starts) || NOT_TAGGABLE.iter().any(eq) {
         return false;
     }
-    // `Microsoft.KeyVault/vaults/providers/diagnosticSettings` style and any id scoped under another
-    // resource (`.../vaults/kv/providers/Microsoft.Insights/...`) are extension resources.
-    if ty.to_ascii_lowercase().contains("/providers/") || is_extension_id(&resource.id) {
+    // `Microsoft.KeyVault/vaults/providers/diagnosticSettings` style, any id scoped under another resource
+    // (`.../vaults/kv/providers/Microsoft.Insights/...`) and any resource declared with `scope` are extension
+    // resources (data collection rule associations, locks, ...).
+    if ty.split('/').any(|s| s.eq_ignore_ascii_case("providers"))
+        || is_extension_id(&resource.id)
+        || resource.body.get("scope").is_some()
+    {
         return false;
     }
     // `Namespace/type` is top level; more segments make a child.
@@ -82,7 +86,10 @@ pub(crate) fn is_taggable(resource: &Resource) -> bool {
 }
 
 fn is_extension_id(id: &str) -> bool {
-    id.to_ascii_lowercase().matches("/providers/").count() > 1
+    id.split('/')
+        .filter(|s| s.eq_ignore_ascii_case("providers"))
+        .count()
+        > 1
 }
 
 pub(crate) fn check(estate: &Estate, findings: &mut Vec<Finding>) {
@@ -128,4 +135,42 @@ fn tag_problems(tags: &serde_json::Map<String, Value>) -> Vec<String> {
         }
     }
     problems
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn resource(id: &str, ty: &str, body: Value) -> Resource {
+        Resource {
+            id: id.into(),
+            resource_type: ty.into(),
+            api_version: "2023-01-01".into(),
+            name: id.rsplit('/').next().unwrap_or_default().into(),
+            location: None,
+            tags: None,
+            body,
+            deployment: "d".into(),
+        }
+    }
+
+    const RG: &str = "/subscriptions/s/resourceGroups/rg/providers";
+
+    #[test]
+    fn taggable_follows_the_tag_support_table() {
+        let cases = [
+            (format!("{RG}/Microsoft.KeyVault/vaults/kv"), "Microsoft.KeyVault/vaults", json!({}), true),
+            ("/subscriptions/s/resourceGroups/rg".into(), "Microsoft.Resources/resourceGroups", json!({}), true),
+            (format!("{RG}/Microsoft.Sql/servers/s/databases/db"), "Microsoft.Sql/servers/databases", json!({}), true),
+            (format!("{RG}/Microsoft.Sql/servers/s/auditingSettings/default"), "Microsoft.Sql/servers/auditingSettings", json!({}), false),
+            (format!("{RG}/Microsoft.Authorization/roleAssignments/x"), "Microsoft.Authorization/roleAssignments", json!({}), false),
+            ("/subscriptions/s/providers/Microsoft.Security/pricings/VirtualMachines".into(), "Microsoft.Security/pricings", json!({}), false),
+            (format!("{RG}/Microsoft.Compute/virtualMachines/vm/providers/Microsoft.Insights/dataCollectionRuleAssociations/a"), "Microsoft.Insights/dataCollectionRuleAssociations", json!({}), false),
+            (format!("{RG}/Microsoft.Insights/dataCollectionRuleAssociations/a"), "Microsoft.Insights/dataCollectionRuleAssociations", json!({"scope": "Microsoft.Compute/virtualMachines/vm"}), false),
+        ];
+        for (id, ty, body, taggable) in cases {
+            assert_eq!(is_taggable(&resource(&id, ty, body)), taggable, "{ty}");
+        }
+    }
 }
