@@ -95,7 +95,9 @@ pub enum Error {
     /// A template rendered to text that is not JSON.
     #[error(
         "template {template} rendered invalid JSON at line {line}, column {column} (rendering for {trust}): \
-         {message}\n  | {rendered_line}"
+         {message}\n  | {rendered_line}\n  | {:>width$}",
+        "^",
+        width = *column
     )]
     RenderedJson {
         template: String,

@@ -874,6 +874,8 @@ deployments:
             manifest,
             source: "tests".into(),
             commit: None,
+            manifest_file: "blueprint.yaml".into(),
+            manifest_text: MANIFEST.into(),
             templates: templates
                 .iter()
                 .map(|(n, t)| (n.to_string(), t.to_string()))
@@ -1040,7 +1042,7 @@ deployments:
         assert_eq!(
             err.to_string(),
             "template base.json.tera rendered invalid JSON at line 2, column 8 (rendering for A TRUST (RM3)): \
-             expected value\n  |   \"a\": A TRUST"
+             expected value\n  |   \"a\": A TRUST\n  |        ^"
         );
     }
 

@@ -165,7 +165,9 @@ impl Test {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_trustprint"));
         cmd.args(&self.args).current_dir(self.dir.path());
         cmd.env_remove("TRUSTPRINT_BLUEPRINT")
-            .env_remove("TRUSTPRINT_LOG");
+            .env_remove("TRUSTPRINT_LOG")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
         for (k, v) in &self.env {
             cmd.env(k, v);
         }

@@ -111,10 +111,12 @@ fn a_failed_render_leaves_the_output_folder_as_it_was() {
 fn invalid_json_names_template_position_and_trust() {
     render("A TRUST", "case: bad-json\n")
         .status(4)
-        .stderr(
-            "error: template bad-json.json.tera rendered invalid JSON at line 6, column 39 (rendering for A \
-             TRUST (RJ1)): expected value\n  |     \"name\": { \"type\": \"string\", \"value\": A TRUST }\n",
-        )
+        .stderr(&format!(
+            "error: template bad-json.json.tera rendered invalid JSON at line 6, column 42 (rendering for A \
+             TRUST (RJ1)): expected value\n  |     \"name\": {{ \"type\": \"string\", \"value\": A TRUST }}\n  | \
+             {}^\n",
+            " ".repeat(41)
+        ))
         .run();
 }
 
