@@ -80,14 +80,16 @@ impl<'a> Renderer<'a> {
                 ));
             }
         }
-        // Parse one at a time so a syntax error names its own template (add_raw_templates reports only the
-        // first failure without saying which file).
-        for (name, text) in &sources {
-            tera.add_raw_template(name, text)
-                .map_err(|e| template_error(blueprint, name, text, None, &e))?;
+        // All at once: templates import macros from and extend one another, in any order.
+        if let Err(e) = tera.add_raw_templates(sources.iter().map(|(n, t)| (n.as_str(), t.as_str()))) {
+            let name = failing_template(&e, &sources).unwrap_or_else(|| "(templates)".into());
+            let text = sources
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, t)| t.as_str())
+                .unwrap_or("");
+            return Err(template_error(blueprint, &name, text, None, &e));
         }
-        tera.build_inheritance_chains()
-            .map_err(|e| template_error(blueprint, "(inheritance)", "", None, &e))?;
         Ok(Renderer { blueprint, tera })
     }
 
@@ -449,6 +451,27 @@ fn template_error(
         blueprint: blueprint.source.clone(),
         message,
     }
+}
+
+/// Which template a Tera loading error is about: `Failed to parse 'x'`, or the first template named in it.
+fn failing_template(err: &tera::Error, sources: &[(String, String)]) -> Option<String> {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cur {
+        let msg = e.to_string();
+        if let Some(rest) = msg.strip_prefix("Failed to parse '") {
+            if let Some(end) = rest.find('\'') {
+                return Some(rest[..end].to_string());
+            }
+        }
+        if let Some(n) = quoted_names(&msg)
+            .into_iter()
+            .find(|n| sources.iter().any(|(s, _)| s == n))
+        {
+            return Some(n);
+        }
+        cur = e.source();
+    }
+    None
 }
 
 /// Names quoted with backticks or single quotes in a Tera message (`Variable `x.y` not found`).
@@ -1029,6 +1052,37 @@ deployments:
         };
         assert_eq!(template, "base.json.tera");
         assert_eq!(*line, Some(3), "{err}");
+    }
+
+    #[test]
+    fn templates_import_macros_from_each_other_in_any_order() {
+        let base = "{% import \"shared/m.json.tera\" as m %}{ \"n\": \"{{ m::name(s=trust.name) }}\" }";
+        let macros = "{% macro name(s) %}x-{{ s }}{% endmacro name %}";
+        let l = loaded(
+            "A \"Q\"",
+            &[
+                ("base.json.tera", base),
+                ("shared/m.json.tera", macros),
+                ("workload.json.tera", WORKLOAD),
+            ],
+        );
+        let r = render(&l).expect("renders");
+        assert_eq!(r.deployments[0].template["n"], json!("x-A \"Q\""));
+
+        let broken = "{% macro name(s) %}{{ s }{% endmacro name %}";
+        let l = loaded(
+            "T",
+            &[
+                ("base.json.tera", base),
+                ("shared/m.json.tera", broken),
+                ("workload.json.tera", WORKLOAD),
+            ],
+        );
+        let err = render(&l).unwrap_err();
+        let Error::Template { template, line, .. } = &err else {
+            panic!("{err}")
+        };
+        assert_eq!((template.as_str(), *line), ("shared/m.json.tera", Some(1)), "{err}");
     }
 
     #[test]
