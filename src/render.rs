@@ -81,7 +81,9 @@ impl<'a> Renderer<'a> {
             }
         }
         // All at once: templates import macros from and extend one another, in any order.
-        if let Err(e) = tera.add_raw_templates(sources.iter().map(|(n, t)| (n.as_str(), t.as_str()))) {
+        if let Err(e) =
+            tera.add_raw_templates(sources.iter().map(|(n, t)| (n.as_str(), t.as_str())))
+        {
             let name = failing_template(&e, &sources).unwrap_or_else(|| "(templates)".into());
             let text = sources
                 .iter()
@@ -1056,7 +1058,8 @@ deployments:
 
     #[test]
     fn templates_import_macros_from_each_other_in_any_order() {
-        let base = "{% import \"shared/m.json.tera\" as m %}{ \"n\": \"{{ m::name(s=trust.name) }}\" }";
+        let base =
+            "{% import \"shared/m.json.tera\" as m %}{ \"n\": \"{{ m::name(s=trust.name) }}\" }";
         let macros = "{% macro name(s) %}x-{{ s }}{% endmacro name %}";
         let l = loaded(
             "A \"Q\"",
@@ -1082,7 +1085,11 @@ deployments:
         let Error::Template { template, line, .. } = &err else {
             panic!("{err}")
         };
-        assert_eq!((template.as_str(), *line), ("shared/m.json.tera", Some(1)), "{err}");
+        assert_eq!(
+            (template.as_str(), *line),
+            ("shared/m.json.tera", Some(1)),
+            "{err}"
+        );
     }
 
     #[test]

@@ -24,23 +24,35 @@ pub(super) fn run(cmd: &BlueprintCommand, global: &Global) -> Result<(), Error> 
             let bp = crate::blueprint::open(&global.source()?)?;
             // Every template must at least parse (the render stage's own loader says where it does not).
             crate::render::Renderer::new(&bp)?;
+            let warnings = crate::blueprint::lint(&bp);
             let m = &bp.manifest;
             let value = json!({
                 "blueprint": bp.reference(),
                 "deployments": m.deployments.len(),
                 "parameters": m.parameters.len(),
                 "templates": bp.templates.len(),
+                "warnings": warnings,
             });
             super::output::emit(global, &value, || {
-                format!(
-                    "{} {} ({}): {} parameter(s), {} deployment(s), {} template(s): no problems\n",
+                let mut text = crate::diag::render_as(
+                    &warnings,
+                    crate::diag::Severity::Warning,
+                    global.color_out,
+                );
+                text.push_str(&format!(
+                    "{} {} ({}): {} parameter(s), {} deployment(s), {} template(s): {}\n",
                     m.name,
                     m.version,
                     bp.source,
                     m.parameters.len(),
                     m.deployments.len(),
-                    bp.templates.len()
-                )
+                    bp.templates.len(),
+                    match warnings.len() {
+                        0 => "no problems".to_string(),
+                        n => format!("{n} warning(s)"),
+                    }
+                ));
+                text
             })
         }
     }
