@@ -6,7 +6,8 @@
 //! blueprint's first example values file, tier by name (teaching/university → large, community/mental
 //! health/ambulance → small, else medium), address space `10.<index>.0.0/16`.
 //! The blueprint is `blueprints/exemplar-epr` when the checkout has it, else the test blueprint
-//! `tests/fixtures/blueprints/render-cases`; the run prints which.
+//! `tests/fixtures/blueprints/render-cases`, or the folder `TRUSTPRINT_BENCH_BLUEPRINT` names; the run prints
+//! which.
 //!
 //! Run: `cargo bench --bench stamp`.
 
@@ -20,6 +21,9 @@ use trustprint::values::ValuesInput;
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 fn blueprint_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("TRUSTPRINT_BENCH_BLUEPRINT") {
+        return PathBuf::from(dir);
+    }
     let exemplar = Path::new(ROOT).join("blueprints/exemplar-epr");
     if exemplar.join("blueprint.yaml").is_file() && exemplar.join("examples").is_dir() {
         exemplar
