@@ -156,6 +156,34 @@ fn guardrail_violation_exits_3_with_the_report() {
 }
 
 #[test]
+fn check_json_reports_violations_on_stdout_and_the_error_on_stderr() {
+    let out = Test::new()
+        .write(
+            "values.yaml",
+            &values("A TRUST", "RJ1", "azure:\n  location: westeurope\n"),
+        )
+        .blueprint("render-cases")
+        .args(["check", "--values", "values.yaml", "--output", "json"])
+        .status(3)
+        .run();
+    let v = out.json();
+    assert_eq!(v["check"]["findings"][0]["rule"]["id"], "TP-LOC-001");
+    assert_eq!(v["trust"]["odsCode"], "RJ1");
+    let err: serde_json::Value = serde_json::from_str(&out.stderr).unwrap();
+    assert_eq!(
+        err,
+        serde_json::json!({"error": {
+            "kind": "violations",
+            "message": format!("{} guardrail violation(s)", err["error"]["violations"]),
+            "causes": [],
+            "exitCode": 3,
+            "violations": err["error"]["violations"],
+        }})
+    );
+    assert!(err["error"]["violations"].as_u64().unwrap() >= 1);
+}
+
+#[test]
 fn check_passes_a_clean_trust() {
     Test::new()
         .write("values.yaml", &values("A TRUST", "RJ1", ""))
@@ -317,4 +345,47 @@ fn blueprint_lint_reports_a_clean_blueprint() {
         .args(["blueprint", "lint"])
         .stdout_has("render-cases 0.1.0")
         .run();
+}
+
+#[test]
+fn set_overrides_the_values_file() {
+    let out = Test::new()
+        .write("values.yaml", &values("A TRUST", "RJ1", ""))
+        .blueprint("render-cases")
+        .args(["render", "--values", "values.yaml", "--out", "out"])
+        .args(["--set", "azure.location=ukwest", "--set", "trust.name=SET TRUST"])
+        .stdout_has("SET TRUST (RJ1) with render-cases 0.1.0: 2 deployment(s)")
+        .stdout_has("2. workload (resource group rg-rj1-ukw-app, ukwest)")
+        .run();
+    assert!(out.read("out/governance.json").contains("\"SET TRUST\""));
+}
+
+#[test]
+fn colour_only_when_asked() {
+    let bad = values("A TRUST", "RJ1", "colour: blue\n");
+    let plain = Test::new()
+        .write("values.yaml", &bad)
+        .blueprint("render-cases")
+        .args(["check", "--values", "values.yaml"])
+        .status(4)
+        .stderr_has("error: unknown key `colour`")
+        .run();
+    assert!(!plain.stderr.contains('\x1b'), "{}", plain.stderr);
+    let coloured = Test::new()
+        .write("values.yaml", &bad)
+        .blueprint("render-cases")
+        .args(["check", "--values", "values.yaml", "--color", "always"])
+        .status(4)
+        .run();
+    assert!(coloured.stderr.contains("\x1b["), "{}", coloured.stderr);
+}
+
+#[test]
+fn verbose_logs_go_to_stderr_and_quiet_silences_them() {
+    let verbose = stamp_test("A TRUST", "RJ1", "")
+        .arg("-v")
+        .stderr_has("created fleet repository")
+        .run();
+    assert!(verbose.stdout.contains("recorded trusts/RJ1"));
+    stamp_test("A TRUST", "RJ1", "").arg("-q").stderr("").run();
 }

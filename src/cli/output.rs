@@ -116,8 +116,8 @@ fn kind(error: &Error) -> &'static str {
     }
 }
 
-/// Print an error once: diagnostics or the guardrail report first, then `error: ...` and its causes. With
-/// `--output json`, one JSON document on stderr (and a failed check's report on stdout, as its result).
+/// Print an error once: diagnostics first, then `error: ...` and its causes. With `--output json`, one JSON
+/// document on stderr. (A guardrail report is a result: the commands print it on stdout before failing.)
 pub(super) fn print_error(error: &Error, global: &Global) {
     let causes = causes(error);
     if global.json {
@@ -132,7 +132,7 @@ pub(super) fn print_error(error: &Error, global: &Global) {
                 body["diagnostics"] = json!(diagnostics);
             }
             Error::Violations { report } => {
-                body["report"] = json!(report);
+                body["violations"] = json!(report.violations().count());
             }
             _ => {}
         }
@@ -143,10 +143,6 @@ pub(super) fn print_error(error: &Error, global: &Global) {
     match error {
         Error::Values { diagnostics, .. } | Error::Manifest { diagnostics, .. } => {
             text.push_str(&crate::diag::render(diagnostics, global.color_err));
-        }
-        Error::Violations { report } => {
-            // The report is the check's result: stdout, like a passing one.
-            let _ = std::io::stdout().write_all(report.render_text(global.color_out).as_bytes());
         }
         _ => {}
     }

@@ -58,13 +58,14 @@ pub(super) fn check(args: &CheckArgs, global: &Global) -> Result<(), Error> {
     let inputs = global.inputs(&args.values)?;
     let checked = crate::run::check_trust(&inputs)?;
     let report = checked.report;
+    let mut value = rendered_json(&checked.rendered);
+    value["check"] = json!(report);
+    // The report is the result whether or not it passes; a violation also sets the exit code (3).
+    emit(global, &value, || report.render_text(global.color_out))?;
     if report.violations().next().is_some() {
-        // The report is the result; the error only sets the exit code and summary.
         return Err(Error::Violations {
             report: Box::new(report),
         });
     }
-    let mut value = rendered_json(&checked.rendered);
-    value["check"] = json!(report);
-    emit(global, &value, || report.render_text(global.color_out))
+    Ok(())
 }

@@ -36,7 +36,17 @@ pub(super) fn stamp(args: &StampArgs, global: &Global) -> Result<(), Error> {
         fleet: args.fleet.clone(),
         lock_timeout: Duration::from_secs(args.lock_timeout),
     };
-    let stamped = crate::run::stamp(&inputs, &options)?;
+    let stamped = match crate::run::stamp(&inputs, &options) {
+        Ok(s) => s,
+        Err(Error::Violations { report }) => {
+            // The report is what the user needs to act on: print it as the result, then fail with code 3.
+            emit(global, &json!({ "check": report }), || {
+                report.render_text(global.color_out)
+            })?;
+            return Err(Error::Violations { report });
+        }
+        Err(e) => return Err(e),
+    };
     let rendered = &stamped.checked.rendered;
     let report = &stamped.checked.report;
     let record = &stamped.record;
