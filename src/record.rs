@@ -150,9 +150,13 @@ pub fn record_with(
         options.lock_timeout,
     )?;
 
-    refuse_dirty(&repo, fleet, &trust_rel)?;
-
     let (files, _lock) = trust_files(loaded, rendered);
+    // A stamp killed between writing the folder and committing leaves exactly these files uncommitted; a
+    // rerun with the same inputs finishes the job instead of refusing its own work.
+    if !folder_holds(&fleet.join(&trust_rel), &files) {
+        refuse_dirty(&repo, fleet, &trust_rel)?;
+    }
+
     let git = |context: String| move |source| Error::Git { context, source };
     let trust_tree =
         build_tree(&repo, &files).map_err(git(format!("writing {trust_rel} objects")))?;
@@ -331,6 +335,28 @@ fn refuse_dirty(repo: &Repository, fleet: &Path, trust_rel: &str) -> Result<(), 
             files,
         })
     }
+}
+
+/// Whether `dir` holds exactly `files` (same names, same bytes, nothing else).
+fn folder_holds(dir: &Path, files: &[(String, Vec<u8>)]) -> bool {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) -> std::io::Result<()> {
+        for entry in std::fs::read_dir(dir)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                walk(root, &path, out)?;
+            } else if let Ok(rel) = path.strip_prefix(root) {
+                out.push(rel.to_string_lossy().replace('\\', "/"));
+            }
+        }
+        Ok(())
+    }
+    let mut present = Vec::new();
+    if walk(dir, dir, &mut present).is_err() || present.len() != files.len() {
+        return false;
+    }
+    files
+        .iter()
+        .all(|(name, bytes)| std::fs::read(dir.join(name)).is_ok_and(|b| &b == bytes))
 }
 
 /// Write the blobs and trees of a folder's files; returns the folder's tree id.
@@ -571,6 +597,40 @@ mod tests {
             std::fs::read_to_string(fleet.join("trusts/RM3/values.yaml")).unwrap(),
             "edited by hand\n"
         );
+    }
+
+    #[test]
+    fn a_rerun_finishes_a_stamp_killed_before_its_commit() {
+        let tmp = tempfile::tempdir().unwrap();
+        let fleet = tmp.path();
+        stamp(fleet, "A TRUST").unwrap();
+        // What a stamp killed after swapping the folder in, before committing, leaves behind.
+        let mut loaded = crate::render::tests::standard("A RENAMED TRUST");
+        loaded.values.text = "trust:\n  name: A RENAMED TRUST\n".into();
+        let rendered = crate::render::render(&loaded).unwrap();
+        let (files, _) = trust_files(&loaded, &rendered);
+        Swap::stage(&fleet.join("trusts/RM3"), &files)
+            .unwrap()
+            .finish();
+
+        let outcome = stamp(fleet, "A RENAMED TRUST").unwrap();
+        assert!(outcome.commit.is_some());
+        let repo = Repository::open(fleet).unwrap();
+        assert!(repo.statuses(None).unwrap().is_empty(), "work tree clean");
+    }
+
+    #[test]
+    fn a_non_git_folder_with_files_is_not_taken_over() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("notes.txt"), "mine").unwrap();
+        let err = stamp(tmp.path(), "A TRUST").unwrap_err();
+        assert!(
+            err.to_string().ends_with(
+                "it is not a git repository and not empty; give an existing fleet repository or a new folder"
+            ),
+            "{err}"
+        );
+        assert!(!tmp.path().join(".git").exists());
     }
 
     #[test]

@@ -353,7 +353,12 @@ fn set_overrides_the_values_file() {
         .write("values.yaml", &values("A TRUST", "RJ1", ""))
         .blueprint("render-cases")
         .args(["render", "--values", "values.yaml", "--out", "out"])
-        .args(["--set", "azure.location=ukwest", "--set", "trust.name=SET TRUST"])
+        .args([
+            "--set",
+            "azure.location=ukwest",
+            "--set",
+            "trust.name=SET TRUST",
+        ])
         .stdout_has("SET TRUST (RJ1) with render-cases 0.1.0: 2 deployment(s)")
         .stdout_has("2. workload (resource group rg-rj1-ukw-app, ukwest)")
         .run();
