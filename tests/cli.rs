@@ -394,3 +394,21 @@ fn verbose_logs_go_to_stderr_and_quiet_silences_them() {
     assert!(verbose.stdout.contains("recorded trusts/RJ1"));
     stamp_test("A TRUST", "RJ1", "").arg("-q").stderr("").run();
 }
+
+#[test]
+fn values_schema_is_json_schema_of_the_blueprint() {
+    let out = Test::new()
+        .blueprint("render-cases")
+        .args(["values", "schema"])
+        .run();
+    let schema = out.json();
+    assert_eq!(
+        schema["$schema"],
+        "https://json-schema.org/draft/2020-12/schema"
+    );
+    assert!(schema["properties"]["trust"]["properties"]["ods_code"].is_object());
+    assert_eq!(
+        schema["properties"]["case"]["enum"],
+        serde_json::json!(["ok", "undefined-variable", "bad-json"])
+    );
+}

@@ -146,13 +146,16 @@ impl Global {
     }
 }
 
-fn use_color(choice: ColorChoice, is_terminal: bool) -> bool {
+/// `NO_COLOR` set to anything but the empty string turns colour off (https://no-color.org).
+fn no_color_env() -> bool {
+    std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
+}
+
+fn use_color(choice: ColorChoice, is_terminal: bool, no_color: bool) -> bool {
     match choice {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
-        ColorChoice::Auto => {
-            is_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-        }
+        ColorChoice::Auto => is_terminal && !no_color,
     }
 }
 
@@ -202,8 +205,8 @@ where
         blueprint: g.blueprint.clone(),
         set: g.set.clone(),
         json: g.output == OutputFormat::Json,
-        color_out: use_color(g.color, std::io::stdout().is_terminal()),
-        color_err: use_color(g.color, std::io::stderr().is_terminal()),
+        color_out: use_color(g.color, std::io::stdout().is_terminal(), no_color_env()),
+        color_err: use_color(g.color, std::io::stderr().is_terminal(), no_color_env()),
     };
     init_tracing(g.quiet, g.verbose, global.color_err);
 
@@ -256,6 +259,24 @@ fn dispatch(command: &Command, global: &Global) -> Result<(), Error> {
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    #[test]
+    fn colour_follows_the_flag_the_terminal_and_no_color() {
+        assert!(use_color(ColorChoice::Auto, true, false));
+        assert!(
+            !use_color(ColorChoice::Auto, true, true),
+            "NO_COLOR wins in auto"
+        );
+        assert!(
+            !use_color(ColorChoice::Auto, false, false),
+            "not a terminal"
+        );
+        assert!(
+            use_color(ColorChoice::Always, false, true),
+            "--color always wins"
+        );
+        assert!(!use_color(ColorChoice::Never, true, false));
+    }
 
     #[test]
     fn clap_definition_is_consistent() {
