@@ -54,11 +54,6 @@ pub enum Error {
         message: String,
     },
 
-    /// The guardrails could not evaluate a rendered deployment (an ARM expression the blueprint's template
-    /// gets wrong). Violations are not errors: they are in the `check::Report`.
-    #[error(transparent)]
-    Check(#[from] crate::check::Error),
-
     /// A rendered ARM template could not be evaluated (expand, plan).
     #[error("deployment '{deployment}': {source}")]
     Expand {
@@ -161,7 +156,6 @@ impl Error {
             Error::Values { .. }
             | Error::Manifest { .. }
             | Error::Blueprint { .. }
-            | Error::Check(_)
             | Error::Expand { .. }
             | Error::Template { .. }
             | Error::RenderedJson { .. }

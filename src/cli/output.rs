@@ -109,7 +109,6 @@ fn kind(error: &Error) -> &'static str {
         Error::Violations { .. } => "violations",
         Error::Usage { .. } => "usage",
         Error::Internal { .. } => "internal",
-        Error::Check(_) => "check",
         Error::Expand { .. } => "expand",
         #[allow(unreachable_patterns)]
         _ => "other",
