@@ -412,3 +412,16 @@ fn values_schema_is_json_schema_of_the_blueprint() {
         serde_json::json!(["ok", "undefined-variable", "bad-json"])
     );
 }
+
+#[test]
+fn the_fleet_records_the_same_files_render_writes() {
+    let out = stamp_test("A TRUST", "RJ1", "").run();
+    let rendered = Test::in_dir(out.dir)
+        .blueprint("render-cases")
+        .args(["render", "--values", "values.yaml", "--out", "out"])
+        .run();
+    assert_eq!(
+        snapshot_dir(&rendered.path("out")),
+        snapshot_dir(&rendered.path("fleet/trusts/RJ1/rendered"))
+    );
+}
