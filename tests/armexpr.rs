@@ -431,6 +431,49 @@ fn nested_parameters_that_need_reference_stay_unknown_in_static_expansion() {
 }
 
 #[test]
+fn outer_scope_sees_the_parents_scope_as_arm_does() {
+    // With the default (outer) scope, a nested template's functions see the parent deployment: at subscription
+    // scope there is no resourceGroup(), even though the resources go into a group.
+    let t = json!({
+        "contentVersion": "1.0.0.0",
+        "resources": [{
+            "type": "Microsoft.Resources/deployments", "apiVersion": "2022-09-01", "name": "n",
+            "resourceGroup": "rg-x",
+            "properties": {"mode": "Incremental", "template": {"contentVersion": "1.0.0.0", "resources": [{
+                "type": "Microsoft.Web/sites", "apiVersion": "2023-01-01", "name": "w",
+                "location": "[resourceGroup().location]"
+            }]}}
+        }]
+    });
+    let mut d = rg_deployment(t, json!({}));
+    d.scope = Scope::Subscription;
+    d.resource_group = None;
+    let err = expand(&d, &ctx()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "resources[0].properties.template.resources[0].location: resourceGroup(): not available in a \
+         subscription-scope deployment"
+    );
+}
+
+#[test]
+fn property_copy_with_a_count_known_only_after_deployment_is_kept_as_written() {
+    let t = template(
+        json!({}),
+        json!({}),
+        json!([{
+            "type": "Microsoft.Network/loadBalancers", "apiVersion": "2023-09-01", "name": "lb",
+            "properties": {"copy": [{"name": "rules", "count": "[length(reference('x').rules)]", "input": {"n": "[copyIndex('rules')]"}}]}
+        }]),
+    );
+    let resources = expand(&rg_deployment(t, json!({})), &ctx()).unwrap();
+    assert_eq!(
+        resources[0].body["properties"]["copy"][0]["count"],
+        "[length(reference('x').rules)]"
+    );
+}
+
+#[test]
 fn dependency_cycles_are_reported_by_name() {
     let t = template(
         json!({}),

@@ -286,6 +286,11 @@ impl<'a> Evaluator<'a> {
         self.copy.borrow().clone()
     }
 
+    /// The variable being evaluated, if any.
+    pub(crate) fn in_variable(&self) -> Option<String> {
+        self.stack.borrow().last().cloned()
+    }
+
     pub(crate) fn push_copy(&self, frame: CopyFrame) {
         self.copy.borrow_mut().push(frame);
     }
@@ -346,7 +351,15 @@ impl<'a> Evaluator<'a> {
                         format!("{path}.{k}")
                     };
                     if property_copy && k == "copy" && v.is_array() {
-                        self.property_copy(v, &child, &mut out)?;
+                        let mut expanded = Map::new();
+                        match self.property_copy(v, &child, &mut expanded) {
+                            Ok(()) => out.extend(expanded),
+                            // A count only known after deployment: static checks see the loop as written.
+                            Err(e) if self.lenient && e.is_not_yet_known() => {
+                                out.insert(k.clone(), v.clone());
+                            }
+                            Err(e) => return Err(e),
+                        }
                         continue;
                     }
                     let key = match self.eval_str(k) {

@@ -526,6 +526,7 @@ impl Evaluator<'_> {
             }
             "reference" => {
                 arity(name, &args, 1, 3)?;
+                self.not_in_variable(name)?;
                 let target = string_arg(name, &args, 0)?;
                 let api = match args.get(1) {
                     None | Some(Value::Null) => None,
@@ -540,6 +541,7 @@ impl Evaluator<'_> {
             }
             f if f.starts_with("list") && !matches!(f, "listaccountsas") => {
                 arity(name, &args, 2, 3)?;
+                self.not_in_variable(name)?;
                 let target = string_arg(name, &args, 0)?;
                 let api = string_arg(name, &args, 1)?;
                 let id = self.resolve_name(target);
@@ -1156,6 +1158,18 @@ impl Evaluator<'_> {
         }
     }
 
+    /// ARM evaluates variables before any resource exists, so `reference()` and `list*()` may not be used in
+    /// them (its rule, and the reason variables can be cached).
+    fn not_in_variable(&self, function: &str) -> Result<(), Error> {
+        match self.in_variable() {
+            Some(var) => Err(Error::func(
+                function,
+                format!("cannot be used in variables (used in variable '{var}'); use it in the resource or output instead"),
+            )),
+            None => Ok(()),
+        }
+    }
+
     fn subscription_id(&self) -> Result<String, Error> {
         self.ctx
             .subscription()
@@ -1594,6 +1608,26 @@ mod tests {
             err("[parameters('name').b]"),
             "cannot read property 'b' of string value"
         );
+    }
+
+    #[test]
+    fn reference_is_refused_in_variables() {
+        let vars: Map<String, Value> = serde_json::from_value(
+            json!({"r": "[reference('/x').id]", "k": "[listKeys('/x', '1').keys]"}),
+        )
+        .unwrap();
+        let s = Scope::new(&Map::new(), &vars).unwrap();
+        let ev = Evaluator::new(&TestCtx, &s);
+        assert_eq!(
+            ev.eval_str("[variables('r')]").unwrap_err().to_string(),
+            "variables.r: reference(): cannot be used in variables (used in variable 'r'); use it in the resource or \
+             output instead"
+        );
+        assert!(ev
+            .eval_str("[variables('k')]")
+            .unwrap_err()
+            .to_string()
+            .contains("listKeys(): cannot be used in variables"));
     }
 
     #[test]

@@ -324,10 +324,13 @@ pub fn parameter_values(parameters: &Value, mode: Mode) -> Result<Map<String, Va
             type_name(parameters)
         )));
     };
-    // A whole parameters file, or just its `parameters` member.
+    // A whole parameters file, or just its `parameters` member. A parameter that is itself named
+    // `parameters` has a `value` or `reference`; the file's member does not.
     let obj = match obj.get("parameters") {
         Some(Value::Object(inner))
-            if obj.contains_key("$schema") || obj.contains_key("contentVersion") =>
+            if obj.contains_key("$schema")
+                || obj.contains_key("contentVersion")
+                || !(inner.contains_key("value") || inner.contains_key("reference")) =>
         {
             inner
         }
@@ -511,7 +514,15 @@ impl Plan {
         // Pass 2: evaluate bodies (as far as possible) and dependencies.
         let mut index_of: HashMap<String, Vec<usize>> = HashMap::new();
         for (i, p) in pending.iter().enumerate() {
-            index_of.entry(ids::comparable(&p.id)).or_default().push(i);
+            let by_id = index_of.entry(ids::comparable(&p.id)).or_default();
+            if let Some(&first) = by_id.first() {
+                return Err(Error::template(format!(
+                    "resource '{}' is defined multiple times in the template (also at {})",
+                    p.id, pending[first].path
+                ))
+                .at(|| p.path.clone()));
+            }
+            by_id.push(i);
             index_of
                 .entry(p.name.to_ascii_lowercase())
                 .or_default()
@@ -788,7 +799,7 @@ impl Plan {
                 resolver,
             )
         };
-        result.map_err(|e| e.at(|| format!("{path}.template")))
+        result.map_err(|e| e.within(&format!("{path}.template")))
     }
 
     /// The template's outputs, evaluated once every resource exists: `{"name": {"type": "String", "value": ...}}`.
@@ -1403,6 +1414,49 @@ fn evaluate_body(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn parameter_values_take_a_whole_file_or_its_parameters() {
+        let expected: Map<String, Value> =
+            serde_json::from_value(json!({"a": 1, "parameters": "p"})).unwrap();
+        let member = json!({"a": {"value": 1}, "parameters": {"value": "p"}});
+        assert_eq!(parameter_values(&member, Mode::Strict).unwrap(), expected);
+        let file = json!({"contentVersion": "1.0.0.0", "parameters": member.clone()});
+        assert_eq!(parameter_values(&file, Mode::Strict).unwrap(), expected);
+        let bare = json!({"parameters": {"a": {"value": 1}}});
+        assert_eq!(parameter_values(&bare, Mode::Strict).unwrap()["a"], 1);
+        let kv = json!({"s": {"reference": {"keyVault": {"id": "/kv"}, "secretName": "x"}}});
+        assert_eq!(
+            parameter_values(&kv, Mode::Strict).unwrap_err().to_string(),
+            "parameter 's': a Key Vault reference must be resolved before planning"
+        );
+        assert_eq!(
+            parameter_values(&kv, Mode::Static).unwrap()["s"],
+            secret_placeholder()
+        );
+    }
+
+    #[test]
+    fn plans_can_be_shared_across_threads() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<Plan>();
+        assert_send_sync::<Node>();
+    }
+
+    #[test]
+    fn duplicate_resources_are_an_error() {
+        let t = json!({"contentVersion": "1.0.0.0", "resources": [
+            {"type": "Microsoft.Web/sites", "apiVersion": "2023-01-01", "name": "w"},
+            {"type": "Microsoft.Web/sites", "apiVersion": "2023-01-01", "name": "W"}
+        ]});
+        let scope = DeploymentScope::resource_group("s", "t", "rg", "uksouth", "d");
+        let err = Plan::new(&t, &Map::new(), &scope, Mode::Strict).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "resources[1]: resource '/subscriptions/s/resourceGroups/rg/providers/Microsoft.Web/sites/W' is defined \
+             multiple times in the template (also at resources[0])"
+        );
+    }
 
     #[test]
     fn long_variable_chains_stop_with_an_error_not_a_stack_overflow() {

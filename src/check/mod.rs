@@ -230,7 +230,7 @@ pub fn check(resources: &[Resource], settings: &Settings) -> Report {
 }
 
 /// Expand every deployment of a rendered trust (ARM expressions, conditions, copy loops) and check all its
-/// resources together. A template that cannot be evaluated is [`crate::Error::Template`] (invalid input:
+/// resources together. A template that cannot be evaluated is [`crate::Error::Expand`] (invalid input:
 /// the blueprint's template is wrong), naming the deployment.
 pub fn check_rendered(
     rendered: &Rendered,
@@ -240,7 +240,7 @@ pub fn check_rendered(
     let mut resources = Vec::new();
     for deployment in &rendered.deployments {
         let expanded =
-            crate::armexpr::expand(deployment, ctx).map_err(|source| crate::Error::Template {
+            crate::armexpr::expand(deployment, ctx).map_err(|source| crate::Error::Expand {
                 deployment: deployment.name.clone(),
                 source,
             })?;
