@@ -62,6 +62,11 @@ pub enum Error {
         source: crate::armexpr::Error,
     },
 
+    /// The guardrails could not evaluate a rendered deployment (an ARM expression the blueprint's template
+    /// gets wrong). Violations are not errors: they are in the `check::Report`.
+    #[error(transparent)]
+    Check(#[from] crate::check::Error),
+
     /// A git operation failed.
     #[error("git: {context}")]
     Git {
@@ -78,7 +83,8 @@ impl Error {
             Error::Values { .. }
             | Error::Manifest { .. }
             | Error::Blueprint { .. }
-            | Error::Template { .. } => ExitCode::InvalidInput,
+            | Error::Template { .. }
+            | Error::Check(_) => ExitCode::InvalidInput,
             Error::Io { .. } | Error::Git { .. } => ExitCode::Failure,
         }
     }
