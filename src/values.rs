@@ -94,6 +94,7 @@ pub fn load(manifest: &Manifest, input: &ValuesInput) -> Result<Values, crate::E
         .map_or_else(|| NO_FILE.to_string(), |p| p.display().to_string());
     let mut assigned: BTreeMap<String, Checked> = BTreeMap::new();
     let mut diags = Vec::new();
+    let mut given: Vec<String> = Vec::new();
 
     for (key, p) in &manifest.parameters {
         if let Some(d) = &p.default {
@@ -113,6 +114,7 @@ pub fn load(manifest: &Manifest, input: &ValuesInput) -> Result<Values, crate::E
             let mut layer = Layer::new(manifest, Src::new(name, ""));
             layer.walk_map("", &node);
             diags.append(&mut layer.diags);
+            given.append(&mut layer.given);
             assigned.extend(layer.out);
         } else {
             diags.push(
@@ -133,6 +135,7 @@ pub fn load(manifest: &Manifest, input: &ValuesInput) -> Result<Values, crate::E
                 let mut layer = Layer::new(manifest, Src::new(&file_name, &text));
                 layer.walk_map("", &node);
                 diags.append(&mut layer.diags);
+                given.append(&mut layer.given);
                 assigned.extend(layer.out);
                 file_node = Some(node);
             }
@@ -144,6 +147,7 @@ pub fn load(manifest: &Manifest, input: &ValuesInput) -> Result<Values, crate::E
         let mut layer = Layer::new(manifest, Src::new("--set", arg));
         layer.set(arg);
         diags.append(&mut layer.diags);
+        given.append(&mut layer.given);
         assigned.extend(layer.out);
     }
 
@@ -154,7 +158,13 @@ pub fn load(manifest: &Manifest, input: &ValuesInput) -> Result<Values, crate::E
         .all(|d| d.file != file_name || file_node.is_some())
     {
         for (key, p) in &manifest.parameters {
-            if p.required && !assigned.contains_key(key) {
+            let attempted = given.iter().any(|g| {
+                g == key
+                    || key
+                        .strip_prefix(g.as_str())
+                        .is_some_and(|r| r.starts_with('.'))
+            });
+            if p.required && !assigned.contains_key(key) && !attempted {
                 diags.push(missing(key, p, &file_name, &text, file_node.as_ref()));
             }
         }
@@ -291,6 +301,8 @@ struct Layer<'a> {
     diags: Vec<Diagnostic>,
     out: Vec<(String, Checked)>,
     seen: HashSet<String>,
+    /// Keys (and groups of keys) this layer gave, valid or not: a bad value is not also "missing".
+    given: Vec<String>,
 }
 
 impl<'a> Layer<'a> {
@@ -301,6 +313,7 @@ impl<'a> Layer<'a> {
             diags: Vec::new(),
             out: Vec::new(),
             seen: HashSet::new(),
+            given: Vec::new(),
         }
     }
 
@@ -320,12 +333,29 @@ impl<'a> Layer<'a> {
     }
 
     fn visit(&mut self, prefix: &str, key: &Key, value: &Node) {
+        // A key with nothing after it: the parser places the empty value at the next token, often on another
+        // line; the key is the place to point at.
+        let empty;
+        let value = match &value.kind {
+            Kind::Scalar {
+                text,
+                quoted: false,
+            } if text.is_empty() => {
+                empty = Node {
+                    span: key.span,
+                    kind: value.kind.clone(),
+                };
+                &empty
+            }
+            _ => value,
+        };
         let full = if prefix.is_empty() {
             key.text.clone()
         } else {
             format!("{prefix}.{}", key.text)
         };
         if let Some(p) = self.manifest.parameters.get(&full) {
+            self.given.push(full.clone());
             if !self.seen.insert(full.clone()) {
                 self.diags.push(
                     self.src
@@ -346,6 +376,7 @@ impl<'a> Layer<'a> {
                     quoted: false,
                 } if text.is_empty() => {}
                 _ => {
+                    self.given.push(full.clone());
                     let children = children(self.manifest, &full);
                     self.diags.push(
                         self.src
@@ -477,6 +508,30 @@ impl<'a> Layer<'a> {
     }
 }
 
+/// A regex matching `pattern` in full, compiled once per process: values are checked per trust, often for a
+/// whole fleet, and compiling dominated the cost of checking a list of addresses. `None` for an invalid pattern
+/// (the manifest check reports those).
+fn full_match(pattern: &str) -> Option<std::sync::Arc<regex::Regex>> {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex, OnceLock};
+    static CACHE: OnceLock<Mutex<HashMap<String, Option<Arc<regex::Regex>>>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+    let mut map = cache
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    // Blueprints declare a handful of patterns; a bound keeps a long-running process from growing without end.
+    if map.len() > 1024 {
+        map.clear();
+    }
+    map.entry(pattern.to_string())
+        .or_insert_with(|| {
+            regex::Regex::new(&format!("^(?:{pattern})$"))
+                .ok()
+                .map(Arc::new)
+        })
+        .clone()
+}
+
 /// The names one level below `level` (`""` for the top), in manifest order.
 fn children(manifest: &Manifest, level: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
@@ -518,7 +573,11 @@ pub(crate) fn nearest<'c>(
     let w = word.to_ascii_lowercase();
     candidates
         .map(|c| (strsim::damerau_levenshtein(&w, &c.to_ascii_lowercase()), c))
-        .filter(|(d, c)| *d > 0 && *d <= (c.chars().count() / 3).max(1) || *d == 0 && *c != word)
+        .filter(|(d, c)| {
+            let len = c.chars().count();
+            // A one-letter name is "near" everything; only suggest when most of the word survives.
+            (*d > 0 && *d <= (len / 3).max(1) && *d < len) || (*d == 0 && *c != word)
+        })
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
 }
@@ -644,7 +703,7 @@ fn check(p: &Parameter, key: &str, node: &Node, src: &Src) -> Result<Checked, Ve
                 ));
             }
             if let Some(pat) = &p.pattern {
-                if let Ok(re) = regex::Regex::new(&format!("^(?:{pat})$")) {
+                if let Some(re) = full_match(pat) {
                     if !re.is_match(&s) {
                         return Err(bad(
                             format!("{} does not match the pattern", quote(&s)),
@@ -905,6 +964,12 @@ fn plain(key: &str, node: &Node, src: &Src) -> Result<Value, Vec<Diagnostic>> {
 const SECRET_EXPECTED: &str = "a reference: `{ env: NAME }` (read from the environment at apply time) or `{ keyVault: <vault resource id>, secretName: NAME }`";
 
 fn check_secret(key: &str, node: &Node, src: &Src) -> Result<SecretRef, Vec<Diagnostic>> {
+    if node.to_json().is_null() {
+        return Err(vec![src
+            .diag(node.span, "an empty value is not a secret reference")
+            .key(key)
+            .expected(SECRET_EXPECTED)]);
+    }
     let Kind::Map(entries) = &node.kind else {
         // Never echo the value: it is likely the secret itself.
         return Err(vec![src
@@ -939,13 +1004,14 @@ fn check_secret(key: &str, node: &Node, src: &Src) -> Result<SecretRef, Vec<Diag
     if !diags.is_empty() {
         return Err(diags);
     }
-    let env_re = regex::Regex::new("^[A-Za-z_][A-Za-z0-9_]*$").ok();
-    let vault_re = regex::Regex::new(
-        "(?i)^/subscriptions/[0-9a-f-]{36}/resourceGroups/[-\\w._()]+/providers/Microsoft\\.KeyVault/vaults/[a-zA-Z0-9-]{3,24}$",
-    )
-    .ok();
-    let name_re = regex::Regex::new("^[0-9A-Za-z-]{1,127}$").ok();
-    let matches = |re: &Option<regex::Regex>, s: &str| re.as_ref().is_some_and(|r| r.is_match(s));
+    let env_re = full_match("[A-Za-z_][A-Za-z0-9_]*");
+    let vault_re = full_match(
+        "(?i)/subscriptions/[0-9a-f-]{36}/resourceGroups/[-\\w._()]+/providers/Microsoft\\.KeyVault/vaults/[a-zA-Z0-9-]{3,24}",
+    );
+    let name_re = full_match("[0-9A-Za-z-]{1,127}");
+    let matches = |re: &Option<std::sync::Arc<regex::Regex>>, s: &str| {
+        re.as_ref().is_some_and(|r| r.is_match(s))
+    };
     match (field("env"), field("keyVault")) {
         (Some(env), None) if entries.len() == 1 => match text(env) {
             Some(name) if matches(&env_re, &name) => Ok(SecretRef::Env(name)),

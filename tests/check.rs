@@ -1292,3 +1292,184 @@ mod diagnostics {
         );
     }
 }
+
+mod rendered {
+    use super::*;
+    use trustprint::armexpr::StaticContext;
+    use trustprint::check::check_rendered;
+    use trustprint::model::{BlueprintRef, Rendered, RenderedDeployment, Scope, TrustRef};
+
+    /// One resource-group deployment whose storage account takes its location from `[resourceGroup().location]`
+    /// and its TLS version and tags from `[parameters(...)]`, with the workspace and diagnostic setting it needs.
+    fn rendered(tls: &str) -> Rendered {
+        let tags = json!({"ods-code": "RM3", "trust": "NORTHERN CARE ALLIANCE NHS FOUNDATION TRUST",
+            "blueprint": "exemplar-epr", "blueprint-version": "1.0.0",
+            "data-classification": "OFFICIAL-SENSITIVE", "cost-centre": "IT-EPR-001"});
+        let template = json!({
+            "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+            "contentVersion": "1.0.0.0",
+            "parameters": {
+                "minimumTls": {"type": "string", "defaultValue": "TLS1_2"},
+                "tags": {"type": "object"}
+            },
+            "variables": {"storageName": "strm3uksepr"},
+            "resources": [
+                {
+                    "type": "Microsoft.OperationalInsights/workspaces",
+                    "apiVersion": "2023-09-01",
+                    "name": "log-rm3-uks-ops",
+                    "location": "[resourceGroup().location]",
+                    "tags": "[parameters('tags')]",
+                    "properties": {"retentionInDays": 90, "sku": {"name": "PerGB2018"}}
+                },
+                {
+                    "type": "Microsoft.Storage/storageAccounts",
+                    "apiVersion": "2023-05-01",
+                    "name": "[variables('storageName')]",
+                    "location": "[resourceGroup().location]",
+                    "tags": "[parameters('tags')]",
+                    "kind": "StorageV2",
+                    "sku": {"name": "Standard_ZRS"},
+                    "properties": {
+                        "minimumTlsVersion": "[parameters('minimumTls')]",
+                        "allowBlobPublicAccess": false,
+                        "networkAcls": {"defaultAction": "Deny"}
+                    }
+                },
+                {
+                    "type": "Microsoft.Insights/diagnosticSettings",
+                    "apiVersion": "2021-05-01-preview",
+                    "name": "to-law",
+                    "scope": "[format('Microsoft.Storage/storageAccounts/{0}', variables('storageName'))]",
+                    "properties": {
+                        "workspaceId": "[resourceId('Microsoft.OperationalInsights/workspaces', 'log-rm3-uks-ops')]",
+                        "metrics": [{"category": "Transaction", "enabled": true}]
+                    }
+                }
+            ]
+        });
+        let parameters = json!({
+            "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentParameters.json#",
+            "contentVersion": "1.0.0.0",
+            "parameters": {"minimumTls": {"value": tls}, "tags": {"value": tags}}
+        });
+        Rendered {
+            trust: TrustRef {
+                name: "NORTHERN CARE ALLIANCE NHS FOUNDATION TRUST".into(),
+                ods_code: "RM3".into(),
+            },
+            blueprint: BlueprintRef {
+                name: "exemplar-epr".into(),
+                version: "1.0.0".into(),
+                source: "embedded".into(),
+                commit: None,
+            },
+            deployments: vec![RenderedDeployment {
+                name: "security".into(),
+                scope: Scope::ResourceGroup,
+                resource_group: Some("rg-rm3-uks-sec".into()),
+                location: "uksouth".into(),
+                template_path: "security/storage.json.tera".into(),
+                template,
+                parameters,
+                secret_env: Default::default(),
+                depends_on: vec![],
+                hash: "sha256:00".into(),
+            }],
+            hash: "sha256:00".into(),
+        }
+    }
+
+    fn ctx() -> StaticContext {
+        StaticContext {
+            subscription_id: "00000000-0000-0000-0000-000000000000".into(),
+            tenant_id: "00000000-0000-0000-0000-000000000000".into(),
+        }
+    }
+
+    #[test]
+    fn expressions_are_resolved_before_checking() {
+        let report =
+            check_rendered(&rendered("TLS1_2"), &Settings::default(), &ctx()).expect("expands");
+        assert_eq!(findings(&report), vec![]);
+        assert_eq!(report.resources_checked, 3);
+    }
+
+    #[test]
+    fn a_violation_behind_a_parameter_is_caught() {
+        let report =
+            check_rendered(&rendered("TLS1_0"), &Settings::default(), &ctx()).expect("expands");
+        assert_eq!(
+            findings(&report),
+            one(
+                "TP-STG-002",
+                &id(
+                    "rg-rm3-uks-sec",
+                    "Microsoft.Storage/storageAccounts/strm3uksepr"
+                ),
+                r#"properties.minimumTlsVersion is "TLS1_0"; expected "TLS1_2" or "TLS1_3""#
+            )
+        );
+    }
+}
+
+mod rendered_errors {
+    use super::*;
+    use trustprint::armexpr::StaticContext;
+    use trustprint::check::check_rendered;
+    use trustprint::model::{BlueprintRef, Rendered, RenderedDeployment, Scope, TrustRef};
+    use trustprint::ExitCode;
+
+    #[test]
+    fn a_template_that_cannot_be_evaluated_names_the_deployment() {
+        let rendered = Rendered {
+            trust: TrustRef {
+                name: "ROYAL BERKSHIRE NHS FOUNDATION TRUST".into(),
+                ods_code: "RHW".into(),
+            },
+            blueprint: BlueprintRef {
+                name: "exemplar-epr".into(),
+                version: "1.0.0".into(),
+                source: "embedded".into(),
+                commit: None,
+            },
+            deployments: vec![RenderedDeployment {
+                name: "operations".into(),
+                scope: Scope::ResourceGroup,
+                resource_group: Some("rg-rhw-uks-operations".into()),
+                location: "uksouth".into(),
+                template_path: "operations/monitoring.json.tera".into(),
+                template: json!({
+                    "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+                    "contentVersion": "1.0.0.0",
+                    "resources": [{
+                        "type": "Microsoft.OperationalInsights/workspaces",
+                        "apiVersion": "2023-09-01",
+                        "name": "[parameters('missing')]",
+                        "location": "[resourceGroup().location]"
+                    }]
+                }),
+                parameters: json!({
+                    "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentParameters.json#",
+                    "contentVersion": "1.0.0.0",
+                    "parameters": {}
+                }),
+                secret_env: Default::default(),
+                depends_on: vec![],
+                hash: "sha256:00".into(),
+            }],
+            hash: "sha256:00".into(),
+        };
+        let ctx = StaticContext {
+            subscription_id: "00000000-0000-0000-0000-000000000000".into(),
+            tenant_id: "00000000-0000-0000-0000-000000000000".into(),
+        };
+        let err =
+            check_rendered(&rendered, &Settings::default(), &ctx).expect_err("unknown parameter");
+        assert_eq!(err.exit_code(), ExitCode::InvalidInput);
+        assert_eq!(
+            err.to_string(),
+            "deployment 'operations': resources[0].name: parameters(): the template has no parameter 'missing'"
+        );
+    }
+}

@@ -95,6 +95,7 @@ pub struct Scope {
     variables: HashMap<String, (String, VariableDef)>,
     functions: HashMap<String, UserFunction>,
     cache: Mutex<HashMap<String, Value>>,
+    unknown: std::collections::HashSet<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -205,6 +206,17 @@ impl Scope {
         &self.parameters
     }
 
+    /// Mark a parameter whose value is only known after deployment: `parameters('name')` is then
+    /// [`Error::NotYetKnown`].
+    pub fn mark_unknown(&mut self, name: &str) {
+        self.unknown.insert(name.to_ascii_lowercase());
+    }
+
+    /// Whether a parameter's value is only known after deployment.
+    pub fn is_unknown(&self, name: &str) -> bool {
+        self.unknown.contains(&name.to_ascii_lowercase())
+    }
+
     pub(crate) fn set_parameter(&mut self, name: &str, value: Value) {
         self.parameters.insert(name.to_ascii_lowercase(), value);
     }
@@ -274,6 +286,11 @@ impl<'a> Evaluator<'a> {
         self.copy.borrow().clone()
     }
 
+    /// The variable being evaluated, if any.
+    pub(crate) fn in_variable(&self) -> Option<String> {
+        self.stack.borrow().last().cloned()
+    }
+
     pub(crate) fn push_copy(&self, frame: CopyFrame) {
         self.copy.borrow_mut().push(frame);
     }
@@ -334,7 +351,15 @@ impl<'a> Evaluator<'a> {
                         format!("{path}.{k}")
                     };
                     if property_copy && k == "copy" && v.is_array() {
-                        self.property_copy(v, &child, &mut out)?;
+                        let mut expanded = Map::new();
+                        match self.property_copy(v, &child, &mut expanded) {
+                            Ok(()) => out.extend(expanded),
+                            // A count only known after deployment: static checks see the loop as written.
+                            Err(e) if self.lenient && e.is_not_yet_known() => {
+                                out.insert(k.clone(), v.clone());
+                            }
+                            Err(e) => return Err(e),
+                        }
                         continue;
                     }
                     let key = match self.eval_str(k) {
@@ -474,14 +499,22 @@ impl<'a> Evaluator<'a> {
                 "the template has no variable '{name}'"
             )));
         };
-        if self.stack.borrow().iter().any(|s| s == &key) {
+        if self
+            .stack
+            .borrow()
+            .iter()
+            .any(|s| s.eq_ignore_ascii_case(orig))
+        {
             let mut cycle: Vec<String> = self.stack.borrow().clone();
-            let start = cycle.iter().position(|s| s == &key).unwrap_or(0);
+            let start = cycle
+                .iter()
+                .position(|s| s.eq_ignore_ascii_case(orig))
+                .unwrap_or(0);
             cycle.drain(..start);
-            cycle.push(key);
+            cycle.push(orig.clone());
             return Err(Error::VariableCycle { cycle });
         }
-        self.stack.borrow_mut().push(key.clone());
+        self.stack.borrow_mut().push(orig.clone());
         // Variables see no copy loop but their own.
         let saved = self.copy.replace(Vec::new());
         let path = format!("variables.{orig}");

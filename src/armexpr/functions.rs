@@ -201,6 +201,9 @@ pub fn to_text(v: &Value) -> String {
     }
 }
 
+/// The longest string padding may produce: keeps hostile templates from exhausting memory.
+const MAX_TEXT: i64 = 131_072;
+
 fn checked(f: &str, r: Option<i64>) -> Result<Value, Error> {
     r.map(Value::from)
         .ok_or_else(|| Error::func(f, "integer overflow or division by zero"))
@@ -282,6 +285,12 @@ fn format_net(fmt: &str, args: &[Value]) -> Result<String, Error> {
                 };
                 match align.map(str::parse::<i64>) {
                     None => out.push_str(&text),
+                    Some(Ok(w)) if w.unsigned_abs() > MAX_TEXT as u64 => {
+                        return Err(Error::func(
+                            "format",
+                            format!("alignment {w} is wider than {MAX_TEXT}"),
+                        ));
+                    }
                     Some(Ok(w)) => {
                         let width = w.unsigned_abs() as usize;
                         if w >= 0 {
@@ -318,12 +327,16 @@ fn format_spec(arg: &Value, spec: &str) -> Result<String, Error> {
         )
     };
     let n = arg.as_i64().ok_or_else(unsupported)?;
-    let (kind, digits) = spec.split_at(spec.len().min(1));
+    let split = spec.chars().next().map_or(0, char::len_utf8);
+    let (kind, digits) = spec.split_at(split);
     let width: usize = if digits.is_empty() {
         0
     } else {
         digits.parse().map_err(|_| unsupported())?
     };
+    if width > 64 {
+        return Err(unsupported());
+    }
     match kind {
         "D" | "d" => {
             let s = format!("{:0width$}", n.unsigned_abs());
@@ -408,22 +421,34 @@ impl Evaluator<'_> {
             _ => {}
         }
         let args = self.args(raw)?;
-        let f = lower.as_str();
+        // The functions that recurse into template values (variables, user functions) are dispatched here, so
+        // the large frame of `builtin` is never on the recursion path.
         if name.contains('.') {
             return self.user_function(name, &args);
         }
+        if lower == "variables" {
+            arity(name, &args, 1, 1)?;
+            return self.variable(string_arg(name, &args, 0)?);
+        }
+        self.builtin(name, &lower, args)
+    }
+
+    /// Every other built-in function: none of them evaluates template values.
+    #[inline(never)]
+    fn builtin(&self, name: &str, f: &str, args: Vec<Value>) -> Result<Value, Error> {
         match f {
             // ---- scope and template ----
             "parameters" => {
                 arity(name, &args, 1, 1)?;
                 let p = string_arg(name, &args, 0)?;
+                if self.scope.is_unknown(p) {
+                    return Err(Error::NotYetKnown {
+                        what: format!("parameter '{p}'"),
+                    });
+                }
                 self.scope.parameter(p).cloned().ok_or_else(|| {
                     Error::func("parameters", format!("the template has no parameter '{p}'"))
                 })
-            }
-            "variables" => {
-                arity(name, &args, 1, 1)?;
-                self.variable(string_arg(name, &args, 0)?)
             }
             "copyindex" => {
                 arity(name, &args, 0, 2)?;
@@ -501,6 +526,7 @@ impl Evaluator<'_> {
             }
             "reference" => {
                 arity(name, &args, 1, 3)?;
+                self.not_in_variable(name)?;
                 let target = string_arg(name, &args, 0)?;
                 let api = match args.get(1) {
                     None | Some(Value::Null) => None,
@@ -515,6 +541,7 @@ impl Evaluator<'_> {
             }
             f if f.starts_with("list") && !matches!(f, "listaccountsas") => {
                 arity(name, &args, 2, 3)?;
+                self.not_in_variable(name)?;
                 let target = string_arg(name, &args, 0)?;
                 let api = string_arg(name, &args, 1)?;
                 let id = self.resolve_name(target);
@@ -706,6 +733,12 @@ impl Evaluator<'_> {
                         }
                     }
                 };
+                if !(0..=MAX_TEXT).contains(&width) {
+                    return Err(Error::func(
+                        "padLeft",
+                        format!("the length must be 0 to {MAX_TEXT}, got {width}"),
+                    ));
+                }
                 let have = s.chars().count() as i64;
                 let need = usize::try_from((width - have).max(0)).unwrap_or(0);
                 Ok(Value::String(format!(
@@ -917,7 +950,7 @@ impl Evaluator<'_> {
                 })
             }
             "createobject" => {
-                if args.len() % 2 != 0 {
+                if !args.len().is_multiple_of(2) {
                     return Err(Error::func(
                         "createObject",
                         "takes key/value pairs (an even number of arguments)",
@@ -1125,6 +1158,18 @@ impl Evaluator<'_> {
         }
     }
 
+    /// ARM evaluates variables before any resource exists, so `reference()` and `list*()` may not be used in
+    /// them (its rule, and the reason variables can be cached).
+    fn not_in_variable(&self, function: &str) -> Result<(), Error> {
+        match self.in_variable() {
+            Some(var) => Err(Error::func(
+                function,
+                format!("cannot be used in variables (used in variable '{var}'); use it in the resource or output instead"),
+            )),
+            None => Ok(()),
+        }
+    }
+
     fn subscription_id(&self) -> Result<String, Error> {
         self.ctx
             .subscription()
@@ -1230,4 +1275,454 @@ fn utc_format(now: time::OffsetDateTime, fmt: &str) -> Result<Value, Error> {
         ));
     }
     Ok(Value::String(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::eval::{Context, Evaluator, Scope};
+    use super::super::Error;
+    use serde_json::{json, Map, Value};
+
+    struct TestCtx;
+    impl Context for TestCtx {
+        fn subscription(&self) -> Value {
+            json!({"id": "/subscriptions/sub-1", "subscriptionId": "sub-1", "tenantId": "ten-1", "displayName": "Dev"})
+        }
+        fn resource_group(&self) -> Option<Value> {
+            Some(
+                json!({"id": "/subscriptions/sub-1/resourceGroups/rg-1", "name": "rg-1", "location": "uksouth"}),
+            )
+        }
+        fn deployment(&self) -> Value {
+            json!({"name": "dep-1"})
+        }
+        fn tenant(&self) -> Value {
+            json!({"tenantId": "ten-1"})
+        }
+        fn reference(&self, id: &str, api: Option<&str>, full: bool) -> Result<Value, Error> {
+            Ok(json!({"id": id, "api": api, "full": full}))
+        }
+    }
+
+    fn scope() -> Scope {
+        let params: Map<String, Value> = serde_json::from_value(json!({
+            "Name": "App-One", "count": 3, "tags": {"a": "1"}, "list": ["x", "y"]
+        }))
+        .unwrap();
+        let vars: Map<String, Value> = serde_json::from_value(json!({
+            "prefix": "[toLower(parameters('name'))]",
+            "full": "[concat(variables('prefix'), '-', string(parameters('count')))]",
+            "loopA": "[variables('loopB')]",
+            "loopB": "[variables('loopA')]",
+            "copy": [{"name": "disks", "count": 2, "input": {"lun": "[copyIndex('disks')]"}}]
+        }))
+        .unwrap();
+        Scope::new(&params, &vars).unwrap()
+    }
+
+    fn eval(expr: &str) -> Result<Value, Error> {
+        let s = scope();
+        Evaluator::new(&TestCtx, &s).eval_str(expr)
+    }
+
+    fn ok(expr: &str) -> Value {
+        eval(expr).unwrap_or_else(|e| panic!("{expr}: {e}"))
+    }
+
+    fn err(expr: &str) -> String {
+        match eval(expr) {
+            Ok(v) => panic!("{expr} gave {v}, expected an error"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn parameters_and_variables() {
+        assert_eq!(ok("[parameters('name')]"), "App-One");
+        assert_eq!(ok("[variables('full')]"), "app-one-3");
+        assert_eq!(ok("[variables('disks')]"), json!([{"lun": 0}, {"lun": 1}]));
+        assert_eq!(
+            err("[variables('loopA')]"),
+            "variables.loopB: variable cycle: loopA -> loopB -> loopA"
+        );
+        assert_eq!(
+            err("[parameters('nope')]"),
+            "parameters(): the template has no parameter 'nope'"
+        );
+        assert_eq!(
+            err("[variables('nope')]"),
+            "the template has no variable 'nope'"
+        );
+    }
+
+    #[test]
+    fn literals_and_escapes() {
+        assert_eq!(ok("plain"), "plain");
+        assert_eq!(ok("[[notAnExpression()]"), "[notAnExpression()]");
+        assert_eq!(ok("['it''s']"), "it's");
+        assert_eq!(ok("[-5]"), -5);
+        assert_eq!(ok("[true]"), true);
+        assert_eq!(ok("[null()]"), Value::Null);
+    }
+
+    #[test]
+    fn scope_functions() {
+        assert_eq!(ok("[subscription().subscriptionId]"), "sub-1");
+        assert_eq!(ok("[resourceGroup().location]"), "uksouth");
+        assert_eq!(ok("[deployment().name]"), "dep-1");
+        assert_eq!(ok("[tenant().tenantId]"), "ten-1");
+        assert_eq!(ok("[environment().suffixes.storage]"), "core.windows.net");
+        assert_eq!(ok("[reference('/x', '2020-01-01', 'Full').full]"), true);
+        assert_eq!(ok("[reference('/x').api]"), Value::Null);
+    }
+
+    #[test]
+    fn resource_ids_in_every_form() {
+        assert_eq!(
+            ok("[resourceId('Microsoft.Storage/storageAccounts', 'st1')]"),
+            "/subscriptions/sub-1/resourceGroups/rg-1/providers/Microsoft.Storage/storageAccounts/st1"
+        );
+        assert_eq!(
+            ok("[resourceId('rg-2', 'Microsoft.Network/virtualNetworks/subnets', 'v', 's')]"),
+            "/subscriptions/sub-1/resourceGroups/rg-2/providers/Microsoft.Network/virtualNetworks/v/subnets/s"
+        );
+        assert_eq!(
+            ok("[resourceId('sub-9', 'rg-2', 'Microsoft.Web/sites', 'w')]"),
+            "/subscriptions/sub-9/resourceGroups/rg-2/providers/Microsoft.Web/sites/w"
+        );
+        assert_eq!(
+            ok("[subscriptionResourceId('Microsoft.Resources/resourceGroups', 'rg-2')]"),
+            "/subscriptions/sub-1/providers/Microsoft.Resources/resourceGroups/rg-2"
+        );
+        assert_eq!(
+            ok("[subscriptionResourceId('sub-9', 'Microsoft.Authorization/roleDefinitions', 'r')]"),
+            "/subscriptions/sub-9/providers/Microsoft.Authorization/roleDefinitions/r"
+        );
+        assert_eq!(
+            ok("[tenantResourceId('Microsoft.Management/managementGroups', 'mg')]"),
+            "/providers/Microsoft.Management/managementGroups/mg"
+        );
+        assert_eq!(
+            ok("[extensionResourceId('/subscriptions/s/resourceGroups/r', 'Microsoft.Authorization/locks', 'l')]"),
+            "/subscriptions/s/resourceGroups/r/providers/Microsoft.Authorization/locks/l"
+        );
+        assert_eq!(
+            err("[resourceId('Microsoft.Network/virtualNetworks/subnets', 'v')]"),
+            "resourceId(): resource type 'Microsoft.Network/virtualNetworks/subnets' needs 2 name segment(s), got 1 ('v')"
+        );
+        assert_eq!(
+            err("[resourceId('a', 'b')]"),
+            "resourceId(): no resource type (like 'Microsoft.Storage/storageAccounts') among the arguments"
+        );
+    }
+
+    #[test]
+    fn strings() {
+        assert_eq!(ok("[concat('a', 1, true, 'b')]"), "a1Trueb");
+        assert_eq!(
+            ok("[concat(createArray(1), createArray(2, 3))]"),
+            json!([1, 2, 3])
+        );
+        assert_eq!(
+            err("[concat('a', createArray(1))]"),
+            "concat(): cannot mix array with strings; give all arrays or all strings"
+        );
+        assert_eq!(ok("[format('{0}-{1:D3}-{{x}}', 'vm', 7)]"), "vm-007-{x}");
+        assert_eq!(ok("[format('{0,4}|{0,-4}|', 'ab')]"), "  ab|ab  |");
+        assert_eq!(ok("[format('{0:N}', 1234567)]"), "1,234,567");
+        assert_eq!(
+            err("[format('{0:é2}', 1)]"),
+            "format(): format specifier 'é2' is not supported for 1"
+        );
+        assert_eq!(
+            err("[format('{0,999999999}', 1)]"),
+            "format(): alignment 999999999 is wider than 131072"
+        );
+        assert_eq!(
+            err("[padLeft('x', 9223372036854775807)]"),
+            "padLeft(): the length must be 0 to 131072, got 9223372036854775807"
+        );
+        assert_eq!(
+            err("[format('{1}', 'a')]"),
+            "format(): placeholder {1} but only 1 argument(s) given"
+        );
+        assert_eq!(ok("[toLower('AbC')]"), "abc");
+        assert_eq!(ok("[toUpper('AbC')]"), "ABC");
+        assert_eq!(ok("[trim('  x ')]"), "x");
+        assert_eq!(ok("[replace('a-b-c', '-', '')]"), "abc");
+        assert_eq!(ok("[substring('hello', 1, 3)]"), "ell");
+        assert_eq!(ok("[substring('hello', 2)]"), "llo");
+        assert_eq!(
+            err("[substring('abc', 1, 5)]"),
+            "substring(): start 1 and length 5 must lie within the string 'abc' (length 3)"
+        );
+        assert!(err("[substring('abc', -1, 1)]").starts_with("substring(): start -1"));
+        assert_eq!(
+            ok("[split('a,b;c', createArray(',', ';'))]"),
+            json!(["a", "b", "c"])
+        );
+        assert_eq!(ok("[join(createArray('a', 'b'), '/')]"), "a/b");
+        assert_eq!(ok("[startsWith('Hello', 'he')]"), true);
+        assert_eq!(ok("[endsWith('Hello', 'LO')]"), true);
+        assert_eq!(ok("[indexOf('abcabc', 'C')]"), 2);
+        assert_eq!(ok("[lastIndexOf('abcabc', 'c')]"), 5);
+        assert_eq!(ok("[indexOf('abc', 'z')]"), -1);
+        assert_eq!(ok("[padLeft('7', 3, '0')]"), "007");
+        assert_eq!(ok("[padLeft(12, 1, '0')]"), "12");
+        assert_eq!(ok("[string(parameters('tags'))]"), r#"{"a":"1"}"#);
+        assert_eq!(ok("[string(5)]"), "5");
+        assert_eq!(ok("[json('{\"a\": [1]}').a[0]]"), 1);
+        assert!(err("[json('{')]").starts_with("json(): not valid JSON"));
+        assert_eq!(ok("[base64('hello')]"), "aGVsbG8=");
+        assert_eq!(ok("[base64ToString('aGVsbG8=')]"), "hello");
+        assert_eq!(ok("[base64ToJson('eyJhIjoxfQ==').a]"), 1);
+        assert_eq!(
+            ok("[dataUri('Hello')]"),
+            "data:text/plain;charset=utf8;base64,SGVsbG8="
+        );
+        assert_eq!(ok("[dataUriToString('data:;base64,SGVsbG8=')]"), "Hello");
+        assert_eq!(
+            ok("[uri('https://a.example/x/y', 'z?q=1')]"),
+            "https://a.example/x/z?q=1"
+        );
+        assert_eq!(ok("[uriComponent('a b/c~')]"), "a%20b%2Fc~");
+        assert_eq!(ok("[uriComponentToString('a%20b')]"), "a b");
+        assert_eq!(ok("[length('héllo')]"), 5);
+        assert_eq!(ok("[first('abc')]"), "a");
+        assert_eq!(ok("[last('abc')]"), "c");
+        assert_eq!(ok("[take('abc', 2)]"), "ab");
+        assert_eq!(ok("[skip('abc', 2)]"), "c");
+    }
+
+    #[test]
+    fn guid_and_unique_string() {
+        assert_eq!(
+            ok("[guid('a', 'b', 'c')]"),
+            "a98fa280-e03f-5afa-8d8e-92d0a9c201e8"
+        );
+        assert_eq!(
+            ok("[uniqueString(resourceGroup().id)]"),
+            json!(super::super::ids::unique_string(&[
+                "/subscriptions/sub-1/resourceGroups/rg-1"
+            ]))
+        );
+        assert_eq!(
+            err("[guid(1)]"),
+            "guid(): argument 1 must be a string, not int"
+        );
+        assert_eq!(
+            err("[uniqueString()]"),
+            "uniqueString(): takes at least 1 argument(s), got 0"
+        );
+    }
+
+    #[test]
+    fn logic_and_comparison() {
+        assert_eq!(ok("[if(equals(1, 1), 'yes', fail())]"), "yes");
+        assert_eq!(ok("[if(false, fail(), 'no')]"), "no");
+        assert_eq!(
+            err("[if('x', 1, 2)]"),
+            "if(): the condition must be a bool, not string"
+        );
+        assert_eq!(ok("[and(true, not(false))]"), true);
+        assert_eq!(ok("[or(false, true, fail())]"), true);
+        assert_eq!(
+            ok("[equals(createArray(1, 'a'), createArray(1, 'a'))]"),
+            true
+        );
+        assert_eq!(ok("[less(1, 2)]"), true);
+        assert_eq!(ok("[greaterOrEquals('b', 'a')]"), true);
+        assert_eq!(ok("[lessOrEquals(2, 2)]"), true);
+        assert_eq!(ok("[greater(1, 2)]"), false);
+        assert_eq!(
+            err("[less(1, 'a')]"),
+            "less(): can compare two ints or two strings, not int and string"
+        );
+        assert_eq!(ok("[empty('')]"), true);
+        assert_eq!(ok("[empty(createObject())]"), true);
+        assert_eq!(ok("[empty(parameters('list'))]"), false);
+        assert_eq!(ok("[contains('abc', 'b')]"), true);
+        assert_eq!(ok("[contains(parameters('list'), 'y')]"), true);
+        assert_eq!(ok("[contains(parameters('tags'), 'A')]"), true);
+        assert_eq!(ok("[coalesce(null(), null(), 'x')]"), "x");
+        assert_eq!(ok("[bool('TRUE')]"), true);
+        assert_eq!(ok("[bool(0)]"), false);
+        assert_eq!(
+            err("[bool('yes')]"),
+            "bool(): cannot convert \"yes\" to a bool"
+        );
+    }
+
+    #[test]
+    fn arrays_and_objects() {
+        assert_eq!(ok("[length(parameters('list'))]"), 2);
+        assert_eq!(ok("[length(parameters('tags'))]"), 1);
+        assert_eq!(
+            ok("[createObject('a', 1, 'b', createArray())]"),
+            json!({"a": 1, "b": []})
+        );
+        assert_eq!(
+            err("[createObject('a')]"),
+            "createObject(): takes key/value pairs (an even number of arguments)"
+        );
+        assert_eq!(
+            ok("[union(createObject('a', createObject('x', 1)), createObject('a', createObject('y', 2)))]"),
+            json!({"a": {"x": 1, "y": 2}})
+        );
+        assert_eq!(
+            ok("[union(createArray(1, 2), createArray(2, 3))]"),
+            json!([1, 2, 3])
+        );
+        assert_eq!(
+            ok("[intersection(createArray(1, 2, 3), createArray(3, 2))]"),
+            json!([2, 3])
+        );
+        assert_eq!(
+            ok("[intersection(createObject('a', 1, 'b', 2), createObject('a', 1, 'b', 3))]"),
+            json!({"a": 1})
+        );
+        assert_eq!(
+            ok("[items(createObject('b', 2, 'a', 1))]"),
+            json!([{"key": "a", "value": 1}, {"key": "b", "value": 2}])
+        );
+        assert_eq!(ok("[first(parameters('list'))]"), "x");
+        assert_eq!(ok("[last(parameters('list'))]"), "y");
+        assert_eq!(ok("[take(parameters('list'), 5)]"), json!(["x", "y"]));
+        assert_eq!(ok("[skip(parameters('list'), 1)]"), json!(["y"]));
+        assert_eq!(ok("[range(5, 3)]"), json!([5, 6, 7]));
+        assert_eq!(ok("[min(3, 1, 2)]"), 1);
+        assert_eq!(ok("[max(createArray(3, 9, 2))]"), 9);
+        assert_eq!(ok("[array('a')]"), json!(["a"]));
+        assert_eq!(ok("[parameters('tags').A]"), "1");
+        assert_eq!(ok("[parameters('tags')['a']]"), "1");
+        assert_eq!(ok("[parameters('list')[1]]"), "y");
+        assert_eq!(
+            err("[parameters('list')[2]]"),
+            "index 2 is out of range for an array of length 2"
+        );
+        assert_eq!(
+            err("[parameters('tags').b]"),
+            "the object has no property 'b' (it has: a)"
+        );
+        assert_eq!(
+            err("[parameters('name').b]"),
+            "cannot read property 'b' of string value"
+        );
+    }
+
+    #[test]
+    fn reference_is_refused_in_variables() {
+        let vars: Map<String, Value> = serde_json::from_value(
+            json!({"r": "[reference('/x').id]", "k": "[listKeys('/x', '1').keys]"}),
+        )
+        .unwrap();
+        let s = Scope::new(&Map::new(), &vars).unwrap();
+        let ev = Evaluator::new(&TestCtx, &s);
+        assert_eq!(
+            ev.eval_str("[variables('r')]").unwrap_err().to_string(),
+            "variables.r: reference(): cannot be used in variables (used in variable 'r'); use it in the resource or \
+             output instead"
+        );
+        assert!(ev
+            .eval_str("[variables('k')]")
+            .unwrap_err()
+            .to_string()
+            .contains("listKeys(): cannot be used in variables"));
+    }
+
+    #[test]
+    fn deep_but_allowed_nesting_evaluates() {
+        let deep = format!("[{}'x'{}]", "concat(".repeat(60), ")".repeat(60));
+        assert_eq!(ok(&deep), "x");
+        let deeper = format!("[{}'x'{}]", "concat(".repeat(100), ")".repeat(100));
+        assert!(err(&deeper).contains("nested more than 64 levels deep"));
+    }
+
+    #[test]
+    fn numbers() {
+        assert_eq!(ok("[int('42')]"), 42);
+        assert_eq!(ok("[int(7)]"), 7);
+        assert_eq!(err("[int('4x')]"), "int(): '4x' is not an integer");
+        assert_eq!(
+            err("[int(createArray())]"),
+            "int(): cannot convert array [] to an integer"
+        );
+        assert_eq!(ok("[add(2, 3)]"), 5);
+        assert_eq!(ok("[sub(2, 3)]"), -1);
+        assert_eq!(ok("[mul(4, 3)]"), 12);
+        assert_eq!(ok("[div(7, 2)]"), 3);
+        assert_eq!(ok("[mod(7, 2)]"), 1);
+        assert_eq!(
+            err("[div(1, 0)]"),
+            "div(): integer overflow or division by zero"
+        );
+        assert_eq!(
+            err("[add(9223372036854775807, 1)]"),
+            "add(): integer overflow or division by zero"
+        );
+        assert_eq!(
+            err("[add('1', 1)]"),
+            "add(): argument 1 must be an integer, not string"
+        );
+    }
+
+    #[test]
+    fn copy_index_needs_a_loop() {
+        assert_eq!(
+            err("[copyIndex()]"),
+            "copyIndex(): used outside a copy loop"
+        );
+        let s = scope();
+        let ev = Evaluator::new(&TestCtx, &s).with_copy(vec![super::super::CopyFrame {
+            name: "vms".into(),
+            index: 2,
+            primary: true,
+        }]);
+        assert_eq!(ev.eval_str("[copyIndex()]").unwrap(), 2);
+        assert_eq!(ev.eval_str("[copyIndex(1)]").unwrap(), 3);
+        assert_eq!(ev.eval_str("[copyIndex('VMS', 10)]").unwrap(), 12);
+        assert_eq!(
+            ev.eval_str("[copyIndex('other')]").unwrap_err().to_string(),
+            "copyIndex(): no copy loop named 'other' is active here"
+        );
+    }
+
+    #[test]
+    fn unknown_and_refused_functions_are_named() {
+        assert_eq!(
+            err("[toLowr('A')]"),
+            "unsupported function 'toLowr': not an ARM template function; did you mean 'tolower'?"
+        );
+        assert_eq!(
+            err("[newGuid()]"),
+            "unsupported function 'newGuid': a random guid would make the result non-deterministic"
+        );
+        assert_eq!(
+            err("[filter(createArray(), 'x')]"),
+            "unsupported function 'filter': lambda functions are not supported"
+        );
+        assert_eq!(
+            err("[utcNow()]"),
+            "utcNow(): may only be used in a parameter's defaultValue"
+        );
+        assert_eq!(
+            err("[ns.f(1)]"),
+            "unsupported function 'ns.f': no such user-defined function in the template's 'functions'"
+        );
+    }
+
+    #[test]
+    fn user_defined_functions() {
+        let fns = json!([{"namespace": "tp", "members": {"name": {
+            "parameters": [{"name": "kind", "type": "string"}, {"name": "ods", "type": "string"}],
+            "output": {"type": "string", "value": "[toLower(format('{0}-{1}', parameters('kind'), parameters('ods')))]"}
+        }}}]);
+        let s = scope().with_functions(&fns).unwrap();
+        let ev = Evaluator::new(&TestCtx, &s);
+        assert_eq!(ev.eval_str("[tp.name('KV', 'RM3')]").unwrap(), "kv-rm3");
+        assert_eq!(
+            ev.eval_str("[tp.name('KV')]").unwrap_err().to_string(),
+            "tp.name(): takes 2 argument(s), got 1"
+        );
+    }
 }

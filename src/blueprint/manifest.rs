@@ -162,7 +162,9 @@ pub struct Migration {
 }
 
 /// Names the render stage puts beside the values at the top of the template context (docs/architecture.md).
-pub const RESERVED: &[&str] = &["blueprint", "deployment", "resource_groups", "tags"];
+/// (`tags` is not among them: a `tags` object parameter holds extra tags the render stage merges under the
+/// required ones.)
+pub const RESERVED: &[&str] = &["blueprint", "deployment", "resource_groups"];
 
 /// The only manifest format version this trustprint reads.
 pub const API_VERSION: &str = "trustprint/v1";
@@ -330,13 +332,19 @@ pub fn validate(
             );
         }
         if p.ty == ParamType::Secret && p.default.is_some() {
-            out.push(
-                at(
-                    node.span_at(&[ppath[0], ppath[1], Seg::Key("default")]),
-                    format!("secret parameter `{key}` has a default"),
-                )
-                .expected("no default: a secret is supplied at apply time by `{ env }` or `{ keyVault, secretName }`"),
+            let span = node.span_at(&[ppath[0], ppath[1], Seg::Key("default")]);
+            let mut d = at(span, format!("secret parameter `{key}` has a default")).expected(
+                "no default: a secret is supplied at apply time by `{ env }` or `{ keyVault, secretName }`",
             );
+            // The default is likely a real secret: do not print it back.
+            let keep: String = d
+                .source_line
+                .chars()
+                .take(span.column.saturating_sub(1))
+                .collect();
+            d.source_line = format!("{keep}<redacted>");
+            d.len = "<redacted>".len();
+            out.push(d);
         }
         if p.ty == ParamType::List && p.items.as_ref().is_some_and(|i| i.ty == ParamType::Secret) {
             out.push(
@@ -411,7 +419,12 @@ pub fn validate(
     }
 
     // Deployments.
-    let names: Vec<&str> = m.deployments.iter().map(|d| d.name.as_str()).collect();
+    let mut names: Vec<&str> = Vec::new();
+    for d in &m.deployments {
+        if !names.contains(&d.name.as_str()) {
+            names.push(&d.name);
+        }
+    }
     let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
     for (i, d) in m.deployments.iter().enumerate() {
         let dpath = |k: &'static str| [Seg::Key("deployments"), Seg::Index(i), Seg::Key(k)];
@@ -616,7 +629,7 @@ pub fn validate(
             );
         }
     }
-    out.sort_by_key(|d| (d.line, d.column));
+    out.sort_by_key(|d| (d.line == 0, d.line, d.column));
     out
 }
 

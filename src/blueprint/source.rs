@@ -136,9 +136,20 @@ pub(super) fn open(source: &SourceSpec) -> Result<Blueprint, Error> {
                 source_desc: desc.clone(),
                 message: format!("cannot open the folder: {e}"),
             })?;
-            let (boundary, commit) = enclosing_work_tree(&canon);
+            let (boundary, repo) = enclosing_work_tree(&canon);
             let file = dir.join(MANIFEST).display().to_string();
-            open_fs(&desc, &file, &boundary, &canon, commit)
+            let mut bp = open_fs(&desc, &file, &boundary, &canon, None)?;
+            if let Some(repo) = repo {
+                let bp_rel = rel_str(&canon, &boundary);
+                let mut paths = vec![bp_rel.clone()];
+                for root in &bp.manifest.template_roots {
+                    if let Ok(r) = join_inside(&bp_rel, root) {
+                        paths.push(r);
+                    }
+                }
+                bp.commit = work_tree_commit(&repo, &paths);
+            }
+            Ok(bp)
         }
         SourceSpec::Git {
             url,
@@ -168,41 +179,47 @@ pub(super) fn open(source: &SourceSpec) -> Result<Blueprint, Error> {
     }
 }
 
-/// The boundary of a folder source and the commit it was read at: the enclosing git work tree (its HEAD, with
-/// `-dirty` when the folder has uncommitted changes), or the folder itself outside git.
-fn enclosing_work_tree(dir: &Path) -> (PathBuf, Option<String>) {
+/// The boundary of a folder source: the enclosing git work tree (with the repository, to name the commit later),
+/// or the folder itself outside git.
+fn enclosing_work_tree(dir: &Path) -> (PathBuf, Option<git2::Repository>) {
     let Ok(repo) = git2::Repository::discover(dir) else {
         return (dir.to_path_buf(), None);
     };
-    let Some(root) = repo.workdir().and_then(|w| w.canonicalize().ok()) else {
-        return (dir.to_path_buf(), None);
-    };
-    if !dir.starts_with(&root) {
-        return (dir.to_path_buf(), None);
+    match repo.workdir().and_then(|w| w.canonicalize().ok()) {
+        Some(root) if dir.starts_with(&root) => (root, Some(repo)),
+        _ => (dir.to_path_buf(), None),
     }
-    let head = repo
-        .head()
-        .ok()
-        .and_then(|h| h.peel_to_commit().ok())
-        .map(|c| c.id().to_string());
-    let commit = head.map(|h| {
-        let rel = dir.strip_prefix(&root).unwrap_or(Path::new(""));
-        let mut opts = git2::StatusOptions::new();
-        opts.include_untracked(true);
-        if !rel.as_os_str().is_empty() {
-            opts.pathspec(rel);
+}
+
+/// The HEAD commit a folder blueprint was read at, with `-dirty` when the blueprint folder or its template roots
+/// (`paths`, relative to the work tree) have uncommitted changes: the recorded commit must not claim files it
+/// does not hold.
+fn work_tree_commit(repo: &git2::Repository, paths: &[String]) -> Option<String> {
+    let head = repo.head().ok()?.peel_to_commit().ok()?.id().to_string();
+    let mut opts = git2::StatusOptions::new();
+    opts.include_untracked(true).recurse_untracked_dirs(true);
+    for p in paths {
+        if p.is_empty() {
+            // The work tree's root: no pathspec means everything.
+            opts = git2::StatusOptions::new();
+            opts.include_untracked(true).recurse_untracked_dirs(true);
+            break;
         }
-        let dirty = repo
-            .statuses(Some(&mut opts))
-            .map(|s| !s.is_empty())
-            .unwrap_or(false);
-        if dirty {
-            format!("{h}-dirty")
-        } else {
-            h
-        }
-    });
-    (root, commit)
+        opts.pathspec(p);
+    }
+    let dirty = repo
+        .statuses(Some(&mut opts))
+        .map(|s| !s.is_empty())
+        .unwrap_or(false);
+    Some(if dirty { format!("{head}-dirty") } else { head })
+}
+
+/// `path` relative to `base`, with `/` separators (empty when they are the same).
+fn rel_str(path: &Path, base: &Path) -> String {
+    path.strip_prefix(base)
+        .unwrap_or(Path::new(""))
+        .to_string_lossy()
+        .replace('\\', "/")
 }
 
 fn read_error(desc: &str, message: String) -> Error {
@@ -229,8 +246,7 @@ fn open_fs(
     })?;
     let Parsed { manifest, node } = manifest::parse(file, &bytes)?;
     let text = String::from_utf8_lossy(&bytes).into_owned();
-    let bp_rel = bp_dir.strip_prefix(boundary).unwrap_or(Path::new(""));
-    let bp_rel = bp_rel.to_string_lossy().replace('\\', "/");
+    let bp_rel = rel_str(bp_dir, boundary);
 
     let mut diags = Vec::new();
     let mut index = TemplateIndex::default();
@@ -511,8 +527,17 @@ pub fn lint(bp: &Blueprint) -> Vec<Diagnostic> {
             used_in.push('\n');
         }
     }
-    // Names the render stage and the pipeline read themselves.
-    const BUILT_IN: &[&str] = &["trust.name", "trust.ods_code", "azure.location"];
+    // Names the stages read themselves: render (names, tags), plan and apply (subscription, tenant).
+    const BUILT_IN: &[&str] = &[
+        "trust.name",
+        "trust.ods_code",
+        "azure.location",
+        "azure.subscription_id",
+        "azure.tenant_id",
+        "cost_centre",
+        "data_classification",
+        "tags",
+    ];
     let mut out = Vec::new();
     for (key, p) in &m.parameters {
         let span = node.key_span(&[Seg::Key("parameters")], key);
@@ -546,7 +571,32 @@ pub fn lint(bp: &Blueprint) -> Vec<Diagnostic> {
             );
         }
     }
-    out.sort_by_key(|d| (d.line, d.column));
+    // Templates no deployment renders and no template includes are likely leftovers.
+    // Point at `templateRoots` when the manifest has it; otherwise at the file as a whole.
+    let roots_span = node
+        .get("templateRoots")
+        .map(|n| n.span)
+        .unwrap_or_default();
+    for (path, _) in &bp.templates {
+        let deployed = m.deployments.iter().any(|d| &d.template == path);
+        let included = bp
+            .templates
+            .iter()
+            .any(|(other, t)| other != path && t.contains(path.as_str()));
+        if !deployed && !included && path.ends_with(".tera") {
+            out.push(
+                Diagnostic::at(
+                    file,
+                    line_of(text, roots_span.line),
+                    roots_span,
+                    format!("template `{path}` is not used"),
+                )
+                .expected("a template named by a deployment, or included by one")
+                .suggest("remove it, or name it in a deployment's `template`"),
+            );
+        }
+    }
+    out.sort_by_key(|d| (d.line == 0, d.line, d.column));
     out
 }
 

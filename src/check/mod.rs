@@ -229,35 +229,21 @@ pub fn check(resources: &[Resource], settings: &Settings) -> Report {
     }
 }
 
-/// Expanding a rendered deployment for the checks failed.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// ARM expression evaluation of one deployment's template failed.
-    #[error(
-        "deployment {deployment} ({template}): cannot evaluate the template for the guardrails"
-    )]
-    Expand {
-        deployment: String,
-        template: String,
-        #[source]
-        source: crate::armexpr::Error,
-    },
-}
-
 /// Expand every deployment of a rendered trust (ARM expressions, conditions, copy loops) and check all its
-/// resources together.
+/// resources together. A template that cannot be evaluated is [`crate::Error::Expand`] (invalid input:
+/// the blueprint's template is wrong), naming the deployment.
 pub fn check_rendered(
     rendered: &Rendered,
     settings: &Settings,
     ctx: &crate::armexpr::StaticContext,
-) -> Result<Report, Error> {
+) -> Result<Report, crate::Error> {
     let mut resources = Vec::new();
     for deployment in &rendered.deployments {
-        let expanded = crate::armexpr::expand(deployment, ctx).map_err(|source| Error::Expand {
-            deployment: deployment.name.clone(),
-            template: deployment.template_path.clone(),
-            source,
-        })?;
+        let expanded =
+            crate::armexpr::expand(deployment, ctx).map_err(|source| crate::Error::Expand {
+                deployment: deployment.name.clone(),
+                source,
+            })?;
         resources.extend(expanded);
     }
     Ok(check(&resources, settings))
