@@ -1148,7 +1148,29 @@ mod backup {
             one(
                 "TP-BAK-001",
                 &vm,
-                &format!("no protected item has properties.sourceResourceId \"{vm}\" or the name \"vm;iaasvmcontainerv2;rg-rm3-uks-epr;vm-rm3-uks-sql01\"")
+                &format!("no protected item has properties.sourceResourceId \"{vm}\" (or, where that is not known, the name \"vm;iaasvmcontainerv2;rg-rm3-uks-epr;vm-rm3-uks-sql01\")")
+            )
+        );
+    }
+
+    #[test]
+    fn an_item_named_for_a_vm_but_pointing_elsewhere_does_not_cover_it() {
+        let mut r = estate();
+        let app = id(
+            "rg-rm3-uks-epr",
+            "Microsoft.Compute/virtualMachines/vm-rm3-uks-app01",
+        );
+        let item = r
+            .iter_mut()
+            .find(|res| res.resource_type == ITEMS && res.name.ends_with("vm-rm3-uks-app01"))
+            .expect("app item");
+        item.body["properties"]["sourceResourceId"] = json!(format!("{app}x"));
+        assert_eq!(
+            findings(&run(&r)),
+            one(
+                "TP-BAK-001",
+                &app,
+                &format!("no protected item has properties.sourceResourceId \"{app}\" (or, where that is not known, the name \"vm;iaasvmcontainerv2;rg-rm3-uks-epr;vm-rm3-uks-app01\")")
             )
         );
     }
@@ -1172,7 +1194,7 @@ mod backup {
             one(
                 "TP-BAK-001",
                 &app,
-                &format!("no protected item has properties.sourceResourceId \"{app}\" or the name \"vm;iaasvmcontainerv2;rg-rm3-uks-epr;vm-rm3-uks-app01\" (1 protected item(s) have a sourceResourceId that is an ARM expression, which cannot be verified before deployment)")
+                &format!("no protected item has properties.sourceResourceId \"{app}\" (or, where that is not known, the name \"vm;iaasvmcontainerv2;rg-rm3-uks-epr;vm-rm3-uks-app01\"); 1 protected item(s) have a sourceResourceId that is an ARM expression, which cannot be verified before deployment")
             )
         );
     }
