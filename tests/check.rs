@@ -1495,3 +1495,28 @@ mod rendered_errors {
         );
     }
 }
+
+mod settings {
+    use super::*;
+    use trustprint::blueprint::{open, SourceSpec};
+
+    #[test]
+    fn settings_come_from_the_manifest() {
+        let dir = format!(
+            "{}/tests/fixtures/blueprints/minimal",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let blueprint = open(&SourceSpec::Dir(dir.into())).expect("minimal blueprint opens");
+        let settings = Settings::from_manifest(&blueprint.manifest);
+        assert_eq!(settings.allowed_locations, ["uksouth", "ukwest"]);
+        assert_eq!(
+            settings.waivers,
+            [Waiver {
+                rule: "TP-TAG-001".into(),
+                resource: "/subscriptions/*/resourceGroups/NetworkWatcherRG".into(),
+                justification: "Created by Azure itself; its tags are not ours to set".into(),
+            }]
+        );
+        assert_eq!(settings.workspace_id, None);
+    }
+}
