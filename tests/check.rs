@@ -1520,3 +1520,74 @@ mod settings {
         assert_eq!(settings.workspace_id, None);
     }
 }
+
+/// The guardrails over the real exemplar: every example trust, and every tier and HSCN option, must pass
+/// with no violation and no warning (issue 3); the rules must not cry wolf on a correct NHS EPR estate.
+mod exemplar {
+    use super::*;
+    use trustprint::blueprint::SourceSpec;
+    use trustprint::run::{check_trust, Inputs};
+    use trustprint::values::ValuesInput;
+
+    fn checked(example: &str, overrides: &[&str]) -> Report {
+        let root = env!("CARGO_MANIFEST_DIR");
+        let inputs = Inputs {
+            blueprint: SourceSpec::Dir(format!("{root}/blueprints/exemplar-epr").into()),
+            values: ValuesInput {
+                file: Some(format!("{root}/blueprints/exemplar-epr/examples/{example}").into()),
+                overrides: overrides.iter().map(|s| s.to_string()).collect(),
+                ..ValuesInput::default()
+            },
+        };
+        check_trust(&inputs)
+            .unwrap_or_else(|e| panic!("{example} {overrides:?}: {e}"))
+            .report
+    }
+
+    fn assert_clean(report: &Report, what: &str) {
+        assert!(
+            report.passed() && report.warnings.is_empty(),
+            "{what}:\n{}",
+            report.render_text(false)
+        );
+        assert!(
+            report.resources_checked > 100,
+            "{what}: {}",
+            report.resources_checked
+        );
+    }
+
+    #[test]
+    fn every_example_trust_passes() {
+        let dir = format!(
+            "{}/blueprints/exemplar-epr/examples",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let mut examples: Vec<String> = std::fs::read_dir(&dir)
+            .expect("examples folder")
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| n.ends_with(".yaml"))
+            .collect();
+        examples.sort();
+        assert!(examples.len() >= 3, "{examples:?}");
+        for example in examples {
+            assert_clean(&checked(&example, &[]), &example);
+        }
+    }
+
+    #[test]
+    fn every_tier_and_hscn_option_passes() {
+        let mut sizes = std::collections::BTreeSet::new();
+        for tier in ["small", "medium", "large"] {
+            for hscn in ["expressroute", "vpn", "none"] {
+                let tier_set = format!("tier={tier}");
+                let hscn_set = format!("hscn.connectivity={hscn}");
+                let report = checked("royal-berkshire-rhw.yaml", &[&tier_set, &hscn_set]);
+                assert_clean(&report, &format!("{tier}, {hscn}"));
+                sizes.insert(report.resources_checked);
+            }
+        }
+        // The overrides took effect: the tiers deploy different numbers of resources.
+        assert!(sizes.len() >= 3, "{sizes:?}");
+    }
+}
