@@ -1591,3 +1591,115 @@ mod exemplar {
         assert!(sizes.len() >= 3, "{sizes:?}");
     }
 }
+
+/// Real mistakes made in the exemplar's rendered templates are caught, through expression evaluation.
+mod exemplar_mistakes {
+    use super::*;
+    use trustprint::armexpr::StaticContext;
+    use trustprint::blueprint::SourceSpec;
+    use trustprint::check::check_rendered;
+    use trustprint::model::Rendered;
+    use trustprint::run::{render_loaded, Inputs};
+    use trustprint::values::ValuesInput;
+
+    fn rendered() -> (Rendered, Settings) {
+        let root = env!("CARGO_MANIFEST_DIR");
+        let inputs = Inputs {
+            blueprint: SourceSpec::Dir(format!("{root}/blueprints/exemplar-epr").into()),
+            values: ValuesInput {
+                file: Some(
+                    format!("{root}/blueprints/exemplar-epr/examples/royal-berkshire-rhw.yaml")
+                        .into(),
+                ),
+                ..ValuesInput::default()
+            },
+        };
+        let (loaded, rendered) = render_loaded(&inputs).expect("exemplar renders");
+        (
+            rendered,
+            Settings::from_manifest(&loaded.blueprint.manifest),
+        )
+    }
+
+    /// Apply `edit` to every resource of `ty` in every deployment template (nested templates and child
+    /// `resources` included); returns how many were edited.
+    fn edit_all(rendered: &mut Rendered, ty: &str, edit: &dyn Fn(&mut Value)) -> usize {
+        fn walk(resources: &mut Value, ty: &str, edit: &dyn Fn(&mut Value)) -> usize {
+            let Some(list) = resources.as_array_mut() else {
+                return 0;
+            };
+            let mut n = 0;
+            for r in list {
+                if r["type"]
+                    .as_str()
+                    .is_some_and(|t| t.eq_ignore_ascii_case(ty))
+                {
+                    edit(r);
+                    n += 1;
+                }
+                if let Some(inner) = r.pointer_mut("/properties/template/resources") {
+                    n += walk(inner, ty, edit);
+                }
+                if let Some(children) = r.get_mut("resources") {
+                    n += walk(children, ty, edit);
+                }
+            }
+            n
+        }
+        rendered
+            .deployments
+            .iter_mut()
+            .map(|d| walk(&mut d.template["resources"], ty, edit))
+            .sum()
+    }
+
+    fn violated_rules(rendered: &Rendered, settings: &Settings) -> Vec<String> {
+        let ctx = StaticContext {
+            subscription_id: "00000000-0000-0000-0000-000000000000".into(),
+            tenant_id: "00000000-0000-0000-0000-000000000000".into(),
+        };
+        let report = check_rendered(rendered, settings, &ctx).expect("expands");
+        let mut ids: Vec<String> = report.violations().map(|f| f.rule.id.to_owned()).collect();
+        ids.dedup();
+        ids
+    }
+
+    #[test]
+    fn mistakes_in_each_family_are_caught() {
+        let cases: Vec<(&str, &str, Box<dyn Fn(&mut Value)>)> = vec![
+            ("Microsoft.KeyVault/vaults", "TP-KV-004", Box::new(|r| r["properties"]["publicNetworkAccess"] = json!("Enabled"))),
+            ("Microsoft.Storage/storageAccounts", "TP-STG-003", Box::new(|r| r["properties"]["allowBlobPublicAccess"] = json!(true))),
+            ("Microsoft.Network/virtualNetworks", "TP-LOC-001", Box::new(|r| r["location"] = json!("eastus"))),
+            ("Microsoft.Network/networkInterfaces", "TP-TAG-001", Box::new(|r| r["tags"] = json!({}))),
+            ("Microsoft.SqlVirtualMachine/sqlVirtualMachines", "TP-SQL-005", Box::new(|r| {
+                r["properties"]["serverConfigurationsManagementSettings"] =
+                    json!({"sqlConnectivityUpdateSettings": {"connectivityType": "PUBLIC", "port": 1433}});
+            })),
+            ("Microsoft.RecoveryServices/vaults/backupFabrics/protectionContainers/protectedItems", "TP-BAK-001", Box::new(|r| {
+                // Each item now names and points at a VM that does not exist (a typo in the VM list).
+                let name = format!("{}-gone", r["name"].as_str().expect("item name"));
+                r["name"] = json!(name);
+                r["properties"]["sourceResourceId"] = json!(format!("{SUB}/resourceGroups/rg-x/providers/Microsoft.Compute/virtualMachines/{name}"));
+            })),
+            ("Microsoft.Insights/diagnosticSettings", "TP-DIAG-001", Box::new(|r| {
+                r["properties"]["workspaceId"] = json!("/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-elsewhere/providers/Microsoft.OperationalInsights/workspaces/log-elsewhere");
+            })),
+            ("Microsoft.Network/networkSecurityGroups", "TP-NET-001", Box::new(|r| {
+                r["properties"]["securityRules"].as_array_mut().expect("inline rules").push(json!({
+                    "name": "AllowRdpFromAnywhere",
+                    "properties": {"protocol": "Tcp", "sourcePortRange": "*", "destinationPortRanges": ["3300-3400"],
+                        "sourceAddressPrefix": "0.0.0.0/0", "destinationAddressPrefix": "*", "access": "Allow",
+                        "priority": 150, "direction": "Inbound"}
+                }));
+            })),
+        ];
+        for (ty, rule, edit) in cases {
+            let (mut rendered, settings) = rendered();
+            assert!(
+                edit_all(&mut rendered, ty, edit.as_ref()) > 0,
+                "no {ty} in the exemplar"
+            );
+            assert_eq!(violated_rules(&rendered, &settings), [rule], "{ty}");
+        }
+    }
+}
