@@ -1653,6 +1653,8 @@ mod exemplar_mistakes {
             .sum()
     }
 
+    type Edit = dyn Fn(&mut Value);
+
     fn violated_rules(rendered: &Rendered, settings: &Settings) -> Vec<String> {
         let ctx = StaticContext {
             subscription_id: "00000000-0000-0000-0000-000000000000".into(),
@@ -1666,7 +1668,7 @@ mod exemplar_mistakes {
 
     #[test]
     fn mistakes_in_each_family_are_caught() {
-        let cases: Vec<(&str, &str, Box<dyn Fn(&mut Value)>)> = vec![
+        let cases: Vec<(&str, &str, Box<Edit>)> = vec![
             ("Microsoft.KeyVault/vaults", "TP-KV-004", Box::new(|r| r["properties"]["publicNetworkAccess"] = json!("Enabled"))),
             ("Microsoft.Storage/storageAccounts", "TP-STG-003", Box::new(|r| r["properties"]["allowBlobPublicAccess"] = json!(true))),
             ("Microsoft.Network/virtualNetworks", "TP-LOC-001", Box::new(|r| r["location"] = json!("eastus"))),
