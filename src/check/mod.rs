@@ -25,6 +25,9 @@ mod sql;
 mod storage;
 mod tags;
 
+pub use diagnostics::SUPPORTED as DIAGNOSTIC_SETTINGS_REQUIRED;
+pub use tags::REQUIRED_TAGS;
+
 use crate::model::{Rendered, Resource, Waiver};
 use estate::Estate;
 use globset::{GlobBuilder, GlobMatcher};
