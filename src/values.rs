@@ -127,12 +127,12 @@ pub fn load(manifest: &Manifest, input: &ValuesInput) -> Result<Values, crate::E
     let mut text = String::new();
     let mut file_node = None;
     if let Some(path) = &input.file {
-        let bytes = std::fs::read(path).map_err(|e| crate::Error::io(path, e))?;
+        let bytes = yaml::read_limited(path)?;
         match yaml::parse(&file_name, &bytes) {
             Ok(node) => {
                 // parse succeeded, so the bytes are UTF-8.
                 text = String::from_utf8_lossy(&bytes).into_owned();
-                let mut layer = Layer::new(manifest, Src::new(&file_name, &text));
+                let mut layer = Layer::new(manifest, Src::new(&file_name, without_bom(&text)));
                 layer.walk_map("", &node);
                 diags.append(&mut layer.diags);
                 given.append(&mut layer.given);
@@ -165,7 +165,13 @@ pub fn load(manifest: &Manifest, input: &ValuesInput) -> Result<Values, crate::E
                         .is_some_and(|r| r.starts_with('.'))
             });
             if p.required && !assigned.contains_key(key) && !attempted {
-                diags.push(missing(key, p, &file_name, &text, file_node.as_ref()));
+                diags.push(missing(
+                    key,
+                    p,
+                    &file_name,
+                    without_bom(&text),
+                    file_node.as_ref(),
+                ));
             }
         }
     }
@@ -195,6 +201,11 @@ pub fn load(manifest: &Manifest, input: &ValuesInput) -> Result<Values, crate::E
         tree,
         secrets,
     })
+}
+
+/// Positions count from after a byte-order mark, as the parser saw the text.
+fn without_bom(text: &str) -> &str {
+    text.strip_prefix('\u{feff}').unwrap_or(text)
 }
 
 fn insert(tree: &mut Value, key: &str, v: Value) {
@@ -387,17 +398,16 @@ impl<'a> Layer<'a> {
                 }
             }
         } else {
-            self.unknown(prefix, key, &full);
+            self.unknown(key, &full);
         }
     }
 
-    fn unknown(&mut self, prefix: &str, key: &Key, full: &str) {
+    fn unknown(&mut self, key: &Key, full: &str) {
         // The level a dotted key belongs to is its own parent, not the map it was written in.
         let (level, leaf) = match full.rsplit_once('.') {
             Some((l, f)) => (l.to_string(), f.to_string()),
             None => (String::new(), full.to_string()),
         };
-        let _ = prefix;
         let siblings = children(self.manifest, &level);
         let suggestion = nearest(&leaf, siblings.iter().map(String::as_str))
             .map(str::to_string)
