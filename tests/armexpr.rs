@@ -564,7 +564,8 @@ fn parameter_errors_name_the_parameter() {
 #[test]
 fn secrets_are_placeholders_in_static_expansion() {
     let t = template(
-        json!({"adminPassword": {"type": "secureString"}, "other": {"type": "securestring"}}),
+        json!({"adminPassword": {"type": "secureString", "minLength": 12, "maxLength": 20},
+               "other": {"type": "secureObject"}}),
         json!({}),
         json!([{"type": "Microsoft.Sql/servers", "apiVersion": "2023-05-01-preview", "name": "sql-1",
                 "location": "uksouth", "properties": {"administratorLoginPassword": "[parameters('adminPassword')]"}}]),
@@ -686,6 +687,19 @@ mod properties {
         "uriComponentToString",
         "subscriptionResourceId",
         "extensionResourceId",
+        "parseCidr",
+        "cidrSubnet",
+        "cidrHost",
+        "tryGet",
+        "indexFromEnd",
+        "flatten",
+        "shallowMerge",
+        "objectKeys",
+        "dateTimeFromEpoch",
+        "dateTimeToEpoch",
+        "utcNow",
+        "lastIndexOf",
+        "uriComponent",
         "less",
     ];
 
@@ -695,8 +709,20 @@ mod properties {
             any::<i64>().prop_map(|i| i.to_string()),
             Just("true".to_string()),
             Just("null".to_string()),
-            prop::sample::select(vec!["'s'", "'n'", "'a'", "'o'", "'v'", "'w'"])
-                .prop_map(str::to_string),
+            prop::sample::select(vec![
+                "'s'",
+                "'n'",
+                "'a'",
+                "'o'",
+                "'v'",
+                "'w'",
+                "'10.1.0.0/16'",
+                "'fd00::/8'",
+                "'{0:D3}-{1}'",
+                "'2023-05-02T15:16:13Z'",
+                "'Microsoft.Web/sites'",
+            ])
+            .prop_map(str::to_string),
         ];
         leaf.prop_recursive(6, 48, 4, |inner| {
             prop_oneof![

@@ -6,7 +6,7 @@ use super::Error;
 use serde_json::{Map, Value};
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// How deeply evaluation may recurse through variables and user-defined functions.
 pub const MAX_EVAL_DEPTH: usize = 128;
@@ -96,7 +96,13 @@ pub struct Scope {
     functions: HashMap<String, UserFunction>,
     cache: Mutex<HashMap<String, Value>>,
     unknown: std::collections::HashSet<String>,
+    /// Parsed expressions by text: templates repeat the same expressions (and copy loops evaluate one many
+    /// times), so each is parsed once per template.
+    parsed: Mutex<HashMap<String, Arc<Expr>>>,
 }
+
+/// How many distinct expressions one scope remembers parsed.
+const PARSE_CACHE_LIMIT: usize = 4096;
 
 #[derive(Debug, Clone)]
 enum VariableDef {
@@ -196,6 +202,20 @@ impl Scope {
         Ok(self)
     }
 
+    /// The parsed form of an expression (the text between the brackets), from the cache when it was seen.
+    fn parsed(&self, inner: &str) -> Result<Arc<Expr>, Error> {
+        if let Some(e) = self.parsed.lock().ok().and_then(|c| c.get(inner).cloned()) {
+            return Ok(e);
+        }
+        let expr = Arc::new(parse(inner)?);
+        if let Ok(mut cache) = self.parsed.lock() {
+            if cache.len() < PARSE_CACHE_LIMIT {
+                cache.insert(inner.to_string(), expr.clone());
+            }
+        }
+        Ok(expr)
+    }
+
     /// A parameter's value (case-insensitive name).
     pub fn parameter(&self, name: &str) -> Option<&Value> {
         self.parameters.get(&name.to_ascii_lowercase())
@@ -222,10 +242,31 @@ impl Scope {
     }
 }
 
+/// Where a value is in the template, built as evaluation descends and only turned into text for an error.
+#[derive(Debug, Clone, Copy)]
+enum Path<'a> {
+    Root(&'a str),
+    Key(&'a Path<'a>, &'a str),
+    Index(&'a Path<'a>, usize),
+}
+
+impl std::fmt::Display for Path<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Path::Root(p) => f.write_str(p),
+            Path::Key(Path::Root(""), k) => f.write_str(k),
+            Path::Key(parent, k) => write!(f, "{parent}.{k}"),
+            Path::Index(parent, i) => write!(f, "{parent}[{i}]"),
+        }
+    }
+}
+
 /// One active copy loop: its name and the current index.
 #[derive(Debug, Clone)]
 pub struct CopyFrame {
+    /// The loop's `name` (`copy.name`, or the property/variable/output name).
     pub name: String,
+    /// The current iteration, from 0.
     pub index: i64,
     /// The resource's (or output's) own loop: what `copyIndex()` without a name refers to.
     pub primary: bool,
@@ -304,30 +345,35 @@ impl<'a> Evaluator<'a> {
         match classify(s) {
             Template::Literal(text) => Ok(Value::String(text.into_owned())),
             Template::Expression(inner) => {
-                let expr = parse(inner)?;
+                let expr = self.scope.parsed(inner)?;
                 self.eval(&expr)
             }
         }
     }
 
     /// Evaluate a template value: every string in it that is an expression, recursively. Property `copy`
-    /// arrays are expanded when `property_copy` is set (inside a resource's `properties`).
+    /// arrays are expanded when `property_copy` is set (inside a resource's `properties`). `path` names the
+    /// value in errors (`resources[2].properties`).
     pub fn eval_value(
         &self,
         value: &Value,
         path: &str,
         property_copy: bool,
     ) -> Result<Value, Error> {
+        self.eval_at(value, &Path::Root(path), property_copy)
+    }
+
+    fn eval_at(&self, value: &Value, path: &Path<'_>, property_copy: bool) -> Result<Value, Error> {
         self.enter()?;
-        let result = self.eval_value_inner(value, path, property_copy);
+        let result = self.eval_at_inner(value, path, property_copy);
         self.leave();
         result
     }
 
-    fn eval_value_inner(
+    fn eval_at_inner(
         &self,
         value: &Value,
-        path: &str,
+        path: &Path<'_>,
         property_copy: bool,
     ) -> Result<Value, Error> {
         match value {
@@ -339,20 +385,16 @@ impl<'a> Evaluator<'a> {
             Value::Array(items) => items
                 .iter()
                 .enumerate()
-                .map(|(i, v)| self.eval_value(v, &format!("{path}[{i}]"), property_copy))
+                .map(|(i, v)| self.eval_at(v, &Path::Index(path, i), property_copy))
                 .collect::<Result<Vec<_>, _>>()
                 .map(Value::Array),
             Value::Object(map) => {
                 let mut out = Map::with_capacity(map.len());
                 for (k, v) in map {
-                    let child = if path.is_empty() {
-                        k.clone()
-                    } else {
-                        format!("{path}.{k}")
-                    };
+                    let child = Path::Key(path, k);
                     if property_copy && k == "copy" && v.is_array() {
                         let mut expanded = Map::new();
-                        match self.property_copy(v, &child, &mut expanded) {
+                        match self.property_copy(v, &child.to_string(), &mut expanded) {
                             Ok(()) => out.extend(expanded),
                             // A count only known after deployment: static checks see the loop as written.
                             Err(e) if self.lenient && e.is_not_yet_known() => {
@@ -369,12 +411,12 @@ impl<'a> Evaluator<'a> {
                                 "a property name must evaluate to a string, not {}",
                                 type_name(&other)
                             ))
-                            .at(|| child))
+                            .at(|| child.to_string()))
                         }
                         Err(e) if self.lenient && e.is_not_yet_known() => k.clone(),
-                        Err(e) => return Err(e.at(|| child)),
+                        Err(e) => return Err(e.at(|| child.to_string())),
                     };
-                    out.insert(key, self.eval_value(v, &child, property_copy)?);
+                    out.insert(key, self.eval_at(v, &child, property_copy)?);
                 }
                 Ok(Value::Object(out))
             }

@@ -96,9 +96,10 @@ const REFUSED: &[(&str, &str)] = &[
         "availability zones depend on the live region; not evaluated",
     ),
     ("providers", "provider metadata is not evaluated"),
-    ("datetimeadd", "date arithmetic is not evaluated"),
-    ("datetimefromepoch", "date arithmetic is not evaluated"),
-    ("datetimetoepoch", "date arithmetic is not evaluated"),
+    (
+        "datetimeadd",
+        "its default output format follows the server culture; not evaluated",
+    ),
     (
         "newguid",
         "a random guid would make the result non-deterministic",
@@ -121,14 +122,6 @@ const REFUSED: &[(&str, &str)] = &[
     ("mapvalues", "lambda functions are not supported"),
     ("groupby", "lambda functions are not supported"),
     ("lambda", "lambda functions are not supported"),
-    ("objectkeys", "not supported yet"),
-    ("shallowmerge", "not supported yet"),
-    ("flatten", "not supported yet"),
-    ("indexfromend", "not supported yet"),
-    ("tryget", "not supported yet"),
-    ("parsecidr", "CIDR functions are not supported"),
-    ("cidrsubnet", "CIDR functions are not supported"),
-    ("cidrhost", "CIDR functions are not supported"),
     ("listaccountsas", "not supported"),
 ];
 
@@ -628,7 +621,11 @@ impl Evaluator<'_> {
                 } else {
                     len_chars - start
                 };
-                if start < 0 || len < 0 || start > len_chars || start + len > len_chars {
+                if start < 0
+                    || len < 0
+                    || start > len_chars
+                    || start.saturating_add(len) > len_chars
+                {
                     return Err(Error::func(
                         "substring",
                         format!(
@@ -702,6 +699,15 @@ impl Evaluator<'_> {
             }
             "indexof" | "lastindexof" => {
                 arity(name, &args, 2, 2)?;
+                // Arrays: exact (case-sensitive) match of any value.
+                if let Value::Array(items) = &args[0] {
+                    let found = if f == "indexof" {
+                        items.iter().position(|i| *i == args[1])
+                    } else {
+                        items.iter().rposition(|i| *i == args[1])
+                    };
+                    return Ok(Value::from(found.map_or(-1, |i| i as i64)));
+                }
                 let s = string_arg(name, &args, 0)?.to_lowercase();
                 let t = string_arg(name, &args, 1)?.to_lowercase();
                 let found = if f == "indexof" {
@@ -1105,6 +1111,217 @@ impl Evaluator<'_> {
                 r.map(|&i| Value::from(i))
                     .ok_or_else(|| Error::func(name, "the array is empty"))
             }
+            "objectkeys" => {
+                arity(name, &args, 1, 1)?;
+                let Value::Object(map) = &args[0] else {
+                    return Err(Error::func(
+                        "objectKeys",
+                        format!("takes an object, not {}", type_name(&args[0])),
+                    ));
+                };
+                Ok(Value::Array(
+                    map.keys().cloned().map(Value::String).collect(),
+                ))
+            }
+            "shallowmerge" => {
+                arity(name, &args, 1, 1)?;
+                let Value::Array(items) = &args[0] else {
+                    return Err(Error::func(
+                        "shallowMerge",
+                        format!("takes an array of objects, not {}", type_name(&args[0])),
+                    ));
+                };
+                let mut out = Map::new();
+                for item in items {
+                    let Value::Object(o) = item else {
+                        return Err(Error::func(
+                            "shallowMerge",
+                            format!("every element must be an object, not {}", type_name(item)),
+                        ));
+                    };
+                    out.extend(o.iter().map(|(k, v)| (k.clone(), v.clone())));
+                }
+                Ok(Value::Object(out))
+            }
+            "flatten" => {
+                arity(name, &args, 1, 1)?;
+                let Value::Array(items) = &args[0] else {
+                    return Err(Error::func(
+                        "flatten",
+                        format!("takes an array of arrays, not {}", type_name(&args[0])),
+                    ));
+                };
+                let mut out = Vec::new();
+                for item in items {
+                    let Value::Array(inner) = item else {
+                        return Err(Error::func(
+                            "flatten",
+                            format!("every element must be an array, not {}", type_name(item)),
+                        ));
+                    };
+                    out.extend(inner.iter().cloned());
+                }
+                Ok(Value::Array(out))
+            }
+            "indexfromend" => {
+                arity(name, &args, 2, 2)?;
+                let Value::Array(items) = &args[0] else {
+                    return Err(Error::func(
+                        "indexFromEnd",
+                        format!("takes an array, not {}", type_name(&args[0])),
+                    ));
+                };
+                let i = int_arg(name, &args, 1)?;
+                usize::try_from(i)
+                    .ok()
+                    .filter(|&i| i >= 1 && i <= items.len())
+                    .map(|i| items[items.len() - i].clone())
+                    .ok_or_else(|| {
+                        Error::func(
+                            "indexFromEnd",
+                            format!(
+                                "index {i} must be 1 to {} (the array's length)",
+                                items.len()
+                            ),
+                        )
+                    })
+            }
+            "tryget" => {
+                arity(name, &args, 2, usize::MAX)?;
+                let mut cur = args[0].clone();
+                for key in &args[1..] {
+                    let next = match (&cur, key) {
+                        (Value::Object(map), Value::String(k)) => map
+                            .get(k)
+                            .or_else(|| {
+                                map.iter()
+                                    .find(|(mk, _)| mk.eq_ignore_ascii_case(k))
+                                    .map(|(_, v)| v)
+                            })
+                            .cloned(),
+                        (Value::Array(items), Value::Number(n)) => n
+                            .as_i64()
+                            .and_then(|i| usize::try_from(i).ok())
+                            .and_then(|i| items.get(i))
+                            .cloned(),
+                        (Value::Null, _) => None,
+                        (c, k) => {
+                            return Err(Error::func(
+                                "tryGet",
+                                format!("cannot look up {} in {}", type_name(k), type_name(c)),
+                            ))
+                        }
+                    };
+                    match next {
+                        Some(v) => cur = v,
+                        None => return Ok(Value::Null),
+                    }
+                }
+                Ok(cur)
+            }
+            "parsecidr" => {
+                arity(name, &args, 1, 1)?;
+                let net = parse_net("parseCidr", string_arg(name, &args, 0)?)?;
+                let (first, last) = usable(&net);
+                let mut out = Map::new();
+                out.insert("network".into(), Value::String(net.network().to_string()));
+                out.insert("netmask".into(), Value::String(net.netmask().to_string()));
+                if let ipnet::IpNet::V4(v4) = net {
+                    out.insert(
+                        "broadcast".into(),
+                        Value::String(v4.broadcast().to_string()),
+                    );
+                }
+                out.insert("firstUsable".into(), Value::String(first.to_string()));
+                out.insert("lastUsable".into(), Value::String(last.to_string()));
+                out.insert("cidr".into(), Value::from(net.prefix_len()));
+                Ok(Value::Object(out))
+            }
+            "cidrsubnet" => {
+                arity(name, &args, 3, 3)?;
+                let net = parse_net("cidrSubnet", string_arg(name, &args, 0)?)?;
+                let new_len = int_arg(name, &args, 1)?;
+                let index = int_arg(name, &args, 2)?;
+                let max = i64::from(net.max_prefix_len());
+                if new_len < i64::from(net.prefix_len()) || new_len > max {
+                    return Err(Error::func(
+                        "cidrSubnet",
+                        format!(
+                            "the new prefix length must be {} to {max}, got {new_len}",
+                            net.prefix_len()
+                        ),
+                    ));
+                }
+                let bits = u32::try_from(new_len - i64::from(net.prefix_len())).unwrap_or(0);
+                let count = 1u128.checked_shl(bits).unwrap_or(u128::MAX);
+                let idx = u128::try_from(index)
+                    .ok()
+                    .filter(|&i| i < count)
+                    .ok_or_else(|| {
+                        Error::func(
+                            "cidrSubnet",
+                            format!("subnet index {index} is out of range (0 to {})", count - 1),
+                        )
+                    })?;
+                let host_bits =
+                    u32::from(net.max_prefix_len()) - u32::try_from(new_len).unwrap_or(0);
+                let offset = idx.checked_shl(host_bits).unwrap_or(0);
+                let base = add_to_ip(net.network(), offset).ok_or_else(|| {
+                    Error::func("cidrSubnet", "the subnet is outside the address space")
+                })?;
+                Ok(Value::String(format!("{base}/{new_len}")))
+            }
+            "cidrhost" => {
+                arity(name, &args, 2, 2)?;
+                let net = parse_net("cidrHost", string_arg(name, &args, 0)?)?;
+                let index = int_arg(name, &args, 1)?;
+                let (first, last) = usable(&net);
+                // Hosts count from the first address after the network address, for IPv6 too (ARM's
+                // documented `cidrHost('fdad:3236:5555:3000::/52', 0)` is `...:3000::1`).
+                let first = match net {
+                    ipnet::IpNet::V6(v6) => add_to_ip(v6.network().into(), 1).unwrap_or(first),
+                    ipnet::IpNet::V4(_) => first,
+                };
+                let host = u128::try_from(index)
+                    .ok()
+                    .and_then(|i| add_to_ip(first, i))
+                    .filter(|h| ip_value(*h) <= ip_value(last))
+                    .ok_or_else(|| {
+                        Error::func(
+                            "cidrHost",
+                            format!(
+                                "host index {index} is outside the usable range {first} to {last}"
+                            ),
+                        )
+                    })?;
+                Ok(Value::String(host.to_string()))
+            }
+            "datetimefromepoch" => {
+                arity(name, &args, 1, 1)?;
+                let secs = int_arg(name, &args, 0)?;
+                let t = time::OffsetDateTime::from_unix_timestamp(secs).map_err(|_| {
+                    Error::func(
+                        "dateTimeFromEpoch",
+                        format!("{secs} is outside the supported range"),
+                    )
+                })?;
+                let text = t
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .map_err(|e| Error::func("dateTimeFromEpoch", e.to_string()))?;
+                Ok(Value::String(text))
+            }
+            "datetimetoepoch" => {
+                arity(name, &args, 1, 1)?;
+                let text = string_arg(name, &args, 0)?;
+                time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+                    .map(|t| Value::from(t.unix_timestamp()))
+                    .map_err(|_| {
+                        Error::func(
+                            "dateTimeToEpoch",
+                            format!("'{text}' is not an ISO 8601 date and time like '2023-05-02T15:16:13Z'"),
+                        )
+                    })
+            }
             // ---- numbers ----
             "int" => {
                 arity(name, &args, 1, 1)?;
@@ -1231,6 +1448,51 @@ impl Evaluator<'_> {
     }
 }
 
+fn parse_net(function: &str, text: &str) -> Result<ipnet::IpNet, Error> {
+    text.parse::<ipnet::IpNet>()
+        .map(|n| n.trunc())
+        .map_err(|_| {
+            Error::func(
+                function,
+                format!("'{text}' is not a CIDR range like '10.0.0.0/16'"),
+            )
+        })
+}
+
+fn ip_value(ip: std::net::IpAddr) -> u128 {
+    match ip {
+        std::net::IpAddr::V4(a) => u128::from(u32::from(a)),
+        std::net::IpAddr::V6(a) => u128::from(a),
+    }
+}
+
+fn add_to_ip(ip: std::net::IpAddr, n: u128) -> Option<std::net::IpAddr> {
+    match ip {
+        std::net::IpAddr::V4(a) => {
+            let v = u128::from(u32::from(a)).checked_add(n)?;
+            u32::try_from(v)
+                .ok()
+                .map(|v| std::net::IpAddr::V4(v.into()))
+        }
+        std::net::IpAddr::V6(a) => u128::from(a)
+            .checked_add(n)
+            .map(|v| std::net::IpAddr::V6(v.into())),
+    }
+}
+
+/// The first and last usable addresses, as ARM's `parseCidr` gives them: IPv4 ranges lose the network and
+/// broadcast addresses (except /31 and /32, which have none to spare); IPv6 ranges use every address.
+fn usable(net: &ipnet::IpNet) -> (std::net::IpAddr, std::net::IpAddr) {
+    match net {
+        ipnet::IpNet::V4(v4) if v4.prefix_len() < 31 => (
+            std::net::IpAddr::V4((u32::from(v4.network()) + 1).into()),
+            std::net::IpAddr::V4((u32::from(v4.broadcast()) - 1).into()),
+        ),
+        ipnet::IpNet::V4(v4) => (v4.network().into(), v4.broadcast().into()),
+        ipnet::IpNet::V6(v6) => (v6.network().into(), v6.broadcast().into()),
+    }
+}
+
 fn func_err(f: &str, e: Error) -> Error {
     match e {
         Error::Template { message } => Error::func(f, message),
@@ -1242,8 +1504,9 @@ fn all_strings<'v>(f: &str, args: &'v [Value]) -> Result<Vec<&'v str>, Error> {
     (0..args.len()).map(|i| string_arg(f, args, i)).collect()
 }
 
-/// `utcNow(format)` for the .NET formats templates use: the default `yyyyMMddTHHmmssZ`, `u`, `d` and `s`
-/// standard formats, and custom patterns built from `yyyy MM dd HH mm ss`.
+/// `utcNow(format)` for the .NET formats templates use: the default `yyyyMMddTHHmmssZ`, the standard `u`, `s`
+/// and `d` formats, and custom patterns of `yyyy yy MM M dd d HH H mm m ss s` (other letters are copied, as
+/// .NET does). A .NET specifier trustprint does not write (`dddd`, `fff`, `tt`, `zzz`, ...) is an error.
 fn utc_format(now: time::OffsetDateTime, fmt: &str) -> Result<Value, Error> {
     let pattern = match fmt {
         "u" => "yyyy-MM-dd HH:mm:ssZ",
@@ -1251,28 +1514,31 @@ fn utc_format(now: time::OffsetDateTime, fmt: &str) -> Result<Value, Error> {
         "d" => "M/d/yyyy",
         other => other,
     };
-    let mut out = pattern.to_string();
-    for (token, value) in [
-        ("yyyy", format!("{:04}", now.year())),
-        ("MM", format!("{:02}", u8::from(now.month()))),
-        ("dd", format!("{:02}", now.day())),
-        ("HH", format!("{:02}", now.hour())),
-        ("mm", format!("{:02}", now.minute())),
-        ("ss", format!("{:02}", now.second())),
-    ] {
-        out = out.replace(token, &value);
-    }
-    if fmt == "d" {
-        out = out.replace("M/d", &format!("{}/{}", u8::from(now.month()), now.day()));
-    }
-    if out
-        .chars()
-        .any(|c| c.is_ascii_alphabetic() && !matches!(c, 'T' | 'Z'))
-    {
-        return Err(Error::func(
-            "utcNow",
-            format!("format '{fmt}' is not supported"),
-        ));
+    let unsupported = || Error::func("utcNow", format!("format '{fmt}' is not supported"));
+    let chars: Vec<char> = pattern.chars().collect();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        let run = chars[i..].iter().take_while(|&&x| x == c).count();
+        let value = match (c, run) {
+            ('y', 4) => format!("{:04}", now.year()),
+            ('y', 2) => format!("{:02}", now.year().rem_euclid(100)),
+            ('M', 2) => format!("{:02}", u8::from(now.month())),
+            ('M', 1) => u8::from(now.month()).to_string(),
+            ('d', 2) => format!("{:02}", now.day()),
+            ('d', 1) => now.day().to_string(),
+            ('H', 2) => format!("{:02}", now.hour()),
+            ('H', 1) => now.hour().to_string(),
+            ('m', 2) => format!("{:02}", now.minute()),
+            ('m', 1) => now.minute().to_string(),
+            ('s', 2) => format!("{:02}", now.second()),
+            ('s', 1) => now.second().to_string(),
+            (c, _) if "dfFghHKmMsStyz".contains(c) => return Err(unsupported()),
+            (c, n) => c.to_string().repeat(n),
+        };
+        out.push_str(&value);
+        i += run;
     }
     Ok(Value::String(out))
 }
@@ -1457,6 +1723,9 @@ mod tests {
             "substring(): start 1 and length 5 must lie within the string 'abc' (length 3)"
         );
         assert!(err("[substring('abc', -1, 1)]").starts_with("substring(): start -1"));
+        assert!(
+            err("[substring('abc', 1, 9223372036854775807)]").starts_with("substring(): start 1")
+        );
         assert_eq!(
             ok("[split('a,b;c', createArray(',', ';'))]"),
             json!(["a", "b", "c"])
@@ -1467,6 +1736,12 @@ mod tests {
         assert_eq!(ok("[indexOf('abcabc', 'C')]"), 2);
         assert_eq!(ok("[lastIndexOf('abcabc', 'c')]"), 5);
         assert_eq!(ok("[indexOf('abc', 'z')]"), -1);
+        assert_eq!(ok("[indexOf(createArray('a', 'B', 'b'), 'b')]"), 2);
+        assert_eq!(ok("[lastIndexOf(createArray(1, 2, 1), 1)]"), 2);
+        assert_eq!(
+            ok("[indexOf(createArray(createArray(1)), createArray(1))]"),
+            0
+        );
         assert_eq!(ok("[padLeft('7', 3, '0')]"), "007");
         assert_eq!(ok("[padLeft(12, 1, '0')]"), "12");
         assert_eq!(ok("[string(parameters('tags'))]"), r#"{"a":"1"}"#);
@@ -1631,11 +1906,142 @@ mod tests {
     }
 
     #[test]
+    fn utc_now_formats_the_deployment_time() {
+        struct At;
+        impl Context for At {
+            fn subscription(&self) -> Value {
+                json!({})
+            }
+            fn resource_group(&self) -> Option<Value> {
+                None
+            }
+            fn deployment(&self) -> Value {
+                json!({})
+            }
+            fn tenant(&self) -> Value {
+                json!({})
+            }
+            fn reference(&self, _: &str, _: Option<&str>, _: bool) -> Result<Value, Error> {
+                Ok(Value::Null)
+            }
+            fn utc_now(&self) -> Option<time::OffsetDateTime> {
+                Some(time::macros::datetime!(2026-03-04 05:06:07 UTC))
+            }
+        }
+        let s = Scope::default();
+        let ev = Evaluator::new(&At, &s);
+        assert_eq!(ev.eval_str("[utcNow()]").unwrap(), "20260304T050607Z");
+        assert_eq!(
+            ev.eval_str("[utcNow('u')]").unwrap(),
+            "2026-03-04 05:06:07Z"
+        );
+        assert_eq!(ev.eval_str("[utcNow('d')]").unwrap(), "3/4/2026");
+        assert_eq!(ev.eval_str("[utcNow('yyyy-MM-dd')]").unwrap(), "2026-03-04");
+        assert_eq!(
+            ev.eval_str("[utcNow('dddd')]").unwrap_err().to_string(),
+            "utcNow(): format 'dddd' is not supported"
+        );
+    }
+
+    #[test]
     fn deep_but_allowed_nesting_evaluates() {
         let deep = format!("[{}'x'{}]", "concat(".repeat(60), ")".repeat(60));
         assert_eq!(ok(&deep), "x");
         let deeper = format!("[{}'x'{}]", "concat(".repeat(100), ")".repeat(100));
         assert!(err(&deeper).contains("nested more than 64 levels deep"));
+    }
+
+    #[test]
+    fn newer_collection_functions() {
+        assert_eq!(
+            ok("[objectKeys(createObject('b', 1, 'a', 2))]"),
+            json!(["b", "a"])
+        );
+        assert_eq!(
+            ok("[shallowMerge(createArray(createObject('a', createObject('x', 1)), createObject('a', createObject('y', 2))))]"),
+            json!({"a": {"y": 2}})
+        );
+        assert_eq!(
+            ok("[flatten(createArray(createArray(1, 2), createArray(), createArray(3)))]"),
+            json!([1, 2, 3])
+        );
+        assert_eq!(
+            err("[flatten(createArray(1))]"),
+            "flatten(): every element must be an array, not int"
+        );
+        assert_eq!(ok("[indexFromEnd(parameters('list'), 1)]"), "y");
+        assert_eq!(
+            err("[indexFromEnd(parameters('list'), 3)]"),
+            "indexFromEnd(): index 3 must be 1 to 2 (the array's length)"
+        );
+        assert_eq!(ok("[tryGet(parameters('tags'), 'a')]"), "1");
+        assert_eq!(ok("[tryGet(parameters('tags'), 'missing')]"), Value::Null);
+        assert_eq!(ok("[tryGet(parameters('list'), 5)]"), Value::Null);
+        assert_eq!(ok("[tryGet(createObject('a', createArray(7)), 'a', 0)]"), 7);
+    }
+
+    #[test]
+    fn cidr_functions() {
+        assert_eq!(
+            ok("[parseCidr('10.144.0.0/20')]"),
+            json!({"network": "10.144.0.0", "netmask": "255.255.240.0", "broadcast": "10.144.15.255",
+                   "firstUsable": "10.144.0.1", "lastUsable": "10.144.15.254", "cidr": 20})
+        );
+        assert_eq!(
+            ok("[parseCidr('fdad:3236:5555::/48')]"),
+            json!({"network": "fdad:3236:5555::", "netmask": "ffff:ffff:ffff::",
+                   "firstUsable": "fdad:3236:5555::", "lastUsable": "fdad:3236:5555:ffff:ffff:ffff:ffff:ffff", "cidr": 48})
+        );
+        assert_eq!(ok("[cidrSubnet('10.144.0.0/20', 24, 0)]"), "10.144.0.0/24");
+        assert_eq!(
+            ok("[cidrSubnet('10.144.0.0/20', 24, 15)]"),
+            "10.144.15.0/24"
+        );
+        assert_eq!(
+            err("[cidrSubnet('10.144.0.0/20', 24, 16)]"),
+            "cidrSubnet(): subnet index 16 is out of range (0 to 15)"
+        );
+        assert_eq!(
+            err("[cidrSubnet('10.144.0.0/20', 16, 0)]"),
+            "cidrSubnet(): the new prefix length must be 20 to 32, got 16"
+        );
+        assert_eq!(
+            ok("[cidrSubnet('fdad:3236:5555::/48', 52, 3)]"),
+            "fdad:3236:5555:3000::/52"
+        );
+        assert_eq!(ok("[cidrHost('10.144.3.0/24', 0)]"), "10.144.3.1");
+        assert_eq!(
+            ok("[cidrHost('fdad:3236:5555:3000::/52', 4)]"),
+            "fdad:3236:5555:3000::5"
+        );
+        assert_eq!(
+            ok("[cidrSubnet('fdad:3236:5555::/48', 52, 1)]"),
+            "fdad:3236:5555:1000::/52"
+        );
+        assert_eq!(ok("[cidrHost('10.144.3.0/24', 253)]"), "10.144.3.254");
+        assert_eq!(
+            err("[cidrHost('10.144.3.0/24', 254)]"),
+            "cidrHost(): host index 254 is outside the usable range 10.144.3.1 to 10.144.3.254"
+        );
+        assert_eq!(
+            err("[parseCidr('10.0.0.0')]"),
+            "parseCidr(): '10.0.0.0' is not a CIDR range like '10.0.0.0/16'"
+        );
+    }
+
+    #[test]
+    fn epoch_conversions() {
+        assert_eq!(
+            ok("[dateTimeFromEpoch(1683040573)]"),
+            "2023-05-02T15:16:13Z"
+        );
+        assert_eq!(ok("[dateTimeToEpoch('2023-05-02T15:16:13Z')]"), 1683040573);
+        assert_eq!(
+            err("[dateTimeToEpoch('yesterday')]"),
+            "dateTimeToEpoch(): 'yesterday' is not an ISO 8601 date and time like '2023-05-02T15:16:13Z'"
+        );
+        assert!(err("[dateTimeAdd('2020-04-07T14:53:14Z', 'P3Y')]")
+            .starts_with("unsupported function 'dateTimeAdd'"));
     }
 
     #[test]

@@ -95,6 +95,7 @@ pub const PLACEHOLDER_SUBSCRIPTION: &str = "00000000-0000-0000-0000-000000000000
 pub struct StaticContext {
     /// Subscription id; a placeholder (`00000000-0000-0000-0000-000000000000`) when unknown.
     pub subscription_id: String,
+    /// Tenant id for `tenant()` and `subscription().tenantId`; a placeholder when unknown.
     pub tenant_id: String,
 }
 
@@ -143,21 +144,23 @@ pub fn expand(
     }
     let plan = Plan::new(&deployment.template, &params, &scope, Mode::Static)?;
     let mut out = Vec::new();
-    flatten(&plan, &deployment.name, &mut out, 0)?;
+    flatten(plan, &deployment.name, &mut out, 0)?;
     Ok(out)
 }
 
 /// How many nested deployments deep static expansion follows.
 const MAX_NESTING: usize = 16;
 
+/// Move the plan's resources into `out`, recursing into nested deployments (the plan is consumed: bodies are
+/// moved, not copied).
 fn flatten(
-    plan: &Plan,
+    mut plan: Plan,
     deployment: &str,
     out: &mut Vec<Resource>,
     depth: usize,
 ) -> Result<(), Error> {
-    for node in &plan.nodes {
-        match node.kind {
+    for i in 0..plan.nodes.len() {
+        match plan.nodes[i].kind {
             NodeKind::Deployment => {
                 if depth >= MAX_NESTING {
                     return Err(Error::Unsupported {
@@ -165,25 +168,28 @@ fn flatten(
                             "nested deployments more than {MAX_NESTING} levels deep"
                         ),
                     }
-                    .at(|| node.path.clone()));
+                    .at(|| plan.nodes[i].path.clone()));
                 }
-                let nested = plan.nested(node.index, &Unresolved, None)?;
-                flatten(&nested, deployment, out, depth + 1)?;
+                let nested = plan.nested(i, &Unresolved, None)?;
+                flatten(nested, deployment, out, depth + 1)?;
             }
-            NodeKind::Resource => out.push(Resource {
-                id: node.id.clone(),
-                resource_type: node.resource_type.clone(),
-                api_version: node.api_version.clone(),
-                name: node.name.clone(),
-                location: node.location.clone(),
-                tags: node
-                    .body
-                    .get("tags")
-                    .and_then(serde_json::Value::as_object)
-                    .cloned(),
-                body: node.body.clone(),
-                deployment: deployment.to_string(),
-            }),
+            NodeKind::Resource => {
+                let node = &mut plan.nodes[i];
+                let body = std::mem::take(&mut node.body);
+                out.push(Resource {
+                    id: std::mem::take(&mut node.id),
+                    resource_type: std::mem::take(&mut node.resource_type),
+                    api_version: std::mem::take(&mut node.api_version),
+                    name: std::mem::take(&mut node.name),
+                    location: node.location.take(),
+                    tags: body
+                        .get("tags")
+                        .and_then(serde_json::Value::as_object)
+                        .cloned(),
+                    body,
+                    deployment: deployment.to_string(),
+                });
+            }
         }
     }
     Ok(())

@@ -28,7 +28,9 @@ pub enum Expr {
     Null,
     /// A function call; `name` is `ns.member` for user-defined functions.
     Call {
+        /// As written (ARM compares function names case-insensitively).
         name: String,
+        /// The arguments, unevaluated (`if` evaluates only the branch it takes).
         args: Vec<Expr>,
         /// Character offset of the name within the whole template string (including the `[`).
         position: usize,

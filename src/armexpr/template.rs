@@ -11,7 +11,9 @@ use std::sync::{Arc, Mutex};
 /// Where a deployment is made and what `subscription()`, `resourceGroup()`, `deployment()` and `tenant()` say.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeploymentScope {
+    /// `subscription().subscriptionId`.
     pub subscription_id: String,
+    /// `subscription().tenantId` and `tenant().tenantId`.
     pub tenant_id: String,
     /// The target resource group; `None` for a subscription-scope deployment.
     pub resource_group: Option<ResourceGroupScope>,
@@ -26,8 +28,11 @@ pub struct DeploymentScope {
 /// The resource group a deployment targets.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ResourceGroupScope {
+    /// `resourceGroup().name`.
     pub name: String,
+    /// `resourceGroup().location`.
     pub location: String,
+    /// `resourceGroup().tags`.
     pub tags: Map<String, Value>,
 }
 
@@ -252,14 +257,17 @@ pub enum NodeKind {
 pub struct Node {
     /// Position in [`Plan::nodes`].
     pub index: usize,
+    /// A resource, or a nested deployment to recurse into.
     pub kind: NodeKind,
     /// Full resource id, in canonical casing as written in the template.
     pub id: String,
     /// Full type (`Microsoft.Network/virtualNetworks/subnets`).
     pub resource_type: String,
+    /// The resource's `apiVersion`.
     pub api_version: String,
     /// Full name (`vnet1/app`).
     pub name: String,
+    /// The evaluated `location`, when the resource has one (and it does not need `reference()`).
     pub location: Option<String>,
     /// Nodes (indexes) that must be deployed first.
     pub depends_on: Vec<usize>,
@@ -270,6 +278,8 @@ pub struct Node {
     pub body: Value,
     /// For nested deployments: the target subscription and resource group (`None` = subscription scope).
     pub target_subscription: String,
+    /// For nested deployments: the target resource group (`None` = subscription scope). For resources: the
+    /// deployment's group.
     pub target_resource_group: Option<String>,
     raw: Value,
     copy: Vec<CopyFrame>,
@@ -532,7 +542,7 @@ impl Plan {
             }
         }
         let mut nodes = Vec::with_capacity(pending.len());
-        for (index, p) in pending.iter().enumerate() {
+        for (index, p) in pending.into_iter().enumerate() {
             let recorder = Recorder::default();
             let ctx = shared.context(&recorder);
             let ev = shared.evaluator(&ctx, true).with_copy(p.copy.clone());
@@ -599,18 +609,18 @@ impl Plan {
             nodes.push(Node {
                 index,
                 kind: p.kind,
-                id: p.id.clone(),
-                resource_type: p.resource_type.clone(),
-                api_version: p.api_version.clone(),
-                name: p.name.clone(),
+                id: p.id,
+                resource_type: p.resource_type,
+                api_version: p.api_version,
+                name: p.name,
                 location,
                 depends_on: deps,
-                path: p.path.clone(),
+                path: p.path,
                 body,
-                target_subscription: p.target_subscription.clone(),
-                target_resource_group: p.target_resource_group.clone(),
-                raw: p.raw.clone(),
-                copy: p.copy.clone(),
+                target_subscription: p.target_subscription,
+                target_resource_group: p.target_resource_group,
+                raw: p.raw,
+                copy: p.copy,
                 shared: shared.clone(),
             });
         }
@@ -972,8 +982,8 @@ fn process_parameters(
             },
         };
         // Static expansion passes a nested deployment values it could not evaluate (they need reference()):
-        // they are unknown, not wrong.
-        if mode == Mode::Static && is_unevaluated(&value) {
+        // they are unknown, not wrong. Secret placeholders stand for a value checked at deployment.
+        if mode == Mode::Static && (is_unevaluated(&value) || value == SECRET_PLACEHOLDER) {
             scope.set_parameter(name, value.clone());
             values.insert(name.clone(), value);
             types.insert(name.clone(), Value::String(arm_type.into()));
