@@ -582,3 +582,29 @@ fn values_schema_describes_every_parameter_with_an_example() {
         );
     }
 }
+
+#[test]
+fn a_half_configured_lighthouse_delegation_is_refused() {
+    let base = blueprint_dir().join("examples").join(MATRIX_BASE);
+    let input = ValuesInput {
+        file: Some(base),
+        base: None,
+        overrides: vec![
+            "lighthouse.managing_tenant_id=2e7a9c4b-1d3f-4b8e-a6c5-7f9e0d1c2b3a".into(),
+        ],
+    };
+    let loaded = trustprint::load::load(&SourceSpec::Dir(blueprint_dir()), &input).unwrap();
+    let err = trustprint::render::render(&loaded).expect_err("renders without a managing group");
+    let mut chain = err.to_string();
+    let mut source = std::error::Error::source(&err);
+    while let Some(s) = source {
+        chain.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    assert!(
+        chain.contains(
+            "lighthouse.managing_tenant_id and lighthouse.group_object_id must be given together"
+        ),
+        "{chain}"
+    );
+}
