@@ -67,20 +67,27 @@ fn render(values: &Path, overrides: &[String]) -> (Loaded, Rendered) {
     (loaded, rendered)
 }
 
-/// (case name, values file, `--set` overrides): every example, then every tier × HSCN option.
+/// (case name, values file, `--set` overrides): every example, then every tier × HSCN option in both UK
+/// regions (ukwest has no availability zones, so its templates take other branches).
 fn cases() -> Vec<(String, PathBuf, Vec<String>)> {
     let mut cases: Vec<_> = examples()
         .into_iter()
         .map(|f| (stem(&f), f, Vec::new()))
         .collect();
     let base = blueprint_dir().join("examples").join(MATRIX_BASE);
-    for tier in TIERS {
-        for hscn in HSCN {
-            cases.push((
-                format!("{tier}-{hscn}"),
-                base.clone(),
-                vec![format!("tier={tier}"), format!("hscn.connectivity={hscn}")],
-            ));
+    for location in ["uksouth", "ukwest"] {
+        for tier in TIERS {
+            for hscn in HSCN {
+                cases.push((
+                    format!("{location}-{tier}-{hscn}"),
+                    base.clone(),
+                    vec![
+                        format!("azure.location={location}"),
+                        format!("tier={tier}"),
+                        format!("hscn.connectivity={hscn}"),
+                    ],
+                ));
+            }
         }
     }
     cases
