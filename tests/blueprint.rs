@@ -615,3 +615,45 @@ fn a_half_configured_lighthouse_delegation_is_refused() {
         "{chain}"
     );
 }
+
+/// The activity log's diagnostic setting is a subscription-scope resource deployed from the operations
+/// resource group (after the workspace exists) through a nested deployment that names the subscription and a
+/// location but no resource group: ARM's way of reaching subscription scope from a resource group deployment.
+#[test]
+fn the_subscription_activity_log_goes_to_the_trust_workspace() {
+    let base = blueprint_dir().join("examples").join(MATRIX_BASE);
+    let (_, rendered) = render(&base, &[]);
+    let operations = rendered
+        .deployments
+        .iter()
+        .find(|d| d.name == "operations")
+        .unwrap();
+    let nested = operations.template["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "activity-log-rhw")
+        .expect("the nested subscription deployment");
+    assert_eq!(nested["subscriptionId"], "[subscription().subscriptionId]");
+    assert_eq!(nested["location"], "uksouth");
+    assert!(nested.get("resourceGroup").is_none());
+    let resources = resources_of(&rendered);
+    let setting = resources
+        .iter()
+        .find(|r| {
+            r.resource_type == "Microsoft.Insights/diagnosticSettings"
+                && r.name == "activity-log-to-log-rhw-uks-ops"
+        })
+        .expect("an activity log diagnostic setting");
+    assert_eq!(
+        setting.body["properties"]["workspaceId"],
+        "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-rhw-uks-operations/providers/Microsoft.OperationalInsights/workspaces/log-rhw-uks-ops"
+    );
+    let categories: Vec<&str> = setting.body["properties"]["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["category"].as_str().unwrap())
+        .collect();
+    assert!(categories.contains(&"Administrative") && categories.contains(&"Security"));
+}
