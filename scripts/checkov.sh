@@ -4,7 +4,8 @@
 #
 # usage: scripts/checkov.sh DIR [CHECK_ID...]
 #
-# checkov runs from the repository's virtual environment at .venv/, which .ci/run creates with:
+# checkov runs from the repository's virtual environment at .venv/, which .ci/run creates (the pin is in
+# .ci/requirements.txt); by hand:
 #   python3 -m venv .venv && .venv/bin/pip install checkov==3.3.30
 # Exit status: 0 when no check failed, 1 when some did (checkov's own status), 127 when checkov is missing.
 set -euo pipefail
