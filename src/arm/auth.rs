@@ -312,6 +312,27 @@ fn describe(e: &azure_core::Error) -> String {
         }
         source = s.source();
     }
+    // oauth2's "Server returned error response" hides the identity provider's answer (the AADSTS code
+    // and description) in its Debug form only.
+    if parts
+        .iter()
+        .any(|p| p.contains("Server returned error response"))
+    {
+        let mut innermost: &dyn std::error::Error = e;
+        while let Some(s) = innermost.source() {
+            innermost = s;
+        }
+        let debug = format!("{innermost:?}");
+        let re =
+            regex::Regex::new(r#"error: (\w+), error_description: Some\("((?:[^"\\]|\\.)*)"\)"#);
+        match re
+            .ok()
+            .and_then(|re| re.captures(&debug).map(|c| format!("{}: {}", &c[1], &c[2])))
+        {
+            Some(answer) => parts.push(answer),
+            None => parts.push(debug),
+        }
+    }
     parts.join(": ")
 }
 
