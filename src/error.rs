@@ -54,6 +54,11 @@ pub enum Error {
         message: String,
     },
 
+    /// Azure Resource Manager (or the local cloud) refused or failed a request; ARM's code, message and
+    /// details are in the inner error.
+    #[error(transparent)]
+    Arm(#[from] crate::arm::Error),
+
     /// A git operation failed.
     #[error("git: {context}")]
     Git {
@@ -70,7 +75,8 @@ impl Error {
             Error::Values { .. } | Error::Manifest { .. } | Error::Blueprint { .. } => {
                 ExitCode::InvalidInput
             }
-            Error::Io { .. } | Error::Git { .. } => ExitCode::Failure,
+            Error::Arm(crate::arm::Error::CredentialConfig { .. }) => ExitCode::InvalidInput,
+            Error::Io { .. } | Error::Git { .. } | Error::Arm(_) => ExitCode::Failure,
         }
     }
 

@@ -981,3 +981,193 @@ async fn a_token_close_to_expiry_is_refreshed_before_use() {
     client.get_resource_group(SUB, "rg").await.unwrap();
     assert_eq!(mock.token_requests().len(), 2);
 }
+
+/// A port nothing listens on.
+async fn closed_port_url() -> String {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    drop(l);
+    url
+}
+
+#[tokio::test]
+async fn connection_errors_are_retried_only_for_idempotent_requests() {
+    let url = closed_port_url().await;
+    let client = ArmClient::new(&url, Credential::AccessToken(Secret::new("t")), fast()).unwrap();
+    let e = client.get_resource_group(SUB, "rg").await.unwrap_err();
+    let Error::RetriesExhausted { attempts, last, .. } = &e else {
+        panic!("{e:?}")
+    };
+    assert_eq!(*attempts, 6);
+    assert!(matches!(**last, Error::Transport { .. }), "{last:?}");
+    let source = std::error::Error::source(&e).map(ToString::to_string);
+    assert!(source.is_some_and(|s| s.starts_with(&format!(
+        "GET {url}/subscriptions/{SUB}/resourcegroups/rg?api-version=2021-04-01: "
+    ))));
+
+    // Cancel is a POST: a broken connection may have delivered it, so it is not resent.
+    let e = client
+        .cancel_deployment(&rg_scope(), "epr")
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Transport { .. }), "{e:?}");
+}
+
+#[tokio::test]
+async fn exhausted_retries_name_the_request_and_chain_the_last_error() {
+    let mock = Mock::start().await;
+    let busy = || {
+        Reply::json(
+            429,
+            json!({"error": {"code": "SubscriptionRequestsThrottled", "message": "slow down"}}),
+        )
+        .header("retry-after-ms", "1")
+    };
+    mock.script((0..3).map(|_| busy()));
+    let mut options = fast();
+    options.retry.max_attempts = 3;
+    let client = ArmClient::new(
+        &mock.url,
+        Credential::AccessToken(Secret::new("t")),
+        options,
+    )
+    .unwrap();
+    let e = client.get_resource_group(SUB, "rg").await.unwrap_err();
+    let url = format!(
+        "{}/subscriptions/{SUB}/resourcegroups/rg?api-version=2021-04-01",
+        mock.url
+    );
+    assert_eq!(
+        e.to_string(),
+        format!("GET {url}: still failing after 3 attempt(s) over 0s")
+    );
+    assert_eq!(
+        std::error::Error::source(&e).unwrap().to_string(),
+        format!("GET {url}: HTTP 429: SubscriptionRequestsThrottled: slow down")
+    );
+}
+
+#[tokio::test]
+async fn cancel_and_delete_a_deployment() {
+    let mock = Mock::start().await;
+    let loc = format!("{}/subscriptions/{SUB}/operationresults/dd1", mock.url);
+    mock.script([
+        Reply::empty(204),
+        Reply::empty(202)
+            .header("location", &loc)
+            .header("retry-after", "0"),
+        Reply::empty(202).header("location", &loc),
+        Reply::empty(204),
+    ]);
+    let client = mock.client();
+    client.cancel_deployment(&rg_scope(), "epr").await.unwrap();
+    client.delete_deployment(&rg_scope(), "epr").await.unwrap();
+    let p = deployment_path();
+    let op = format!("/subscriptions/{SUB}/operationresults/dd1");
+    assert_eq!(
+        mock.lines(),
+        vec![
+            format!("POST {p}/cancel"),
+            format!("DELETE {p}"),
+            format!("GET {op}"),
+            format!("GET {op}")
+        ]
+    );
+}
+
+#[tokio::test]
+async fn dropping_a_deployment_wait_stops_polling() {
+    let mock = Mock::start().await;
+    let status_url = format!("{}{}/operationStatuses/op1", mock.url, deployment_path());
+    mock.script([
+        Reply::json(201, deployment_body("Accepted")).header("azure-asyncoperation", &status_url)
+    ]);
+    mock.script((0..1000).map(|_| Reply::json(200, json!({"status": "Running"}))));
+    let client = mock.client();
+    let r = tokio::time::timeout(
+        Duration::from_millis(150),
+        client.create_deployment(&rg_scope(), "epr", &request()),
+    )
+    .await;
+    assert!(r.is_err(), "still running when dropped");
+    let seen_at_drop = mock.seen().len();
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert_eq!(mock.seen().len(), seen_at_drop);
+    assert_eq!(mock.seen().iter().filter(|s| s.method == "PUT").count(), 1);
+}
+
+#[tokio::test]
+async fn a_rerun_waits_for_the_deployment_an_interrupted_run_started() {
+    let mock = Mock::start().await;
+    mock.script([
+        Reply::json(200, deployment_body("Running")).header("retry-after", "0"),
+        Reply::json(200, deployment_body("Running")),
+        Reply::json(200, deployment_body("Succeeded")),
+    ]);
+    let d = mock
+        .client()
+        .wait_for_deployment(&rg_scope(), "epr")
+        .await
+        .unwrap();
+    assert_eq!(d.provisioning_state, ProvisioningState::Succeeded);
+    assert_eq!(mock.lines(), vec![format!("GET {}", deployment_path()); 3]);
+    assert!(mock.seen().iter().all(|s| s.method != "PUT"));
+}
+
+#[tokio::test]
+async fn a_generic_put_still_creating_is_read_until_done() {
+    let mock = Mock::start().await;
+    let id = format!("/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/strm3uksepr");
+    let body = |state: &str| json!({"id": id, "name": "strm3uksepr", "properties": {"provisioningState": state}});
+    mock.script([
+        Reply::json(201, body("Creating")),
+        Reply::json(200, body("Creating")),
+        Reply::json(200, body("Succeeded")),
+    ]);
+    let r = mock
+        .client()
+        .put_resource(
+            &id,
+            "2023-05-01",
+            &json!({"location": "uksouth", "kind": "StorageV2"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r["properties"]["provisioningState"], json!("Succeeded"));
+    assert_eq!(
+        mock.lines(),
+        vec![
+            format!("PUT {id}"),
+            format!("GET {id}"),
+            format!("GET {id}")
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_policy_denial_keeps_the_assignment() {
+    let mock = Mock::start().await;
+    mock.script([Reply::json(403, json!({"error": {
+        "code": "RequestDisallowedByPolicy",
+        "message": "Resource 'kv' was disallowed by policy.",
+        "additionalInfo": [{"type": "PolicyViolation", "info": {"policyAssignmentName": "allowed-locations"}}]
+    }}))]);
+    let e = mock
+        .client()
+        .put_resource(
+            "/subscriptions/s/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/kv",
+            "2023-07-01",
+            &json!({}),
+        )
+        .await
+        .unwrap_err();
+    let Error::Forbidden { detail, .. } = &e else {
+        panic!("{e:?}")
+    };
+    assert_eq!(detail.code, "RequestDisallowedByPolicy");
+    assert_eq!(detail.additional_info[0].kind, "PolicyViolation");
+    assert_eq!(
+        detail.additional_info[0].info["policyAssignmentName"],
+        json!("allowed-locations")
+    );
+}

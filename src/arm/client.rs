@@ -221,8 +221,9 @@ impl ArmClient {
 
     // ---- sending -------------------------------------------------------------------------------------
 
-    /// Sends with retry. `attempt` performs one exchange. Returns any response that is not retryable (or
-    /// the last one when retries are exhausted and it is not an error).
+    /// Sends with retry. `attempt` performs one exchange. Returns the first response whose status is not
+    /// worth retrying (error statuses included: callers decide what a 404 means); when retries run out,
+    /// [`Error::RetriesExhausted`] with the last error as its source.
     async fn execute<F, Fut>(&self, op: &Op, attempt: F) -> Result<RawResponse>
     where
         F: Fn() -> Fut,
@@ -702,6 +703,22 @@ impl ArmClient {
         parse(&op, &expect_success(&op, raw)?)
     }
 
+    /// Waits for a deployment that is already running (started by an earlier run that was interrupted) to
+    /// end, polling its record. Returns it as [`ArmClient::create_deployment`] would.
+    pub async fn wait_for_deployment(
+        &self,
+        scope: &DeploymentScope,
+        name: &str,
+    ) -> Result<Deployment> {
+        let path = scope.deployment_path(name);
+        let get =
+            request::get_resource(&self.inner.endpoint, &path, request::RESOURCES_API_VERSION)?;
+        self.wait_for_state(&format!("deployment {path}"), &get, |d: &Deployment| {
+            d.provisioning_state.clone()
+        })
+        .await
+    }
+
     /// Every operation of a deployment.
     pub async fn list_deployment_operations(
         &self,
@@ -896,17 +913,25 @@ impl ArmClient {
         let req = request::put_resource(&self.inner.endpoint, id, api_version, body.clone())?;
         let op = raw_op(&req);
         let raw = expect_success(&op, self.send_raw(&req).await?)?;
-        let monitor = monitor_of(&raw);
-        if monitor == Monitor::Done && raw.status == 200 {
-            return parse(&op, &raw);
-        }
-        self.wait(&op.name(), monitor).await?;
         let get = request::get_resource(&self.inner.endpoint, id, api_version)?;
-        let get_op = raw_op(&get);
-        parse(
-            &get_op,
-            &expect_success(&get_op, self.send_raw(&get).await?)?,
-        )
+        match monitor_of(&raw) {
+            Monitor::Done => {
+                let value: Value = parse(&op, &raw)?;
+                if resource_state(&value).is_terminal() {
+                    return Ok(value);
+                }
+                // 201 with a provider state still in progress and nothing to poll: re-read it.
+                self.wait_for_state(&op.name(), &get, resource_state).await
+            }
+            monitor => {
+                self.wait(&op.name(), monitor).await?;
+                let get_op = raw_op(&get);
+                parse(
+                    &get_op,
+                    &expect_success(&get_op, self.send_raw(&get).await?)?,
+                )
+            }
+        }
     }
 
     /// Deletes any resource by id, waiting for the provider to finish. A missing one counts as deleted.
@@ -921,6 +946,13 @@ impl ArmClient {
         self.wait(&op.name(), monitor_of(&raw)).await?;
         Ok(())
     }
+}
+
+/// A generic resource's `properties.provisioningState`; none means the provider is done.
+fn resource_state(v: &Value) -> ProvisioningState {
+    v.pointer("/properties/provisioningState")
+        .and_then(Value::as_str)
+        .map_or(ProvisioningState::Succeeded, ProvisioningState::parse)
 }
 
 fn raw_op(req: &ArmRequest) -> Op {

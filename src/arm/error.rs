@@ -208,8 +208,8 @@ pub enum Error {
         last_status: Option<String>,
     },
 
-    /// Retries were exhausted on throttling or server errors.
-    #[error("{method} {url}: still failing after {attempts} attempt(s) over {}s: {last}", waited.as_secs())]
+    /// Retries were exhausted on throttling or server errors. The last error is the `source()`.
+    #[error("{method} {url}: still failing after {attempts} attempt(s) over {}s", waited.as_secs())]
     RetriesExhausted {
         /// HTTP method.
         method: &'static str,
