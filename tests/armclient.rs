@@ -1171,3 +1171,27 @@ async fn a_policy_denial_keeps_the_assignment() {
         json!("allowed-locations")
     );
 }
+
+#[tokio::test]
+async fn begin_returns_once_accepted_and_finish_polls() {
+    let mock = Mock::start().await;
+    let status_url = format!("{}{}/operationStatuses/op1", mock.url, deployment_path());
+    mock.script([
+        Reply::json(201, deployment_body("Accepted")).header("azure-asyncoperation", &status_url),
+        Reply::json(200, json!({"status": "Succeeded"})),
+        Reply::json(200, deployment_body("Succeeded")),
+    ]);
+    let client = mock.client();
+    let started = client
+        .begin_deployment(&rg_scope(), "epr", &request())
+        .await
+        .unwrap();
+    let initial = started.initial().unwrap();
+    assert_eq!(initial.provisioning_state, ProvisioningState::Accepted);
+    assert_eq!(initial.correlation_id.as_deref(), Some("corr-1"));
+    assert_eq!(started.path(), deployment_path());
+    assert_eq!(mock.seen().len(), 1);
+    let done = client.finish_deployment(started).await.unwrap();
+    assert_eq!(done.provisioning_state, ProvisioningState::Succeeded);
+    assert_eq!(mock.seen().len(), 3);
+}

@@ -109,6 +109,30 @@ impl azure_core::Policy for KeepErrorResponses {
     }
 }
 
+/// A deployment ARM has accepted and that is (probably) still running: returned by
+/// [`ArmClient::begin_deployment`], consumed by [`ArmClient::finish_deployment`].
+#[derive(Debug, Clone)]
+pub struct DeploymentStarted {
+    path: String,
+    operation: String,
+    /// What the PUT returned; `None` when following an earlier attempt.
+    first: Option<Deployment>,
+    monitor: Monitor,
+}
+
+impl DeploymentStarted {
+    /// The deployment's ARM path.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The deployment as the PUT returned it (state `Accepted` or `Running`, correlation id), unless the
+    /// handle follows an earlier attempt.
+    pub fn initial(&self) -> Option<&Deployment> {
+        self.first.as_ref()
+    }
+}
+
 /// What a request is, for messages and for retry decisions.
 #[derive(Debug, Clone)]
 struct Op {
@@ -604,16 +628,28 @@ impl ArmClient {
 
     // ---- deployments ---------------------------------------------------------------------------------
 
-    /// Deploys: one PUT (retried only when throttled or on a server error), then our poller until the
-    /// deployment is Succeeded, Failed or Canceled, then a GET for the final record. A Failed or Canceled
-    /// deployment is returned, not an error: its `error` tree and [`ArmClient::deployment_failures`] say
-    /// why. If a retried PUT meets 409 `DeploymentActive`, the first attempt got through and we follow it.
+    /// Deploys: [`ArmClient::begin_deployment`] then [`ArmClient::finish_deployment`]. A Failed or
+    /// Canceled deployment is returned, not an error: its `error` tree and
+    /// [`ArmClient::deployment_failures`] say why.
     pub async fn create_deployment(
         &self,
         scope: &DeploymentScope,
         name: &str,
         deployment: &DeploymentRequest,
     ) -> Result<Deployment> {
+        let started = self.begin_deployment(scope, name, deployment).await?;
+        self.finish_deployment(started).await
+    }
+
+    /// Starts a deployment with one PUT (resent only when throttled or on a server error) and returns
+    /// as soon as ARM has accepted it. If a resent PUT meets 409 `DeploymentActive`, the first attempt got
+    /// through: the returned handle follows that run.
+    pub async fn begin_deployment(
+        &self,
+        scope: &DeploymentScope,
+        name: &str,
+        deployment: &DeploymentRequest,
+    ) -> Result<DeploymentStarted> {
         let path = scope.deployment_path(name);
         let op = self.op(Method::Put, &path, true);
         let body = request::deployment_body(deployment);
@@ -639,33 +675,48 @@ impl ArmClient {
                 .await?
             }
         };
-        let get =
-            request::get_resource(&self.inner.endpoint, &path, request::RESOURCES_API_VERSION)?;
         if raw.status == 409
             && raw.after_ambiguous_attempt
             && ErrorDetail::from_body(&raw.body).is_some_and(|e| e.code == "DeploymentActive")
         {
             tracing::debug!(deployment = %path, "an earlier attempt is running; following it");
-            return self
-                .wait_for_state(&op.name(), &get, |d: &Deployment| {
-                    d.provisioning_state.clone()
-                })
-                .await;
+            return Ok(DeploymentStarted {
+                path,
+                operation: op.name(),
+                first: None,
+                monitor: Monitor::Done,
+            });
         }
         let raw = expect_success(&op, raw)?;
         let first: Deployment = parse(&op, &raw)?;
-        if first.provisioning_state.is_terminal() && monitor_of(&raw) == Monitor::Done {
-            return Ok(first);
-        }
-        match monitor_of(&raw) {
-            Monitor::Done => {
-                self.wait_for_state(&op.name(), &get, |d: &Deployment| {
-                    d.provisioning_state.clone()
-                })
-                .await
-            }
+        Ok(DeploymentStarted {
+            path,
+            operation: op.name(),
+            monitor: monitor_of(&raw),
+            first: Some(first),
+        })
+    }
+
+    /// Follows a started deployment to Succeeded, Failed or Canceled with our poller, then reads its
+    /// final record (outputs, output resources, error tree).
+    pub async fn finish_deployment(&self, started: DeploymentStarted) -> Result<Deployment> {
+        let get = request::get_resource(
+            &self.inner.endpoint,
+            &started.path,
+            request::RESOURCES_API_VERSION,
+        )?;
+        match started.monitor {
+            Monitor::Done => match started.first {
+                Some(first) if first.provisioning_state.is_terminal() => Ok(first),
+                _ => {
+                    self.wait_for_state(&started.operation, &get, |d: &Deployment| {
+                        d.provisioning_state.clone()
+                    })
+                    .await
+                }
+            },
             m => {
-                match self.wait(&op.name(), m).await {
+                match self.wait(&started.operation, m).await {
                     // The record has the details; read it either way.
                     Ok(_) | Err(Error::OperationFailed { .. }) => {}
                     Err(e) => return Err(e),
