@@ -1154,3 +1154,76 @@ fn parse_bytes<T: DeserializeOwned>(op: &Op, status: u16, body: &[u8]) -> Result
         message: e.to_string(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(status: u16, headers: &[(&str, &str)], body: &str) -> RawResponse {
+        RawResponse {
+            status,
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            body: body.as_bytes().to_vec(),
+            after_ambiguous_attempt: false,
+        }
+    }
+
+    fn op() -> Op {
+        Op {
+            method: Method::Get,
+            url: "http://arm/x".into(),
+            idempotent: true,
+        }
+    }
+
+    #[test]
+    fn a_gateway_page_without_an_arm_body_still_gives_a_code() {
+        let e = map_error(&op(), &raw(502, &[], "<html>Bad Gateway</html>"));
+        assert_eq!(
+            e.to_string(),
+            "GET http://arm/x: HTTP 502: Bad Gateway: <html>Bad Gateway</html>"
+        );
+        let e = map_error(&op(), &raw(409, &[("x-ms-error-code", "Conflict")], ""));
+        assert_eq!(e.code(), Some("Conflict"));
+    }
+
+    #[test]
+    fn status_classes_become_typed_errors() {
+        let body = r#"{"error":{"code":"AuthorizationFailed","message":"no"}}"#;
+        assert!(matches!(
+            map_error(&op(), &raw(403, &[], body)),
+            Error::Forbidden { .. }
+        ));
+        assert!(matches!(
+            map_error(&op(), &raw(401, &[], body)),
+            Error::Unauthenticated { .. }
+        ));
+        let e = map_error(
+            &op(),
+            &raw(
+                404,
+                &[("x-ms-request-id", "r1")],
+                r#"{"code":"NotFound","message":"gone"}"#,
+            ),
+        );
+        assert_eq!(
+            e.to_string(),
+            "GET http://arm/x: HTTP 404: NotFound: gone [request id r1, correlation id -]"
+        );
+    }
+
+    /// apply runs independent deployments concurrently on tokio: every operation must be `Send`.
+    #[allow(dead_code)]
+    fn operations_are_send(c: &ArmClient, s: &DeploymentScope, r: &DeploymentRequest) {
+        fn is_send<T: Send>(_: T) {}
+        is_send(c.create_deployment(s, "n", r));
+        is_send(c.what_if(s, "n", r));
+        is_send(c.validate_deployment(s, "n", r));
+        is_send(c.delete_resource_group("s", "g"));
+        is_send(c.put_resource("/x", "v", &Value::Null));
+        is_send(c.list_resource_groups_by_tag("s", "a", "b"));
+    }
+}
