@@ -1037,9 +1037,15 @@ async fn exhausted_retries_name_the_request_and_chain_the_last_error() {
         "{}/subscriptions/{SUB}/resourcegroups/rg?api-version=2021-04-01",
         mock.url
     );
+    let Error::RetriesExhausted { waited, .. } = &e else {
+        panic!("{e:?}")
+    };
     assert_eq!(
         e.to_string(),
-        format!("GET {url}: still failing after 3 attempt(s) over 0s")
+        format!(
+            "GET {url}: still failing after 3 attempt(s) over {}s",
+            waited.as_secs()
+        )
     );
     assert_eq!(
         std::error::Error::source(&e).unwrap().to_string(),
