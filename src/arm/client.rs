@@ -259,6 +259,7 @@ impl ArmClient {
         let mut ambiguous = false;
         loop {
             attempts += 1;
+            let sent = Instant::now();
             let outcome =
                 match tokio::time::timeout(self.inner.options.request_timeout, attempt()).await {
                     Ok(o) => o,
@@ -269,6 +270,15 @@ impl ArmClient {
                         last_status: None,
                     })),
                 };
+            if let Ok(raw) = &outcome {
+                tracing::debug!(
+                    request = %op.name(),
+                    status = raw.status,
+                    elapsed_ms = u64::try_from(sent.elapsed().as_millis()).unwrap_or(u64::MAX),
+                    request_id = raw.header("x-ms-request-id").unwrap_or("-"),
+                    "ARM response"
+                );
+            }
             let (last_error, server_wait) = match outcome {
                 Ok(mut raw) if !retry::is_retryable_status(raw.status) => {
                     raw.after_ambiguous_attempt = ambiguous;
@@ -308,7 +318,7 @@ impl ArmClient {
             tracing::debug!(
                 request = %op.name(),
                 attempt = attempts,
-                wait_ms = delay.as_millis() as u64,
+                wait_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
                 error = %last_error,
                 "retrying"
             );
@@ -437,6 +447,7 @@ impl ArmClient {
                     PollState::Running(s) => {
                         let text =
                             s.map_or_else(|| format!("HTTP {}", raw.status), |s| s.to_string());
+                        tracing::debug!(%operation, state = %text, "still running");
                         if let Ok(mut l) = last.lock() {
                             *l = Some(text);
                         }
