@@ -3,9 +3,9 @@
 //!
 //! azure_identity 0.21 fetches the tokens (client credentials, federated token exchange, IMDS, `az`), and
 //! caches them until 20 s before expiry. That margin is too thin for a request that then waits behind a
-//! 429 for a minute, so the client's token cache refreshes 5 minutes before expiry (clearing the inner cache so the
-//! refresh is real), makes concurrent callers share one fetch, and re-reads the federated token file on
-//! every refresh (GitHub Actions and Kubernetes rotate it; azure_identity reads it once).
+//! 429 for a minute, so the client's token cache refreshes 5 minutes before expiry (clearing the inner
+//! cache so the refresh is real), makes concurrent callers share one fetch, and re-reads the federated
+//! token file on every refresh (GitHub Actions and Kubernetes rotate it; azure_identity reads it once).
 //!
 //! Secrets (client secret, federated token, access tokens) are held in [`Secret`], whose `Debug` is
 //! redacted; they never appear in errors or logs.
