@@ -1227,3 +1227,37 @@ async fn concurrent_calls_share_one_token_request() {
     assert_eq!(mock.token_requests().len(), 1);
     assert_eq!(mock.seen().len(), 8);
 }
+
+#[tokio::test]
+async fn a_what_if_answered_at_once_is_read_and_its_failure_typed() {
+    let mock = Mock::start().await;
+    mock.script([
+        Reply::json(
+            200,
+            json!({"status": "Succeeded", "properties": {"changes": [
+            {"resourceId": "/a", "changeType": "NoChange"}]}}),
+        ),
+        Reply::json(
+            200,
+            json!({"status": "Failed", "error": {"code": "InvalidTemplate", "message": "bad"}}),
+        ),
+    ]);
+    let client = mock.client();
+    let r = client
+        .what_if(&rg_scope(), "epr", &request())
+        .await
+        .unwrap();
+    assert_eq!(r.changes[0].change_type, ChangeType::NoChange);
+    let e = client
+        .what_if(&rg_scope(), "epr", &request())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "POST {}{}/whatIf?api-version=2021-04-01 ended Failed: InvalidTemplate: bad",
+            mock.url,
+            deployment_path()
+        )
+    );
+}

@@ -886,7 +886,17 @@ impl ArmClient {
         };
         let raw = expect_success(&op, raw)?;
         let body = match monitor_of(&raw) {
-            Monitor::Done => raw.body,
+            // Answered at once: the body is the result, which may itself say Failed.
+            Monitor::Done => match poll::classify_location(raw.status, &raw.body) {
+                PollState::Failed { state, error } => {
+                    return Err(Error::OperationFailed {
+                        operation: op.name(),
+                        state: state.to_string(),
+                        error: error.map(Box::new),
+                    })
+                }
+                _ => raw.body,
+            },
             m => self.wait(&op.name(), m).await?,
         };
         let result: WhatIfResult = parse_bytes(&op, 200, &body)?;
