@@ -760,12 +760,15 @@ async fn unauthenticated_and_forbidden_are_typed() {
     let mock = Mock::start().await;
     mock.script([
         Reply::json(401, json!({"error": {"code": "InvalidAuthenticationToken", "message": "The access token is invalid."}})),
+        Reply::json(401, json!({"error": {"code": "InvalidAuthenticationToken", "message": "The access token is invalid."}})),
         Reply::json(403, json!({"error": {"code": "AuthorizationFailed",
             "message": "The client 'sp' with object id 'o' does not have authorization to perform action 'Microsoft.Resources/deployments/write' over scope '/subscriptions/s'."}})),
     ]);
     let client = mock.client();
     let e = client.get_resource_group(SUB, "rg").await.unwrap_err();
     assert!(matches!(e, Error::Unauthenticated { .. }), "{e:?}");
+    // One fresh token is tried before giving up on a 401.
+    assert_eq!(mock.seen().len(), 2);
     assert_eq!(
         e.to_string(),
         format!("GET {}/subscriptions/{SUB}/resourcegroups/rg?api-version=2021-04-01: not authenticated (HTTP 401 InvalidAuthenticationToken): The access token is invalid.", mock.url)
@@ -777,7 +780,7 @@ async fn unauthenticated_and_forbidden_are_typed() {
     assert!(matches!(e, Error::Forbidden { .. }), "{e:?}");
     assert_eq!(e.code(), Some("AuthorizationFailed"));
     assert!(!format!("{e} {e:?}").contains("tok-static"));
-    assert_eq!(mock.seen().len(), 2);
+    assert_eq!(mock.seen().len(), 3);
 }
 
 #[tokio::test]
@@ -1259,5 +1262,32 @@ async fn a_what_if_answered_at_once_is_read_and_its_failure_typed() {
             mock.url,
             deployment_path()
         )
+    );
+}
+
+#[tokio::test]
+async fn a_revoked_token_is_replaced_once() {
+    let mock = Mock::start().await;
+    mock.script([
+        Reply::json(401, json!({"error": {"code": "ExpiredAuthenticationToken", "message": "The access token expiry UTC time is earlier than current UTC time."}})),
+        Reply::json(200, json!({"id": "/x", "name": "rg", "location": "uksouth"})),
+    ]);
+    let credential = Credential::ServicePrincipal {
+        tenant_id: "tenant-1".into(),
+        client_id: "app-1".into(),
+        client_secret: Secret::new("s"),
+        authority_host: url::Url::parse(&mock.url).unwrap(),
+    };
+    let client = ArmClient::new(&mock.url, credential, fast()).unwrap();
+    client.get_resource_group(SUB, "rg").await.unwrap();
+    assert_eq!(mock.token_requests().len(), 2);
+    let auth: Vec<_> = mock
+        .seen()
+        .iter()
+        .map(|s| s.authorization.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        auth,
+        vec!["Bearer tok-sp-1".to_string(), "Bearer tok-sp-2".to_string()]
     );
 }

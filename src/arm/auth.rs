@@ -248,6 +248,11 @@ impl TokenCache {
         Ok(fresh)
     }
 
+    /// Drops the cached token, so that the next call fetches a fresh one.
+    pub(crate) async fn forget(&self) {
+        *self.cached.lock().await = None;
+    }
+
     async fn fetch(&self, scopes: &[&str]) -> Result<AccessToken> {
         let kind = self.credential.kind();
         let fail = |e: azure_core::Error| Error::Credential {

@@ -257,6 +257,7 @@ impl ArmClient {
         let started = Instant::now();
         let mut attempts = 0u32;
         let mut ambiguous = false;
+        let mut reauthenticated = false;
         loop {
             attempts += 1;
             let sent = Instant::now();
@@ -280,6 +281,14 @@ impl ArmClient {
                 );
             }
             let (last_error, server_wait) = match outcome {
+                // A token can be revoked or expire early (a clock skew, `az` handing out one about to
+                // expire): fetch a fresh one and try once more before calling it an error.
+                Ok(raw) if raw.status == 401 && !reauthenticated => {
+                    reauthenticated = true;
+                    self.inner.tokens.forget().await;
+                    tracing::debug!(request = %op.name(), "401: fetching a fresh token");
+                    continue;
+                }
                 Ok(mut raw) if !retry::is_retryable_status(raw.status) => {
                     raw.after_ambiguous_attempt = ambiguous;
                     return Ok(raw);
