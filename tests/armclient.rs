@@ -1004,6 +1004,11 @@ async fn connection_errors_are_retried_only_for_idempotent_requests() {
     assert_eq!(*attempts, 6);
     assert!(matches!(**last, Error::Transport { .. }), "{last:?}");
     let source = std::error::Error::source(&e).map(ToString::to_string);
+    assert_eq!(
+        source.as_deref().map(|s| s.matches(&url).count()),
+        Some(1),
+        "{source:?}"
+    );
     assert!(source.is_some_and(|s| s.starts_with(&format!(
         "GET {url}/subscriptions/{SUB}/resourcegroups/rg?api-version=2021-04-01: "
     ))));

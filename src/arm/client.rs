@@ -396,7 +396,7 @@ impl ArmClient {
             AttemptError::Transport(Error::Transport {
                 method: op.method.as_str(),
                 url: op.url.clone(),
-                message: error_chain(&e),
+                message: error_chain(&e.without_url()),
             })
         };
         let rsp = builder.send().await.map_err(transport)?;
@@ -1077,7 +1077,8 @@ fn transport_error(op: &Op, e: &azure_core::Error) -> Error {
     Error::Transport {
         method: op.method.as_str(),
         url: op.url.clone(),
-        message: error_chain(e),
+        // The error already names the URL; reqwest would repeat it.
+        message: error_chain(e).replace(&format!(" for url ({})", op.url), ""),
     }
 }
 
