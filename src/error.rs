@@ -62,6 +62,11 @@ pub enum Error {
         source: crate::armexpr::Error,
     },
 
+    /// Azure Resource Manager (or the local cloud) refused or failed a request; ARM's code, message and
+    /// details are in the inner error.
+    #[error(transparent)]
+    Arm(#[from] crate::arm::Error),
+
     /// A git operation failed.
     #[error("git: {context}")]
     Git {
@@ -165,6 +170,8 @@ impl Error {
             | Error::OutDir { .. }
             | Error::FleetLocked { .. }
             | Error::FleetDirty { .. } => ExitCode::Failure,
+            Error::Arm(crate::arm::Error::CredentialConfig { .. }) => ExitCode::InvalidInput,
+            Error::Arm(_) => ExitCode::Failure,
             Error::Violations { .. } => ExitCode::Violations,
             Error::Internal { .. } => ExitCode::Internal,
         }
