@@ -73,11 +73,11 @@ impl Req {
         })
     }
 
-    fn seg(&self, i: usize) -> &str {
+    pub fn seg(&self, i: usize) -> &str {
         self.segs.get(i).map_or("", String::as_str)
     }
 
-    fn is(&self, i: usize, word: &str) -> bool {
+    pub fn is(&self, i: usize, word: &str) -> bool {
         self.lower.get(i).is_some_and(|s| s == word)
     }
 }
@@ -285,7 +285,7 @@ async fn handle(st: &Arc<AppState>, req: &Req) -> Response {
     resp
 }
 
-fn method_not_allowed(req: &Req) -> ArmError {
+pub fn method_not_allowed(req: &Req) -> ArmError {
     ArmError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "MethodNotAllowed",
@@ -297,7 +297,7 @@ fn method_not_allowed(req: &Req) -> ArmError {
     )
 }
 
-fn no_route(req: &Req) -> ArmError {
+pub fn no_route(req: &Req) -> ArmError {
     ArmError::not_found(
         "NotFound",
         format!("No route matches '/{}'.", req.segs.join("/")),
@@ -400,7 +400,7 @@ pub fn ensure_subscription(st: &AppState, raw: &str) -> Result<String, ArmError>
     Ok(raw.to_string())
 }
 
-fn rg_not_found(rg: &str) -> ArmError {
+pub fn rg_not_found(rg: &str) -> ArmError {
     ArmError::not_found(
         "ResourceGroupNotFound",
         format!("Resource group '{rg}' could not be found."),
@@ -753,7 +753,7 @@ fn list_resources(
     page(st, req, items)
 }
 
-fn resource_not_found(id: &ResourceId) -> ArmError {
+pub fn resource_not_found(id: &ResourceId) -> ArmError {
     let where_ = match &id.resource_group {
         Some(rg) => format!("under resource group '{rg}'"),
         None => format!("under subscription '{}'", id.subscription),
@@ -784,15 +784,26 @@ pub fn derived_guid(text: &str) -> String {
         .to_string()
 }
 
-/// Validate and store a resource write, as a provider would accept it (used by HTTP and by deployments).
-/// `patch` merges the input into the existing resource. Returns the stored body and whether it is new.
-pub fn write_resource(
+/// A resource write that passed every check, ready to store.
+pub struct PreparedWrite {
+    pub id: String,
+    pub subscription: String,
+    pub resource_group: Option<String>,
+    pub resource_type: &'static str,
+    pub body: Value,
+    /// The stored body before this write, if the resource exists.
+    pub existing: Option<Value>,
+}
+
+/// Validate a resource write as a provider would accept it and build the body it would store, without
+/// storing it (what-if uses this too). `patch` merges the input into the existing resource.
+pub fn prepare_write(
     st: &AppState,
     id: &ResourceId,
     api_version: &str,
     input: &Value,
     patch: bool,
-) -> Result<(Value, bool), ArmError> {
+) -> Result<PreparedWrite, ArmError> {
     let sub = ensure_subscription(st, &id.subscription)?;
     let rg = match &id.resource_group {
         Some(rg) => Some(existing_rg(st, &sub, rg)?),
@@ -808,18 +819,15 @@ pub fn write_resource(
     }
     let mut rid = id.clone();
     rid.subscription.clone_from(&sub);
-    let canonical_id = if let Some(rg) = &rg {
+    if let Some(rg) = &rg {
         // Keep the group's stored casing in ids.
-        let mut r = rid.clone();
-        r.resource_group = Some(rg.clone());
-        if r.scope.eq_ignore_ascii_case(&ids::scope_id(&sub, Some(rg))) {
-            r.scope = ids::scope_id(&sub, Some(rg));
+        if rid.scope.eq_ignore_ascii_case(&ids::scope_id(&sub, Some(rg))) {
+            rid.scope = ids::scope_id(&sub, Some(rg));
         }
-        r.id()
-    } else {
-        rid.id()
-    };
-    if let Some(parent) = id.parent() {
+        rid.resource_group = Some(rg.clone());
+    }
+    let canonical_id = rid.id();
+    if let Some(parent) = rid.parent() {
         if st.store.get_resource(&parent.id())?.is_none() {
             return Err(ArmError::not_found(
                 "ParentResourceNotFound",
@@ -863,7 +871,7 @@ pub fn write_resource(
         out.insert("location".into(), json!(l));
     }
     for (k, v) in obj.iter() {
-        if !matches!(k.as_str(), "id" | "name" | "type" | "location" | "apiVersion" | "dependsOn" | "condition" | "copy" | "scope" | "comments") {
+        if !matches!(k.as_str(), "id" | "name" | "type" | "location" | "apiVersion" | "dependsOn" | "condition" | "copy" | "scope" | "comments" | "resources") {
             out.insert(k.clone(), v.clone());
         }
     }
@@ -883,11 +891,37 @@ pub fn write_resource(
         .unwrap_or_else(|| json!({}));
     props["provisioningState"] = json!("Succeeded");
     out.insert("properties".into(), props);
-    let body = Value::Object(out);
+    Ok(PreparedWrite {
+        id: canonical_id,
+        subscription: sub,
+        resource_group: rg,
+        resource_type: info.name,
+        body: Value::Object(out),
+        existing,
+    })
+}
+
+/// Validate and store a resource write (used by HTTP and by deployments). Returns the stored body and whether
+/// it is new.
+pub fn write_resource(
+    st: &AppState,
+    id: &ResourceId,
+    api_version: &str,
+    input: &Value,
+    patch: bool,
+) -> Result<(Value, bool), ArmError> {
+    let w = prepare_write(st, id, api_version, input, patch)?;
     let created = st.store.tx(|tx| {
-        Store::put_resource(tx, &canonical_id, &sub, rg.as_deref(), info.name, &body)
+        Store::put_resource(
+            tx,
+            &w.id,
+            &w.subscription,
+            w.resource_group.as_deref(),
+            w.resource_type,
+            &w.body,
+        )
     })?;
-    Ok((body, created))
+    Ok((w.body, created))
 }
 
 /// JSON merge (RFC 7386-like) used by PATCH: objects merge, everything else replaces; `tags` replace whole.

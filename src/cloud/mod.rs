@@ -131,6 +131,7 @@ pub(crate) struct AppState {
     pub chaos: realism::Chaos,
     tasks: Mutex<Vec<tokio::task::AbortHandle>>,
     tokens: Mutex<HashMap<String, i64>>,
+    stopping: std::sync::atomic::AtomicBool,
 }
 
 impl AppState {
@@ -147,7 +148,14 @@ impl AppState {
         tasks.push(handle);
     }
 
+    /// True once the server is shutting down: the deployment engine stops between steps.
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     fn abort_all(&self) {
+        self.stopping
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         for t in self.tasks.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
             t.abort();
         }
@@ -213,6 +221,7 @@ impl Server {
             base_url: base_url.clone(),
             tasks: Mutex::new(Vec::new()),
             tokens: Mutex::new(HashMap::new()),
+            stopping: std::sync::atomic::AtomicBool::new(false),
             config,
         });
         deploy::recover(&state).map_err(Error::Recovery)?;
