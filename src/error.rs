@@ -54,6 +54,14 @@ pub enum Error {
         message: String,
     },
 
+    /// A rendered ARM template could not be evaluated (expand, plan).
+    #[error("deployment '{deployment}': {source}")]
+    Template {
+        deployment: String,
+        #[source]
+        source: crate::armexpr::Error,
+    },
+
     /// A git operation failed.
     #[error("git: {context}")]
     Git {
@@ -67,9 +75,10 @@ impl Error {
     /// The exit code this error ends the process with.
     pub fn exit_code(&self) -> ExitCode {
         match self {
-            Error::Values { .. } | Error::Manifest { .. } | Error::Blueprint { .. } => {
-                ExitCode::InvalidInput
-            }
+            Error::Values { .. }
+            | Error::Manifest { .. }
+            | Error::Blueprint { .. }
+            | Error::Template { .. } => ExitCode::InvalidInput,
             Error::Io { .. } | Error::Git { .. } => ExitCode::Failure,
         }
     }

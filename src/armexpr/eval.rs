@@ -1,0 +1,648 @@
+//! The evaluator: ARM expressions over `serde_json::Value`, against a caller's [`Context`] and a template
+//! [`Scope`] (parameters, variables, user functions, copy loops).
+
+use super::parse::{classify, parse, Expr, Template};
+use super::Error;
+use serde_json::{Map, Value};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// How deeply evaluation may recurse through variables and user-defined functions.
+pub const MAX_EVAL_DEPTH: usize = 128;
+
+/// What the evaluator asks the outside world. The local cloud implements it with live state; static expansion
+/// (guardrails) implements it with placeholders and answers [`Error::NotYetKnown`] for `reference()`.
+pub trait Context: Sync {
+    /// `subscription()`: `{id, subscriptionId, tenantId, displayName}`.
+    fn subscription(&self) -> Value;
+    /// `resourceGroup()`: `{id, name, type, location, tags, properties}`; `None` at subscription scope.
+    fn resource_group(&self) -> Option<Value>;
+    /// `deployment()`: `{name, properties: {...}, location?}`.
+    fn deployment(&self) -> Value;
+    /// `tenant()`: `{tenantId, countryCode, displayName}`.
+    fn tenant(&self) -> Value;
+    /// `environment()`: the cloud's endpoints. Defaults to the public Azure cloud.
+    fn environment(&self) -> Value {
+        azure_cloud()
+    }
+    /// `reference(idOrName, apiVersion, 'Full')`. `id` is a full resource id when the template declares the
+    /// resource (names are resolved before this is called), or the name as written otherwise.
+    fn reference(&self, id: &str, api_version: Option<&str>, full: bool) -> Result<Value, Error>;
+    /// `listKeys(id, apiVersion)` and the other `list*` functions.
+    fn list(
+        &self,
+        function: &str,
+        id: &str,
+        api_version: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, Error> {
+        let _ = (api_version, body);
+        Err(Error::NotYetKnown {
+            what: format!("{function}('{id}')"),
+        })
+    }
+    /// The deployment's time, for `utcNow()` (only allowed in parameter default values). `None`: refused.
+    fn utc_now(&self) -> Option<time::OffsetDateTime> {
+        None
+    }
+}
+
+/// `environment()` of the public Azure cloud.
+pub fn azure_cloud() -> Value {
+    serde_json::json!({
+        "name": "AzureCloud",
+        "gallery": "https://gallery.azure.com/",
+        "graph": "https://graph.windows.net/",
+        "portal": "https://portal.azure.com",
+        "graphAudience": "https://graph.windows.net/",
+        "activeDirectoryDataLake": "https://datalake.azure.net/",
+        "batch": "https://batch.core.windows.net/",
+        "media": "https://rest.media.azure.net",
+        "sqlManagement": "https://management.core.windows.net:8443/",
+        "vmImageAliasDoc": "https://raw.githubusercontent.com/Azure/azure-rest-api-specs/master/arm-compute/quickstart-templates/aliases.json",
+        "resourceManager": "https://management.azure.com/",
+        "authentication": {
+            "loginEndpoint": "https://login.microsoftonline.com/",
+            "audiences": ["https://management.core.windows.net/", "https://management.azure.com/"],
+            "tenant": "common",
+            "identityProvider": "AAD"
+        },
+        "suffixes": {
+            "acrLoginServer": ".azurecr.io",
+            "azureDatalakeAnalyticsCatalogAndJob": "azuredatalakeanalytics.net",
+            "azureDatalakeStoreFileSystem": "azuredatalakestore.net",
+            "azureFrontDoorEndpointSuffix": "azurefd.net",
+            "keyvaultDns": ".vault.azure.net",
+            "sqlServerHostname": ".database.windows.net",
+            "storage": "core.windows.net"
+        }
+    })
+}
+
+/// A user-defined function from the template's `functions` section.
+#[derive(Debug, Clone)]
+pub(crate) struct UserFunction {
+    pub params: Vec<String>,
+    pub output: Value,
+}
+
+/// The template-level state expressions see: parameter values, variable definitions (evaluated lazily and
+/// cached), user-defined functions. Shared (`Arc`) by everything evaluated in one template.
+#[derive(Debug, Default)]
+pub struct Scope {
+    parameters: HashMap<String, Value>,
+    variables: HashMap<String, (String, VariableDef)>,
+    functions: HashMap<String, UserFunction>,
+    cache: Mutex<HashMap<String, Value>>,
+}
+
+#[derive(Debug, Clone)]
+enum VariableDef {
+    Plain(Value),
+    /// A `copy` entry in `variables`: `{name, count, input}`.
+    Copy(Value),
+}
+
+impl Scope {
+    /// A scope with these parameter values (names compared case-insensitively) and raw variable
+    /// definitions (the template's `variables` object, `copy` included).
+    pub fn new(
+        parameters: &Map<String, Value>,
+        variables: &Map<String, Value>,
+    ) -> Result<Scope, Error> {
+        let mut scope = Scope {
+            parameters: parameters
+                .iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+                .collect(),
+            ..Scope::default()
+        };
+        for (name, def) in variables {
+            if name.eq_ignore_ascii_case("copy") {
+                let entries = def.as_array().ok_or_else(|| {
+                    Error::template("variables.copy must be an array of {name, count, input}")
+                })?;
+                for (i, entry) in entries.iter().enumerate() {
+                    let vname = entry.get("name").and_then(Value::as_str).ok_or_else(|| {
+                        Error::template(format!("variables.copy[{i}] needs a string 'name'"))
+                    })?;
+                    scope.variables.insert(
+                        vname.to_ascii_lowercase(),
+                        (vname.to_string(), VariableDef::Copy(entry.clone())),
+                    );
+                }
+            } else {
+                scope.variables.insert(
+                    name.to_ascii_lowercase(),
+                    (name.clone(), VariableDef::Plain(def.clone())),
+                );
+            }
+        }
+        Ok(scope)
+    }
+
+    /// Add the template's `functions` section: `[{namespace, members: {name: {parameters, output}}}]`.
+    pub fn with_functions(mut self, functions: &Value) -> Result<Scope, Error> {
+        let Some(namespaces) = functions.as_array() else {
+            return Err(Error::template("functions must be an array of namespaces"));
+        };
+        for (i, ns) in namespaces.iter().enumerate() {
+            let namespace = ns.get("namespace").and_then(Value::as_str).ok_or_else(|| {
+                Error::template(format!("functions[{i}] needs a string 'namespace'"))
+            })?;
+            let members = ns
+                .get("members")
+                .and_then(Value::as_object)
+                .ok_or_else(|| {
+                    Error::template(format!("functions[{i}] needs an object 'members'"))
+                })?;
+            for (name, def) in members {
+                let params = match def.get("parameters") {
+                    None => Vec::new(),
+                    Some(Value::Array(ps)) => ps
+                        .iter()
+                        .map(|p| {
+                            p.get("name")
+                                .and_then(Value::as_str)
+                                .map(str::to_string)
+                                .ok_or_else(|| {
+                                    Error::template(format!(
+                                    "function {namespace}.{name}: each parameter needs a 'name'"
+                                ))
+                                })
+                        })
+                        .collect::<Result<_, _>>()?,
+                    Some(_) => {
+                        return Err(Error::template(format!(
+                            "function {namespace}.{name}: 'parameters' must be an array"
+                        )))
+                    }
+                };
+                let output = def
+                    .get("output")
+                    .and_then(|o| o.get("value"))
+                    .cloned()
+                    .ok_or_else(|| {
+                        Error::template(format!("function {namespace}.{name} needs output.value"))
+                    })?;
+                self.functions.insert(
+                    format!("{namespace}.{name}").to_ascii_lowercase(),
+                    UserFunction { params, output },
+                );
+            }
+        }
+        Ok(self)
+    }
+
+    /// A parameter's value (case-insensitive name).
+    pub fn parameter(&self, name: &str) -> Option<&Value> {
+        self.parameters.get(&name.to_ascii_lowercase())
+    }
+
+    /// All parameter values, lower-cased names.
+    pub fn parameters(&self) -> &HashMap<String, Value> {
+        &self.parameters
+    }
+
+    pub(crate) fn set_parameter(&mut self, name: &str, value: Value) {
+        self.parameters.insert(name.to_ascii_lowercase(), value);
+    }
+}
+
+/// One active copy loop: its name and the current index.
+#[derive(Debug, Clone)]
+pub struct CopyFrame {
+    pub name: String,
+    pub index: i64,
+    /// The resource's (or output's) own loop: what `copyIndex()` without a name refers to.
+    pub primary: bool,
+}
+
+/// Evaluates expressions and template values against a context and a scope.
+pub struct Evaluator<'a> {
+    pub(crate) ctx: &'a dyn Context,
+    pub(crate) scope: &'a Scope,
+    /// Declared resource names (lower case) → resource id, so `reference('name')` finds the resource.
+    pub(crate) names: Option<&'a HashMap<String, String>>,
+    copy: RefCell<Vec<CopyFrame>>,
+    stack: RefCell<Vec<String>>,
+    depth: std::cell::Cell<usize>,
+    /// Keep expressions that depend on deployed resources as their text instead of failing.
+    lenient: bool,
+}
+
+impl<'a> Evaluator<'a> {
+    /// An evaluator that fails on anything it cannot evaluate.
+    pub fn new(ctx: &'a dyn Context, scope: &'a Scope) -> Self {
+        Evaluator {
+            ctx,
+            scope,
+            names: None,
+            copy: RefCell::new(Vec::new()),
+            stack: RefCell::new(Vec::new()),
+            depth: std::cell::Cell::new(0),
+            lenient: false,
+        }
+    }
+
+    /// Keep string expressions whose value is only known after deployment as their text.
+    pub fn lenient(mut self, lenient: bool) -> Self {
+        self.lenient = lenient;
+        self
+    }
+
+    /// Resolve `reference('name')` through this table (lower-case name → resource id).
+    pub fn with_names(mut self, names: &'a HashMap<String, String>) -> Self {
+        self.names = Some(names);
+        self
+    }
+
+    /// Evaluate with these copy loops active.
+    pub fn with_copy(self, frames: Vec<CopyFrame>) -> Self {
+        *self.copy.borrow_mut() = frames;
+        self
+    }
+
+    /// Whether expressions needing deployed state are kept as text.
+    pub fn is_lenient(&self) -> bool {
+        self.lenient
+    }
+
+    /// The copy loops active now.
+    pub fn copy_frames(&self) -> Vec<CopyFrame> {
+        self.copy.borrow().clone()
+    }
+
+    pub(crate) fn push_copy(&self, frame: CopyFrame) {
+        self.copy.borrow_mut().push(frame);
+    }
+
+    pub(crate) fn pop_copy(&self) {
+        self.copy.borrow_mut().pop();
+    }
+
+    /// Evaluate one template string: an `[expression]` or a literal.
+    pub fn eval_str(&self, s: &str) -> Result<Value, Error> {
+        match classify(s) {
+            Template::Literal(text) => Ok(Value::String(text.into_owned())),
+            Template::Expression(inner) => {
+                let expr = parse(inner)?;
+                self.eval(&expr)
+            }
+        }
+    }
+
+    /// Evaluate a template value: every string in it that is an expression, recursively. Property `copy`
+    /// arrays are expanded when `property_copy` is set (inside a resource's `properties`).
+    pub fn eval_value(
+        &self,
+        value: &Value,
+        path: &str,
+        property_copy: bool,
+    ) -> Result<Value, Error> {
+        self.enter()?;
+        let result = self.eval_value_inner(value, path, property_copy);
+        self.leave();
+        result
+    }
+
+    fn eval_value_inner(
+        &self,
+        value: &Value,
+        path: &str,
+        property_copy: bool,
+    ) -> Result<Value, Error> {
+        match value {
+            Value::String(s) => match self.eval_str(s) {
+                Ok(v) => Ok(v),
+                Err(e) if self.lenient && e.is_not_yet_known() => Ok(value.clone()),
+                Err(e) => Err(e.at(|| path.to_string())),
+            },
+            Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| self.eval_value(v, &format!("{path}[{i}]"), property_copy))
+                .collect::<Result<Vec<_>, _>>()
+                .map(Value::Array),
+            Value::Object(map) => {
+                let mut out = Map::with_capacity(map.len());
+                for (k, v) in map {
+                    let child = if path.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{path}.{k}")
+                    };
+                    if property_copy && k == "copy" && v.is_array() {
+                        self.property_copy(v, &child, &mut out)?;
+                        continue;
+                    }
+                    let key = match self.eval_str(k) {
+                        Ok(Value::String(s)) => s,
+                        Ok(other) => {
+                            return Err(Error::template(format!(
+                                "a property name must evaluate to a string, not {}",
+                                type_name(&other)
+                            ))
+                            .at(|| child))
+                        }
+                        Err(e) if self.lenient && e.is_not_yet_known() => k.clone(),
+                        Err(e) => return Err(e.at(|| child)),
+                    };
+                    out.insert(key, self.eval_value(v, &child, property_copy)?);
+                }
+                Ok(Value::Object(out))
+            }
+            other => Ok(other.clone()),
+        }
+    }
+
+    fn property_copy(
+        &self,
+        spec: &Value,
+        path: &str,
+        out: &mut Map<String, Value>,
+    ) -> Result<(), Error> {
+        for (i, entry) in spec.as_array().into_iter().flatten().enumerate() {
+            let at = format!("{path}[{i}]");
+            let name = entry.get("name").and_then(Value::as_str).ok_or_else(|| {
+                Error::template("a property copy needs a string 'name'").at(|| at.clone())
+            })?;
+            let count = self.copy_count(entry.get("count"), &format!("{at}.count"))?;
+            let input = entry.get("input").ok_or_else(|| {
+                Error::template("a property copy needs 'input'").at(|| at.clone())
+            })?;
+            let mut items = Vec::with_capacity(count as usize);
+            for index in 0..count {
+                self.push_copy(CopyFrame {
+                    name: name.to_string(),
+                    index,
+                    primary: false,
+                });
+                let item = self.eval_value(input, &format!("{at}.input"), true);
+                self.pop_copy();
+                items.push(item?);
+            }
+            out.insert(name.to_string(), Value::Array(items));
+        }
+        Ok(())
+    }
+
+    /// Evaluate a copy `count` (an integer or an expression giving one, 0 to 800).
+    pub fn copy_count(&self, count: Option<&Value>, path: &str) -> Result<i64, Error> {
+        let v = match count {
+            None => return Err(Error::template("copy needs a 'count'").at(|| path.to_string())),
+            Some(Value::String(s)) => self.eval_str(s).map_err(|e| e.at(|| path.to_string()))?,
+            Some(v) => v.clone(),
+        };
+        let n = v.as_i64().ok_or_else(|| {
+            Error::template(format!(
+                "copy count must be an integer, not {}",
+                type_name(&v)
+            ))
+            .at(|| path.to_string())
+        })?;
+        if !(0..=800).contains(&n) {
+            return Err(
+                Error::template(format!("copy count must be between 0 and 800, got {n}"))
+                    .at(|| path.to_string()),
+            );
+        }
+        Ok(n)
+    }
+
+    fn enter(&self) -> Result<(), Error> {
+        let d = self.depth.get() + 1;
+        if d > MAX_EVAL_DEPTH {
+            return Err(Error::TooDeep {
+                limit: MAX_EVAL_DEPTH,
+            });
+        }
+        self.depth.set(d);
+        Ok(())
+    }
+
+    fn leave(&self) {
+        self.depth.set(self.depth.get().saturating_sub(1));
+    }
+
+    /// Evaluate a parsed expression.
+    pub fn eval(&self, expr: &Expr) -> Result<Value, Error> {
+        self.enter()?;
+        let r = self.eval_inner(expr);
+        self.leave();
+        r
+    }
+
+    fn eval_inner(&self, expr: &Expr) -> Result<Value, Error> {
+        match expr {
+            Expr::Str(s) => Ok(Value::String(s.clone())),
+            Expr::Int(i) => Ok(Value::from(*i)),
+            Expr::Bool(b) => Ok(Value::Bool(*b)),
+            Expr::Null => Ok(Value::Null),
+            Expr::Property(base, name) => {
+                let base = self.eval(base)?;
+                property(&base, name)
+            }
+            Expr::Index(base, index) => {
+                let base = self.eval(base)?;
+                let index = self.eval(index)?;
+                index_value(&base, &index)
+            }
+            Expr::Call { name, args, .. } => self.call(name, args),
+        }
+    }
+
+    pub(crate) fn args(&self, args: &[Expr]) -> Result<Vec<Value>, Error> {
+        args.iter().map(|a| self.eval(a)).collect()
+    }
+
+    /// `variables('name')`: evaluated on first use, cached, cycles detected.
+    pub(crate) fn variable(&self, name: &str) -> Result<Value, Error> {
+        let key = name.to_ascii_lowercase();
+        if let Some(v) = self
+            .scope
+            .cache
+            .lock()
+            .ok()
+            .and_then(|c| c.get(&key).cloned())
+        {
+            return Ok(v);
+        }
+        let Some((orig, def)) = self.scope.variables.get(&key) else {
+            return Err(Error::template(format!(
+                "the template has no variable '{name}'"
+            )));
+        };
+        if self
+            .stack
+            .borrow()
+            .iter()
+            .any(|s| s.eq_ignore_ascii_case(orig))
+        {
+            let mut cycle: Vec<String> = self.stack.borrow().clone();
+            let start = cycle
+                .iter()
+                .position(|s| s.eq_ignore_ascii_case(orig))
+                .unwrap_or(0);
+            cycle.drain(..start);
+            cycle.push(orig.clone());
+            return Err(Error::VariableCycle { cycle });
+        }
+        self.stack.borrow_mut().push(orig.clone());
+        // Variables see no copy loop but their own.
+        let saved = self.copy.replace(Vec::new());
+        let path = format!("variables.{orig}");
+        let result = match def {
+            VariableDef::Plain(v) => self.eval_value(v, &path, false),
+            VariableDef::Copy(entry) => self.variable_copy(orig, entry, &path),
+        };
+        *self.copy.borrow_mut() = saved;
+        self.stack.borrow_mut().pop();
+        let value = result?;
+        if let Ok(mut cache) = self.scope.cache.lock() {
+            cache.insert(key, value.clone());
+        }
+        Ok(value)
+    }
+
+    fn variable_copy(&self, name: &str, entry: &Value, path: &str) -> Result<Value, Error> {
+        let count = self.copy_count(entry.get("count"), &format!("{path}.count"))?;
+        let input = entry.get("input").ok_or_else(|| {
+            Error::template("a variable copy needs 'input'").at(|| path.to_string())
+        })?;
+        let mut items = Vec::with_capacity(count as usize);
+        for index in 0..count {
+            self.push_copy(CopyFrame {
+                name: name.to_string(),
+                index,
+                primary: true,
+            });
+            let item = self.eval_value(input, &format!("{path}.input"), false);
+            self.pop_copy();
+            items.push(item?);
+        }
+        Ok(Value::Array(items))
+    }
+
+    pub(crate) fn copy_index(&self, name: Option<&str>) -> Result<i64, Error> {
+        let frames = self.copy.borrow();
+        let frame = match name {
+            Some(n) => frames
+                .iter()
+                .rev()
+                .find(|f| f.name.eq_ignore_ascii_case(n))
+                .ok_or_else(|| {
+                    Error::func(
+                        "copyIndex",
+                        format!("no copy loop named '{n}' is active here"),
+                    )
+                })?,
+            None => frames
+                .iter()
+                .rev()
+                .find(|f| f.primary)
+                .or_else(|| frames.last())
+                .ok_or_else(|| Error::func("copyIndex", "used outside a copy loop"))?,
+        };
+        Ok(frame.index)
+    }
+
+    pub(crate) fn user_function(&self, name: &str, args: &[Value]) -> Result<Value, Error> {
+        let Some(f) = self.scope.functions.get(&name.to_ascii_lowercase()) else {
+            return Err(Error::UnknownFunction {
+                name: name.to_string(),
+                reason: "no such user-defined function in the template's 'functions'".to_string(),
+            });
+        };
+        if f.params.len() != args.len() {
+            return Err(Error::func(
+                name,
+                format!("takes {} argument(s), got {}", f.params.len(), args.len()),
+            ));
+        }
+        let params: Map<String, Value> =
+            f.params.iter().cloned().zip(args.iter().cloned()).collect();
+        // User-defined functions may not use variables or call other user-defined functions (ARM rules), so
+        // the function's scope holds only its parameters.
+        let fscope = Scope::new(&params, &Map::new())?;
+        let inner = Evaluator {
+            ctx: self.ctx,
+            scope: &fscope,
+            names: self.names,
+            copy: RefCell::new(Vec::new()),
+            stack: RefCell::new(Vec::new()),
+            depth: std::cell::Cell::new(self.depth.get()),
+            lenient: false,
+        };
+        inner.eval_value(&f.output, &format!("functions.{name}.output.value"), false)
+    }
+}
+
+/// The JSON type name ARM uses in messages.
+pub fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "bool",
+        Value::Number(n) if n.is_i64() || n.is_u64() => "int",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// `.name` on a value: object properties match case-insensitively, as in ARM.
+pub fn property(base: &Value, name: &str) -> Result<Value, Error> {
+    match base {
+        Value::Object(map) => map
+            .get(name)
+            .or_else(|| {
+                map.iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                    .map(|(_, v)| v)
+            })
+            .cloned()
+            .ok_or_else(|| {
+                let mut keys: Vec<&str> = map.keys().map(String::as_str).collect();
+                keys.sort_unstable();
+                Error::template(format!(
+                    "the object has no property '{name}' (it has: {})",
+                    if keys.is_empty() {
+                        "none".to_string()
+                    } else {
+                        keys.join(", ")
+                    }
+                ))
+            }),
+        other => Err(Error::template(format!(
+            "cannot read property '{name}' of {} value",
+            type_name(other)
+        ))),
+    }
+}
+
+/// `[index]` on a value: an integer into an array or a string into an object.
+pub fn index_value(base: &Value, index: &Value) -> Result<Value, Error> {
+    match (base, index) {
+        (Value::Array(items), Value::Number(n)) => {
+            let i = n.as_i64().unwrap_or(-1);
+            usize::try_from(i)
+                .ok()
+                .and_then(|i| items.get(i))
+                .cloned()
+                .ok_or_else(|| {
+                    Error::template(format!(
+                        "index {n} is out of range for an array of length {}",
+                        items.len()
+                    ))
+                })
+        }
+        (Value::Object(_), Value::String(name)) => property(base, name),
+        (b, i) => Err(Error::template(format!(
+            "cannot index {} value with {} value",
+            type_name(b),
+            type_name(i)
+        ))),
+    }
+}

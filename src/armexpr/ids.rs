@@ -1,0 +1,180 @@
+//! Resource ids, `guid()` and `uniqueString()`.
+
+use super::Error;
+use sha2::{Digest, Sha256};
+
+/// ARM's namespace for `guid()`.
+pub const GUID_NAMESPACE: uuid::Uuid = uuid::uuid!("11fb06fb-712d-4ddd-98c7-e71bbd588830");
+
+/// `guid(a, b, ...)`: a version-5 UUID in ARM's namespace over the UTF-8 arguments joined by `-` (the RFC 4122
+/// name-based algorithm, which is what ARM's `GenerateDeterministicGuid` computes).
+pub fn guid(parts: &[&str]) -> String {
+    uuid::Uuid::new_v5(&GUID_NAMESPACE, parts.join("-").as_bytes()).to_string()
+}
+
+/// `uniqueString(a, b, ...)`: 13 characters of `[a-z2-7]`, deterministic. Azure's own hash is not public, so this
+/// is the first 64 bits of SHA-256 over the arguments joined by `-`, in lower-case base32: the same inputs always
+/// give the same string, but not the string Azure would give.
+pub fn unique_string(parts: &[&str]) -> String {
+    const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
+    let digest = Sha256::digest(parts.join("-").as_bytes());
+    let mut bits = u64::from_be_bytes([
+        digest[0], digest[1], digest[2], digest[3], digest[4], digest[5], digest[6], digest[7],
+    ]);
+    // 13 base32 digits hold 65 bits; the top digit carries the top 4 bits.
+    let mut out = [0u8; 13];
+    for slot in out.iter_mut().rev() {
+        *slot = ALPHABET[(bits & 31) as usize];
+        bits >>= 5;
+    }
+    out.iter().map(|&b| char::from(b)).collect()
+}
+
+/// `{ns}/{t1}/{n1}/{t2}/{n2}...` for a type (`Microsoft.Network/virtualNetworks/subnets`) and its names
+/// (`["vnet1", "app"]`, or one name `vnet1/app`).
+pub fn provider_path(resource_type: &str, names: &[&str]) -> Result<String, Error> {
+    let type_segments: Vec<&str> = resource_type.split('/').collect();
+    if type_segments.len() < 2 || type_segments.iter().any(|s| s.is_empty()) {
+        return Err(Error::template(format!(
+            "resource type '{resource_type}' must be '<namespace>/<type>[/<child type>...]'"
+        )));
+    }
+    let name_segments: Vec<&str> = names.iter().flat_map(|n| n.split('/')).collect();
+    let expected = type_segments.len() - 1;
+    if name_segments.len() != expected {
+        return Err(Error::template(format!(
+            "resource type '{resource_type}' needs {expected} name segment(s), got {} ('{}')",
+            name_segments.len(),
+            name_segments.join("/")
+        )));
+    }
+    let mut out = String::from(type_segments[0]);
+    for (t, n) in type_segments[1..].iter().zip(&name_segments) {
+        out.push('/');
+        out.push_str(t);
+        out.push('/');
+        out.push_str(n);
+    }
+    Ok(out)
+}
+
+/// `/subscriptions/{s}`.
+pub fn subscription_id(subscription: &str) -> String {
+    format!("/subscriptions/{subscription}")
+}
+
+/// `/subscriptions/{s}/resourceGroups/{rg}`.
+pub fn resource_group_id(subscription: &str, resource_group: &str) -> String {
+    format!("/subscriptions/{subscription}/resourceGroups/{resource_group}")
+}
+
+/// The id of a resource at a scope (`/subscriptions/{s}`, `/subscriptions/{s}/resourceGroups/{rg}`, `""` for
+/// tenant, or any resource id for an extension resource).
+pub fn resource_id_at(scope: &str, resource_type: &str, names: &[&str]) -> Result<String, Error> {
+    // A resource group deployed at subscription scope has the id ARM gives resource groups, not a provider id.
+    if resource_type.eq_ignore_ascii_case("Microsoft.Resources/resourceGroups") {
+        if let Some(sub) = scope.strip_prefix("/subscriptions/") {
+            if !sub.contains('/') {
+                let name = names.join("/");
+                return Ok(resource_group_id(sub, &name));
+            }
+        }
+    }
+    Ok(format!(
+        "{scope}/providers/{}",
+        provider_path(resource_type, names)?
+    ))
+}
+
+/// Bring an id to the shape declared resources get, so `dependsOn` ids from `subscriptionResourceId(...)` or
+/// `resourceId(...)` match: `/subscriptions/{s}/providers/Microsoft.Resources/resourceGroups/{rg}` is the resource
+/// group `/subscriptions/{s}/resourceGroups/{rg}`. Lower case, for comparison only.
+pub fn comparable(id: &str) -> String {
+    let lower = id.to_ascii_lowercase();
+    let trimmed = lower.trim_end_matches('/');
+    if let Some(rest) = trimmed.strip_prefix("/subscriptions/") {
+        if let Some((sub, tail)) = rest.split_once("/providers/microsoft.resources/resourcegroups/")
+        {
+            if !sub.contains('/') && !tail.contains('/') {
+                return format!("/subscriptions/{sub}/resourcegroups/{tail}");
+            }
+        }
+    }
+    trimmed.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guid_matches_rfc4122_v5_in_arms_namespace() {
+        // Independently computed with Python's uuid.uuid5(UUID('11fb06fb-712d-4ddd-98c7-e71bbd588830'), name),
+        // the algorithm Microsoft documents for guid() and Terraform's uuidv5 reproduces for role assignments.
+        assert_eq!(
+            guid(&["a", "b", "c"]),
+            "a98fa280-e03f-5afa-8d8e-92d0a9c201e8"
+        );
+        assert_eq!(
+            guid(&["/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-test"]),
+            "a2891463-5ec5-5784-9bee-32d5ad772a3b"
+        );
+        assert_eq!(guid(&["a", "b", "c"]), guid(&["a-b-c"]));
+        assert_ne!(guid(&["a", "b"]), guid(&["ab"]));
+        let g = guid(&["x"]);
+        assert_eq!(g.len(), 36);
+        assert_eq!(&g[14..15], "5", "version 5 nibble: {g}");
+    }
+
+    #[test]
+    fn unique_string_is_13_base32_chars_and_deterministic() {
+        let a = unique_string(&["/subscriptions/s/resourceGroups/rg"]);
+        assert_eq!(a.len(), 13);
+        assert!(
+            a.chars()
+                .all(|c| c.is_ascii_lowercase() || ('2'..='7').contains(&c)),
+            "{a}"
+        );
+        assert_eq!(a, unique_string(&["/subscriptions/s/resourceGroups/rg"]));
+        assert_ne!(a, unique_string(&["/subscriptions/s/resourceGroups/rg2"]));
+        assert_eq!(unique_string(&["a", "b"]), unique_string(&["a-b"]));
+    }
+
+    #[test]
+    fn provider_paths_interleave_types_and_names() {
+        assert_eq!(
+            provider_path(
+                "Microsoft.Network/virtualNetworks/subnets",
+                &["vnet1", "app"]
+            )
+            .unwrap(),
+            "Microsoft.Network/virtualNetworks/vnet1/subnets/app"
+        );
+        assert_eq!(
+            provider_path("Microsoft.Network/virtualNetworks/subnets", &["vnet1/app"]).unwrap(),
+            "Microsoft.Network/virtualNetworks/vnet1/subnets/app"
+        );
+        assert_eq!(
+            provider_path("Microsoft.Network/virtualNetworks/subnets", &["vnet1"]).unwrap_err().to_string(),
+            "resource type 'Microsoft.Network/virtualNetworks/subnets' needs 2 name segment(s), got 1 ('vnet1')"
+        );
+        assert!(provider_path("storageAccounts", &["x"]).is_err());
+    }
+
+    #[test]
+    fn resource_groups_at_subscription_scope_get_group_ids() {
+        assert_eq!(
+            resource_id_at(
+                "/subscriptions/s1",
+                "Microsoft.Resources/resourceGroups",
+                &["rg-a"]
+            )
+            .unwrap(),
+            "/subscriptions/s1/resourceGroups/rg-a"
+        );
+        assert_eq!(
+            comparable("/subscriptions/S1/providers/Microsoft.Resources/resourceGroups/RG-A"),
+            "/subscriptions/s1/resourcegroups/rg-a"
+        );
+    }
+}
