@@ -31,7 +31,11 @@ pub fn identity_route(st: &AppState, req: &Req) -> Option<Response> {
         || (l.len() == 3 && l[1] == "oauth2" && l[2] == "token");
     if is_token {
         if req.method != Method::POST {
-            return Some(oauth_error(StatusCode::METHOD_NOT_ALLOWED, "invalid_request", "The token endpoint accepts POST only."));
+            return Some(oauth_error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "invalid_request",
+                "The token endpoint accepts POST only.",
+            ));
         }
         return Some(token(st, req));
     }
@@ -69,8 +73,9 @@ fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
 }
 
 fn token(st: &AppState, req: &Req) -> Response {
-    let form: std::collections::HashMap<String, String> =
-        url::form_urlencoded::parse(&req.body).into_owned().collect();
+    let form: std::collections::HashMap<String, String> = url::form_urlencoded::parse(&req.body)
+        .into_owned()
+        .collect();
     // Client credentials may also come as HTTP Basic (client_secret_basic).
     let mut id = form.get("client_id").cloned().unwrap_or_default();
     let mut secret = form.get("client_secret").cloned().unwrap_or_default();
@@ -96,13 +101,19 @@ fn token(st: &AppState, req: &Req) -> Response {
         );
     }
     let id_ok = !id.is_empty() && st.config.client_id.as_ref().is_none_or(|c| *c == id);
-    let secret_ok =
-        !secret.is_empty() && st.config.client_secret.as_ref().is_none_or(|c| *c == secret);
+    let secret_ok = !secret.is_empty()
+        && st
+            .config
+            .client_secret
+            .as_ref()
+            .is_none_or(|c| *c == secret);
     if !id_ok {
         return oauth_error(
             StatusCode::BAD_REQUEST,
             "unauthorized_client",
-            &format!("AADSTS700016: Application with identifier '{id}' was not found in the directory."),
+            &format!(
+                "AADSTS700016: Application with identifier '{id}' was not found in the directory."
+            ),
         );
     }
     if !secret_ok {
@@ -131,7 +142,11 @@ fn token(st: &AppState, req: &Req) -> Response {
 
 /// Check the `Authorization: Bearer` header of an ARM request.
 pub fn check_bearer(st: &AppState, req: &Req) -> Result<(), ArmError> {
-    let Some(header) = req.headers.get("authorization").and_then(|v| v.to_str().ok()) else {
+    let Some(header) = req
+        .headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+    else {
         return Err(unauthorized(
             "AuthenticationFailed",
             "Authentication failed. The 'Authorization' header is missing.",

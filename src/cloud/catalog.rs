@@ -196,11 +196,7 @@ const RESOURCES: &[&str] = &[
     "2025-03-01",
     "2025-04-01",
 ];
-const INSIGHTS_DIAG: &[&str] = &[
-    "2017-05-01-preview",
-    "2021-05-01-preview",
-    "2024-03-01",
-];
+const INSIGHTS_DIAG: &[&str] = &["2017-05-01-preview", "2021-05-01-preview", "2024-03-01"];
 const INSIGHTS_ALERTS: &[&str] = &[
     "2018-03-01",
     "2019-06-01",
@@ -241,19 +237,73 @@ const SQL: &[&str] = &[
     "2023-08-01",
     "2024-05-01-preview",
 ];
-const SQLVM: &[&str] = &["2017-03-01-preview", "2022-02-01", "2022-08-01-preview", "2023-10-01"];
-const MANAGED_ID: &[&str] = &["2018-11-30", "2022-01-31-preview", "2023-01-31", "2023-07-31-preview", "2024-11-30"];
+const SQLVM: &[&str] = &[
+    "2017-03-01-preview",
+    "2022-02-01",
+    "2022-08-01-preview",
+    "2023-10-01",
+];
+const MANAGED_ID: &[&str] = &[
+    "2018-11-30",
+    "2022-01-31-preview",
+    "2023-01-31",
+    "2023-07-31-preview",
+    "2024-11-30",
+];
 const SECURITY: &[&str] = &["2018-06-01", "2022-03-01", "2023-01-01", "2024-01-01"];
 const SECURITY_CONTACTS: &[&str] = &["2020-01-01-preview", "2023-12-01-preview"];
-const CONSUMPTION: &[&str] = &["2019-10-01", "2021-10-01", "2023-05-01", "2023-11-01", "2024-08-01"];
-const MAINT: &[&str] = &["2021-05-01", "2022-07-01-preview", "2023-04-01", "2023-09-01-preview", "2023-10-01-preview"];
-const DESKTOP: &[&str] = &["2021-07-12", "2022-09-09", "2023-09-05", "2024-04-03", "2024-04-08-preview"];
+const CONSUMPTION: &[&str] = &[
+    "2019-10-01",
+    "2021-10-01",
+    "2023-05-01",
+    "2023-11-01",
+    "2024-08-01",
+];
+const MAINT: &[&str] = &[
+    "2021-05-01",
+    "2022-07-01-preview",
+    "2023-04-01",
+    "2023-09-01-preview",
+    "2023-10-01-preview",
+];
+const DESKTOP: &[&str] = &[
+    "2021-07-12",
+    "2022-09-09",
+    "2023-09-05",
+    "2024-04-03",
+    "2024-04-08-preview",
+];
 const OPS: &[&str] = &["2015-11-01-preview"];
-const SECINSIGHTS: &[&str] = &["2022-11-01", "2023-02-01", "2023-11-01", "2024-03-01", "2024-09-01", "2025-06-01"];
-const LIGHTHOUSE: &[&str] = &["2019-09-01", "2020-02-01-preview", "2022-01-01-preview", "2022-10-01"];
+const SECINSIGHTS: &[&str] = &[
+    "2022-11-01",
+    "2023-02-01",
+    "2023-11-01",
+    "2024-03-01",
+    "2024-09-01",
+    "2025-06-01",
+];
+const LIGHTHOUSE: &[&str] = &[
+    "2019-09-01",
+    "2020-02-01-preview",
+    "2022-01-01-preview",
+    "2022-10-01",
+];
 const DNS: &[&str] = &["2018-09-01", "2020-01-01", "2020-06-01", "2024-06-01"];
-const AUTOMATION: &[&str] = &["2020-01-13-preview", "2022-08-08", "2023-11-01", "2024-10-23"];
-const WEB: &[&str] = &["2021-02-01", "2022-03-01", "2022-09-01", "2023-01-01", "2023-12-01", "2024-04-01", "2024-11-01"];
+const AUTOMATION: &[&str] = &[
+    "2020-01-13-preview",
+    "2022-08-08",
+    "2023-11-01",
+    "2024-10-23",
+];
+const WEB: &[&str] = &[
+    "2021-02-01",
+    "2022-03-01",
+    "2022-09-01",
+    "2023-01-01",
+    "2023-12-01",
+    "2024-04-01",
+    "2024-11-01",
+];
 const LOCKS: &[&str] = &["2016-09-01", "2020-05-01"];
 const DCR: &[&str] = &["2021-04-01", "2022-06-01", "2023-03-11"];
 
@@ -391,7 +441,11 @@ pub const TYPES: &[TypeInfo] = &[
     t("Microsoft.Cache/redis", &["2023-04-01", "2023-08-01", "2024-03-01", "2024-11-01"], Regional),
 ];
 
-const fn t(name: &'static str, api_versions: &'static [&'static str], placement: Placement) -> TypeInfo {
+const fn t(
+    name: &'static str,
+    api_versions: &'static [&'static str],
+    placement: Placement,
+) -> TypeInfo {
     TypeInfo {
         name,
         api_versions,
@@ -503,11 +557,15 @@ mod tests {
         let e = check_type("Microsoft.Storage/storageAccounts", "2099-01-01").unwrap_err();
         assert_eq!(e.code, "NoRegisteredProviderFound");
         assert_eq!(
-            check_type("Microsoft.Storage/bogus", "2023-05-01").unwrap_err().code,
+            check_type("Microsoft.Storage/bogus", "2023-05-01")
+                .unwrap_err()
+                .code,
             "InvalidResourceType"
         );
         assert_eq!(
-            check_type("Contoso.Widgets/gadgets", "2023-05-01").unwrap_err().code,
+            check_type("Contoso.Widgets/gadgets", "2023-05-01")
+                .unwrap_err()
+                .code,
             "InvalidResourceNamespace"
         );
     }

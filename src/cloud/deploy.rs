@@ -80,11 +80,18 @@ pub async fn route(
         (2, &Method::POST, "whatif") => what_if(st, req, sub, rg, &name),
         (2, &Method::POST, "cancel") => cancel(st, &id, &name),
         (2, &Method::POST | &Method::GET, "exporttemplate") => {
-            let row = st.store.get_deployment(&id)?.ok_or_else(|| not_found(&name))?;
-            Ok(json_body(&json!({"template": row.request["properties"]["template"]})))
+            let row = st
+                .store
+                .get_deployment(&id)?
+                .ok_or_else(|| not_found(&name))?;
+            Ok(json_body(
+                &json!({"template": row.request["properties"]["template"]}),
+            ))
         }
         (2, &Method::GET, "operations") => {
-            st.store.get_deployment(&id)?.ok_or_else(|| not_found(&name))?;
+            st.store
+                .get_deployment(&id)?
+                .ok_or_else(|| not_found(&name))?;
             http::page(st, req, st.store.deployment_operations(&id)?)
         }
         (3, &Method::GET, "operations") => {
@@ -102,7 +109,10 @@ pub async fn route(
                 })
         }
         (3, &Method::GET, "operationstatuses") => {
-            let row = st.store.get_deployment(&id)?.ok_or_else(|| not_found(&name))?;
+            let row = st
+                .store
+                .get_deployment(&id)?
+                .ok_or_else(|| not_found(&name))?;
             Ok(json_body(&operation_status(&row.body, req.seg(at + 2))))
         }
         _ => Err(http::method_not_allowed(req)),
@@ -113,7 +123,11 @@ pub async fn route(
 fn operation_status(body: &Value, op: &str) -> Value {
     let props = &body["properties"];
     let state = props["provisioningState"].as_str().unwrap_or("Running");
-    let status = if TERMINAL.contains(&state) { state } else { "Running" };
+    let status = if TERMINAL.contains(&state) {
+        state
+    } else {
+        "Running"
+    };
     let mut out = json!({
         "id": format!("{}/operationStatuses/{op}", body["id"].as_str().unwrap_or("")),
         "name": op,
@@ -231,7 +245,11 @@ fn resolve_key_vault(st: &AppState, parameters: &Value) -> Result<Value, ArmErro
     };
     // A whole parameters file or just its `parameters` member.
     let (inner, wrapped) = match obj.get("parameters") {
-        Some(Value::Object(p)) if obj.contains_key("$schema") || obj.contains_key("contentVersion") => (p, true),
+        Some(Value::Object(p))
+            if obj.contains_key("$schema") || obj.contains_key("contentVersion") =>
+        {
+            (p, true)
+        }
         _ => (obj, false),
     };
     let mut out = Map::new();
@@ -276,7 +294,10 @@ fn scope_for(
         .unwrap_or_default();
     let resource_group = match rg {
         Some(rg) => {
-            let (body, _) = st.store.get_rg(sub, rg)?.ok_or_else(|| http::rg_not_found(rg))?;
+            let (body, _) = st
+                .store
+                .get_rg(sub, rg)?
+                .ok_or_else(|| http::rg_not_found(rg))?;
             Some(ResourceGroupScope {
                 name: body["name"].as_str().unwrap_or(rg).to_string(),
                 location: body["location"].as_str().unwrap_or("").to_string(),
@@ -303,10 +324,18 @@ fn build_plan(
     dr: &DeployRequest,
 ) -> Result<Plan, ArmError> {
     let parameters = resolve_key_vault(st, &dr.parameters)?;
-    let values = armexpr::parameter_values(&parameters, Mode::Strict).map_err(|e| template_error(&e))?;
+    let values =
+        armexpr::parameter_values(&parameters, Mode::Strict).map_err(|e| template_error(&e))?;
     let scope = scope_for(st, sub, rg, dr.location.as_deref(), name)?;
-    let plan = Plan::new(&dr.template, &values, &scope, Mode::Strict).map_err(|e| template_error(&e))?;
+    let plan =
+        Plan::new(&dr.template, &values, &scope, Mode::Strict).map_err(|e| template_error(&e))?;
     plan.layers().map_err(|e| template_error(&e))?;
+    // ARM validates the outputs' expressions up front too; values that need deployed resources wait.
+    if let Err(e) = plan.outputs(&armexpr::Unresolved) {
+        if !e.is_not_yet_known() {
+            return Err(template_error(&e));
+        }
+    }
     Ok(plan)
 }
 
@@ -326,7 +355,8 @@ fn preflight(st: &AppState, name: &str, plan: &Plan) -> Result<Vec<String>, ArmE
             if info.name != "Microsoft.Resources/resourceGroups" {
                 catalog::check_location(info, location)?;
             }
-            let sub = ids::parse_str(&node.id).map_or_else(|| plan.scope.subscription_id.clone(), |r| r.subscription);
+            let sub = ids::parse_str(&node.id)
+                .map_or_else(|| plan.scope.subscription_id.clone(), |r| r.subscription);
             super::policy::check_write(
                 &http::assignments(st, &sub)?,
                 &node.id,
@@ -366,10 +396,18 @@ fn duration_iso(d: Duration) -> String {
 
 /// `providers` and `dependencies` as ARM reports them.
 fn providers_and_dependencies(plan: &Plan) -> (Value, Value) {
-    let mut providers: Vec<(String, Vec<(String, Vec<String>)>)> = Vec::new();
+    // namespace → [(type, locations)], in first-seen order.
+    type Types = Vec<(String, Vec<String>)>;
+    let mut providers: Vec<(String, Types)> = Vec::new();
     for n in &plan.nodes {
-        let (ns, ty) = n.resource_type.split_once('/').unwrap_or((&n.resource_type, ""));
-        let entry = match providers.iter_mut().find(|(p, _)| p.eq_ignore_ascii_case(ns)) {
+        let (ns, ty) = n
+            .resource_type
+            .split_once('/')
+            .unwrap_or((&n.resource_type, ""));
+        let entry = match providers
+            .iter_mut()
+            .find(|(p, _)| p.eq_ignore_ascii_case(ns))
+        {
             Some(e) => e,
             None => {
                 providers.push((ns.to_string(), Vec::new()));
@@ -377,7 +415,11 @@ fn providers_and_dependencies(plan: &Plan) -> (Value, Value) {
                 &mut providers[last]
             }
         };
-        let loc = n.location.clone().filter(|l| !is_expression(l)).map(|l| catalog::normalize_location(&l));
+        let loc = n
+            .location
+            .clone()
+            .filter(|l| !is_expression(l))
+            .map(|l| catalog::normalize_location(&l));
         match entry.1.iter_mut().find(|(t, _)| t == ty) {
             Some((_, locs)) => {
                 if let Some(l) = loc {
@@ -464,7 +506,9 @@ async fn put(
     let id = deployment_id(sub, rg, name);
     let existing = st.store.get_deployment(&id)?;
     if let Some(row) = &existing {
-        let state = row.body["properties"]["provisioningState"].as_str().unwrap_or("");
+        let state = row.body["properties"]["provisioningState"]
+            .as_str()
+            .unwrap_or("");
         if !TERMINAL.contains(&state) {
             return Err(ArmError::conflict(
                 "DeploymentActive",
@@ -490,12 +534,17 @@ async fn put(
     let run_id = uuid::Uuid::new_v4().simple().to_string().to_uppercase();
     let mut request = input.clone();
     request["runId"] = json!(run_id);
-    st.store.put_deployment(&id, sub, rg, name, "Accepted", &body, &request)?;
+    st.store
+        .put_deployment(&id, sub, rg, name, "Accepted", &body, &request)?;
     let st2 = Arc::clone(st);
     let key = id.clone();
     tokio::task::spawn_blocking(move || run(&st2, &key));
     let mut resp = json_response(
-        if existing.is_some() { StatusCode::OK } else { StatusCode::CREATED },
+        if existing.is_some() {
+            StatusCode::OK
+        } else {
+            StatusCode::CREATED
+        },
         &body,
     );
     let status_url = format!(
@@ -523,14 +572,23 @@ fn validate(
     let validated = preflight(st, name, &plan)?;
     let id = deployment_id(sub, rg, name);
     let mut body = deployment_body(&id, name, &dr, &plan, "Succeeded", &correlation_of(req));
-    body["properties"]["validatedResources"] =
-        Value::Array(validated.into_iter().map(|id| json!({ "id": id })).collect());
+    body["properties"]["validatedResources"] = Value::Array(
+        validated
+            .into_iter()
+            .map(|id| json!({ "id": id }))
+            .collect(),
+    );
     Ok(json_body(&body))
 }
 
 fn cancel(st: &Arc<AppState>, id: &str, name: &str) -> Result<Response, ArmError> {
-    let row = st.store.get_deployment(id)?.ok_or_else(|| not_found(name))?;
-    let state = row.body["properties"]["provisioningState"].as_str().unwrap_or("");
+    let row = st
+        .store
+        .get_deployment(id)?
+        .ok_or_else(|| not_found(name))?;
+    let state = row.body["properties"]["provisioningState"]
+        .as_str()
+        .unwrap_or("");
     if TERMINAL.contains(&state) {
         return Err(ArmError::conflict(
             "DeploymentCannotBeCancelled",
@@ -548,8 +606,13 @@ fn delete(
     id: &str,
     name: &str,
 ) -> Result<Response, ArmError> {
-    let row = st.store.get_deployment(id)?.ok_or_else(|| not_found(name))?;
-    let state = row.body["properties"]["provisioningState"].as_str().unwrap_or("");
+    let row = st
+        .store
+        .get_deployment(id)?
+        .ok_or_else(|| not_found(name))?;
+    let state = row.body["properties"]["provisioningState"]
+        .as_str()
+        .unwrap_or("");
     if !TERMINAL.contains(&state) {
         return Err(ArmError::conflict(
             "DeploymentActive",
@@ -562,7 +625,13 @@ fn delete(
         tokio::time::sleep(st2.config.lro).await;
         let _ = match st2.store.delete_deployment(&key) {
             Ok(()) => http::finish_operation(&st2, &op2, "Succeeded", 204, None),
-            Err(e) => http::finish_operation(&st2, &op2, "Failed", 500, Some(json!({"error": e.to_value()}))),
+            Err(e) => http::finish_operation(
+                &st2,
+                &op2,
+                "Failed",
+                500,
+                Some(json!({"error": e.to_value()})),
+            ),
         };
     });
     Ok(http::accepted_location(st, sub, &op, req.api_version()))
@@ -688,7 +757,10 @@ fn record_operation(
 }
 
 fn apply_resource(st: &AppState, node: &armexpr::Node, body: &Value) -> Result<bool, ArmError> {
-    if node.resource_type.eq_ignore_ascii_case("Microsoft.Resources/resourceGroups") {
+    if node
+        .resource_type
+        .eq_ignore_ascii_case("Microsoft.Resources/resourceGroups")
+    {
         let id = ids::parse_str(&node.id);
         let sub = node
             .id
@@ -701,7 +773,10 @@ fn apply_resource(st: &AppState, node: &armexpr::Node, body: &Value) -> Result<b
         return http::put_resource_group(st, &sub, &node.name, body).map(|(_, created)| created);
     }
     let rid = ids::parse_str(&node.id).ok_or_else(|| {
-        ArmError::bad_request("InvalidResourceId", format!("'{}' is not a valid resource id.", node.id))
+        ArmError::bad_request(
+            "InvalidResourceId",
+            format!("'{}' is not a valid resource id.", node.id),
+        )
     })?;
     http::write_resource(st, &rid, &node.api_version, body, false).map(|(_, created)| created)
 }
@@ -736,7 +811,13 @@ fn execute(st: &AppState, plan: &Plan, dep_key: &str, complete: bool, depth: usi
             out.interrupted = true;
             return out;
         }
-        if st.store.get_deployment(dep_key).ok().flatten().is_some_and(|r| r.cancel) {
+        if st
+            .store
+            .get_deployment(dep_key)
+            .ok()
+            .flatten()
+            .is_some_and(|r| r.cancel)
+        {
             out.canceled = true;
             return out;
         }
@@ -755,7 +836,7 @@ fn execute(st: &AppState, plan: &Plan, dep_key: &str, complete: bool, depth: usi
                         "Create",
                         Some((&node.id, &node.resource_type, &node.name)),
                         started,
-                        result.as_ref().map(|c| *c).map_err(|e| e),
+                        result.as_ref().copied(),
                     );
                     match result {
                         Ok(_) => out.deployed.push(node.id.to_lowercase()),
@@ -770,7 +851,7 @@ fn execute(st: &AppState, plan: &Plan, dep_key: &str, complete: bool, depth: usi
                         "Create",
                         Some((&node.id, "Microsoft.Resources/deployments", &node.name)),
                         started,
-                        result.as_ref().map(|_| true).map_err(|e| e),
+                        result.as_ref().map(|()| true),
                     );
                     match result {
                         Ok(()) => out.deployed.push(node.id.to_lowercase()),
@@ -796,14 +877,28 @@ fn execute(st: &AppState, plan: &Plan, dep_key: &str, complete: bool, depth: usi
     match plan.outputs(&resolver) {
         Ok(o) => {
             out.outputs = Some(o);
-            record_operation(st, dep_key, "EvaluateDeploymentOutput", None, started, Ok(false));
+            record_operation(
+                st,
+                dep_key,
+                "EvaluateDeploymentOutput",
+                None,
+                started,
+                Ok(false),
+            );
         }
         Err(e) => {
             let err = ArmError::bad_request(
                 "DeploymentOutputEvaluationFailed",
                 format!("Unable to evaluate template outputs: {e}"),
             );
-            record_operation(st, dep_key, "EvaluateDeploymentOutput", None, started, Err(&err));
+            record_operation(
+                st,
+                dep_key,
+                "EvaluateDeploymentOutput",
+                None,
+                started,
+                Err(&err),
+            );
             out.errors.push(err);
         }
     }
@@ -825,13 +920,21 @@ fn complete_mode_deletes(st: &AppState, plan: &Plan, rg: &str, dep_key: &str, ou
         if ty.to_lowercase().starts_with("microsoft.authorization/") {
             continue;
         }
-        if keep.contains(lower.as_str()) || keep.iter().any(|k| lower.starts_with(&format!("{k}/"))) {
+        if keep.contains(lower.as_str()) || keep.iter().any(|k| lower.starts_with(&format!("{k}/")))
+        {
             continue;
         }
         let started = Instant::now();
         let result = st.store.tx(|tx| Store::delete_resource_tree(tx, id));
         let name = r["name"].as_str().unwrap_or("");
-        record_operation(st, dep_key, "Delete", Some((id, ty, name)), started, result.as_ref().map(|_| false).map_err(|e| e));
+        record_operation(
+            st,
+            dep_key,
+            "Delete",
+            Some((id, ty, name)),
+            started,
+            result.as_ref().map(|_| false),
+        );
         if let Err(e) = result {
             out.errors.push(resource_failure(id, e));
         }
@@ -851,7 +954,10 @@ fn run_nested(st: &AppState, plan: &Plan, i: usize, depth: usize) -> Result<(), 
     http::ensure_subscription(st, &sub)?;
     let rg_location = match &node.target_resource_group {
         Some(rg) => {
-            let (body, _) = st.store.get_rg(&sub, rg)?.ok_or_else(|| http::rg_not_found(rg))?;
+            let (body, _) = st
+                .store
+                .get_rg(&sub, rg)?
+                .ok_or_else(|| http::rg_not_found(rg))?;
             body["location"].as_str().map(str::to_string)
         }
         None => None,
@@ -872,9 +978,17 @@ fn run_nested(st: &AppState, plan: &Plan, i: usize, depth: usize) -> Result<(), 
         template: evaluated["properties"]["template"].clone(),
         parameters: Value::Null,
     };
-    let mut body = deployment_body(&key, &node.name, &dr, &nested, "Running", &uuid::Uuid::new_v4().to_string());
+    let mut body = deployment_body(
+        &key,
+        &node.name,
+        &dr,
+        &nested,
+        "Running",
+        &uuid::Uuid::new_v4().to_string(),
+    );
     let request = json!({"properties": {"mode": if complete {"Complete"} else {"Incremental"}, "template": dr.template}, "nested": true});
-    st.store.put_deployment(&key, &sub, rg, &node.name, "Running", &body, &request)?;
+    st.store
+        .put_deployment(&key, &sub, rg, &node.name, "Running", &body, &request)?;
     let started = Instant::now();
     let outcome = execute(st, &nested, &key, complete, depth + 1);
     let error = finish(st, &key, &mut body, outcome, started);
@@ -894,7 +1008,10 @@ fn finish(
 ) -> Option<ArmError> {
     if outcome.interrupted {
         // Leave the record as it is: the next start marks it interrupted.
-        return Some(ArmError::conflict("DeploymentInterrupted", "The local cloud is stopping."));
+        return Some(ArmError::conflict(
+            "DeploymentInterrupted",
+            "The local cloud is stopping.",
+        ));
     }
     let id = body["id"].as_str().unwrap_or("").to_string();
     let props = &mut body["properties"];
@@ -911,10 +1028,7 @@ fn finish(
         )
         .with_target(id.clone())
         .with_details(outcome.errors);
-        (
-            "Failed",
-            Some(e),
-        )
+        ("Failed", Some(e))
     };
     props["provisioningState"] = json!(state);
     if let Some(e) = &error {
@@ -932,7 +1046,10 @@ fn finish(
     }
     let _ = st.store.update_deployment(key, state, body);
     if state == "Canceled" {
-        return Some(ArmError::conflict("DeploymentCanceled", format!("The deployment '{id}' was canceled.")));
+        return Some(ArmError::conflict(
+            "DeploymentCanceled",
+            format!("The deployment '{id}' was canceled."),
+        ));
     }
     error
 }
@@ -955,14 +1072,20 @@ fn run(st: &AppState, key: &str) {
     let dr = match parse_request(&row.request, rg.is_none()) {
         Ok(d) => d,
         Err(e) => {
-            let outcome = Outcome { errors: vec![e], ..Outcome::default() };
+            let outcome = Outcome {
+                errors: vec![e],
+                ..Outcome::default()
+            };
             finish(st, key, &mut body, outcome, started);
             return;
         }
     };
     let outcome = match build_plan(st, &sub, rg.as_deref(), &name, &dr) {
         Ok(plan) => execute(st, &plan, key, dr.complete, 0),
-        Err(e) => Outcome { errors: vec![e], ..Outcome::default() },
+        Err(e) => Outcome {
+            errors: vec![e],
+            ..Outcome::default()
+        },
     };
     finish(st, key, &mut body, outcome, started);
 }
@@ -972,9 +1095,11 @@ fn ids_of(body: &Value) -> Option<(String, Option<String>, String)> {
     let id = body["id"].as_str()?;
     let segs: Vec<&str> = id.trim_matches('/').split('/').collect();
     let sub = segs.get(1)?.to_string();
-    let rg = (segs.get(2).is_some_and(|s| s.eq_ignore_ascii_case("resourcegroups")))
-        .then(|| segs.get(3).map(|s| (*s).to_string()))
-        .flatten();
+    let rg = (segs
+        .get(2)
+        .is_some_and(|s| s.eq_ignore_ascii_case("resourcegroups")))
+    .then(|| segs.get(3).map(|s| (*s).to_string()))
+    .flatten();
     let name = segs.last()?.to_string();
     Some((sub, rg, name))
 }
@@ -1018,7 +1143,9 @@ fn delta(before: &Value, after: &Value, path: &str, out: &mut Vec<Value>) {
             for (k, av) in a {
                 match b.get(k) {
                     Some(bv) => delta(bv, av, &join(path, k), out),
-                    None => out.push(json!({"path": join(path, k), "propertyChangeType": "Create", "after": av})),
+                    None => out.push(
+                        json!({"path": join(path, k), "propertyChangeType": "Create", "after": av}),
+                    ),
                 }
             }
             for (k, bv) in b {
@@ -1041,14 +1168,18 @@ fn delta(before: &Value, after: &Value, path: &str, out: &mut Vec<Value>) {
                             children.push(json!({"path": p, "propertyChangeType": "Modify", "before": bv, "after": av}));
                         }
                     }
-                    (None, Some(av)) => children.push(json!({"path": p, "propertyChangeType": "Create", "after": av})),
-                    (Some(bv), None) => children.push(json!({"path": p, "propertyChangeType": "Delete", "before": bv})),
+                    (None, Some(av)) => children
+                        .push(json!({"path": p, "propertyChangeType": "Create", "after": av})),
+                    (Some(bv), None) => children
+                        .push(json!({"path": p, "propertyChangeType": "Delete", "before": bv})),
                     _ => {}
                 }
             }
             out.push(json!({"path": path, "propertyChangeType": "Array", "children": children}));
         }
-        _ => out.push(json!({"path": path, "propertyChangeType": "Modify", "before": before, "after": after})),
+        _ => out.push(
+            json!({"path": path, "propertyChangeType": "Modify", "before": before, "after": after}),
+        ),
     }
 }
 
@@ -1096,7 +1227,11 @@ fn synthesized(node: &armexpr::Node, body: &Value) -> Value {
         o.insert("id".into(), json!(node.id));
         o.insert("name".into(), json!(node.name));
         o.insert("type".into(), json!(node.resource_type));
-        if let Some(l) = o.get("location").and_then(Value::as_str).map(catalog::normalize_location) {
+        if let Some(l) = o
+            .get("location")
+            .and_then(Value::as_str)
+            .map(catalog::normalize_location)
+        {
             o.insert("location".into(), json!(l));
         }
     }
@@ -1117,7 +1252,12 @@ fn changes_for(
         // Values that need resources this deployment creates stay as their expression text.
         let body = match plan.evaluate(i, &resolver) {
             Ok(b) => b,
-            Err(e) if e.is_not_yet_known() || matches!(e.innermost(), armexpr::Error::Resolver { .. }) => node.body.clone(),
+            Err(e)
+                if e.is_not_yet_known()
+                    || matches!(e.innermost(), armexpr::Error::Resolver { .. }) =>
+            {
+                node.body.clone()
+            }
             Err(e) => return Err(template_error(&e)),
         };
         match node.kind {
@@ -1142,7 +1282,11 @@ fn changes_for(
                     })),
                 }
             }
-            NodeKind::Resource if node.resource_type.eq_ignore_ascii_case("Microsoft.Resources/resourceGroups") => {
+            NodeKind::Resource
+                if node
+                    .resource_type
+                    .eq_ignore_ascii_case("Microsoft.Resources/resourceGroups") =>
+            {
                 let before = st
                     .store
                     .get_rg(&plan.scope.subscription_id, &node.name)?
@@ -1153,12 +1297,23 @@ fn changes_for(
             }
             NodeKind::Resource => {
                 let Some(rid) = ids::parse_str(&node.id) else {
-                    return Err(ArmError::bad_request("InvalidResourceId", format!("'{}' is not a valid resource id.", node.id)));
+                    return Err(ArmError::bad_request(
+                        "InvalidResourceId",
+                        format!("'{}' is not a valid resource id.", node.id),
+                    ));
                 };
                 match http::prepare_write(st, &rid, &node.api_version, &body, false) {
                     Ok(w) => out.push(change(&w.id, w.existing, Some(w.body), ids_only)),
-                    Err(e) if e.code == "ResourceGroupNotFound" || e.code == "ParentResourceNotFound" => {
-                        out.push(change(&node.id, None, Some(synthesized(node, &body)), ids_only));
+                    Err(e)
+                        if e.code == "ResourceGroupNotFound"
+                            || e.code == "ParentResourceNotFound" =>
+                    {
+                        out.push(change(
+                            &node.id,
+                            None,
+                            Some(synthesized(node, &body)),
+                            ids_only,
+                        ));
                     }
                     Err(e) => return Err(e.with_target(node.id.clone())),
                 }
@@ -1166,10 +1321,15 @@ fn changes_for(
         }
     }
     if let Some(rg) = &plan.scope.resource_group {
-        for r in st.store.list_resources(&plan.scope.subscription_id, Some(&rg.name))? {
+        for r in st
+            .store
+            .list_resources(&plan.scope.subscription_id, Some(&rg.name))?
+        {
             let Some(id) = r["id"].as_str() else { continue };
             let lower = id.to_lowercase();
-            if declared.contains(&lower) || declared.iter().any(|k| lower.starts_with(&format!("{k}/"))) {
+            if declared.contains(&lower)
+                || declared.iter().any(|k| lower.starts_with(&format!("{k}/")))
+            {
                 continue;
             }
             let ty = r["type"].as_str().unwrap_or("").to_lowercase();
@@ -1244,6 +1404,9 @@ mod tests {
     fn read_only_properties_do_not_count_as_changes() {
         let before = json!({"id": "x", "properties": {"provisioningState": "Succeeded", "a": 1}, "identity": {"type": "SystemAssigned", "principalId": "p"}});
         let after = json!({"id": "x", "properties": {"provisioningState": "Succeeded", "a": 1}, "identity": {"type": "SystemAssigned"}});
-        assert_eq!(change("x", Some(before), Some(after), false)["changeType"], "NoChange");
+        assert_eq!(
+            change("x", Some(before), Some(after), false)["changeType"],
+            "NoChange"
+        );
     }
 }

@@ -138,6 +138,8 @@ impl From<rusqlite::Error> for ArmError {
 
 impl From<serde_json::Error> for ArmError {
     fn from(e: serde_json::Error) -> Self {
-        ArmError::internal(format!("The local cloud's stored state is not valid JSON: {e}"))
+        ArmError::internal(format!(
+            "The local cloud's stored state is not valid JSON: {e}"
+        ))
     }
 }

@@ -322,7 +322,9 @@ async fn route(st: &Arc<AppState>, req: &Req) -> Result<Response, ArmError> {
     let sub = ensure_subscription(st, req.seg(1))?;
     if n == 2 {
         return match req.method {
-            Method::GET => Ok(json_body(&st.store.get_subscription(&sub)?.unwrap_or_default())),
+            Method::GET => Ok(json_body(
+                &st.store.get_subscription(&sub)?.unwrap_or_default(),
+            )),
             _ => Err(method_not_allowed(req)),
         };
     }
@@ -350,11 +352,13 @@ async fn route(st: &Arc<AppState>, req: &Req) -> Result<Response, ArmError> {
         return tags(st, req, &sub, &scope);
     }
     match (n, req.lower[2].as_str()) {
-        (3, "locations") => Ok(json_body(&json!({"value": catalog::REGIONS.iter().map(|(name, display)| json!({
+        (3, "locations") => Ok(json_body(
+            &json!({"value": catalog::REGIONS.iter().map(|(name, display)| json!({
             "id": format!("/subscriptions/{sub}/locations/{name}"), "name": name, "displayName": display,
             "regionalDisplayName": format!("(Europe) {display}"), "type": "Region",
             "metadata": {"regionType": "Physical", "regionCategory": "Recommended"}
-        })).collect::<Vec<_>>()}))),
+        })).collect::<Vec<_>>()}),
+        )),
         (3, "resources") if req.method == Method::GET => list_resources(st, req, &sub, None),
         (4, "operationresults") if req.method == Method::GET => operation_result(st, req, &sub),
         (3, "resourcegroups") if req.method == Method::GET => list_rgs(st, req, &sub),
@@ -486,7 +490,11 @@ fn resource_group(st: &Arc<AppState>, req: &Req, sub: &str) -> Result<Response, 
         Method::PUT => {
             let (body, created) = put_resource_group(st, sub, rg, &req.json()?)?;
             Ok(json_response(
-                if created { StatusCode::CREATED } else { StatusCode::OK },
+                if created {
+                    StatusCode::CREATED
+                } else {
+                    StatusCode::OK
+                },
                 &body,
             ))
         }
@@ -629,8 +637,10 @@ struct Filter {
 fn parse_filter(raw: Option<&String>) -> Result<Filter, ArmError> {
     let mut f = Filter::default();
     let Some(raw) = raw else { return Ok(f) };
-    let re = regex::Regex::new(r"(?i)^\s*(tagName|tagValue|resourceType|name)\s+eq\s+'((?:[^']|'')*)'\s*$")
-        .map_err(|e| ArmError::internal(e.to_string()))?;
+    let re = regex::Regex::new(
+        r"(?i)^\s*(tagName|tagValue|resourceType|name)\s+eq\s+'((?:[^']|'')*)'\s*$",
+    )
+    .map_err(|e| ArmError::internal(e.to_string()))?;
     let and = regex::Regex::new(r"(?i)\s+and\s+").map_err(|e| ArmError::internal(e.to_string()))?;
     for clause in and.split(raw) {
         let Some(c) = re.captures(clause) else {
@@ -659,12 +669,18 @@ fn parse_filter(raw: Option<&String>) -> Result<Filter, ArmError> {
 impl Filter {
     fn matches(&self, v: &Value) -> bool {
         if let Some(t) = &self.resource_type {
-            if !v["type"].as_str().is_some_and(|x| x.eq_ignore_ascii_case(t)) {
+            if !v["type"]
+                .as_str()
+                .is_some_and(|x| x.eq_ignore_ascii_case(t))
+            {
                 return false;
             }
         }
         if let Some(n) = &self.name {
-            if !v["name"].as_str().is_some_and(|x| x.eq_ignore_ascii_case(n)) {
+            if !v["name"]
+                .as_str()
+                .is_some_and(|x| x.eq_ignore_ascii_case(n))
+            {
                 return false;
             }
         }
@@ -691,7 +707,10 @@ impl Filter {
 pub fn page(st: &AppState, req: &Req, items: Vec<Value>) -> Result<Response, ArmError> {
     let skip: usize = match req.query.get("$skiptoken") {
         Some(s) => s.parse().map_err(|_| {
-            ArmError::bad_request("InvalidSkipToken", format!("The skip token '{s}' is invalid."))
+            ArmError::bad_request(
+                "InvalidSkipToken",
+                format!("The skip token '{s}' is invalid."),
+            )
         })?,
         None => 0,
     };
@@ -706,7 +725,11 @@ pub fn page(st: &AppState, req: &Req, items: Vec<Value>) -> Result<Response, Arm
     };
     let total = items.len();
     let end = top.map_or(total, |t| (skip + t).min(total));
-    let value: Vec<Value> = items.into_iter().skip(skip).take(end.saturating_sub(skip)).collect();
+    let value: Vec<Value> = items
+        .into_iter()
+        .skip(skip)
+        .take(end.saturating_sub(skip))
+        .collect();
     let mut out = json!({ "value": value });
     if end < total {
         let mut q = url::form_urlencoded::Serializer::new(String::new());
@@ -811,7 +834,10 @@ pub fn prepare_write(
     };
     let resource_type = id.resource_type();
     let info = catalog::check_type(&resource_type, api_version)?;
-    if info.name.eq_ignore_ascii_case("Microsoft.Resources/deployments") {
+    if info
+        .name
+        .eq_ignore_ascii_case("Microsoft.Resources/deployments")
+    {
         return Err(ArmError::bad_request(
             "InvalidResourceType",
             "Deployments are created through the deployments API.",
@@ -821,7 +847,10 @@ pub fn prepare_write(
     rid.subscription.clone_from(&sub);
     if let Some(rg) = &rg {
         // Keep the group's stored casing in ids.
-        if rid.scope.eq_ignore_ascii_case(&ids::scope_id(&sub, Some(rg))) {
+        if rid
+            .scope
+            .eq_ignore_ascii_case(&ids::scope_id(&sub, Some(rg)))
+        {
             rid.scope = ids::scope_id(&sub, Some(rg));
         }
         rid.resource_group = Some(rg.clone());
@@ -854,7 +883,10 @@ pub fn prepare_write(
             "The request content was invalid and could not be deserialized: a JSON object is expected.",
         ));
     };
-    let location = obj.get("location").and_then(Value::as_str).map(normalize_location);
+    let location = obj
+        .get("location")
+        .and_then(Value::as_str)
+        .map(normalize_location);
     catalog::check_location(info, location.as_deref())?;
     policy::check_write(
         &assignments(st, &sub)?,
@@ -871,7 +903,19 @@ pub fn prepare_write(
         out.insert("location".into(), json!(l));
     }
     for (k, v) in obj.iter() {
-        if !matches!(k.as_str(), "id" | "name" | "type" | "location" | "apiVersion" | "dependsOn" | "condition" | "copy" | "scope" | "comments" | "resources") {
+        if !matches!(
+            k.as_str(),
+            "id" | "name"
+                | "type"
+                | "location"
+                | "apiVersion"
+                | "dependsOn"
+                | "condition"
+                | "copy"
+                | "scope"
+                | "comments"
+                | "resources"
+        ) {
             out.insert(k.clone(), v.clone());
         }
     }
@@ -881,7 +925,10 @@ pub fn prepare_write(
             .and_then(Value::as_str)
             .is_some_and(|t| t.to_lowercase().contains("systemassigned"))
         {
-            identity.insert("principalId".into(), json!(derived_guid(&canonical_id.to_lowercase())));
+            identity.insert(
+                "principalId".into(),
+                json!(derived_guid(&canonical_id.to_lowercase())),
+            );
             identity.insert("tenantId".into(), json!(st.config.tenant_id));
         }
     }
@@ -976,7 +1023,11 @@ fn generic(st: &Arc<AppState>, req: &Req, id: &ResourceId) -> Result<Response, A
                 req.method == Method::PATCH,
             )?;
             Ok(json_response(
-                if created { StatusCode::CREATED } else { StatusCode::OK },
+                if created {
+                    StatusCode::CREATED
+                } else {
+                    StatusCode::OK
+                },
                 &body,
             ))
         }
@@ -1035,13 +1086,20 @@ fn tags(st: &Arc<AppState>, req: &Req, sub: &str, scope: &[&str]) -> Result<Resp
     };
     let mut body = match &target {
         Target::Sub => st.store.get_subscription(sub)?.unwrap_or_default(),
-        Target::Rg(rg) => st.store.get_rg(sub, rg)?.map(|(b, _)| b).unwrap_or_default(),
+        Target::Rg(rg) => st
+            .store
+            .get_rg(sub, rg)?
+            .map(|(b, _)| b)
+            .unwrap_or_default(),
         Target::Res(id) => st.store.get_resource(id)?.unwrap_or_default(),
     };
     let scope_id = body["id"].as_str().unwrap_or("").to_string();
     let mut current = body["tags"].as_object().cloned().unwrap_or_default();
     let input = req.json()?;
-    let given = input["properties"]["tags"].as_object().cloned().unwrap_or_default();
+    let given = input["properties"]["tags"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
     match req.method {
         Method::GET => {}
         Method::PUT => current = given,
@@ -1051,7 +1109,10 @@ fn tags(st: &Arc<AppState>, req: &Req, sub: &str, scope: &[&str]) -> Result<Resp
             o if o.eq_ignore_ascii_case("delete") => {
                 // Delete removes the given names; with a value, only when the value matches.
                 for (k, v) in given {
-                    if current.get(&k).is_some_and(|c| v.as_str().is_none_or(|s| s.is_empty() || c == &v)) {
+                    if current
+                        .get(&k)
+                        .is_some_and(|c| v.as_str().is_none_or(|s| s.is_empty() || c == &v))
+                    {
                         current.remove(&k);
                     }
                 }
@@ -1059,7 +1120,9 @@ fn tags(st: &Arc<AppState>, req: &Req, sub: &str, scope: &[&str]) -> Result<Resp
             other => {
                 return Err(ArmError::bad_request(
                     "InvalidTagOperation",
-                    format!("The tag operation '{other}' is not valid: expected Merge, Replace or Delete."),
+                    format!(
+                    "The tag operation '{other}' is not valid: expected Merge, Replace or Delete."
+                ),
                 ))
             }
         },

@@ -78,7 +78,9 @@ pub fn parse(segs: &[&str]) -> Option<ResourceId> {
         return None;
     }
     let subscription = segs[1].to_string();
-    let last = segs.iter().rposition(|s| s.eq_ignore_ascii_case("providers"))?;
+    let last = segs
+        .iter()
+        .rposition(|s| s.eq_ignore_ascii_case("providers"))?;
     let rest = &segs[last + 1..];
     if rest.len() < 2 || last < 2 {
         return None;
@@ -137,7 +139,10 @@ mod tests {
             id.id(),
             "/subscriptions/s1/resourceGroups/rg-A/providers/Microsoft.Network/virtualNetworks/vnet1/subnets/app"
         );
-        assert_eq!(id.resource_type(), "Microsoft.Network/virtualNetworks/subnets");
+        assert_eq!(
+            id.resource_type(),
+            "Microsoft.Network/virtualNetworks/subnets"
+        );
         assert_eq!(id.name(), "vnet1/app");
         assert_eq!(
             id.parent().unwrap().id(),
@@ -158,8 +163,12 @@ mod tests {
 
     #[test]
     fn collections_are_recognised() {
-        let id = parse_str("/subscriptions/s/providers/Microsoft.Authorization/policyAssignments").unwrap();
+        let id = parse_str("/subscriptions/s/providers/Microsoft.Authorization/policyAssignments")
+            .unwrap();
         assert!(id.is_collection());
-        assert_eq!(id.resource_type(), "Microsoft.Authorization/policyAssignments");
+        assert_eq!(
+            id.resource_type(),
+            "Microsoft.Authorization/policyAssignments"
+        );
     }
 }

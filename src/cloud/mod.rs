@@ -20,6 +20,10 @@
 //! `catalog` (regions and resource types), `policy` (Allowed locations), `realism` (latency, throttling,
 //! faults), `tls` (local CA).
 
+// ArmError carries ARM's whole error shape (details, additionalInfo); it travels only on the cold error path
+// of a request, so its size does not matter and boxing it would only obscure the handlers.
+#![allow(clippy::result_large_err)]
+
 mod auth;
 mod catalog;
 mod deploy;
@@ -156,7 +160,12 @@ impl AppState {
     fn abort_all(&self) {
         self.stopping
             .store(true, std::sync::atomic::Ordering::SeqCst);
-        for t in self.tasks.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
+        for t in self
+            .tasks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+        {
             t.abort();
         }
     }
@@ -195,13 +204,14 @@ impl Server {
                 source,
             })?;
         }
-        let store = store::Store::open(config.state_dir.as_deref()).map_err(|source| Error::Store {
-            path: config
-                .state_dir
-                .clone()
-                .unwrap_or_else(|| PathBuf::from(":memory:")),
-            source,
-        })?;
+        let store =
+            store::Store::open(config.state_dir.as_deref()).map_err(|source| Error::Store {
+                path: config
+                    .state_dir
+                    .clone()
+                    .unwrap_or_else(|| PathBuf::from(":memory:")),
+                source,
+            })?;
         let listener = tokio::net::TcpListener::bind(config.addr)
             .await
             .map_err(|source| Error::Bind {

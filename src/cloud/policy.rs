@@ -60,9 +60,11 @@ pub fn check_write(
         if !within(resource_id, scope) {
             continue;
         }
-        let excluded = props["notScopes"]
-            .as_array()
-            .is_some_and(|ns| ns.iter().filter_map(Value::as_str).any(|n| within(resource_id, n)));
+        let excluded = props["notScopes"].as_array().is_some_and(|ns| {
+            ns.iter()
+                .filter_map(Value::as_str)
+                .any(|n| within(resource_id, n))
+        });
         if excluded {
             continue;
         }
@@ -137,13 +139,42 @@ mod tests {
     #[test]
     fn writes_outside_the_allowed_locations_are_denied_in_scope_only() {
         let a = [assignment("/subscriptions/s", &["uksouth", "ukwest"])];
-        let id = "/subscriptions/S/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/st";
-        assert!(check_write(&a, id, "st", "Microsoft.Storage/storageAccounts", Some("UK South")).is_ok());
-        let e = check_write(&a, id, "st", "Microsoft.Storage/storageAccounts", Some("eastus")).unwrap_err();
+        let id =
+            "/subscriptions/S/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/st";
+        assert!(check_write(
+            &a,
+            id,
+            "st",
+            "Microsoft.Storage/storageAccounts",
+            Some("UK South")
+        )
+        .is_ok());
+        let e = check_write(
+            &a,
+            id,
+            "st",
+            "Microsoft.Storage/storageAccounts",
+            Some("eastus"),
+        )
+        .unwrap_err();
         assert_eq!(e.status, StatusCode::FORBIDDEN);
         assert_eq!(e.code, "RequestDisallowedByPolicy");
         assert_eq!(e.additional_info[0]["type"], "PolicyViolation");
-        assert!(check_write(&a, "/subscriptions/other/resourceGroups/rg/providers/X/y/z", "z", "X/y", Some("eastus")).is_ok());
-        assert!(check_write(&a, id, "st", "Microsoft.Storage/storageAccounts", Some("global")).is_ok());
+        assert!(check_write(
+            &a,
+            "/subscriptions/other/resourceGroups/rg/providers/X/y/z",
+            "z",
+            "X/y",
+            Some("eastus")
+        )
+        .is_ok());
+        assert!(check_write(
+            &a,
+            id,
+            "st",
+            "Microsoft.Storage/storageAccounts",
+            Some("global")
+        )
+        .is_ok());
     }
 }

@@ -162,8 +162,14 @@ mod tests {
         assert!((200..=205).contains(&allowed), "{allowed}");
         assert_eq!(throttled, Some(1));
         // Other classes and subscriptions have their own buckets.
-        assert!(matches!(t.draw("sub", RequestClass::Reads), Draw::Allowed(249)));
-        assert!(matches!(t.draw("other", RequestClass::Writes), Draw::Allowed(199)));
+        assert!(matches!(
+            t.draw("sub", RequestClass::Reads),
+            Draw::Allowed(249)
+        ));
+        assert!(matches!(
+            t.draw("other", RequestClass::Writes),
+            Draw::Allowed(199)
+        ));
     }
 
     #[test]

@@ -41,8 +41,6 @@ pub struct Operation {
 /// A stored deployment row.
 #[derive(Debug, Clone)]
 pub struct DeploymentRow {
-    pub key: String,
-    pub state: String,
     pub cancel: bool,
     pub body: Value,
     pub request: Value,
@@ -156,7 +154,8 @@ impl Store {
 
     pub fn list_rgs(&self, sub: &str) -> Result<Vec<Value>, ArmError> {
         let conn = self.lock();
-        let mut st = conn.prepare("SELECT body FROM resource_groups WHERE sub = ?1 ORDER BY name")?;
+        let mut st =
+            conn.prepare("SELECT body FROM resource_groups WHERE sub = ?1 ORDER BY name")?;
         let rows = st.query_map([sub.to_lowercase()], |r| r.get::<_, String>(0))?;
         let mut out = Vec::new();
         for r in rows {
@@ -228,7 +227,9 @@ impl Store {
     ) -> Result<bool, ArmError> {
         let key = id.to_lowercase();
         let existed: Option<i64> = tx
-            .query_row("SELECT 1 FROM resources WHERE key = ?1", [&key], |r| r.get(0))
+            .query_row("SELECT 1 FROM resources WHERE key = ?1", [&key], |r| {
+                r.get(0)
+            })
             .optional()?;
         tx.execute(
             "INSERT OR REPLACE INTO resources (key, sub, rg, type, body) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -264,8 +265,9 @@ impl Store {
         };
         match rg {
             Some(rg) => {
-                let mut st = conn
-                    .prepare("SELECT body FROM resources WHERE sub = ?1 AND rg = ?2 ORDER BY key")?;
+                let mut st = conn.prepare(
+                    "SELECT body FROM resources WHERE sub = ?1 AND rg = ?2 ORDER BY key",
+                )?;
                 for r in st.query_map(params![sub.to_lowercase(), rg.to_lowercase()], |r| {
                     r.get::<_, String>(0)
                 })? {
@@ -284,7 +286,11 @@ impl Store {
     }
 
     /// All resources of one type in a subscription (used for policy assignments).
-    pub fn resources_of_type(&self, sub: &str, resource_type: &str) -> Result<Vec<Value>, ArmError> {
+    pub fn resources_of_type(
+        &self,
+        sub: &str,
+        resource_type: &str,
+    ) -> Result<Vec<Value>, ArmError> {
         let conn = self.lock();
         let mut st =
             conn.prepare("SELECT body FROM resources WHERE sub = ?1 AND type = ?2 ORDER BY key")?;
@@ -303,17 +309,15 @@ impl Store {
 
     pub fn get_deployment(&self, key: &str) -> Result<Option<DeploymentRow>, ArmError> {
         let conn = self.lock();
-        let row: Option<(String, String, i64, String, String)> = conn
+        let row: Option<(i64, String, String)> = conn
             .query_row(
-                "SELECT key, state, cancel, body, request FROM deployments WHERE key = ?1",
+                "SELECT cancel, body, request FROM deployments WHERE key = ?1",
                 [key.to_lowercase()],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .optional()?;
-        row.map(|(key, state, cancel, body, request)| {
+        row.map(|(cancel, body, request)| {
             Ok(DeploymentRow {
-                key,
-                state,
                 cancel: cancel != 0,
                 body: parse(&body)?,
                 request: parse(&request)?,
@@ -364,7 +368,10 @@ impl Store {
     pub fn delete_deployment(&self, key: &str) -> Result<(), ArmError> {
         let key = key.to_lowercase();
         self.tx(|tx| {
-            tx.execute("DELETE FROM deployment_operations WHERE dep_key = ?1", [&key])?;
+            tx.execute(
+                "DELETE FROM deployment_operations WHERE dep_key = ?1",
+                [&key],
+            )?;
             tx.execute("DELETE FROM deployments WHERE key = ?1", [&key])?;
             Ok(())
         })
@@ -373,9 +380,8 @@ impl Store {
     /// Deployments of a scope (`rg` None = subscription scope), ordered by name.
     pub fn list_deployments(&self, sub: &str, rg: Option<&str>) -> Result<Vec<Value>, ArmError> {
         let conn = self.lock();
-        let mut st = conn.prepare(
-            "SELECT body FROM deployments WHERE sub = ?1 AND rg IS ?2 ORDER BY name",
-        )?;
+        let mut st =
+            conn.prepare("SELECT body FROM deployments WHERE sub = ?1 AND rg IS ?2 ORDER BY name")?;
         let rows = st.query_map(
             params![sub.to_lowercase(), rg.map(str::to_lowercase)],
             |r| r.get::<_, String>(0),
@@ -407,8 +413,8 @@ impl Store {
 
     pub fn deployment_operations(&self, key: &str) -> Result<Vec<Value>, ArmError> {
         let conn = self.lock();
-        let mut st = conn
-            .prepare("SELECT body FROM deployment_operations WHERE dep_key = ?1 ORDER BY seq")?;
+        let mut st =
+            conn.prepare("SELECT body FROM deployment_operations WHERE dep_key = ?1 ORDER BY seq")?;
         let rows = st.query_map([key.to_lowercase()], |r| r.get::<_, String>(0))?;
         let mut out = Vec::new();
         for r in rows {
@@ -429,22 +435,26 @@ impl Store {
 
     pub fn get_operation(&self, id: &str) -> Result<Option<Operation>, ArmError> {
         let conn = self.lock();
-        let row: Option<(String, String, String, String, Option<u16>, Option<String>)> = conn
+        let row = conn
             .query_row(
                 "SELECT id, kind, target, status, http_status, body FROM operations WHERE id = ?1",
                 [id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
+                |r| {
+                    let op = Operation {
+                        id: r.get(0)?,
+                        kind: r.get(1)?,
+                        target: r.get(2)?,
+                        status: r.get(3)?,
+                        http_status: r.get(4)?,
+                        body: None,
+                    };
+                    Ok((op, r.get::<_, Option<String>>(5)?))
+                },
             )
             .optional()?;
-        row.map(|(id, kind, target, status, http_status, body)| {
-            Ok(Operation {
-                id,
-                kind,
-                target,
-                status,
-                http_status,
-                body: body.map(|b| parse(&b)).transpose()?,
-            })
+        row.map(|(mut op, body)| {
+            op.body = body.map(|b| parse(&b)).transpose()?;
+            Ok(op)
         })
         .transpose()
     }
@@ -479,9 +489,11 @@ impl Store {
     pub fn token_expiry(&self, token: &str) -> Result<Option<i64>, ArmError> {
         Ok(self
             .lock()
-            .query_row("SELECT expires FROM tokens WHERE token = ?1", [token], |r| {
-                r.get(0)
-            })
+            .query_row(
+                "SELECT expires FROM tokens WHERE token = ?1",
+                [token],
+                |r| r.get(0),
+            )
             .optional()?)
     }
 
