@@ -1391,10 +1391,10 @@ mod tests {
             d,
             vec![
                 json!({"path": "properties.a", "propertyChangeType": "Modify", "before": 1, "after": 2}),
+                json!({"path": "properties.new", "propertyChangeType": "Create", "after": "n"}),
                 json!({"path": "properties.list", "propertyChangeType": "Array", "children": [
                     {"path": "1", "propertyChangeType": "Modify", "before": "y", "after": "z"},
                     {"path": "2", "propertyChangeType": "Create", "after": "w"}]}),
-                json!({"path": "properties.new", "propertyChangeType": "Create", "after": "n"}),
                 json!({"path": "properties.gone", "propertyChangeType": "Delete", "before": true}),
             ]
         );
