@@ -1541,3 +1541,120 @@ mod what_if {
         assert_eq!(changes[1]["changeType"], "Create");
     }
 }
+
+mod tls_and_sdk {
+    use super::*;
+
+    /// The exact command `.ci/run` uses to create the virtual environment the SDK test needs.
+    const VENV_INSTALL: &str = "python3 -m venv .venv && .venv/bin/pip install azure-identity==1.27.0 azure-mgmt-resource==26.0.0 azure-mgmt-resource-deployments==2.0.0 pytest==9.2.0";
+
+    #[tokio::test]
+    async fn tls_serves_with_a_local_ca_written_to_the_state_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let server = Server::start(Config {
+            tls: true,
+            state_dir: Some(dir.path().to_path_buf()),
+            ..Config::default()
+        })
+        .await
+        .unwrap();
+        assert!(server.url().starts_with("https://127.0.0.1:"));
+        let pem = std::fs::read_to_string(dir.path().join("ca.pem")).unwrap();
+        assert_eq!(Some(pem.as_str()), server.ca_pem());
+        let trusted = reqwest::Client::builder()
+            .no_proxy()
+            .add_root_certificate(reqwest::Certificate::from_pem(pem.as_bytes()).unwrap())
+            .build()
+            .unwrap();
+        let token = token(&trusted, server.url()).await;
+        let r = trusted
+            .get(format!(
+                "{}/subscriptions?api-version={RG_API}",
+                server.url()
+            ))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        // A client that does not trust the local CA is refused.
+        assert!(client()
+            .get(format!("{}/subscriptions", server.url()))
+            .send()
+            .await
+            .is_err());
+        // The CA is kept across restarts, so clients trust it once.
+        server.shutdown().await;
+        let again = Server::start(Config {
+            tls: true,
+            state_dir: Some(dir.path().to_path_buf()),
+            ..Config::default()
+        })
+        .await
+        .unwrap();
+        assert_eq!(again.ca_pem(), Some(pem.as_str()));
+        let r = trusted
+            .post(format!("{}/t/oauth2/v2.0/token", again.url()))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", "a"),
+                ("client_secret", "b"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn microsofts_python_sdk_works_against_the_local_cloud() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let python = root.join(".venv/bin/python");
+        let ready = std::process::Command::new(&python)
+            .args(["-c", "import azure.identity, azure.mgmt.resource.resources, azure.mgmt.resource.deployments, pytest"])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(
+            ready,
+            "the Python SDK test needs a virtual environment at {}: run `{VENV_INSTALL}` in the repository root",
+            root.join(".venv").display()
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let server = Server::start(Config {
+            tls: true,
+            state_dir: Some(dir.path().to_path_buf()),
+            ..Config::default()
+        })
+        .await
+        .unwrap();
+        let out = tokio::time::timeout(
+            Duration::from_secs(300),
+            tokio::process::Command::new(&python)
+                .args([
+                    "-m",
+                    "pytest",
+                    "-q",
+                    "-p",
+                    "no:cacheprovider",
+                    "tests/python",
+                ])
+                .current_dir(root)
+                .env("TRUSTPRINT_CLOUD_URL", server.url())
+                .env("TRUSTPRINT_CLOUD_TENANT", server.tenant_id())
+                .env("TRUSTPRINT_SUBSCRIPTION", SUB)
+                .env("REQUESTS_CA_BUNDLE", dir.path().join("ca.pem"))
+                .env("NO_PROXY", "127.0.0.1,localhost")
+                .kill_on_drop(true)
+                .output(),
+        )
+        .await
+        .expect("pytest did not finish within 5 minutes")
+        .unwrap();
+        assert!(
+            out.status.success(),
+            "pytest failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

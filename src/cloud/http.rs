@@ -342,6 +342,14 @@ async fn route(st: &Arc<AppState>, req: &Req) -> Result<Response, ArmError> {
             return deploy::route(st, req, &sub, rg.as_deref(), p + 3).await;
         }
     }
+    // The specs also route deployment operations without `providers/Microsoft.Resources`.
+    if req.is(2, "deployments") {
+        return deploy::route(st, req, &sub, None, 3).await;
+    }
+    if req.is(2, "resourcegroups") && req.is(4, "deployments") {
+        let rg = req.seg(3).to_string();
+        return deploy::route(st, req, &sub, Some(&rg), 5).await;
+    }
     if req.lower.len() >= 4
         && req.lower[n - 4] == "providers"
         && req.lower[n - 3] == "microsoft.resources"
