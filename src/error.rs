@@ -62,6 +62,10 @@ pub enum Error {
         source: crate::armexpr::Error,
     },
 
+    /// The local cloud could not start or its state could not be read.
+    #[error(transparent)]
+    Cloud(#[from] crate::cloud::Error),
+
     /// A git operation failed.
     #[error("git: {context}")]
     Git {
@@ -79,7 +83,7 @@ impl Error {
             | Error::Manifest { .. }
             | Error::Blueprint { .. }
             | Error::Template { .. } => ExitCode::InvalidInput,
-            Error::Io { .. } | Error::Git { .. } => ExitCode::Failure,
+            Error::Io { .. } | Error::Git { .. } | Error::Cloud(_) => ExitCode::Failure,
         }
     }
 
