@@ -30,27 +30,50 @@ fn setup() -> Bench {
         ..Config::default()
     };
     let server = rt.block_on(Server::start(config)).expect("server");
-    let http = reqwest::Client::builder().no_proxy().build().expect("client");
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client");
     let token = rt.block_on(async {
         let v: Value = http
             .post(format!("{}/t/oauth2/v2.0/token", server.url()))
-            .form(&[("grant_type", "client_credentials"), ("client_id", "bench"), ("client_secret", "bench")])
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", "bench"),
+                ("client_secret", "bench"),
+            ])
             .send()
             .await
             .expect("token")
             .json()
             .await
             .expect("token json");
-        v["access_token"].as_str().expect("access_token").to_string()
+        v["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_string()
     });
-    let b = Bench { rt, server, http, token, _dir: dir };
-    b.rt.block_on(b.send(reqwest::Method::PUT, &format!("/subscriptions/{SUB}/resourcegroups/rg-bench?api-version=2021-04-01"), Some(json!({"location": "uksouth"}))));
+    let b = Bench {
+        rt,
+        server,
+        http,
+        token,
+        _dir: dir,
+    };
+    b.rt.block_on(b.send(
+        reqwest::Method::PUT,
+        &format!("/subscriptions/{SUB}/resourcegroups/rg-bench?api-version=2021-04-01"),
+        Some(json!({"location": "uksouth"})),
+    ));
     b
 }
 
 impl Bench {
     async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> u16 {
-        let mut rb = self.http.request(method, format!("{}{path}", self.server.url())).bearer_auth(&self.token);
+        let mut rb = self
+            .http
+            .request(method, format!("{}{path}", self.server.url()))
+            .bearer_auth(&self.token);
         if let Some(b) = body {
             rb = rb.json(&b);
         }

@@ -1658,3 +1658,59 @@ mod tls_and_sdk {
         );
     }
 }
+
+mod key_vault {
+    use super::*;
+
+    #[tokio::test]
+    async fn key_vault_parameter_references_resolve_from_an_emulated_secret_which_is_never_returned(
+    ) {
+        let c = Cloud::default().await;
+        c.rg("rg-kv", "uksouth").await;
+        let vault = format!(
+            "/subscriptions/{SUB}/resourceGroups/rg-kv/providers/Microsoft.KeyVault/vaults/kv-rm3"
+        );
+        c.put(&vault, json!({"location": "uksouth", "properties": {"tenantId": trustprint::cloud::DEFAULT_TENANT, "sku": {"family": "A", "name": "standard"}}})).await;
+        let secret = c
+            .put(
+                &format!("{vault}/secrets/sql-admin"),
+                json!({"properties": {"value": "Sup3r-secret!"}}),
+            )
+            .await;
+        assert_eq!(secret.status, StatusCode::CREATED);
+        assert!(
+            secret.body["properties"].get("value").is_none(),
+            "secret values are write-only: {}",
+            secret.body
+        );
+        assert!(
+            c.get(&format!("{vault}/secrets/sql-admin")).await.body["properties"]
+                .get("value")
+                .is_none()
+        );
+        let tpl = json!({"$schema": RG_SCHEMA, "contentVersion": "1.0.0.0",
+            "parameters": {"pw": {"type": "securestring", "minLength": 8}},
+            "resources": [],
+            "outputs": {"length": {"type": "int", "value": "[length(parameters('pw'))]"}}});
+        let params = |name: &str| json!({"pw": {"reference": {"keyVault": {"id": vault}, "secretName": name}}});
+        let d = c.deploy(Some("rg-kv"), "kvref", json!({"properties": {"mode": "Incremental", "template": tpl, "parameters": params("sql-admin")}})).await;
+        assert_eq!(
+            d.body["properties"]["provisioningState"], "Succeeded",
+            "{}",
+            d.body
+        );
+        assert_eq!(d.body["properties"]["outputs"]["length"]["value"], 13);
+        assert_eq!(
+            d.body["properties"]["parameters"]["pw"],
+            json!({"type": "SecureString"}),
+            "secure parameters are reported without their value"
+        );
+        assert!(!d.body.to_string().contains("Sup3r"));
+        let missing = c.put(&dep_path(Some("rg-kv"), "kvref2"), json!({"properties": {"mode": "Incremental", "template": tpl, "parameters": params("nope")}})).await;
+        assert_eq!(missing.status, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            missing.body["error"]["code"],
+            "KeyVaultParameterReferenceSecretRetrieveFailed"
+        );
+    }
+}
