@@ -56,7 +56,7 @@ pub enum Error {
 
     /// A rendered ARM template could not be evaluated (expand, plan).
     #[error("deployment '{deployment}': {source}")]
-    Template {
+    Expand {
         deployment: String,
         #[source]
         source: crate::armexpr::Error,
@@ -73,6 +73,84 @@ pub enum Error {
         #[source]
         source: git2::Error,
     },
+
+    /// A Tera template (or a manifest snippet) failed to parse or render.
+    #[error(
+        "template {template}{}: {message}{}",
+        line.map(|l| format!(":{l}")).unwrap_or_default(),
+        trust.as_ref().map(|t| format!(" (rendering for {t})")).unwrap_or_default()
+    )]
+    Template {
+        template: String,
+        /// 1-based line in the template, when Tera or the offending name locates it.
+        line: Option<usize>,
+        /// `NAME (ODS)`; None for errors found before any trust is rendered (syntax errors).
+        trust: Option<String>,
+        /// Where the blueprint came from.
+        blueprint: String,
+        message: String,
+    },
+
+    /// A template rendered to text that is not JSON.
+    #[error(
+        "template {template} rendered invalid JSON at line {line}, column {column} (rendering for {trust}): \
+         {message}\n  | {rendered_line}\n  | {:>width$}",
+        "^",
+        width = *column
+    )]
+    RenderedJson {
+        template: String,
+        line: usize,
+        column: usize,
+        trust: String,
+        message: String,
+        /// The rendered output's offending line.
+        rendered_line: String,
+    },
+
+    /// The `--out` folder cannot be written as asked.
+    #[error("output folder {}: {message}", path.display())]
+    OutDir { path: PathBuf, message: String },
+
+    /// Another trustprint holds the fleet repository's lock for longer than we may wait.
+    #[error(
+        "fleet repository {} is locked by another trustprint ({holder}); gave up after {waited_secs} s \
+         (raise --lock-timeout, or remove {} if that process is gone)",
+        fleet.display(), lock_file.display()
+    )]
+    FleetLocked {
+        fleet: PathBuf,
+        lock_file: PathBuf,
+        holder: String,
+        waited_secs: u64,
+    },
+
+    /// The trust's folder in the fleet repository has changes not committed; recording would overwrite them.
+    #[error(
+        "fleet repository {}: {dir} has uncommitted changes ({}); commit or discard them first, trustprint \
+         will not overwrite them",
+        fleet.display(), files.join(", ")
+    )]
+    FleetDirty {
+        fleet: PathBuf,
+        dir: String,
+        files: Vec<String>,
+    },
+
+    /// Guardrails found violations; the report says which (the CLI prints it before this error).
+    #[error(
+        "{} guardrail violation(s)",
+        report.violations().count()
+    )]
+    Violations { report: Box<crate::check::Report> },
+
+    /// A command line that parses but cannot be used (`--set` without `=`, a bad `--blueprint`).
+    #[error("{message}")]
+    Usage { message: String },
+
+    /// A bug in trustprint.
+    #[error("internal error (a bug in trustprint, please report it): {message}")]
+    Internal { message: String },
 }
 
 impl Error {
@@ -82,8 +160,18 @@ impl Error {
             Error::Values { .. }
             | Error::Manifest { .. }
             | Error::Blueprint { .. }
-            | Error::Template { .. } => ExitCode::InvalidInput,
-            Error::Io { .. } | Error::Git { .. } | Error::Cloud(_) => ExitCode::Failure,
+            | Error::Expand { .. }
+            | Error::Template { .. }
+            | Error::RenderedJson { .. }
+            | Error::Usage { .. } => ExitCode::InvalidInput,
+            Error::Io { .. }
+            | Error::Git { .. }
+            | Error::OutDir { .. }
+            | Error::FleetLocked { .. }
+            | Error::FleetDirty { .. }
+            | Error::Cloud(_) => ExitCode::Failure,
+            Error::Violations { .. } => ExitCode::Violations,
+            Error::Internal { .. } => ExitCode::Internal,
         }
     }
 

@@ -20,5 +20,6 @@ pub mod render;
 pub mod run;
 pub mod types;
 pub mod values;
+pub mod yaml;
 
 pub use error::{Error, ExitCode};

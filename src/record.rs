@@ -3,23 +3,707 @@
 //! Contract: [`record`] writes `trusts/<ODS>/values.yaml`, `trusts/<ODS>/rendered/...` and
 //! `trusts/<ODS>/trustprint.lock` and makes one commit (git2), or none when nothing changed. The repository is
 //! created when missing; a lock keeps two trustprints from writing it at once; a failure leaves it as it was.
+//!
+//! How each promise is kept:
+//! - *one commit holding only this trust*: the commit's tree is HEAD's tree with `trusts/<ODS>` replaced, built
+//!   from blobs, never from the index, so whatever else is staged in the fleet repository stays out of it;
+//! - *no commit for identical inputs*: the new `trusts/<ODS>` tree id is compared with HEAD's before anything is
+//!   written (the lock file holds no timestamps, so identical inputs give identical bytes);
+//! - *a failure leaves it as it was*: the trust's folder is staged beside it and swapped in, and swapped back if
+//!   the commit fails; a trust folder with uncommitted edits is refused rather than overwritten;
+//! - *two stamps at once*: an exclusive lock on `.git/trustprint.lock` (`File::try_lock`); the second waits up to
+//!   a timeout, saying who holds it, then fails with [`Error::FleetLocked`].
 
-use std::path::Path;
+use crate::error::Error;
+use crate::load::Loaded;
+use crate::model::Rendered;
+use crate::render::{hash_bytes, Swap};
+use git2::{Repository, Signature, StatusOptions};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{Read, Seek, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// The lock file's name inside a trust's folder.
+pub const LOCK_FILE: &str = "trustprint.lock";
+/// The values file's name inside a trust's folder.
+pub const VALUES_FILE: &str = "values.yaml";
+/// The folder of rendered files inside a trust's folder.
+pub const RENDERED_DIR: &str = "rendered";
+/// Default wait for another trustprint's lock on the fleet repository.
+pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// What recording did.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct RecordOutcome {
     /// The new commit, or None when the inputs were identical to what was recorded.
     pub commit: Option<String>,
+    /// The trust's folder, relative to the fleet repository (`trusts/RM3`).
     pub trust_dir: String,
+    /// The fleet repository.
+    pub fleet: PathBuf,
+    /// Whether the repository was created by this record.
+    pub created: bool,
 }
 
-/// Commit a rendered trust to the fleet repository at `fleet`.
-pub fn record(
+/// How to record.
+#[derive(Debug, Clone)]
+pub struct RecordOptions {
+    /// How long to wait for another trustprint holding the fleet repository's lock.
+    pub lock_timeout: Duration,
+}
+
+impl Default for RecordOptions {
+    fn default() -> Self {
+        RecordOptions {
+            lock_timeout: DEFAULT_LOCK_TIMEOUT,
+        }
+    }
+}
+
+/// `trustprint.lock`: what a trust was stamped from, with content hashes. No timestamps: stamping identical
+/// inputs again must produce identical bytes (and so no commit).
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct Lock {
+    pub trust: crate::model::TrustRef,
+    pub blueprint: crate::model::BlueprintRef,
+    pub trustprint_version: String,
+    pub values: LockedFile,
+    /// Rendered file name (under `rendered/`) → `sha256:` of its bytes.
+    pub rendered: BTreeMap<String, String>,
+    /// The rendering's own hash ([`Rendered::hash`]).
+    pub render_hash: String,
+    /// `sha256:` over the values file's and every rendered file's hash: one hash for the whole record.
+    pub content_hash: String,
+}
+
+/// A file recorded with its hash.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct LockedFile {
+    pub file: String,
+    pub hash: String,
+}
+
+/// The files of a trust's folder (relative path → bytes) and its lock.
+pub fn trust_files(loaded: &Loaded, rendered: &Rendered) -> (Vec<(String, Vec<u8>)>, Lock) {
+    let values_bytes = loaded.values.text.as_bytes().to_vec();
+    let rendered_files = crate::render::files(rendered);
+    let values = LockedFile {
+        file: VALUES_FILE.into(),
+        hash: hash_bytes(&values_bytes),
+    };
+    let hashes: BTreeMap<String, String> = rendered_files
+        .iter()
+        .map(|(name, bytes)| (name.clone(), hash_bytes(bytes)))
+        .collect();
+    let mut all = format!("{}  {}\n", values.hash, VALUES_FILE);
+    for (name, hash) in &hashes {
+        all.push_str(&format!("{hash}  {RENDERED_DIR}/{name}\n"));
+    }
+    let lock = Lock {
+        trust: rendered.trust.clone(),
+        blueprint: rendered.blueprint.clone(),
+        trustprint_version: env!("CARGO_PKG_VERSION").into(),
+        values,
+        rendered: hashes,
+        render_hash: rendered.hash.clone(),
+        content_hash: hash_bytes(all.as_bytes()),
+    };
+    let lock_text = format!(
+        "# Written by trustprint: what this trust was stamped from. Do not edit.\n{}",
+        serde_yaml::to_string(&lock).unwrap_or_default()
+    );
+    let mut files = vec![(VALUES_FILE.to_string(), values_bytes)];
+    files.extend(
+        rendered_files
+            .into_iter()
+            .map(|(name, bytes)| (format!("{RENDERED_DIR}/{name}"), bytes)),
+    );
+    files.push((LOCK_FILE.to_string(), lock_text.into_bytes()));
+    (files, lock)
+}
+
+/// Commit a rendered trust to the fleet repository at `fleet`, waiting up to a minute for another trustprint.
+pub fn record(fleet: &Path, loaded: &Loaded, rendered: &Rendered) -> Result<RecordOutcome, Error> {
+    record_with(fleet, loaded, rendered, &RecordOptions::default())
+}
+
+/// [`record`] with options.
+pub fn record_with(
     fleet: &Path,
-    loaded: &crate::load::Loaded,
-    rendered: &crate::model::Rendered,
-) -> Result<RecordOutcome, crate::Error> {
-    let _ = (fleet, loaded, rendered);
-    todo!("record stage")
+    loaded: &Loaded,
+    rendered: &Rendered,
+    options: &RecordOptions,
+) -> Result<RecordOutcome, Error> {
+    let ods =
+        crate::types::OdsCode::parse(&rendered.trust.ods_code).map_err(|e| Error::Internal {
+            message: format!("the rendered trust's ODS code was not validated: {e}"),
+        })?;
+    let trust_rel = format!("trusts/{ods}");
+    let (repo, created) = open_or_init(fleet)?;
+    let git_dir = repo.path().to_path_buf();
+    let _guard = FleetLock::acquire(
+        fleet,
+        &git_dir.join("trustprint.lock"),
+        options.lock_timeout,
+    )?;
+
+    let (files, _lock) = trust_files(loaded, rendered);
+    // A stamp killed between writing the folder and committing leaves exactly these files uncommitted; a
+    // rerun with the same inputs finishes the job instead of refusing its own work.
+    if !folder_holds(&fleet.join(&trust_rel), &files) {
+        refuse_dirty(&repo, fleet, &trust_rel)?;
+    }
+
+    let git = |context: String| move |source| Error::Git { context, source };
+    let trust_tree =
+        build_tree(&repo, &files).map_err(git(format!("writing {trust_rel} objects")))?;
+
+    let head = match repo.head() {
+        Ok(h) => Some(
+            h.peel_to_commit()
+                .map_err(git("reading HEAD's commit".into()))?,
+        ),
+        Err(e)
+            if e.code() == git2::ErrorCode::UnbornBranch
+                || e.code() == git2::ErrorCode::NotFound =>
+        {
+            None
+        }
+        Err(e) => return Err(git("reading HEAD".into())(e)),
+    };
+    let head_tree = match &head {
+        Some(c) => Some(c.tree().map_err(git("reading HEAD's tree".into()))?),
+        None => None,
+    };
+    let recorded = head_tree
+        .as_ref()
+        .and_then(|t| t.get_path(Path::new(&trust_rel)).ok())
+        .map(|e| e.id());
+    let outcome = |commit| RecordOutcome {
+        commit,
+        trust_dir: trust_rel.clone(),
+        fleet: fleet.to_path_buf(),
+        created,
+    };
+    if recorded == Some(trust_tree) {
+        tracing::info!(trust = %trust_rel, "unchanged since the last stamp: no commit");
+        return Ok(outcome(None));
+    }
+
+    let root = replace_subtree(
+        &repo,
+        head_tree.as_ref(),
+        "trusts",
+        ods.as_str(),
+        trust_tree,
+    )
+    .map_err(git("building the commit's tree".into()))?;
+    let tree = repo
+        .find_tree(root)
+        .map_err(git("reading the commit's tree".into()))?;
+
+    let trust_dir = fleet.join(&trust_rel);
+    let swap = Swap::stage(&trust_dir, &files)?;
+
+    let message = commit_message(rendered, head_tree.is_some() && recorded.is_some());
+    let signature = repo
+        .signature()
+        .or_else(|_| Signature::now("trustprint", "trustprint@localhost"))
+        .map_err(git("making the commit signature".into()))?;
+    let parents: Vec<&git2::Commit> = head.iter().collect();
+    let commit = match repo.commit(
+        Some("HEAD"),
+        &signature,
+        &signature,
+        &message,
+        &tree,
+        &parents,
+    ) {
+        Ok(c) => c,
+        Err(e) => {
+            // The trust's folder goes back to what it was; the error says whether that worked too.
+            if let Err(restore) = swap.restore() {
+                tracing::error!(error = %restore, "could not restore {}", trust_dir.display());
+            }
+            return Err(git(format!("committing {trust_rel}"))(e));
+        }
+    };
+    swap.finish();
+
+    // The commit is made; bring the index in line so `git status` is clean for this trust.
+    let mut index = repo.index().map_err(git("reading the index".into()))?;
+    index
+        .remove_dir(Path::new(&trust_rel), 0)
+        .map_err(git(format!("unstaging old {trust_rel} from the index")))?;
+    for (file, _) in &files {
+        let rel = PathBuf::from(&trust_rel).join(file);
+        index
+            .add_path(&rel)
+            .map_err(git(format!("adding {} to the index", rel.display())))?;
+    }
+    index.write().map_err(git("writing the index".into()))?;
+
+    tracing::info!(commit = %commit, trust = %trust_rel, "recorded");
+    Ok(outcome(Some(commit.to_string())))
+}
+
+fn commit_message(rendered: &Rendered, restamp: bool) -> String {
+    let t = &rendered.trust;
+    let b = &rendered.blueprint;
+    let mut m = format!(
+        "{} {} ({}) with {} {}\n\nTrust: {}\nODS code: {}\nBlueprint: {} {} from {}\n",
+        if restamp { "Restamp" } else { "Stamp" },
+        t.name,
+        t.ods_code,
+        b.name,
+        b.version,
+        t.name,
+        t.ods_code,
+        b.name,
+        b.version,
+        b.source
+    );
+    if let Some(c) = &b.commit {
+        m.push_str(&format!("Blueprint commit: {c}\n"));
+    }
+    m.push_str(&format!(
+        "Render hash: {}\ntrustprint {}\n",
+        rendered.hash,
+        env!("CARGO_PKG_VERSION")
+    ));
+    m
+}
+
+/// Open the fleet repository, or create it when the folder is missing or empty.
+fn open_or_init(fleet: &Path) -> Result<(Repository, bool), Error> {
+    let git = |context: &str| {
+        let context = format!("{context} {}", fleet.display());
+        move |source| Error::Git { context, source }
+    };
+    if fleet.join(".git").exists() {
+        let repo = Repository::open(fleet).map_err(git("opening fleet repository"))?;
+        return Ok((repo, false));
+    }
+    match std::fs::read_dir(fleet) {
+        Ok(mut entries) => {
+            if entries.next().is_some() {
+                return Err(Error::OutDir {
+                    path: fleet.to_path_buf(),
+                    message: "it is not a git repository and not empty; give an existing fleet repository \
+                              or a new folder"
+                        .into(),
+                });
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(fleet).map_err(|e| Error::io(fleet, e))?;
+        }
+        Err(e) => return Err(Error::io(fleet, e)),
+    }
+    let repo = Repository::init(fleet).map_err(git("creating fleet repository"))?;
+    tracing::info!(fleet = %fleet.display(), "created fleet repository");
+    Ok((repo, true))
+}
+
+/// Refuse to record over uncommitted edits (staged, modified, deleted or new files) in the trust's folder.
+fn refuse_dirty(repo: &Repository, fleet: &Path, trust_rel: &str) -> Result<(), Error> {
+    let mut opts = StatusOptions::new();
+    opts.pathspec(format!("{trust_rel}/"))
+        .include_untracked(true)
+        .recurse_untracked_dirs(true)
+        .include_ignored(false);
+    let statuses = repo
+        .statuses(Some(&mut opts))
+        .map_err(|source| Error::Git {
+            context: format!("reading the status of {trust_rel}"),
+            source,
+        })?;
+    let files: Vec<String> = statuses
+        .iter()
+        .filter(|s| !s.status().is_empty() && !s.status().is_ignored())
+        .filter_map(|s| s.path().map(str::to_string))
+        .collect();
+    if files.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::FleetDirty {
+            fleet: fleet.to_path_buf(),
+            dir: trust_rel.to_string(),
+            files,
+        })
+    }
+}
+
+/// Whether `dir` holds exactly `files` (same names, same bytes, nothing else).
+fn folder_holds(dir: &Path, files: &[(String, Vec<u8>)]) -> bool {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) -> std::io::Result<()> {
+        for entry in std::fs::read_dir(dir)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                walk(root, &path, out)?;
+            } else if let Ok(rel) = path.strip_prefix(root) {
+                out.push(rel.to_string_lossy().replace('\\', "/"));
+            }
+        }
+        Ok(())
+    }
+    let mut present = Vec::new();
+    if walk(dir, dir, &mut present).is_err() || present.len() != files.len() {
+        return false;
+    }
+    files
+        .iter()
+        .all(|(name, bytes)| std::fs::read(dir.join(name)).is_ok_and(|b| &b == bytes))
+}
+
+/// Write the blobs and trees of a folder's files; returns the folder's tree id.
+fn build_tree(repo: &Repository, files: &[(String, Vec<u8>)]) -> Result<git2::Oid, git2::Error> {
+    // Group by first path segment so nested folders (`rendered/`) become subtrees.
+    let mut here: Vec<(&str, &[u8])> = Vec::new();
+    let mut sub: BTreeMap<&str, Vec<(String, Vec<u8>)>> = BTreeMap::new();
+    for (path, bytes) in files {
+        match path.split_once('/') {
+            Some((dir, rest)) => sub
+                .entry(dir)
+                .or_default()
+                .push((rest.to_string(), bytes.clone())),
+            None => here.push((path.as_str(), bytes.as_slice())),
+        }
+    }
+    let mut tb = repo.treebuilder(None)?;
+    for (name, bytes) in here {
+        let blob = repo.blob(bytes)?;
+        tb.insert(name, blob, 0o100644)?;
+    }
+    for (dir, entries) in sub {
+        let oid = build_tree(repo, &entries)?;
+        tb.insert(dir, oid, 0o040000)?;
+    }
+    tb.write()
+}
+
+/// `root` with `dir/name` replaced by the tree `subtree`.
+fn replace_subtree(
+    repo: &Repository,
+    root: Option<&git2::Tree>,
+    dir: &str,
+    name: &str,
+    subtree: git2::Oid,
+) -> Result<git2::Oid, git2::Error> {
+    let existing_dir = match root.and_then(|r| r.get_name(dir)) {
+        Some(entry) => Some(repo.find_tree(entry.id())?),
+        None => None,
+    };
+    let mut dir_builder = repo.treebuilder(existing_dir.as_ref())?;
+    dir_builder.insert(name, subtree, 0o040000)?;
+    let dir_oid = dir_builder.write()?;
+    let mut root_builder = repo.treebuilder(root)?;
+    root_builder.insert(dir, dir_oid, 0o040000)?;
+    root_builder.write()
+}
+
+/// An exclusive lock on the fleet repository, held while recording; released (and its holder note cleared)
+/// on drop. The lock is the OS's advisory file lock, so a crashed holder never leaves it stuck.
+struct FleetLock {
+    file: File,
+}
+
+impl FleetLock {
+    fn acquire(fleet: &Path, path: &Path, timeout: Duration) -> Result<FleetLock, Error> {
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(|e| Error::io(path, e))?;
+        let start = Instant::now();
+        let mut announced = false;
+        loop {
+            match file.try_lock() {
+                Ok(()) => break,
+                Err(TryLockError::WouldBlock) => {
+                    let holder = holder_note(&mut file);
+                    if start.elapsed() >= timeout {
+                        return Err(Error::FleetLocked {
+                            fleet: fleet.to_path_buf(),
+                            lock_file: path.to_path_buf(),
+                            holder,
+                            waited_secs: timeout.as_secs(),
+                        });
+                    }
+                    if !announced {
+                        tracing::warn!(
+                            "waiting for the fleet repository {} (locked by {holder}); giving up after {} s",
+                            fleet.display(),
+                            timeout.as_secs()
+                        );
+                        announced = true;
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Err(TryLockError::Error(e)) => return Err(Error::io(path, e)),
+            }
+        }
+        let note = format!(
+            "trustprint {} pid {} since {}\n",
+            env!("CARGO_PKG_VERSION"),
+            std::process::id(),
+            time::OffsetDateTime::now_utc()
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default()
+        );
+        // The note is only for the message another process shows; failing to write it is not fatal.
+        let _ = file
+            .set_len(0)
+            .and_then(|()| file.rewind())
+            .and_then(|()| file.write_all(note.as_bytes()))
+            .and_then(|()| file.flush());
+        Ok(FleetLock { file })
+    }
+}
+
+fn holder_note(file: &mut File) -> String {
+    let mut s = String::new();
+    let _ = file.rewind().and_then(|()| file.read_to_string(&mut s));
+    let s = s.trim();
+    if s.is_empty() {
+        "another process".into()
+    } else {
+        s.to_string()
+    }
+}
+
+impl Drop for FleetLock {
+    fn drop(&mut self) {
+        let _ = self.file.set_len(0);
+        let _ = self.file.unlock();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn git_repo_with_file(dir: &Path) -> Repository {
+        let repo = Repository::init(dir).unwrap();
+        std::fs::write(dir.join("README.md"), "fleet\n").unwrap();
+        let mut index = repo.index().unwrap();
+        index.add_path(Path::new("README.md")).unwrap();
+        index.write().unwrap();
+        let tree_id = index.write_tree().unwrap();
+        {
+            let tree = repo.find_tree(tree_id).unwrap();
+            let sig = Signature::now("t", "t@example.nhs.uk").unwrap();
+            repo.commit(Some("HEAD"), &sig, &sig, "init", &tree, &[])
+                .unwrap();
+        }
+        repo
+    }
+
+    fn head_id(repo: &Repository) -> String {
+        repo.head().unwrap().target().unwrap().to_string()
+    }
+
+    fn stamp(fleet: &Path, name: &str) -> Result<RecordOutcome, Error> {
+        let mut loaded = crate::render::tests::standard(name);
+        loaded.values.text = format!("trust:\n  name: {name}\n");
+        let rendered = crate::render::render(&loaded).unwrap();
+        record(fleet, &loaded, &rendered)
+    }
+
+    #[test]
+    fn creates_the_repository_commits_once_and_not_again() {
+        let tmp = tempfile::tempdir().unwrap();
+        let fleet = tmp.path().join("fleet");
+        let first = stamp(&fleet, "A TRUST").unwrap();
+        assert!(first.created);
+        let repo = Repository::open(&fleet).unwrap();
+        let commit = repo.head().unwrap().peel_to_commit().unwrap();
+        assert_eq!(Some(commit.id().to_string()), first.commit);
+        assert_eq!(
+            commit.summary(),
+            Some("Stamp A TRUST (RM3) with test-bp 1.2.3")
+        );
+        let tree = commit.tree().unwrap();
+        for f in [
+            "trusts/RM3/values.yaml",
+            "trusts/RM3/trustprint.lock",
+            "trusts/RM3/rendered/base.json",
+            "trusts/RM3/rendered/workload.parameters.json",
+            "trusts/RM3/rendered/render-manifest.json",
+        ] {
+            assert!(tree.get_path(Path::new(f)).is_ok(), "{f} committed");
+            assert!(fleet.join(f).is_file(), "{f} in the work tree");
+        }
+        let lock = std::fs::read_to_string(fleet.join("trusts/RM3/trustprint.lock")).unwrap();
+        assert!(lock.contains("render_hash: sha256:"), "{lock}");
+        assert!(repo.statuses(None).unwrap().is_empty(), "work tree clean");
+
+        let again = stamp(&fleet, "A TRUST").unwrap();
+        assert_eq!(again.commit, None);
+        assert_eq!(head_id(&repo), commit.id().to_string());
+
+        let changed = stamp(&fleet, "A RENAMED TRUST").unwrap();
+        let new = repo.head().unwrap().peel_to_commit().unwrap();
+        assert_eq!(Some(new.id().to_string()), changed.commit);
+        assert_eq!(new.parent_id(0).unwrap(), commit.id());
+        assert_eq!(
+            new.summary(),
+            Some("Restamp A RENAMED TRUST (RM3) with test-bp 1.2.3")
+        );
+        assert!(repo.statuses(None).unwrap().is_empty(), "work tree clean");
+    }
+
+    #[test]
+    fn commits_only_the_trust_even_with_other_changes_staged() {
+        let tmp = tempfile::tempdir().unwrap();
+        let repo = git_repo_with_file(tmp.path());
+        std::fs::write(tmp.path().join("other.txt"), "someone else's work\n").unwrap();
+        let mut index = repo.index().unwrap();
+        index.add_path(Path::new("other.txt")).unwrap();
+        index.write().unwrap();
+        stamp(tmp.path(), "A TRUST").unwrap();
+        let tree = repo.head().unwrap().peel_to_tree().unwrap();
+        assert!(tree.get_name("other.txt").is_none());
+        assert!(tree.get_name("README.md").is_some());
+        // Still staged for its owner to commit.
+        let index = repo.index().unwrap();
+        assert!(index.get_path(Path::new("other.txt"), 0).is_some());
+    }
+
+    #[test]
+    fn refuses_uncommitted_edits_in_the_trust_folder() {
+        let tmp = tempfile::tempdir().unwrap();
+        let fleet = tmp.path();
+        stamp(fleet, "A TRUST").unwrap();
+        let repo = Repository::open(fleet).unwrap();
+        let before = head_id(&repo);
+        std::fs::write(fleet.join("trusts/RM3/values.yaml"), "edited by hand\n").unwrap();
+        let err = stamp(fleet, "A RENAMED TRUST").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "fleet repository {}: trusts/RM3 has uncommitted changes (trusts/RM3/values.yaml); commit or \
+                 discard them first, trustprint will not overwrite them",
+                fleet.display()
+            )
+        );
+        assert_eq!(head_id(&repo), before);
+        assert_eq!(
+            std::fs::read_to_string(fleet.join("trusts/RM3/values.yaml")).unwrap(),
+            "edited by hand\n"
+        );
+    }
+
+    #[test]
+    fn a_rerun_finishes_a_stamp_killed_before_its_commit() {
+        let tmp = tempfile::tempdir().unwrap();
+        let fleet = tmp.path();
+        stamp(fleet, "A TRUST").unwrap();
+        // What a stamp killed after swapping the folder in, before committing, leaves behind.
+        let mut loaded = crate::render::tests::standard("A RENAMED TRUST");
+        loaded.values.text = "trust:\n  name: A RENAMED TRUST\n".into();
+        let rendered = crate::render::render(&loaded).unwrap();
+        let (files, _) = trust_files(&loaded, &rendered);
+        Swap::stage(&fleet.join("trusts/RM3"), &files)
+            .unwrap()
+            .finish();
+
+        let outcome = stamp(fleet, "A RENAMED TRUST").unwrap();
+        assert!(outcome.commit.is_some());
+        let repo = Repository::open(fleet).unwrap();
+        assert!(repo.statuses(None).unwrap().is_empty(), "work tree clean");
+    }
+
+    #[test]
+    fn a_non_git_folder_with_files_is_not_taken_over() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("notes.txt"), "mine").unwrap();
+        let err = stamp(tmp.path(), "A TRUST").unwrap_err();
+        assert!(
+            err.to_string().ends_with(
+                "it is not a git repository and not empty; give an existing fleet repository or a new folder"
+            ),
+            "{err}"
+        );
+        assert!(!tmp.path().join(".git").exists());
+    }
+
+    #[test]
+    fn a_failed_commit_restores_the_trust_folder() {
+        let tmp = tempfile::tempdir().unwrap();
+        let fleet = tmp.path();
+        stamp(fleet, "A TRUST").unwrap();
+        let repo = Repository::open(fleet).unwrap();
+        let before = head_id(&repo);
+        let values_before = std::fs::read(fleet.join("trusts/RM3/values.yaml")).unwrap();
+        // Another git holding the branch's ref lock makes the commit fail.
+        let branch = repo.head().unwrap().name().unwrap().to_string();
+        let ref_lock = repo.path().join(format!("{branch}.lock"));
+        std::fs::write(&ref_lock, "").unwrap();
+        let err = stamp(fleet, "A RENAMED TRUST").unwrap_err();
+        assert!(
+            err.to_string().starts_with("git: committing trusts/RM3"),
+            "{err}"
+        );
+        std::fs::remove_file(&ref_lock).unwrap();
+        assert_eq!(head_id(&repo), before);
+        assert_eq!(
+            std::fs::read(fleet.join("trusts/RM3/values.yaml")).unwrap(),
+            values_before
+        );
+        assert!(
+            repo.statuses(None).unwrap().is_empty(),
+            "work tree as it was"
+        );
+        let leftovers: Vec<_> = std::fs::read_dir(fleet.join("trusts"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(leftovers, ["RM3"]);
+    }
+
+    #[test]
+    fn second_lock_waits_then_fails_naming_the_holder() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("trustprint.lock");
+        let held = FleetLock::acquire(tmp.path(), &path, Duration::from_secs(1)).unwrap();
+        let err = FleetLock::acquire(tmp.path(), &path, Duration::from_millis(200))
+            .err()
+            .expect("second lock must fail");
+        let text = err.to_string();
+        assert!(
+            text.contains(&format!("pid {}", std::process::id())),
+            "{text}"
+        );
+        assert!(text.contains("raise --lock-timeout"), "{text}");
+        drop(held);
+        FleetLock::acquire(tmp.path(), &path, Duration::from_millis(200)).expect("free again");
+    }
+
+    #[test]
+    fn replace_subtree_keeps_the_rest_of_the_tree() {
+        let tmp = tempfile::tempdir().unwrap();
+        let repo = git_repo_with_file(tmp.path());
+        let head = repo.head().unwrap().peel_to_tree().unwrap();
+        let sub = build_tree(
+            &repo,
+            &[
+                ("a.txt".into(), b"a".to_vec()),
+                ("rendered/b.json".into(), b"{}".to_vec()),
+            ],
+        )
+        .unwrap();
+        let root = replace_subtree(&repo, Some(&head), "trusts", "RM3", sub).unwrap();
+        let root = repo.find_tree(root).unwrap();
+        assert!(root.get_name("README.md").is_some());
+        assert!(root.get_path(Path::new("trusts/RM3/a.txt")).is_ok());
+        assert!(root
+            .get_path(Path::new("trusts/RM3/rendered/b.json"))
+            .is_ok());
+    }
 }

@@ -3,11 +3,1172 @@
 //! Contract: [`render`] takes a loaded blueprint and values and returns a [`Rendered`] whose every template is
 //! valid JSON, in dependency order, deterministic (same inputs, same bytes) and hashed. Values placed in
 //! `.json.tera` templates are JSON-escaped by construction (autoescape), not by a filter authors must remember.
+//! [`write`] puts a rendering on disk (`<name>.json`, `<name>.parameters.json`, `render-manifest.json`) by
+//! staging it beside the target folder and swapping it in, so the folder is either the old or the new output.
+//!
+//! The Tera context is the values tree at the top level, plus `blueprint` (`{name, version}`), `deployment`
+//! (`{name, resource_group, location}`), `resource_groups` (deployment name → resource group) and `tags` (the
+//! tags every taggable resource must carry). The manifest's `resourceGroup`, `location` and `when` are Tera too,
+//! rendered over the same context without `deployment`.
 
 pub use crate::model::{Rendered, RenderedDeployment};
 
+use crate::blueprint::Blueprint;
+use crate::error::Error;
+use crate::model::{Scope, TrustRef};
+use crate::values::{SecretRef, Values};
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+/// The `$schema` of every parameters file.
+pub const PARAMETERS_SCHEMA: &str =
+    "https://schema.management.azure.com/schemas/2019-04-01/deploymentParameters.json#";
+
+/// The file listing a rendering's deployments in dependency order, written beside them.
+pub const MANIFEST_FILE: &str = "render-manifest.json";
+
+/// Templates with this suffix are autoescaped with the JSON string escaper.
+const AUTOESCAPE_SUFFIX: &str = ".json.tera";
+
+/// The tag every taggable resource must carry when the values give no `data_classification`: NHS patient
+/// systems hold OFFICIAL-SENSITIVE data (issue 3, point 7).
+const DEFAULT_DATA_CLASSIFICATION: &str = "OFFICIAL-SENSITIVE";
+
 /// Render every deployment of the trust.
-pub fn render(loaded: &crate::load::Loaded) -> Result<Rendered, crate::Error> {
-    let _ = loaded;
-    todo!("render stage")
+pub fn render(loaded: &crate::load::Loaded) -> Result<Rendered, Error> {
+    Renderer::new(&loaded.blueprint)?.render(&loaded.values)
+}
+
+/// A blueprint's templates, parsed once, ready to render any number of trusts (a fleet renders the same
+/// blueprint for many trusts; parsing is most of the cost).
+pub struct Renderer<'a> {
+    blueprint: &'a Blueprint,
+    tera: tera::Tera,
+}
+
+/// Names under which the manifest's own Tera snippets are registered; they cannot clash with template files,
+/// whose names are paths.
+fn manifest_template_name(deployment: &str, field: &str) -> String {
+    format!("@manifest:deployments.{deployment}.{field}")
+}
+
+impl<'a> Renderer<'a> {
+    /// Build the one Tera instance for a blueprint: every template, the manifest's `resourceGroup`, `location`
+    /// and `when` snippets, the JSON autoescape and the filters of docs/architecture.md.
+    pub fn new(blueprint: &'a Blueprint) -> Result<Self, Error> {
+        let mut tera = tera::Tera::default();
+        tera.autoescape_on(vec![AUTOESCAPE_SUFFIX]);
+        tera.set_escape_fn(json_escape);
+        filters::register(&mut tera);
+
+        let mut sources: Vec<(String, String)> = blueprint.templates.clone();
+        for d in &blueprint.manifest.deployments {
+            if let Some(rg) = &d.resource_group {
+                sources.push((manifest_template_name(&d.name, "resourceGroup"), rg.clone()));
+            }
+            let location = d.location.as_deref().unwrap_or("{{ azure.location }}");
+            sources.push((
+                manifest_template_name(&d.name, "location"),
+                location.to_string(),
+            ));
+            if let Some(when) = &d.when {
+                sources.push((
+                    manifest_template_name(&d.name, "when"),
+                    format!("{{% if {when} %}}true{{% else %}}false{{% endif %}}"),
+                ));
+            }
+        }
+        // All at once: templates import macros from and extend one another, in any order.
+        if let Err(e) =
+            tera.add_raw_templates(sources.iter().map(|(n, t)| (n.as_str(), t.as_str())))
+        {
+            let name = failing_template(&e, &sources).unwrap_or_else(|| "(templates)".into());
+            let text = sources
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, t)| t.as_str())
+                .unwrap_or("");
+            return Err(template_error(blueprint, &name, text, None, &e));
+        }
+        Ok(Renderer { blueprint, tera })
+    }
+
+    /// Render one trust.
+    pub fn render(&self, values: &Values) -> Result<Rendered, Error> {
+        let trust = values.trust();
+        let manifest = &self.blueprint.manifest;
+        let mut ctx = base_context(self.blueprint, values)?;
+
+        // Which deployments take part, and where; all before any template, because templates may refer to
+        // every deployment's resource group.
+        struct Placed<'m> {
+            spec: &'m crate::blueprint::Deployment,
+            resource_group: Option<String>,
+            location: String,
+        }
+        let mut placed: Vec<Placed> = Vec::new();
+        for d in &manifest.deployments {
+            if d.when.is_some() {
+                let on = self.snippet(&d.name, "when", &ctx, &trust)?;
+                if on.trim() != "true" {
+                    tracing::debug!(deployment = %d.name, "left out: `when` is false");
+                    continue;
+                }
+            }
+            let resource_group = match &d.resource_group {
+                Some(_) => Some(self.snippet(&d.name, "resourceGroup", &ctx, &trust)?),
+                None => None,
+            };
+            let location = self.snippet(&d.name, "location", &ctx, &trust)?;
+            placed.push(Placed {
+                spec: d,
+                resource_group,
+                location,
+            });
+        }
+        let resource_groups: Map<String, Value> = placed
+            .iter()
+            .filter_map(|p| {
+                p.resource_group
+                    .as_ref()
+                    .map(|rg| (p.spec.name.clone(), Value::String(rg.clone())))
+            })
+            .collect();
+        ctx.insert("resource_groups", &resource_groups);
+
+        let order = topological_order(
+            &placed
+                .iter()
+                .map(|p| (p.spec.name.as_str(), p.spec.depends_on.as_slice()))
+                .collect::<Vec<_>>(),
+            self.blueprint,
+        )?;
+
+        let mut deployments = Vec::with_capacity(order.len());
+        for i in order {
+            let p = &placed[i];
+            let d = p.spec;
+            ctx.insert(
+                "deployment",
+                &json!({
+                    "name": d.name,
+                    "resource_group": p.resource_group,
+                    "location": p.location,
+                }),
+            );
+            let text = self.tera.render(&d.template, &ctx).map_err(|e| {
+                let source = self
+                    .blueprint
+                    .templates
+                    .iter()
+                    .find(|(n, _)| n == &d.template)
+                    .map(|(_, t)| t.as_str())
+                    .unwrap_or("");
+                template_error(self.blueprint, &d.template, source, Some(&trust), &e)
+            })?;
+            let template: Value = serde_json::from_str(&text)
+                .map_err(|e| json_error(&d.template, &text, &trust, &e))?;
+            let (parameters, secret_env) = parameters_file(d, values);
+            let depends_on = d
+                .depends_on
+                .iter()
+                .filter(|n| placed.iter().any(|p| &p.spec.name == *n))
+                .cloned()
+                .collect();
+            let mut deployment = RenderedDeployment {
+                name: d.name.clone(),
+                scope: d.scope,
+                resource_group: p.resource_group.clone(),
+                location: p.location.clone(),
+                template_path: d.template.clone(),
+                template,
+                parameters,
+                secret_env,
+                depends_on,
+                hash: String::new(),
+            };
+            deployment.hash = deployment_hash(&deployment);
+            deployments.push(deployment);
+        }
+        let hash = rendered_hash(&deployments);
+        Ok(Rendered {
+            trust,
+            blueprint: self.blueprint.reference(),
+            deployments,
+            hash,
+        })
+    }
+
+    fn snippet(
+        &self,
+        deployment: &str,
+        field: &str,
+        ctx: &tera::Context,
+        trust: &TrustRef,
+    ) -> Result<String, Error> {
+        let name = manifest_template_name(deployment, field);
+        self.tera
+            .render(&name, ctx)
+            .map(|s| s.trim().to_string())
+            .map_err(|e| template_error(self.blueprint, &name, "", Some(trust), &e))
+    }
+}
+
+/// The context every template and snippet sees: values at the top level, `blueprint` and `tags`.
+fn base_context(blueprint: &Blueprint, values: &Values) -> Result<tera::Context, Error> {
+    let tree = match &values.tree {
+        Value::Object(_) => values.tree.clone(),
+        Value::Null => Value::Object(Map::new()),
+        other => {
+            return Err(Error::Internal {
+                message: format!("values tree is not an object: {other}"),
+            })
+        }
+    };
+    let mut ctx = tera::Context::from_value(tree).map_err(|e| Error::Internal {
+        message: format!("values tree as Tera context: {e}"),
+    })?;
+    let manifest = &blueprint.manifest;
+    ctx.insert(
+        "blueprint",
+        &json!({"name": manifest.name, "version": manifest.version.to_string()}),
+    );
+    ctx.insert("tags", &required_tags(blueprint, values));
+    Ok(ctx)
+}
+
+/// The tags every taggable resource carries: a values file's own `tags` object, then the required ones
+/// (which win, so a values file cannot mislabel a resource's trust or blueprint).
+pub fn required_tags(blueprint: &Blueprint, values: &Values) -> Map<String, Value> {
+    let mut tags = values
+        .get("tags")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let trust = values.trust();
+    let s = |v: &str| Value::String(v.to_string());
+    tags.insert("ods-code".into(), s(&trust.ods_code));
+    tags.insert("trust".into(), s(&trust.name));
+    tags.insert("blueprint".into(), s(&blueprint.manifest.name));
+    tags.insert(
+        "blueprint-version".into(),
+        s(&blueprint.manifest.version.to_string()),
+    );
+    let classification = values
+        .get("data_classification")
+        .and_then(Value::as_str)
+        .unwrap_or(DEFAULT_DATA_CLASSIFICATION);
+    tags.insert("data-classification".into(), s(classification));
+    // No default for the cost centre: a missing one is for the tags guardrail to report, not to invent.
+    if let Some(cc) = values.get("cost_centre").and_then(Value::as_str) {
+        tags.insert("cost-centre".into(), s(cc));
+    }
+    tags
+}
+
+/// The ARM parameters file for a deployment, and the parameters whose secret comes from the environment.
+fn parameters_file(
+    d: &crate::blueprint::Deployment,
+    values: &Values,
+) -> (Value, BTreeMap<String, String>) {
+    let mut params = Map::new();
+    let mut secret_env = BTreeMap::new();
+    for (arm_name, key) in &d.parameters {
+        if let Some(secret) = values.secrets.get(key) {
+            match secret {
+                SecretRef::Env(var) => {
+                    secret_env.insert(arm_name.clone(), var.clone());
+                }
+                SecretRef::KeyVault {
+                    vault_id,
+                    secret_name,
+                    secret_version,
+                } => {
+                    let mut reference = json!({
+                        "keyVault": {"id": vault_id},
+                        "secretName": secret_name,
+                    });
+                    if let Some(v) = secret_version {
+                        reference["secretVersion"] = Value::String(v.clone());
+                    }
+                    params.insert(arm_name.clone(), json!({ "reference": reference }));
+                }
+            }
+        } else if let Some(v) = values.get(key).filter(|v| !v.is_null()) {
+            params.insert(arm_name.clone(), json!({ "value": v }));
+        }
+        // An optional parameter without a value is left out so the template's own defaultValue applies.
+    }
+    let file = json!({
+        "$schema": PARAMETERS_SCHEMA,
+        "contentVersion": "1.0.0.0",
+        "parameters": params,
+    });
+    (file, secret_env)
+}
+
+/// Deterministic bytes of a JSON document: pretty, two-space indent, a trailing newline.
+pub fn to_bytes(value: &Value) -> Vec<u8> {
+    // Serialising a serde_json::Value to memory cannot fail (all keys are strings).
+    let mut bytes = serde_json::to_vec_pretty(value).unwrap_or_default();
+    bytes.push(b'\n');
+    bytes
+}
+
+fn sha256(parts: &[&[u8]]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p);
+    }
+    format!("sha256:{}", hex::encode(h.finalize()))
+}
+
+/// `sha256:` of a file's bytes, as recorded in locks and manifests.
+pub fn hash_bytes(bytes: &[u8]) -> String {
+    sha256(&[bytes])
+}
+
+fn deployment_hash(d: &RenderedDeployment) -> String {
+    sha256(&[&to_bytes(&d.template), &to_bytes(&d.parameters)])
+}
+
+fn rendered_hash(deployments: &[RenderedDeployment]) -> String {
+    let joined: String = deployments
+        .iter()
+        .map(|d| format!("{}\n", d.hash))
+        .collect();
+    sha256(&[joined.as_bytes()])
+}
+
+/// Kahn's algorithm over the taking-part deployments; among those ready at once, manifest order wins, so the
+/// order is stable. Dependencies on deployments left out by `when` are dropped.
+fn topological_order(
+    nodes: &[(&str, &[String])],
+    blueprint: &Blueprint,
+) -> Result<Vec<usize>, Error> {
+    let index: HashMap<&str, usize> = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, (n, _))| (*n, i))
+        .collect();
+    let mut pending: Vec<usize> = vec![0; nodes.len()];
+    for (i, (_, deps)) in nodes.iter().enumerate() {
+        pending[i] = deps
+            .iter()
+            .filter(|d| index.contains_key(d.as_str()))
+            .count();
+    }
+    let mut done = vec![false; nodes.len()];
+    let mut order = Vec::with_capacity(nodes.len());
+    while order.len() < nodes.len() {
+        let Some(next) = (0..nodes.len()).find(|&i| !done[i] && pending[i] == 0) else {
+            let stuck: Vec<&str> = (0..nodes.len())
+                .filter(|&i| !done[i])
+                .map(|i| nodes[i].0)
+                .collect();
+            return Err(Error::Blueprint {
+                source_desc: blueprint.source.clone(),
+                message: format!(
+                    "deployments depend on each other in a cycle: {}",
+                    stuck.join(", ")
+                ),
+            });
+        };
+        done[next] = true;
+        order.push(next);
+        let name = nodes[next].0;
+        for (i, (_, deps)) in nodes.iter().enumerate() {
+            if deps.iter().any(|d| d == name) {
+                pending[i] -= 1;
+            }
+        }
+    }
+    Ok(order)
+}
+
+/// The JSON string escaper used as Tera's autoescape: the text between the quotes of a JSON string.
+pub fn json_escape(input: &str) -> String {
+    let quoted = serde_json::to_string(input).unwrap_or_default();
+    quoted[1..quoted.len() - 1].to_string()
+}
+
+/// Turn a Tera error into one naming the template, its line where it can be found, and the trust.
+fn template_error(
+    blueprint: &Blueprint,
+    template: &str,
+    source: &str,
+    trust: Option<&TrustRef>,
+    err: &tera::Error,
+) -> Error {
+    // Tera nests the real cause several levels down; keep each distinct message once.
+    let mut chain: Vec<String> = Vec::new();
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cur {
+        let msg = e.to_string();
+        if !chain.iter().any(|m| m.contains(msg.trim())) {
+            chain.push(msg);
+        }
+        cur = e.source();
+    }
+    let mut line = None;
+    let mut message_parts = Vec::new();
+    for m in &chain {
+        // Parse errors carry ` --> line:col` in a pest excerpt.
+        if let Some(pos) = m.find("--> ") {
+            let rest = &m[pos + 4..];
+            line = rest
+                .split(|c: char| !c.is_ascii_digit())
+                .next()
+                .and_then(|n| n.parse().ok());
+        }
+        if m.starts_with("Failed to parse") || m.starts_with("Failed to render") {
+            continue;
+        }
+        let m = m.trim_end();
+        if m.starts_with("-->") {
+            message_parts.push(format!("syntax error\n  {m}"));
+        } else {
+            message_parts.push(m.to_string());
+        }
+    }
+    // Render errors do not say where; find the first line that mentions what the error names.
+    if line.is_none() {
+        line = message_parts
+            .iter()
+            .flat_map(|m| quoted_names(m))
+            .filter(|n| n != template)
+            .find_map(|n| find_line(source, &n));
+    }
+    let message = if message_parts.is_empty() {
+        chain.join(": ")
+    } else {
+        message_parts.join(": ")
+    };
+    Error::Template {
+        template: template.to_string(),
+        line,
+        trust: trust.map(trust_label),
+        blueprint: blueprint.source.clone(),
+        message,
+    }
+}
+
+/// Which template a Tera loading error is about: `Failed to parse 'x'`, or the first template named in it.
+fn failing_template(err: &tera::Error, sources: &[(String, String)]) -> Option<String> {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cur {
+        let msg = e.to_string();
+        if let Some(rest) = msg.strip_prefix("Failed to parse '") {
+            if let Some(end) = rest.find('\'') {
+                return Some(rest[..end].to_string());
+            }
+        }
+        if let Some(n) = quoted_names(&msg)
+            .into_iter()
+            .find(|n| sources.iter().any(|(s, _)| s == n))
+        {
+            return Some(n);
+        }
+        cur = e.source();
+    }
+    None
+}
+
+/// Names quoted with backticks or single quotes in a Tera message (`Variable `x.y` not found`).
+fn quoted_names(message: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    for q in ['`', '\''] {
+        let mut parts = message.split(q);
+        parts.next();
+        while let Some(inside) = parts.next() {
+            if !inside.is_empty() && !inside.contains(' ') {
+                names.push(inside.to_string());
+            }
+            parts.next();
+        }
+    }
+    names
+}
+
+/// The first 1-based line inside a Tera tag (`{{ }}` or `{% %}`) mentioning `needle`, else any line.
+fn find_line(source: &str, needle: &str) -> Option<usize> {
+    let in_tag = source
+        .lines()
+        .position(|l| (l.contains("{{") || l.contains("{%")) && l.contains(needle));
+    in_tag
+        .or_else(|| source.lines().position(|l| l.contains(needle)))
+        .map(|i| i + 1)
+}
+
+fn trust_label(trust: &TrustRef) -> String {
+    format!("{} ({})", trust.name, trust.ods_code)
+}
+
+fn json_error(template: &str, text: &str, trust: &TrustRef, err: &serde_json::Error) -> Error {
+    let line = err.line();
+    let column = err.column();
+    let rendered_line = text
+        .lines()
+        .nth(line.saturating_sub(1))
+        .unwrap_or("")
+        .to_string();
+    let message = err.to_string();
+    // serde_json appends " at line L column C"; the variant says it once.
+    let message = match message.rfind(" at line ") {
+        Some(i) => message[..i].to_string(),
+        None => message,
+    };
+    Error::RenderedJson {
+        template: template.to_string(),
+        line,
+        column,
+        trust: trust_label(trust),
+        message,
+        rendered_line,
+    }
+}
+
+/// The files of a rendering, by name, with the exact bytes [`write`] puts on disk (the fleet record stores the
+/// same files): per deployment `<name>.json` and `<name>.parameters.json`, then [`MANIFEST_FILE`].
+pub fn files(rendered: &Rendered) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::with_capacity(rendered.deployments.len() * 2 + 1);
+    let mut listed = Vec::with_capacity(rendered.deployments.len());
+    for d in &rendered.deployments {
+        let template_file = format!("{}.json", d.name);
+        let parameters_file = format!("{}.parameters.json", d.name);
+        let mut entry = json!({
+            "name": d.name,
+            "scope": d.scope,
+        });
+        if let Some(rg) = &d.resource_group {
+            entry["resourceGroup"] = Value::String(rg.clone());
+        }
+        entry["location"] = Value::String(d.location.clone());
+        entry["template"] = Value::String(template_file.clone());
+        entry["parameters"] = Value::String(parameters_file.clone());
+        entry["source"] = Value::String(d.template_path.clone());
+        entry["dependsOn"] = json!(d.depends_on);
+        if !d.secret_env.is_empty() {
+            entry["secretEnv"] = json!(d.secret_env);
+        }
+        entry["hash"] = Value::String(d.hash.clone());
+        listed.push(entry);
+        out.push((template_file, to_bytes(&d.template)));
+        out.push((parameters_file, to_bytes(&d.parameters)));
+    }
+    let manifest = json!({
+        "trust": {"name": rendered.trust.name, "odsCode": rendered.trust.ods_code},
+        "blueprint": rendered.blueprint,
+        "hash": rendered.hash,
+        "deployments": listed,
+    });
+    out.push((MANIFEST_FILE.to_string(), to_bytes(&manifest)));
+    out
+}
+
+/// Scope as written in the render manifest (`subscription`, `resourceGroup`).
+pub fn scope_name(scope: Scope) -> &'static str {
+    match scope {
+        Scope::Subscription => "subscription",
+        Scope::ResourceGroup => "resourceGroup",
+    }
+}
+
+/// Write a rendering to `dir`, replacing what is there. The files are staged in a temporary folder beside
+/// `dir` and swapped in with renames, so `dir` holds either the previous output or the complete new one. A
+/// non-empty `dir` that is not a previous render output (no `render-manifest.json`) is refused rather than
+/// replaced, so a mistyped `--out .` cannot delete a working tree.
+pub fn write(dir: &Path, rendered: &Rendered) -> Result<(), Error> {
+    write_files(dir, &files(rendered), Some(MANIFEST_FILE))
+}
+
+/// [`write`] for any set of files, refusing a non-empty folder without `marker` (when one is given).
+pub(crate) fn write_files(
+    dir: &Path,
+    files: &[(String, Vec<u8>)],
+    marker: Option<&str>,
+) -> Result<(), Error> {
+    if let Some(marker) = marker {
+        match std::fs::read_dir(dir) {
+            Ok(mut entries) => {
+                if entries.next().is_some() && !dir.join(marker).is_file() {
+                    return Err(Error::OutDir {
+                        path: dir.to_path_buf(),
+                        message: format!(
+                            "it is not empty and holds no {marker}, so it is not an earlier render output; \
+                             refusing to replace it"
+                        ),
+                    });
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => {
+                return Err(Error::OutDir {
+                    path: dir.to_path_buf(),
+                    message: "it exists and is not a folder".into(),
+                })
+            }
+            Err(e) => return Err(Error::io(dir, e)),
+        }
+    }
+    Swap::stage(dir, files)?.finish();
+    Ok(())
+}
+
+/// A folder replaced by a staged one, with the previous content kept aside until [`Swap::finish`] (or put
+/// back by [`Swap::restore`]), so a later step's failure can undo the write.
+pub(crate) struct Swap {
+    dir: std::path::PathBuf,
+    /// The previous content, moved into a temporary folder (deleted on drop).
+    old: Option<tempfile::TempDir>,
+}
+
+impl Swap {
+    /// Write `files` into a temporary folder beside `dir`, then swap it in with renames.
+    pub(crate) fn stage(dir: &Path, files: &[(String, Vec<u8>)]) -> Result<Swap, Error> {
+        let name = dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .filter(|n| !n.is_empty() && *n != "." && *n != "..")
+            .ok_or_else(|| Error::OutDir {
+                path: dir.to_path_buf(),
+                message: "give a folder name, not `.`, `..` or a root".into(),
+            })?;
+        let parent = match dir.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => std::path::PathBuf::from("."),
+        };
+        std::fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
+        let exists = match std::fs::symlink_metadata(dir) {
+            Ok(m) if m.is_dir() => true,
+            Ok(_) => {
+                return Err(Error::OutDir {
+                    path: dir.to_path_buf(),
+                    message: "it exists and is not a folder".into(),
+                })
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+            Err(e) => return Err(Error::io(dir, e)),
+        };
+
+        let staging = tempfile::Builder::new()
+            .prefix(&format!(".{name}.staging-"))
+            .tempdir_in(&parent)
+            .map_err(|e| Error::io(&parent, e))?;
+        for (file, bytes) in files {
+            let path = staging.path().join(file);
+            if let Some(p) = path.parent() {
+                std::fs::create_dir_all(p).map_err(|e| Error::io(p, e))?;
+            }
+            std::fs::write(&path, bytes).map_err(|e| Error::io(&path, e))?;
+        }
+
+        let old = if exists {
+            // Renaming a folder onto an empty folder replaces it atomically on POSIX, so the old content moves
+            // into a fresh temporary folder that is deleted when dropped.
+            let old = tempfile::Builder::new()
+                .prefix(&format!(".{name}.old-"))
+                .tempdir_in(&parent)
+                .map_err(|e| Error::io(&parent, e))?;
+            std::fs::rename(dir, old.path()).map_err(|e| Error::io(dir, e))?;
+            Some(old)
+        } else {
+            None
+        };
+        let staged = staging.keep();
+        if let Err(e) = std::fs::rename(&staged, dir) {
+            if let Some(old) = &old {
+                let _ = std::fs::rename(old.path(), dir);
+            }
+            let _ = std::fs::remove_dir_all(&staged);
+            return Err(Error::io(dir, e));
+        }
+        Ok(Swap {
+            dir: dir.to_path_buf(),
+            old,
+        })
+    }
+
+    /// Keep the new content; the previous one is deleted.
+    pub(crate) fn finish(self) {
+        drop(self.old);
+    }
+
+    /// Put the previous content back (or remove the folder if there was none before).
+    pub(crate) fn restore(self) -> Result<(), Error> {
+        std::fs::remove_dir_all(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
+        if let Some(old) = self.old {
+            let kept = old.keep();
+            std::fs::rename(&kept, &self.dir).map_err(|e| Error::io(&self.dir, e))?;
+        }
+        Ok(())
+    }
+}
+
+/// The filters of docs/architecture.md, registered in one place.
+mod filters {
+    use ipnet::Ipv4Net;
+    use serde_json::Value;
+    use std::collections::HashMap;
+    use std::net::Ipv4Addr;
+    use tera::{Error, Result};
+
+    pub(super) fn register(tera: &mut tera::Tera) {
+        tera.register_filter("region_short", region_short);
+        tera.register_filter("paired_region", paired_region);
+        tera.register_filter("cidr_subnet", cidr_subnet);
+        tera.register_filter("cidr_host", cidr_host);
+        tera.register_filter("alnum", alnum);
+        tera.register_filter("max_len", max_len);
+    }
+
+    /// Azure regions trustprint knows the short form and pair of (UK residency first).
+    const REGIONS: &[(&str, &str, &str)] = &[
+        ("uksouth", "uks", "ukwest"),
+        ("ukwest", "ukw", "uksouth"),
+        ("northeurope", "neu", "westeurope"),
+        ("westeurope", "weu", "northeurope"),
+    ];
+
+    fn str_arg<'v>(filter: &str, value: &'v Value) -> Result<&'v str> {
+        value
+            .as_str()
+            .ok_or_else(|| Error::msg(format!("filter `{filter}` expects a string, got {value}")))
+    }
+
+    fn int_arg(filter: &str, args: &HashMap<String, Value>, name: &str) -> Result<u64> {
+        args.get(name).and_then(Value::as_u64).ok_or_else(|| {
+            Error::msg(format!(
+                "filter `{filter}` needs `{name}=N`, a whole number 0 or more"
+            ))
+        })
+    }
+
+    fn region<'r>(
+        filter: &str,
+        value: &Value,
+    ) -> Result<&'r (&'static str, &'static str, &'static str)> {
+        let name = str_arg(filter, value)?;
+        REGIONS.iter().find(|r| r.0 == name).ok_or_else(|| {
+            let known: Vec<&str> = REGIONS.iter().map(|r| r.0).collect();
+            Error::msg(format!(
+                "filter `{filter}`: unknown region {name:?}, expected one of {}",
+                known.join(", ")
+            ))
+        })
+    }
+
+    fn region_short(value: &Value, _: &HashMap<String, Value>) -> Result<Value> {
+        Ok(Value::String(region("region_short", value)?.1.into()))
+    }
+
+    fn paired_region(value: &Value, _: &HashMap<String, Value>) -> Result<Value> {
+        Ok(Value::String(region("paired_region", value)?.2.into()))
+    }
+
+    fn prefix(filter: &str, value: &Value) -> Result<Ipv4Net> {
+        let s = str_arg(filter, value)?;
+        s.parse::<Ipv4Net>().map_err(|_| {
+            Error::msg(format!(
+                "filter `{filter}`: {s:?} is not an IPv4 prefix such as 10.20.0.0/16"
+            ))
+        })
+    }
+
+    /// As terraform's `cidrsubnet(prefix, newbits, netnum)`.
+    fn cidr_subnet(value: &Value, args: &HashMap<String, Value>) -> Result<Value> {
+        let net = prefix("cidr_subnet", value)?.trunc();
+        let newbits = int_arg("cidr_subnet", args, "newbits")?;
+        let netnum = int_arg("cidr_subnet", args, "netnum")?;
+        let len = u64::from(net.prefix_len()) + newbits;
+        if len > 32 {
+            return Err(Error::msg(format!(
+                "filter `cidr_subnet`: {net} has no room for {newbits} more bits"
+            )));
+        }
+        if netnum >= 1u64 << newbits {
+            return Err(Error::msg(format!(
+                "filter `cidr_subnet`: netnum {netnum} does not fit in {newbits} bits of {net}"
+            )));
+        }
+        let base = u64::from(u32::from(net.network()));
+        let addr = base + (netnum << (32 - len));
+        let addr =
+            Ipv4Addr::from(u32::try_from(addr).map_err(|_| Error::msg("cidr_subnet overflow"))?);
+        Ok(Value::String(format!("{addr}/{len}")))
+    }
+
+    /// As terraform's `cidrhost(prefix, hostnum)`: the address, without a prefix length.
+    fn cidr_host(value: &Value, args: &HashMap<String, Value>) -> Result<Value> {
+        let net = prefix("cidr_host", value)?.trunc();
+        let hostnum = int_arg("cidr_host", args, "hostnum")?;
+        let host_bits = 32 - u32::from(net.prefix_len());
+        if host_bits < 64 && hostnum >= 1u64 << host_bits {
+            return Err(Error::msg(format!(
+                "filter `cidr_host`: host {hostnum} is outside {net}"
+            )));
+        }
+        let addr = u64::from(u32::from(net.network())) + hostnum;
+        let addr =
+            Ipv4Addr::from(u32::try_from(addr).map_err(|_| Error::msg("cidr_host overflow"))?);
+        Ok(Value::String(addr.to_string()))
+    }
+
+    fn alnum(value: &Value, _: &HashMap<String, Value>) -> Result<Value> {
+        let s = str_arg("alnum", value)?;
+        Ok(Value::String(
+            s.chars()
+                .filter(char::is_ascii_alphanumeric)
+                .map(|c| c.to_ascii_lowercase())
+                .collect(),
+        ))
+    }
+
+    fn max_len(value: &Value, args: &HashMap<String, Value>) -> Result<Value> {
+        let s = str_arg("max_len", value)?;
+        let n = usize::try_from(int_arg("max_len", args, "n")?).unwrap_or(usize::MAX);
+        Ok(Value::String(s.chars().take(n).collect()))
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::blueprint::Manifest;
+    use crate::load::Loaded;
+
+    const MANIFEST: &str = r#"
+apiVersion: trustprint/v1
+name: test-bp
+version: 1.2.3
+description: test
+exemplar: { trust: EXEMPLAR TRUST, odsCode: RM3 }
+parameters:
+  trust.name: { type: string, description: name }
+  trust.ods_code: { type: ods-code, description: code }
+  azure.location: { type: azure-region, description: region, default: uksouth }
+  sql.admin_password: { type: secret, description: pw }
+  vm.admin_password: { type: secret, description: pw }
+  cost_centre: { type: string, description: cc }
+deployments:
+  - name: workload
+    scope: resourceGroup
+    resourceGroup: "rg-{{ trust.ods_code | lower }}-{{ azure.location | region_short }}-epr"
+    template: workload.json.tera
+    dependsOn: [base]
+    parameters:
+      sqlAdminPassword: sql.admin_password
+      vmAdminPassword: vm.admin_password
+      trustName: trust.name
+  - name: base
+    scope: subscription
+    template: base.json.tera
+  - name: optional
+    scope: subscription
+    template: base.json.tera
+    when: "trust.ods_code == 'ZZZ'"
+"#;
+
+    const BASE: &str = r#"{
+  "$schema": "https://schema.management.azure.com/schemas/2018-05-01/subscriptionDeploymentTemplate.json#",
+  "contentVersion": "1.0.0.0",
+  "resources": [],
+  "outputs": { "name": { "type": "string", "value": "{{ trust.name }}" } },
+  "tags": {{ tags | json_encode | safe }},
+  "rg": "{{ resource_groups.workload }}"
+}"#;
+
+    const WORKLOAD: &str = r#"{
+  "contentVersion": "1.0.0.0",
+  "parameters": { "sqlAdminPassword": { "type": "securestring" } },
+  "variables": {
+    "vnet": "{{ '10.20.0.0/16' | cidr_subnet(newbits=8, netnum=3) }}",
+    "host": "{{ '10.20.0.0/16' | cidr_host(hostnum=260) }}",
+    {% set st = 'st' ~ trust.ods_code ~ 'uks-EPR!' %}"st": "{{ st | alnum | max_len(n=8) }}",
+    "pair": "{{ deployment.location | paired_region }}",
+    "rg": "{{ deployment.resource_group }}"
+  },
+  "resources": []
+}"#;
+
+    pub(crate) fn loaded(name: &str, templates: &[(&str, &str)]) -> Loaded {
+        let manifest: Manifest = serde_yaml::from_str(MANIFEST).expect("test manifest");
+        let blueprint = Blueprint {
+            manifest,
+            source: "tests".into(),
+            commit: None,
+            manifest_file: "blueprint.yaml".into(),
+            manifest_text: MANIFEST.into(),
+            templates: templates
+                .iter()
+                .map(|(n, t)| (n.to_string(), t.to_string()))
+                .collect(),
+        };
+        let mut secrets = BTreeMap::new();
+        secrets.insert(
+            "sql.admin_password".into(),
+            SecretRef::KeyVault {
+                vault_id:
+                    "/subscriptions/x/resourceGroups/y/providers/Microsoft.KeyVault/vaults/kv"
+                        .into(),
+                secret_name: "sql-admin".into(),
+                secret_version: None,
+            },
+        );
+        secrets.insert("vm.admin_password".into(), SecretRef::Env("VM_PW".into()));
+        let values = Values {
+            file: "values.yaml".into(),
+            text: String::new(),
+            tree: json!({
+                "trust": {"name": name, "ods_code": "RM3"},
+                "azure": {"location": "uksouth"},
+                "cost_centre": "IT-1",
+            }),
+            secrets,
+        };
+        Loaded { blueprint, values }
+    }
+
+    pub(crate) fn standard(name: &str) -> Loaded {
+        loaded(
+            name,
+            &[("base.json.tera", BASE), ("workload.json.tera", WORKLOAD)],
+        )
+    }
+
+    #[test]
+    fn injection_strings_round_trip_exactly() {
+        let name =
+            "GUY'S AND ST THOMAS' \"Trust\" {{x}} </script>\nline two\t\u{e9}\u{2603} \\ end";
+        let r = render(&standard(name)).expect("renders");
+        let base = r.deployments.iter().find(|d| d.name == "base").unwrap();
+        assert_eq!(base.template["outputs"]["name"]["value"], json!(name));
+        assert_eq!(base.template["tags"]["trust"], json!(name));
+        let workload = r.deployments.iter().find(|d| d.name == "workload").unwrap();
+        assert_eq!(
+            workload.parameters["parameters"]["trustName"]["value"],
+            json!(name)
+        );
+    }
+
+    #[test]
+    fn dependency_order_filters_context_and_when() {
+        let r = render(&standard("A TRUST")).expect("renders");
+        let names: Vec<&str> = r.deployments.iter().map(|d| d.name.as_str()).collect();
+        assert_eq!(names, ["base", "workload"]);
+        let w = &r.deployments[1];
+        assert_eq!(w.resource_group.as_deref(), Some("rg-rm3-uks-epr"));
+        assert_eq!(w.scope, Scope::ResourceGroup);
+        assert_eq!(
+            w.template["variables"],
+            json!({
+                "vnet": "10.20.3.0/24",
+                "host": "10.20.1.4",
+                "st": "strm3uks",
+                "pair": "ukwest",
+                "rg": "rg-rm3-uks-epr",
+            })
+        );
+        assert_eq!(r.deployments[0].template["rg"], json!("rg-rm3-uks-epr"));
+        assert_eq!(
+            r.deployments[0].template["tags"],
+            json!({
+                "ods-code": "RM3",
+                "trust": "A TRUST",
+                "blueprint": "test-bp",
+                "blueprint-version": "1.2.3",
+                "data-classification": "OFFICIAL-SENSITIVE",
+                "cost-centre": "IT-1",
+            })
+        );
+    }
+
+    #[test]
+    fn parameters_file_holds_references_never_secret_values() {
+        let r = render(&standard("A TRUST")).expect("renders");
+        let w = &r.deployments[1];
+        assert_eq!(
+            w.parameters,
+            json!({
+                "$schema": PARAMETERS_SCHEMA,
+                "contentVersion": "1.0.0.0",
+                "parameters": {
+                    "sqlAdminPassword": {"reference": {
+                        "keyVault": {"id": "/subscriptions/x/resourceGroups/y/providers/Microsoft.KeyVault/vaults/kv"},
+                        "secretName": "sql-admin",
+                    }},
+                    "trustName": {"value": "A TRUST"},
+                }
+            })
+        );
+        assert_eq!(
+            w.secret_env.get("vmAdminPassword").map(String::as_str),
+            Some("VM_PW")
+        );
+    }
+
+    #[test]
+    fn deterministic_bytes_and_hashes() {
+        let a = render(&standard("A TRUST")).unwrap();
+        let b = render(&standard("A TRUST")).unwrap();
+        assert_eq!(files(&a), files(&b));
+        assert_eq!(a.hash, b.hash);
+        assert!(a.hash.starts_with("sha256:") && a.hash.len() == 7 + 64);
+        let c = render(&standard("ANOTHER TRUST")).unwrap();
+        assert_ne!(a.hash, c.hash);
+        let (_, bytes) = &files(&a)[0];
+        assert!(bytes.ends_with(b"}\n") && bytes.starts_with(b"{\n  \""));
+    }
+
+    #[test]
+    fn undefined_variable_names_template_line_and_trust() {
+        let bad = "{\n  \"a\": 1,\n  \"b\": \"{{ trust.nme }}\"\n}";
+        let l = loaded(
+            "A TRUST",
+            &[("base.json.tera", bad), ("workload.json.tera", WORKLOAD)],
+        );
+        let err = render(&l).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.starts_with(
+                "template base.json.tera:3: Variable `trust.nme` not found in context"
+            ),
+            "{text}"
+        );
+        assert!(text.ends_with("(rendering for A TRUST (RM3))"), "{text}");
+        assert_eq!(err.exit_code(), crate::ExitCode::InvalidInput);
+    }
+
+    #[test]
+    fn syntax_error_names_template_and_line() {
+        let bad = "{\n  \"a\": {{ trust.name \n}";
+        let l = loaded(
+            "A TRUST",
+            &[("base.json.tera", bad), ("workload.json.tera", WORKLOAD)],
+        );
+        let err = render(&l).unwrap_err();
+        let Error::Template { template, line, .. } = &err else {
+            panic!("{err}")
+        };
+        assert_eq!(template, "base.json.tera");
+        assert_eq!(*line, Some(3), "{err}");
+    }
+
+    #[test]
+    fn templates_import_macros_from_each_other_in_any_order() {
+        let base =
+            "{% import \"shared/m.json.tera\" as m %}{ \"n\": \"{{ m::name(s=trust.name) }}\" }";
+        let macros = "{% macro name(s) %}x-{{ s }}{% endmacro name %}";
+        let l = loaded(
+            "A \"Q\"",
+            &[
+                ("base.json.tera", base),
+                ("shared/m.json.tera", macros),
+                ("workload.json.tera", WORKLOAD),
+            ],
+        );
+        let r = render(&l).expect("renders");
+        assert_eq!(r.deployments[0].template["n"], json!("x-A \"Q\""));
+
+        let broken = "{% macro name(s) %}{{ s }{% endmacro name %}";
+        let l = loaded(
+            "T",
+            &[
+                ("base.json.tera", base),
+                ("shared/m.json.tera", broken),
+                ("workload.json.tera", WORKLOAD),
+            ],
+        );
+        let err = render(&l).unwrap_err();
+        let Error::Template { template, line, .. } = &err else {
+            panic!("{err}")
+        };
+        assert_eq!(
+            (template.as_str(), *line),
+            ("shared/m.json.tera", Some(1)),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn invalid_json_names_template_position_and_line() {
+        let bad = "{\n  \"a\": {{ trust.name | safe }}\n}";
+        let l = loaded(
+            "A TRUST",
+            &[("base.json.tera", bad), ("workload.json.tera", WORKLOAD)],
+        );
+        let err = render(&l).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "template base.json.tera rendered invalid JSON at line 2, column 8 (rendering for A TRUST (RM3)): \
+             expected value\n  |   \"a\": A TRUST\n  |        ^"
+        );
+    }
+
+    #[test]
+    fn filter_errors_are_clear() {
+        let bad = "{ \"a\": \"{{ '10.0.0.0/30' | cidr_subnet(newbits=4, netnum=0) }}\" }";
+        let l = loaded(
+            "T",
+            &[("base.json.tera", bad), ("workload.json.tera", WORKLOAD)],
+        );
+        let text = render(&l).unwrap_err().to_string();
+        assert!(
+            text.contains("filter `cidr_subnet`: 10.0.0.0/30 has no room for 4 more bits"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn write_swaps_atomically_and_refuses_foreign_folders() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("out");
+        let r = render(&standard("A TRUST")).unwrap();
+        write(&out, &r).unwrap();
+        let mut names: Vec<String> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                "base.json",
+                "base.parameters.json",
+                "render-manifest.json",
+                "workload.json",
+                "workload.parameters.json"
+            ]
+        );
+        // A second write replaces the first, leaving nothing staged beside it.
+        std::fs::write(out.join("stale.json"), "{}").unwrap();
+        write(&out, &r).unwrap();
+        assert!(!out.join("stale.json").exists());
+        let siblings: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
+        assert_eq!(siblings.len(), 1);
+
+        let foreign = tmp.path().join("src");
+        std::fs::create_dir(&foreign).unwrap();
+        std::fs::write(foreign.join("main.rs"), "fn main() {}").unwrap();
+        let err = write(&foreign, &r).unwrap_err();
+        assert!(err.to_string().contains("refusing to replace it"), "{err}");
+        assert!(foreign.join("main.rs").exists());
+    }
+
+    #[test]
+    fn dependency_cycle_is_a_blueprint_error() {
+        let l = standard("T");
+        let nodes: Vec<(&str, &[String])> = vec![
+            ("a", &[]),
+            ("b", std::slice::from_ref(&"c".to_string()).to_vec().leak()),
+            ("c", std::slice::from_ref(&"b".to_string()).to_vec().leak()),
+        ];
+        let err = topological_order(&nodes, &l.blueprint).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "blueprint tests: deployments depend on each other in a cycle: b, c"
+        );
+    }
 }

@@ -1,1 +1,126 @@
 //! The orchestrator: the whole flow, stage by stage. Commands call these.
+//!
+//! ```text
+//! load ─▶ render ─▶ check ─▶ (plan ─▶ apply) ─▶ record
+//! ```
+//! Each function here takes typed inputs (never clap types) and returns a typed result for the CLI to print.
+//! `stamp` is the main job; plan and apply (issue 5) slot in between [`check_loaded`] and
+//! [`crate::record::record_with`], taking the same [`Checked`] and handing their report to the record.
+
+use crate::blueprint::SourceSpec;
+use crate::error::Error;
+use crate::load::Loaded;
+use crate::model::Rendered;
+use crate::record::{RecordOptions, RecordOutcome};
+use crate::values::ValuesInput;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// What every single-trust command starts from.
+#[derive(Debug, Clone)]
+pub struct Inputs {
+    pub blueprint: SourceSpec,
+    pub values: ValuesInput,
+}
+
+/// The placeholder subscription and tenant the guardrails evaluate `subscription()` and `tenant()` with when
+/// the values do not give them yet.
+pub const PLACEHOLDER_ID: &str = "00000000-0000-0000-0000-000000000000";
+
+/// Load and render one trust.
+pub fn render_loaded(inputs: &Inputs) -> Result<(Loaded, Rendered), Error> {
+    let loaded = crate::load::load(&inputs.blueprint, &inputs.values)?;
+    let rendered = crate::render::render(&loaded)?;
+    Ok((loaded, rendered))
+}
+
+/// `trustprint render`: load, render and write the ARM files to `out` (atomically).
+pub fn render_trust(inputs: &Inputs, out: &Path) -> Result<Rendered, Error> {
+    let (_, rendered) = render_loaded(inputs)?;
+    crate::render::write(out, &rendered)?;
+    Ok(rendered)
+}
+
+/// A trust loaded, rendered and checked.
+#[derive(Debug)]
+pub struct Checked {
+    pub loaded: Loaded,
+    pub rendered: Rendered,
+    pub report: crate::check::Report,
+}
+
+/// The guardrails over a rendered trust: ARM expressions evaluated with the trust's subscription and tenant
+/// (placeholders until known), every deployment's resources checked together.
+pub fn check_loaded(
+    blueprint: &crate::blueprint::Blueprint,
+    values: &crate::values::Values,
+    rendered: &Rendered,
+) -> Result<crate::check::Report, Error> {
+    let id = |key: &str| {
+        values
+            .get(key)
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or(PLACEHOLDER_ID)
+            .to_string()
+    };
+    let ctx = crate::armexpr::StaticContext {
+        subscription_id: id("azure.subscription_id"),
+        tenant_id: id("azure.tenant_id"),
+    };
+    let settings = crate::check::Settings::from_manifest(&blueprint.manifest);
+    crate::check::check_rendered(rendered, &settings, &ctx)
+}
+
+/// `trustprint check`: load, render and run the guardrails. Violations are in the report, not an error.
+pub fn check_trust(inputs: &Inputs) -> Result<Checked, Error> {
+    let (loaded, rendered) = render_loaded(inputs)?;
+    let report = check_loaded(&loaded.blueprint, &loaded.values, &rendered)?;
+    Ok(Checked {
+        loaded,
+        rendered,
+        report,
+    })
+}
+
+/// How to stamp.
+#[derive(Debug, Clone)]
+pub struct StampOptions {
+    /// The fleet repository (created when missing).
+    pub fleet: PathBuf,
+    /// How long to wait for another trustprint holding the fleet repository.
+    pub lock_timeout: Duration,
+}
+
+/// What a stamp did.
+#[derive(Debug)]
+pub struct Stamped {
+    pub checked: Checked,
+    pub record: RecordOutcome,
+}
+
+/// `trustprint stamp`: load, render, check, and record in the fleet repository. Nothing is recorded unless
+/// every stage before succeeded: guardrail violations end it with [`Error::Violations`] carrying the report.
+pub fn stamp(inputs: &Inputs, options: &StampOptions) -> Result<Stamped, Error> {
+    let checked = check_trust(inputs)?;
+    if checked.report.violations().next().is_some() {
+        return Err(Error::Violations {
+            report: Box::new(checked.report),
+        });
+    }
+    // Issue 5: plan and apply go here, and their report goes into the record.
+    let record = crate::record::record_with(
+        &options.fleet,
+        &checked.loaded,
+        &checked.rendered,
+        &RecordOptions {
+            lock_timeout: options.lock_timeout,
+        },
+    )?;
+    Ok(Stamped { checked, record })
+}
+
+/// `trustprint values schema`: the JSON Schema of the blueprint's values files.
+pub fn values_schema(blueprint: &SourceSpec) -> Result<serde_json::Value, Error> {
+    let bp = crate::blueprint::open(blueprint)?;
+    Ok(crate::values::schema(&bp.manifest))
+}

@@ -390,6 +390,90 @@ impl Resolver for NoneDeployed {
 }
 
 #[test]
+fn nested_parameters_that_need_reference_stay_unknown_in_static_expansion() {
+    let t = template(
+        json!({}),
+        json!({}),
+        json!([
+            {"type": "Microsoft.OperationalInsights/workspaces", "apiVersion": "2022-10-01", "name": "law",
+             "location": "uksouth"},
+            {"type": "Microsoft.Resources/deployments", "apiVersion": "2022-09-01", "name": "diag",
+             "properties": {
+                "mode": "Incremental",
+                "expressionEvaluationOptions": {"scope": "inner"},
+                "parameters": {
+                    "workspaceKey": {"value": "[reference('law').customerId]"},
+                    "retention": {"value": 30}
+                },
+                "template": {
+                    "contentVersion": "1.0.0.0",
+                    "parameters": {"workspaceKey": {"type": "string"}, "retention": {"type": "int", "maxValue": 90}},
+                    "resources": [{
+                        "type": "Microsoft.Storage/storageAccounts", "apiVersion": "2023-01-01", "name": "stdiag",
+                        "location": "[resourceGroup().location]",
+                        "properties": {"key": "[parameters('workspaceKey')]", "days": "[parameters('retention')]"}
+                    }]
+                }
+             }}
+        ]),
+    );
+    let resources = expand(&rg_deployment(t, json!({})), &ctx()).unwrap();
+    assert_eq!(resources.len(), 2);
+    assert_eq!(
+        resources[1].id,
+        format!("{RG_ID}/providers/Microsoft.Storage/storageAccounts/stdiag")
+    );
+    assert_eq!(resources[1].location.as_deref(), Some("uksouth"));
+    assert_eq!(
+        resources[1].body["properties"],
+        json!({"key": "[parameters('workspaceKey')]", "days": 30})
+    );
+}
+
+#[test]
+fn outer_scope_sees_the_parents_scope_as_arm_does() {
+    // With the default (outer) scope, a nested template's functions see the parent deployment: at subscription
+    // scope there is no resourceGroup(), even though the resources go into a group.
+    let t = json!({
+        "contentVersion": "1.0.0.0",
+        "resources": [{
+            "type": "Microsoft.Resources/deployments", "apiVersion": "2022-09-01", "name": "n",
+            "resourceGroup": "rg-x",
+            "properties": {"mode": "Incremental", "template": {"contentVersion": "1.0.0.0", "resources": [{
+                "type": "Microsoft.Web/sites", "apiVersion": "2023-01-01", "name": "w",
+                "location": "[resourceGroup().location]"
+            }]}}
+        }]
+    });
+    let mut d = rg_deployment(t, json!({}));
+    d.scope = Scope::Subscription;
+    d.resource_group = None;
+    let err = expand(&d, &ctx()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "resources[0].properties.template.resources[0].location: resourceGroup(): not available in a \
+         subscription-scope deployment"
+    );
+}
+
+#[test]
+fn property_copy_with_a_count_known_only_after_deployment_is_kept_as_written() {
+    let t = template(
+        json!({}),
+        json!({}),
+        json!([{
+            "type": "Microsoft.Network/loadBalancers", "apiVersion": "2023-09-01", "name": "lb",
+            "properties": {"copy": [{"name": "rules", "count": "[length(reference('x').rules)]", "input": {"n": "[copyIndex('rules')]"}}]}
+        }]),
+    );
+    let resources = expand(&rg_deployment(t, json!({})), &ctx()).unwrap();
+    assert_eq!(
+        resources[0].body["properties"]["copy"][0]["count"],
+        "[length(reference('x').rules)]"
+    );
+}
+
+#[test]
 fn dependency_cycles_are_reported_by_name() {
     let t = template(
         json!({}),
@@ -506,4 +590,173 @@ fn symbolic_name_templates_are_refused() {
             .starts_with("unsupported template construct: languageVersion"),
         "{err}"
     );
+}
+
+mod properties {
+    //! Arbitrary strings and arbitrary generated expressions: parsing and evaluating never panic, and
+    //! whole templates built from them fail with errors, not crashes.
+    use super::*;
+    use proptest::prelude::*;
+
+    struct AnyCtx;
+    impl armexpr::Context for AnyCtx {
+        fn subscription(&self) -> Value {
+            json!({"id": "/subscriptions/s", "subscriptionId": "s", "tenantId": "t", "displayName": ""})
+        }
+        fn resource_group(&self) -> Option<Value> {
+            Some(
+                json!({"id": "/subscriptions/s/resourceGroups/rg", "name": "rg", "location": "uksouth"}),
+            )
+        }
+        fn deployment(&self) -> Value {
+            json!({"name": "d"})
+        }
+        fn tenant(&self) -> Value {
+            json!({"tenantId": "t"})
+        }
+        fn reference(&self, id: &str, _: Option<&str>, _: bool) -> Result<Value, Error> {
+            Ok(json!({"id": id, "outputs": {}}))
+        }
+    }
+
+    fn scope() -> armexpr::Scope {
+        let params: Map<String, Value> = serde_json::from_value(
+            json!({"s": "text", "n": 3, "a": [1, "x", null], "o": {"k": [true]}}),
+        )
+        .unwrap();
+        let vars: Map<String, Value> =
+            serde_json::from_value(json!({"v": "[parameters('a')]", "w": "[variables('w')]"}))
+                .unwrap();
+        armexpr::Scope::new(&params, &vars).unwrap()
+    }
+
+    const NAMES: &[&str] = &[
+        "concat",
+        "format",
+        "substring",
+        "length",
+        "split",
+        "join",
+        "replace",
+        "toLower",
+        "int",
+        "add",
+        "sub",
+        "mul",
+        "div",
+        "mod",
+        "range",
+        "take",
+        "skip",
+        "first",
+        "last",
+        "union",
+        "intersection",
+        "createArray",
+        "createObject",
+        "items",
+        "json",
+        "string",
+        "base64",
+        "base64ToString",
+        "uri",
+        "if",
+        "equals",
+        "and",
+        "or",
+        "not",
+        "empty",
+        "contains",
+        "coalesce",
+        "guid",
+        "uniqueString",
+        "resourceId",
+        "parameters",
+        "variables",
+        "copyIndex",
+        "padLeft",
+        "min",
+        "max",
+        "indexOf",
+        "bool",
+        "array",
+        "reference",
+        "nope",
+        "dataUriToString",
+        "uriComponentToString",
+        "subscriptionResourceId",
+        "extensionResourceId",
+        "less",
+    ];
+
+    fn expr() -> impl Strategy<Value = String> {
+        let leaf = prop_oneof![
+            "[a-z ]{0,6}".prop_map(|s| format!("'{s}'")),
+            any::<i64>().prop_map(|i| i.to_string()),
+            Just("true".to_string()),
+            Just("null".to_string()),
+            prop::sample::select(vec!["'s'", "'n'", "'a'", "'o'", "'v'", "'w'"])
+                .prop_map(str::to_string),
+        ];
+        leaf.prop_recursive(6, 48, 4, |inner| {
+            prop_oneof![
+                (
+                    prop::sample::select(NAMES),
+                    prop::collection::vec(inner.clone(), 0..4)
+                )
+                    .prop_map(|(n, args)| format!("{n}({})", args.join(", "))),
+                // Property access after a call: `1.a` would read as a decimal number, which ARM lacks.
+                (inner.clone(), "[a-zA-Z]{1,4}").prop_map(|(e, p)| format!("array({e}).{p}")),
+                (inner.clone(), inner).prop_map(|(e, i)| format!("{e}[{i}]")),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn arbitrary_strings_never_panic(s in "\\PC{0,80}") {
+            let scope = scope();
+            let _ = armexpr::Evaluator::new(&AnyCtx, &scope).eval_str(&s);
+            let _ = armexpr::Evaluator::new(&AnyCtx, &scope).eval_str(&format!("[{s}]"));
+        }
+
+        #[test]
+        fn arbitrary_bracketed_grammar_soup_never_panics(s in "[\\[\\]()',.a-z0-9 -]{0,60}") {
+            let scope = scope();
+            let _ = armexpr::Evaluator::new(&AnyCtx, &scope).eval_str(&format!("[{s}]"));
+        }
+
+        #[test]
+        fn generated_expressions_never_panic(e in expr()) {
+            let scope = scope();
+            let text = format!("[{e}]");
+            // Every generated expression is well-formed, so it must parse; evaluating may fail but not panic.
+            prop_assert!(armexpr::parse(&e).is_ok(), "did not parse: {}", text);
+            let _ = armexpr::Evaluator::new(&AnyCtx, &scope).eval_str(&text);
+        }
+
+        #[test]
+        fn generated_templates_never_panic(name in expr(), count in expr(), prop in expr()) {
+            let t = template(
+                json!({"p": {"type": "string", "defaultValue": "x"}}),
+                json!({"v": format!("[{prop}]")}),
+                json!([{
+                    "type": "Microsoft.Web/sites", "apiVersion": "2023-01-01",
+                    "name": format!("[{name}]"),
+                    "copy": {"name": "c", "count": format!("[{count}]")},
+                    "properties": {"x": format!("[{prop}]"), "y": "[variables('v')]"}
+                }]),
+            );
+            let _ = expand(&rg_deployment(t.clone(), json!({})), &ctx());
+            let scope = DeploymentScope::resource_group(SUB, "t", "rg", "uksouth", "d");
+            if let Ok(plan) = Plan::new(&t, &Map::new(), &scope, Mode::Strict) {
+                for i in 0..plan.nodes.len() {
+                    let _ = plan.evaluate(i, &NoneDeployed);
+                }
+                let _ = plan.outputs(&NoneDeployed);
+            }
+        }
+    }
 }

@@ -110,6 +110,20 @@ impl Error {
         }
     }
 
+    /// Put the error's path under `prefix` (an error inside a nested template, seen from its parent).
+    pub fn within(self, prefix: &str) -> Error {
+        match self {
+            Error::At { path, source } => Error::At {
+                path: format!("{prefix}.{path}"),
+                source,
+            },
+            e => Error::At {
+                path: prefix.to_string(),
+                source: Box::new(e),
+            },
+        }
+    }
+
     pub(crate) fn func(function: &str, message: impl Into<String>) -> Error {
         Error::Function {
             function: function.to_string(),

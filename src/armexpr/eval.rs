@@ -95,6 +95,7 @@ pub struct Scope {
     variables: HashMap<String, (String, VariableDef)>,
     functions: HashMap<String, UserFunction>,
     cache: Mutex<HashMap<String, Value>>,
+    unknown: std::collections::HashSet<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -205,6 +206,17 @@ impl Scope {
         &self.parameters
     }
 
+    /// Mark a parameter whose value is only known after deployment: `parameters('name')` is then
+    /// [`Error::NotYetKnown`].
+    pub fn mark_unknown(&mut self, name: &str) {
+        self.unknown.insert(name.to_ascii_lowercase());
+    }
+
+    /// Whether a parameter's value is only known after deployment.
+    pub fn is_unknown(&self, name: &str) -> bool {
+        self.unknown.contains(&name.to_ascii_lowercase())
+    }
+
     pub(crate) fn set_parameter(&mut self, name: &str, value: Value) {
         self.parameters.insert(name.to_ascii_lowercase(), value);
     }
@@ -274,6 +286,11 @@ impl<'a> Evaluator<'a> {
         self.copy.borrow().clone()
     }
 
+    /// The variable being evaluated, if any.
+    pub(crate) fn in_variable(&self) -> Option<String> {
+        self.stack.borrow().last().cloned()
+    }
+
     pub(crate) fn push_copy(&self, frame: CopyFrame) {
         self.copy.borrow_mut().push(frame);
     }
@@ -334,7 +351,15 @@ impl<'a> Evaluator<'a> {
                         format!("{path}.{k}")
                     };
                     if property_copy && k == "copy" && v.is_array() {
-                        self.property_copy(v, &child, &mut out)?;
+                        let mut expanded = Map::new();
+                        match self.property_copy(v, &child, &mut expanded) {
+                            Ok(()) => out.extend(expanded),
+                            // A count only known after deployment: static checks see the loop as written.
+                            Err(e) if self.lenient && e.is_not_yet_known() => {
+                                out.insert(k.clone(), v.clone());
+                            }
+                            Err(e) => return Err(e),
+                        }
                         continue;
                     }
                     let key = match self.eval_str(k) {

@@ -201,6 +201,9 @@ pub fn to_text(v: &Value) -> String {
     }
 }
 
+/// The longest string padding may produce: keeps hostile templates from exhausting memory.
+const MAX_TEXT: i64 = 131_072;
+
 fn checked(f: &str, r: Option<i64>) -> Result<Value, Error> {
     r.map(Value::from)
         .ok_or_else(|| Error::func(f, "integer overflow or division by zero"))
@@ -282,6 +285,12 @@ fn format_net(fmt: &str, args: &[Value]) -> Result<String, Error> {
                 };
                 match align.map(str::parse::<i64>) {
                     None => out.push_str(&text),
+                    Some(Ok(w)) if w.unsigned_abs() > MAX_TEXT as u64 => {
+                        return Err(Error::func(
+                            "format",
+                            format!("alignment {w} is wider than {MAX_TEXT}"),
+                        ));
+                    }
                     Some(Ok(w)) => {
                         let width = w.unsigned_abs() as usize;
                         if w >= 0 {
@@ -318,12 +327,16 @@ fn format_spec(arg: &Value, spec: &str) -> Result<String, Error> {
         )
     };
     let n = arg.as_i64().ok_or_else(unsupported)?;
-    let (kind, digits) = spec.split_at(spec.len().min(1));
+    let split = spec.chars().next().map_or(0, char::len_utf8);
+    let (kind, digits) = spec.split_at(split);
     let width: usize = if digits.is_empty() {
         0
     } else {
         digits.parse().map_err(|_| unsupported())?
     };
+    if width > 64 {
+        return Err(unsupported());
+    }
     match kind {
         "D" | "d" => {
             let s = format!("{:0width$}", n.unsigned_abs());
@@ -408,22 +421,34 @@ impl Evaluator<'_> {
             _ => {}
         }
         let args = self.args(raw)?;
-        let f = lower.as_str();
+        // The functions that recurse into template values (variables, user functions) are dispatched here, so
+        // the large frame of `builtin` is never on the recursion path.
         if name.contains('.') {
             return self.user_function(name, &args);
         }
+        if lower == "variables" {
+            arity(name, &args, 1, 1)?;
+            return self.variable(string_arg(name, &args, 0)?);
+        }
+        self.builtin(name, &lower, args)
+    }
+
+    /// Every other built-in function: none of them evaluates template values.
+    #[inline(never)]
+    fn builtin(&self, name: &str, f: &str, args: Vec<Value>) -> Result<Value, Error> {
         match f {
             // ---- scope and template ----
             "parameters" => {
                 arity(name, &args, 1, 1)?;
                 let p = string_arg(name, &args, 0)?;
+                if self.scope.is_unknown(p) {
+                    return Err(Error::NotYetKnown {
+                        what: format!("parameter '{p}'"),
+                    });
+                }
                 self.scope.parameter(p).cloned().ok_or_else(|| {
                     Error::func("parameters", format!("the template has no parameter '{p}'"))
                 })
-            }
-            "variables" => {
-                arity(name, &args, 1, 1)?;
-                self.variable(string_arg(name, &args, 0)?)
             }
             "copyindex" => {
                 arity(name, &args, 0, 2)?;
@@ -501,6 +526,7 @@ impl Evaluator<'_> {
             }
             "reference" => {
                 arity(name, &args, 1, 3)?;
+                self.not_in_variable(name)?;
                 let target = string_arg(name, &args, 0)?;
                 let api = match args.get(1) {
                     None | Some(Value::Null) => None,
@@ -515,6 +541,7 @@ impl Evaluator<'_> {
             }
             f if f.starts_with("list") && !matches!(f, "listaccountsas") => {
                 arity(name, &args, 2, 3)?;
+                self.not_in_variable(name)?;
                 let target = string_arg(name, &args, 0)?;
                 let api = string_arg(name, &args, 1)?;
                 let id = self.resolve_name(target);
@@ -706,6 +733,12 @@ impl Evaluator<'_> {
                         }
                     }
                 };
+                if !(0..=MAX_TEXT).contains(&width) {
+                    return Err(Error::func(
+                        "padLeft",
+                        format!("the length must be 0 to {MAX_TEXT}, got {width}"),
+                    ));
+                }
                 let have = s.chars().count() as i64;
                 let need = usize::try_from((width - have).max(0)).unwrap_or(0);
                 Ok(Value::String(format!(
@@ -917,7 +950,7 @@ impl Evaluator<'_> {
                 })
             }
             "createobject" => {
-                if args.len() % 2 != 0 {
+                if !args.len().is_multiple_of(2) {
                     return Err(Error::func(
                         "createObject",
                         "takes key/value pairs (an even number of arguments)",
@@ -1122,6 +1155,18 @@ impl Evaluator<'_> {
                     reason: format!("not an ARM template function{suggestion}"),
                 })
             }
+        }
+    }
+
+    /// ARM evaluates variables before any resource exists, so `reference()` and `list*()` may not be used in
+    /// them (its rule, and the reason variables can be cached).
+    fn not_in_variable(&self, function: &str) -> Result<(), Error> {
+        match self.in_variable() {
+            Some(var) => Err(Error::func(
+                function,
+                format!("cannot be used in variables (used in variable '{var}'); use it in the resource or output instead"),
+            )),
+            None => Ok(()),
         }
     }
 
@@ -1386,6 +1431,18 @@ mod tests {
         assert_eq!(ok("[format('{0,4}|{0,-4}|', 'ab')]"), "  ab|ab  |");
         assert_eq!(ok("[format('{0:N}', 1234567)]"), "1,234,567");
         assert_eq!(
+            err("[format('{0:é2}', 1)]"),
+            "format(): format specifier 'é2' is not supported for 1"
+        );
+        assert_eq!(
+            err("[format('{0,999999999}', 1)]"),
+            "format(): alignment 999999999 is wider than 131072"
+        );
+        assert_eq!(
+            err("[padLeft('x', 9223372036854775807)]"),
+            "padLeft(): the length must be 0 to 131072, got 9223372036854775807"
+        );
+        assert_eq!(
             err("[format('{1}', 'a')]"),
             "format(): placeholder {1} but only 1 argument(s) given"
         );
@@ -1551,6 +1608,34 @@ mod tests {
             err("[parameters('name').b]"),
             "cannot read property 'b' of string value"
         );
+    }
+
+    #[test]
+    fn reference_is_refused_in_variables() {
+        let vars: Map<String, Value> = serde_json::from_value(
+            json!({"r": "[reference('/x').id]", "k": "[listKeys('/x', '1').keys]"}),
+        )
+        .unwrap();
+        let s = Scope::new(&Map::new(), &vars).unwrap();
+        let ev = Evaluator::new(&TestCtx, &s);
+        assert_eq!(
+            ev.eval_str("[variables('r')]").unwrap_err().to_string(),
+            "variables.r: reference(): cannot be used in variables (used in variable 'r'); use it in the resource or \
+             output instead"
+        );
+        assert!(ev
+            .eval_str("[variables('k')]")
+            .unwrap_err()
+            .to_string()
+            .contains("listKeys(): cannot be used in variables"));
+    }
+
+    #[test]
+    fn deep_but_allowed_nesting_evaluates() {
+        let deep = format!("[{}'x'{}]", "concat(".repeat(60), ")".repeat(60));
+        assert_eq!(ok(&deep), "x");
+        let deeper = format!("[{}'x'{}]", "concat(".repeat(100), ")".repeat(100));
+        assert!(err(&deeper).contains("nested more than 64 levels deep"));
     }
 
     #[test]

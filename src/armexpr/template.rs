@@ -304,7 +304,7 @@ pub enum Mode {
     Static,
 }
 
-const SECRET_PLACEHOLDER: &str = "[secret: supplied at deployment]";
+const SECRET_PLACEHOLDER: &str = "(secret supplied at deployment)";
 
 /// The placeholder static expansion puts where a secret parameter's value would be.
 pub fn secret_placeholder() -> &'static str {
@@ -324,10 +324,13 @@ pub fn parameter_values(parameters: &Value, mode: Mode) -> Result<Map<String, Va
             type_name(parameters)
         )));
     };
-    // A whole parameters file, or just its `parameters` member.
+    // A whole parameters file, or just its `parameters` member. A parameter that is itself named
+    // `parameters` has a `value` or `reference`; the file's member does not.
     let obj = match obj.get("parameters") {
         Some(Value::Object(inner))
-            if obj.contains_key("$schema") || obj.contains_key("contentVersion") =>
+            if obj.contains_key("$schema")
+                || obj.contains_key("contentVersion")
+                || !(inner.contains_key("value") || inner.contains_key("reference")) =>
         {
             inner
         }
@@ -428,8 +431,13 @@ impl Plan {
         let (scope, param_values, param_types) = match outer {
             Some(parent) => (parent.scope.clone(), Map::new(), Map::new()),
             None => {
-                let (values, types) =
-                    process_parameters(t.get("parameters"), parameters, target, &content_version)?;
+                let (values, types) = process_parameters(
+                    t.get("parameters"),
+                    parameters,
+                    target,
+                    &content_version,
+                    mode,
+                )?;
                 let mut s = Scope::new(
                     &values,
                     t.get("variables")
@@ -441,6 +449,13 @@ impl Plan {
                     s = s
                         .with_functions(fs)
                         .map_err(|e| e.at(|| "functions".into()))?;
+                }
+                if lenient {
+                    for (name, v) in &values {
+                        if is_unevaluated(v) {
+                            s.mark_unknown(name);
+                        }
+                    }
                 }
                 (Arc::new(s), values, types)
             }
@@ -499,7 +514,15 @@ impl Plan {
         // Pass 2: evaluate bodies (as far as possible) and dependencies.
         let mut index_of: HashMap<String, Vec<usize>> = HashMap::new();
         for (i, p) in pending.iter().enumerate() {
-            index_of.entry(ids::comparable(&p.id)).or_default().push(i);
+            let by_id = index_of.entry(ids::comparable(&p.id)).or_default();
+            if let Some(&first) = by_id.first() {
+                return Err(Error::template(format!(
+                    "resource '{}' is defined multiple times in the template (also at {})",
+                    p.id, pending[first].path
+                ))
+                .at(|| p.path.clone()));
+            }
+            by_id.push(i);
             index_of
                 .entry(p.name.to_ascii_lowercase())
                 .or_default()
@@ -776,7 +799,7 @@ impl Plan {
                 resolver,
             )
         };
-        result.map_err(|e| e.at(|| format!("{path}.template")))
+        result.map_err(|e| e.within(&format!("{path}.template")))
     }
 
     /// The template's outputs, evaluated once every resource exists: `{"name": {"type": "String", "value": ...}}`.
@@ -868,6 +891,11 @@ impl Plan {
     }
 }
 
+/// A string that is still an expression: a value static expansion could not know.
+fn is_unevaluated(v: &Value) -> bool {
+    matches!(v, Value::String(s) if matches!(super::parse::classify(s), super::parse::Template::Expression(_)))
+}
+
 /// Parameter values and their ARM type names, in declaration order.
 type ParameterTable = (Map<String, Value>, Map<String, Value>);
 
@@ -878,6 +906,7 @@ fn process_parameters(
     supplied: &Map<String, Value>,
     target: &DeploymentScope,
     content_version: &str,
+    mode: Mode,
 ) -> Result<ParameterTable, Error> {
     let empty = Map::new();
     let declared = match declared {
@@ -942,6 +971,14 @@ fn process_parameters(
                 }
             },
         };
+        // Static expansion passes a nested deployment values it could not evaluate (they need reference()):
+        // they are unknown, not wrong.
+        if mode == Mode::Static && is_unevaluated(&value) {
+            scope.set_parameter(name, value.clone());
+            values.insert(name.clone(), value);
+            types.insert(name.clone(), Value::String(arm_type.into()));
+            continue;
+        }
         if !type_matches(arm_type, &value) {
             return Err(perr(format!(
                 "expected a value of type {t}, got {}",
@@ -1371,4 +1408,76 @@ fn evaluate_body(
         }
     }
     Ok(Value::Object(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn parameter_values_take_a_whole_file_or_its_parameters() {
+        let expected: Map<String, Value> =
+            serde_json::from_value(json!({"a": 1, "parameters": "p"})).unwrap();
+        let member = json!({"a": {"value": 1}, "parameters": {"value": "p"}});
+        assert_eq!(parameter_values(&member, Mode::Strict).unwrap(), expected);
+        let file = json!({"contentVersion": "1.0.0.0", "parameters": member.clone()});
+        assert_eq!(parameter_values(&file, Mode::Strict).unwrap(), expected);
+        let bare = json!({"parameters": {"a": {"value": 1}}});
+        assert_eq!(parameter_values(&bare, Mode::Strict).unwrap()["a"], 1);
+        let kv = json!({"s": {"reference": {"keyVault": {"id": "/kv"}, "secretName": "x"}}});
+        assert_eq!(
+            parameter_values(&kv, Mode::Strict).unwrap_err().to_string(),
+            "parameter 's': a Key Vault reference must be resolved before planning"
+        );
+        assert_eq!(
+            parameter_values(&kv, Mode::Static).unwrap()["s"],
+            secret_placeholder()
+        );
+    }
+
+    #[test]
+    fn plans_can_be_shared_across_threads() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<Plan>();
+        assert_send_sync::<Node>();
+    }
+
+    #[test]
+    fn duplicate_resources_are_an_error() {
+        let t = json!({"contentVersion": "1.0.0.0", "resources": [
+            {"type": "Microsoft.Web/sites", "apiVersion": "2023-01-01", "name": "w"},
+            {"type": "Microsoft.Web/sites", "apiVersion": "2023-01-01", "name": "W"}
+        ]});
+        let scope = DeploymentScope::resource_group("s", "t", "rg", "uksouth", "d");
+        let err = Plan::new(&t, &Map::new(), &scope, Mode::Strict).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "resources[1]: resource '/subscriptions/s/resourceGroups/rg/providers/Microsoft.Web/sites/W' is defined \
+             multiple times in the template (also at resources[0])"
+        );
+    }
+
+    #[test]
+    fn long_variable_chains_stop_with_an_error_not_a_stack_overflow() {
+        let mut vars = Map::new();
+        for i in 0..1000 {
+            vars.insert(format!("v{i}"), json!(format!("[variables('v{}')]", i + 1)));
+        }
+        vars.insert("v1000".into(), json!("end"));
+        let t = json!({
+            "contentVersion": "1.0.0.0",
+            "variables": vars,
+            "resources": [],
+            "outputs": {"o": {"type": "string", "value": "[variables('v0')]"}}
+        });
+        let scope = DeploymentScope::resource_group("s", "t", "rg", "uksouth", "d");
+        let plan = Plan::new(&t, &Map::new(), &scope, Mode::Strict).unwrap();
+        let err = plan.outputs(&Unresolved).unwrap_err();
+        assert!(
+            err.to_string()
+                .ends_with("evaluation nested more than 128 levels deep"),
+            "{err}"
+        );
+    }
 }

@@ -160,3 +160,571 @@ pub struct Migration {
     #[serde(default)]
     pub remove: Vec<String>,
 }
+
+/// Names the render stage puts beside the values at the top of the template context (docs/architecture.md).
+/// (`tags` is not among them: a `tags` object parameter holds extra tags the render stage merges under the
+/// required ones.)
+pub const RESERVED: &[&str] = &["blueprint", "deployment", "resource_groups"];
+
+/// The only manifest format version this trustprint reads.
+pub const API_VERSION: &str = "trustprint/v1";
+
+use crate::diag::Diagnostic;
+use crate::yaml::{Node, Seg, Span};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A parsed manifest with the positioned tree it came from (for diagnostics).
+#[derive(Debug, Clone)]
+pub struct Parsed {
+    pub manifest: Manifest,
+    pub node: Node,
+}
+
+/// Parse `blueprint.yaml`: YAML and shape errors come back with `file:line:col`. Semantic checks are
+/// [`validate`]'s job, once the templates are known.
+pub fn parse(file: &str, bytes: &[u8]) -> Result<Parsed, crate::Error> {
+    let err = |diagnostics| crate::Error::Manifest {
+        file: file.to_string(),
+        diagnostics,
+    };
+    let node = crate::yaml::parse(file, bytes).map_err(err)?;
+    let text = String::from_utf8_lossy(bytes);
+    let manifest: Manifest = serde_yaml::from_str(&text).map_err(|e| {
+        let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
+        let mut message = e.to_string();
+        if let Some(i) = message.find(" at line ") {
+            message.truncate(i);
+        }
+        let source_line = text.lines().nth(line.wrapping_sub(1)).unwrap_or("");
+        err(vec![Diagnostic::at(
+            file,
+            source_line,
+            Span {
+                line,
+                column,
+                len: 1,
+            },
+            message,
+        )
+        .expected(
+            "a manifest as described in docs/blueprint-authoring.md",
+        )])
+    })?;
+    Ok(Parsed { manifest, node })
+}
+
+/// The templates a blueprint's roots hold, as the checks need them.
+#[derive(Debug, Default, Clone)]
+pub struct TemplateIndex {
+    /// Paths relative to their root.
+    pub files: BTreeSet<String>,
+    /// Paths (relative to their root) that are symlinks leading outside the blueprint's source.
+    pub escaping: BTreeSet<String>,
+}
+
+/// Every semantic problem of a manifest at once, each pointing into `text` (the manifest as read).
+pub fn validate(
+    m: &Manifest,
+    node: &Node,
+    file: &str,
+    text: &str,
+    templates: &TemplateIndex,
+) -> Vec<Diagnostic> {
+    let lines: Vec<&str> = text.split('\n').collect();
+    let at = |span: Span, message: String| {
+        let line = lines
+            .get(span.line.wrapping_sub(1))
+            .copied()
+            .unwrap_or("")
+            .trim_end_matches('\r');
+        Diagnostic::at(file, line, span, message)
+    };
+    let mut out = Vec::new();
+
+    if m.api_version != API_VERSION {
+        out.push(
+            at(
+                node.span_at(&[Seg::Key("apiVersion")]),
+                format!("apiVersion `{}` is not supported", m.api_version),
+            )
+            .expected(format!("`{API_VERSION}`")),
+        );
+    }
+    if crate::types::OdsCode::parse(&m.exemplar.ods_code).is_err() {
+        out.push(
+            at(
+                node.span_at(&[Seg::Key("exemplar"), Seg::Key("odsCode")]),
+                format!("{:?} is not an ODS code", m.exemplar.ods_code),
+            )
+            .expected(crate::types::OdsCode::EXPECTED),
+        );
+    }
+    for (i, loc) in m.allowed_locations.iter().enumerate() {
+        if crate::types::Region::parse(loc).is_err() {
+            let mut d = at(
+                node.span_at(&[Seg::Key("allowedLocations"), Seg::Index(i)]),
+                format!("{loc:?} is not an Azure region"),
+            )
+            .expected(crate::types::Region::EXPECTED);
+            if let Some(n) = crate::types::Region::nearest(loc) {
+                d = d.suggest(format!("did you mean `{n}`?"));
+            }
+            out.push(d);
+        }
+    }
+    if m.template_roots.is_empty() {
+        out.push(
+            at(
+                node.span_at(&[Seg::Key("templateRoots")]),
+                "no template roots".into(),
+            )
+            .expected("at least one folder, such as `templates`"),
+        );
+    }
+
+    // Parameters.
+    let keys: Vec<&String> = m.parameters.keys().collect();
+    let segment = regex::Regex::new("^[A-Za-z_][A-Za-z0-9_]*$").ok();
+    for (key, p) in &m.parameters {
+        let ppath = [Seg::Key("parameters"), Seg::Key(key)];
+        let key_span = node.key_span(&[Seg::Key("parameters")], key);
+        if let Some(re) = &segment {
+            if !key.split('.').all(|s| re.is_match(s)) {
+                out.push(
+                    at(
+                        key_span,
+                        format!("parameter key `{key}` is not usable in templates"),
+                    )
+                    .expected("dot-separated names of letters, digits and `_` (`trust.ods_code`)"),
+                );
+            }
+        }
+        let top = key.split('.').next().unwrap_or(key);
+        if RESERVED.contains(&top) {
+            out.push(
+                at(
+                    key_span,
+                    format!(
+                        "parameter `{key}` uses the name `{top}`, which templates already have"
+                    ),
+                )
+                .expected(format!("a first name other than {}", quote_list(RESERVED))),
+            );
+        }
+        if let Some(longer) = keys.iter().find(|k| {
+            k.len() > key.len() && k.starts_with(key.as_str()) && k.as_bytes()[key.len()] == b'.'
+        }) {
+            out.push(
+                at(
+                    key_span,
+                    format!("parameter `{key}` is also the parent of `{longer}`"),
+                )
+                .expected("a key that is either a value or a group of keys, not both"),
+            );
+        }
+        if p.ty == ParamType::Enum && p.choices.as_ref().is_none_or(Vec::is_empty) {
+            out.push(
+                at(
+                    node.span_at(&ppath),
+                    format!("enum parameter `{key}` has no choices"),
+                )
+                .expected("`choices: [...]` with at least one value"),
+            );
+        }
+        if p.ty == ParamType::Secret && p.default.is_some() {
+            let span = node.span_at(&[ppath[0], ppath[1], Seg::Key("default")]);
+            let mut d = at(span, format!("secret parameter `{key}` has a default")).expected(
+                "no default: a secret is supplied at apply time by `{ env }` or `{ keyVault, secretName }`",
+            );
+            // The default is likely a real secret: do not print it back.
+            let keep: String = d
+                .source_line
+                .chars()
+                .take(span.column.saturating_sub(1))
+                .collect();
+            d.source_line = format!("{keep}<redacted>");
+            d.len = "<redacted>".len();
+            out.push(d);
+        }
+        if p.ty == ParamType::List && p.items.as_ref().is_some_and(|i| i.ty == ParamType::Secret) {
+            out.push(
+                at(
+                    node.span_at(&ppath),
+                    format!("list parameter `{key}` has secret items"),
+                )
+                .expected("a secret parameter of its own for each secret"),
+            );
+        }
+        if p.required && p.default.is_some() {
+            out.push(
+                at(
+                    node.span_at(&[ppath[0], ppath[1], Seg::Key("required")]),
+                    format!("parameter `{key}` is required and has a default"),
+                )
+                .expected("either `required: true` or a default, not both"),
+            );
+        }
+        if let Some(pat) = &p.pattern {
+            if let Err(e) = regex::Regex::new(pat) {
+                let first = e.to_string().lines().last().unwrap_or_default().to_string();
+                out.push(
+                    at(
+                        node.span_at(&[ppath[0], ppath[1], Seg::Key("pattern")]),
+                        format!(
+                            "the pattern of `{key}` is not a valid regular expression ({})",
+                            first.trim()
+                        ),
+                    )
+                    .expected("a regular expression (Rust regex syntax)"),
+                );
+            }
+        }
+        if let (Some(a), Some(b)) = (p.min, p.max) {
+            if a > b {
+                out.push(
+                    at(
+                        node.span_at(&[ppath[0], ppath[1], Seg::Key("min")]),
+                        format!("`{key}` has min {a} above max {b}"),
+                    )
+                    .expected("min <= max"),
+                );
+            }
+        }
+        let (lo, hi) = (p.min_prefix.unwrap_or(0), p.max_prefix.unwrap_or(32));
+        if lo > hi || hi > 32 {
+            out.push(
+                at(
+                    node.span_at(&[ppath[0], ppath[1], Seg::Key("minPrefix")]),
+                    format!("`{key}` has prefix bounds /{lo} to /{hi}"),
+                )
+                .expected("0 <= minPrefix <= maxPrefix <= 32"),
+            );
+        }
+        for field in ["default", "example"] {
+            let path = [ppath[0], ppath[1], Seg::Key(field)];
+            let value_node = node
+                .get("parameters")
+                .and_then(|n| n.get(key))
+                .and_then(|n| n.get(field));
+            if let Some(v) = value_node {
+                if p.ty == ParamType::Secret && field == "default" {
+                    continue;
+                }
+                let _ = path;
+                let mut ds =
+                    crate::values::check_in_manifest(p, &format!("{key} ({field})"), v, file, text);
+                out.append(&mut ds);
+            }
+        }
+    }
+
+    // Deployments.
+    let mut names: Vec<&str> = Vec::new();
+    for d in &m.deployments {
+        if !names.contains(&d.name.as_str()) {
+            names.push(&d.name);
+        }
+    }
+    let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+    for (i, d) in m.deployments.iter().enumerate() {
+        let dpath = |k: &'static str| [Seg::Key("deployments"), Seg::Index(i), Seg::Key(k)];
+        if let Some(first) = seen.insert(d.name.as_str(), i) {
+            out.push(
+                at(
+                    node.span_at(&dpath("name")),
+                    format!("deployment name `{}` is used twice", d.name),
+                )
+                .expected(format!(
+                    "unique names; deployment {} is already called `{}`",
+                    first + 1,
+                    d.name
+                )),
+            );
+        }
+        match (d.scope, &d.resource_group) {
+            (Scope::ResourceGroup, None) => out.push(
+                at(
+                    node.span_at(&[Seg::Key("deployments"), Seg::Index(i)]),
+                    format!(
+                        "deployment `{}` has resourceGroup scope but no resourceGroup",
+                        d.name
+                    ),
+                )
+                .expected("`resourceGroup: <name template>` for a resourceGroup-scope deployment"),
+            ),
+            (Scope::Subscription, Some(_)) => out.push(
+                at(
+                    node.span_at(&dpath("resourceGroup")),
+                    format!(
+                        "deployment `{}` has subscription scope and a resourceGroup",
+                        d.name
+                    ),
+                )
+                .expected("no resourceGroup for a subscription-scope deployment"),
+            ),
+            _ => {}
+        }
+        for (j, dep) in d.depends_on.iter().enumerate() {
+            if !names.contains(&dep.as_str()) {
+                let mut diag = at(
+                    node.span_at(&[
+                        Seg::Key("deployments"),
+                        Seg::Index(i),
+                        Seg::Key("dependsOn"),
+                        Seg::Index(j),
+                    ]),
+                    format!(
+                        "deployment `{}` depends on `{dep}`, which does not exist",
+                        d.name
+                    ),
+                )
+                .expected(format!("one of the deployments {}", quote_list(&names)));
+                if let Some(n) = crate::values::nearest(dep, names.iter().copied()) {
+                    diag = diag.suggest(format!("did you mean `{n}`?"));
+                }
+                out.push(diag);
+            }
+        }
+        for (arm_param, key) in &d.parameters {
+            if !m.parameters.contains_key(key) {
+                let mut diag = at(
+                    node.span_at(&[
+                        Seg::Key("deployments"),
+                        Seg::Index(i),
+                        Seg::Key("parameters"),
+                        Seg::Key(arm_param),
+                    ]),
+                    format!(
+                        "deployment `{}` maps `{arm_param}` to `{key}`, which is not a parameter",
+                        d.name
+                    ),
+                )
+                .expected("a parameter key declared under `parameters`");
+                if let Some(n) =
+                    crate::values::nearest(key, m.parameters.keys().map(String::as_str))
+                {
+                    diag = diag.suggest(format!("did you mean `{n}`?"));
+                }
+                out.push(diag);
+            }
+        }
+        if let Some(problem) = template_path_problem(&d.template) {
+            out.push(
+                at(
+                    node.span_at(&dpath("template")),
+                    format!("template path `{}` {problem}", d.template),
+                )
+                .expected("a relative path under a template root, without `..`"),
+            );
+        } else if templates.escaping.contains(&d.template) {
+            out.push(
+                at(
+                    node.span_at(&dpath("template")),
+                    format!(
+                        "template `{}` is a symlink leading outside the blueprint's source",
+                        d.template
+                    ),
+                )
+                .expected("a template file inside the blueprint's source"),
+            );
+        } else if !templates.files.contains(&d.template) {
+            let mut diag = at(
+                node.span_at(&dpath("template")),
+                format!(
+                    "template `{}` does not exist under the template roots",
+                    d.template
+                ),
+            )
+            .expected(format!(
+                "a file under {}",
+                quote_list(
+                    &m.template_roots
+                        .iter()
+                        .map(String::as_str)
+                        .collect::<Vec<_>>()
+                )
+            ));
+            if let Some(n) =
+                crate::values::nearest(&d.template, templates.files.iter().map(String::as_str))
+            {
+                diag = diag.suggest(format!("did you mean `{n}`?"));
+            }
+            out.push(diag);
+        }
+    }
+    if let Some(cycle) = find_cycle(&m.deployments) {
+        let first = cycle[0].as_str();
+        let i = m
+            .deployments
+            .iter()
+            .position(|d| d.name == first)
+            .unwrap_or(0);
+        out.push(
+            at(
+                node.span_at(&[
+                    Seg::Key("deployments"),
+                    Seg::Index(i),
+                    Seg::Key("dependsOn"),
+                ]),
+                format!(
+                    "deployments depend on each other in a cycle: {}",
+                    cycle.join(" -> ")
+                ),
+            )
+            .expected("dependencies without cycles"),
+        );
+    }
+
+    for (name, o) in &m.outputs {
+        if !names.contains(&o.deployment.as_str()) {
+            out.push(
+                at(
+                    node.span_at(&[Seg::Key("outputs"), Seg::Key(name), Seg::Key("deployment")]),
+                    format!(
+                        "output `{name}` comes from deployment `{}`, which does not exist",
+                        o.deployment
+                    ),
+                )
+                .expected(format!("one of the deployments {}", quote_list(&names))),
+            );
+        }
+    }
+    for (i, w) in m.waivers.iter().enumerate() {
+        if w.justification.trim().is_empty() {
+            out.push(
+                at(
+                    node.span_at(&[
+                        Seg::Key("waivers"),
+                        Seg::Index(i),
+                        Seg::Key("justification"),
+                    ]),
+                    format!(
+                        "the waiver of {} for `{}` has no justification",
+                        w.rule, w.resource
+                    ),
+                )
+                .expected("a written justification: every check output shows it"),
+            );
+        }
+    }
+    for (i, s) in m.scanner_skips.iter().enumerate() {
+        if s.reason.trim().is_empty() {
+            out.push(
+                at(
+                    node.span_at(&[Seg::Key("scannerSkips"), Seg::Index(i), Seg::Key("reason")]),
+                    format!("the skip of {} has no reason", s.check),
+                )
+                .expected("a written reason"),
+            );
+        }
+    }
+    for (i, mig) in m.migrations.iter().enumerate() {
+        if semver::VersionReq::parse(&mig.from).is_err() {
+            out.push(
+                at(
+                    node.span_at(&[Seg::Key("migrations"), Seg::Index(i), Seg::Key("from")]),
+                    format!("`{}` is not a version requirement", mig.from),
+                )
+                .expected("a semver requirement such as `<1.1.0`"),
+            );
+        }
+    }
+    out.sort_by_key(|d| (d.line == 0, d.line, d.column));
+    out
+}
+
+/// Why a template path (as written in the manifest) is unacceptable, if it is.
+pub fn template_path_problem(path: &str) -> Option<&'static str> {
+    let p = std::path::Path::new(path);
+    if path.is_empty() {
+        Some("is empty")
+    } else if p.is_absolute()
+        || path.starts_with('/')
+        || path.starts_with('\\')
+        || path.contains(':')
+    {
+        Some("is absolute")
+    } else if path.split(['/', '\\']).any(|c| c == "..") {
+        Some("leaves the template roots (`..`)")
+    } else {
+        None
+    }
+}
+
+fn quote_list(items: &[&str]) -> String {
+    items
+        .iter()
+        .map(|s| format!("`{s}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A dependency cycle among deployments, as the names along it with the first repeated at the end.
+fn find_cycle(deployments: &[Deployment]) -> Option<Vec<String>> {
+    fn visit<'a>(
+        name: &'a str,
+        deps: &BTreeMap<&'a str, &'a [String]>,
+        state: &mut BTreeMap<&'a str, u8>,
+        stack: &mut Vec<&'a str>,
+    ) -> Option<Vec<String>> {
+        match state.get(name) {
+            Some(2) => return None,
+            Some(1) => {
+                let start = stack.iter().position(|n| *n == name).unwrap_or(0);
+                let mut cycle: Vec<String> = stack[start..].iter().map(|s| s.to_string()).collect();
+                cycle.push(name.to_string());
+                return Some(cycle);
+            }
+            _ => {}
+        }
+        state.insert(name, 1);
+        stack.push(name);
+        for d in deps.get(name).copied().unwrap_or_default() {
+            if deps.contains_key(d.as_str()) {
+                if let Some(c) = visit(d, deps, state, stack) {
+                    return Some(c);
+                }
+            }
+        }
+        stack.pop();
+        state.insert(name, 2);
+        None
+    }
+    let deps: BTreeMap<&str, &[String]> = deployments
+        .iter()
+        .map(|d| (d.name.as_str(), d.depends_on.as_slice()))
+        .collect();
+    let mut state = BTreeMap::new();
+    for d in deployments {
+        if let Some(c) = visit(&d.name, &deps, &mut state, &mut Vec::new()) {
+            return Some(c);
+        }
+    }
+    None
+}
+
+impl Manifest {
+    /// Deployments in an order where each comes after the ones it depends on (manifest order otherwise).
+    /// Assumes a valid manifest (no cycles); unknown names are ignored.
+    pub fn deployment_order(&self) -> Vec<&Deployment> {
+        let mut done: BTreeSet<&str> = BTreeSet::new();
+        let mut out = Vec::new();
+        while out.len() < self.deployments.len() {
+            let before = out.len();
+            for d in &self.deployments {
+                if !done.contains(d.name.as_str())
+                    && d.depends_on.iter().all(|x| {
+                        done.contains(x.as_str()) || !self.deployments.iter().any(|e| &e.name == x)
+                    })
+                {
+                    done.insert(&d.name);
+                    out.push(d);
+                }
+            }
+            if out.len() == before {
+                break;
+            }
+        }
+        out
+    }
+}

@@ -4,9 +4,12 @@
 //! Contract: [`open`] returns a [`Blueprint`] whose manifest is valid and whose every deployment template exists
 //! inside one of the blueprint's template roots (no `..`, no absolute paths, no symlinks out).
 
+mod git;
 pub mod manifest;
+mod source;
 
 pub use manifest::{Deployment, Manifest, Migration, Output, ParamType, Parameter, ScannerSkip};
+pub use source::{cache_dir, lint};
 
 use std::path::PathBuf;
 
@@ -26,14 +29,6 @@ pub enum SourceSpec {
     },
 }
 
-impl SourceSpec {
-    /// Parse a `--blueprint` argument.
-    pub fn parse(s: &str) -> Result<Self, crate::Error> {
-        let _ = s;
-        todo!("load stage")
-    }
-}
-
 /// A loaded blueprint: its valid manifest and its template files.
 #[derive(Debug, Clone)]
 pub struct Blueprint {
@@ -44,6 +39,10 @@ pub struct Blueprint {
     pub commit: Option<String>,
     /// Every template under the template roots: (path relative to its root, file text), sorted by path.
     pub templates: Vec<(String, String)>,
+    /// The manifest file as named in diagnostics (`blueprints/exemplar-epr/blueprint.yaml`).
+    pub manifest_file: String,
+    /// The manifest's text as read (for positions in `blueprint lint` warnings).
+    pub manifest_text: String,
 }
 
 impl Blueprint {
@@ -61,6 +60,5 @@ impl Blueprint {
 /// Open a blueprint: read and validate its manifest and load its templates. Git sources are fetched with git2
 /// into a cache (`$TRUSTPRINT_CACHE`, else the user cache dir) and checked out at the ref.
 pub fn open(source: &SourceSpec) -> Result<Blueprint, crate::Error> {
-    let _ = source;
-    todo!("load stage")
+    source::open(source)
 }

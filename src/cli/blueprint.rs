@@ -1,0 +1,59 @@
+//! `trustprint blueprint ...`.
+
+use super::Global;
+use crate::error::Error;
+use clap::Subcommand;
+use serde_json::json;
+
+/// `blueprint` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum BlueprintCommand {
+    /// Check a blueprint: its manifest, template paths and templates (they must parse), with warnings for
+    /// parameters no template uses.
+    #[command(after_help = "\
+Examples:
+  trustprint blueprint lint
+  trustprint --blueprint blueprints/exemplar-epr blueprint lint
+  trustprint --blueprint https://github.com/org/blueprints.git//exemplar-epr@v1.0.0 blueprint lint")]
+    Lint,
+}
+
+pub(super) fn run(cmd: &BlueprintCommand, global: &Global) -> Result<(), Error> {
+    match cmd {
+        BlueprintCommand::Lint => {
+            let bp = crate::blueprint::open(&global.source()?)?;
+            // Every template must at least parse (the render stage's own loader says where it does not).
+            crate::render::Renderer::new(&bp)?;
+            let warnings = crate::blueprint::lint(&bp);
+            let m = &bp.manifest;
+            let value = json!({
+                "blueprint": bp.reference(),
+                "deployments": m.deployments.len(),
+                "parameters": m.parameters.len(),
+                "templates": bp.templates.len(),
+                "warnings": warnings,
+            });
+            super::output::emit(global, &value, || {
+                let mut text = crate::diag::render_as(
+                    &warnings,
+                    crate::diag::Severity::Warning,
+                    global.color_out,
+                );
+                text.push_str(&format!(
+                    "{} {} ({}): {} parameter(s), {} deployment(s), {} template(s): {}\n",
+                    m.name,
+                    m.version,
+                    bp.source,
+                    m.parameters.len(),
+                    m.deployments.len(),
+                    bp.templates.len(),
+                    match warnings.len() {
+                        0 => "no problems".to_string(),
+                        n => format!("{n} warning(s)"),
+                    }
+                ));
+                text
+            })
+        }
+    }
+}
