@@ -67,6 +67,10 @@ pub enum Error {
     #[error(transparent)]
     Arm(#[from] crate::arm::Error),
 
+    /// The local cloud could not start or its state could not be read.
+    #[error(transparent)]
+    Cloud(#[from] crate::cloud::Error),
+
     /// A git operation failed.
     #[error("git: {context}")]
     Git {
@@ -169,7 +173,8 @@ impl Error {
             | Error::Git { .. }
             | Error::OutDir { .. }
             | Error::FleetLocked { .. }
-            | Error::FleetDirty { .. } => ExitCode::Failure,
+            | Error::FleetDirty { .. }
+            | Error::Cloud(_) => ExitCode::Failure,
             Error::Arm(crate::arm::Error::CredentialConfig { .. }) => ExitCode::InvalidInput,
             Error::Arm(_) => ExitCode::Failure,
             Error::Violations { .. } => ExitCode::Violations,
