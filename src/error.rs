@@ -62,6 +62,11 @@ pub enum Error {
         source: crate::armexpr::Error,
     },
 
+    /// Azure Resource Manager (or the local cloud) refused or failed a request; ARM's code, message and
+    /// details are in the inner error.
+    #[error(transparent)]
+    Arm(#[from] crate::arm::Error),
+
     /// A git operation failed.
     #[error("git: {context}")]
     Git {
@@ -160,11 +165,13 @@ impl Error {
             | Error::Template { .. }
             | Error::RenderedJson { .. }
             | Error::Usage { .. } => ExitCode::InvalidInput,
+            Error::Arm(crate::arm::Error::CredentialConfig { .. }) => ExitCode::InvalidInput,
             Error::Io { .. }
             | Error::Git { .. }
             | Error::OutDir { .. }
             | Error::FleetLocked { .. }
-            | Error::FleetDirty { .. } => ExitCode::Failure,
+            | Error::FleetDirty { .. }
+            | Error::Arm(_) => ExitCode::Failure,
             Error::Violations { .. } => ExitCode::Violations,
             Error::Internal { .. } => ExitCode::Internal,
         }

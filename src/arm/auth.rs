@@ -1,0 +1,419 @@
+//! Credentials: which identity trustprint acts as, built from configuration or the environment, and a
+//! token cache in front of it.
+//!
+//! azure_identity 0.21 fetches the tokens (client credentials, federated token exchange, IMDS, `az`), and
+//! caches them until 20 s before expiry. That margin is too thin for a request that then waits behind a
+//! 429 for a minute, so the client's token cache refreshes 5 minutes before expiry (clearing the inner
+//! cache so the refresh is real), makes concurrent callers share one fetch, and re-reads the federated
+//! token file on every refresh (GitHub Actions and Kubernetes rotate it; azure_identity reads it once).
+//!
+//! Secrets (client secret, federated token, access tokens) are held in [`Secret`], whose `Debug` is
+//! redacted; they never appear in errors or logs.
+
+use super::error::{CredentialKind, Error, Result};
+use azure_core::auth::{AccessToken, TokenCredential};
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use time::OffsetDateTime;
+use tokio::sync::Mutex;
+use url::Url;
+
+/// The public cloud's Entra ID authority.
+pub const PUBLIC_AUTHORITY_HOST: &str = "https://login.microsoftonline.com";
+
+/// A secret string. `Debug` and `Display` print `<redacted>`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+
+    /// The secret itself, for the one place that must send it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// The identity to act as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    /// A service principal with a client secret (`AZURE_TENANT_ID`, `AZURE_CLIENT_ID`,
+    /// `AZURE_CLIENT_SECRET`).
+    ServicePrincipal {
+        /// Entra ID tenant.
+        tenant_id: String,
+        /// Application (client) id.
+        client_id: String,
+        /// The client secret.
+        client_secret: Secret,
+        /// Authority host (`AZURE_AUTHORITY_HOST`; http is allowed for the local cloud).
+        authority_host: Url,
+    },
+    /// Workload identity federation: an OIDC token from the CI system (GitHub Actions, Azure DevOps) or
+    /// Kubernetes, in a file, exchanged for an access token (`AZURE_FEDERATED_TOKEN_FILE`).
+    WorkloadIdentity {
+        /// Entra ID tenant.
+        tenant_id: String,
+        /// Application (client) id of the federated identity.
+        client_id: String,
+        /// File holding the federated token; re-read at each refresh.
+        token_file: PathBuf,
+        /// Authority host.
+        authority_host: Url,
+    },
+    /// The system-assigned managed identity of the Azure host (VM, App Service, Container Apps).
+    ManagedIdentity,
+    /// The user logged in with `az login`.
+    AzureCli,
+    /// A fixed bearer token (the local cloud, tests). It is not refreshed.
+    AccessToken(Secret),
+}
+
+impl Credential {
+    /// The credential the environment describes, in this order: a federated token file
+    /// (`AZURE_FEDERATED_TOKEN_FILE` with `AZURE_TENANT_ID`, `AZURE_CLIENT_ID`), a client secret
+    /// (`AZURE_CLIENT_SECRET` with the same two), a managed identity (`IDENTITY_ENDPOINT` or `MSI_ENDPOINT`
+    /// set by the host), and otherwise the Azure CLI. `AZURE_AUTHORITY_HOST` overrides the authority.
+    pub fn from_env() -> Result<Credential> {
+        Self::from_vars(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+    }
+
+    /// As [`Credential::from_env`], reading variables through `var`.
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Credential> {
+        let authority_host = authority_host(var("AZURE_AUTHORITY_HOST").as_deref())?;
+        let ids = || -> Result<(String, String)> {
+            let missing = |name: &str| {
+                Error::CredentialConfig {
+                message: format!(
+                    "{name} is not set; it is needed with AZURE_CLIENT_SECRET or AZURE_FEDERATED_TOKEN_FILE"
+                ),
+            }
+            };
+            Ok((
+                var("AZURE_TENANT_ID").ok_or_else(|| missing("AZURE_TENANT_ID"))?,
+                var("AZURE_CLIENT_ID").ok_or_else(|| missing("AZURE_CLIENT_ID"))?,
+            ))
+        };
+        if let Some(file) = var("AZURE_FEDERATED_TOKEN_FILE") {
+            let (tenant_id, client_id) = ids()?;
+            return Ok(Credential::WorkloadIdentity {
+                tenant_id,
+                client_id,
+                token_file: PathBuf::from(file),
+                authority_host,
+            });
+        }
+        if let Some(secret) = var("AZURE_CLIENT_SECRET") {
+            let (tenant_id, client_id) = ids()?;
+            return Ok(Credential::ServicePrincipal {
+                tenant_id,
+                client_id,
+                client_secret: Secret::new(secret),
+                authority_host,
+            });
+        }
+        if var("IDENTITY_ENDPOINT").is_some() || var("MSI_ENDPOINT").is_some() {
+            return Ok(Credential::ManagedIdentity);
+        }
+        Ok(Credential::AzureCli)
+    }
+
+    /// Which kind of credential this is.
+    pub fn kind(&self) -> CredentialKind {
+        match self {
+            Credential::ServicePrincipal { .. } => CredentialKind::ServicePrincipal,
+            Credential::WorkloadIdentity { .. } => CredentialKind::WorkloadIdentity,
+            Credential::ManagedIdentity => CredentialKind::ManagedIdentity,
+            Credential::AzureCli => CredentialKind::AzureCli,
+            Credential::AccessToken(_) => CredentialKind::AccessToken,
+        }
+    }
+}
+
+/// Parses an authority host; `None` gives the public cloud's.
+pub fn authority_host(value: Option<&str>) -> Result<Url> {
+    let v = value.unwrap_or(PUBLIC_AUTHORITY_HOST);
+    let url = Url::parse(v).map_err(|e| Error::CredentialConfig {
+        message: format!("AZURE_AUTHORITY_HOST {v:?} is not a URL: {e}"),
+    })?;
+    if url.scheme() != "https" && url.scheme() != "http" {
+        return Err(Error::CredentialConfig {
+            message: format!("AZURE_AUTHORITY_HOST {v:?} must be an http(s) URL"),
+        });
+    }
+    Ok(url)
+}
+
+/// Refresh this long before a token expires.
+pub const REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
+
+/// Tokens for one credential, cached and refreshed before expiry. Implements azure_core's
+/// `TokenCredential` so that the SDK's client uses the same cache as our own requests.
+pub(crate) struct TokenCache {
+    credential: Credential,
+    http: Arc<dyn azure_core::HttpClient>,
+    inner: Option<Arc<dyn TokenCredential>>,
+    cached: Mutex<Option<AccessToken>>,
+}
+
+impl fmt::Debug for TokenCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenCache")
+            .field("credential", &self.credential)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TokenCache {
+    /// A cache for `credential`, fetching over `http`.
+    pub(crate) fn new(
+        credential: Credential,
+        http: Arc<dyn azure_core::HttpClient>,
+    ) -> Result<Self> {
+        let inner: Option<Arc<dyn TokenCredential>> = match &credential {
+            Credential::ServicePrincipal {
+                tenant_id,
+                client_id,
+                client_secret,
+                authority_host,
+            } => Some(Arc::new(azure_identity::ClientSecretCredential::new(
+                http.clone(),
+                authority_host.clone(),
+                tenant_id.clone(),
+                client_id.clone(),
+                client_secret.expose().to_owned(),
+            ))),
+            Credential::ManagedIdentity => {
+                let options = azure_identity::TokenCredentialOptions::from(http.clone());
+                if std::env::var_os("IDENTITY_ENDPOINT").is_some() {
+                    let c = azure_identity::AppServiceManagedIdentityCredential::create(options)
+                        .map_err(|e| Error::Credential {
+                            kind: CredentialKind::ManagedIdentity,
+                            message: e.to_string(),
+                        })?;
+                    Some(Arc::new(c))
+                } else {
+                    Some(Arc::new(
+                        azure_identity::VirtualMachineManagedIdentityCredential::new(options),
+                    ))
+                }
+            }
+            Credential::AzureCli => Some(Arc::new(azure_identity::AzureCliCredential::new())),
+            // Built per refresh, from the file's current content.
+            Credential::WorkloadIdentity { .. } => None,
+            Credential::AccessToken(_) => None,
+        };
+        Ok(TokenCache {
+            credential,
+            http,
+            inner,
+            cached: Mutex::new(None),
+        })
+    }
+
+    /// A valid token for `scopes`, from the cache when it has more than [`REFRESH_MARGIN`] left.
+    pub(crate) async fn token(&self, scopes: &[&str]) -> Result<AccessToken> {
+        // Holding the lock across the fetch makes concurrent callers wait for one refresh instead of
+        // each asking the identity provider.
+        let mut cached = self.cached.lock().await;
+        if let Some(t) = cached.as_ref() {
+            if t.expires_on - OffsetDateTime::now_utc() > REFRESH_MARGIN {
+                return Ok(t.clone());
+            }
+        }
+        let fresh = self.fetch(scopes).await?;
+        tracing::debug!(
+            credential = %self.credential.kind(),
+            expires_on = %fresh.expires_on,
+            "fetched an Azure access token"
+        );
+        *cached = Some(fresh.clone());
+        Ok(fresh)
+    }
+
+    /// Drops the cached token, so that the next call fetches a fresh one.
+    pub(crate) async fn forget(&self) {
+        *self.cached.lock().await = None;
+    }
+
+    async fn fetch(&self, scopes: &[&str]) -> Result<AccessToken> {
+        let kind = self.credential.kind();
+        let fail = |e: azure_core::Error| Error::Credential {
+            kind,
+            message: describe(&e),
+        };
+        match &self.credential {
+            Credential::AccessToken(t) => Ok(AccessToken::new(
+                t.expose().to_owned(),
+                // Unknown expiry: treat as long-lived; ARM will say 401 when it is not.
+                OffsetDateTime::now_utc() + Duration::from_secs(24 * 60 * 60),
+            )),
+            Credential::WorkloadIdentity {
+                tenant_id,
+                client_id,
+                token_file,
+                authority_host,
+            } => {
+                let federated =
+                    tokio::fs::read_to_string(token_file)
+                        .await
+                        .map_err(|e| Error::Credential {
+                            kind,
+                            message: format!(
+                                "cannot read the federated token file {}: {e}",
+                                token_file.display()
+                            ),
+                        })?;
+                let c = azure_identity::WorkloadIdentityCredential::new(
+                    self.http.clone(),
+                    authority_host.clone(),
+                    tenant_id.clone(),
+                    client_id.clone(),
+                    federated.trim().to_owned(),
+                );
+                c.get_token(scopes).await.map_err(fail)
+            }
+            _ => {
+                let Some(inner) = &self.inner else {
+                    return Err(Error::Credential {
+                        kind,
+                        message: "credential not initialised".into(),
+                    });
+                };
+                // The inner cache would hand back the token we are trying to replace.
+                inner.clear_cache().await.map_err(fail)?;
+                inner.get_token(scopes).await.map_err(fail)
+            }
+        }
+    }
+}
+
+/// The error chain of an azure_core error, on one line. azure_identity's messages carry the identity
+/// provider's answer (AADSTS codes) but never the secret it sent.
+fn describe(e: &azure_core::Error) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = s.source();
+    }
+    // oauth2's "Server returned error response" hides the identity provider's answer (the AADSTS code
+    // and description) in its Debug form only.
+    if parts
+        .iter()
+        .any(|p| p.contains("Server returned error response"))
+    {
+        let mut innermost: &dyn std::error::Error = e;
+        while let Some(s) = innermost.source() {
+            innermost = s;
+        }
+        let debug = format!("{innermost:?}");
+        let re =
+            regex::Regex::new(r#"error: (\w+), error_description: Some\("((?:[^"\\]|\\.)*)"\)"#);
+        match re
+            .ok()
+            .and_then(|re| re.captures(&debug).map(|c| format!("{}: {}", &c[1], &c[2])))
+        {
+            Some(answer) => parts.push(answer),
+            None => parts.push(debug),
+        }
+    }
+    parts.join(": ")
+}
+
+#[async_trait::async_trait]
+impl TokenCredential for TokenCache {
+    async fn get_token(&self, scopes: &[&str]) -> azure_core::Result<AccessToken> {
+        self.token(scopes).await.map_err(|e| {
+            azure_core::Error::full(azure_core::error::ErrorKind::Credential, e, "token")
+        })
+    }
+
+    async fn clear_cache(&self) -> azure_core::Result<()> {
+        *self.cached.lock().await = None;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| m.get(k).cloned()
+    }
+
+    #[test]
+    fn service_principal_from_env_with_local_authority() {
+        let c = Credential::from_vars(vars(&[
+            ("AZURE_TENANT_ID", "t"),
+            ("AZURE_CLIENT_ID", "c"),
+            ("AZURE_CLIENT_SECRET", "hunter2"),
+            ("AZURE_AUTHORITY_HOST", "http://127.0.0.1:9000"),
+        ]))
+        .unwrap();
+        let Credential::ServicePrincipal { authority_host, .. } = &c else {
+            panic!("{c:?}")
+        };
+        assert_eq!(authority_host.as_str(), "http://127.0.0.1:9000/");
+        let debug = format!("{c:?}");
+        assert!(!debug.contains("hunter2"), "{debug}");
+        assert!(debug.contains("<redacted>"), "{debug}");
+    }
+
+    #[test]
+    fn federated_token_file_wins_over_a_secret() {
+        let c = Credential::from_vars(vars(&[
+            ("AZURE_TENANT_ID", "t"),
+            ("AZURE_CLIENT_ID", "c"),
+            ("AZURE_CLIENT_SECRET", "s"),
+            ("AZURE_FEDERATED_TOKEN_FILE", "/var/run/token"),
+        ]))
+        .unwrap();
+        assert_eq!(c.kind(), CredentialKind::WorkloadIdentity);
+    }
+
+    #[test]
+    fn missing_tenant_is_named() {
+        let e = Credential::from_vars(vars(&[("AZURE_CLIENT_SECRET", "s")])).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "Azure credential configuration: AZURE_TENANT_ID is not set; it is needed with AZURE_CLIENT_SECRET or AZURE_FEDERATED_TOKEN_FILE"
+        );
+    }
+
+    #[test]
+    fn managed_identity_then_cli() {
+        let c = Credential::from_vars(vars(&[("IDENTITY_ENDPOINT", "http://x")])).unwrap();
+        assert_eq!(c, Credential::ManagedIdentity);
+        assert_eq!(
+            Credential::from_vars(vars(&[])).unwrap(),
+            Credential::AzureCli
+        );
+    }
+}
