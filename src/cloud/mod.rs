@@ -1,1 +1,380 @@
 //! The local cloud: an embedded Azure Resource Manager that speaks ARM's real REST protocol.
+//!
+//! Contract: [`Server::start`] binds an address, serves ARM's REST protocol (subscriptions, resource groups,
+//! generic resources, tags, deployments with validate / what-if / operations, an OAuth2 token endpoint) until
+//! the returned [`RunningServer`] is shut down or dropped, and keeps its state in SQLite (in memory, or durable
+//! in a state folder). The same server backs `trustprint cloud serve`, the integration tests and deployments
+//! with `--target local`. What is and is not emulated: `docs/local-cloud.md`.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), trustprint::cloud::Error> {
+//! use trustprint::cloud::{Config, Server};
+//! let server = Server::start(Config::default()).await?;
+//! println!("ARM endpoint: {}", server.url());
+//! server.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! Layout: `http` (front door and routing; groups, subscriptions, tags, generic resources), `deploy`
+//! (deployments, validate, what-if, the engine on [`crate::armexpr`]), `auth` (tokens), `store` (SQLite),
+//! `catalog` (regions and resource types), `policy` (Allowed locations), `realism` (latency, throttling,
+//! faults), `tls` (local CA).
+
+// ArmError carries ARM's whole error shape (details, additionalInfo); it travels only on the cold error path
+// of a request, so its size does not matter and boxing it would only obscure the handlers.
+#![allow(clippy::result_large_err)]
+
+mod auth;
+mod catalog;
+mod deploy;
+mod errors;
+mod http;
+mod ids;
+mod policy;
+mod realism;
+mod store;
+mod tls;
+
+pub use errors::ArmError;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// The default tenant id the local cloud issues tokens for.
+pub const DEFAULT_TENANT: &str = "72f988bf-0000-4000-8000-00000000c10d";
+
+/// How the local cloud runs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address to bind (`127.0.0.1:0` picks a free port).
+    pub addr: SocketAddr,
+    /// State folder (`state.db`, `ca.pem`); `None` keeps everything in memory.
+    pub state_dir: Option<PathBuf>,
+    /// Serve HTTPS with a locally generated CA written to `ca.pem` in the state folder.
+    pub tls: bool,
+    /// Added to every request (plus up to 50 % seeded jitter).
+    pub latency: Duration,
+    /// How long long-running operations (deployment steps, group deletes, what-if) take.
+    pub lro: Duration,
+    /// Fraction of requests answered with an injected fault (500, 503 or a dropped connection).
+    pub fault_rate: f64,
+    /// Seed for latency jitter and faults.
+    pub seed: u64,
+    /// ARM's per-subscription token-bucket throttling on or off.
+    pub throttle: bool,
+    /// Client id the token endpoint accepts (`None`: any non-empty).
+    pub client_id: Option<String>,
+    /// Client secret the token endpoint accepts (`None`: any non-empty).
+    pub client_secret: Option<String>,
+    /// Tenant id of issued tokens and of every subscription.
+    pub tenant_id: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            state_dir: None,
+            tls: false,
+            latency: Duration::ZERO,
+            lro: Duration::ZERO,
+            fault_rate: 0.0,
+            seed: 0,
+            throttle: true,
+            client_id: None,
+            client_secret: None,
+            tenant_id: DEFAULT_TENANT.to_string(),
+        }
+    }
+}
+
+/// Errors starting or running the local cloud.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The address could not be bound.
+    #[error("local cloud: cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The state folder could not be created or written.
+    #[error("local cloud: state folder {}: {source}", path.display())]
+    StateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The state database could not be opened.
+    #[error("local cloud: state database in {}: {source}", path.display())]
+    Store {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// The state database was opened but recovering interrupted work failed.
+    #[error("local cloud: recovering interrupted operations: {0}")]
+    Recovery(ArmError),
+    /// The local certificate authority or server certificate could not be made.
+    #[error("local cloud: TLS setup: {0}")]
+    Tls(String),
+    /// No async runtime could be started (CLI only).
+    #[error("local cloud: cannot start the async runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+}
+
+/// Shared state of a running server.
+pub(crate) struct AppState {
+    pub config: Config,
+    pub store: store::Store,
+    base_url: String,
+    pub throttle: realism::Throttle,
+    pub chaos: realism::Chaos,
+    tasks: Mutex<Vec<tokio::task::AbortHandle>>,
+    tokens: Mutex<HashMap<String, i64>>,
+    stopping: std::sync::atomic::AtomicBool,
+}
+
+impl AppState {
+    /// `http(s)://127.0.0.1:PORT`, no trailing slash.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// Spawn background work (deployments, deletes) that is aborted when the server stops.
+    pub fn spawn(&self, fut: impl std::future::Future<Output = ()> + Send + 'static) {
+        let handle = tokio::spawn(fut).abort_handle();
+        let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
+        tasks.retain(|t| !t.is_finished());
+        tasks.push(handle);
+    }
+
+    /// True once the server is shutting down: the deployment engine stops between steps.
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn abort_all(&self) {
+        self.stopping
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        for t in self
+            .tasks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+        {
+            t.abort();
+        }
+    }
+
+    pub fn remember_token(&self, hash: String) {
+        let exp = time::OffsetDateTime::now_utc().unix_timestamp() + 3599;
+        self.tokens
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(hash, exp);
+    }
+
+    pub fn knows_token(&self, hash: &str) -> bool {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        self.tokens
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(hash)
+            .is_some_and(|exp| *exp > now)
+    }
+}
+
+/// Starts the local cloud.
+pub struct Server;
+
+impl Server {
+    /// Bind, open (or create) the state, recover interrupted work, and serve in the background.
+    ///
+    /// Recovery: deployments found Accepted or Running (the server stopped or was killed mid-deployment) are
+    /// marked Failed with code `DeploymentInterrupted`; each resource they had written is complete, because
+    /// every resource write is one transaction. Interrupted resource group deletes are completed.
+    pub async fn start(config: Config) -> Result<RunningServer, Error> {
+        if let Some(dir) = &config.state_dir {
+            std::fs::create_dir_all(dir).map_err(|source| Error::StateDir {
+                path: dir.clone(),
+                source,
+            })?;
+        }
+        let store =
+            store::Store::open(config.state_dir.as_deref()).map_err(|source| Error::Store {
+                path: config
+                    .state_dir
+                    .clone()
+                    .unwrap_or_else(|| PathBuf::from(":memory:")),
+                source,
+            })?;
+        let listener = tokio::net::TcpListener::bind(config.addr)
+            .await
+            .map_err(|source| Error::Bind {
+                addr: config.addr,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| Error::Bind {
+            addr: config.addr,
+            source,
+        })?;
+        let scheme = if config.tls { "https" } else { "http" };
+        let base_url = format!("{scheme}://{addr}");
+        let state = Arc::new(AppState {
+            throttle: realism::Throttle::default(),
+            chaos: realism::Chaos::new(config.seed, config.latency, config.fault_rate),
+            store,
+            base_url: base_url.clone(),
+            tasks: Mutex::new(Vec::new()),
+            tokens: Mutex::new(HashMap::new()),
+            stopping: std::sync::atomic::AtomicBool::new(false),
+            config,
+        });
+        deploy::recover(&state).map_err(Error::Recovery)?;
+        for (sub, rg) in state.store.rgs_being_deleted().map_err(Error::Recovery)? {
+            state
+                .store
+                .delete_rg_cascade(&sub, &rg)
+                .map_err(Error::Recovery)?;
+        }
+        for op in state.store.running_operations().map_err(Error::Recovery)? {
+            if op.kind == "rg-delete" {
+                http::finish_operation(&state, &op.id, "Succeeded", 200, None)
+                    .map_err(Error::Recovery)?;
+            }
+        }
+
+        let app = axum::Router::new()
+            .fallback(http::dispatch)
+            .with_state(Arc::clone(&state));
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let ca_pem = if state.config.tls {
+            let (acceptor, ca_pem) = tls::acceptor(state.config.state_dir.as_deref())?;
+            let task = tokio::spawn(tls::serve(listener, acceptor, app, rx));
+            return Ok(RunningServer {
+                url: base_url,
+                addr,
+                shutdown: Some(tx),
+                task: Some(task),
+                state,
+                ca_pem: Some(ca_pem),
+            });
+        } else {
+            None
+        };
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await;
+        });
+        Ok(RunningServer {
+            url: base_url,
+            addr,
+            shutdown: Some(tx),
+            task: Some(task),
+            state,
+            ca_pem,
+        })
+    }
+}
+
+/// A running local cloud. Dropping it stops the server and its background work.
+pub struct RunningServer {
+    url: String,
+    addr: SocketAddr,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+    state: Arc<AppState>,
+    ca_pem: Option<String>,
+}
+
+impl RunningServer {
+    /// The ARM endpoint, e.g. `http://127.0.0.1:4010` (no trailing slash).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The tenant the token endpoint issues tokens for.
+    pub fn tenant_id(&self) -> &str {
+        &self.state.config.tenant_id
+    }
+
+    /// The local CA certificate (PEM) clients must trust, when serving TLS.
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.ca_pem.as_deref()
+    }
+
+    /// Stop serving and wait (at most five seconds) for the server to finish.
+    pub async fn shutdown(mut self) {
+        self.stop();
+        if let Some(task) = self.task.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+        }
+    }
+
+    fn stop(&mut self) {
+        self.state.abort_all();
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        self.stop();
+        if let Some(task) = self.task.take() {
+            // Graceful shutdown waits for idle keep-alive connections; a dropped server must not linger.
+            task.abort();
+        }
+    }
+}
+
+/// What `trustprint cloud status` reports about a state folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateSummary {
+    pub subscriptions: i64,
+    pub resource_groups: i64,
+    pub resources: i64,
+    pub deployments: i64,
+}
+
+/// Summarise a state folder without starting a server.
+pub fn status(state_dir: &std::path::Path) -> Result<StateSummary, Error> {
+    let store = store::Store::open(Some(state_dir)).map_err(|source| Error::Store {
+        path: state_dir.to_path_buf(),
+        source,
+    })?;
+    let (subscriptions, resource_groups, resources, deployments) =
+        store.counts().map_err(Error::Recovery)?;
+    Ok(StateSummary {
+        subscriptions,
+        resource_groups,
+        resources,
+        deployments,
+    })
+}
+
+/// Delete a state folder's database (and its WAL files), leaving the CA in place.
+pub fn reset(state_dir: &std::path::Path) -> Result<(), Error> {
+    for f in ["state.db", "state.db-wal", "state.db-shm"] {
+        let p = state_dir.join(f);
+        match std::fs::remove_file(&p) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => return Err(Error::StateDir { path: p, source }),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,513 @@
+//! The local cloud's state: one SQLite database (`state.db` in the state folder, or in memory). Every change is
+//! one transaction, the journal is WAL, so a `kill -9` leaves either the old or the new state of a resource,
+//! never half of one. Rows hold the resource JSON exactly as GET returns it; keys are lower-case ids so that
+//! lookups are case-insensitive while bodies keep canonical casing.
+
+use super::errors::ArmError;
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use serde_json::Value;
+use std::path::Path;
+use std::sync::Mutex;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS subscriptions (key TEXT PRIMARY KEY, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS resource_groups (
+    key TEXT PRIMARY KEY, sub TEXT NOT NULL, name TEXT NOT NULL, state TEXT NOT NULL, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS resources (
+    key TEXT PRIMARY KEY, sub TEXT NOT NULL, rg TEXT, type TEXT NOT NULL, body TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS resources_by_rg ON resources (sub, rg);
+CREATE TABLE IF NOT EXISTS deployments (
+    key TEXT PRIMARY KEY, sub TEXT NOT NULL, rg TEXT, name TEXT NOT NULL, state TEXT NOT NULL,
+    cancel INTEGER NOT NULL DEFAULT 0, body TEXT NOT NULL, request TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS deployment_operations (
+    dep_key TEXT NOT NULL, seq INTEGER NOT NULL, body TEXT NOT NULL, PRIMARY KEY (dep_key, seq));
+CREATE TABLE IF NOT EXISTS operations (
+    id TEXT PRIMARY KEY, kind TEXT NOT NULL, target TEXT NOT NULL, status TEXT NOT NULL,
+    http_status INTEGER, body TEXT);
+CREATE TABLE IF NOT EXISTS tokens (token TEXT PRIMARY KEY, expires INTEGER NOT NULL);
+";
+
+/// A pending or finished long-running operation (resource group delete, what-if, deployment delete).
+#[derive(Debug, Clone)]
+pub struct Operation {
+    pub id: String,
+    pub kind: String,
+    pub target: String,
+    pub status: String,
+    pub http_status: Option<u16>,
+    pub body: Option<Value>,
+}
+
+/// A stored deployment row.
+#[derive(Debug, Clone)]
+pub struct DeploymentRow {
+    pub cancel: bool,
+    pub body: Value,
+    pub request: Value,
+}
+
+/// The SQLite store. One connection behind a mutex: SQLite serialises writers anyway, and every call is short.
+pub struct Store {
+    conn: Mutex<Connection>,
+}
+
+fn parse(s: &str) -> Result<Value, ArmError> {
+    Ok(serde_json::from_str(s)?)
+}
+
+impl Store {
+    /// Open (creating if needed) the store in `dir/state.db`, or in memory.
+    pub fn open(dir: Option<&Path>) -> rusqlite::Result<Store> {
+        let conn = match dir {
+            Some(d) => {
+                let c = Connection::open(d.join("state.db"))?;
+                c.pragma_update(None, "journal_mode", "WAL")?;
+                c.pragma_update(None, "synchronous", "NORMAL")?;
+                c.busy_timeout(std::time::Duration::from_secs(5))?;
+                c
+            }
+            None => Connection::open_in_memory()?,
+        };
+        conn.execute_batch(SCHEMA)?;
+        Ok(Store {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave a transaction open (rusqlite rolls back on drop), so a
+        // poisoned lock still guards a consistent connection.
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Run `f` inside one transaction.
+    pub fn tx<T>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, ArmError>,
+    ) -> Result<T, ArmError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    // ---- subscriptions
+
+    pub fn get_subscription(&self, sub: &str) -> Result<Option<Value>, ArmError> {
+        let conn = self.lock();
+        let row: Option<String> = conn
+            .query_row(
+                "SELECT body FROM subscriptions WHERE key = ?1",
+                [sub.to_lowercase()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        row.map(|s| parse(&s)).transpose()
+    }
+
+    pub fn put_subscription(&self, sub: &str, body: &Value) -> Result<(), ArmError> {
+        self.lock().execute(
+            "INSERT OR REPLACE INTO subscriptions (key, body) VALUES (?1, ?2)",
+            params![sub.to_lowercase(), body.to_string()],
+        )?;
+        Ok(())
+    }
+
+    pub fn list_subscriptions(&self) -> Result<Vec<Value>, ArmError> {
+        let conn = self.lock();
+        let mut st = conn.prepare("SELECT body FROM subscriptions ORDER BY key")?;
+        let rows = st.query_map([], |r| r.get::<_, String>(0))?;
+        let mut out = Vec::new();
+        for r in rows {
+            out.push(parse(&r?)?);
+        }
+        Ok(out)
+    }
+
+    // ---- resource groups
+
+    pub fn rg_key(sub: &str, rg: &str) -> String {
+        format!("{}/{}", sub.to_lowercase(), rg.to_lowercase())
+    }
+
+    /// The group's body and state (`Succeeded` or `Deleting`).
+    pub fn get_rg(&self, sub: &str, rg: &str) -> Result<Option<(Value, String)>, ArmError> {
+        let conn = self.lock();
+        let row: Option<(String, String)> = conn
+            .query_row(
+                "SELECT body, state FROM resource_groups WHERE key = ?1",
+                [Self::rg_key(sub, rg)],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        row.map(|(b, s)| Ok((parse(&b)?, s))).transpose()
+    }
+
+    pub fn put_rg(&self, sub: &str, rg: &str, state: &str, body: &Value) -> Result<(), ArmError> {
+        self.lock().execute(
+            "INSERT OR REPLACE INTO resource_groups (key, sub, name, state, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![Self::rg_key(sub, rg), sub.to_lowercase(), rg.to_lowercase(), state, body.to_string()],
+        )?;
+        Ok(())
+    }
+
+    pub fn list_rgs(&self, sub: &str) -> Result<Vec<Value>, ArmError> {
+        let conn = self.lock();
+        let mut st =
+            conn.prepare("SELECT body FROM resource_groups WHERE sub = ?1 ORDER BY name")?;
+        let rows = st.query_map([sub.to_lowercase()], |r| r.get::<_, String>(0))?;
+        let mut out = Vec::new();
+        for r in rows {
+            out.push(parse(&r?)?);
+        }
+        Ok(out)
+    }
+
+    /// Groups left in `Deleting` (a delete interrupted by a stop or crash).
+    pub fn rgs_being_deleted(&self) -> Result<Vec<(String, String)>, ArmError> {
+        let conn = self.lock();
+        let mut st =
+            conn.prepare("SELECT sub, name FROM resource_groups WHERE state = 'Deleting'")?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Delete a group with everything inside it (resources and deployment records), in one transaction.
+    pub fn delete_rg_cascade(&self, sub: &str, rg: &str) -> Result<(), ArmError> {
+        let (sub, rg) = (sub.to_lowercase(), rg.to_lowercase());
+        self.tx(|tx| {
+            tx.execute(
+                "DELETE FROM resources WHERE sub = ?1 AND rg = ?2",
+                params![sub, rg],
+            )?;
+            tx.execute(
+                "DELETE FROM deployment_operations WHERE dep_key IN (SELECT key FROM deployments WHERE sub = ?1 AND rg = ?2)",
+                params![sub, rg],
+            )?;
+            tx.execute(
+                "DELETE FROM deployments WHERE sub = ?1 AND rg = ?2",
+                params![sub, rg],
+            )?;
+            // Extension resources scoped to the group itself (policy assignments, role assignments, locks).
+            tx.execute(
+                "DELETE FROM resources WHERE key LIKE ?1",
+                params![format!("/subscriptions/{sub}/resourcegroups/{rg}/%")],
+            )?;
+            tx.execute(
+                "DELETE FROM resource_groups WHERE key = ?1",
+                params![format!("{sub}/{rg}")],
+            )?;
+            Ok(())
+        })
+    }
+
+    // ---- resources
+
+    pub fn get_resource(&self, id: &str) -> Result<Option<Value>, ArmError> {
+        let conn = self.lock();
+        let row: Option<String> = conn
+            .query_row(
+                "SELECT body FROM resources WHERE key = ?1",
+                [id.to_lowercase()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        row.map(|s| parse(&s)).transpose()
+    }
+
+    /// Insert or replace a resource; true when it is new.
+    pub fn put_resource(
+        tx: &Transaction<'_>,
+        id: &str,
+        sub: &str,
+        rg: Option<&str>,
+        resource_type: &str,
+        body: &Value,
+    ) -> Result<bool, ArmError> {
+        let key = id.to_lowercase();
+        let existed: Option<i64> = tx
+            .query_row("SELECT 1 FROM resources WHERE key = ?1", [&key], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        tx.execute(
+            "INSERT OR REPLACE INTO resources (key, sub, rg, type, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                key,
+                sub.to_lowercase(),
+                rg.map(str::to_lowercase),
+                resource_type.to_lowercase(),
+                body.to_string()
+            ],
+        )?;
+        Ok(existed.is_none())
+    }
+
+    /// Delete a resource and everything nested under its id (child and extension resources); true when it existed.
+    pub fn delete_resource_tree(tx: &Transaction<'_>, id: &str) -> Result<bool, ArmError> {
+        let key = id.to_lowercase();
+        let n = tx.execute("DELETE FROM resources WHERE key = ?1", [&key])?;
+        tx.execute(
+            "DELETE FROM resources WHERE key LIKE ?1 ESCAPE '\\'",
+            [format!("{}/%", key.replace('%', "\\%").replace('_', "\\_"))],
+        )?;
+        Ok(n > 0)
+    }
+
+    /// Resources of a subscription, optionally of one group, ordered by id.
+    pub fn list_resources(&self, sub: &str, rg: Option<&str>) -> Result<Vec<Value>, ArmError> {
+        let conn = self.lock();
+        let mut out = Vec::new();
+        let mut push = |s: String| -> Result<(), ArmError> {
+            out.push(parse(&s)?);
+            Ok(())
+        };
+        match rg {
+            Some(rg) => {
+                let mut st = conn.prepare(
+                    "SELECT body FROM resources WHERE sub = ?1 AND rg = ?2 ORDER BY key",
+                )?;
+                for r in st.query_map(params![sub.to_lowercase(), rg.to_lowercase()], |r| {
+                    r.get::<_, String>(0)
+                })? {
+                    push(r?)?;
+                }
+            }
+            None => {
+                let mut st =
+                    conn.prepare("SELECT body FROM resources WHERE sub = ?1 ORDER BY key")?;
+                for r in st.query_map(params![sub.to_lowercase()], |r| r.get::<_, String>(0))? {
+                    push(r?)?;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// All resources of one type in a subscription (used for policy assignments).
+    pub fn resources_of_type(
+        &self,
+        sub: &str,
+        resource_type: &str,
+    ) -> Result<Vec<Value>, ArmError> {
+        let conn = self.lock();
+        let mut st =
+            conn.prepare("SELECT body FROM resources WHERE sub = ?1 AND type = ?2 ORDER BY key")?;
+        let rows = st.query_map(
+            params![sub.to_lowercase(), resource_type.to_lowercase()],
+            |r| r.get::<_, String>(0),
+        )?;
+        let mut out = Vec::new();
+        for r in rows {
+            out.push(parse(&r?)?);
+        }
+        Ok(out)
+    }
+
+    // ---- deployments
+
+    pub fn get_deployment(&self, key: &str) -> Result<Option<DeploymentRow>, ArmError> {
+        let conn = self.lock();
+        let row: Option<(i64, String, String)> = conn
+            .query_row(
+                "SELECT cancel, body, request FROM deployments WHERE key = ?1",
+                [key.to_lowercase()],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        row.map(|(cancel, body, request)| {
+            Ok(DeploymentRow {
+                cancel: cancel != 0,
+                body: parse(&body)?,
+                request: parse(&request)?,
+            })
+        })
+        .transpose()
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn put_deployment(
+        &self,
+        key: &str,
+        sub: &str,
+        rg: Option<&str>,
+        name: &str,
+        state: &str,
+        body: &Value,
+        request: &Value,
+    ) -> Result<(), ArmError> {
+        let key = key.to_lowercase();
+        self.tx(|tx| {
+            tx.execute("DELETE FROM deployment_operations WHERE dep_key = ?1", [&key])?;
+            tx.execute(
+                "INSERT OR REPLACE INTO deployments (key, sub, rg, name, state, cancel, body, request) VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?7)",
+                params![key, sub.to_lowercase(), rg.map(str::to_lowercase), name.to_lowercase(), state, body.to_string(), request.to_string()],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Update a deployment's body and state (the engine's progress).
+    pub fn update_deployment(&self, key: &str, state: &str, body: &Value) -> Result<(), ArmError> {
+        self.lock().execute(
+            "UPDATE deployments SET state = ?2, body = ?3 WHERE key = ?1",
+            params![key.to_lowercase(), state, body.to_string()],
+        )?;
+        Ok(())
+    }
+
+    pub fn request_cancel(&self, key: &str) -> Result<(), ArmError> {
+        self.lock().execute(
+            "UPDATE deployments SET cancel = 1 WHERE key = ?1",
+            [key.to_lowercase()],
+        )?;
+        Ok(())
+    }
+
+    pub fn delete_deployment(&self, key: &str) -> Result<(), ArmError> {
+        let key = key.to_lowercase();
+        self.tx(|tx| {
+            tx.execute(
+                "DELETE FROM deployment_operations WHERE dep_key = ?1",
+                [&key],
+            )?;
+            tx.execute("DELETE FROM deployments WHERE key = ?1", [&key])?;
+            Ok(())
+        })
+    }
+
+    /// Deployments of a scope (`rg` None = subscription scope), ordered by name.
+    pub fn list_deployments(&self, sub: &str, rg: Option<&str>) -> Result<Vec<Value>, ArmError> {
+        let conn = self.lock();
+        let mut st =
+            conn.prepare("SELECT body FROM deployments WHERE sub = ?1 AND rg IS ?2 ORDER BY name")?;
+        let rows = st.query_map(
+            params![sub.to_lowercase(), rg.map(str::to_lowercase)],
+            |r| r.get::<_, String>(0),
+        )?;
+        let mut out = Vec::new();
+        for r in rows {
+            out.push(parse(&r?)?);
+        }
+        Ok(out)
+    }
+
+    /// Keys of deployments in a non-terminal state (found at startup after a stop or crash).
+    pub fn unfinished_deployments(&self) -> Result<Vec<String>, ArmError> {
+        let conn = self.lock();
+        let mut st = conn.prepare(
+            "SELECT key FROM deployments WHERE state NOT IN ('Succeeded', 'Failed', 'Canceled')",
+        )?;
+        let rows = st.query_map([], |r| r.get::<_, String>(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn add_deployment_operation(&self, key: &str, body: &Value) -> Result<(), ArmError> {
+        self.lock().execute(
+            "INSERT INTO deployment_operations (dep_key, seq, body) VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM deployment_operations WHERE dep_key = ?1), ?2)",
+            params![key.to_lowercase(), body.to_string()],
+        )?;
+        Ok(())
+    }
+
+    pub fn deployment_operations(&self, key: &str) -> Result<Vec<Value>, ArmError> {
+        let conn = self.lock();
+        let mut st =
+            conn.prepare("SELECT body FROM deployment_operations WHERE dep_key = ?1 ORDER BY seq")?;
+        let rows = st.query_map([key.to_lowercase()], |r| r.get::<_, String>(0))?;
+        let mut out = Vec::new();
+        for r in rows {
+            out.push(parse(&r?)?);
+        }
+        Ok(out)
+    }
+
+    // ---- long-running operations
+
+    pub fn put_operation(&self, op: &Operation) -> Result<(), ArmError> {
+        self.lock().execute(
+            "INSERT OR REPLACE INTO operations (id, kind, target, status, http_status, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![op.id, op.kind, op.target, op.status, op.http_status, op.body.as_ref().map(Value::to_string)],
+        )?;
+        Ok(())
+    }
+
+    pub fn get_operation(&self, id: &str) -> Result<Option<Operation>, ArmError> {
+        let conn = self.lock();
+        let row = conn
+            .query_row(
+                "SELECT id, kind, target, status, http_status, body FROM operations WHERE id = ?1",
+                [id],
+                |r| {
+                    let op = Operation {
+                        id: r.get(0)?,
+                        kind: r.get(1)?,
+                        target: r.get(2)?,
+                        status: r.get(3)?,
+                        http_status: r.get(4)?,
+                        body: None,
+                    };
+                    Ok((op, r.get::<_, Option<String>>(5)?))
+                },
+            )
+            .optional()?;
+        row.map(|(mut op, body)| {
+            op.body = body.map(|b| parse(&b)).transpose()?;
+            Ok(op)
+        })
+        .transpose()
+    }
+
+    /// Operations still running (found at startup).
+    pub fn running_operations(&self) -> Result<Vec<Operation>, ArmError> {
+        let ids: Vec<String> = {
+            let conn = self.lock();
+            let mut st = conn.prepare("SELECT id FROM operations WHERE status = 'Running'")?;
+            let rows = st.query_map([], |r| r.get::<_, String>(0))?;
+            rows.collect::<Result<_, _>>()?
+        };
+        let mut out = Vec::new();
+        for id in ids {
+            if let Some(op) = self.get_operation(&id)? {
+                out.push(op);
+            }
+        }
+        Ok(out)
+    }
+
+    // ---- tokens
+
+    pub fn put_token(&self, token: &str, expires: i64) -> Result<(), ArmError> {
+        self.lock().execute(
+            "INSERT OR REPLACE INTO tokens (token, expires) VALUES (?1, ?2)",
+            params![token, expires],
+        )?;
+        Ok(())
+    }
+
+    pub fn token_expiry(&self, token: &str) -> Result<Option<i64>, ArmError> {
+        Ok(self
+            .lock()
+            .query_row(
+                "SELECT expires FROM tokens WHERE token = ?1",
+                [token],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Counts for `trustprint cloud status`: (subscriptions, resource groups, resources, deployments).
+    pub fn counts(&self) -> Result<(i64, i64, i64, i64), ArmError> {
+        let conn = self.lock();
+        let c = |t: &str| -> rusqlite::Result<i64> {
+            conn.query_row(&format!("SELECT COUNT(*) FROM {t}"), [], |r| r.get(0))
+        };
+        Ok((
+            c("subscriptions")?,
+            c("resource_groups")?,
+            c("resources")?,
+            c("deployments")?,
+        ))
+    }
+}
