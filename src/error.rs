@@ -67,6 +67,11 @@ pub enum Error {
     #[error(transparent)]
     Arm(#[from] crate::arm::Error),
 
+    /// Plan, apply or destroy could not proceed (target, secrets, confirmation, plan file, failed
+    /// deployments).
+    #[error(transparent)]
+    Deploy(#[from] crate::deploy::DeployError),
+
     /// A git operation failed.
     #[error("git: {context}")]
     Git {
@@ -173,6 +178,7 @@ impl Error {
             | Error::FleetDirty { .. }
             | Error::Arm(_) => ExitCode::Failure,
             Error::Violations { .. } => ExitCode::Violations,
+            Error::Deploy(e) => e.exit_code(),
             Error::Internal { .. } => ExitCode::Internal,
         }
     }

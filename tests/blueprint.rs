@@ -109,7 +109,8 @@ fn there_are_examples_for_each_tier_and_a_five_character_ods_code() {
         let ods = loaded.values.trust().ods_code;
         long_code |= ods.len() == 5;
         // Each example is a real open trust from the ODS list, spelled as the list spells it.
-        let list = std::fs::read_to_string(root().join("data/nhs/trusts_england_active.csv")).unwrap();
+        let list =
+            std::fs::read_to_string(root().join("data/nhs/trusts_england_active.csv")).unwrap();
         let row = format!("{ods},{},", loaded.values.trust().name);
         assert!(
             list.lines().any(|l| l.starts_with(&row)),
@@ -170,7 +171,11 @@ fn tiers_size_the_estate_as_documented() {
         let (_, rendered) = render(&base, &[format!("tier={tier}")]);
         let resources = resources_of(&rendered);
         let count = |t: &str| resources.iter().filter(|r| r.resource_type == t).count();
-        assert_eq!(count("Microsoft.Compute/virtualMachines"), vms, "{tier} VMs");
+        assert_eq!(
+            count("Microsoft.Compute/virtualMachines"),
+            vms,
+            "{tier} VMs"
+        );
         assert_eq!(
             count("Microsoft.RecoveryServices/vaults/backupFabrics/protectionContainers/protectedItems"),
             vms,
@@ -195,7 +200,10 @@ fn tiers_size_the_estate_as_documented() {
             .iter()
             .find(|r| r.resource_type == "Microsoft.OperationalInsights/workspaces")
             .unwrap();
-        assert_eq!(workspace.body["properties"]["retentionInDays"], log_days, "{tier}");
+        assert_eq!(
+            workspace.body["properties"]["retentionInDays"], log_days,
+            "{tier}"
+        );
     }
 }
 
@@ -226,11 +234,19 @@ fn hscn_option_decides_the_gateway() {
         let gateways: Vec<_> = resources_of(&rendered)
             .into_iter()
             .filter(|r| r.resource_type == "Microsoft.Network/virtualNetworkGateways")
-            .map(|r| r.body["properties"]["gatewayType"].as_str().unwrap().to_string())
+            .map(|r| {
+                r.body["properties"]["gatewayType"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
             .collect();
         assert_eq!(
             gateways,
-            gateway_type.map(str::to_string).into_iter().collect::<Vec<_>>(),
+            gateway_type
+                .map(str::to_string)
+                .into_iter()
+                .collect::<Vec<_>>(),
             "{hscn}"
         );
     }
@@ -248,15 +264,22 @@ fn names_respect_azure_length_limits() {
                 "Microsoft.SqlVirtualMachine/sqlVirtualMachineGroups" => 15,
                 _ => 80,
             };
-            assert!(leaf.len() <= limit, "{name}: {} is longer than {limit}", r.id);
+            assert!(
+                leaf.len() <= limit,
+                "{name}: {} is longer than {limit}",
+                r.id
+            );
             if r.resource_type == "Microsoft.Storage/storageAccounts" {
                 assert!(
-                    leaf.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()),
+                    leaf.chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()),
                     "{name}: storage account {leaf}"
                 );
             }
             if r.resource_type == "Microsoft.Compute/virtualMachines" {
-                let computer = r.body["properties"]["osProfile"]["computerName"].as_str().unwrap();
+                let computer = r.body["properties"]["osProfile"]["computerName"]
+                    .as_str()
+                    .unwrap();
                 assert!(computer.len() <= 15, "{name}: computer name {computer}");
             }
         }
@@ -349,7 +372,10 @@ fn arm_validator(file: &str) -> jsonschema::Validator {
             inlined.insert(format!("{prefix}{name}"), def);
         }
     }
-    schema["definitions"].as_object_mut().unwrap().extend(inlined);
+    schema["definitions"]
+        .as_object_mut()
+        .unwrap()
+        .extend(inlined);
     let mut text = serde_json::to_string(&schema).unwrap();
     for (url, _, prefix) in VENDORED.iter().filter(|(_, f, _)| *f != file) {
         text = text.replace(
@@ -388,14 +414,26 @@ fn arm_schema_validator_rejects_a_broken_template() {
     });
     assert_eq!(schema_errors(&validator, &good), Vec::<String>::new());
     let mut no_type = good.clone();
-    no_type["resources"][0].as_object_mut().unwrap().remove("type");
-    assert!(!schema_errors(&validator, &no_type).is_empty(), "a resource without type passed");
+    no_type["resources"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("type");
+    assert!(
+        !schema_errors(&validator, &no_type).is_empty(),
+        "a resource without type passed"
+    );
     let mut bad_depends = good.clone();
     bad_depends["resources"][0]["dependsOn"] = serde_json::json!("vnet");
-    assert!(!schema_errors(&validator, &bad_depends).is_empty(), "dependsOn as a string passed");
+    assert!(
+        !schema_errors(&validator, &bad_depends).is_empty(),
+        "dependsOn as a string passed"
+    );
     let mut no_version = good;
     no_version.as_object_mut().unwrap().remove("contentVersion");
-    assert!(!schema_errors(&validator, &no_version).is_empty(), "a template without contentVersion passed");
+    assert!(
+        !schema_errors(&validator, &no_version).is_empty(),
+        "a template without contentVersion passed"
+    );
 }
 
 #[test]
@@ -407,7 +445,10 @@ fn every_rendered_template_validates_against_the_arm_schemas() {
         let (_, rendered) = render(&file, &overrides);
         for d in &rendered.deployments {
             let (validator, schema_url) = match d.scope {
-                Scope::Subscription => (&subscription, "2018-05-01/subscriptionDeploymentTemplate.json#"),
+                Scope::Subscription => (
+                    &subscription,
+                    "2018-05-01/subscriptionDeploymentTemplate.json#",
+                ),
                 Scope::ResourceGroup => (&resource_group, "2019-04-01/deploymentTemplate.json#"),
             };
             assert_eq!(
@@ -419,7 +460,11 @@ fn every_rendered_template_validates_against_the_arm_schemas() {
             let errors = schema_errors(validator, &d.template);
             assert!(errors.is_empty(), "{name}/{}: {errors:#?}", d.name);
             let errors = schema_errors(&parameters, &d.parameters);
-            assert!(errors.is_empty(), "{name}/{}.parameters: {errors:#?}", d.name);
+            assert!(
+                errors.is_empty(),
+                "{name}/{}.parameters: {errors:#?}",
+                d.name
+            );
         }
     }
 }
@@ -465,8 +510,14 @@ fn checkov_finds_no_failed_check_beyond_the_manifest_skips() {
         "checkov reported failed checks (exit {:?}):\n{stdout}\n{stderr}",
         output.status.code()
     );
-    assert!(stdout.contains("Passed checks:"), "checkov scanned nothing:\n{stdout}\n{stderr}");
-    assert!(stdout.contains("Failed checks: 0"), "checkov output:\n{stdout}");
+    assert!(
+        stdout.contains("Passed checks:"),
+        "checkov scanned nothing:\n{stdout}\n{stderr}"
+    );
+    assert!(
+        stdout.contains("Failed checks: 0"),
+        "checkov output:\n{stdout}"
+    );
 }
 
 // ---- snapshots ----
@@ -497,6 +548,9 @@ fn values_schema_describes_every_parameter_with_an_example() {
             "{key}: no description in the values schema"
         );
         let has_example = node.get("examples").is_some() || node.get("example").is_some();
-        assert!(has_example, "{key}: no example in the values schema: {node}");
+        assert!(
+            has_example,
+            "{key}: no example in the values schema: {node}"
+        );
     }
 }
