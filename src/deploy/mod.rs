@@ -119,6 +119,14 @@ impl DeployError {
     }
 }
 
+/// An apply or destroy outcome as the fleet record keeps it (in the trust's lock).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "action", rename_all = "lowercase")]
+pub enum DeploymentRecord {
+    Apply(ApplyReport),
+    Destroy(DestroyReport),
+}
+
 /// The ARM deployment name of a rendered deployment: `trustprint-<name>-<first 10 hex of its hash>`. The
 /// same inputs give the same name, so a rerun finds the deployment an interrupted run started.
 pub fn deployment_name(d: &RenderedDeployment) -> String {
@@ -283,4 +291,139 @@ mod tests {
              TP_DEPLOY_UNIT_TEST_UNSET, which is not set"
         );
     }
+}
+
+/// How plan, apply, destroy and stamp reach and treat the target.
+#[derive(Debug, Clone, Default)]
+pub struct DeployOptions {
+    pub target: TargetOptions,
+    /// `--yes`: no typed confirmation.
+    pub yes: bool,
+    /// Ask for confirmation even on the local cloud (apply and destroy do; stamp asks only for Azure).
+    pub confirm_local: bool,
+    /// `--allow-data-loss`.
+    pub allow_data_loss: bool,
+    /// `apply --plan FILE`: apply this saved plan, refusing if its inputs changed.
+    pub plan_file: Option<std::path::PathBuf>,
+    /// Progress bars on stderr (when it is a terminal).
+    pub progress: bool,
+}
+
+/// What [`apply_trust`] did: the plan, and the apply unless nothing was to change.
+#[derive(Debug, Clone)]
+pub struct Deployed {
+    pub plan: Plan,
+    /// `None` when the plan changes nothing.
+    pub report: Option<ApplyReport>,
+    /// The target as `describe_target` says it.
+    pub target: String,
+}
+
+fn needs_confirmation(options: &DeployOptions, conn: &Connection) -> bool {
+    options.confirm_local || conn.target.kind == TargetKind::Azure
+}
+
+/// `trustprint plan`: connect and what-if the trust. Changes nothing.
+pub fn plan_trust(
+    loaded: &crate::load::Loaded,
+    rendered: &Rendered,
+    options: &DeployOptions,
+) -> Result<(Plan, String), crate::Error> {
+    let rt = runtime()?;
+    rt.block_on(async {
+        let conn = connect(&options.target, &loaded.values, &rendered.trust.ods_code).await?;
+        let inputs = plan::PlanInputs::of(loaded, rendered, &conn.target);
+        let plan = plan::plan(&conn, inputs, rendered).await?;
+        Ok((plan, describe_target(&conn)))
+    })
+}
+
+/// `trustprint apply` (and the deploying half of `stamp`): plan (or read the saved plan and check it is
+/// still current), refuse data loss unless allowed, confirm, apply. `on_plan` sees the plan before the
+/// confirmation is asked for. A failed deployment is in the report, not an error.
+pub fn apply_trust(
+    loaded: &crate::load::Loaded,
+    rendered: &Rendered,
+    options: &DeployOptions,
+    on_plan: &dyn Fn(&Plan),
+) -> Result<Deployed, crate::Error> {
+    let rt = runtime()?;
+    rt.block_on(async {
+        let conn = connect(&options.target, &loaded.values, &rendered.trust.ods_code).await?;
+        let inputs = plan::PlanInputs::of(loaded, rendered, &conn.target);
+        let plan = match &options.plan_file {
+            Some(path) => {
+                let saved = Plan::load(path)?;
+                if let Some((what, planned, now)) = saved.inputs.compare(&inputs) {
+                    return Err(DeployError::StalePlan {
+                        path: path.clone(),
+                        what,
+                        planned,
+                        now,
+                    }
+                    .into());
+                }
+                saved
+            }
+            None => plan::plan(&conn, inputs, rendered).await?,
+        };
+        on_plan(&plan);
+        let target = describe_target(&conn);
+        let loss = plan.data_loss();
+        if !loss.is_empty() && !options.allow_data_loss {
+            return Err(DeployError::DataLoss { resources: loss }.into());
+        }
+        if !plan.has_changes() {
+            return Ok(Deployed {
+                plan,
+                report: None,
+                target,
+            });
+        }
+        if needs_confirmation(options, &conn) {
+            confirm(
+                "apply",
+                &target,
+                &format!("Apply these changes to {target}?"),
+                options.yes,
+            )?;
+        }
+        let report = apply::apply(
+            &conn,
+            rendered,
+            &plan,
+            apply::ApplyOptions {
+                progress: options.progress,
+            },
+        )
+        .await?;
+        Ok(Deployed {
+            plan,
+            report: Some(report),
+            target,
+        })
+    })
+}
+
+/// `trustprint destroy`: confirm, then delete the trust's estate.
+pub fn destroy_trust(
+    loaded: &crate::load::Loaded,
+    rendered: &Rendered,
+    options: &DeployOptions,
+) -> Result<DestroyReport, crate::Error> {
+    let rt = runtime()?;
+    rt.block_on(async {
+        let conn = connect(&options.target, &loaded.values, &rendered.trust.ods_code).await?;
+        let target = describe_target(&conn);
+        confirm(
+            "destroy",
+            &target,
+            &format!(
+                "Destroy every resource of {} ({}) in {target}? This deletes its data.",
+                rendered.trust.name, rendered.trust.ods_code
+            ),
+            options.yes,
+        )?;
+        Ok(destroy::destroy(&conn, rendered).await?)
+    })
 }
