@@ -136,7 +136,7 @@ pub struct DestroyArgs {
 
 /// `stamp`: render, check, plan, apply and record.
 #[derive(Debug, Args)]
-pub struct StampArgs {
+pub struct DeployStampArgs {
     #[command(flatten)]
     pub base: super::stamp::StampArgs,
     #[command(flatten)]
@@ -308,7 +308,7 @@ pub(super) fn destroy(args: &DestroyArgs, global: &Global) -> Result<(), Error> 
     )
 }
 
-pub(super) fn stamp(args: &StampArgs, global: &Global) -> Result<(), Error> {
+pub(super) fn stamp(args: &DeployStampArgs, global: &Global) -> Result<(), Error> {
     if args.no_deploy {
         return super::stamp::stamp(&args.base, global);
     }

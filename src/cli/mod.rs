@@ -103,7 +103,7 @@ pub enum Command {
     Check(render::CheckArgs),
     /// Render, check and record a trust in a fleet git repository.
     #[command(after_help = stamp::HELP)]
-    Stamp(deploy::StampArgs),
+    Stamp(deploy::DeployStampArgs),
     /// What-if: what applying the trust would change (nothing is changed).
     #[command(after_help = deploy::PLAN_HELP)]
     Plan(deploy::PlanArgs),

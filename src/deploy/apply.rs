@@ -293,11 +293,15 @@ async fn deploy_one(
         }
         _ => {
             bar.set_message("deploying");
-            let started = conn
-                .client
-                .begin_deployment(&scope, &name, &body)
-                .await
-                .map_err(DeployError::arm(ctx("starting the deployment")))?;
+            let started = match conn.client.begin_deployment(&scope, &name, &body).await {
+                Ok(s) => s,
+                // ARM refused the template before deploying (validation, policy): a failed deployment
+                // with the reasons per resource, recorded like any other failure.
+                Err(crate::arm::Error::Api { detail, .. }) if detail.code != "AuthorizationFailed" => {
+                    return Ok(refused(d, &name, &detail, started_at));
+                }
+                Err(e) => return Err(DeployError::arm(ctx("starting the deployment"))(e)),
+            };
             drop(body);
             let dep = conn
                 .client
@@ -308,6 +312,41 @@ async fn deploy_one(
         }
     };
     outcome(conn, d, &scope, deployment, action, started_at).await
+}
+
+fn refused(
+    d: &RenderedDeployment,
+    name: &str,
+    detail: &crate::arm::ErrorDetail,
+    started_at: String,
+) -> DeploymentOutcome {
+    let failures = detail
+        .root_causes()
+        .into_iter()
+        .map(|c| {
+            let id = c.target.clone().unwrap_or_default();
+            ResourceFailure {
+                resource_type: super::plan::resource_type(&id),
+                resource_id: id,
+                code: c.code.clone(),
+                message: c.message.clone(),
+            }
+        })
+        .collect();
+    DeploymentOutcome {
+        name: d.name.clone(),
+        deployment_name: name.to_owned(),
+        state: ProvisioningState::Failed.to_string(),
+        action: "refused by ARM".into(),
+        deployment_id: None,
+        correlation_id: None,
+        outputs: BTreeMap::new(),
+        resource_ids: Vec::new(),
+        started_at: Some(started_at),
+        finished_at: Some(super::now()),
+        error: Some(format!("{}: {}", detail.code, detail.message)),
+        failures,
+    }
 }
 
 async fn outcome(

@@ -347,7 +347,11 @@ fn short_id(id: &str) -> &str {
     let lower = id.to_ascii_lowercase();
     match lower.find("/providers/") {
         Some(i) if lower.starts_with("/subscriptions/") => &id[i + "/providers/".len()..],
-        _ => id,
+        // A resource group: `resourceGroups/<name>`.
+        _ => match lower.find("/resourcegroups/") {
+            Some(i) if lower.starts_with("/subscriptions/") => &id[i + 1..],
+            _ => id,
+        },
     }
 }
 
