@@ -297,7 +297,9 @@ async fn deploy_one(
                 Ok(s) => s,
                 // ARM refused the template before deploying (validation, policy): a failed deployment
                 // with the reasons per resource, recorded like any other failure.
-                Err(crate::arm::Error::Api { detail, .. }) if detail.code != "AuthorizationFailed" => {
+                Err(crate::arm::Error::Api { detail, .. })
+                    if detail.code != "AuthorizationFailed" =>
+                {
                     return Ok(refused(d, &name, &detail, started_at));
                 }
                 Err(e) => return Err(DeployError::arm(ctx("starting the deployment"))(e)),

@@ -79,6 +79,17 @@ impl std::fmt::Debug for Connection {
     }
 }
 
+/// A local cloud answers in milliseconds: poll and back off on its scale, not Azure's (a stamp would
+/// otherwise spend most of its time asleep).
+fn local_client_options() -> ArmClientOptions {
+    let mut o = ArmClientOptions::default();
+    o.poll.interval = std::time::Duration::from_millis(100);
+    o.poll.max_interval = std::time::Duration::from_secs(2);
+    o.retry.initial_backoff = std::time::Duration::from_millis(100);
+    o.retry.max_backoff = std::time::Duration::from_secs(5);
+    o
+}
+
 /// The subscription a trust gets in the local cloud when its values give none: stable per ODS code, so
 /// trusts do not share one and a rerun finds the same one.
 pub fn local_subscription(ods_code: &str) -> String {
@@ -148,7 +159,7 @@ pub async fn connect(
                 ),
                 authority_host,
             };
-            let client = ArmClient::new(&url, credential, ArmClientOptions::default())?;
+            let client = ArmClient::new(&url, credential, local_client_options())?;
             let subscription_id = configured_sub.unwrap_or_else(|| local_subscription(ods_code));
             Ok(Connection {
                 client,
