@@ -90,6 +90,36 @@ fn local_client_options() -> ArmClientOptions {
     o
 }
 
+/// Reads the subscription once before anything else: a wrong credential or a subscription the identity
+/// cannot see stops here, with one clear error, rather than inside the first what-if. The token request is
+/// retried when the identity endpoint itself failed (5xx, dropped connection: no Entra ID `AADSTS` code),
+/// which the credential alone does not do; a refusal by Entra ID is not retried.
+async fn check_access(client: &ArmClient, subscription_id: &str) -> Result<(), DeployError> {
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        match client.get_subscription(subscription_id).await {
+            Ok(_) => return Ok(()),
+            Err(crate::arm::Error::Credential { message, .. })
+                if attempt < 6 && !message.contains("AADSTS") =>
+            {
+                tracing::debug!(
+                    attempt,
+                    "the identity endpoint failed; retrying the token request"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(200 * u64::from(attempt)))
+                    .await;
+                continue;
+            }
+            Err(e) => {
+                return Err(DeployError::arm(format!(
+                    "reading subscription {subscription_id}"
+                ))(e))
+            }
+        }
+    }
+}
+
 /// The subscription a trust gets in the local cloud when its values give none: stable per ODS code, so
 /// trusts do not share one and a rerun finds the same one.
 pub fn local_subscription(ods_code: &str) -> String {
@@ -161,6 +191,7 @@ pub async fn connect(
             };
             let client = ArmClient::new(&url, credential, local_client_options())?;
             let subscription_id = configured_sub.unwrap_or_else(|| local_subscription(ods_code));
+            check_access(&client, &subscription_id).await?;
             Ok(Connection {
                 client,
                 target: TargetRef {
@@ -196,6 +227,7 @@ pub async fn connect(
             }
             let endpoint = var("TRUSTPRINT_ARM_ENDPOINT").unwrap_or_else(|| AZURE_ENDPOINT.into());
             let client = ArmClient::new(&endpoint, credential, ArmClientOptions::default())?;
+            check_access(&client, &subscription_id).await?;
             Ok(Connection {
                 client,
                 target: TargetRef {
