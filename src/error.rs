@@ -70,7 +70,7 @@ pub enum Error {
     /// Plan, apply or destroy could not proceed (target, secrets, confirmation, plan file, failed
     /// deployments).
     #[error(transparent)]
-    Deploy(#[from] crate::deploy::DeployError),
+    Deploy(Box<crate::deploy::DeployError>),
 
     /// A git operation failed.
     #[error("git: {context}")]

@@ -16,6 +16,10 @@
 //! Secrets: parameters with `secret_env` are read from the environment when the request is built and sent
 //! in that request only; they never reach a log, a plan file, a report or the fleet record.
 
+// DeployError keeps ARM's whole error (details, request ids) for the operator; it only travels on the cold
+// path of a failed command, and it is boxed inside crate::Error, so its size costs nothing that matters.
+#![allow(clippy::result_large_err)]
+
 pub mod apply;
 pub mod destroy;
 pub mod plan;
@@ -96,6 +100,12 @@ pub enum DeployError {
     /// The async runtime could not start.
     #[error("cannot start the async runtime: {0}")]
     Runtime(#[source] std::io::Error),
+}
+
+impl From<DeployError> for crate::Error {
+    fn from(e: DeployError) -> Self {
+        crate::Error::Deploy(Box::new(e))
+    }
 }
 
 impl DeployError {
