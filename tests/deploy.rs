@@ -345,3 +345,24 @@ fn injected_server_errors_still_converge() {
         .run();
     });
 }
+
+#[test]
+fn a_failed_deployment_names_the_resource_and_is_recorded_as_failed() {
+    let out = cmd(
+        None,
+        &["stamp", "--values", "values.yaml", "--fleet", "fleet", "--set", "case=broken"],
+    )
+    .stdout_has("  ✓ network: Succeeded (deployed)")
+    .stdout_has("  ✗ broken: Failed (refused by ARM)")
+    .stdout_has("/resourceGroups/rg-rhw-uks-data/providers/Microsoft.Nowhere/widgets/widget-rhw (Microsoft.Nowhere/widgets): InvalidResourceNamespace: The resource namespace 'Microsoft.Nowhere' is invalid.\n")
+    .stdout_has("recorded trusts/RHW in fleet as commit ")
+    .stderr("error: 1 of 4 deployment(s) failed: broken (Failed)\n")
+    .status(1)
+    .run();
+    let lock = out.read("fleet/trusts/RHW/trustprint.lock");
+    assert!(
+        lock.contains("deployment:\n  action: apply\n  succeeded: false\n"),
+        "{lock}"
+    );
+    assert!(lock.contains("code: InvalidResourceNamespace"), "{lock}");
+}
