@@ -164,7 +164,11 @@ fn render_one(d: &Diagnostic, severity: Severity, color: bool) -> String {
     }
     let report = report.with_notes(notes);
     let file = SimpleFile::new(d.file.as_str(), source);
-    let config = term::Config::default();
+    // ASCII art (`-->`, `|`) reads the same in every terminal, log and CI page, and is what rustc users know.
+    let config = term::Config {
+        chars: term::Chars::ascii(),
+        ..term::Config::default()
+    };
     let mut buf = if color {
         termcolor::Buffer::ansi()
     } else {
@@ -201,7 +205,7 @@ mod tests {
     fn renders_line_caret_expected_and_help() {
         assert_eq!(
             render(&[sample()], false),
-            "error: trust.ods_code: \"RX1X\" is not an ODS code\n  ┌─ values.yaml:3:13\n  │\n3 │   ods_code: RX1X\n  │             ^^^^ expected a 3-character ODS code\n  │\n  = help: did you mean `RX1`?\n\n"
+            "error: trust.ods_code: \"RX1X\" is not an ODS code\n  --> values.yaml:3:13\n  |\n3 |   ods_code: RX1X\n  |             ^^^^ expected a 3-character ODS code\n  |\n  = help: did you mean `RX1`?\n\n"
         );
     }
 

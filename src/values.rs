@@ -127,7 +127,7 @@ pub fn load(manifest: &Manifest, input: &ValuesInput) -> Result<Values, crate::E
     let mut text = String::new();
     let mut file_node = None;
     if let Some(path) = &input.file {
-        let bytes = std::fs::read(path).map_err(|e| crate::Error::io(path, e))?;
+        let bytes = yaml::read_limited(path)?;
         match yaml::parse(&file_name, &bytes) {
             Ok(node) => {
                 // parse succeeded, so the bytes are UTF-8.
@@ -387,17 +387,16 @@ impl<'a> Layer<'a> {
                 }
             }
         } else {
-            self.unknown(prefix, key, &full);
+            self.unknown(key, &full);
         }
     }
 
-    fn unknown(&mut self, prefix: &str, key: &Key, full: &str) {
+    fn unknown(&mut self, key: &Key, full: &str) {
         // The level a dotted key belongs to is its own parent, not the map it was written in.
         let (level, leaf) = match full.rsplit_once('.') {
             Some((l, f)) => (l.to_string(), f.to_string()),
             None => (String::new(), full.to_string()),
         };
-        let _ = prefix;
         let siblings = children(self.manifest, &level);
         let suggestion = nearest(&leaf, siblings.iter().map(String::as_str))
             .map(str::to_string)

@@ -253,10 +253,7 @@ pub fn parse(file: &str, bytes: &[u8]) -> Result<Node, Vec<Diagnostic>> {
             file,
             "",
             Span::default(),
-            format!(
-                "the file is {} bytes, larger than the 1 MiB limit",
-                bytes.len()
-            ),
+            "the file is larger than the 1 MiB limit",
         )
         .expected(
             "a file under 1 MiB (values files and manifests are a few kilobytes)",
@@ -295,6 +292,18 @@ pub fn parse(file: &str, bytes: &[u8]) -> Result<Node, Vec<Diagnostic>> {
         }
     };
     parse_str(file, text)
+}
+
+/// Read a file for [`parse`], but no more than one byte past [`MAX_BYTES`]: enough for [`parse`] to report a
+/// file as too large without loading a huge one into memory.
+pub fn read_limited(path: &std::path::Path) -> Result<Vec<u8>, crate::Error> {
+    use std::io::Read;
+    let f = std::fs::File::open(path).map_err(|e| crate::Error::io(path, e))?;
+    let mut bytes = Vec::new();
+    f.take(MAX_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| crate::Error::io(path, e))?;
+    Ok(bytes)
 }
 
 /// Parse YAML text (see [`parse`]).
@@ -533,13 +542,15 @@ impl<'a> Builder<'a> {
             ));
         }
         match event {
-            Event::Scalar(text, style, _, _) => {
+            Event::Scalar(text, style, _, tag) => {
                 let span = self.scalar_span(mark, &text, style);
+                // `!!str 123` is text, as quoting would make it.
+                let tagged_str = tag.is_some_and(|t| t.suffix == "str");
                 Ok(Node {
                     span,
                     kind: Kind::Scalar {
                         text,
-                        quoted: style != TScalarStyle::Plain,
+                        quoted: style != TScalarStyle::Plain || tagged_str,
                     },
                 })
             }
@@ -659,10 +670,12 @@ mod tests {
 
     #[test]
     fn core_schema_scalars() {
-        let n = parse_ok("a: 1\nb: '1'\nc: true\nd: ~\ne: 1.5\nf: 0x1f\ng: 1e3\nh: yes\ni: -7\n");
+        let n = parse_ok(
+            "a: 1\nb: '1'\nc: true\nd: ~\ne: 1.5\nf: 0x1f\ng: 1e3\nh: yes\ni: -7\nj: !!str 12\n",
+        );
         assert_eq!(
             n.to_json(),
-            serde_json::json!({"a": 1, "b": "1", "c": true, "d": null, "e": 1.5, "f": 31, "g": 1000.0, "h": "yes", "i": -7})
+            serde_json::json!({"a": 1, "b": "1", "c": true, "d": null, "e": 1.5, "f": 31, "g": 1000.0, "h": "yes", "i": -7, "j": "12"})
         );
     }
 

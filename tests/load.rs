@@ -216,30 +216,30 @@ fn bad_set_arguments_are_reported_against_set() {
     assert_eq!(
         text,
         r#"error: not of the form key=value
-  ┌─ --set:1:1
-  │
-1 │ <redacted>
-  │ ^^^^^^^^^^ expected `--set key=value`, such as `--set tier=large`
+  --> --set:1:1
+  |
+1 | <redacted>
+  | ^^^^^^^^^^ expected `--set key=value`, such as `--set tier=large`
 
 error: unknown key `tire`
-  ┌─ --set:1:1
-  │
-1 │ tire=large
-  │ ^^^^ expected one of the top-level keys `trust`, `azure`, `network`, `tier`, `budget`, `backup`, `cost_centre`, `extra_tags`, `sql`
-  │
+  --> --set:1:1
+  |
+1 | tire=large
+  | ^^^^ expected one of the top-level keys `trust`, `azure`, `network`, `tier`, `budget`, `backup`, `cost_centre`, `extra_tags`, `sql`
+  |
   = help: did you mean `tier`?
 
 error: budget.monthly_gbp: "lots" is not an integer
-  ┌─ --set:1:20
-  │
-1 │ budget.monthly_gbp=lots
-  │                    ^^^^ expected an integer from 100 to 1000000
+  --> --set:1:20
+  |
+1 | budget.monthly_gbp=lots
+  |                    ^^^^ expected an integer from 100 to 1000000
 
 error: sql.admin_password: a secret cannot be written in a values file
-  ┌─ --set:1:20
-  │
-1 │ sql.admin_password=<redacted>
-  │                    ^^^^^^^^^^ expected a reference: `{ env: NAME }` (read from the environment at apply time) or `{ keyVault: <vault resource id>, secretName: NAME }`
+  --> --set:1:20
+  |
+1 | sql.admin_password=<redacted>
+  |                    ^^^^^^^^^^ expected a reference: `{ env: NAME }` (read from the environment at apply time) or `{ keyVault: <vault resource id>, secretName: NAME }`
 
 "#
     );
@@ -268,19 +268,22 @@ fn oversized_file_is_refused_before_parsing() {
         text.push_str("# padding padding padding padding padding padding padding padding\n");
     }
     std::fs::write(&path, &text).expect("write");
-    let err = load_with(ValuesInput {
-        file: Some(path.clone()),
-        ..Default::default()
-    })
-    .expect_err("too big");
-    let text_out = rendered(err).replace(&path.display().to_string(), "big.yaml");
-    assert_eq!(
-        text_out,
-        format!(
-            "error: the file is {} bytes, larger than the 1 MiB limit\n = in big.yaml\n = expected a file under 1 MiB (values files and manifests are a few kilobytes)\n\n",
-            text.len()
-        )
-    );
+    // A file just over the limit, and a (sparse) 8 GiB one, which must not be read into memory.
+    let huge = dir.path().join("huge.yaml");
+    std::fs::File::create(&huge)
+        .and_then(|f| f.set_len(8 << 30))
+        .expect("sparse file");
+    for (p, name) in [(&path, "big.yaml"), (&huge, "huge.yaml")] {
+        let err = load_with(ValuesInput {
+            file: Some(p.clone()),
+            ..Default::default()
+        })
+        .expect_err("too big");
+        assert_eq!(
+            rendered(err).replace(&p.display().to_string(), name),
+            format!("error: the file is larger than the 1 MiB limit\n = in {name}\n = expected a file under 1 MiB (values files and manifests are a few kilobytes)\n\n")
+        );
+    }
 }
 
 #[test]
@@ -405,10 +408,10 @@ deployments:
     assert_eq!(
         open_err(&dir),
         "error: deployments depend on each other in a cycle: a -> c -> b -> a
-  ┌─ <tmp>/bp/blueprint.yaml:8:70
-  │
-8 │   - {name: a, scope: subscription, template: a.json.tera, dependsOn: [c]}
-  │                                                                      ^ expected dependencies without cycles
+  --> <tmp>/bp/blueprint.yaml:8:70
+  |
+8 |   - {name: a, scope: subscription, template: a.json.tera, dependsOn: [c]}
+  |                                                                      ^ expected dependencies without cycles
 
 "
     );
@@ -436,23 +439,23 @@ deployments:
     assert_eq!(
         open_err(&dir),
         "error: template path `../x.json.tera` leaves the template roots (`..`)
-   ┌─ <tmp>/bp/blueprint.yaml:10:15
-   │
-10 │     template: ../x.json.tera
-   │               ^^^^^^^^^^^^^^ expected a relative path under a template root, without `..`
+   --> <tmp>/bp/blueprint.yaml:10:15
+   |
+10 |     template: ../x.json.tera
+   |               ^^^^^^^^^^^^^^ expected a relative path under a template root, without `..`
 
 error: template path `/etc/passwd` is absolute
-   ┌─ <tmp>/bp/blueprint.yaml:13:15
-   │
-13 │     template: /etc/passwd
-   │               ^^^^^^^^^^^ expected a relative path under a template root, without `..`
+   --> <tmp>/bp/blueprint.yaml:13:15
+   |
+13 |     template: /etc/passwd
+   |               ^^^^^^^^^^^ expected a relative path under a template root, without `..`
 
 error: template `core/spok.json.tera` does not exist under the template roots
-   ┌─ <tmp>/bp/blueprint.yaml:16:15
-   │
-16 │     template: core/spok.json.tera
-   │               ^^^^^^^^^^^^^^^^^^^ expected a file under `templates`
-   │
+   --> <tmp>/bp/blueprint.yaml:16:15
+   |
+16 |     template: core/spok.json.tera
+   |               ^^^^^^^^^^^^^^^^^^^ expected a file under `templates`
+   |
    = help: did you mean `core/spoke.json.tera`?
 
 "
@@ -477,13 +480,23 @@ deployments:
     std::fs::write(&outside, GOOD_TEMPLATE).expect("write");
     std::os::unix::fs::symlink(&outside, dir.path().join("bp/templates/evil.json.tera"))
         .expect("symlink");
+    // Inside the blueprint folder but outside the template roots: refused too, though no deployment names it.
+    std::os::unix::fs::symlink(
+        dir.path().join("bp/blueprint.yaml"),
+        dir.path().join("bp/templates/manifest.json.tera"),
+    )
+    .expect("symlink");
     assert_eq!(
         open_err(&dir),
-        "error: template `evil.json.tera` is a symlink leading outside the blueprint's source
-   ┌─ <tmp>/bp/blueprint.yaml:10:15
-   │
-10 │     template: evil.json.tera
-   │               ^^^^^^^^^^^^^^ expected a template file inside the blueprint's source
+        "error: template `evil.json.tera` is a symlink leading outside the template roots
+   --> <tmp>/bp/blueprint.yaml:10:15
+   |
+10 |     template: evil.json.tera
+   |               ^^^^^^^^^^^^^^ expected a template file inside the template roots
+
+error: `manifest.json.tera` under the template roots is a symlink leading outside them
+ = in <tmp>/bp/blueprint.yaml
+ = expected template files inside the template roots
 
 "
     );
@@ -503,10 +516,10 @@ deployments: []
     assert_eq!(
         open_err(&dir),
         "error: template root `../../shared` leads outside the blueprint's source
-  ┌─ <tmp>/bp/blueprint.yaml:6:28
-  │
-6 │ templateRoots: [templates, ../../shared]
-  │                            ^^^^^^^^^^^^ expected a folder inside the blueprint's source, relative to the blueprint folder
+  --> <tmp>/bp/blueprint.yaml:6:28
+  |
+6 | templateRoots: [templates, ../../shared]
+  |                            ^^^^^^^^^^^^ expected a folder inside the blueprint's source, relative to the blueprint folder
 
 "
     );
@@ -556,72 +569,72 @@ waivers:
     assert_eq!(
         open_err(&dir),
         r#"error: apiVersion `trustprint/v2` is not supported
-  ┌─ <tmp>/bp/blueprint.yaml:1:13
-  │
-1 │ apiVersion: trustprint/v2
-  │             ^^^^^^^^^^^^^ expected `trustprint/v1`
+  --> <tmp>/bp/blueprint.yaml:1:13
+  |
+1 | apiVersion: trustprint/v2
+  |             ^^^^^^^^^^^^^ expected `trustprint/v1`
 
 error: parameter `net` is also the parent of `net.cidr`
-  ┌─ <tmp>/bp/blueprint.yaml:7:3
-  │
-7 │   net:
-  │   ^^^ expected a key that is either a value or a group of keys, not both
+  --> <tmp>/bp/blueprint.yaml:7:3
+  |
+7 |   net:
+  |   ^^^ expected a key that is either a value or a group of keys, not both
 
 error: net.cidr (default): "10.0.0.1/16" has host bits set (the network address is 10.0.0.0/16)
-   ┌─ <tmp>/bp/blueprint.yaml:13:14
-   │
-13 │     default: 10.0.0.1/16
-   │              ^^^^^^^^^^^ expected an IPv4 prefix such as 10.20.0.0/16
+   --> <tmp>/bp/blueprint.yaml:13:14
+   |
+13 |     default: 10.0.0.1/16
+   |              ^^^^^^^^^^^ expected an IPv4 prefix such as 10.20.0.0/16
 
 error: enum parameter `size` has no choices
-   ┌─ <tmp>/bp/blueprint.yaml:15:5
-   │
-15 │     type: enum
-   │     ^^^^ expected `choices: [...]` with at least one value
+   --> <tmp>/bp/blueprint.yaml:15:5
+   |
+15 |     type: enum
+   |     ^^^^ expected `choices: [...]` with at least one value
 
 error: secret parameter `admin_password` has a default
-   ┌─ <tmp>/bp/blueprint.yaml:20:14
-   │
-20 │     default: <redacted>
-   │              ^^^^^^^^^^ expected no default: a secret is supplied at apply time by `{ env }` or `{ keyVault, secretName }`
+   --> <tmp>/bp/blueprint.yaml:20:14
+   |
+20 |     default: <redacted>
+   |              ^^^^^^^^^^ expected no default: a secret is supplied at apply time by `{ env }` or `{ keyVault, secretName }`
 
 error: deployment `a` has resourceGroup scope but no resourceGroup
-   ┌─ <tmp>/bp/blueprint.yaml:22:5
-   │
-22 │   - name: a
-   │     ^^^^ expected `resourceGroup: <name template>` for a resourceGroup-scope deployment
+   --> <tmp>/bp/blueprint.yaml:22:5
+   |
+22 |   - name: a
+   |     ^^^^ expected `resourceGroup: <name template>` for a resourceGroup-scope deployment
 
 error: deployment name `a` is used twice
-   ┌─ <tmp>/bp/blueprint.yaml:25:11
-   │
-25 │   - name: a
-   │           ^ expected unique names; deployment 1 is already called `a`
+   --> <tmp>/bp/blueprint.yaml:25:11
+   |
+25 |   - name: a
+   |           ^ expected unique names; deployment 1 is already called `a`
 
 error: deployment `a` has subscription scope and a resourceGroup
-   ┌─ <tmp>/bp/blueprint.yaml:27:20
-   │
-27 │     resourceGroup: rg-x
-   │                    ^^^^ expected no resourceGroup for a subscription-scope deployment
+   --> <tmp>/bp/blueprint.yaml:27:20
+   |
+27 |     resourceGroup: rg-x
+   |                    ^^^^ expected no resourceGroup for a subscription-scope deployment
 
 error: deployment `a` depends on `b`, which does not exist
-   ┌─ <tmp>/bp/blueprint.yaml:29:17
-   │
-29 │     dependsOn: [b]
-   │                 ^ expected one of the deployments `a`
+   --> <tmp>/bp/blueprint.yaml:29:17
+   |
+29 |     dependsOn: [b]
+   |                 ^ expected one of the deployments `a`
 
 error: deployment `a` maps `password` to `admin_pasword`, which is not a parameter
-   ┌─ <tmp>/bp/blueprint.yaml:31:17
-   │
-31 │       password: admin_pasword
-   │                 ^^^^^^^^^^^^^ expected a parameter key declared under `parameters`
-   │
+   --> <tmp>/bp/blueprint.yaml:31:17
+   |
+31 |       password: admin_pasword
+   |                 ^^^^^^^^^^^^^ expected a parameter key declared under `parameters`
+   |
    = help: did you mean `admin_password`?
 
 error: the waiver of TP-NET-001 for `*` has no justification
-   ┌─ <tmp>/bp/blueprint.yaml:35:20
-   │
-35 │     justification: ' '
-   │                    ^^^ expected a written justification: every check output shows it
+   --> <tmp>/bp/blueprint.yaml:35:20
+   |
+35 |     justification: ' '
+   |                    ^^^ expected a written justification: every check output shows it
 
 "#
     );
@@ -643,10 +656,10 @@ deployments: []
     assert_eq!(
         open_err(&dir),
         "error: parameters.tier: unknown field `descripton`, expected one of `type`, `description`, `default`, `required`, `example`, `pattern`, `min`, `max`, `choices`, `minPrefix`, `maxPrefix`, `items`
-  ┌─ <tmp>/bp/blueprint.yaml:9:5
-  │
-9 │     descripton: typo
-  │     ^ expected a manifest as described in docs/blueprint-authoring.md
+  --> <tmp>/bp/blueprint.yaml:9:5
+  |
+9 |     descripton: typo
+  |     ^ expected a manifest as described in docs/blueprint-authoring.md
 
 "
     );
@@ -672,11 +685,11 @@ deployments:
     assert_eq!(
         text,
         "warning: parameter `spare` is not used
-  ┌─ <tmp>/bp/blueprint.yaml:8:3
-  │
-8 │   spare: {type: string, description: not used anywhere, default: x}
-  │   ^^^^^ expected a reference from a template, a deployment's fields or its `parameters`
-  │
+  --> <tmp>/bp/blueprint.yaml:8:3
+  |
+8 |   spare: {type: string, description: not used anywhere, default: x}
+  |   ^^^^^ expected a reference from a template, a deployment's fields or its `parameters`
+  |
   = help: remove it, or use it in a template
 
 warning: template `old/b.json.tera` is not used
@@ -793,6 +806,21 @@ fn git_source_at_a_tag_branch_and_commit() {
     let mut got = checkouts;
     got.sort();
     assert_eq!(got, expected);
+
+    // Several at once (a fleet stamping in parallel) wait for each other's fetch instead of failing.
+    let spec = SourceSpec::parse(&format!("{url}//bp/minimal@{branch}")).expect("spec");
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            let spec = spec.clone();
+            std::thread::spawn(move || blueprint::open(&spec).map(|b| b.commit))
+        })
+        .collect();
+    for h in handles {
+        assert_eq!(
+            h.join().expect("thread").expect("opens"),
+            Some(v2.to_string())
+        );
+    }
 
     let err =
         blueprint::open(&SourceSpec::parse(&format!("{url}//bp/minimal@v9.9.9")).expect("spec"))

@@ -36,6 +36,7 @@ pub(super) fn fetch(
     let key = hex::encode(&Sha256::digest(url.as_bytes())[..8]);
     let base = cache.join("git").join(key);
     std::fs::create_dir_all(&base).map_err(|e| Error::io(&base, e))?;
+    let _lock = FetchLock::acquire(desc, &base)?;
     let repo = open_or_init(&base)?;
 
     // A full commit id already in the cache cannot have changed: no need for the network.
@@ -89,6 +90,61 @@ pub(super) fn fetch(
     }
     let dest = dest.canonicalize().map_err(|e| Error::io(&dest, e))?;
     Ok((dest, commit.to_string()))
+}
+
+/// One fetch at a time per cached repository: libgit2 refuses a ref update while another process holds the
+/// ref's lock file, and two stamps of a fleet often fetch the same blueprint at once. The lock is a file created
+/// exclusively and removed on drop; one left by a crashed process is taken over once it is older than
+/// [`STALE_LOCK`].
+struct FetchLock(PathBuf);
+
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
+const STALE_LOCK: std::time::Duration = std::time::Duration::from_secs(600);
+
+impl FetchLock {
+    fn acquire(desc: &str, base: &Path) -> Result<Self, Error> {
+        let path = base.join("fetch.lock");
+        let start = std::time::Instant::now();
+        loop {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
+                Ok(_) => return Ok(FetchLock(path)),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let stale = std::fs::metadata(&path)
+                        .and_then(|m| m.modified())
+                        .ok()
+                        .and_then(|t| t.elapsed().ok())
+                        .is_some_and(|age| age > STALE_LOCK);
+                    if stale {
+                        let _ = std::fs::remove_file(&path);
+                        continue;
+                    }
+                    if start.elapsed() > LOCK_WAIT {
+                        return Err(blueprint_err(
+                            desc,
+                            format!(
+                                "another trustprint has been fetching into {} for over {} seconds; if none is running, delete {}",
+                                base.display(),
+                                LOCK_WAIT.as_secs(),
+                                path.display()
+                            ),
+                        ));
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+                Err(e) => return Err(Error::io(&path, e)),
+            }
+        }
+    }
+}
+
+impl Drop for FetchLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 fn open_or_init(base: &Path) -> Result<git2::Repository, Error> {

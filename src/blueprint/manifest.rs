@@ -218,8 +218,10 @@ pub fn parse(file: &str, bytes: &[u8]) -> Result<Parsed, crate::Error> {
 pub struct TemplateIndex {
     /// Paths relative to their root.
     pub files: BTreeSet<String>,
-    /// Paths (relative to their root) that are symlinks leading outside the blueprint's source.
+    /// Paths (relative to their root) that are symlinks leading outside the template roots.
     pub escaping: BTreeSet<String>,
+    /// A template root could not be read: missing templates are then not reported one by one.
+    pub incomplete: bool,
 }
 
 /// Every semantic problem of a manifest at once, each pointing into `text` (the manifest as read).
@@ -401,7 +403,6 @@ pub fn validate(
             );
         }
         for field in ["default", "example"] {
-            let path = [ppath[0], ppath[1], Seg::Key(field)];
             let value_node = node
                 .get("parameters")
                 .and_then(|n| n.get(key))
@@ -410,7 +411,6 @@ pub fn validate(
                 if p.ty == ParamType::Secret && field == "default" {
                     continue;
                 }
-                let _ = path;
                 let mut ds =
                     crate::values::check_in_manifest(p, &format!("{key} ({field})"), v, file, text);
                 out.append(&mut ds);
@@ -521,13 +521,13 @@ pub fn validate(
                 at(
                     node.span_at(&dpath("template")),
                     format!(
-                        "template `{}` is a symlink leading outside the blueprint's source",
+                        "template `{}` is a symlink leading outside the template roots",
                         d.template
                     ),
                 )
-                .expected("a template file inside the blueprint's source"),
+                .expected("a template file inside the template roots"),
             );
-        } else if !templates.files.contains(&d.template) {
+        } else if !templates.files.contains(&d.template) && !templates.incomplete {
             let mut diag = at(
                 node.span_at(&dpath("template")),
                 format!(
@@ -726,5 +726,86 @@ impl Manifest {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dep(name: &str, deps: &[&str]) -> Deployment {
+        Deployment {
+            name: name.into(),
+            scope: Scope::Subscription,
+            resource_group: None,
+            location: None,
+            template: "t.json.tera".into(),
+            depends_on: deps.iter().map(|d| d.to_string()).collect(),
+            parameters: IndexMap::new(),
+            when: None,
+        }
+    }
+
+    #[test]
+    fn template_paths() {
+        assert_eq!(template_path_problem("epr/spoke.json.tera"), None);
+        assert_eq!(
+            template_path_problem("../x"),
+            Some("leaves the template roots (`..`)")
+        );
+        assert_eq!(
+            template_path_problem("a/../../x"),
+            Some("leaves the template roots (`..`)")
+        );
+        assert_eq!(template_path_problem("/etc/passwd"), Some("is absolute"));
+        assert_eq!(template_path_problem("C:\\x"), Some("is absolute"));
+        assert_eq!(template_path_problem(""), Some("is empty"));
+    }
+
+    #[test]
+    fn cycles_are_found_and_named() {
+        assert_eq!(find_cycle(&[dep("a", &[]), dep("b", &["a"])]), None);
+        assert_eq!(
+            find_cycle(&[dep("a", &["b"]), dep("b", &["a"])]),
+            Some(vec!["a".into(), "b".into(), "a".into()])
+        );
+        assert_eq!(
+            find_cycle(&[dep("a", &["a"])]),
+            Some(vec!["a".into(), "a".into()])
+        );
+        // Unknown names are reported elsewhere, not as cycles.
+        assert_eq!(find_cycle(&[dep("a", &["zz"])]), None);
+    }
+
+    #[test]
+    fn deployment_order_puts_dependencies_first() {
+        let m = Manifest {
+            api_version: API_VERSION.into(),
+            name: "t".into(),
+            version: semver::Version::new(1, 0, 0),
+            description: "d".into(),
+            exemplar: Exemplar {
+                trust: "T".into(),
+                ods_code: "RM3".into(),
+            },
+            template_roots: default_template_roots(),
+            allowed_locations: default_locations(),
+            parameters: IndexMap::new(),
+            deployments: vec![
+                dep("epr", &["net", "gov"]),
+                dep("net", &["gov"]),
+                dep("gov", &[]),
+            ],
+            outputs: IndexMap::new(),
+            waivers: vec![],
+            scanner_skips: vec![],
+            migrations: vec![],
+        };
+        let order: Vec<&str> = m
+            .deployment_order()
+            .iter()
+            .map(|d| d.name.as_str())
+            .collect();
+        assert_eq!(order, ["gov", "net", "epr"]);
     }
 }

@@ -237,20 +237,20 @@ fn open_fs(
     commit: Option<String>,
 ) -> Result<Blueprint, Error> {
     let manifest_path = bp_dir.join(MANIFEST);
-    let bytes = std::fs::read(&manifest_path).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            read_error(desc, format!("no {MANIFEST} in {}", bp_dir.display()))
-        } else {
-            Error::io(&manifest_path, e)
-        }
-    })?;
+    if !manifest_path.is_file() {
+        return Err(read_error(
+            desc,
+            format!("no {MANIFEST} in {}", bp_dir.display()),
+        ));
+    }
+    let bytes = crate::yaml::read_limited(&manifest_path)?;
     let Parsed { manifest, node } = manifest::parse(file, &bytes)?;
     let text = String::from_utf8_lossy(&bytes).into_owned();
     let bp_rel = rel_str(bp_dir, boundary);
 
     let mut diags = Vec::new();
     let mut index = TemplateIndex::default();
-    let mut templates: Vec<(String, String)> = Vec::new();
+    let mut roots = Vec::new();
     for (i, root) in manifest.template_roots.iter().enumerate() {
         let span = node.span_at(&[Seg::Key("templateRoots"), Seg::Index(i)]);
         let at = |m: String| {
@@ -267,15 +267,7 @@ fn open_fs(
         };
         let dir = boundary.join(&rel);
         match dir.canonicalize() {
-            Ok(c) if c.starts_with(boundary) && c.is_dir() => {
-                let mut found = Vec::new();
-                walk_fs(desc, boundary, &c, "", 0, &mut found, &mut index)?;
-                for (p, t) in found {
-                    if index.files.insert(p.clone()) {
-                        templates.push((p, t));
-                    }
-                }
-            }
+            Ok(c) if c.starts_with(boundary) && c.is_dir() => roots.push(c),
             Ok(c) if c.starts_with(boundary) => {
                 diags.push(at(format!("template root `{root}` is not a folder")));
             }
@@ -286,6 +278,18 @@ fn open_fs(
                 "template root `{root}` does not exist ({})",
                 dir.display()
             ))),
+        }
+    }
+    // With a root missing, "template does not exist" would only repeat the root's error.
+    index.incomplete = !diags.is_empty();
+    let mut templates: Vec<(String, String)> = Vec::new();
+    for root in &roots {
+        let mut found = Vec::new();
+        walk_fs(desc, &roots, root, "", 0, &mut found, &mut index)?;
+        for (p, t) in found {
+            if index.files.insert(p.clone()) {
+                templates.push((p, t));
+            }
         }
     }
     finish(
@@ -307,16 +311,20 @@ fn finish(
 ) -> Result<Blueprint, Error> {
     diags.extend(manifest::validate(&manifest, &node, file, &text, &index));
     // Escaping symlinks that no deployment names are still refused: a template could include them.
+    let roots_span = node
+        .get("templateRoots")
+        .map(|n| n.span)
+        .unwrap_or_default();
     for esc in &index.escaping {
         if !manifest.deployments.iter().any(|d| &d.template == esc) {
             diags.push(
                 Diagnostic::at(
                     file,
-                    line_of(&text, node.span_at(&[Seg::Key("templateRoots")]).line),
-                    node.span_at(&[Seg::Key("templateRoots")]),
-                    format!("`{esc}` under the template roots is a symlink leading outside the blueprint's source"),
+                    line_of(&text, roots_span.line),
+                    roots_span,
+                    format!("`{esc}` under the template roots is a symlink leading outside them"),
                 )
-                .expected("template files inside the blueprint's source"),
+                .expected("template files inside the template roots"),
             );
         }
     }
@@ -370,10 +378,11 @@ fn join_inside(base: &str, rel: &str) -> Result<String, &'static str> {
     Ok(parts.join("/"))
 }
 
-/// Read every file under `dir` (a canonical path inside `boundary`) as (path relative to the root, text).
+/// Read every file under `dir` as (path relative to the root, text). Symlinks count only where they really lead,
+/// and only when that is inside one of the (canonical) template `roots`.
 fn walk_fs(
     desc: &str,
-    boundary: &Path,
+    roots: &[PathBuf],
     dir: &Path,
     rel: &str,
     depth: usize,
@@ -405,16 +414,15 @@ fn walk_fs(
         } else {
             format!("{rel}/{name}")
         };
-        // Follow symlinks only to where they really lead, and only inside the boundary.
         let Ok(target) = path.canonicalize() else {
             continue;
         };
-        if !target.starts_with(boundary) {
+        if !roots.iter().any(|r| target.starts_with(r)) {
             index.escaping.insert(child_rel);
             continue;
         }
         if target.is_dir() {
-            walk_fs(desc, boundary, &target, &child_rel, depth + 1, out, index)?;
+            walk_fs(desc, roots, &target, &child_rel, depth + 1, out, index)?;
         } else if target.is_file() {
             let bytes = std::fs::read(&target).map_err(|e| Error::io(&path, e))?;
             let text = String::from_utf8(bytes).map_err(|e| {
@@ -485,6 +493,7 @@ fn open_embedded() -> Result<Blueprint, Error> {
             )));
         }
     }
+    index.incomplete = !diags.is_empty();
     finish(
         desc, &file, text, manifest, node, None, templates, index, diags,
     )
