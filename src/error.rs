@@ -72,6 +72,10 @@ pub enum Error {
     #[error(transparent)]
     Deploy(Box<crate::deploy::DeployError>),
 
+    /// The local cloud could not start or its state could not be read.
+    #[error(transparent)]
+    Cloud(#[from] crate::cloud::Error),
+
     /// A git operation failed.
     #[error("git: {context}")]
     Git {
@@ -176,7 +180,8 @@ impl Error {
             | Error::OutDir { .. }
             | Error::FleetLocked { .. }
             | Error::FleetDirty { .. }
-            | Error::Arm(_) => ExitCode::Failure,
+            | Error::Arm(_)
+            | Error::Cloud(_) => ExitCode::Failure,
             Error::Violations { .. } => ExitCode::Violations,
             Error::Deploy(e) => e.exit_code(),
             Error::Internal { .. } => ExitCode::Internal,

@@ -1541,3 +1541,230 @@ mod what_if {
         assert_eq!(changes[1]["changeType"], "Create");
     }
 }
+
+mod tls_and_sdk {
+    use super::*;
+
+    /// The exact command `.ci/run` uses to create the virtual environment the SDK test needs.
+    const VENV_INSTALL: &str = "python3 -m venv .venv && .venv/bin/pip install azure-identity==1.27.0 azure-mgmt-resource==26.0.0 azure-mgmt-resource-deployments==2.0.0 pytest==9.2.0";
+
+    #[tokio::test]
+    async fn tls_serves_with_a_local_ca_written_to_the_state_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let server = Server::start(Config {
+            tls: true,
+            state_dir: Some(dir.path().to_path_buf()),
+            ..Config::default()
+        })
+        .await
+        .unwrap();
+        assert!(server.url().starts_with("https://127.0.0.1:"));
+        let pem = std::fs::read_to_string(dir.path().join("ca.pem")).unwrap();
+        assert_eq!(Some(pem.as_str()), server.ca_pem());
+        let trusted = reqwest::Client::builder()
+            .no_proxy()
+            .add_root_certificate(reqwest::Certificate::from_pem(pem.as_bytes()).unwrap())
+            .build()
+            .unwrap();
+        let token = token(&trusted, server.url()).await;
+        let r = trusted
+            .get(format!(
+                "{}/subscriptions?api-version={RG_API}",
+                server.url()
+            ))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        // A client that does not trust the local CA is refused.
+        assert!(client()
+            .get(format!("{}/subscriptions", server.url()))
+            .send()
+            .await
+            .is_err());
+        // The CA is kept across restarts, so clients trust it once.
+        server.shutdown().await;
+        let again = Server::start(Config {
+            tls: true,
+            state_dir: Some(dir.path().to_path_buf()),
+            ..Config::default()
+        })
+        .await
+        .unwrap();
+        assert_eq!(again.ca_pem(), Some(pem.as_str()));
+        let r = trusted
+            .post(format!("{}/t/oauth2/v2.0/token", again.url()))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", "a"),
+                ("client_secret", "b"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn microsofts_python_sdk_works_against_the_local_cloud() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let python = root.join(".venv/bin/python");
+        let ready = std::process::Command::new(&python)
+            .args(["-c", "import azure.identity, azure.mgmt.resource.resources, azure.mgmt.resource.deployments, pytest"])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(
+            ready,
+            "the Python SDK test needs a virtual environment at {}: run `{VENV_INSTALL}` in the repository root",
+            root.join(".venv").display()
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let server = Server::start(Config {
+            tls: true,
+            state_dir: Some(dir.path().to_path_buf()),
+            ..Config::default()
+        })
+        .await
+        .unwrap();
+        let out = tokio::time::timeout(
+            Duration::from_secs(300),
+            tokio::process::Command::new(&python)
+                .args([
+                    "-m",
+                    "pytest",
+                    "-q",
+                    "-p",
+                    "no:cacheprovider",
+                    "tests/python",
+                ])
+                .current_dir(root)
+                .env("TRUSTPRINT_CLOUD_URL", server.url())
+                .env("TRUSTPRINT_CLOUD_TENANT", server.tenant_id())
+                .env("TRUSTPRINT_SUBSCRIPTION", SUB)
+                .env("REQUESTS_CA_BUNDLE", dir.path().join("ca.pem"))
+                .env("NO_PROXY", "127.0.0.1,localhost")
+                .kill_on_drop(true)
+                .output(),
+        )
+        .await
+        .expect("pytest did not finish within 5 minutes")
+        .unwrap();
+        assert!(
+            out.status.success(),
+            "pytest failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+mod key_vault {
+    use super::*;
+
+    #[tokio::test]
+    async fn key_vault_parameter_references_resolve_from_an_emulated_secret_which_is_never_returned(
+    ) {
+        let c = Cloud::default().await;
+        c.rg("rg-kv", "uksouth").await;
+        let vault = format!(
+            "/subscriptions/{SUB}/resourceGroups/rg-kv/providers/Microsoft.KeyVault/vaults/kv-rm3"
+        );
+        c.put(&vault, json!({"location": "uksouth", "properties": {"tenantId": trustprint::cloud::DEFAULT_TENANT, "sku": {"family": "A", "name": "standard"}}})).await;
+        let secret = c
+            .put(
+                &format!("{vault}/secrets/sql-admin"),
+                json!({"properties": {"value": "Sup3r-secret!"}}),
+            )
+            .await;
+        assert_eq!(secret.status, StatusCode::CREATED);
+        assert!(
+            secret.body["properties"].get("value").is_none(),
+            "secret values are write-only: {}",
+            secret.body
+        );
+        assert!(
+            c.get(&format!("{vault}/secrets/sql-admin")).await.body["properties"]
+                .get("value")
+                .is_none()
+        );
+        let tpl = json!({"$schema": RG_SCHEMA, "contentVersion": "1.0.0.0",
+            "parameters": {"pw": {"type": "securestring", "minLength": 8}},
+            "resources": [],
+            "outputs": {"length": {"type": "int", "value": "[length(parameters('pw'))]"}}});
+        let params = |name: &str| json!({"pw": {"reference": {"keyVault": {"id": vault}, "secretName": name}}});
+        let d = c.deploy(Some("rg-kv"), "kvref", json!({"properties": {"mode": "Incremental", "template": tpl, "parameters": params("sql-admin")}})).await;
+        assert_eq!(
+            d.body["properties"]["provisioningState"], "Succeeded",
+            "{}",
+            d.body
+        );
+        assert_eq!(d.body["properties"]["outputs"]["length"]["value"], 13);
+        assert_eq!(
+            d.body["properties"]["parameters"]["pw"],
+            json!({"type": "SecureString"}),
+            "secure parameters are reported without their value"
+        );
+        assert!(!d.body.to_string().contains("Sup3r"));
+        let missing = c.put(&dep_path(Some("rg-kv"), "kvref2"), json!({"properties": {"mode": "Incremental", "template": tpl, "parameters": params("nope")}})).await;
+        assert_eq!(missing.status, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            missing.body["error"]["code"],
+            "KeyVaultParameterReferenceSecretRetrieveFailed"
+        );
+    }
+}
+
+mod exemplar {
+    use super::*;
+    use trustprint::blueprint::SourceSpec;
+    use trustprint::model::{RenderedDeployment, Scope};
+    use trustprint::values::ValuesInput;
+
+    fn rendered(example: &str) -> trustprint::model::Rendered {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let input = ValuesInput {
+            file: Some(root.join("blueprints/exemplar-epr/examples").join(example)),
+            base: None,
+            overrides: Vec::new(),
+        };
+        let loaded = trustprint::load::load(&SourceSpec::Dir(root.join("blueprints/exemplar-epr")), &input).unwrap();
+        trustprint::render::render(&loaded).unwrap()
+    }
+
+    /// The PUT body for a rendered deployment; secrets from the environment are given inline, as `apply` does.
+    fn body(d: &RenderedDeployment) -> Value {
+        let mut params = d.parameters["parameters"].as_object().cloned().unwrap_or_default();
+        for name in d.secret_env.keys() {
+            params.insert(name.clone(), json!({"value": "Local-cloud-test-Passw0rd!"}));
+        }
+        let mut b = json!({"properties": {"mode": "Incremental", "template": d.template, "parameters": params}});
+        if d.scope == Scope::Subscription {
+            b["location"] = json!(d.location);
+        }
+        b
+    }
+
+    #[tokio::test]
+    async fn the_exemplar_blueprint_deploys_into_the_local_cloud() {
+        let c = Cloud::start(Config { throttle: false, ..Config::default() }).await;
+        let r = rendered("northern-care-alliance-rm3.yaml");
+        assert!(r.deployments.len() >= 5);
+        for d in &r.deployments {
+            let done = c.deploy(d.resource_group.as_deref(), &d.name, body(d)).await;
+            let p = &done.body["properties"];
+            assert_eq!(p["provisioningState"], "Succeeded", "deployment {}: {}", d.name, p["error"]);
+        }
+        // The guardrail-relevant bits landed: the Allowed locations assignment and every group.
+        let assignments = c.get(&format!("/subscriptions/{SUB}/providers/Microsoft.Authorization/policyAssignments?api-version=2022-06-01")).await;
+        let assignments = assignments.body["value"].as_array().unwrap().clone();
+        assert!(assignments.iter().any(|a| a["properties"]["policyDefinitionId"].as_str().unwrap_or("").ends_with("e56962a6-4747-49cd-b67b-bf8b01975c4c")));
+        for d in r.deployments.iter().filter_map(|d| d.resource_group.as_deref()) {
+            assert_eq!(c.get(&rg_path(d)).await.status, StatusCode::OK, "{d}");
+        }
+        // And the policy is now enforced: a write outside the UK is refused.
+        let rg = r.deployments.iter().find_map(|d| d.resource_group.clone()).unwrap();
+        let denied = c.put(&storage_path(&rg, "stoutsideuk"), storage_body("eastus")).await;
+        assert_eq!(denied.body["error"]["code"], "RequestDisallowedByPolicy");
+    }
+}

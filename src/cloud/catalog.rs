@@ -195,6 +195,7 @@ const RESOURCES: &[&str] = &[
     "2024-11-01",
     "2025-03-01",
     "2025-04-01",
+    "2026-06-01",
 ];
 const INSIGHTS_DIAG: &[&str] = &["2017-05-01-preview", "2021-05-01-preview", "2024-03-01"];
 const INSIGHTS_ALERTS: &[&str] = &[

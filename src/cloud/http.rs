@@ -342,6 +342,14 @@ async fn route(st: &Arc<AppState>, req: &Req) -> Result<Response, ArmError> {
             return deploy::route(st, req, &sub, rg.as_deref(), p + 3).await;
         }
     }
+    // The specs also route deployment operations without `providers/Microsoft.Resources`.
+    if req.is(2, "deployments") {
+        return deploy::route(st, req, &sub, None, 3).await;
+    }
+    if req.is(2, "resourcegroups") && req.is(4, "deployments") {
+        let rg = req.seg(3).to_string();
+        return deploy::route(st, req, &sub, Some(&rg), 5).await;
+    }
     if req.lower.len() >= 4
         && req.lower[n - 4] == "providers"
         && req.lower[n - 3] == "microsoft.resources"
@@ -723,6 +731,7 @@ pub fn page(st: &AppState, req: &Req, items: Vec<Value>) -> Result<Response, Arm
         })?),
         None => None,
     };
+    let items: Vec<Value> = items.into_iter().map(redact).collect();
     let total = items.len();
     let end = top.map_or(total, |t| (skip + t).min(total));
     let value: Vec<Value> = items
@@ -971,6 +980,19 @@ pub fn write_resource(
     Ok((w.body, created))
 }
 
+/// A resource as clients see it: Key Vault secret values are write-only, as in Azure.
+pub fn redact(mut body: Value) -> Value {
+    let is_secret = body["type"]
+        .as_str()
+        .is_some_and(|t| t.eq_ignore_ascii_case("Microsoft.KeyVault/vaults/secrets"));
+    if is_secret {
+        if let Some(p) = body.get_mut("properties").and_then(Value::as_object_mut) {
+            p.remove("value");
+        }
+    }
+    body
+}
+
 /// JSON merge (RFC 7386-like) used by PATCH: objects merge, everything else replaces; `tags` replace whole.
 fn merge(target: &mut Value, patch: &Value) {
     match (target, patch) {
@@ -1028,7 +1050,7 @@ fn generic(st: &Arc<AppState>, req: &Req, id: &ResourceId) -> Result<Response, A
                 } else {
                     StatusCode::OK
                 },
-                &body,
+                &redact(body),
             ))
         }
         Method::GET | Method::HEAD => {
@@ -1040,7 +1062,7 @@ fn generic(st: &Arc<AppState>, req: &Req, id: &ResourceId) -> Result<Response, A
                 }
             }
             match st.store.get_resource(&id.id())? {
-                Some(b) if req.method == Method::GET => Ok(json_body(&b)),
+                Some(b) if req.method == Method::GET => Ok(json_body(&redact(b))),
                 Some(_) => Ok(empty(StatusCode::NO_CONTENT)),
                 None if req.method == Method::HEAD => Ok(empty(StatusCode::NOT_FOUND)),
                 None => Err(resource_not_found(id)),

@@ -117,13 +117,17 @@ pub enum Error {
     },
     /// The state database was opened but recovering interrupted work failed.
     #[error("local cloud: recovering interrupted operations: {0}")]
-    Recovery(ArmError),
+    Recovery(Box<ArmError>),
     /// The local certificate authority or server certificate could not be made.
     #[error("local cloud: TLS setup: {0}")]
     Tls(String),
     /// No async runtime could be started (CLI only).
     #[error("local cloud: cannot start the async runtime: {0}")]
     Runtime(#[source] std::io::Error),
+}
+
+fn recovery(e: ArmError) -> Error {
+    Error::Recovery(Box::new(e))
 }
 
 /// Shared state of a running server.
@@ -234,17 +238,13 @@ impl Server {
             stopping: std::sync::atomic::AtomicBool::new(false),
             config,
         });
-        deploy::recover(&state).map_err(Error::Recovery)?;
-        for (sub, rg) in state.store.rgs_being_deleted().map_err(Error::Recovery)? {
-            state
-                .store
-                .delete_rg_cascade(&sub, &rg)
-                .map_err(Error::Recovery)?;
+        deploy::recover(&state).map_err(recovery)?;
+        for (sub, rg) in state.store.rgs_being_deleted().map_err(recovery)? {
+            state.store.delete_rg_cascade(&sub, &rg).map_err(recovery)?;
         }
-        for op in state.store.running_operations().map_err(Error::Recovery)? {
+        for op in state.store.running_operations().map_err(recovery)? {
             if op.kind == "rg-delete" {
-                http::finish_operation(&state, &op.id, "Succeeded", 200, None)
-                    .map_err(Error::Recovery)?;
+                http::finish_operation(&state, &op.id, "Succeeded", 200, None).map_err(recovery)?;
             }
         }
 
@@ -357,7 +357,7 @@ pub fn status(state_dir: &std::path::Path) -> Result<StateSummary, Error> {
         source,
     })?;
     let (subscriptions, resource_groups, resources, deployments) =
-        store.counts().map_err(Error::Recovery)?;
+        store.counts().map_err(recovery)?;
     Ok(StateSummary {
         subscriptions,
         resource_groups,

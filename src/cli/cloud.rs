@@ -1,0 +1,252 @@
+//! `trustprint cloud serve|status|reset`: run the local cloud (an embedded Azure Resource Manager) and look
+//! after its state folder. Parsed here into [`crate::cloud::Config`]; nothing clap-specific goes deeper.
+
+use crate::cloud::{self, Config};
+use crate::error::Error;
+use clap::{Args, Subcommand, ValueEnum};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The default state folder, relative to the working directory.
+pub const DEFAULT_STATE: &str = ".trustprint/cloud";
+
+/// `trustprint cloud ...`
+#[derive(Debug, Args)]
+pub struct CloudArgs {
+    #[command(subcommand)]
+    pub command: CloudCommand,
+}
+
+/// What to do with the local cloud.
+#[derive(Debug, Subcommand)]
+pub enum CloudCommand {
+    /// Serve the local cloud until interrupted (Ctrl-C).
+    Serve(ServeArgs),
+    /// Summarise a state folder: subscriptions, resource groups, resources, deployments.
+    Status(StateArgs),
+    /// Delete a state folder's database (the local CA is kept, so clients stay configured).
+    Reset(StateArgs),
+}
+
+/// `trustprint cloud serve`
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:4010", value_name = "ADDR")]
+    pub addr: SocketAddr,
+    #[command(flatten)]
+    pub state: StateArgs,
+    /// Keep all state in memory (nothing written; `--state` ignored).
+    #[arg(long)]
+    pub in_memory: bool,
+    /// Serve HTTPS with a local CA written to `<state>/ca.pem`.
+    #[arg(long)]
+    pub tls: bool,
+    /// Latency added to every request, in milliseconds (plus up to 50 % seeded jitter).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub latency_ms: u64,
+    /// Duration of long-running operations (deployment steps, group deletes, what-if), in milliseconds.
+    #[arg(long, default_value_t = 500, value_name = "N")]
+    pub lro_ms: u64,
+    /// Fraction of requests answered with an injected fault (500, 503 or a dropped connection), 0 to 1.
+    #[arg(long, default_value_t = 0.0, value_name = "P", value_parser = parse_rate)]
+    pub fault_rate: f64,
+    /// Seed for latency jitter and faults: the same seed gives the same sequence.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub seed: u64,
+    /// ARM's per-subscription token-bucket throttling, or none.
+    #[arg(long, value_enum, default_value_t = ThrottleArg::Arm)]
+    pub throttle: ThrottleArg,
+    /// Client id the token endpoint accepts (default: any non-empty).
+    #[arg(long, env = "TRUSTPRINT_CLOUD_CLIENT_ID", value_name = "ID")]
+    pub client_id: Option<String>,
+    /// Client secret the token endpoint accepts (default: any non-empty).
+    #[arg(
+        long,
+        env = "TRUSTPRINT_CLOUD_CLIENT_SECRET",
+        value_name = "SECRET",
+        hide_env_values = true
+    )]
+    pub client_secret: Option<String>,
+}
+
+/// The state folder option.
+#[derive(Debug, Args)]
+pub struct StateArgs {
+    /// State folder (`state.db`, `ca.pem`).
+    #[arg(long = "state", default_value = DEFAULT_STATE, value_name = "DIR")]
+    pub dir: PathBuf,
+}
+
+/// `--throttle`
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ThrottleArg {
+    /// ARM's published bucket sizes and refill rates.
+    Arm,
+    /// No throttling.
+    Off,
+}
+
+fn parse_rate(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
+        _ => Err(format!(
+            "'{s}' is not a fault rate: expected a number from 0 to 1"
+        )),
+    }
+}
+
+impl ServeArgs {
+    /// The library configuration these flags describe.
+    pub fn config(&self) -> Config {
+        Config {
+            addr: self.addr,
+            state_dir: (!self.in_memory).then(|| self.state.dir.clone()),
+            tls: self.tls,
+            latency: Duration::from_millis(self.latency_ms),
+            lro: Duration::from_millis(self.lro_ms),
+            fault_rate: self.fault_rate,
+            seed: self.seed,
+            throttle: self.throttle == ThrottleArg::Arm,
+            client_id: self.client_id.clone(),
+            client_secret: self.client_secret.clone(),
+            ..Config::default()
+        }
+    }
+}
+
+/// Run a `cloud` subcommand. `serve` blocks until Ctrl-C.
+pub fn run(args: CloudArgs) -> Result<(), Error> {
+    match args.command {
+        CloudCommand::Serve(serve) => {
+            let config = serve.config();
+            let rt = tokio::runtime::Runtime::new().map_err(cloud::Error::Runtime)?;
+            rt.block_on(async move {
+                let server = cloud::Server::start(config.clone()).await?;
+                println!("trustprint local cloud listening on {}", server.url());
+                println!("  tenant:        {}", server.tenant_id());
+                println!(
+                    "  token:         POST {}/{}/oauth2/v2.0/token",
+                    server.url(),
+                    server.tenant_id()
+                );
+                match &config.state_dir {
+                    Some(d) => println!("  state:         {}", d.display()),
+                    None => println!("  state:         in memory"),
+                }
+                if let Some(d) = config.state_dir.as_ref().filter(|_| config.tls) {
+                    println!(
+                        "  CA:            {} (export REQUESTS_CA_BUNDLE={0})",
+                        d.join("ca.pem").display()
+                    );
+                }
+                println!("Press Ctrl-C to stop.");
+                let _ = tokio::signal::ctrl_c().await;
+                server.shutdown().await;
+                Ok::<(), cloud::Error>(())
+            })?;
+            Ok(())
+        }
+        CloudCommand::Status(state) => {
+            if !state.dir.join("state.db").exists() {
+                println!("no local cloud state in {}", state.dir.display());
+                return Ok(());
+            }
+            let s = cloud::status(&state.dir)?;
+            println!(
+                "{}: {} subscription(s), {} resource group(s), {} resource(s), {} deployment(s)",
+                state.dir.display(),
+                s.subscriptions,
+                s.resource_groups,
+                s.resources,
+                s.deployments
+            );
+            Ok(())
+        }
+        CloudCommand::Reset(state) => {
+            cloud::reset(&state.dir)?;
+            println!("reset the local cloud state in {}", state.dir.display());
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Wrapper {
+        #[command(subcommand)]
+        cmd: Top,
+    }
+    #[derive(Debug, Subcommand)]
+    enum Top {
+        Cloud(CloudArgs),
+    }
+
+    fn parse(args: &[&str]) -> Result<CloudCommand, clap::Error> {
+        let mut v = vec!["trustprint", "cloud"];
+        v.extend_from_slice(args);
+        Wrapper::try_parse_from(v).map(|w| match w.cmd {
+            Top::Cloud(c) => c.command,
+        })
+    }
+
+    #[test]
+    fn serve_flags_become_a_config() {
+        let CloudCommand::Serve(s) = parse(&[
+            "serve",
+            "--addr",
+            "127.0.0.1:5000",
+            "--state",
+            "/tmp/x",
+            "--tls",
+            "--latency-ms",
+            "20",
+            "--lro-ms",
+            "0",
+            "--fault-rate",
+            "0.1",
+            "--seed",
+            "7",
+            "--throttle",
+            "off",
+        ])
+        .unwrap() else {
+            panic!("not serve")
+        };
+        let c = s.config();
+        assert_eq!(c.addr.port(), 5000);
+        assert_eq!(c.state_dir, Some(PathBuf::from("/tmp/x")));
+        assert!(c.tls && !c.throttle);
+        assert_eq!(
+            (c.latency, c.lro, c.fault_rate, c.seed),
+            (Duration::from_millis(20), Duration::ZERO, 0.1, 7)
+        );
+    }
+
+    #[test]
+    fn defaults_and_bad_fault_rates() {
+        let CloudCommand::Serve(s) = parse(&["serve"]).unwrap() else {
+            panic!("not serve")
+        };
+        let c = s.config();
+        assert_eq!(c.addr.to_string(), "127.0.0.1:4010");
+        assert_eq!(c.state_dir, Some(PathBuf::from(DEFAULT_STATE)));
+        assert!(c.throttle);
+        let e = parse(&["serve", "--fault-rate", "2"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("'2' is not a fault rate: expected a number from 0 to 1"),
+            "{e}"
+        );
+        assert!(matches!(
+            parse(&["status", "--state", "d"]).unwrap(),
+            CloudCommand::Status(_)
+        ));
+    }
+}
