@@ -1728,13 +1728,20 @@ mod exemplar {
             base: None,
             overrides: Vec::new(),
         };
-        let loaded = trustprint::load::load(&SourceSpec::Dir(root.join("blueprints/exemplar-epr")), &input).unwrap();
+        let loaded = trustprint::load::load(
+            &SourceSpec::Dir(root.join("blueprints/exemplar-epr")),
+            &input,
+        )
+        .unwrap();
         trustprint::render::render(&loaded).unwrap()
     }
 
     /// The PUT body for a rendered deployment; secrets from the environment are given inline, as `apply` does.
     fn body(d: &RenderedDeployment) -> Value {
-        let mut params = d.parameters["parameters"].as_object().cloned().unwrap_or_default();
+        let mut params = d.parameters["parameters"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
         for name in d.secret_env.keys() {
             params.insert(name.clone(), json!({"value": "Local-cloud-test-Passw0rd!"}));
         }
@@ -1747,24 +1754,49 @@ mod exemplar {
 
     #[tokio::test]
     async fn the_exemplar_blueprint_deploys_into_the_local_cloud() {
-        let c = Cloud::start(Config { throttle: false, ..Config::default() }).await;
+        let c = Cloud::start(Config {
+            throttle: false,
+            ..Config::default()
+        })
+        .await;
         let r = rendered("northern-care-alliance-rm3.yaml");
         assert!(r.deployments.len() >= 5);
         for d in &r.deployments {
-            let done = c.deploy(d.resource_group.as_deref(), &d.name, body(d)).await;
+            let done = c
+                .deploy(d.resource_group.as_deref(), &d.name, body(d))
+                .await;
             let p = &done.body["properties"];
-            assert_eq!(p["provisioningState"], "Succeeded", "deployment {}: {}", d.name, p["error"]);
+            assert_eq!(
+                p["provisioningState"], "Succeeded",
+                "deployment {}: {}",
+                d.name, p["error"]
+            );
         }
         // The guardrail-relevant bits landed: the Allowed locations assignment and every group.
         let assignments = c.get(&format!("/subscriptions/{SUB}/providers/Microsoft.Authorization/policyAssignments?api-version=2022-06-01")).await;
         let assignments = assignments.body["value"].as_array().unwrap().clone();
-        assert!(assignments.iter().any(|a| a["properties"]["policyDefinitionId"].as_str().unwrap_or("").ends_with("e56962a6-4747-49cd-b67b-bf8b01975c4c")));
-        for d in r.deployments.iter().filter_map(|d| d.resource_group.as_deref()) {
+        assert!(assignments
+            .iter()
+            .any(|a| a["properties"]["policyDefinitionId"]
+                .as_str()
+                .unwrap_or("")
+                .ends_with("e56962a6-4747-49cd-b67b-bf8b01975c4c")));
+        for d in r
+            .deployments
+            .iter()
+            .filter_map(|d| d.resource_group.as_deref())
+        {
             assert_eq!(c.get(&rg_path(d)).await.status, StatusCode::OK, "{d}");
         }
         // And the policy is now enforced: a write outside the UK is refused.
-        let rg = r.deployments.iter().find_map(|d| d.resource_group.clone()).unwrap();
-        let denied = c.put(&storage_path(&rg, "stoutsideuk"), storage_body("eastus")).await;
+        let rg = r
+            .deployments
+            .iter()
+            .find_map(|d| d.resource_group.clone())
+            .unwrap();
+        let denied = c
+            .put(&storage_path(&rg, "stoutsideuk"), storage_body("eastus"))
+            .await;
         assert_eq!(denied.body["error"]["code"], "RequestDisallowedByPolicy");
     }
 }

@@ -305,6 +305,12 @@ const WEB: &[&str] = &[
     "2024-04-01",
     "2024-11-01",
 ];
+const DNS_RESOLVER: &[&str] = &[
+    "2020-04-01-preview",
+    "2022-07-01",
+    "2023-07-01-preview",
+    "2025-05-01",
+];
 const LOCKS: &[&str] = &["2016-09-01", "2020-05-01"];
 const DCR: &[&str] = &["2021-04-01", "2022-06-01", "2023-03-11"];
 
@@ -362,6 +368,12 @@ pub const TYPES: &[TypeInfo] = &[
     t("Microsoft.Network/privateDnsZones/A", DNS, NoLoc),
     t("Microsoft.Network/dnsZones", DNS, Global),
     t("Microsoft.Network/ddosProtectionPlans", NET, Regional),
+    t("Microsoft.Network/dnsResolvers", DNS_RESOLVER, Regional),
+    t("Microsoft.Network/dnsResolvers/inboundEndpoints", DNS_RESOLVER, Regional),
+    t("Microsoft.Network/dnsResolvers/outboundEndpoints", DNS_RESOLVER, Regional),
+    t("Microsoft.Network/dnsForwardingRulesets", DNS_RESOLVER, Regional),
+    t("Microsoft.Network/dnsForwardingRulesets/forwardingRules", DNS_RESOLVER, NoLoc),
+    t("Microsoft.Network/dnsForwardingRulesets/virtualNetworkLinks", DNS_RESOLVER, NoLoc),
     t("Microsoft.Network/networkWatchers", NET, Regional),
     t("Microsoft.Network/networkWatchers/flowLogs", NET, Regional),
     t("Microsoft.Network/applicationSecurityGroups", NET, Regional),
@@ -415,6 +427,7 @@ pub const TYPES: &[TypeInfo] = &[
     t("Microsoft.RecoveryServices/vaults/backupFabrics/protectionContainers/protectedItems", RECOVERY, NoLoc),
     t("Microsoft.RecoveryServices/vaults/replicationFabrics", RECOVERY, NoLoc),
     t("Microsoft.RecoveryServices/vaults/replicationPolicies", RECOVERY, NoLoc),
+    t("Microsoft.RecoveryServices/vaults/replicationFabrics/replicationNetworks/replicationNetworkMappings", RECOVERY, NoLoc),
     t("Microsoft.RecoveryServices/vaults/replicationFabrics/replicationProtectionContainers", RECOVERY, NoLoc),
     t("Microsoft.RecoveryServices/vaults/replicationFabrics/replicationProtectionContainers/replicationProtectionContainerMappings", RECOVERY, NoLoc),
     t("Microsoft.RecoveryServices/vaults/replicationFabrics/replicationProtectionContainers/replicationProtectedItems", RECOVERY, NoLoc),
@@ -427,6 +440,7 @@ pub const TYPES: &[TypeInfo] = &[
     t("Microsoft.Sql/servers/administrators", SQL, NoLoc),
     t("Microsoft.SqlVirtualMachine/sqlVirtualMachines", SQLVM, Regional),
     t("Microsoft.SqlVirtualMachine/sqlVirtualMachineGroups", SQLVM, Regional),
+    t("Microsoft.SqlVirtualMachine/sqlVirtualMachineGroups/availabilityGroupListeners", SQLVM, NoLoc),
     t("Microsoft.Maintenance/maintenanceConfigurations", MAINT, Regional),
     t("Microsoft.Maintenance/configurationAssignments", MAINT, RegionalOrGlobal),
     t("Microsoft.DesktopVirtualization/hostPools", DESKTOP, Regional),

@@ -692,6 +692,49 @@ impl Resolver for StateResolver<'_> {
             }),
         }
     }
+
+    fn list(
+        &self,
+        function: &str,
+        id: &str,
+        _api_version: &str,
+        _body: Option<&Value>,
+    ) -> Result<Value, armexpr::Error> {
+        let is_storage = ids::parse_str(id)
+            .is_some_and(|r| r.resource_type() == "Microsoft.Storage/storageAccounts");
+        if function.eq_ignore_ascii_case("listKeys") && is_storage {
+            return self.list_keys(id);
+        }
+        Err(armexpr::Error::Resolver {
+            code: "InvalidTemplate".into(),
+            message: format!(
+                "The local cloud does not emulate {function}() for '{id}' (only listKeys of storage accounts)."
+            ),
+        })
+    }
+}
+
+impl StateResolver<'_> {
+    /// `listKeys` of a storage account: two deterministic keys (the emulator has no data plane).
+    fn list_keys(&self, id: &str) -> Result<Value, armexpr::Error> {
+        if self.st.store.get_resource(id).ok().flatten().is_none() {
+            return Err(armexpr::Error::Resolver {
+                code: "ResourceNotFound".into(),
+                message: format!("The Resource '{id}' was not found."),
+            });
+        }
+        let key = |n: &str| {
+            use base64::Engine;
+            let h = Sha256::digest(format!("{n}:{}", id.to_lowercase()).as_bytes());
+            let mut bytes = h.to_vec();
+            bytes.extend_from_slice(&Sha256::digest(h));
+            base64::engine::general_purpose::STANDARD.encode(&bytes)
+        };
+        Ok(json!({"keys": [
+            {"keyName": "key1", "value": key("key1"), "permissions": "FULL"},
+            {"keyName": "key2", "value": key("key2"), "permissions": "FULL"},
+        ]}))
+    }
 }
 
 /// What running a plan produced.

@@ -865,7 +865,12 @@ pub fn prepare_write(
         rid.resource_group = Some(rg.clone());
     }
     let canonical_id = rid.id();
-    if let Some(parent) = rid.parent() {
+    // Parents Azure creates implicitly (backup fabrics, protection containers) are not in the catalogue and
+    // not checked.
+    let parent = rid
+        .parent()
+        .filter(|p| catalog::find_type(&p.resource_type()).is_some());
+    if let Some(parent) = parent {
         if st.store.get_resource(&parent.id())?.is_none() {
             return Err(ArmError::not_found(
                 "ParentResourceNotFound",
@@ -941,10 +946,30 @@ pub fn prepare_write(
             identity.insert("tenantId".into(), json!(st.config.tenant_id));
         }
     }
+    // Values the identity provider would fill in, so `reference(...).principalId` works as in Azure.
+    if let Some(uai) = out
+        .get_mut("identity")
+        .and_then(|i| i.get_mut("userAssignedIdentities"))
+        .and_then(Value::as_object_mut)
+    {
+        for (uid, v) in uai.iter_mut() {
+            *v = json!({
+                "principalId": derived_guid(&format!("principal:{}", uid.to_lowercase())),
+                "clientId": derived_guid(&format!("client:{}", uid.to_lowercase())),
+            });
+        }
+    }
     let mut props = out
         .remove("properties")
         .filter(Value::is_object)
         .unwrap_or_else(|| json!({}));
+    if info.name == "Microsoft.ManagedIdentity/userAssignedIdentities" {
+        let key = canonical_id.to_lowercase();
+        props["principalId"] = json!(derived_guid(&format!("principal:{key}")));
+        props["clientId"] = json!(derived_guid(&format!("client:{key}")));
+        props["tenantId"] = json!(st.config.tenant_id);
+    }
+    provider_properties(info.name, &id.names, &canonical_id, &mut props);
     props["provisioningState"] = json!("Succeeded");
     out.insert("properties".into(), props);
     Ok(PreparedWrite {
@@ -955,6 +980,43 @@ pub fn prepare_write(
         body: Value::Object(out),
         existing,
     })
+}
+
+/// Read-only properties a provider fills in and templates commonly `reference()` (endpoints, key URIs,
+/// workspace ids). Deterministic, derived from the id.
+fn provider_properties(resource_type: &str, names: &[String], id: &str, props: &mut Value) {
+    let version = || derived_guid(&format!("version:{}", id.to_lowercase())).replace('-', "");
+    let first = names.first().map_or("", String::as_str);
+    let last = names.last().map_or("", String::as_str);
+    match resource_type {
+        "Microsoft.KeyVault/vaults" => {
+            props["vaultUri"] = json!(format!("https://{first}.vault.azure.net/"))
+        }
+        "Microsoft.KeyVault/vaults/keys" => {
+            let uri = format!("https://{first}.vault.azure.net/keys/{last}");
+            props["keyUriWithVersion"] = json!(format!("{uri}/{}", version()));
+            props["keyUri"] = json!(uri);
+        }
+        "Microsoft.KeyVault/vaults/secrets" => {
+            let uri = format!("https://{first}.vault.azure.net/secrets/{last}");
+            props["secretUriWithVersion"] = json!(format!("{uri}/{}", version()));
+            props["secretUri"] = json!(uri);
+        }
+        "Microsoft.Storage/storageAccounts" => {
+            props["primaryEndpoints"] = json!({
+                "blob": format!("https://{first}.blob.core.windows.net/"),
+                "file": format!("https://{first}.file.core.windows.net/"),
+                "queue": format!("https://{first}.queue.core.windows.net/"),
+                "table": format!("https://{first}.table.core.windows.net/"),
+                "dfs": format!("https://{first}.dfs.core.windows.net/"),
+                "web": format!("https://{first}.z33.web.core.windows.net/"),
+            });
+        }
+        "Microsoft.OperationalInsights/workspaces" => {
+            props["customerId"] = json!(derived_guid(&format!("workspace:{}", id.to_lowercase())));
+        }
+        _ => {}
+    }
 }
 
 /// Validate and store a resource write (used by HTTP and by deployments). Returns the stored body and whether
