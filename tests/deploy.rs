@@ -441,3 +441,119 @@ fn example_trusts_stamp_whole_and_replan_with_no_change() {
         dir = Some(out.dir);
     }
 }
+
+/// `kill -9` while a deployment runs, then a rerun: it attaches to the deployment still running under the
+/// same name instead of starting another, and converges.
+#[test]
+fn a_rerun_after_kill_attaches_to_the_running_deployment_and_converges() {
+    let config = trustprint::cloud::Config {
+        lro: std::time::Duration::from_secs(4),
+        ..Default::default()
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let server = rt
+        .block_on(trustprint::cloud::Server::start(config))
+        .unwrap();
+    let url = server.url().to_string();
+    // A saved plan: applying it sends no what-if, so the rerun reaches the running deployment at once.
+    let plan = cmd(
+        None,
+        &[
+            "plan",
+            "--values",
+            "values.yaml",
+            "--cloud-url",
+            &url,
+            "--output",
+            "json",
+            "--out",
+            "plan.json",
+        ],
+    )
+    .run();
+    let governance = plan.json()["deployments"][0]["deploymentName"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let client = trustprint::arm::ArmClient::new(
+        &url,
+        trustprint::arm::Credential::ServicePrincipal {
+            tenant_id: server.tenant_id().to_string(),
+            client_id: "test".into(),
+            client_secret: trustprint::arm::Secret::new("test"),
+            authority_host: url::Url::parse(&url).unwrap(),
+        },
+        Default::default(),
+    )
+    .unwrap();
+    let scope = trustprint::arm::DeploymentScope::Subscription {
+        subscription_id: trustprint::deploy::target::local_subscription("RHW"),
+    };
+
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_trustprint"))
+        .current_dir(plan.dir.path())
+        .env("TP_TEST_ADMIN_PASSWORD", SECRET)
+        .env("NO_COLOR", "1")
+        .arg("--blueprint")
+        .arg(crate::harness::fixture_blueprint(BLUEPRINT))
+        .args([
+            "apply",
+            "--values",
+            "values.yaml",
+            "--plan",
+            "plan.json",
+            "--yes",
+            "--cloud-url",
+            &url,
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(plan.dir.path().join("apply.err")).unwrap())
+        .spawn()
+        .unwrap();
+    // Kill as soon as ARM has the first deployment, while it is still running.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let state = rt.block_on(client.get_deployment(&scope, &governance));
+        if let Ok(d) = state {
+            assert!(
+                !d.provisioning_state.is_terminal(),
+                "killed too late: {d:?}"
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the apply never started deploying: {}",
+            std::fs::read_to_string(plan.dir.path().join("apply.err")).unwrap_or_default()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let out = Test::in_dir(plan.dir)
+        .env("TP_TEST_ADMIN_PASSWORD", SECRET)
+        .blueprint(BLUEPRINT)
+        .args([
+            "apply",
+            "--values",
+            "values.yaml",
+            "--plan",
+            "plan.json",
+            "--yes",
+            "--fleet",
+            "fleet",
+            "--cloud-url",
+            &url,
+        ])
+        .stdout_has("  ✓ governance: Succeeded (resumed)")
+        .stdout_has("Apply complete: 3 deployment(s), 4 resource(s) deployed")
+        .run();
+    let lock = out.read("fleet/trusts/RHW/trustprint.lock");
+    assert_eq!(lock.matches("- name: governance\n").count(), 1, "{lock}");
+    rt.block_on(server.shutdown());
+}
