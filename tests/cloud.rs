@@ -541,9 +541,12 @@ mod resources {
         assert_eq!(r.body["id"], format!("/subscriptions/{SUB}/resourceGroups/rg-res/providers/Microsoft.Storage/storageAccounts/stres1"));
         assert_eq!(r.body["type"], "Microsoft.Storage/storageAccounts");
         assert_eq!(r.body["location"], "uksouth");
+        assert_eq!(r.body["properties"]["minimumTlsVersion"], "TLS1_2");
+        assert_eq!(r.body["properties"]["provisioningState"], "Succeeded");
+        // What the provider fills in, so templates can reference it.
         assert_eq!(
-            r.body["properties"],
-            json!({"minimumTlsVersion": "TLS1_2", "provisioningState": "Succeeded"})
+            r.body["properties"]["primaryEndpoints"]["blob"],
+            "https://stres1.blob.core.windows.net/"
         );
         assert_eq!(
             c.put(&p, storage_body("uksouth")).await.status,
