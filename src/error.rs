@@ -67,6 +67,11 @@ pub enum Error {
     #[error(transparent)]
     Arm(#[from] crate::arm::Error),
 
+    /// Plan, apply or destroy could not proceed (target, secrets, confirmation, plan file, failed
+    /// deployments).
+    #[error(transparent)]
+    Deploy(Box<crate::deploy::DeployError>),
+
     /// The local cloud could not start or its state could not be read.
     #[error(transparent)]
     Cloud(#[from] crate::cloud::Error),
@@ -169,15 +174,16 @@ impl Error {
             | Error::Template { .. }
             | Error::RenderedJson { .. }
             | Error::Usage { .. } => ExitCode::InvalidInput,
+            Error::Arm(crate::arm::Error::CredentialConfig { .. }) => ExitCode::InvalidInput,
             Error::Io { .. }
             | Error::Git { .. }
             | Error::OutDir { .. }
             | Error::FleetLocked { .. }
             | Error::FleetDirty { .. }
             | Error::Cloud(_) => ExitCode::Failure,
-            Error::Arm(crate::arm::Error::CredentialConfig { .. }) => ExitCode::InvalidInput,
             Error::Arm(_) => ExitCode::Failure,
             Error::Violations { .. } => ExitCode::Violations,
+            Error::Deploy(e) => e.exit_code(),
             Error::Internal { .. } => ExitCode::Internal,
         }
     }

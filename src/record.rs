@@ -53,12 +53,15 @@ pub struct RecordOutcome {
 pub struct RecordOptions {
     /// How long to wait for another trustprint holding the fleet repository's lock.
     pub lock_timeout: Duration,
+    /// The apply or destroy to record in the lock; `None` keeps the one recorded before.
+    pub deployment: Option<crate::deploy::DeploymentRecord>,
 }
 
 impl Default for RecordOptions {
     fn default() -> Self {
         RecordOptions {
             lock_timeout: DEFAULT_LOCK_TIMEOUT,
+            deployment: None,
         }
     }
 }
@@ -77,6 +80,10 @@ pub struct Lock {
     pub render_hash: String,
     /// `sha256:` over the values file's and every rendered file's hash: one hash for the whole record.
     pub content_hash: String,
+    /// The last apply or destroy (deployment and correlation ids, outputs, resource ids, timestamps,
+    /// succeeded or failed); absent until trustprint deploys the trust.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<crate::deploy::DeploymentRecord>,
 }
 
 /// A file recorded with its hash.
@@ -88,6 +95,15 @@ pub struct LockedFile {
 
 /// The files of a trust's folder (relative path → bytes) and its lock.
 pub fn trust_files(loaded: &Loaded, rendered: &Rendered) -> (Vec<(String, Vec<u8>)>, Lock) {
+    trust_files_with(loaded, rendered, None)
+}
+
+/// [`trust_files`] with an apply or destroy outcome in the lock.
+pub fn trust_files_with(
+    loaded: &Loaded,
+    rendered: &Rendered,
+    deployment: Option<crate::deploy::DeploymentRecord>,
+) -> (Vec<(String, Vec<u8>)>, Lock) {
     let values_bytes = loaded.values.text.as_bytes().to_vec();
     let rendered_files = crate::render::files(rendered);
     let values = LockedFile {
@@ -110,6 +126,7 @@ pub fn trust_files(loaded: &Loaded, rendered: &Rendered) -> (Vec<(String, Vec<u8
         rendered: hashes,
         render_hash: rendered.hash.clone(),
         content_hash: hash_bytes(all.as_bytes()),
+        deployment,
     };
     let lock_text = format!(
         "# Written by trustprint: what this trust was stamped from. Do not edit.\n{}",
@@ -150,7 +167,14 @@ pub fn record_with(
         options.lock_timeout,
     )?;
 
-    let (files, _lock) = trust_files(loaded, rendered);
+    // A stamp that deploys nothing (no change planned, or no target) keeps the last recorded outcome.
+    let deployment = options.deployment.clone().or_else(|| {
+        std::fs::read_to_string(fleet.join(&trust_rel).join(LOCK_FILE))
+            .ok()
+            .and_then(|t| serde_yaml::from_str::<Lock>(&t).ok())
+            .and_then(|l| l.deployment)
+    });
+    let (files, _lock) = trust_files_with(loaded, rendered, deployment);
     // A stamp killed between writing the folder and committing leaves exactly these files uncommitted; a
     // rerun with the same inputs finishes the job instead of refusing its own work.
     if !folder_holds(&fleet.join(&trust_rel), &files) {

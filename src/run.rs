@@ -89,6 +89,8 @@ pub struct StampOptions {
     pub fleet: PathBuf,
     /// How long to wait for another trustprint holding the fleet repository.
     pub lock_timeout: Duration,
+    /// Plan and apply to this target before recording (issue 5); `None` records without deploying.
+    pub deploy: Option<crate::deploy::DeployOptions>,
 }
 
 /// What a stamp did.
@@ -96,27 +98,55 @@ pub struct StampOptions {
 pub struct Stamped {
     pub checked: Checked,
     pub record: RecordOutcome,
+    /// The plan and apply, when a target was given.
+    pub deployed: Option<crate::deploy::Deployed>,
 }
 
 /// `trustprint stamp`: load, render, check, and record in the fleet repository. Nothing is recorded unless
 /// every stage before succeeded: guardrail violations end it with [`Error::Violations`] carrying the report.
 pub fn stamp(inputs: &Inputs, options: &StampOptions) -> Result<Stamped, Error> {
+    stamp_with(inputs, options, &|_| {})
+}
+
+/// [`stamp`], showing the plan to `on_plan` before any confirmation. A failed apply is recorded (marked
+/// failed) and returned in [`Stamped::deployed`]; the caller turns it into the error.
+pub fn stamp_with(
+    inputs: &Inputs,
+    options: &StampOptions,
+    on_plan: &dyn Fn(&crate::deploy::Plan),
+) -> Result<Stamped, Error> {
     let checked = check_trust(inputs)?;
     if checked.report.violations().next().is_some() {
         return Err(Error::Violations {
             report: Box::new(checked.report),
         });
     }
-    // Issue 5: plan and apply go here, and their report goes into the record.
+    let deployed = match &options.deploy {
+        Some(d) => Some(crate::deploy::apply_trust(
+            &checked.loaded,
+            &checked.rendered,
+            d,
+            on_plan,
+        )?),
+        None => None,
+    };
     let record = crate::record::record_with(
         &options.fleet,
         &checked.loaded,
         &checked.rendered,
         &RecordOptions {
             lock_timeout: options.lock_timeout,
+            deployment: deployed
+                .as_ref()
+                .and_then(|d| d.report.clone())
+                .map(crate::deploy::DeploymentRecord::Apply),
         },
     )?;
-    Ok(Stamped { checked, record })
+    Ok(Stamped {
+        checked,
+        record,
+        deployed,
+    })
 }
 
 /// `trustprint values schema`: the JSON Schema of the blueprint's values files.

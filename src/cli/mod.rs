@@ -10,6 +10,7 @@
 
 mod blueprint;
 mod completions;
+mod deploy;
 mod output;
 mod render;
 mod stamp;
@@ -102,7 +103,16 @@ pub enum Command {
     Check(render::CheckArgs),
     /// Render, check and record a trust in a fleet git repository.
     #[command(after_help = stamp::HELP)]
-    Stamp(stamp::StampArgs),
+    Stamp(deploy::DeployStampArgs),
+    /// What-if: what applying the trust would change (nothing is changed).
+    #[command(after_help = deploy::PLAN_HELP)]
+    Plan(deploy::PlanArgs),
+    /// Deploy the trust through Azure Resource Manager (or the local cloud).
+    #[command(after_help = deploy::APPLY_HELP)]
+    Apply(deploy::ApplyArgs),
+    /// Delete the trust's resource groups and subscription-level assignments.
+    #[command(after_help = deploy::DESTROY_HELP)]
+    Destroy(deploy::DestroyArgs),
     /// Values files: their JSON Schema.
     #[command(subcommand)]
     Values(values::ValuesCommand),
@@ -236,7 +246,7 @@ where
     });
     let _ = std::panic::take_hook();
     match result {
-        Ok(()) => ExitCode::Success as i32,
+        Ok(code) => code as i32,
         Err(e) => {
             output::print_error(&e, &global);
             e.exit_code() as i32
@@ -244,15 +254,19 @@ where
     }
 }
 
-fn dispatch(command: &Command, global: &Global) -> Result<(), Error> {
-    match command {
+fn dispatch(command: &Command, global: &Global) -> Result<ExitCode, Error> {
+    let done = match command {
+        Command::Plan(args) => return deploy::plan(args, global),
+        Command::Apply(args) => deploy::apply(args, global),
+        Command::Destroy(args) => deploy::destroy(args, global),
         Command::Render(args) => render::render(args, global),
         Command::Check(args) => render::check(args, global),
-        Command::Stamp(args) => stamp::stamp(args, global),
+        Command::Stamp(args) => deploy::stamp(args, global),
         Command::Values(cmd) => values::run(cmd, global),
         Command::Blueprint(cmd) => blueprint::run(cmd, global),
         Command::Completions(args) => completions::run(args),
-    }
+    };
+    done.map(|()| ExitCode::Success)
 }
 
 #[cfg(test)]

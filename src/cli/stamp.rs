@@ -35,6 +35,7 @@ pub(super) fn stamp(args: &StampArgs, global: &Global) -> Result<(), Error> {
     let options = crate::run::StampOptions {
         fleet: args.fleet.clone(),
         lock_timeout: Duration::from_secs(args.lock_timeout),
+        deploy: None,
     };
     let stamped = match crate::run::stamp(&inputs, &options) {
         Ok(s) => s,

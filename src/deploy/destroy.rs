@@ -1,0 +1,136 @@
+//! Destroy: what the trust's deployments created, removed in reverse dependency order.
+//!
+//! Contract: [`destroy`] deletes each resource-group deployment's group (last deployed first), then the
+//! resources the subscription-scope deployments declare (role, policy and other assignments, resource
+//! groups, budgets; last declared first) and those deployments' records. Whatever is already gone counts
+//! as deleted, so a rerun after a failure finishes the job.
+
+use super::{deployment_name, scope_of, Connection, DeployError};
+use crate::model::{Rendered, Scope};
+use serde::{Deserialize, Serialize};
+
+/// What destroy removed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DestroyReport {
+    pub target: super::TargetRef,
+    pub resource_groups: Vec<String>,
+    pub resources: Vec<String>,
+    pub deployments: Vec<String>,
+    pub started_at: String,
+    pub finished_at: String,
+}
+
+impl DestroyReport {
+    /// As text.
+    pub fn render_text(&self) -> String {
+        let mut s = String::new();
+        for g in &self.resource_groups {
+            s.push_str(&format!("  - resource group {g}\n"));
+        }
+        for r in &self.resources {
+            s.push_str(&format!("  - {r}\n"));
+        }
+        s.push_str(&format!(
+            "Destroy complete: {} resource group(s), {} subscription-level resource(s), {} deployment record(s) removed\n",
+            self.resource_groups.len(),
+            self.resources.len(),
+            self.deployments.len()
+        ));
+        s
+    }
+}
+
+/// Delete the trust's estate.
+pub async fn destroy(conn: &Connection, rendered: &Rendered) -> Result<DestroyReport, DeployError> {
+    let sub = &conn.target.subscription_id;
+    let started_at = super::now();
+    let mut report = DestroyReport {
+        target: conn.target.clone(),
+        resource_groups: Vec::new(),
+        resources: Vec::new(),
+        deployments: Vec::new(),
+        started_at,
+        finished_at: String::new(),
+    };
+    for d in rendered.deployments.iter().rev() {
+        match (d.scope, &d.resource_group) {
+            (Scope::ResourceGroup, Some(rg)) => {
+                if report.resource_groups.contains(rg) {
+                    continue;
+                }
+                tracing::info!(group = %rg, "deleting resource group");
+                conn.client
+                    .delete_resource_group(sub, rg)
+                    .await
+                    .map_err(DeployError::arm(format!(
+                        "destroy {}: deleting resource group {rg}",
+                        d.name
+                    )))?;
+                report.resource_groups.push(rg.clone());
+            }
+            _ => {
+                let ctx = crate::armexpr::StaticContext {
+                    subscription_id: sub.clone(),
+                    tenant_id: conn.tenant_id.clone(),
+                };
+                let resources =
+                    crate::armexpr::expand(d, &ctx).map_err(|e| DeployError::Target {
+                        message: format!("destroy {}: expanding the template: {e}", d.name),
+                    })?;
+                for r in resources.iter().rev() {
+                    let t = r.resource_type.to_ascii_lowercase();
+                    if t == "microsoft.resources/deployments" {
+                        continue;
+                    }
+                    if t == "microsoft.resources/resourcegroups" {
+                        if report.resource_groups.contains(&r.name) {
+                            continue;
+                        }
+                        conn.client
+                            .delete_resource_group(sub, &r.name)
+                            .await
+                            .map_err(DeployError::arm(format!(
+                                "destroy {}: deleting resource group {}",
+                                d.name, r.name
+                            )))?;
+                        report.resource_groups.push(r.name.clone());
+                        continue;
+                    }
+                    if !r.id.to_ascii_lowercase().starts_with("/subscriptions/") {
+                        continue;
+                    }
+                    // Resources inside a group just deleted went with it.
+                    let in_deleted_group = report.resource_groups.iter().any(|g| {
+                        r.id.to_ascii_lowercase().starts_with(&format!(
+                            "/subscriptions/{sub}/resourcegroups/{}/",
+                            g.to_ascii_lowercase()
+                        ))
+                    });
+                    if in_deleted_group {
+                        continue;
+                    }
+                    conn.client
+                        .delete_resource(&r.id, &r.api_version)
+                        .await
+                        .map_err(DeployError::arm(format!(
+                            "destroy {}: deleting {}",
+                            d.name, r.id
+                        )))?;
+                    report.resources.push(r.id.clone());
+                }
+                let name = deployment_name(d);
+                conn.client
+                    .delete_deployment(&scope_of(d, sub), &name)
+                    .await
+                    .map_err(DeployError::arm(format!(
+                        "destroy {}: deleting deployment {name}",
+                        d.name
+                    )))?;
+                report.deployments.push(name);
+            }
+        }
+    }
+    report.finished_at = super::now();
+    Ok(report)
+}

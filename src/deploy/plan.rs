@@ -1,0 +1,544 @@
+//! Plan: one what-if per deployment, in dependency order, and what the plan file records.
+//!
+//! Contract: [`plan`] changes nothing in the target. The [`Plan`] holds every resource's change (create,
+//! modify with its property-level changes, delete, no change, ignore), a [`Summary`], and [`PlanInputs`]:
+//! the hashes `apply --plan` compares before it applies ([`PlanInputs::compare`]).
+
+use super::{deployment_name, request, scope_of, Connection, DeployError, TargetRef};
+use crate::arm::{ChangeType, PropertyChange, PropertyChangeType, WhatIfChange};
+use crate::model::{BlueprintRef, Rendered, Scope, TrustRef};
+use serde::{Deserialize, Serialize};
+use std::fmt::Write as _;
+use std::path::Path;
+
+/// The plan file format this trustprint writes and reads.
+pub const PLAN_FORMAT: u32 = 1;
+
+/// Resource types whose deletion loses data (compared case-insensitively, child types included).
+pub const DATA_BEARING_TYPES: &[&str] = &[
+    "Microsoft.Resources/resourceGroups",
+    "Microsoft.KeyVault/vaults",
+    "Microsoft.KeyVault/managedHSMs",
+    "Microsoft.RecoveryServices/vaults",
+    "Microsoft.DataProtection/backupVaults",
+    "Microsoft.Storage/storageAccounts",
+    "Microsoft.Sql/servers",
+    "Microsoft.Sql/managedInstances",
+    "Microsoft.Compute/disks",
+];
+
+/// What a plan was made from; `apply --plan` refuses if any of it differs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanInputs {
+    pub trust: TrustRef,
+    pub blueprint: BlueprintRef,
+    /// [`Rendered::hash`].
+    pub render_hash: String,
+    /// `sha256:` of the validated values (file, defaults and `--set` overrides).
+    pub values_hash: String,
+    pub target: TargetRef,
+}
+
+impl PlanInputs {
+    /// The inputs of a trust about to be planned.
+    pub fn of(loaded: &crate::load::Loaded, rendered: &Rendered, target: &TargetRef) -> Self {
+        PlanInputs {
+            trust: rendered.trust.clone(),
+            blueprint: rendered.blueprint.clone(),
+            render_hash: rendered.hash.clone(),
+            values_hash: crate::render::hash_bytes(&crate::render::to_bytes(&loaded.values.tree)),
+            target: target.clone(),
+        }
+    }
+
+    /// The first difference between the planned inputs (`self`) and today's, as (what, planned, now).
+    pub fn compare(&self, now: &PlanInputs) -> Option<(String, String, String)> {
+        let diff = |what: &str, a: &str, b: &str| {
+            (a != b).then(|| (what.to_owned(), a.to_owned(), b.to_owned()))
+        };
+        let commit = |b: &BlueprintRef| b.commit.clone().unwrap_or_else(|| "-".into());
+        diff("the trust", &self.trust.ods_code, &now.trust.ods_code)
+            .or_else(|| {
+                diff(
+                    "the blueprint",
+                    &format!("{} {}", self.blueprint.name, self.blueprint.version),
+                    &format!("{} {}", now.blueprint.name, now.blueprint.version),
+                )
+            })
+            .or_else(|| {
+                diff(
+                    "the blueprint commit",
+                    &commit(&self.blueprint),
+                    &commit(&now.blueprint),
+                )
+            })
+            .or_else(|| diff("the values hash", &self.values_hash, &now.values_hash))
+            .or_else(|| diff("the rendered hash", &self.render_hash, &now.render_hash))
+            .or_else(|| {
+                diff(
+                    "the target",
+                    &format!(
+                        "{} {}",
+                        self.target.kind.as_str(),
+                        self.target.subscription_id
+                    ),
+                    &format!(
+                        "{} {}",
+                        now.target.kind.as_str(),
+                        now.target.subscription_id
+                    ),
+                )
+            })
+    }
+}
+
+/// One deployment's part of the plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeploymentPlan {
+    /// The manifest's deployment name.
+    pub name: String,
+    /// The ARM deployment name apply will use.
+    pub deployment_name: String,
+    pub scope: Scope,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_group: Option<String>,
+    /// False when the resource group does not exist yet (the changes then come from the template alone).
+    pub resource_group_exists: bool,
+    pub changes: Vec<WhatIfChange>,
+}
+
+impl DeploymentPlan {
+    /// Whether applying this deployment changes anything.
+    pub fn has_changes(&self) -> bool {
+        !self.resource_group_exists || self.changes.iter().any(|c| is_change(&c.change_type))
+    }
+}
+
+/// Counts of changes by kind over the whole plan.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    pub create: usize,
+    pub modify: usize,
+    pub delete: usize,
+    pub no_change: usize,
+    pub ignore: usize,
+    /// `Deploy` (details unknown) and `Unsupported`.
+    pub other: usize,
+}
+
+impl Summary {
+    /// Whether anything would change.
+    pub fn has_changes(&self) -> bool {
+        self.create + self.modify + self.delete + self.other > 0
+    }
+}
+
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Plan: {} to create, {} to modify, {} to delete, {} unchanged",
+            self.create, self.modify, self.delete, self.no_change
+        )?;
+        if self.ignore > 0 {
+            write!(f, ", {} ignored", self.ignore)?;
+        }
+        if self.other > 0 {
+            write!(f, ", {} to deploy without details", self.other)?;
+        }
+        Ok(())
+    }
+}
+
+/// A plan: what applying the trust would do.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Plan {
+    pub format: u32,
+    pub inputs: PlanInputs,
+    pub deployments: Vec<DeploymentPlan>,
+    pub summary: Summary,
+}
+
+fn is_change(c: &ChangeType) -> bool {
+    !matches!(
+        c,
+        ChangeType::NoChange | ChangeType::Ignore | ChangeType::Unsupported
+    )
+}
+
+impl Plan {
+    /// Whether applying it changes anything.
+    pub fn has_changes(&self) -> bool {
+        self.deployments.iter().any(DeploymentPlan::has_changes)
+    }
+
+    /// The data-bearing resources the plan deletes, by id.
+    pub fn data_loss(&self) -> Vec<String> {
+        self.deployments
+            .iter()
+            .flat_map(|d| &d.changes)
+            .filter(|c| c.change_type == ChangeType::Delete)
+            .filter(|c| is_data_bearing(&resource_type(&c.resource_id)))
+            .map(|c| format!("{} ({})", c.resource_id, resource_type(&c.resource_id)))
+            .collect()
+    }
+
+    /// Write the plan file atomically.
+    pub fn save(&self, path: &Path) -> Result<(), crate::Error> {
+        let bytes = crate::render::to_bytes(&serde_json::to_value(self).map_err(|e| {
+            crate::Error::Internal {
+                message: format!("serialising the plan: {e}"),
+            }
+        })?);
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| crate::Error::io(dir, e))?;
+        std::io::Write::write_all(&mut tmp, &bytes).map_err(|e| crate::Error::io(path, e))?;
+        tmp.persist(path)
+            .map_err(|e| crate::Error::io(path, e.error))?;
+        Ok(())
+    }
+
+    /// Read a plan file.
+    pub fn load(path: &Path) -> Result<Plan, DeployError> {
+        let err = |message: String| DeployError::PlanFile {
+            path: path.to_path_buf(),
+            message,
+        };
+        let text = std::fs::read(path).map_err(|e| err(e.to_string()))?;
+        let plan: Plan = serde_json::from_slice(&text)
+            .map_err(|e| err(format!("not a trustprint plan: {e}")))?;
+        if plan.format != PLAN_FORMAT {
+            return Err(err(format!(
+                "format {} is not the format {PLAN_FORMAT} this trustprint reads",
+                plan.format
+            )));
+        }
+        Ok(plan)
+    }
+
+    /// The plan as text: each deployment's changes, then the summary line.
+    pub fn render_text(&self, color: bool) -> String {
+        let paint = |code: &str, s: &str| {
+            if color {
+                format!("\x1b[{code}m{s}\x1b[0m")
+            } else {
+                s.to_owned()
+            }
+        };
+        let mut out = String::new();
+        for d in &self.deployments {
+            let place = match &d.resource_group {
+                Some(rg) if d.resource_group_exists => format!("resource group {rg}"),
+                Some(rg) => format!("resource group {rg}, to be created"),
+                None => "subscription".into(),
+            };
+            let _ = writeln!(out, "{} ({place}) as {}", d.name, d.deployment_name);
+            if d.changes.is_empty() {
+                let _ = writeln!(out, "  (no resources)");
+            }
+            for c in &d.changes {
+                let (sym, code) = symbol(&c.change_type);
+                let _ = writeln!(
+                    out,
+                    "  {} {} {}{}",
+                    paint(code, sym),
+                    short_id(&c.resource_id),
+                    paint("2", &format!("[{}]", c.change_type)),
+                    c.unsupported_reason
+                        .as_ref()
+                        .map(|r| format!(": {r}"))
+                        .unwrap_or_default()
+                );
+                for p in &c.delta {
+                    write_property(&mut out, p, 2, &paint);
+                }
+            }
+        }
+        let _ = writeln!(out, "\n{}", self.summary);
+        out
+    }
+}
+
+fn symbol(c: &ChangeType) -> (&'static str, &'static str) {
+    match c {
+        ChangeType::Create => ("+", "32"),
+        ChangeType::Delete => ("-", "31"),
+        ChangeType::Modify => ("~", "33"),
+        ChangeType::NoChange => ("=", "2"),
+        ChangeType::Ignore => ("*", "2"),
+        ChangeType::Deploy => ("!", "35"),
+        _ => ("?", "35"),
+    }
+}
+
+fn write_property(
+    out: &mut String,
+    p: &PropertyChange,
+    depth: usize,
+    paint: &dyn Fn(&str, &str) -> String,
+) {
+    let show = |v: &Option<serde_json::Value>| {
+        v.as_ref()
+            .map(|v| serde_json::to_string(v).unwrap_or_default())
+            .unwrap_or_else(|| "(none)".into())
+    };
+    let indent = "  ".repeat(depth);
+    let line = match p.property_change_type {
+        PropertyChangeType::Create => {
+            format!("{} {}: {}", paint("32", "+"), p.path, show(&p.after))
+        }
+        PropertyChangeType::Delete => {
+            format!("{} {}: {}", paint("31", "-"), p.path, show(&p.before))
+        }
+        PropertyChangeType::Modify => format!(
+            "{} {}: {} => {}",
+            paint("33", "~"),
+            p.path,
+            show(&p.before),
+            show(&p.after)
+        ),
+        PropertyChangeType::Array => format!("{} {}:", paint("33", "~"), p.path),
+        PropertyChangeType::NoEffect => format!("{} {} (no effect)", paint("2", "x"), p.path),
+        PropertyChangeType::Other(ref o) => format!("? {} [{o}]", p.path),
+    };
+    let _ = writeln!(out, "{indent}{line}");
+    for c in &p.children {
+        write_property(out, c, depth + 1, paint);
+    }
+}
+
+/// The resource's type from its id (`Microsoft.KeyVault/vaults`, child types with all their segments);
+/// resource groups are `Microsoft.Resources/resourceGroups`.
+pub fn resource_type(id: &str) -> String {
+    let lower = id.to_ascii_lowercase();
+    if let Some(i) = lower.rfind("/providers/") {
+        let rest: Vec<&str> = id[i + "/providers/".len()..].split('/').collect();
+        let mut t = rest.first().copied().unwrap_or_default().to_owned();
+        for seg in rest.iter().skip(1).step_by(2) {
+            t.push('/');
+            t.push_str(seg);
+        }
+        return t;
+    }
+    let segs: Vec<&str> = id.trim_matches('/').split('/').collect();
+    if segs.len() == 4 && segs[2].eq_ignore_ascii_case("resourceGroups") {
+        return "Microsoft.Resources/resourceGroups".into();
+    }
+    String::new()
+}
+
+fn is_data_bearing(t: &str) -> bool {
+    DATA_BEARING_TYPES.iter().any(|d| {
+        let t = t.to_ascii_lowercase();
+        let d = d.to_ascii_lowercase();
+        t == d || t.starts_with(&format!("{d}/"))
+    })
+}
+
+/// The id without its subscription prefix, for reading.
+fn short_id(id: &str) -> &str {
+    let lower = id.to_ascii_lowercase();
+    match lower.find("/providers/") {
+        Some(i) if lower.starts_with("/subscriptions/") => &id[i + "/providers/".len()..],
+        // A resource group: `resourceGroups/<name>`.
+        _ => match lower.find("/resourcegroups/") {
+            Some(i) if lower.starts_with("/subscriptions/") => &id[i + 1..],
+            _ => id,
+        },
+    }
+}
+
+/// What-if every deployment of `rendered` against `conn`, in dependency order.
+pub async fn plan(
+    conn: &Connection,
+    inputs: PlanInputs,
+    rendered: &Rendered,
+) -> Result<Plan, DeployError> {
+    let sub = &conn.target.subscription_id;
+    let mut deployments = Vec::new();
+    for d in &rendered.deployments {
+        let scope = scope_of(d, sub);
+        let name = deployment_name(d);
+        let body = request(d)?;
+        let exists = match &d.resource_group {
+            Some(rg) if d.scope == Scope::ResourceGroup => conn
+                .client
+                .resource_group_exists(sub, rg)
+                .await
+                .map_err(DeployError::arm(format!(
+                    "plan {}: reading resource group {rg}",
+                    d.name
+                )))?,
+            _ => true,
+        };
+        let changes = if exists {
+            tracing::info!(deployment = %d.name, "what-if");
+            conn.client
+                .what_if(&scope, &name, &body)
+                .await
+                .map_err(DeployError::arm(format!("plan {}: what-if", d.name)))?
+                .changes
+        } else {
+            // ARM's what-if needs the group; a group that does not exist holds nothing, so everything the
+            // template declares is created.
+            let ctx = crate::armexpr::StaticContext {
+                subscription_id: sub.clone(),
+                tenant_id: conn.tenant_id.clone(),
+            };
+            crate::armexpr::expand(d, &ctx)
+                .map_err(|source| DeployError::Target {
+                    message: format!("plan {}: expanding the template: {source}", d.name),
+                })?
+                .into_iter()
+                .map(|r| WhatIfChange {
+                    resource_id: r.id,
+                    change_type: ChangeType::Create,
+                    unsupported_reason: None,
+                    before: None,
+                    after: Some(r.body),
+                    delta: Vec::new(),
+                })
+                .collect()
+        };
+        deployments.push(DeploymentPlan {
+            name: d.name.clone(),
+            deployment_name: name,
+            scope: d.scope,
+            resource_group: d.resource_group.clone(),
+            resource_group_exists: exists,
+            changes,
+        });
+    }
+    let mut summary = Summary::default();
+    for c in deployments.iter().flat_map(|d| &d.changes) {
+        match c.change_type {
+            ChangeType::Create => summary.create += 1,
+            ChangeType::Modify => summary.modify += 1,
+            ChangeType::Delete => summary.delete += 1,
+            ChangeType::NoChange => summary.no_change += 1,
+            ChangeType::Ignore => summary.ignore += 1,
+            _ => summary.other += 1,
+        }
+    }
+    Ok(Plan {
+        format: PLAN_FORMAT,
+        inputs,
+        deployments,
+        summary,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn resource_types_come_from_the_id() {
+        assert_eq!(
+            resource_type(
+                "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Sql/servers/a/databases/b"
+            ),
+            "Microsoft.Sql/servers/databases"
+        );
+        assert_eq!(
+            resource_type("/subscriptions/s/resourceGroups/rg"),
+            "Microsoft.Resources/resourceGroups"
+        );
+        assert!(is_data_bearing("Microsoft.Sql/servers/databases"));
+        assert!(is_data_bearing("microsoft.keyvault/vaults"));
+        assert!(!is_data_bearing("Microsoft.Network/virtualNetworks"));
+    }
+
+    fn plan_with(changes: serde_json::Value) -> Plan {
+        let changes: Vec<WhatIfChange> = serde_json::from_value(changes).unwrap();
+        Plan {
+            format: PLAN_FORMAT,
+            inputs: PlanInputs {
+                trust: TrustRef {
+                    name: "T".into(),
+                    ods_code: "RM3".into(),
+                },
+                blueprint: BlueprintRef {
+                    name: "b".into(),
+                    version: "1".into(),
+                    source: "embedded".into(),
+                    commit: None,
+                },
+                render_hash: "sha256:r".into(),
+                values_hash: "sha256:v".into(),
+                target: TargetRef {
+                    kind: super::super::TargetKind::Local,
+                    subscription_id: "s".into(),
+                },
+            },
+            deployments: vec![DeploymentPlan {
+                name: "security".into(),
+                deployment_name: "trustprint-security-1".into(),
+                scope: Scope::ResourceGroup,
+                resource_group: Some("rg".into()),
+                resource_group_exists: true,
+                changes,
+            }],
+            summary: Summary::default(),
+        }
+    }
+
+    #[test]
+    fn deleting_a_vault_is_data_loss_and_a_modify_is_not() {
+        let p = plan_with(json!([
+            {"resourceId": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/kv", "changeType": "Delete"},
+            {"resourceId": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v", "changeType": "Delete"},
+            {"resourceId": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/st", "changeType": "Modify"}
+        ]));
+        assert_eq!(
+            p.data_loss(),
+            vec!["/subscriptions/s/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/kv (Microsoft.KeyVault/vaults)".to_string()]
+        );
+    }
+
+    #[test]
+    fn text_shows_property_changes_and_the_summary() {
+        let mut p = plan_with(json!([
+            {"resourceId": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/kv", "changeType": "Modify",
+             "delta": [{"path": "properties.sku.name", "propertyChangeType": "Modify", "before": "standard", "after": "premium"}]},
+            {"resourceId": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v", "changeType": "NoChange"}
+        ]));
+        p.summary = Summary {
+            modify: 1,
+            no_change: 1,
+            ..Summary::default()
+        };
+        assert_eq!(
+            p.render_text(false),
+            "security (resource group rg) as trustprint-security-1\n  \
+             ~ Microsoft.KeyVault/vaults/kv [Modify]\n    \
+             ~ properties.sku.name: \"standard\" => \"premium\"\n  \
+             = Microsoft.Network/virtualNetworks/v [NoChange]\n\n\
+             Plan: 0 to create, 1 to modify, 0 to delete, 1 unchanged\n"
+        );
+    }
+
+    #[test]
+    fn a_changed_input_makes_the_plan_stale() {
+        let a = plan_with(json!([])).inputs;
+        let mut b = a.clone();
+        assert_eq!(a.compare(&b), None);
+        b.values_hash = "sha256:w".into();
+        assert_eq!(
+            a.compare(&b),
+            Some((
+                "the values hash".into(),
+                "sha256:v".into(),
+                "sha256:w".into()
+            ))
+        );
+    }
+}

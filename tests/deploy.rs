@@ -1,0 +1,559 @@
+//! plan, apply, destroy and the deploying stamp, through the real binary against the local cloud: the one
+//! embedded in the binary (state under `.trustprint/cloud` in the test's folder), or one started here when
+//! the test needs to configure it (credentials, injected faults).
+
+use crate::harness::Test;
+use std::path::Path;
+
+const BLUEPRINT: &str = "deploy-cases";
+const SECRET: &str = "correct-horse-battery-staple";
+
+fn values() -> String {
+    "trust:\n  name: ROYAL BERKSHIRE NHS FOUNDATION TRUST\n  ods_code: RHW\nadmin:\n  password: {env: TP_TEST_ADMIN_PASSWORD}\n"
+        .to_string()
+}
+
+/// A run of the binary on the deploy-cases blueprint with its secret in the environment.
+fn cmd(dir: Option<tempfile::TempDir>, args: &[&str]) -> Test {
+    let t = match dir {
+        Some(d) => Test::in_dir(d),
+        None => Test::new().write("values.yaml", &values()),
+    };
+    t.env("TP_TEST_ADMIN_PASSWORD", SECRET)
+        .blueprint(BLUEPRINT)
+        .args(args.iter().copied())
+}
+
+fn stamp() -> crate::harness::Output {
+    cmd(
+        None,
+        &["stamp", "--values", "values.yaml", "--fleet", "fleet"],
+    )
+    .stdout_has("Plan: 4 to create, 0 to modify, 0 to delete, 0 unchanged")
+    .stdout_has("Apply complete: 3 deployment(s), 4 resource(s) deployed")
+    .stdout_has("recorded trusts/RHW in fleet as commit ")
+    .run()
+}
+
+fn files_containing(dir: &Path, needle: &str) -> Vec<String> {
+    crate::harness::walk(dir)
+        .into_iter()
+        .filter(|f| {
+            std::fs::read(dir.join(f))
+                .map(|b| String::from_utf8_lossy(&b).contains(needle))
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
+#[test]
+fn stamp_deploys_records_the_outcome_and_a_second_plan_has_no_change() {
+    let out = stamp();
+    let lock = out.read("fleet/trusts/RHW/trustprint.lock");
+    assert!(
+        lock.contains("deployment:\n  action: apply\n  succeeded: true\n"),
+        "{lock}"
+    );
+    for d in ["governance", "data", "network"] {
+        assert!(
+            lock.contains(&format!("- name: {d}\n    deploymentName: trustprint-{d}-")),
+            "{lock}"
+        );
+    }
+    assert!(lock.contains("correlationId: "), "{lock}");
+    assert!(lock.contains("keyVaultName: kv-rhw-uks-data"), "{lock}");
+    assert!(
+        lock.contains("/resourcegroups/rg-rhw-uks-network/providers/microsoft.network/virtualnetworks/vnet-rhw-uks-hub"),
+        "{lock}"
+    );
+    // The secret went to ARM in the request and nowhere else trustprint writes.
+    assert_eq!(
+        files_containing(&out.path("fleet"), SECRET),
+        Vec::<String>::new()
+    );
+    assert!(!out.stdout.contains(SECRET) && !out.stderr.contains(SECRET));
+
+    let out = cmd(
+        Some(out.dir),
+        &["plan", "--values", "values.yaml", "--detailed-exitcode"],
+    )
+    .stdout_has("Plan: 0 to create, 0 to modify, 0 to delete, 4 unchanged")
+    .stdout_has("  = Microsoft.KeyVault/vaults/kv-rhw-uks-data [NoChange]")
+    .status(0)
+    .run();
+
+    // Nothing to change: no apply, no commit, and the recorded outcome is kept.
+    let out = cmd(
+        Some(out.dir),
+        &["stamp", "--values", "values.yaml", "--fleet", "fleet"],
+    )
+    .stdout_has("No changes: local subscription ")
+    .stdout_has("trusts/RHW in fleet is unchanged: no commit")
+    .run();
+    assert_eq!(out.read("fleet/trusts/RHW/trustprint.lock"), lock);
+}
+
+#[test]
+fn a_changed_value_plans_exactly_that_modify() {
+    let out = stamp();
+    cmd(
+        Some(out.dir),
+        &["plan", "--values", "values.yaml", "--set", "keyvault.sku=premium", "--detailed-exitcode"],
+    )
+    .stdout_has("  ~ Microsoft.KeyVault/vaults/kv-rhw-uks-data [Modify]\n    ~ properties.sku.name: \"standard\" => \"premium\"\n")
+    .stdout_has("Plan: 0 to create, 1 to modify, 0 to delete, 3 unchanged")
+    .status(2)
+    .run();
+}
+
+#[test]
+fn first_plan_creates_everything_without_creating_the_groups() {
+    let out = cmd(
+        None,
+        &[
+            "plan",
+            "--values",
+            "values.yaml",
+            "--detailed-exitcode",
+            "--out",
+            "plan.json",
+        ],
+    )
+    .stdout_has("data (resource group rg-rhw-uks-data, to be created) as trustprint-data-")
+    .stdout_has("  + Microsoft.Storage/storageAccounts/strhwuksdata [Create]")
+    .stdout_has("Plan: 4 to create, 0 to modify, 0 to delete, 0 unchanged")
+    .stdout_has("Saved the plan to plan.json")
+    .status(2)
+    .run();
+    let plan: serde_json::Value = serde_json::from_str(&out.read("plan.json")).unwrap();
+    assert_eq!(plan["summary"]["create"], 4);
+    assert!(!out.read("plan.json").contains(SECRET));
+    // The plan created nothing: a second plan still creates everything.
+    cmd(Some(out.dir), &["plan", "--values", "values.yaml"])
+        .stdout_has("Plan: 4 to create, 0 to modify, 0 to delete, 0 unchanged")
+        .run();
+}
+
+#[test]
+fn apply_of_a_saved_plan_refuses_changed_inputs() {
+    let out = cmd(
+        None,
+        &["plan", "--values", "values.yaml", "--out", "plan.json"],
+    )
+    .run();
+    let out = cmd(
+        Some(out.dir),
+        &[
+            "apply",
+            "--values",
+            "values.yaml",
+            "--set",
+            "keyvault.sku=premium",
+            "--plan",
+            "plan.json",
+            "--yes",
+        ],
+    )
+    .stderr_has("error: plan file plan.json is stale: the values hash was sha256:")
+    .stderr_has("; run plan again\n")
+    .status(1)
+    .run();
+    // Unchanged inputs: the saved plan is applied.
+    cmd(
+        Some(out.dir),
+        &[
+            "apply",
+            "--values",
+            "values.yaml",
+            "--plan",
+            "plan.json",
+            "--yes",
+        ],
+    )
+    .stdout_has("Apply complete: 3 deployment(s), 4 resource(s) deployed")
+    .run();
+}
+
+#[test]
+fn a_plan_deleting_a_vault_is_refused_without_allow_data_loss() {
+    let out = stamp();
+    let out = cmd(
+        Some(out.dir),
+        &["plan", "--values", "values.yaml", "--out", "plan.json"],
+    )
+    .run();
+    // A Complete-mode deployment would plan this; the exemplar's deployments are incremental, so the plan
+    // file is given the delete by hand (its inputs still match, so only the data-loss guard stands).
+    let mut plan: serde_json::Value = serde_json::from_str(&out.read("plan.json")).unwrap();
+    let data = plan["deployments"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|d| d["name"] == "data")
+        .unwrap();
+    let vault = data["changes"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|c| c["resourceId"].as_str().unwrap().contains("/vaults/"))
+        .unwrap();
+    vault["changeType"] = "Delete".into();
+    let id = vault["resourceId"].as_str().unwrap().to_string();
+    std::fs::write(out.path("plan.json"), serde_json::to_vec(&plan).unwrap()).unwrap();
+    let out = cmd(Some(out.dir), &["apply", "--values", "values.yaml", "--plan", "plan.json", "--yes"])
+        .stderr(&format!(
+            "error: the plan deletes 1 data-bearing resource(s); refusing without --allow-data-loss:\n  - {id} (Microsoft.KeyVault/vaults)\n"
+        ))
+        .status(4)
+        .run();
+    cmd(
+        Some(out.dir),
+        &[
+            "apply",
+            "--values",
+            "values.yaml",
+            "--plan",
+            "plan.json",
+            "--yes",
+            "--allow-data-loss",
+        ],
+    )
+    .stdout_has("Apply complete")
+    .run();
+}
+
+#[test]
+fn apply_needs_yes_when_nobody_can_type_it() {
+    let out = cmd(None, &["apply", "--values", "values.yaml"])
+        .stderr_has("error: apply changes local subscription ")
+        .stderr_has(": confirm by typing 'yes' at a terminal, or pass --yes\n")
+        .status(4)
+        .run();
+    // Nothing was deployed.
+    cmd(Some(out.dir), &["plan", "--values", "values.yaml"])
+        .stdout_has("Plan: 4 to create")
+        .run();
+}
+
+#[test]
+fn a_missing_secret_names_its_variable_before_anything_is_deployed() {
+    Test::new()
+        .write("values.yaml", &values())
+        .blueprint(BLUEPRINT)
+        .args(["stamp", "--values", "values.yaml", "--fleet", "fleet"])
+        .stderr(
+            "error: deployment 'data': parameter adminPassword takes its value from environment variable \
+             TP_TEST_ADMIN_PASSWORD, which is not set\n",
+        )
+        .status(4)
+        .run();
+}
+
+#[test]
+fn destroy_deletes_the_groups_in_reverse_order_and_records_it() {
+    let out = stamp();
+    let out = cmd(Some(out.dir), &["destroy", "--values", "values.yaml", "--fleet", "fleet", "--yes"])
+        .stdout_has("  - resource group rg-rhw-uks-network\n  - resource group rg-rhw-uks-data\n")
+        .stdout_has("Destroy complete: 2 resource group(s), 0 subscription-level resource(s), 1 deployment record(s) removed")
+        .run();
+    let lock = out.read("fleet/trusts/RHW/trustprint.lock");
+    assert!(lock.contains("deployment:\n  action: destroy\n"), "{lock}");
+    cmd(Some(out.dir), &["plan", "--values", "values.yaml"])
+        .stdout_has("Plan: 4 to create, 0 to modify, 0 to delete, 0 unchanged")
+        .run();
+}
+
+/// A local cloud started by the test, kept running while `f` runs the binary against it.
+fn with_cloud(config: trustprint::cloud::Config, f: impl FnOnce(&str)) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let server = rt
+        .block_on(trustprint::cloud::Server::start(config))
+        .unwrap();
+    f(server.url());
+    rt.block_on(server.shutdown());
+}
+
+#[test]
+fn bad_credentials_are_refused_with_entra_ids_code() {
+    let config = trustprint::cloud::Config {
+        client_id: Some("trustprint-ci".into()),
+        client_secret: Some("the-right-one".into()),
+        ..Default::default()
+    };
+    with_cloud(config, |url| {
+        let out = cmd(
+            None,
+            &["plan", "--values", "values.yaml", "--cloud-url", url],
+        )
+        .env("AZURE_CLIENT_ID", "trustprint-ci")
+        .env("AZURE_CLIENT_SECRET", "a-wrong-one")
+        .stderr_has("invalid_client")
+        .stderr_has("AADSTS7000215: Invalid client secret provided")
+        .status(1)
+        .run();
+        assert!(!out.stderr.contains("a-wrong-one"), "{}", out.stderr);
+        cmd(
+            Some(out.dir),
+            &["plan", "--values", "values.yaml", "--cloud-url", url],
+        )
+        .env("AZURE_CLIENT_ID", "trustprint-ci")
+        .env("AZURE_CLIENT_SECRET", "the-right-one")
+        .stdout_has("Plan: 4 to create")
+        .run();
+    });
+}
+
+#[test]
+fn injected_server_errors_still_converge() {
+    let config = trustprint::cloud::Config {
+        fault_rate: 0.2,
+        seed: 7,
+        ..Default::default()
+    };
+    with_cloud(config, |url| {
+        let out = cmd(
+            None,
+            &[
+                "stamp",
+                "--values",
+                "values.yaml",
+                "--fleet",
+                "fleet",
+                "--cloud-url",
+                url,
+            ],
+        )
+        .stdout_has("Apply complete: 3 deployment(s), 4 resource(s) deployed")
+        .run();
+        cmd(
+            Some(out.dir),
+            &[
+                "plan",
+                "--values",
+                "values.yaml",
+                "--cloud-url",
+                url,
+                "--detailed-exitcode",
+            ],
+        )
+        .stdout_has("Plan: 0 to create, 0 to modify, 0 to delete, 4 unchanged")
+        .status(0)
+        .run();
+    });
+}
+
+#[test]
+fn a_failed_deployment_names_the_resource_and_is_recorded_as_failed() {
+    let out = cmd(
+        None,
+        &["stamp", "--values", "values.yaml", "--fleet", "fleet", "--set", "case=broken"],
+    )
+    .stdout_has("  ✓ network: Succeeded (deployed)")
+    .stdout_has("  ✗ broken: Failed (refused by ARM)")
+    .stdout_has("/resourceGroups/rg-rhw-uks-data/providers/Microsoft.Nowhere/widgets/widget-rhw (Microsoft.Nowhere/widgets): InvalidResourceNamespace: The resource namespace 'Microsoft.Nowhere' is invalid.\n")
+    .stdout_has("recorded trusts/RHW in fleet as commit ")
+    .stderr("error: 1 of 4 deployment(s) failed: broken (Failed)\n")
+    .status(1)
+    .run();
+    let lock = out.read("fleet/trusts/RHW/trustprint.lock");
+    assert!(
+        lock.contains("deployment:\n  action: apply\n  succeeded: false\n"),
+        "{lock}"
+    );
+    assert!(lock.contains("code: InvalidResourceNamespace"), "{lock}");
+}
+
+/// The exemplar's example trusts whose secrets all come from the environment, stamped whole into the
+/// embedded local cloud (one state folder and one fleet for all), each replanned with no change.
+/// (north-london-g6v2s takes a secret by Key Vault reference from a vault outside the trust, which the
+/// local cloud cannot hold; see the deploy notes.)
+#[test]
+fn example_trusts_stamp_whole_and_replan_with_no_change() {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("blueprints/exemplar-epr/examples");
+    let mut dir = None;
+    for (file, ods, deployments) in [
+        ("royal-berkshire-rhw.yaml", "RHW", 6),
+        ("leeds-community-ry6.yaml", "RY6", 7),
+        ("northern-care-alliance-rm3.yaml", "RM3", 7),
+    ] {
+        let values = examples.join(file);
+        let values = values.to_str().unwrap();
+        let mut t = match dir.take() {
+            Some(d) => Test::in_dir(d),
+            None => Test::new(),
+        };
+        for secret in [
+            "VM_ADMIN",
+            "AD_JOIN",
+            "SQL_ADMIN",
+            "SQL_CLUSTER",
+            "SQL_SERVICE",
+        ] {
+            t = t.env(
+                &format!("TP_{ods}_{secret}_PASSWORD"),
+                "Xx1-example-secret-9",
+            );
+        }
+        // rm3's values name a subscription, which means Azure unless told otherwise.
+        let out = t
+            .args([
+                "stamp", "--target", "local", "--values", values, "--fleet", "fleet",
+            ])
+            .stdout_has(&format!("Apply complete: {deployments} deployment(s), "))
+            .stdout_has(&format!("recorded trusts/{ods} in fleet as commit "))
+            .run();
+        let mut t = Test::in_dir(out.dir);
+        for secret in [
+            "VM_ADMIN",
+            "AD_JOIN",
+            "SQL_ADMIN",
+            "SQL_CLUSTER",
+            "SQL_SERVICE",
+        ] {
+            t = t.env(
+                &format!("TP_{ods}_{secret}_PASSWORD"),
+                "Xx1-example-secret-9",
+            );
+        }
+        let out = t
+            .args([
+                "plan",
+                "--target",
+                "local",
+                "--values",
+                values,
+                "--detailed-exitcode",
+            ])
+            .stdout_has("Plan: 0 to create, 0 to modify, 0 to delete, ")
+            .status(0)
+            .run();
+        assert!(
+            !crate::harness::walk(&out.path("fleet"))
+                .iter()
+                .any(|f| std::fs::read_to_string(out.path("fleet").join(f))
+                    .is_ok_and(|t| t.contains("Xx1-example-secret-9"))),
+            "a secret reached the fleet repository"
+        );
+        dir = Some(out.dir);
+    }
+}
+
+/// `kill -9` while a deployment runs, then a rerun: it attaches to the deployment still running under the
+/// same name instead of starting another, and converges.
+#[test]
+fn a_rerun_after_kill_attaches_to_the_running_deployment_and_converges() {
+    let config = trustprint::cloud::Config {
+        lro: std::time::Duration::from_secs(4),
+        ..Default::default()
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let server = rt
+        .block_on(trustprint::cloud::Server::start(config))
+        .unwrap();
+    let url = server.url().to_string();
+    // A saved plan: applying it sends no what-if, so the rerun reaches the running deployment at once.
+    let plan = cmd(
+        None,
+        &[
+            "plan",
+            "--values",
+            "values.yaml",
+            "--cloud-url",
+            &url,
+            "--output",
+            "json",
+            "--out",
+            "plan.json",
+        ],
+    )
+    .run();
+    let governance = plan.json()["deployments"][0]["deploymentName"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let client = trustprint::arm::ArmClient::new(
+        &url,
+        trustprint::arm::Credential::ServicePrincipal {
+            tenant_id: server.tenant_id().to_string(),
+            client_id: "test".into(),
+            client_secret: trustprint::arm::Secret::new("test"),
+            authority_host: url::Url::parse(&url).unwrap(),
+        },
+        Default::default(),
+    )
+    .unwrap();
+    let scope = trustprint::arm::DeploymentScope::Subscription {
+        subscription_id: trustprint::deploy::target::local_subscription("RHW"),
+    };
+
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_trustprint"))
+        .current_dir(plan.dir.path())
+        .env("TP_TEST_ADMIN_PASSWORD", SECRET)
+        .env("NO_COLOR", "1")
+        .arg("--blueprint")
+        .arg(crate::harness::fixture_blueprint(BLUEPRINT))
+        .args([
+            "apply",
+            "--values",
+            "values.yaml",
+            "--plan",
+            "plan.json",
+            "--yes",
+            "--cloud-url",
+            &url,
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(plan.dir.path().join("apply.err")).unwrap())
+        .spawn()
+        .unwrap();
+    // Kill as soon as ARM has the first deployment, while it is still running.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let state = rt.block_on(client.get_deployment(&scope, &governance));
+        if let Ok(d) = state {
+            assert!(
+                !d.provisioning_state.is_terminal(),
+                "killed too late: {d:?}"
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the apply never started deploying: {}",
+            std::fs::read_to_string(plan.dir.path().join("apply.err")).unwrap_or_default()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let out = Test::in_dir(plan.dir)
+        .env("TP_TEST_ADMIN_PASSWORD", SECRET)
+        .blueprint(BLUEPRINT)
+        .args([
+            "apply",
+            "--values",
+            "values.yaml",
+            "--plan",
+            "plan.json",
+            "--yes",
+            "--fleet",
+            "fleet",
+            "--cloud-url",
+            &url,
+        ])
+        .stdout_has("  ✓ governance: Succeeded (resumed)")
+        .stdout_has("Apply complete: 3 deployment(s), 4 resource(s) deployed")
+        .run();
+    let lock = out.read("fleet/trusts/RHW/trustprint.lock");
+    assert_eq!(lock.matches("- name: governance\n").count(), 1, "{lock}");
+    rt.block_on(server.shutdown());
+}
