@@ -8,6 +8,17 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// `trustprint cloud --help` epilogue.
+pub(super) const HELP: &str = "\
+Examples:
+  trustprint cloud serve --addr 127.0.0.1:4010 --state .trustprint/cloud
+  trustprint cloud serve --tls --latency-ms 50 --lro-ms 2000 --fault-rate 0.1 --seed 7
+  trustprint cloud status
+  trustprint cloud reset
+
+The same server runs in process for `plan`, `apply` and `stamp` with `--target local` (the default when no Azure
+subscription is configured). See docs/local-cloud.md.";
+
 /// The default state folder, relative to the working directory.
 pub const DEFAULT_STATE: &str = ".trustprint/cloud";
 
@@ -117,8 +128,8 @@ impl ServeArgs {
 }
 
 /// Run a `cloud` subcommand. `serve` blocks until Ctrl-C.
-pub fn run(args: CloudArgs) -> Result<(), Error> {
-    match args.command {
+pub fn run(args: &CloudArgs) -> Result<(), Error> {
+    match &args.command {
         CloudCommand::Serve(serve) => {
             let config = serve.config();
             let rt = tokio::runtime::Runtime::new().map_err(cloud::Error::Runtime)?;

@@ -9,6 +9,7 @@
 //! Exit codes are [`crate::ExitCode`]: clap's usage errors are 4 (invalid input), `--help`/`--version` 0.
 
 mod blueprint;
+pub mod cloud;
 mod completions;
 mod deploy;
 mod output;
@@ -119,6 +120,9 @@ pub enum Command {
     /// Blueprints: lint one.
     #[command(subcommand)]
     Blueprint(blueprint::BlueprintCommand),
+    /// Run the local cloud (an embedded Azure Resource Manager) or look after its state.
+    #[command(after_help = cloud::HELP)]
+    Cloud(cloud::CloudArgs),
     /// Print a shell completion script.
     #[command(after_help = completions::HELP)]
     Completions(completions::CompletionsArgs),
@@ -264,6 +268,7 @@ fn dispatch(command: &Command, global: &Global) -> Result<ExitCode, Error> {
         Command::Stamp(args) => deploy::stamp(args, global),
         Command::Values(cmd) => values::run(cmd, global),
         Command::Blueprint(cmd) => blueprint::run(cmd, global),
+        Command::Cloud(args) => cloud::run(args),
         Command::Completions(args) => completions::run(args),
     };
     done.map(|()| ExitCode::Success)

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 pub(super) const HELP: &str = "\
 Example:
-  trustprint stamp --values blueprints/exemplar-epr/examples/rhw.yaml --fleet ../fleet
+  trustprint stamp --values blueprints/exemplar-epr/examples/royal-berkshire-rhw.yaml --fleet ../fleet
 
 Records trusts/<ODS>/values.yaml, trusts/<ODS>/rendered/ and trusts/<ODS>/trustprint.lock in the fleet
 repository (created when missing) as one commit. Identical inputs make no commit. Nothing is recorded if
