@@ -16,8 +16,8 @@ Examples:
   trustprint cloud status
   trustprint cloud reset
 
-The same server runs in process for `plan`, `apply` and `stamp` with `--target local` (the default when no Azure
-subscription is configured). See docs/local-cloud.md.";
+The same server runs in process for `plan`, `apply` and `stamp` with `--target local`,
+the default when no Azure subscription is configured. See docs/local-cloud.md.";
 
 /// The default state folder, relative to the working directory.
 pub const DEFAULT_STATE: &str = ".trustprint/cloud";
