@@ -1449,6 +1449,74 @@ mod deployments {
     }
 }
 
+mod secrets {
+    use super::*;
+
+    /// Secure parameters never reach the state database, providers' write-only properties are not stored or
+    /// returned, and a redeploy of the same request is NoChange in what-if.
+    #[tokio::test]
+    async fn secure_parameters_never_reach_the_state_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Cloud::start(Config {
+            state_dir: Some(dir.path().to_path_buf()),
+            lro: Duration::from_millis(50),
+            ..Config::default()
+        })
+        .await;
+        c.rg("rg-sec", "uksouth").await;
+        let secret = "Pa55-w0rd-that-must-stay-in-memory";
+        let template = json!({
+            "$schema": RG_SCHEMA, "contentVersion": "1.0.0.0",
+            "parameters": {"adminPassword": {"type": "securestring"}},
+            "resources": [{
+                "type": "Microsoft.Sql/servers", "apiVersion": "2023-08-01", "name": "sql-sec",
+                "location": "uksouth",
+                "properties": {"administratorLogin": "sqladmin",
+                               "administratorLoginPassword": "[parameters('adminPassword')]",
+                               "publicNetworkAccess": "Disabled"}
+            }]
+        });
+        let body = json!({"properties": {"mode": "Incremental", "template": template,
+                          "parameters": {"adminPassword": {"value": secret}}}});
+        let d = c.deploy(Some("rg-sec"), "sql", body.clone()).await;
+        assert_eq!(
+            d.body["properties"]["provisioningState"], "Succeeded",
+            "{}",
+            d.body
+        );
+        assert!(!d.body.to_string().contains(secret), "{}", d.body);
+
+        let server = c
+            .get(&format!("/subscriptions/{SUB}/resourceGroups/rg-sec/providers/Microsoft.Sql/servers/sql-sec?api-version=2023-08-01"))
+            .await;
+        assert_eq!(server.status, StatusCode::OK, "{}", server.body);
+        assert_eq!(server.body["properties"]["administratorLogin"], "sqladmin");
+        assert!(server.body["properties"]
+            .get("administratorLoginPassword")
+            .is_none());
+
+        let w = c
+            .post(&format!("{}/whatIf", dep_path(Some("rg-sec"), "sql")), body)
+            .await;
+        let w = c.poll_location(&w).await;
+        assert_eq!(
+            w.body["properties"]["changes"][0]["changeType"], "NoChange",
+            "{}",
+            w.body
+        );
+
+        c.server.shutdown().await;
+        for entry in std::fs::read_dir(dir.path()).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_file() {
+                let bytes = std::fs::read(&path).unwrap();
+                let found = bytes.windows(secret.len()).any(|w| w == secret.as_bytes());
+                assert!(!found, "the secret is in {}", path.display());
+            }
+        }
+    }
+}
+
 mod what_if {
     use super::*;
 

@@ -33,10 +33,15 @@ pub struct CloudArgs {
 #[derive(Debug, Subcommand)]
 pub enum CloudCommand {
     /// Serve the local cloud until interrupted (Ctrl-C).
+    #[command(
+        after_help = "Examples:\n  trustprint cloud serve\n  trustprint cloud serve --addr 127.0.0.1:4010 --state .trustprint/cloud --tls\n  trustprint cloud serve --in-memory --latency-ms 50 --lro-ms 2000 --fault-rate 0.1 --seed 7"
+    )]
     Serve(ServeArgs),
     /// Summarise a state folder: subscriptions, resource groups, resources, deployments.
+    #[command(after_help = "Example:\n  trustprint cloud status --state .trustprint/cloud")]
     Status(StateArgs),
     /// Delete a state folder's database (the local CA is kept, so clients stay configured).
+    #[command(after_help = "Example:\n  trustprint cloud reset --state .trustprint/cloud")]
     Reset(StateArgs),
 }
 

@@ -534,6 +534,11 @@ async fn put(
     let run_id = uuid::Uuid::new_v4().simple().to_string().to_uppercase();
     let mut request = input.clone();
     request["runId"] = json!(run_id);
+    let secure = take_secure_parameters(&mut request);
+    st.secure_parameters
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(id.to_lowercase(), secure);
     st.store
         .put_deployment(&id, sub, rg, name, "Accepted", &body, &request)?;
     let st2 = Arc::clone(st);
@@ -799,7 +804,96 @@ fn record_operation(
     let _ = st.store.add_deployment_operation(dep_id, &body);
 }
 
+/// Secure parameters with a literal value are removed from `request` (the stored copy) and returned, so that
+/// no secret reaches the state database; Key Vault references stay (they hold no secret).
+fn take_secure_parameters(request: &mut Value) -> Map<String, Value> {
+    let secure: HashSet<String> = request["properties"]["template"]["parameters"]
+        .as_object()
+        .map(|declared| {
+            declared
+                .iter()
+                .filter(|(_, d)| {
+                    d["type"]
+                        .as_str()
+                        .is_some_and(|t| t.to_ascii_lowercase().starts_with("secure"))
+                })
+                .map(|(name, _)| name.to_ascii_lowercase())
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut taken = Map::new();
+    if let Some(params) = request["properties"]["parameters"].as_object_mut() {
+        let names: Vec<String> = params
+            .iter()
+            .filter(|(n, v)| secure.contains(&n.to_ascii_lowercase()) && v.get("value").is_some())
+            .map(|(n, _)| n.clone())
+            .collect();
+        for n in names {
+            if let Some(v) = params.remove(&n) {
+                taken.insert(n, v);
+            }
+        }
+    }
+    taken
+}
+
+/// Every secret string in secure parameters (their values, and the strings inside secure objects).
+fn secret_strings<'a>(parameters: impl IntoIterator<Item = &'a Map<String, Value>>) -> Vec<String> {
+    fn strings(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::String(s) if !s.is_empty() => out.push(s.clone()),
+            Value::Array(a) => a.iter().for_each(|x| strings(x, out)),
+            Value::Object(o) => o.values().for_each(|x| strings(x, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    for params in parameters {
+        params.values().for_each(|p| strings(&p["value"], &mut out));
+    }
+    out
+}
+
+/// Every secret string of the deployments in flight.
+fn secrets_in_flight(st: &AppState) -> Vec<String> {
+    secret_strings(
+        st.secure_parameters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values(),
+    )
+}
+
+/// Resource providers never return write-only secrets (a VM's `adminPassword`, a SQL server's
+/// `administratorLoginPassword`): drop every property whose value holds a secret before the body is stored.
+fn scrub_secrets(body: &Value, secrets: &[String]) -> Value {
+    let holds = |s: &str| secrets.iter().any(|secret| s.contains(secret.as_str()));
+    match body {
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .filter(|(_, v)| !v.as_str().is_some_and(holds))
+                .map(|(k, v)| (k.clone(), scrub_secrets(v, secrets)))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(
+            a.iter()
+                .filter(|v| !v.as_str().is_some_and(holds))
+                .map(|v| scrub_secrets(v, secrets))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
 fn apply_resource(st: &AppState, node: &armexpr::Node, body: &Value) -> Result<bool, ArmError> {
+    let secrets = secrets_in_flight(st);
+    let scrubbed;
+    let body = if secrets.is_empty() {
+        body
+    } else {
+        scrubbed = scrub_secrets(body, &secrets);
+        &scrubbed
+    };
     if node
         .resource_type
         .eq_ignore_ascii_case("Microsoft.Resources/resourceGroups")
@@ -1099,9 +1193,27 @@ fn finish(
 
 /// Run a stored deployment to its end (on a blocking thread).
 fn run(st: &AppState, key: &str) {
-    let Ok(Some(row)) = st.store.get_deployment(key) else {
+    run_with_secure_parameters(st, key);
+    st.secure_parameters
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(&key.to_lowercase());
+}
+
+fn run_with_secure_parameters(st: &AppState, key: &str) {
+    let Ok(Some(mut row)) = st.store.get_deployment(key) else {
         return;
     };
+    let secure = st
+        .secure_parameters
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&key.to_lowercase())
+        .cloned()
+        .unwrap_or_default();
+    if let Some(params) = row.request["properties"]["parameters"].as_object_mut() {
+        params.extend(secure);
+    }
     let mut body = row.body;
     let Some(id) = ids_of(&body) else { return };
     let (sub, rg, name) = id;
@@ -1286,6 +1398,7 @@ fn changes_for(
     plan: &Plan,
     complete: bool,
     ids_only: bool,
+    secrets: &[String],
     out: &mut Vec<Value>,
 ) -> Result<(), ArmError> {
     let resolver = StateResolver { st };
@@ -1303,6 +1416,12 @@ fn changes_for(
             }
             Err(e) => return Err(template_error(&e)),
         };
+        // Compared as the provider would store it: without write-only secrets.
+        let body = if secrets.is_empty() {
+            body
+        } else {
+            scrub_secrets(&body, secrets)
+        };
         match node.kind {
             NodeKind::Deployment => {
                 let rg_location = node.target_resource_group.as_ref().and_then(|rg| {
@@ -1317,7 +1436,7 @@ fn changes_for(
                         let nested_complete = body["properties"]["mode"]
                             .as_str()
                             .is_some_and(|m| m.eq_ignore_ascii_case("complete"));
-                        changes_for(st, &nested, nested_complete, ids_only, out)?;
+                        changes_for(st, &nested, nested_complete, ids_only, secrets, out)?;
                     }
                     Err(e) => out.push(json!({
                         "resourceId": node.id, "changeType": "Unsupported",
@@ -1403,8 +1522,9 @@ fn what_if(
         .as_str()
         .is_some_and(|f| f.eq_ignore_ascii_case("ResourceIdOnly"));
     let plan = build_plan(st, sub, rg, name, &dr)?;
+    let secrets = secret_strings([&take_secure_parameters(&mut input.clone())]);
     let mut changes = Vec::new();
-    let result = match changes_for(st, &plan, dr.complete, ids_only, &mut changes) {
+    let result = match changes_for(st, &plan, dr.complete, ids_only, &secrets, &mut changes) {
         Ok(()) => json!({"status": "Succeeded", "properties": {"changes": changes}, "error": null}),
         Err(e) => json!({"status": "Failed", "error": e.to_value()}),
     };

@@ -37,6 +37,7 @@ mod tls;
 
 pub use errors::ArmError;
 
+use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -139,6 +140,9 @@ pub(crate) struct AppState {
     pub chaos: realism::Chaos,
     tasks: Mutex<Vec<tokio::task::AbortHandle>>,
     tokens: Mutex<HashMap<String, i64>>,
+    /// Secure parameters (`securestring`, `secureObject`) of deployments in flight, by deployment key. They
+    /// live only here, never in the state database: a restart fails those deployments (see `deploy::recover`).
+    pub secure_parameters: Mutex<HashMap<String, Map<String, Value>>>,
     stopping: std::sync::atomic::AtomicBool,
 }
 
@@ -235,6 +239,7 @@ impl Server {
             base_url: base_url.clone(),
             tasks: Mutex::new(Vec::new()),
             tokens: Mutex::new(HashMap::new()),
+            secure_parameters: Mutex::new(HashMap::new()),
             stopping: std::sync::atomic::AtomicBool::new(false),
             config,
         });
