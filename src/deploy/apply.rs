@@ -142,7 +142,7 @@ pub async fn apply(
     // Every secret is read before anything starts: a missing one must not leave half an estate.
     let mut requests = HashMap::new();
     for d in &rendered.deployments {
-        requests.insert(d.name.clone(), request(d)?);
+        requests.insert(d.name.clone(), request(d, conn.target.kind)?);
     }
     let planned: HashMap<&str, bool> = plan
         .deployments

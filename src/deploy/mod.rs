@@ -160,7 +160,14 @@ pub fn scope_of(d: &RenderedDeployment, subscription_id: &str) -> DeploymentScop
 
 /// The request body of a rendered deployment: its template, its parameters (Key Vault references passed
 /// as references) and its `secret_env` parameters read from the environment now.
-pub fn request(d: &RenderedDeployment) -> Result<crate::arm::DeploymentRequest, DeployError> {
+///
+/// On the local cloud (`target` [`TargetKind::Local`]) an unset variable gets a random throwaway value, with a
+/// warning naming it, so that a trust can be rehearsed before its secrets exist; the value is sent in the
+/// request only and the local cloud keeps it in memory only. On Azure an unset variable is an error.
+pub fn request(
+    d: &RenderedDeployment,
+    target: TargetKind,
+) -> Result<crate::arm::DeploymentRequest, DeployError> {
     let mut parameters: Map<String, Value> = d
         .parameters
         .get("parameters")
@@ -168,14 +175,24 @@ pub fn request(d: &RenderedDeployment) -> Result<crate::arm::DeploymentRequest, 
         .cloned()
         .unwrap_or_default();
     for (parameter, variable) in &d.secret_env {
-        let value = std::env::var(variable)
-            .ok()
-            .filter(|v| !v.is_empty())
-            .ok_or_else(|| DeployError::SecretMissing {
-                deployment: d.name.clone(),
-                parameter: parameter.clone(),
-                variable: variable.clone(),
-            })?;
+        let value = match std::env::var(variable).ok().filter(|v| !v.is_empty()) {
+            Some(v) => v,
+            None if target == TargetKind::Local => {
+                tracing::warn!(
+                    "{variable} is not set: deployment '{}' parameter {parameter} gets a random throwaway \
+                     value on the local cloud (Azure would refuse)",
+                    d.name
+                );
+                throwaway_secret()
+            }
+            None => {
+                return Err(DeployError::SecretMissing {
+                    deployment: d.name.clone(),
+                    parameter: parameter.clone(),
+                    variable: variable.clone(),
+                })
+            }
+        };
         parameters.insert(parameter.clone(), json!({ "value": value }));
     }
     Ok(crate::arm::DeploymentRequest {
@@ -190,6 +207,11 @@ pub fn request(d: &RenderedDeployment) -> Result<crate::arm::DeploymentRequest, 
         template: d.template.clone(),
         parameters,
     })
+}
+
+/// A random secret that satisfies Azure's password complexity rules (upper, lower, digit, symbol; 38 chars).
+fn throwaway_secret() -> String {
+    format!("Tp-{}-x9Z", uuid::Uuid::new_v4().simple())
 }
 
 /// Ask for a typed `yes` on stderr/stdin, unless `yes` is already given. Refuses when stdin is not a
@@ -287,18 +309,35 @@ mod tests {
     fn secrets_come_from_the_environment_and_references_stay_references() {
         let var = "TP_DEPLOY_UNIT_TEST_SECRET";
         std::env::set_var(var, "s3cret");
-        let r = request(&deployment(&[("adminPassword", var)])).unwrap();
+        let r = request(&deployment(&[("adminPassword", var)]), TargetKind::Azure).unwrap();
         assert_eq!(r.parameters["adminPassword"], json!({"value": "s3cret"}));
         assert_eq!(
             r.parameters["kv"],
             json!({"reference": {"keyVault": {"id": "/v"}, "secretName": "s"}})
         );
         assert_eq!(r.location, None);
-        let missing = request(&deployment(&[("p", "TP_DEPLOY_UNIT_TEST_UNSET")])).unwrap_err();
+        let missing = request(
+            &deployment(&[("p", "TP_DEPLOY_UNIT_TEST_UNSET")]),
+            TargetKind::Azure,
+        )
+        .unwrap_err();
         assert_eq!(
             missing.to_string(),
             "deployment 'epr': parameter p takes its value from environment variable \
              TP_DEPLOY_UNIT_TEST_UNSET, which is not set"
+        );
+    }
+
+    #[test]
+    fn the_local_cloud_gets_a_throwaway_value_for_an_unset_secret() {
+        let d = deployment(&[("p", "TP_DEPLOY_UNIT_TEST_UNSET_LOCAL")]);
+        let a = request(&d, TargetKind::Local).unwrap();
+        let b = request(&d, TargetKind::Local).unwrap();
+        let (a, b) = (&a.parameters["p"]["value"], &b.parameters["p"]["value"]);
+        assert!(a.as_str().is_some_and(|v| v.len() >= 12), "{a}");
+        assert_ne!(
+            a, b,
+            "a fresh random value each time, never a fixed default"
         );
     }
 }

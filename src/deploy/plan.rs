@@ -366,7 +366,7 @@ pub async fn plan(
     for d in &rendered.deployments {
         let scope = scope_of(d, sub);
         let name = deployment_name(d);
-        let body = request(d)?;
+        let body = request(d, conn.target.kind)?;
         let exists = match &d.resource_group {
             Some(rg) if d.scope == Scope::ResourceGroup => conn
                 .client
