@@ -178,11 +178,20 @@ pub fn request(
         let value = match std::env::var(variable).ok().filter(|v| !v.is_empty()) {
             Some(v) => v,
             None if target == TargetKind::Local => {
-                tracing::warn!(
+                // Plan and apply both build requests: say it once per variable.
+                static WARNED: std::sync::Mutex<std::collections::BTreeSet<String>> =
+                    std::sync::Mutex::new(std::collections::BTreeSet::new());
+                let first = WARNED
+                    .lock()
+                    .map(|mut w| w.insert(variable.clone()))
+                    .unwrap_or(true);
+                if first {
+                    tracing::warn!(
                     "{variable} is not set: deployment '{}' parameter {parameter} gets a random throwaway \
                      value on the local cloud (Azure would refuse)",
                     d.name
                 );
+                }
                 throwaway_secret()
             }
             None => {
