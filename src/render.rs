@@ -330,8 +330,20 @@ pub fn hash_bytes(bytes: &[u8]) -> String {
     sha256(&[bytes])
 }
 
+/// The hash of the two files' bytes ([`to_bytes`] of template and parameters), fed to the hasher as they are
+/// serialised rather than built in memory first.
 fn deployment_hash(d: &RenderedDeployment) -> String {
-    sha256(&[&to_bytes(&d.template), &to_bytes(&d.parameters)])
+    let mut h = Sha256::new();
+    {
+        let mut w = std::io::BufWriter::with_capacity(16 * 1024, &mut h);
+        for v in [&d.template, &d.parameters] {
+            // Writing to a hasher cannot fail, and serialising a Value cannot either (all keys are strings).
+            let _ = serde_json::to_writer_pretty(&mut w, v);
+            let _ = std::io::Write::write_all(&mut w, b"\n");
+        }
+        let _ = std::io::Write::flush(&mut w);
+    }
+    format!("sha256:{}", hex::encode(h.finalize()))
 }
 
 fn rendered_hash(deployments: &[RenderedDeployment]) -> String {
@@ -1020,6 +1032,16 @@ deployments:
         assert_ne!(a.hash, c.hash);
         let (_, bytes) = &files(&a)[0];
         assert!(bytes.ends_with(b"}\n") && bytes.starts_with(b"{\n  \""));
+    }
+
+    #[test]
+    fn deployment_hash_is_over_the_written_files_bytes() {
+        let r = render(&standard("A TRUST")).unwrap();
+        assert!(!r.deployments.is_empty());
+        for d in &r.deployments {
+            let expected = sha256(&[&to_bytes(&d.template), &to_bytes(&d.parameters)]);
+            assert_eq!(d.hash, expected, "deployment {}", d.name);
+        }
     }
 
     #[test]

@@ -10,3 +10,4 @@ mod deploy;
 mod harness;
 mod load;
 mod render;
+mod run;

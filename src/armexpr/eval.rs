@@ -22,6 +22,20 @@ pub trait Context: Sync {
     fn deployment(&self) -> Value;
     /// `tenant()`: `{tenantId, countryCode, displayName}`.
     fn tenant(&self) -> Value;
+    /// `subscription().subscriptionId` alone. `resourceId()` and its kin need only this, so a context can
+    /// answer it without building the whole object; the default takes it from [`Context::subscription`].
+    fn subscription_id(&self) -> Option<String> {
+        self.subscription()
+            .get("subscriptionId")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    }
+    /// `resourceGroup().name` alone (`None` at subscription scope), for `resourceId()`; the default takes it
+    /// from [`Context::resource_group`].
+    fn resource_group_name(&self) -> Option<String> {
+        self.resource_group()
+            .and_then(|rg| rg.get("name").and_then(Value::as_str).map(str::to_string))
+    }
     /// `environment()`: the cloud's endpoints. Defaults to the public Azure cloud.
     fn environment(&self) -> Value {
         azure_cloud()

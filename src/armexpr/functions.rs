@@ -1389,10 +1389,7 @@ impl Evaluator<'_> {
 
     fn subscription_id(&self) -> Result<String, Error> {
         self.ctx
-            .subscription()
-            .get("subscriptionId")
-            .and_then(Value::as_str)
-            .map(str::to_string)
+            .subscription_id()
             .ok_or_else(|| Error::template("the deployment context has no subscriptionId"))
     }
 
@@ -1425,10 +1422,7 @@ impl Evaluator<'_> {
                 format!("type '{rtype}' needs at least one name"),
             ));
         }
-        let rg_here = self
-            .ctx
-            .resource_group()
-            .and_then(|rg| rg.get("name").and_then(Value::as_str).map(str::to_string));
+        let rg_here = self.ctx.resource_group_name();
         let scope = match &strs[..type_at] {
             [] => match rg_here {
                 Some(rg) => ids::resource_group_id(&self.subscription_id()?, &rg),

@@ -177,6 +177,12 @@ impl Context for ScopeContext<'_> {
             })
         })
     }
+    fn subscription_id(&self) -> Option<String> {
+        Some(self.scope.subscription_id.clone())
+    }
+    fn resource_group_name(&self) -> Option<String> {
+        self.scope.resource_group.as_ref().map(|rg| rg.name.clone())
+    }
     fn deployment(&self) -> Value {
         let mut d = serde_json::json!({
             "name": self.scope.deployment_name,
@@ -491,9 +497,9 @@ impl Plan {
         {
             let ctx = shared.context(resolver);
             let ev = shared.evaluator(&ctx, lenient);
-            let resources = match t.get("resources") {
-                None => Vec::new(),
-                Some(Value::Array(r)) => r.clone(),
+            let resources: &[Value] = match t.get("resources") {
+                None => &[],
+                Some(Value::Array(r)) => r,
                 Some(v) => {
                     return Err(Error::template(format!(
                         "resources must be an array, not {}",
@@ -1298,7 +1304,17 @@ fn expand_one(
     } else {
         ids::resource_id_at(&base, &full_type, &[&full_name]).map_err(|e| e.at(|| path.into()))?
     };
-    let mut raw = r.clone();
+    // Child resources become nodes of their own (below) and nothing reads them from the parent's body, so
+    // they are left out rather than copied once more per level of nesting.
+    let mut raw = match r {
+        Value::Object(obj) => Value::Object(
+            obj.iter()
+                .filter(|(k, _)| k.as_str() != "resources")
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        ),
+        other => other.clone(),
+    };
     if let Some(obj) = raw.as_object_mut() {
         obj.insert("type".into(), Value::String(full_type.clone()));
         obj.insert("name".into(), Value::String(full_name.clone()));
