@@ -841,6 +841,32 @@ mod realism {
         out
     }
 
+    /// Regression: an injected dropped connection once answered a HEAD with 200, so trustprint took a missing
+    /// resource group for an existing one (`deploy::injected_server_errors_still_converge`, under load).
+    #[tokio::test]
+    async fn an_injected_fault_never_looks_like_success_even_to_a_head() {
+        let server = Server::start(Config {
+            fault_rate: 1.0,
+            seed: 3,
+            ..Config::default()
+        })
+        .await
+        .unwrap();
+        let http = client();
+        for _ in 0..30 {
+            let r = http
+                .head(format!(
+                    "{}/subscriptions/{SUB}/resourcegroups/rg-missing?api-version={RG_API}",
+                    server.url()
+                ))
+                .send()
+                .await;
+            if let Ok(r) = r {
+                assert!(!r.status().is_success(), "{}", r.status());
+            }
+        }
+    }
+
     #[tokio::test]
     async fn faults_are_injected_at_the_rate_and_reproducible_with_a_seed() {
         let a = fault_sequence(42).await;

@@ -188,6 +188,9 @@ fn dropped_connection() -> Response {
         ))
     });
     let mut r = Response::new(Body::from_stream(stream));
+    // The status line goes out before the body breaks. It must not say success: a HEAD (or any client that
+    // does not read the body) would take a 200 for an answer, as a resource group existence check once did.
+    *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
     r.headers_mut()
         .insert("content-type", HeaderValue::from_static("application/json"));
     r
