@@ -24,3 +24,9 @@ pub mod values;
 pub mod yaml;
 
 pub use error::{Error, ExitCode};
+
+// About a third of load + render + check is spent allocating (serde_json values, Tera output, armexpr
+// evaluation); mimalloc does that markedly faster than the system allocator on glibc. Declared in the
+// library so the binary, the benchmarks and the tests all measure the same thing.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
