@@ -114,15 +114,16 @@ impl Store {
         Ok(())
     }
 
-    pub fn list_subscriptions(&self) -> Result<Vec<Value>, ArmError> {
+    /// The `body` column of every row a query returns, parsed: the shape of every list.
+    fn bodies(&self, sql: &str, args: impl rusqlite::Params) -> Result<Vec<Value>, ArmError> {
         let conn = self.lock();
-        let mut st = conn.prepare("SELECT body FROM subscriptions ORDER BY key")?;
-        let rows = st.query_map([], |r| r.get::<_, String>(0))?;
-        let mut out = Vec::new();
-        for r in rows {
-            out.push(parse(&r?)?);
-        }
-        Ok(out)
+        let mut st = conn.prepare(sql)?;
+        let rows = st.query_map(args, |r| r.get::<_, String>(0))?;
+        rows.map(|r| parse(&r?)).collect()
+    }
+
+    pub fn list_subscriptions(&self) -> Result<Vec<Value>, ArmError> {
+        self.bodies("SELECT body FROM subscriptions ORDER BY key", [])
     }
 
     // ---- resource groups
@@ -153,15 +154,10 @@ impl Store {
     }
 
     pub fn list_rgs(&self, sub: &str) -> Result<Vec<Value>, ArmError> {
-        let conn = self.lock();
-        let mut st =
-            conn.prepare("SELECT body FROM resource_groups WHERE sub = ?1 ORDER BY name")?;
-        let rows = st.query_map([sub.to_lowercase()], |r| r.get::<_, String>(0))?;
-        let mut out = Vec::new();
-        for r in rows {
-            out.push(parse(&r?)?);
-        }
-        Ok(out)
+        self.bodies(
+            "SELECT body FROM resource_groups WHERE sub = ?1 ORDER BY name",
+            [sub.to_lowercase()],
+        )
     }
 
     /// Groups left in `Deleting` (a delete interrupted by a stop or crash).
@@ -291,18 +287,10 @@ impl Store {
         sub: &str,
         resource_type: &str,
     ) -> Result<Vec<Value>, ArmError> {
-        let conn = self.lock();
-        let mut st =
-            conn.prepare("SELECT body FROM resources WHERE sub = ?1 AND type = ?2 ORDER BY key")?;
-        let rows = st.query_map(
+        self.bodies(
+            "SELECT body FROM resources WHERE sub = ?1 AND type = ?2 ORDER BY key",
             params![sub.to_lowercase(), resource_type.to_lowercase()],
-            |r| r.get::<_, String>(0),
-        )?;
-        let mut out = Vec::new();
-        for r in rows {
-            out.push(parse(&r?)?);
-        }
-        Ok(out)
+        )
     }
 
     // ---- deployments
@@ -379,18 +367,10 @@ impl Store {
 
     /// Deployments of a scope (`rg` None = subscription scope), ordered by name.
     pub fn list_deployments(&self, sub: &str, rg: Option<&str>) -> Result<Vec<Value>, ArmError> {
-        let conn = self.lock();
-        let mut st =
-            conn.prepare("SELECT body FROM deployments WHERE sub = ?1 AND rg IS ?2 ORDER BY name")?;
-        let rows = st.query_map(
+        self.bodies(
+            "SELECT body FROM deployments WHERE sub = ?1 AND rg IS ?2 ORDER BY name",
             params![sub.to_lowercase(), rg.map(str::to_lowercase)],
-            |r| r.get::<_, String>(0),
-        )?;
-        let mut out = Vec::new();
-        for r in rows {
-            out.push(parse(&r?)?);
-        }
-        Ok(out)
+        )
     }
 
     /// Keys of deployments in a non-terminal state (found at startup after a stop or crash).
@@ -412,15 +392,10 @@ impl Store {
     }
 
     pub fn deployment_operations(&self, key: &str) -> Result<Vec<Value>, ArmError> {
-        let conn = self.lock();
-        let mut st =
-            conn.prepare("SELECT body FROM deployment_operations WHERE dep_key = ?1 ORDER BY seq")?;
-        let rows = st.query_map([key.to_lowercase()], |r| r.get::<_, String>(0))?;
-        let mut out = Vec::new();
-        for r in rows {
-            out.push(parse(&r?)?);
-        }
-        Ok(out)
+        self.bodies(
+            "SELECT body FROM deployment_operations WHERE dep_key = ?1 ORDER BY seq",
+            [key.to_lowercase()],
+        )
     }
 
     // ---- long-running operations
