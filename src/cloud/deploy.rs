@@ -867,7 +867,13 @@ fn secrets_in_flight(st: &AppState) -> Vec<String> {
 /// Resource providers never return write-only secrets (a VM's `adminPassword`, a SQL server's
 /// `administratorLoginPassword`): drop every property whose value holds a secret before the body is stored.
 fn scrub_secrets(body: &Value, secrets: &[String]) -> Value {
-    let holds = |s: &str| secrets.iter().any(|secret| s.contains(secret.as_str()));
+    // Short strings (a secure object's `"true"`, `"1"`) would match half the body as substrings: those count
+    // only when a property is exactly them.
+    let holds = |s: &str| {
+        secrets
+            .iter()
+            .any(|secret| s == secret || (secret.len() >= 8 && s.contains(secret.as_str())))
+    };
     match body {
         Value::Object(o) => Value::Object(
             o.iter()
@@ -1540,6 +1546,17 @@ fn what_if(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scrubbing_drops_properties_holding_a_secret_and_keeps_the_rest() {
+        let body = json!({"properties": {"adminPassword": "Pa55-w0rd-long", "connection": "user=sa;pwd=Pa55-w0rd-long",
+                                         "enabled": "1", "count": "10", "name": "vm1", "list": ["Pa55-w0rd-long", "x"]}});
+        let secrets = vec!["Pa55-w0rd-long".to_string(), "1".to_string()];
+        assert_eq!(
+            scrub_secrets(&body, &secrets),
+            json!({"properties": {"count": "10", "name": "vm1", "list": ["x"]}})
+        );
+    }
 
     #[test]
     fn deltas_use_dotted_paths_for_objects_and_children_for_arrays() {
