@@ -11,7 +11,8 @@
 //!
 //! The fleet bench goes through [`trustprint::run::check_many`], which spreads the trusts over the machine's
 //! cores (all of them, as `std::thread::available_parallelism` reports): its figure depends on the core count
-//! (issue 2's target is for a 2-core machine). The one-trust bench is single-threaded.
+//! (issue 2's target is for a 2-core machine). The one-trust bench parses the blueprint's templates over the
+//! cores too (`render::Renderer::new`), then does the rest on one thread.
 //!
 //! Run: `cargo bench --bench stamp`.
 

@@ -81,9 +81,7 @@ impl<'a> Renderer<'a> {
             }
         }
         // All at once: templates import macros from and extend one another, in any order.
-        if let Err(e) =
-            tera.add_raw_templates(sources.iter().map(|(n, t)| (n.as_str(), t.as_str())))
-        {
+        if let Err(e) = add_templates(&mut tera, &sources) {
             let name = failing_template(&e, &sources).unwrap_or_else(|| "(templates)".into());
             let text = sources
                 .iter()
@@ -214,6 +212,100 @@ impl<'a> Renderer<'a> {
             .map(|s| s.trim().to_string())
             .map_err(|e| template_error(self.blueprint, &name, "", Some(trust), &e))
     }
+}
+
+/// `tera.add_raw_templates(sources)`, with the parsing (nearly all the cost of opening a blueprint) spread over
+/// the machine's cores through Tera's public API: each worker parses its share of the templates into a Tera of
+/// its own, with every template that some template imports or extends (found by [`library_names`]), so each
+/// share stands alone; the shares are then merged with [`tera::Tera::extend`]. If any share fails, for any
+/// reason, the sequential call runs instead, so an error is exactly the one `add_raw_templates` gives.
+fn add_templates(tera: &mut tera::Tera, sources: &[(String, String)]) -> tera::Result<()> {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    add_templates_over(tera, sources, cores)
+}
+
+/// [`add_templates`] over at most `workers` threads.
+fn add_templates_over(
+    tera: &mut tera::Tera,
+    sources: &[(String, String)],
+    workers: usize,
+) -> tera::Result<()> {
+    let sequential = |tera: &mut tera::Tera| {
+        tera.add_raw_templates(sources.iter().map(|(n, t)| (n.as_str(), t.as_str())))
+    };
+    let libraries = library_names(sources);
+    let (shared, own): (Vec<&(String, String)>, Vec<&(String, String)>) = sources
+        .iter()
+        .partition(|(name, _)| libraries.contains(name.as_str()));
+    let workers = workers.min(own.len());
+    if workers <= 1 {
+        return sequential(tera);
+    }
+    // Parsing time follows size: largest first, each to the least loaded share.
+    let mut by_size = own;
+    by_size.sort_by_key(|(_, text)| std::cmp::Reverse(text.len()));
+    let mut shares: Vec<(usize, Vec<&(String, String)>)> = vec![(0, shared.clone()); workers];
+    for source in by_size {
+        if let Some(share) = shares.iter_mut().min_by_key(|(load, _)| *load) {
+            share.0 += source.1.len();
+            share.1.push(source);
+        }
+    }
+    let parse = |share: &[&(String, String)]| {
+        let mut part = tera::Tera::default();
+        part.add_raw_templates(share.iter().map(|(n, t)| (n.as_str(), t.as_str())))
+            .map(|()| part)
+    };
+    // This thread parses the first share straight into `tera`; the others come in through `extend`, which
+    // copies their templates.
+    let (mine, theirs) = shares.split_at(1);
+    let (own_result, parts) = std::thread::scope(|scope| {
+        let handles: Vec<_> = theirs
+            .iter()
+            .map(|(_, share)| scope.spawn(move || parse(share)))
+            .collect();
+        let own_result =
+            tera.add_raw_templates(mine[0].1.iter().map(|(n, t)| (n.as_str(), t.as_str())));
+        // A worker only panics on a bug in Tera: pass it on.
+        let parts: Vec<tera::Result<tera::Tera>> = handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect();
+        (own_result, parts)
+    });
+    if own_result.is_err() || parts.iter().any(Result::is_err) {
+        return sequential(tera);
+    }
+    for part in parts.into_iter().flatten() {
+        tera.extend(&part)?;
+    }
+    Ok(())
+}
+
+/// Names of the templates that other templates `import` or `extend`: every share of a parallel parse needs
+/// them. A name this scan misses only costs the fall-back to sequential parsing in [`add_templates`].
+fn library_names(sources: &[(String, String)]) -> std::collections::HashSet<&str> {
+    let mut names = std::collections::HashSet::new();
+    for (_, text) in sources {
+        for keyword in ["import", "extends"] {
+            for (at, _) in text.match_indices(keyword) {
+                let rest = text[at + keyword.len()..].trim_start();
+                let Some(quote) = rest
+                    .chars()
+                    .next()
+                    .filter(|c| matches!(c, '"' | '\'' | '`'))
+                else {
+                    continue;
+                };
+                if let Some(end) = rest[1..].find(quote) {
+                    if let Some((name, _)) = sources.iter().find(|(n, _)| *n == rest[1..=end]) {
+                        names.insert(name.as_str());
+                    }
+                }
+            }
+        }
+    }
+    names
 }
 
 /// The context every template and snippet sees: values at the top level, `blueprint` and `tags`.
@@ -1061,6 +1153,105 @@ deployments:
         );
         assert!(text.ends_with("(rendering for A TRUST (RM3))"), "{text}");
         assert_eq!(err.exit_code(), crate::ExitCode::InvalidInput);
+    }
+
+    fn error_chain(e: &dyn std::error::Error) -> Vec<String> {
+        let mut out = vec![e.to_string()];
+        let mut cur = e.source();
+        while let Some(inner) = cur {
+            out.push(inner.to_string());
+            cur = inner.source();
+        }
+        out
+    }
+
+    fn owned(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(n, t)| (n.to_string(), t.to_string()))
+            .collect()
+    }
+
+    fn in_turn(sources: &[(String, String)]) -> tera::Result<tera::Tera> {
+        let mut tera = tera::Tera::default();
+        tera.add_raw_templates(sources.iter().map(|(n, t)| (n.as_str(), t.as_str())))
+            .map(|()| tera)
+    }
+
+    #[test]
+    fn parsing_over_threads_gives_what_parsing_in_turn_gives() {
+        let good = owned(&[
+            ("m.tera", "{% macro hi(n) %}hi {{ n }}{% endmacro %}"),
+            ("a.tera", "{% import \"m.tera\" as m %}{{ m::hi(n=x) }} a"),
+            (
+                "b.tera",
+                "{% extends 'base.tera' %}{% block x %}b{% endblock %}",
+            ),
+            ("base.tera", "[{% block x %}{% endblock %}]"),
+            ("c.tera", "{% for i in [1, 2] %}{{ i }}{% endfor %}"),
+            ("d.tera", "{% include \"c.tera\" %} and {{ x }}"),
+        ]);
+        assert_eq!(
+            library_names(&good),
+            ["m.tera", "base.tera"].into_iter().collect()
+        );
+        let seq = in_turn(&good).unwrap();
+        let mut ctx = tera::Context::new();
+        ctx.insert("x", "there");
+        for workers in [1, 2, 3, 8] {
+            let mut par = tera::Tera::default();
+            add_templates_over(&mut par, &good, workers).unwrap();
+            let mut names: Vec<&str> = par.get_template_names().collect();
+            names.sort_unstable();
+            assert_eq!(
+                names,
+                [
+                    "a.tera",
+                    "b.tera",
+                    "base.tera",
+                    "c.tera",
+                    "d.tera",
+                    "m.tera"
+                ]
+            );
+            for (name, _) in &good {
+                assert_eq!(
+                    par.render(name, &ctx).unwrap(),
+                    seq.render(name, &ctx).unwrap(),
+                    "{name} over {workers} threads"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn parsing_over_threads_fails_as_parsing_in_turn_fails() {
+        // Two broken templates: the first in source order is the one named, as in turn.
+        let bad = owned(&[
+            ("big.tera", &"x".repeat(10_000)),
+            ("first-bad.tera", "{{ oops "),
+            ("second-bad.tera", "{% if %}"),
+            ("fine.tera", "ok"),
+        ]);
+        // A macro file that is missing.
+        let missing = owned(&[
+            ("a.tera", "{% import \"nope.tera\" as m %}{{ m::hi() }}"),
+            ("b.tera", "b"),
+        ]);
+        // A child whose parent is missing.
+        let orphan = owned(&[
+            (
+                "child.tera",
+                "{% extends \"gone.tera\" %}{% block x %}{% endblock %}",
+            ),
+            ("c.tera", "c"),
+        ]);
+        for sources in [bad, missing, orphan] {
+            let want = in_turn(&sources).err().unwrap();
+            let got = add_templates_over(&mut tera::Tera::default(), &sources, 2)
+                .err()
+                .unwrap();
+            assert_eq!(error_chain(&got), error_chain(&want));
+        }
     }
 
     #[test]
