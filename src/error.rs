@@ -158,6 +158,10 @@ pub enum Error {
     #[error("{message}")]
     Usage { message: String },
 
+    /// A fleet repository or its fleet.yaml is invalid.
+    #[error(transparent)]
+    Fleet(Box<crate::fleet::FleetError>),
+
     /// A bug in trustprint.
     #[error("internal error (a bug in trustprint, please report it): {message}")]
     Internal { message: String },
@@ -183,6 +187,7 @@ impl Error {
             | Error::Cloud(_) => ExitCode::Failure,
             Error::Arm(_) => ExitCode::Failure,
             Error::Violations { .. } => ExitCode::Violations,
+            Error::Fleet(_) => ExitCode::InvalidInput,
             Error::Deploy(e) => e.exit_code(),
             Error::Internal { .. } => ExitCode::Internal,
         }

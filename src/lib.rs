@@ -7,6 +7,7 @@
 
 pub mod arm;
 pub mod armexpr;
+pub mod atomic;
 pub mod blueprint;
 pub mod check;
 pub mod cli;
@@ -14,8 +15,10 @@ pub mod cloud;
 pub mod deploy;
 pub mod diag;
 pub mod error;
+pub mod fleet;
 pub mod load;
 pub mod model;
+pub mod ods;
 pub mod record;
 pub mod render;
 pub mod run;

@@ -274,6 +274,172 @@ pub fn record_with(
     Ok(outcome(Some(commit.to_string())))
 }
 
+/// Commit files of the fleet repository (`fleet.yaml`, `trusts/RHW/values.yaml`: relative paths, `/`
+/// separated) with `message`, creating the repository when missing, under the same lock as [`record`]. The
+/// files are written atomically before the commit and put back as they were if the commit fails; a file with
+/// uncommitted edits is refused, and when every file already holds its bytes in HEAD there is no commit
+/// (`Ok(None)`).
+pub fn record_files(
+    fleet: &Path,
+    files: &[(String, Vec<u8>)],
+    message: &str,
+    lock_timeout: Duration,
+) -> Result<Option<String>, Error> {
+    let (repo, _) = open_or_init(fleet)?;
+    let git_dir = repo.path().to_path_buf();
+    let _guard = FleetLock::acquire(fleet, &git_dir.join("trustprint.lock"), lock_timeout)?;
+    let git = |context: String| move |source| Error::Git { context, source };
+
+    let head = match repo.head() {
+        Ok(h) => Some(
+            h.peel_to_commit()
+                .map_err(git("reading HEAD's commit".into()))?,
+        ),
+        Err(e)
+            if matches!(
+                e.code(),
+                git2::ErrorCode::UnbornBranch | git2::ErrorCode::NotFound
+            ) =>
+        {
+            None
+        }
+        Err(e) => return Err(git("reading HEAD".into())(e)),
+    };
+    let head_tree = match &head {
+        Some(c) => Some(c.tree().map_err(git("reading HEAD's tree".into()))?),
+        None => None,
+    };
+    let mut before: Vec<Option<Vec<u8>>> = Vec::new();
+    let mut changed = false;
+    for (name, bytes) in files {
+        let path = fleet.join(name);
+        let on_disk = match std::fs::read(&path) {
+            Ok(b) => Some(b),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(Error::io(&path, e)),
+        };
+        let committed = match head_tree
+            .as_ref()
+            .and_then(|t| t.get_path(Path::new(name)).ok())
+        {
+            Some(entry) => Some(
+                repo.find_blob(entry.id())
+                    .map_err(git(format!("reading the committed {name}")))?
+                    .content()
+                    .to_vec(),
+            ),
+            None => None,
+        };
+        if on_disk.is_some() && on_disk != committed && on_disk.as_deref() != Some(bytes.as_slice())
+        {
+            return Err(Error::FleetDirty {
+                fleet: fleet.to_path_buf(),
+                dir: name.clone(),
+                files: vec![name.clone()],
+            });
+        }
+        changed |= committed.as_deref() != Some(bytes.as_slice());
+        before.push(on_disk);
+    }
+    if !changed {
+        return Ok(None);
+    }
+
+    let mut root = head_tree.as_ref().map(git2::Tree::id);
+    for (name, bytes) in files {
+        let blob = repo.blob(bytes).map_err(git(format!("writing {name}")))?;
+        let parts: Vec<&str> = name.split('/').collect();
+        root = Some(
+            insert_path(&repo, root, &parts, blob)
+                .map_err(git("building the commit's tree".into()))?,
+        );
+    }
+    let tree = root
+        .ok_or_else(|| Error::Internal {
+            message: "a commit of no files".into(),
+        })
+        .and_then(|oid| {
+            repo.find_tree(oid)
+                .map_err(git("reading the commit's tree".into()))
+        })?;
+
+    let restore = |upto: usize| {
+        for ((name, _), old) in files.iter().zip(&before).take(upto) {
+            let path = fleet.join(name);
+            let restored = match old {
+                Some(old) => crate::atomic::write_atomic(&path, old),
+                None => std::fs::remove_file(&path).map_err(|e| Error::io(&path, e)),
+            };
+            if let Err(e) = restored {
+                tracing::error!(error = %e, "could not restore {}", path.display());
+            }
+        }
+    };
+    for (i, (name, bytes)) in files.iter().enumerate() {
+        if let Err(e) = crate::atomic::write_atomic(&fleet.join(name), bytes) {
+            restore(i);
+            return Err(e);
+        }
+    }
+    let signature = repo
+        .signature()
+        .or_else(|_| Signature::now("trustprint", "trustprint@localhost"))
+        .map_err(git("making the commit signature".into()))?;
+    let parents: Vec<&git2::Commit> = head.iter().collect();
+    let commit = match repo.commit(
+        Some("HEAD"),
+        &signature,
+        &signature,
+        message,
+        &tree,
+        &parents,
+    ) {
+        Ok(c) => c,
+        Err(e) => {
+            restore(files.len());
+            return Err(git("committing".into())(e));
+        }
+    };
+    let mut index = repo.index().map_err(git("reading the index".into()))?;
+    for (name, _) in files {
+        index
+            .add_path(Path::new(name))
+            .map_err(git(format!("adding {name} to the index")))?;
+    }
+    index.write().map_err(git("writing the index".into()))?;
+    Ok(Some(commit.to_string()))
+}
+
+/// The tree `root` with the blob at `parts` (a path's components) put in, creating folders as needed.
+fn insert_path(
+    repo: &Repository,
+    root: Option<git2::Oid>,
+    parts: &[&str],
+    blob: git2::Oid,
+) -> Result<git2::Oid, git2::Error> {
+    let tree = match root {
+        Some(oid) => Some(repo.find_tree(oid)?),
+        None => None,
+    };
+    let mut builder = repo.treebuilder(tree.as_ref())?;
+    match parts {
+        [name] => {
+            builder.insert(name, blob, 0o100644)?;
+        }
+        [dir, rest @ ..] => {
+            let sub = tree
+                .as_ref()
+                .and_then(|t| t.get_name(dir))
+                .filter(|e| e.kind() == Some(git2::ObjectType::Tree))
+                .map(|e| e.id());
+            let oid = insert_path(repo, sub, rest, blob)?;
+            builder.insert(dir, oid, 0o040000)?;
+        }
+        [] => {}
+    }
+    builder.write()
+}
+
 fn commit_message(rendered: &Rendered, restamp: bool) -> String {
     let t = &rendered.trust;
     let b = &rendered.blueprint;

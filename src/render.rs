@@ -234,7 +234,8 @@ fn add_templates_over(
         tera.add_raw_templates(sources.iter().map(|(n, t)| (n.as_str(), t.as_str())))
     };
     let libraries = library_names(sources);
-    let (shared, own): (Vec<&(String, String)>, Vec<&(String, String)>) = sources
+    type Sources<'s> = Vec<&'s (String, String)>;
+    let (shared, own): (Sources, Sources) = sources
         .iter()
         .partition(|(name, _)| libraries.contains(name.as_str()));
     let workers = workers.min(own.len());
@@ -244,7 +245,7 @@ fn add_templates_over(
     // Parsing time follows size: largest first, each to the least loaded share.
     let mut by_size = own;
     by_size.sort_by_key(|(_, text)| std::cmp::Reverse(text.len()));
-    let mut shares: Vec<(usize, Vec<&(String, String)>)> = vec![(0, shared.clone()); workers];
+    let mut shares: Vec<(usize, Sources)> = vec![(0, shared.clone()); workers];
     for source in by_size {
         if let Some(share) = shares.iter_mut().min_by_key(|(load, _)| *load) {
             share.0 += source.1.len();
