@@ -158,6 +158,10 @@ pub enum Error {
     #[error("{message}")]
     Usage { message: String },
 
+    /// Estimating cost, refreshing prices or a budget check (src/cost).
+    #[error(transparent)]
+    Cost(#[from] crate::cost::Error),
+
     /// A bug in trustprint.
     #[error("internal error (a bug in trustprint, please report it): {message}")]
     Internal { message: String },
@@ -184,6 +188,7 @@ impl Error {
             Error::Arm(_) => ExitCode::Failure,
             Error::Violations { .. } => ExitCode::Violations,
             Error::Deploy(e) => e.exit_code(),
+            Error::Cost(e) => e.exit_code(),
             Error::Internal { .. } => ExitCode::Internal,
         }
     }

@@ -11,7 +11,9 @@
 mod blueprint;
 pub mod cloud;
 mod completions;
+mod cost;
 mod deploy;
+mod fleet;
 mod output;
 mod render;
 mod stamp;
@@ -114,6 +116,15 @@ pub enum Command {
     /// Delete the trust's resource groups and subscription-level assignments.
     #[command(after_help = deploy::DESTROY_HELP)]
     Destroy(deploy::DestroyArgs),
+    /// Monthly GBP estimate of a trust, checked against its budget.
+    #[command(after_help = cost::COST_HELP)]
+    Cost(cost::CostArgs),
+    /// Price sheets: refresh from Azure's Retail Prices API.
+    #[command(subcommand)]
+    Prices(cost::PricesCommand),
+    /// Commands over every trust of a fleet repository.
+    #[command(subcommand)]
+    Fleet(fleet::FleetCommand),
     /// Values files: their JSON Schema.
     #[command(subcommand)]
     Values(values::ValuesCommand),
@@ -266,6 +277,9 @@ fn dispatch(command: &Command, global: &Global) -> Result<ExitCode, Error> {
         Command::Render(args) => render::render(args, global),
         Command::Check(args) => render::check(args, global),
         Command::Stamp(args) => deploy::stamp(args, global),
+        Command::Cost(args) => cost::cost(args, global),
+        Command::Prices(cmd) => cost::prices(cmd, global),
+        Command::Fleet(cmd) => fleet::run(cmd, global),
         Command::Values(cmd) => values::run(cmd, global),
         Command::Blueprint(cmd) => blueprint::run(cmd, global),
         Command::Cloud(args) => cloud::run(args),
