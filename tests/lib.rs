@@ -6,6 +6,7 @@ mod blueprint;
 mod check;
 mod cli;
 mod cloud;
+mod cost;
 mod deploy;
 mod harness;
 mod load;

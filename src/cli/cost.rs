@@ -91,6 +91,9 @@ pub struct RefreshArgs {
     /// Where to write the sheet. Default: the cache, where estimates look for it.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Attempts per page when throttled (429), on server errors (5xx) or when the connection fails.
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..))]
+    pub attempts: u32,
 }
 
 pub(super) fn cost(args: &CostArgs, global: &Global) -> Result<(), Error> {
@@ -124,6 +127,7 @@ pub(super) fn prices(cmd: &PricesCommand, global: &Global) -> Result<(), Error> 
             };
             let mut options = crate::cost::refresh::RefreshOptions::new(args.region.clone(), out);
             options.api_url = args.api_url.clone();
+            options.attempts = args.attempts;
             let refreshed = crate::cost::refresh::refresh(&options)?;
             emit(global, &json!(refreshed), || {
                 format!(

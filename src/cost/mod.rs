@@ -88,6 +88,7 @@ impl Error {
 /// Usage the prices are multiplied by where the resources themselves do not say. Defaults per tier; each can
 /// be overridden with `--assume KEY=VALUE` or a `cost.KEY` value when the blueprint declares one.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Assumptions {
     /// Hours in a month: Azure's own billing convention (8760 / 12).
     pub hours_per_month: f64,
