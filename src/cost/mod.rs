@@ -14,6 +14,7 @@
 
 pub mod budget;
 mod estimate;
+pub mod plan;
 pub mod prices;
 pub mod refresh;
 pub mod rollup;
@@ -279,7 +280,8 @@ pub struct Estimate {
 
 /// Round to the penny (half away from zero), the precision every amount is shown and summed at.
 pub fn pennies(x: f64) -> f64 {
-    (x * 100.0).round() / 100.0
+    // `+ 0.0` turns the -0.0 of an empty sum into 0.0, so nothing prints as "£-0.00".
+    (x * 100.0).round() / 100.0 + 0.0
 }
 
 /// Price `resources`. `primary_region` prices resources with no region of their own (`global` DNS zones,
