@@ -15,6 +15,7 @@ pub mod cost;
 pub mod deploy;
 pub mod diag;
 pub mod error;
+pub mod evidence;
 pub mod load;
 pub mod model;
 pub mod record;

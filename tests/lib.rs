@@ -8,6 +8,7 @@ mod cli;
 mod cloud;
 mod cost;
 mod deploy;
+mod evidence;
 mod harness;
 mod load;
 mod render;

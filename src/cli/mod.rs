@@ -13,6 +13,7 @@ pub mod cloud;
 mod completions;
 mod cost;
 mod deploy;
+mod evidence;
 mod fleet;
 mod output;
 mod render;
@@ -119,6 +120,9 @@ pub enum Command {
     /// Monthly GBP estimate of a trust, checked against its budget.
     #[command(after_help = cost::COST_HELP)]
     Cost(cost::CostArgs),
+    /// Write a trust's compliance evidence pack (Markdown, HTML, JSON).
+    #[command(after_help = evidence::HELP)]
+    Evidence(evidence::EvidenceArgs),
     /// Price sheets: refresh from Azure's Retail Prices API.
     #[command(subcommand)]
     Prices(cost::PricesCommand),
@@ -278,6 +282,7 @@ fn dispatch(command: &Command, global: &Global) -> Result<ExitCode, Error> {
         Command::Check(args) => render::check(args, global),
         Command::Stamp(args) => deploy::stamp(args, global),
         Command::Cost(args) => cost::cost(args, global),
+        Command::Evidence(args) => evidence::run(args, global),
         Command::Prices(cmd) => cost::prices(cmd, global),
         Command::Fleet(cmd) => fleet::run(cmd, global),
         Command::Values(cmd) => values::run(cmd, global),
