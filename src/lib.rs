@@ -11,6 +11,7 @@ pub mod blueprint;
 pub mod check;
 pub mod cli;
 pub mod cloud;
+pub mod dataset;
 pub mod deploy;
 pub mod diag;
 pub mod error;
