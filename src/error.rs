@@ -76,6 +76,10 @@ pub enum Error {
     #[error(transparent)]
     Cloud(#[from] crate::cloud::Error),
 
+    /// Generating, loading or verifying a fictional dataset failed.
+    #[error(transparent)]
+    Dataset(#[from] crate::dataset::DatasetError),
+
     /// A git operation failed.
     #[error("git: {context}")]
     Git {
@@ -189,6 +193,7 @@ impl Error {
             Error::Violations { .. } => ExitCode::Violations,
             Error::Deploy(e) => e.exit_code(),
             Error::Cost(e) => e.exit_code(),
+            Error::Dataset(e) => e.exit_code(),
             Error::Internal { .. } => ExitCode::Internal,
         }
     }

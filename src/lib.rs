@@ -12,6 +12,7 @@ pub mod check;
 pub mod cli;
 pub mod cloud;
 pub mod cost;
+pub mod dataset;
 pub mod deploy;
 pub mod diag;
 pub mod error;

@@ -122,7 +122,9 @@ fn the_small_example_trust_matches_the_hand_checked_estimate() {
 /// Royal Berkshire (RHW), medium, uksouth with Site Recovery to ukwest and a VPN gateway; checked by hand:
 /// VMs 2 × D8s v5 Windows (730 × £0.652 = 475.96) + 4 × D4s v5 Windows (237.98) + 2 × E16bds v5 Windows
 /// (730 × £1.732 = 1,264.36) = 4,432.56; SQL Enterprise 16 vCPUs 2 × 730 × £4.736 = 6,914.56; Site Recovery
-/// 8 VMs in the ukwest vault × (£19.75 × 1.04 = £20.54) = 164.32; VpnGw2AZ 730 × £0.4938 = 360.47.
+/// 8 VMs in the ukwest vault × (£19.75 × 1.04 = £20.54) = 164.32; VpnGw2AZ 730 × £0.4938 = 360.47; the
+/// migration staging storage (issue 8): 100 GB assumed × Hot GZRS £0.036 = 3.60, its HSM key 3.95 and its
+/// private endpoint 730 × £0.0079 = 5.77, 13.32 in all.
 #[test]
 fn the_medium_example_trust_prices_replication_and_the_vpn_gateway() {
     let e = estimate("royal-berkshire-rhw.yaml", snapshot()).estimate;
@@ -139,6 +141,7 @@ fn the_medium_example_trust_prices_replication_and_the_vpn_gateway() {
         .filter(|l| l.meter_name == "VM Replicated to Azure")
         .all(|l| l.region == "ukwest"));
     assert_eq!(sum(&e, "VpnGw2AZ"), (1, 360.47));
+    assert_eq!(e.deployments.get("staging"), Some(&13.32));
     // Every line's amount is its quantity times its unit price, and the deployments add up to the total.
     for l in &e.lines {
         assert_eq!(
@@ -157,7 +160,7 @@ fn every_example_trust_is_estimated_with_the_same_meters_listed_as_unpriced() {
         ("leeds-community-ry6.yaml", 7942.00),
         ("north-london-g6v2s.yaml", 8343.95),
         ("northern-care-alliance-rm3.yaml", 39558.15),
-        ("royal-berkshire-rhw.yaml", 17511.77),
+        ("royal-berkshire-rhw.yaml", 17525.09),
     ] {
         let e = estimate(file, snapshot()).estimate;
         assert_eq!(e.monthly_gbp, total, "{file}");
@@ -555,7 +558,7 @@ mod fleet {
             rows,
             vec![
                 ("G6V2S".to_string(), serde_json::json!(8343.95)),
-                ("RHW".into(), serde_json::json!(17511.77)),
+                ("RHW".into(), serde_json::json!(17525.09)),
                 ("RM3".into(), serde_json::json!(39558.15)),
                 ("RXX".into(), serde_json::Value::Null),
                 ("RY6".into(), serde_json::json!(7942.0)),
@@ -566,8 +569,8 @@ mod fleet {
             .unwrap()
             .contains("problem(s) in values"));
         assert_eq!(v["failed"], 1);
-        // 8,343.95 + 17,511.77 + 39,558.15 + 7,942.00
-        assert_eq!(v["monthlyGbp"], 73355.87);
+        // 8,343.95 + 17,525.09 + 39,558.15 + 7,942.00
+        assert_eq!(v["monthlyGbp"], 73369.19);
         assert_eq!(
             v["byRegion"]["Y56"],
             serde_json::json!({"name": "London", "trusts": 1, "monthlyGbp": 8343.95})

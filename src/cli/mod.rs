@@ -12,6 +12,7 @@ mod blueprint;
 pub mod cloud;
 mod completions;
 mod cost;
+mod dataset;
 mod deploy;
 mod evidence;
 mod fleet;
@@ -138,6 +139,9 @@ pub enum Command {
     /// Run the local cloud (an embedded Azure Resource Manager) or look after its state.
     #[command(after_help = cloud::HELP)]
     Cloud(cloud::CloudArgs),
+    /// Fictional patients: generate a trust's synthetic population, load it into staging storage, verify it.
+    #[command(subcommand, after_help = dataset::HELP)]
+    Dataset(dataset::DatasetCommand),
     /// Print a shell completion script.
     #[command(after_help = completions::HELP)]
     Completions(completions::CompletionsArgs),
@@ -288,6 +292,7 @@ fn dispatch(command: &Command, global: &Global) -> Result<ExitCode, Error> {
         Command::Values(cmd) => values::run(cmd, global),
         Command::Blueprint(cmd) => blueprint::run(cmd, global),
         Command::Cloud(args) => cloud::run(args),
+        Command::Dataset(cmd) => dataset::run(cmd, global),
         Command::Completions(args) => completions::run(args),
     };
     done.map(|()| ExitCode::Success)

@@ -58,6 +58,8 @@ const NO_CHARGE: &[&str] = &[
     "microsoft.sqlvirtualmachine/sqlvirtualmachinegroups",
     "microsoft.sqlvirtualmachine/sqlvirtualmachinegroups/availabilitygrouplisteners",
     "microsoft.storage/storageaccounts/blobservices",
+    "microsoft.storage/storageaccounts/blobservices/containers",
+    "microsoft.storage/storageaccounts/blobservices/containers/immutabilitypolicies",
 ];
 
 /// Premium, Standard SSD and Standard HDD disk tiers: the tier number and its size in GiB. A disk is billed
