@@ -76,6 +76,10 @@ pub enum Error {
     #[error(transparent)]
     Cloud(#[from] crate::cloud::Error),
 
+    /// Generating, loading or verifying a fictional dataset failed.
+    #[error(transparent)]
+    Dataset(#[from] crate::dataset::DatasetError),
+
     /// A git operation failed.
     #[error("git: {context}")]
     Git {
@@ -162,6 +166,10 @@ pub enum Error {
     #[error(transparent)]
     Fleet(Box<crate::fleet::FleetError>),
 
+    /// Estimating cost, refreshing prices or a budget check (src/cost).
+    #[error(transparent)]
+    Cost(#[from] crate::cost::Error),
+
     /// A bug in trustprint.
     #[error("internal error (a bug in trustprint, please report it): {message}")]
     Internal { message: String },
@@ -189,6 +197,8 @@ impl Error {
             Error::Violations { .. } => ExitCode::Violations,
             Error::Fleet(_) => ExitCode::InvalidInput,
             Error::Deploy(e) => e.exit_code(),
+            Error::Cost(e) => e.exit_code(),
+            Error::Dataset(e) => e.exit_code(),
             Error::Internal { .. } => ExitCode::Internal,
         }
     }

@@ -11,7 +11,11 @@
 mod blueprint;
 pub mod cloud;
 mod completions;
+mod cost;
+mod dataset;
 mod deploy;
+mod evidence;
+mod fleet;
 mod output;
 mod render;
 mod stamp;
@@ -114,6 +118,18 @@ pub enum Command {
     /// Delete the trust's resource groups and subscription-level assignments.
     #[command(after_help = deploy::DESTROY_HELP)]
     Destroy(deploy::DestroyArgs),
+    /// Monthly GBP estimate of a trust, checked against its budget.
+    #[command(after_help = cost::COST_HELP)]
+    Cost(cost::CostArgs),
+    /// Write a trust's compliance evidence pack (Markdown, HTML, JSON).
+    #[command(after_help = evidence::HELP)]
+    Evidence(evidence::EvidenceArgs),
+    /// Price sheets: refresh from Azure's Retail Prices API.
+    #[command(subcommand)]
+    Prices(cost::PricesCommand),
+    /// Commands over every trust of a fleet repository.
+    #[command(subcommand)]
+    Fleet(fleet::FleetCommand),
     /// Values files: their JSON Schema.
     #[command(subcommand)]
     Values(values::ValuesCommand),
@@ -123,6 +139,9 @@ pub enum Command {
     /// Run the local cloud (an embedded Azure Resource Manager) or look after its state.
     #[command(after_help = cloud::HELP)]
     Cloud(cloud::CloudArgs),
+    /// Fictional patients: generate a trust's synthetic population, load it into staging storage, verify it.
+    #[command(subcommand, after_help = dataset::HELP)]
+    Dataset(dataset::DatasetCommand),
     /// Print a shell completion script.
     #[command(after_help = completions::HELP)]
     Completions(completions::CompletionsArgs),
@@ -266,9 +285,14 @@ fn dispatch(command: &Command, global: &Global) -> Result<ExitCode, Error> {
         Command::Render(args) => render::render(args, global),
         Command::Check(args) => render::check(args, global),
         Command::Stamp(args) => deploy::stamp(args, global),
+        Command::Cost(args) => cost::cost(args, global),
+        Command::Evidence(args) => evidence::run(args, global),
+        Command::Prices(cmd) => cost::prices(cmd, global),
+        Command::Fleet(cmd) => fleet::run(cmd, global),
         Command::Values(cmd) => values::run(cmd, global),
         Command::Blueprint(cmd) => blueprint::run(cmd, global),
         Command::Cloud(args) => cloud::run(args),
+        Command::Dataset(cmd) => dataset::run(cmd, global),
         Command::Completions(args) => completions::run(args),
     };
     done.map(|()| ExitCode::Success)

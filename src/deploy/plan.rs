@@ -262,6 +262,9 @@ impl Plan {
             }
         }
         let _ = writeln!(out, "\n{}", self.summary);
+        if let Some(cost) = crate::cost::plan::summary_line(self) {
+            let _ = writeln!(out, "{cost}");
+        }
         out
     }
 }

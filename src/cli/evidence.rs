@@ -1,0 +1,73 @@
+//! `trustprint evidence`.
+
+use super::output::emit;
+use super::Global;
+use crate::error::Error;
+use clap::Args;
+use serde_json::json;
+use std::path::PathBuf;
+
+pub(super) const HELP: &str = "\
+Example:
+  trustprint evidence --values trust.yaml --out evidence/
+  trustprint evidence --values trust.yaml --out evidence/ --fleet ../fleet --plan rhw.plan.json
+
+Writes evidence.md, evidence.html (one self-contained page) and evidence.json: the blueprint version and
+commit, the values without secrets, the guardrail results and waivers with their justifications, the policy
+assignments, the last plan (--plan) and apply (from the fleet's lock with --fleet), and each control mapped
+to the NCSC cloud security principles, the UK OFFICIAL and UK NHS initiative's groups and the DSPT
+(CAF-aligned) outcomes. With --fleet the pack is also committed to trusts/<ODS>/evidence/. Guardrail
+violations are reported in the pack, not as a failure. See docs/evidence.md.";
+
+/// `evidence`.
+#[derive(Debug, Args)]
+pub struct EvidenceArgs {
+    /// The trust's values file (YAML).
+    #[arg(long, value_name = "FILE")]
+    pub values: PathBuf,
+    /// The folder to write the pack into (created when missing).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// The fleet repository: the last deployment is read from the trust's lock, and the pack committed.
+    #[arg(long, value_name = "DIR")]
+    pub fleet: Option<PathBuf>,
+    /// A saved plan (`trustprint plan --out FILE`) to include.
+    #[arg(long, value_name = "FILE")]
+    pub plan: Option<PathBuf>,
+}
+
+pub(super) fn run(args: &EvidenceArgs, global: &Global) -> Result<(), Error> {
+    let inputs = global.inputs(&args.values)?;
+    let checked = crate::run::check_trust(&inputs)?;
+    let pack = crate::evidence::build(
+        &checked,
+        &crate::evidence::Inputs {
+            fleet: args.fleet.clone(),
+            plan: args.plan.clone(),
+            generated_at: None,
+        },
+    )?;
+    let written = crate::evidence::write(&args.out, &pack)?;
+    let commit = match &args.fleet {
+        Some(fleet) => crate::evidence::commit(fleet, &pack)?,
+        None => None,
+    };
+    let value = json!({
+        "trust": pack.trust,
+        "written": written,
+        "commit": commit,
+        "guardrailsPassed": pack.guardrails.passed,
+    });
+    emit(global, &value, || {
+        let mut s = format!(
+            "Evidence pack for {} ({}) written to {}\n",
+            pack.trust.name,
+            pack.trust.ods_code,
+            args.out.display()
+        );
+        if let Some(c) = &commit {
+            s.push_str(&format!("Committed to the fleet repository as {c}\n"));
+        }
+        s
+    })
+}
