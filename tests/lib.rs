@@ -9,6 +9,7 @@ mod cloud;
 mod cost;
 mod deploy;
 mod evidence;
+mod fleet;
 mod harness;
 mod load;
 mod render;

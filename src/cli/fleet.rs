@@ -1,5 +1,6 @@
-//! `trustprint fleet ...`: commands over every trust of a fleet repository. `cost` is the first; the fleet
-//! work (issue 6) adds init, import, plan, apply, ... beside it as further [`FleetCommand`] variants.
+//! `trustprint fleet ...`: commands over every trust of a fleet repository: the repository itself (init,
+//! import, add, list, show in `fleet_repo.rs`) and `cost`; plan, apply, upgrade, drift and report come next
+//! (issue 6) as further [`FleetCommand`] variants.
 
 use super::cost::CostOptionArgs;
 use super::output::emit;
@@ -21,6 +22,47 @@ Estimates trusts/<ODS>/values.yaml of every selected trust (as `trustprint cost`
 trust, NHS England region (Y56..Y63) and ICB, from NHS Digital's ODS data. A trust that fails is shown with
 its error and left out of the sums. Exit 3 when any trust is above --fail-at of its budget.")]
     Cost(FleetCostArgs),
+
+    /// Create a fleet repository: fleet.yaml (blueprint, address pools, rings canary/early/broad) in git.
+    #[command(after_help = "\
+Example:
+  trustprint fleet init ../fleet --blueprint https://github.com/org/blueprints.git//exemplar-epr@v1.0.0
+
+The blueprint defaults to the one built into trustprint. Edit fleet.yaml for address pools, reserved
+ranges (HSCN, on-premises), rings and the defaults every trust shares (docs/fleets.md).")]
+    Init(super::fleet_repo::InitArgs),
+
+    /// Add the open English trusts of NHS Digital's ODS etr extract (skips closed ones, reports renamed,
+    /// moved and closed trusts; running it again changes nothing).
+    #[command(after_help = "\
+Example:
+  trustprint fleet import --fleet ../fleet --ods etr.csv --region Y62
+  trustprint fleet import --fleet ../fleet --ods bundled --icb QOP
+
+`--ods bundled` uses the copy shipped with trustprint (data/nhs/etr.csv). Each new trust gets an address
+space from the fleet's pools, sized by its tier; fleet.yaml is committed.")]
+    Import(super::fleet_repo::ImportArgs),
+
+    /// Add one trust with its own values file (copied to trusts/<ODS>/values.yaml and committed).
+    #[command(after_help = "\
+Example:
+  trustprint fleet add RHW --fleet ../fleet --values royal-berkshire.yaml
+
+An address space in the values file is kept as a manual range, checked against every other trust and the
+reserved ranges; without one the fleet allocates it.")]
+    Add(super::fleet_repo::AddArgs),
+
+    /// The fleet's trusts, a line each: region, ICB, address space, ring and whether it has its own values.
+    #[command(after_help = "\
+Example:
+  trustprint fleet list --fleet ../fleet --output json")]
+    List(super::fleet_repo::ListArgs),
+
+    /// One trust: what the fleet knows of it, its target, ring, version and last stamp.
+    #[command(after_help = "\
+Example:
+  trustprint fleet show RM3 --fleet ../fleet")]
+    Show(super::fleet_repo::ShowArgs),
 }
 
 /// Which trusts of the fleet.
@@ -61,6 +103,11 @@ pub struct FleetCostArgs {
 
 pub(super) fn run(cmd: &FleetCommand, global: &Global) -> Result<(), Error> {
     match cmd {
+        FleetCommand::Init(args) => super::fleet_repo::init(args, global),
+        FleetCommand::Import(args) => super::fleet_repo::import(args, global),
+        FleetCommand::Add(args) => super::fleet_repo::add(args, global),
+        FleetCommand::List(args) => super::fleet_repo::list(args, global),
+        FleetCommand::Show(args) => super::fleet_repo::show(args, global),
         FleetCommand::Cost(args) => {
             let rollup = crate::cost::rollup::fleet_cost(
                 &args.select.fleet,

@@ -16,6 +16,7 @@ mod dataset;
 mod deploy;
 mod evidence;
 mod fleet;
+mod fleet_repo;
 mod output;
 mod render;
 mod stamp;
@@ -158,6 +159,11 @@ pub(crate) struct Global {
 }
 
 impl Global {
+    /// `--blueprint` as given.
+    pub(crate) fn blueprint_arg(&self) -> Option<&str> {
+        self.blueprint.as_deref()
+    }
+
     /// Where the blueprint comes from.
     pub(crate) fn source(&self) -> Result<SourceSpec, Error> {
         match &self.blueprint {

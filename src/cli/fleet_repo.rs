@@ -1,0 +1,313 @@
+//! `fleet init | import | add | list | show`: the fleet repository itself (src/fleet).
+
+use super::output::emit;
+use super::Global;
+use crate::error::Error;
+use crate::fleet::{import, Fleet};
+use clap::Args;
+use serde_json::json;
+use std::path::PathBuf;
+
+/// `fleet init DIR`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The new fleet repository (a new or empty folder, or a git repository without fleet.yaml).
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+}
+
+/// `fleet import --ods etr.csv`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The fleet repository.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub fleet: PathBuf,
+    /// NHS Digital's ODS etr extract (`etr.csv`); `bundled` for the copy shipped with trustprint.
+    #[arg(long, value_name = "FILE")]
+    pub ods: String,
+    /// Only this NHS England region (Y56..Y63).
+    #[arg(long, value_name = "Y..")]
+    pub region: Option<String>,
+    /// Only this ICB (its ODS code, such as QOP).
+    #[arg(long, value_name = "ICB")]
+    pub icb: Option<String>,
+}
+
+/// `fleet add ODS --values FILE`.
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    /// The fleet repository.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub fleet: PathBuf,
+    /// The trust's ODS code.
+    #[arg(value_name = "ODS")]
+    pub ods: String,
+    /// The trust's own values file, copied to trusts/<ODS>/values.yaml.
+    #[arg(long, value_name = "FILE")]
+    pub values: PathBuf,
+}
+
+/// `fleet list`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// The fleet repository.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub fleet: PathBuf,
+}
+
+/// `fleet show ODS`.
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The fleet repository.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub fleet: PathBuf,
+    /// The trust's ODS code.
+    #[arg(value_name = "ODS")]
+    pub ods: String,
+}
+
+fn committed(commit: &Option<String>) -> String {
+    match commit {
+        Some(c) => format!("committed {}", &c[..c.len().min(12)]),
+        None => "nothing changed, no commit".into(),
+    }
+}
+
+pub(super) fn init(args: &InitArgs, global: &Global) -> Result<(), Error> {
+    let source = global.blueprint_arg().unwrap_or("embedded").to_string();
+    // The source must be one trustprint can open later.
+    if source != "embedded" {
+        crate::blueprint::SourceSpec::parse(&source)?;
+    }
+    let fleet = Fleet::init(&args.dir, &source)?;
+    emit(
+        global,
+        &json!({"fleet": fleet.dir, "blueprint": source, "file": crate::fleet::FLEET_FILE}),
+        || {
+            format!(
+                "created fleet {} (blueprint {source}); next: `trustprint fleet import --fleet {} --ods bundled` or `fleet add`\n",
+                fleet.dir.display(),
+                fleet.dir.display()
+            )
+        },
+    )
+}
+
+pub(super) fn import(args: &ImportArgs, global: &Global) -> Result<(), Error> {
+    let mut fleet = Fleet::open(&args.fleet)?;
+    let owned;
+    let extract: &[crate::ods::OdsTrust] = if args.ods == "bundled" {
+        crate::ods::bundled()
+    } else {
+        let text = std::fs::read_to_string(&args.ods)
+            .map_err(|e| Error::io(std::path::Path::new(&args.ods), e))?;
+        owned = crate::ods::parse(&text, &args.ods).map_err(crate::fleet::FleetError::from)?;
+        &owned
+    };
+    let filter = import::Filter {
+        region: args.region.clone(),
+        icb: args.icb.clone(),
+    };
+    let report = import::import(&mut fleet.file, extract, &filter);
+    let before: std::collections::BTreeMap<String, Option<crate::types::Cidr>> = fleet
+        .file
+        .trusts
+        .iter()
+        .map(|(k, t)| (k.clone(), t.address_space))
+        .collect();
+    let commit = if report.changed() {
+        fleet.save(&format!(
+            "Import {} trust(s) from the ODS list{}",
+            report.added.len(),
+            [args.region.as_deref(), args.icb.as_deref()]
+                .into_iter()
+                .flatten()
+                .map(|s| format!(" ({s})"))
+                .collect::<String>()
+        ))?
+    } else {
+        None
+    };
+    let allocated: Vec<(String, String)> = fleet
+        .file
+        .trusts
+        .iter()
+        .filter(|(k, t)| before.get(*k).copied().flatten() != t.address_space)
+        .filter_map(|(k, t)| t.address_space.map(|c| (k.clone(), c.to_string())))
+        .collect();
+    emit(
+        global,
+        &json!({"report": report, "allocated": allocated, "commit": commit}),
+        || {
+            let mut s = format!(
+                "{} added, {} unchanged, {} closed skipped, {} outside England or the filter skipped\n",
+                report.added.len(),
+                report.unchanged,
+                report.skipped_closed,
+                report.skipped_other
+            );
+            for (code, old, new) in &report.renamed {
+                s.push_str(&format!("renamed: {code}: {old} -> {new}\n"));
+            }
+            for (code, what) in &report.moved {
+                s.push_str(&format!("moved: {code}: {what}\n"));
+            }
+            for (code, name, date) in &report.closed {
+                s.push_str(&format!(
+                    "closed: {code} {name} on {date} (merged or dissolved): kept in fleet.yaml, marked closed; remove it when its environment is retired\n"
+                ));
+            }
+            if !allocated.is_empty() {
+                s.push_str(&format!("{} address space(s) allocated\n", allocated.len()));
+            }
+            s.push_str(&committed(&commit));
+            s.push('\n');
+            s
+        },
+    )
+}
+
+pub(super) fn add(args: &AddArgs, global: &Global) -> Result<(), Error> {
+    let mut fleet = Fleet::open(&args.fleet)?;
+    let commit = fleet.add(&args.ods, &args.values)?;
+    let ods = args.ods.to_ascii_uppercase();
+    let t = fleet.trust(&ods)?;
+    let address = t.address_space.map(|c| c.to_string());
+    emit(
+        global,
+        &json!({"ods": ods, "name": t.name, "address_space": address, "commit": commit}),
+        || {
+            format!(
+                "added {ods} {} with address space {}; {}\n",
+                t.name,
+                address.as_deref().unwrap_or("(none)"),
+                committed(&commit)
+            )
+        },
+    )
+}
+
+fn trust_json(fleet: &Fleet, ods: &str, t: &crate::fleet::config::TrustEntry) -> serde_json::Value {
+    json!({
+        "ods": ods,
+        "name": t.name,
+        "region": t.region,
+        "region_name": t.region.as_deref().and_then(crate::ods::region_name),
+        "icb": t.icb,
+        "tier": t.tier,
+        "address_space": t.address_space.map(|c| c.to_string()),
+        "address": t.address,
+        "ring": fleet.ring_of(ods),
+        "version": t.version.as_deref().or(fleet.file.blueprint.version.as_deref()),
+        "target": t.target,
+        "closed": t.closed,
+        "values_file": fleet.values_path(ods).is_file(),
+    })
+}
+
+pub(super) fn list(args: &ListArgs, global: &Global) -> Result<(), Error> {
+    let fleet = Fleet::open(&args.fleet)?;
+    let rows: Vec<serde_json::Value> = fleet
+        .file
+        .trusts
+        .iter()
+        .map(|(ods, t)| trust_json(&fleet, ods, t))
+        .collect();
+    emit(global, &json!({"trusts": rows}), || {
+        let mut s = format!(
+            "{:<6} {:<46} {:<4} {:<6} {:<18} {:<8} {}\n",
+            "ODS", "NAME", "REG", "ICB", "ADDRESS", "RING", "STATE"
+        );
+        for (ods, t) in &fleet.file.trusts {
+            let state = match (&t.closed, fleet.values_path(ods).is_file()) {
+                (Some(d), _) => format!("closed {d}"),
+                (None, true) => "own values".into(),
+                (None, false) => "fleet defaults".into(),
+            };
+            s.push_str(&format!(
+                "{:<6} {:<46} {:<4} {:<6} {:<18} {:<8} {}\n",
+                ods,
+                t.name.chars().take(46).collect::<String>(),
+                t.region.as_deref().unwrap_or("-"),
+                t.icb.as_deref().unwrap_or("-"),
+                t.address_space.map_or("-".into(), |c| c.to_string()),
+                fleet.ring_of(ods).unwrap_or("-"),
+                state
+            ));
+        }
+        s.push_str(&format!("{} trust(s)\n", fleet.file.trusts.len()));
+        s
+    })
+}
+
+pub(super) fn show(args: &ShowArgs, global: &Global) -> Result<(), Error> {
+    let fleet = Fleet::open(&args.fleet)?;
+    let ods = args.ods.to_ascii_uppercase();
+    let t = fleet.trust(&ods)?;
+    let layer = fleet.trust_layer(&ods)?;
+    let lock = std::fs::read_to_string(
+        fleet
+            .dir
+            .join("trusts")
+            .join(&ods)
+            .join(crate::record::LOCK_FILE),
+    )
+    .ok()
+    .and_then(|text| serde_yaml::from_str::<crate::record::Lock>(&text).ok());
+    let mut value = trust_json(&fleet, &ods, t);
+    value["values_from_fleet"] = serde_json::to_value(&layer).unwrap_or_default();
+    value["last_stamp"] = lock.as_ref().map_or(serde_json::Value::Null, |l| {
+        json!({"blueprint": l.blueprint, "content_hash": l.content_hash, "deployment": l.deployment})
+    });
+    emit(global, &value, || {
+        let mut s = format!("{ods} {}\n", t.name);
+        let line = |k: &str, v: String| format!("  {k:<14} {v}\n");
+        s.push_str(&line(
+            "region",
+            match (
+                &t.region,
+                t.region.as_deref().and_then(crate::ods::region_name),
+            ) {
+                (Some(code), Some(name)) => format!("{code} {name}"),
+                (Some(code), None) => code.clone(),
+                _ => "-".into(),
+            },
+        ));
+        s.push_str(&line("icb", t.icb.clone().unwrap_or("-".into())));
+        s.push_str(&line(
+            "address space",
+            t.address_space.map_or("-".into(), |c| {
+                format!("{c} ({:?})", t.address).to_lowercase()
+            }),
+        ));
+        s.push_str(&line("ring", fleet.ring_of(&ods).unwrap_or("-").into()));
+        s.push_str(&line(
+            "version",
+            t.version
+                .clone()
+                .or(fleet.file.blueprint.version.clone())
+                .unwrap_or_else(|| "the blueprint's own".into()),
+        ));
+        s.push_str(&line(
+            "target",
+            t.target.as_ref().map_or("local cloud only".into(), |g| {
+                format!("tenant {} subscription {}", g.tenant_id, g.subscription_id)
+            }),
+        ));
+        s.push_str(&line(
+            "values",
+            if fleet.values_path(&ods).is_file() {
+                format!("trusts/{ods}/values.yaml over the fleet defaults")
+            } else {
+                "the fleet defaults only".into()
+            },
+        ));
+        s.push_str(&line(
+            "last stamp",
+            lock.as_ref().map_or("never".into(), |l| {
+                format!("{} {}", l.blueprint.name, l.blueprint.version)
+            }),
+        ));
+        s
+    })
+}
