@@ -12,6 +12,7 @@
 mod generate;
 mod manifest;
 pub mod nhs;
+mod storage;
 mod trust;
 mod vocab;
 
@@ -19,6 +20,9 @@ pub use generate::{
     file_name, generate, GenerateConfig, RESOURCE_TYPES, SYNTHETIC_TAG_CODE, SYNTHETIC_TAG_SYSTEM,
 };
 pub use manifest::{FileEntry, Manifest, TrustSummary, MANIFEST_FILE};
+pub use storage::{
+    load, verify, FileLoad, LoadConfig, LoadReport, StagingTarget, VerifyReport, BLOB_PREFIX,
+};
 pub use trust::{Trust, TrustKind};
 
 use std::path::{Path, PathBuf};
