@@ -6,6 +6,7 @@ mod blueprint;
 mod check;
 mod cli;
 mod cloud;
+mod dataset;
 mod deploy;
 mod harness;
 mod load;

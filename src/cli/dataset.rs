@@ -1,7 +1,7 @@
 //! `trustprint dataset generate|load|verify`: fictional patients for rehearsing a migration.
 
-use super::Global;
 use super::deploy::{TargetArg, TargetArgs};
+use super::Global;
 use crate::dataset::{self, GenerateConfig, LoadConfig, StagingTarget, Trust};
 use crate::deploy::target::{TargetKind, TargetOptions};
 use crate::error::Error;
@@ -82,7 +82,11 @@ pub struct VerifyArgs {
     pub from: Option<PathBuf>,
 }
 
-fn staging(values: &std::path::Path, target: &TargetArgs, global: &Global) -> Result<StagingTarget, Error> {
+fn staging(
+    values: &std::path::Path,
+    target: &TargetArgs,
+    global: &Global,
+) -> Result<StagingTarget, Error> {
     Ok(StagingTarget {
         inputs: global.inputs(values)?,
         target: TargetOptions {
@@ -152,7 +156,7 @@ pub(super) fn run(cmd: &DatasetCommand, global: &Global) -> Result<(), Error> {
                 s
             })
         }
-            DatasetCommand::Load(args) => {
+        DatasetCommand::Load(args) => {
             let report = dataset::load(&LoadConfig {
                 staging: staging(&args.values, &args.target, global)?,
                 from: args.from.clone(),
@@ -203,7 +207,10 @@ pub(super) fn run(cmd: &DatasetCommand, global: &Global) -> Result<(), Error> {
                     report.manifest.trust.ods_code
                 );
                 for f in &report.manifest.files {
-                    s.push_str(&format!("  {:<24} {:>10} record(s)  md5 {}\n", f.file, f.count, f.md5));
+                    s.push_str(&format!(
+                        "  {:<24} {:>10} record(s)  md5 {}\n",
+                        f.file, f.count, f.md5
+                    ));
                 }
                 s
             })

@@ -38,7 +38,8 @@ mod tests {
 
     #[test]
     fn keys_are_stable_per_account_and_name() {
-        let id = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/st1";
+        let id =
+            "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/st1";
         assert_eq!(
             storage_account_key(id, "key1"),
             storage_account_key(&id.to_uppercase(), "key1")

@@ -158,10 +158,11 @@ pub fn generate(config: &GenerateConfig) -> Result<Manifest, DatasetError> {
     let mut sinks = Vec::with_capacity(RESOURCE_TYPES.len());
     for kind in RESOURCE_TYPES {
         let path = config.out.join(file_name(kind));
-        let tmp = tempfile::NamedTempFile::new_in(&config.out).map_err(|e| DatasetError::OutDir {
-            path: config.out.clone(),
-            message: format!("cannot be written: {e}"),
-        })?;
+        let tmp =
+            tempfile::NamedTempFile::new_in(&config.out).map_err(|e| DatasetError::OutDir {
+                path: config.out.clone(),
+                message: format!("cannot be written: {e}"),
+            })?;
         sinks.push(FileSink {
             kind,
             path,

@@ -66,7 +66,10 @@ mod tests {
         assert!(is_valid("9434765919"));
         assert!(!is_valid("9434765918"));
         assert!(is_test_number("9990000018"));
-        assert!(!is_test_number("9434765919"), "valid but not in the test range");
+        assert!(
+            !is_test_number("9434765919"),
+            "valid but not in the test range"
+        );
         assert!(!is_valid("999000001"), "nine digits");
         assert!(!is_valid("99900000a8"));
     }
@@ -88,7 +91,11 @@ mod tests {
             .unwrap();
         let number = test_number(ten);
         assert!(is_test_number(&number), "{number}");
-        assert_ne!(&number[3..9], format!("{ten:06}"), "the invalid serial is skipped");
+        assert_ne!(
+            &number[3..9],
+            format!("{ten:06}"),
+            "the invalid serial is skipped"
+        );
     }
 
     proptest! {

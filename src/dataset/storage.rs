@@ -137,9 +137,10 @@ async fn connect(staging: &StagingTarget) -> Result<Staging, DatasetError> {
         .as_str()
         .ok_or_else(|| staging_err("the `staging` deployment has no `stagingContainer` output"))?
         .to_owned();
-    let group = deployment.resource_group.clone().ok_or_else(|| {
-        staging_err("the `staging` deployment is not at resource group scope")
-    })?;
+    let group = deployment
+        .resource_group
+        .clone()
+        .ok_or_else(|| staging_err("the `staging` deployment is not at resource group scope"))?;
     let conn = target::connect(&staging.target, &loaded.values, &rendered.trust.ods_code)
         .await
         .map_err(|e| staging_err(e.to_string()))?;
@@ -357,13 +358,15 @@ async fn load_file(
     };
     let expected_md5 = md5_bytes(&entry.md5).ok_or_else(|| DatasetError::Manifest {
         origin: config.from.join(MANIFEST_FILE).display().to_string(),
-        message: format!("{}: md5 {:?} is not base64 of 16 bytes", entry.file, entry.md5),
+        message: format!(
+            "{}: md5 {:?} is not base64 of 16 bytes",
+            entry.file, entry.md5
+        ),
     })?;
     match blob.get_properties().await {
         Ok(p) => {
             let same = p.blob.properties.content_length == entry.bytes
-                && p
-                    .blob
+                && p.blob
                     .properties
                     .content_md5
                     .as_ref()
@@ -634,7 +637,10 @@ mod tests {
 
     #[test]
     fn md5_from_the_manifest_form() {
-        assert_eq!(md5_bytes("nrpm1/Cz+A9jP1HGGl90rw==").map(|b| b.len()), Some(16));
+        assert_eq!(
+            md5_bytes("nrpm1/Cz+A9jP1HGGl90rw==").map(|b| b.len()),
+            Some(16)
+        );
         assert_eq!(md5_bytes("not base64"), None);
         assert_eq!(md5_bytes("AAAA"), None);
     }

@@ -122,7 +122,10 @@ mod tests {
     fn exemplar_trusts() {
         let rm3 = Trust::lookup("rm3").unwrap();
         assert_eq!(rm3.name, "NORTHERN CARE ALLIANCE NHS FOUNDATION TRUST");
-        assert_eq!((rm3.district.as_str(), rm3.town.as_str()), ("M6", "SALFORD"));
+        assert_eq!(
+            (rm3.district.as_str(), rm3.town.as_str()),
+            ("M6", "SALFORD")
+        );
         assert_eq!(rm3.kind, TrustKind::Acute);
         let ry6 = Trust::lookup("RY6").unwrap();
         assert_eq!(ry6.district, "LS11");

@@ -5,28 +5,45 @@
 /// Given names (female, male): common in England and Wales birth registrations; any real person who shares
 /// one shares it with tens of thousands of others.
 pub const GIVEN_FEMALE: &[&str] = &[
-    "Olivia", "Amelia", "Isla", "Ava", "Mia", "Grace", "Freya", "Lily", "Sophie", "Emily", "Ella", "Poppy",
-    "Evie", "Ruby", "Jessica", "Chloe", "Hannah", "Margaret", "Patricia", "Susan", "Janet", "Linda",
-    "Barbara", "Helen", "Sarah", "Rachel", "Fatima", "Aisha", "Priya", "Zara",
+    "Olivia", "Amelia", "Isla", "Ava", "Mia", "Grace", "Freya", "Lily", "Sophie", "Emily", "Ella",
+    "Poppy", "Evie", "Ruby", "Jessica", "Chloe", "Hannah", "Margaret", "Patricia", "Susan",
+    "Janet", "Linda", "Barbara", "Helen", "Sarah", "Rachel", "Fatima", "Aisha", "Priya", "Zara",
 ];
 pub const GIVEN_MALE: &[&str] = &[
-    "Oliver", "George", "Harry", "Noah", "Jack", "Leo", "Arthur", "Oscar", "Charlie", "Jacob", "Thomas",
-    "James", "William", "Henry", "Alfie", "Joshua", "David", "John", "Michael", "Peter", "Paul", "Robert",
-    "Stephen", "Mark", "Andrew", "Richard", "Mohammed", "Ali", "Arjun", "Kwame",
+    "Oliver", "George", "Harry", "Noah", "Jack", "Leo", "Arthur", "Oscar", "Charlie", "Jacob",
+    "Thomas", "James", "William", "Henry", "Alfie", "Joshua", "David", "John", "Michael", "Peter",
+    "Paul", "Robert", "Stephen", "Mark", "Andrew", "Richard", "Mohammed", "Ali", "Arjun", "Kwame",
 ];
 /// Family names: the most frequent in England and Wales.
 pub const FAMILY: &[&str] = &[
-    "Smith", "Jones", "Williams", "Taylor", "Brown", "Davies", "Evans", "Wilson", "Thomas", "Johnson",
-    "Roberts", "Robinson", "Thompson", "Wright", "Walker", "White", "Edwards", "Hughes", "Green", "Hall",
-    "Lewis", "Harris", "Clarke", "Patel", "Jackson", "Wood", "Turner", "Martin", "Cooper", "Hill", "Ward",
-    "Morris", "Moore", "Clark", "Lee", "King", "Baker", "Harrison", "Morgan", "Allen", "Khan", "Ahmed",
-    "Begum", "Singh", "Okafor", "Nowak",
+    "Smith", "Jones", "Williams", "Taylor", "Brown", "Davies", "Evans", "Wilson", "Thomas",
+    "Johnson", "Roberts", "Robinson", "Thompson", "Wright", "Walker", "White", "Edwards", "Hughes",
+    "Green", "Hall", "Lewis", "Harris", "Clarke", "Patel", "Jackson", "Wood", "Turner", "Martin",
+    "Cooper", "Hill", "Ward", "Morris", "Moore", "Clark", "Lee", "King", "Baker", "Harrison",
+    "Morgan", "Allen", "Khan", "Ahmed", "Begum", "Singh", "Okafor", "Nowak",
 ];
 /// Street names; combined with a house number they are addresses, not anyone's address.
 pub const STREETS: &[&str] = &[
-    "Station Road", "High Street", "Church Lane", "Victoria Road", "Green Lane", "Manor Road", "Park Road",
-    "Queens Road", "Mill Lane", "Kings Road", "New Road", "Grange Road", "Chester Road", "Elm Grove",
-    "Oak Avenue", "Albert Street", "Moorland Drive", "Brook Close", "Orchard Way", "Willow Crescent",
+    "Station Road",
+    "High Street",
+    "Church Lane",
+    "Victoria Road",
+    "Green Lane",
+    "Manor Road",
+    "Park Road",
+    "Queens Road",
+    "Mill Lane",
+    "Kings Road",
+    "New Road",
+    "Grange Road",
+    "Chester Road",
+    "Elm Grove",
+    "Oak Avenue",
+    "Albert Street",
+    "Moorland Drive",
+    "Brook Close",
+    "Orchard Way",
+    "Willow Crescent",
 ];
 /// Letters allowed in the last two characters of a UK postcode's inward code.
 pub const POSTCODE_UNIT_LETTERS: &[u8] = b"ABDEFGHJLNPQRSTUWXYZ";
@@ -86,24 +103,102 @@ const FLUCLOXACILLIN: Concept = c("323567008", "Flucloxacillin 500mg capsules");
 /// The conditions drawn, with weights: acute trusts see emergencies and admissions, community trusts
 /// long-term conditions, wounds and frailty.
 pub const CONDITIONS: &[ConditionDef] = &[
-    cond(c("59621000", "Essential hypertension"), 10, 16, true, Some(AMLODIPINE)),
-    cond(c("44054006", "Type 2 diabetes mellitus"), 7, 14, true, Some(METFORMIN)),
+    cond(
+        c("59621000", "Essential hypertension"),
+        10,
+        16,
+        true,
+        Some(AMLODIPINE),
+    ),
+    cond(
+        c("44054006", "Type 2 diabetes mellitus"),
+        7,
+        14,
+        true,
+        Some(METFORMIN),
+    ),
     cond(c("195967001", "Asthma"), 5, 6, true, Some(SALBUTAMOL)),
-    cond(c("13645005", "Chronic obstructive lung disease"), 5, 9, true, Some(SALBUTAMOL)),
-    cond(c("49436004", "Atrial fibrillation"), 5, 5, true, Some(APIXABAN)),
+    cond(
+        c("13645005", "Chronic obstructive lung disease"),
+        5,
+        9,
+        true,
+        Some(SALBUTAMOL),
+    ),
+    cond(
+        c("49436004", "Atrial fibrillation"),
+        5,
+        5,
+        true,
+        Some(APIXABAN),
+    ),
     cond(c("84114007", "Heart failure"), 4, 6, true, Some(FUROSEMIDE)),
-    cond(c("55822004", "Hyperlipidemia"), 4, 8, true, Some(ATORVASTATIN)),
-    cond(c("35489007", "Depressive disorder"), 3, 10, true, Some(SERTRALINE)),
+    cond(
+        c("55822004", "Hyperlipidemia"),
+        4,
+        8,
+        true,
+        Some(ATORVASTATIN),
+    ),
+    cond(
+        c("35489007", "Depressive disorder"),
+        3,
+        10,
+        true,
+        Some(SERTRALINE),
+    ),
     cond(c("52448006", "Dementia"), 2, 8, true, None),
-    cond(c("396275006", "Osteoarthritis"), 3, 8, true, Some(PARACETAMOL)),
+    cond(
+        c("396275006", "Osteoarthritis"),
+        3,
+        8,
+        true,
+        Some(PARACETAMOL),
+    ),
     cond(c("399912005", "Pressure ulcer"), 1, 7, false, None),
     cond(c("233604007", "Pneumonia"), 8, 1, false, Some(AMOXICILLIN)),
-    cond(c("68566005", "Urinary tract infectious disease"), 6, 4, false, Some(AMOXICILLIN)),
-    cond(c("128045006", "Cellulitis"), 5, 4, false, Some(FLUCLOXACILLIN)),
-    cond(c("5913000", "Fracture of neck of femur"), 4, 0, false, Some(PARACETAMOL)),
-    cond(c("230690007", "Cerebrovascular accident"), 4, 1, false, None),
-    cond(c("22298006", "Myocardial infarction"), 4, 0, false, Some(ATORVASTATIN)),
-    cond(c("21522001", "Abdominal pain"), 6, 0, false, Some(PARACETAMOL)),
+    cond(
+        c("68566005", "Urinary tract infectious disease"),
+        6,
+        4,
+        false,
+        Some(AMOXICILLIN),
+    ),
+    cond(
+        c("128045006", "Cellulitis"),
+        5,
+        4,
+        false,
+        Some(FLUCLOXACILLIN),
+    ),
+    cond(
+        c("5913000", "Fracture of neck of femur"),
+        4,
+        0,
+        false,
+        Some(PARACETAMOL),
+    ),
+    cond(
+        c("230690007", "Cerebrovascular accident"),
+        4,
+        1,
+        false,
+        None,
+    ),
+    cond(
+        c("22298006", "Myocardial infarction"),
+        4,
+        0,
+        false,
+        Some(ATORVASTATIN),
+    ),
+    cond(
+        c("21522001", "Abdominal pain"),
+        6,
+        0,
+        false,
+        Some(PARACETAMOL),
+    ),
 ];
 
 /// An encounter class (HL7 v3 ActCode) with acute and community weights.
@@ -188,7 +283,10 @@ pub const VITALS: &[Vital] = &[
         decimals: 0,
     },
     Vital {
-        loinc: c("59408-5", "Oxygen saturation in Arterial blood by Pulse oximetry"),
+        loinc: c(
+            "59408-5",
+            "Oxygen saturation in Arterial blood by Pulse oximetry",
+        ),
         snomed: c("431314004", "Peripheral oxygen saturation"),
         unit: "%",
         ucum: "%",
