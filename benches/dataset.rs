@@ -1,6 +1,7 @@
-//! Fictional patients: generation throughput (100,000 patients of an acute trust, the target is under
-//! a minute) and load throughput into Azurite (the Royal Berkshire example applied to the embedded local
-//! cloud, its staging account pointing at an Azurite started here from `.ci/node`, as `.ci/run` installs it).
+//! Fictional patients: generation throughput (100,000 patients of an acute trust; the target is under
+//! a minute) and load throughput into Azurite (the Royal Berkshire example with staging storage on, applied
+//! to the embedded local cloud, its staging account pointing at an Azurite started here from `.ci/node`, where
+//! `.ci/run` installs it).
 //!
 //! Run: `cargo bench --bench dataset` (generation only: `cargo bench --bench dataset -- generate`).
 
@@ -62,13 +63,14 @@ fn load(c: &mut Criterion) {
         trustprint::cloud::BLOB_ENDPOINT_ENV,
         format!("http://127.0.0.1:{port}"),
     );
-    let values = PathBuf::from(ROOT).join("blueprints/exemplar-epr/examples/royal-berkshire-rhw.yaml");
+    let values =
+        PathBuf::from(ROOT).join("blueprints/exemplar-epr/examples/royal-berkshire-rhw.yaml");
     let inputs = trustprint::run::Inputs {
         blueprint: trustprint::blueprint::SourceSpec::Embedded,
         values: trustprint::values::ValuesInput {
             file: Some(values),
             base: None,
-            overrides: Vec::new(),
+            overrides: vec!["staging.enabled=true".into()],
         },
     };
     let target = TargetOptions {
@@ -129,22 +131,25 @@ fn load(c: &mut Criterion) {
     group.sample_size(10);
     group.throughput(Throughput::Bytes(bytes));
     let mut turn = 0usize;
-    group.bench_function("5000 patients into Azurite (4 MiB blocks, 8 in flight)", |b| {
-        b.iter(|| {
-            turn += 1;
-            dataset::load(&LoadConfig {
-                staging: StagingTarget {
-                    inputs: inputs.clone(),
-                    target: target.clone(),
-                },
-                from: sets[turn % 2].clone(),
-                block_size: 4 << 20,
-                parallel: 8,
-                stop_after_blocks: None,
+    group.bench_function(
+        "5000 patients into Azurite (4 MiB blocks, 8 in flight)",
+        |b| {
+            b.iter(|| {
+                turn += 1;
+                dataset::load(&LoadConfig {
+                    staging: StagingTarget {
+                        inputs: inputs.clone(),
+                        target: target.clone(),
+                    },
+                    from: sets[turn % 2].clone(),
+                    block_size: 4 << 20,
+                    parallel: 8,
+                    stop_after_blocks: None,
+                })
+                .expect("load")
             })
-            .expect("load")
-        })
-    });
+        },
+    );
     group.finish();
 }
 

@@ -242,7 +242,10 @@ fn bad_input_is_refused_with_what_was_expected() {
 
 // ---- load and verify against Azurite ----
 
-/// The exemplar's Royal Berkshire example turns staging storage on.
+/// The exemplar's Royal Berkshire example (deployable to the local cloud); the tests turn staging storage on
+/// with `--set`.
+const STAGING_ON: &str = "staging.enabled=true";
+
 fn rhw_values() -> PathBuf {
     root().join("blueprints/exemplar-epr/examples/royal-berkshire-rhw.yaml")
 }
@@ -317,7 +320,7 @@ fn deployed_with_azurite() -> (tempfile::TempDir, Azurite) {
         .arg("apply")
         .arg("--values")
         .arg(rhw_values())
-        .args(["--target", "local", "--yes"])
+        .args(["--set", STAGING_ON, "--target", "local", "--yes"])
         .stdout_has("✓ staging: Succeeded")
         .run();
     let sub = trustprint::deploy::target::local_subscription("RHW");
@@ -335,7 +338,7 @@ fn dataset_cmd(dir: tempfile::TempDir, args: &[&str]) -> Test {
         .arg(args[0])
         .arg("--values")
         .arg(rhw_values())
-        .args(["--target", "local"])
+        .args(["--set", STAGING_ON, "--target", "local"])
         .args(args[1..].iter().copied())
 }
 
@@ -459,13 +462,9 @@ fn an_interrupted_load_resumes_from_its_uncommitted_blocks() {
 fn load_needs_the_staging_storage_turned_on() {
     let out = generate(Test::new(), "5", "1", "RHW", "ds");
     Test::in_dir(out.dir)
-        .write(
-            "v.yaml",
-            &std::fs::read_to_string(rhw_values())
-                .unwrap()
-                .replace("  enabled: true", "  enabled: false"),
-        )
-        .args(["dataset", "load", "--values", "v.yaml", "--target", "local", "--from", "ds"])
+        .args(["dataset", "load", "--values"])
+        .arg(rhw_values())
+        .args(["--target", "local", "--from", "ds"])
         .status(4)
         .stderr_has("error: staging storage: the blueprint renders no `staging` deployment for ROYAL BERKSHIRE NHS FOUNDATION TRUST (RHW): set `staging.enabled: true` in the values and apply")
         .run();
