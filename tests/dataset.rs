@@ -171,6 +171,18 @@ fn records_are_tagged_synthetic_with_test_nhs_numbers_in_the_trusts_district() {
 }
 
 #[test]
+fn the_kind_read_from_the_name_can_be_overridden() {
+    // North London NHS Foundation Trust is a mental health trust whose name does not say so.
+    gen_cmd(Test::new(), "3", "1", "G6V2S", "ds")
+        .stdout_has("(G6V2S, acute trust, NW1)")
+        .run();
+    gen_cmd(Test::new(), "3", "1", "G6V2S", "ds")
+        .args(["--kind", "community"])
+        .stdout_has("(G6V2S, community trust, NW1)")
+        .run();
+}
+
+#[test]
 fn every_resource_type_has_the_fhir_r4_required_fields_and_datatypes() {
     let schema: Value = serde_json::from_slice(
         &std::fs::read(root().join("tests/fixtures/fhir/r4-required.schema.json")).unwrap(),

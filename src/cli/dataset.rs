@@ -2,7 +2,7 @@
 
 use super::deploy::{TargetArg, TargetArgs};
 use super::Global;
-use crate::dataset::{self, GenerateConfig, LoadConfig, StagingTarget, Trust};
+use crate::dataset::{self, GenerateConfig, LoadConfig, StagingTarget, Trust, TrustKind};
 use crate::deploy::target::{TargetKind, TargetOptions};
 use crate::error::Error;
 use clap::{Args, Subcommand};
@@ -45,6 +45,13 @@ Example:
 
 Exit status 1 with one line per difference when storage does not match.")]
     Verify(VerifyArgs),
+}
+
+/// `--kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum KindArg {
+    Acute,
+    Community,
 }
 
 /// `dataset load`.
@@ -114,6 +121,10 @@ pub struct GenerateArgs {
     /// The trust's ODS code: names its area (postcode district) and whether it is acute or community.
     #[arg(long, value_name = "ODS", default_value = "RM3")]
     pub trust: String,
+    /// Acute or community, when the trust's name does not tell (the default reads it from the name; see
+    /// docs/fictional-data.md).
+    #[arg(long, value_enum)]
+    pub kind: Option<KindArg>,
     /// Output folder (created if missing).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
@@ -125,10 +136,17 @@ pub struct GenerateArgs {
 pub(super) fn run(cmd: &DatasetCommand, global: &Global) -> Result<(), Error> {
     match cmd {
         DatasetCommand::Generate(args) => {
+            let mut trust = Trust::lookup(&args.trust)?;
+            if let Some(kind) = args.kind {
+                trust.kind = match kind {
+                    KindArg::Acute => TrustKind::Acute,
+                    KindArg::Community => TrustKind::Community,
+                };
+            }
             let config = GenerateConfig {
                 patients: args.patients,
                 seed: args.seed,
-                trust: Trust::lookup(&args.trust)?,
+                trust,
                 out: args.out.clone(),
                 threads: args.threads,
             };
