@@ -481,3 +481,33 @@ fn load_needs_the_staging_storage_turned_on() {
         .stderr_has("error: staging storage: the blueprint renders no `staging` deployment for ROYAL BERKSHIRE NHS FOUNDATION TRUST (RHW): set `staging.enabled: true` in the values and apply")
         .run();
 }
+
+#[test]
+fn load_before_apply_says_to_apply_first() {
+    let out = generate(Test::new(), "5", "1", "RHW", "ds");
+    let sub = trustprint::deploy::target::local_subscription("RHW");
+    dataset_cmd(out.dir, &["load", "--from", "ds"])
+        .status(1)
+        .stderr(&format!(
+            "error: staging storage: storage account strhwuksstaging does not exist in subscription {sub} \
+             (local target): apply the trust first\n"
+        ))
+        .run();
+}
+
+#[test]
+fn a_dataset_changed_since_generation_is_not_loaded() {
+    let (dir, _azurite) = deployed_with_azurite();
+    let out = generate(Test::in_dir(dir), "20", "1", "RHW", "ds");
+    let path = out.path("ds/Condition.ndjson");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str("{\"resourceType\":\"Condition\"}\n");
+    std::fs::write(&path, text).unwrap();
+    dataset_cmd(out.dir, &["load", "--from", "ds"])
+        .status(4)
+        .stderr_has(
+            "error: manifest ds/Condition.ndjson: the file differs from its manifest entry (",
+        )
+        .stderr_has("): regenerate the dataset\n")
+        .run();
+}

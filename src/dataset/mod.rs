@@ -54,9 +54,14 @@ pub enum DatasetError {
     #[error("manifest {origin}: {message}")]
     Manifest { origin: String, message: String },
 
-    /// The values do not ask for staging storage, or the deployed account cannot be found or reached.
+    /// The values do not ask for staging storage (or the blueprint's `staging` deployment lacks what load
+    /// needs).
     #[error("staging storage: {message}")]
     Staging { message: String },
+
+    /// The staging account could not be found or reached through the target (not applied yet, credentials).
+    #[error("staging storage: {message}")]
+    Target { message: String },
 
     /// A blob operation failed.
     #[error("staging storage account {account}, blob {blob}: {message}")]
@@ -93,6 +98,7 @@ impl DatasetError {
             DatasetError::Internal { .. } => crate::ExitCode::Internal,
             DatasetError::OutDir { .. }
             | DatasetError::Io { .. }
+            | DatasetError::Target { .. }
             | DatasetError::Storage { .. }
             | DatasetError::Mismatch { .. } => crate::ExitCode::Failure,
         }

@@ -110,10 +110,15 @@ fn staging_err(message: impl Into<String>) -> DatasetError {
     }
 }
 
+fn target_err(message: impl Into<String>) -> DatasetError {
+    DatasetError::Target {
+        message: message.into(),
+    }
+}
+
 /// Render the trust, find its staging account, read its endpoint and build an authenticated client.
-async fn connect(staging: &StagingTarget) -> Result<Staging, DatasetError> {
-    let (loaded, rendered) = crate::run::render_loaded(&staging.inputs)
-        .map_err(|e| staging_err(format!("rendering the trust: {e}")))?;
+async fn connect(staging: &StagingTarget) -> Result<Staging, crate::Error> {
+    let (loaded, rendered) = crate::run::render_loaded(&staging.inputs)?;
     let deployment = rendered
         .deployments
         .iter()
@@ -141,9 +146,7 @@ async fn connect(staging: &StagingTarget) -> Result<Staging, DatasetError> {
         .resource_group
         .clone()
         .ok_or_else(|| staging_err("the `staging` deployment is not at resource group scope"))?;
-    let conn = target::connect(&staging.target, &loaded.values, &rendered.trust.ods_code)
-        .await
-        .map_err(|e| staging_err(e.to_string()))?;
+    let conn = target::connect(&staging.target, &loaded.values, &rendered.trust.ods_code).await?;
     let id = format!(
         "/subscriptions/{}/resourceGroups/{group}/providers/Microsoft.Storage/storageAccounts/{account}",
         conn.target.subscription_id
@@ -152,9 +155,9 @@ async fn connect(staging: &StagingTarget) -> Result<Staging, DatasetError> {
         .client
         .get_resource(&id, STORAGE_API)
         .await
-        .map_err(|e| staging_err(format!("reading storage account {account}: {e}")))?
+        .map_err(|e| target_err(format!("reading storage account {account}: {e}")))?
         .ok_or_else(|| {
-            staging_err(format!(
+            target_err(format!(
                 "storage account {account} does not exist in subscription {} ({} target): apply the trust \
                  first",
                 conn.target.subscription_id,
@@ -180,10 +183,10 @@ async fn connect(staging: &StagingTarget) -> Result<Staging, DatasetError> {
         // The same identity as deploy, with a token for Azure Storage (the account refuses shared keys).
         TargetKind::Azure => {
             let credential = crate::arm::Credential::from_env()
-                .map_err(|e| staging_err(format!("credential for Azure Storage: {e}")))?;
+                .map_err(|e| target_err(format!("credential for Azure Storage: {e}")))?;
             let tokens =
                 crate::arm::auth::TokenCache::new(credential, azure_core::new_http_client())
-                    .map_err(|e| staging_err(format!("credential for Azure Storage: {e}")))?;
+                    .map_err(|e| target_err(format!("credential for Azure Storage: {e}")))?;
             StorageCredentials::token_credential(Arc::new(tokens))
         }
     };
@@ -243,17 +246,16 @@ fn block_id(sha256: &str, index: u64) -> Vec<u8> {
 }
 
 /// Upload the dataset in `config.from`; see the module docs.
-pub fn load(config: &LoadConfig) -> Result<LoadReport, DatasetError> {
+pub fn load(config: &LoadConfig) -> Result<LoadReport, crate::Error> {
     let manifest = Manifest::read(&config.from)?;
     if config.block_size == 0 || config.parallel == 0 {
         return Err(DatasetError::Invalid {
-            what: "--block-size / --parallel".into(),
+            what: "--block-size-kib / --parallel".into(),
             message: "must be at least 1".into(),
-        });
+        }
+        .into());
     }
-    let rt = crate::deploy::runtime().map_err(|e| DatasetError::Internal {
-        message: e.to_string(),
-    })?;
+    let rt = crate::deploy::runtime()?;
     rt.block_on(async {
         let staging = connect(&config.staging).await?;
         ensure_container(&staging).await?;
@@ -273,7 +275,7 @@ pub fn load(config: &LoadConfig) -> Result<LoadReport, DatasetError> {
             }
             Ok(_) => {}
             Err(DatasetError::Storage { message, .. }) if message.starts_with("HTTP 404") => {}
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.into()),
         }
         let put = Arc::new(AtomicU64::new(0));
         let mut files = Vec::new();
@@ -463,11 +465,9 @@ async fn load_file(
 pub fn verify(
     staging: &StagingTarget,
     local: Option<&std::path::Path>,
-) -> Result<VerifyReport, DatasetError> {
+) -> Result<VerifyReport, crate::Error> {
     let local = local.map(Manifest::read).transpose()?;
-    let rt = crate::deploy::runtime().map_err(|e| DatasetError::Internal {
-        message: e.to_string(),
-    })?;
+    let rt = crate::deploy::runtime()?;
     rt.block_on(async {
         let staging = connect(staging).await?;
         let name = format!("{BLOB_PREFIX}{MANIFEST_FILE}");
@@ -480,9 +480,10 @@ pub fn verify(
                          not finish)",
                         staging.container, staging.account
                     )],
-                })
+                }
+                .into())
             }
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.into()),
         };
         let manifest = Manifest::parse(&bytes, &format!("{}/{name}", staging.account))?;
         let mut problems = Vec::new();
@@ -506,7 +507,7 @@ pub fn verify(
                 manifest,
             })
         } else {
-            Err(DatasetError::Mismatch { problems })
+            Err(DatasetError::Mismatch { problems }.into())
         }
     })
 }
