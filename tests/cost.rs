@@ -659,3 +659,50 @@ fn plan_shows_the_monthly_cost_change() {
         )
         .run();
 }
+
+/// A blueprint that declares `cost.log_gb_per_day` lets each trust's values set it: the exemplar's manifest
+/// with that one parameter added, in a folder holding a copy of the repository's templates.
+#[test]
+fn a_blueprint_can_let_values_set_the_usage_assumptions() {
+    fn copy(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let path = entry.unwrap().path();
+            let target = to.join(path.file_name().unwrap());
+            if path.is_dir() {
+                copy(&path, &target);
+            } else {
+                std::fs::copy(&path, &target).unwrap();
+            }
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = std::fs::read_to_string(Path::new(ROOT).join("blueprints/exemplar-epr/blueprint.yaml"))
+        .unwrap()
+        .replacen("templateRoots: [\"../../templates\"]", "templateRoots: [\"templates\"]", 1)
+        .replacen(
+            "\nparameters:\n",
+            "\nparameters:\n  cost.log_gb_per_day:\n    type: integer\n    description: GB of logs a day, for cost \
+             estimates.\n    example: 10\n    min: 0\n    max: 10000\n",
+            1,
+        );
+    std::fs::write(dir.path().join("blueprint.yaml"), manifest).unwrap();
+    copy(
+        &Path::new(ROOT).join("templates"),
+        &dir.path().join("templates"),
+    );
+    let values = std::fs::read_to_string(example("leeds-community-ry6.yaml")).unwrap()
+        + "cost:\n  log_gb_per_day: 10\n";
+    let t = Test::new().write("ry6.yaml", &values);
+    let cache = t.path().join("cache");
+    let out = t
+        .env("TRUSTPRINT_CACHE", cache.to_str().unwrap())
+        .arg("--blueprint")
+        .arg(dir.path())
+        .args(["cost", "--values", "ry6.yaml", "--output", "json"])
+        .run();
+    let v = out.json();
+    assert_eq!(v["estimate"]["assumptions"]["logGbPerDay"], 10.0);
+    // As with --assume log_gb_per_day=10 above.
+    assert_eq!(v["estimate"]["deployments"]["operations"], 2008.40);
+}
