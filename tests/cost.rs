@@ -122,9 +122,7 @@ fn the_small_example_trust_matches_the_hand_checked_estimate() {
 /// Royal Berkshire (RHW), medium, uksouth with Site Recovery to ukwest and a VPN gateway; checked by hand:
 /// VMs 2 × D8s v5 Windows (730 × £0.652 = 475.96) + 4 × D4s v5 Windows (237.98) + 2 × E16bds v5 Windows
 /// (730 × £1.732 = 1,264.36) = 4,432.56; SQL Enterprise 16 vCPUs 2 × 730 × £4.736 = 6,914.56; Site Recovery
-/// 8 VMs in the ukwest vault × (£19.75 × 1.04 = £20.54) = 164.32; VpnGw2AZ 730 × £0.4938 = 360.47; the
-/// migration staging storage (issue 8): 100 GB assumed × Hot GZRS £0.036 = 3.60, its HSM key 3.95 and its
-/// private endpoint 730 × £0.0079 = 5.77, 13.32 in all.
+/// 8 VMs in the ukwest vault × (£19.75 × 1.04 = £20.54) = 164.32; VpnGw2AZ 730 × £0.4938 = 360.47.
 #[test]
 fn the_medium_example_trust_prices_replication_and_the_vpn_gateway() {
     let e = estimate("royal-berkshire-rhw.yaml", snapshot()).estimate;
@@ -141,7 +139,11 @@ fn the_medium_example_trust_prices_replication_and_the_vpn_gateway() {
         .filter(|l| l.meter_name == "VM Replicated to Azure")
         .all(|l| l.region == "ukwest"));
     assert_eq!(sum(&e, "VpnGw2AZ"), (1, 360.47));
-    assert_eq!(e.deployments.get("staging"), Some(&13.32));
+    assert_eq!(
+        e.deployments.get("staging"),
+        None,
+        "RHW has no migration staging storage"
+    );
     // Every line's amount is its quantity times its unit price, and the deployments add up to the total.
     for l in &e.lines {
         assert_eq!(
@@ -154,13 +156,36 @@ fn the_medium_example_trust_prices_replication_and_the_vpn_gateway() {
     assert!((by_deployment - e.monthly_gbp).abs() < 0.005);
 }
 
+/// North London (G6V2S) in ukwest has the migration staging storage of issue 8 (`staging.enabled`), priced
+/// at UK West's prices (4% above UK South in the snapshot), checked by hand: 100 GB assumed × Hot GRS £0.0333
+/// = 3.33; its HSM-protected key £4.108 → 4.11; its private endpoint 730 h × £0.0082 = 5.986 → 5.99; 13.43.
+#[test]
+fn the_migration_staging_storage_is_priced() {
+    let e = estimate("north-london-g6v2s.yaml", snapshot()).estimate;
+    assert_eq!(e.deployments.get("staging"), Some(&13.43));
+    let staging: Vec<(&str, f64)> = e
+        .lines
+        .iter()
+        .filter(|l| l.deployment == "staging")
+        .map(|l| (l.meter_name.as_str(), l.monthly_gbp))
+        .collect();
+    assert_eq!(
+        staging,
+        vec![
+            ("Premium HSM-protected Advanced Key", 4.11),
+            ("Hot GRS Data Stored", 3.33),
+            ("Standard Private Endpoint", 5.99)
+        ]
+    );
+}
+
 #[test]
 fn every_example_trust_is_estimated_with_the_same_meters_listed_as_unpriced() {
     for (file, total) in [
         ("leeds-community-ry6.yaml", 7942.00),
-        ("north-london-g6v2s.yaml", 8343.95),
+        ("north-london-g6v2s.yaml", 8357.38),
         ("northern-care-alliance-rm3.yaml", 39558.15),
-        ("royal-berkshire-rhw.yaml", 17525.09),
+        ("royal-berkshire-rhw.yaml", 17511.77),
     ] {
         let e = estimate(file, snapshot()).estimate;
         assert_eq!(e.monthly_gbp, total, "{file}");
@@ -557,8 +582,8 @@ mod fleet {
         assert_eq!(
             rows,
             vec![
-                ("G6V2S".to_string(), serde_json::json!(8343.95)),
-                ("RHW".into(), serde_json::json!(17525.09)),
+                ("G6V2S".to_string(), serde_json::json!(8357.38)),
+                ("RHW".into(), serde_json::json!(17511.77)),
                 ("RM3".into(), serde_json::json!(39558.15)),
                 ("RXX".into(), serde_json::Value::Null),
                 ("RY6".into(), serde_json::json!(7942.0)),
@@ -569,11 +594,11 @@ mod fleet {
             .unwrap()
             .contains("problem(s) in values"));
         assert_eq!(v["failed"], 1);
-        // 8,343.95 + 17,525.09 + 39,558.15 + 7,942.00
-        assert_eq!(v["monthlyGbp"], 73369.19);
+        // 8,357.38 + 17,511.77 + 39,558.15 + 7,942.00
+        assert_eq!(v["monthlyGbp"], 73369.30);
         assert_eq!(
             v["byRegion"]["Y56"],
-            serde_json::json!({"name": "London", "trusts": 1, "monthlyGbp": 8343.95})
+            serde_json::json!({"name": "London", "trusts": 1, "monthlyGbp": 8357.38})
         );
         assert_eq!(v["byRegion"]["Y63"]["name"], "North East and Yorkshire");
         assert_eq!(v["byIcb"]["QOP"]["monthlyGbp"], 39558.15);
@@ -584,8 +609,8 @@ mod fleet {
     fn fleet_cost_selects_by_region_and_trust() {
         fleet_with(&[("RY6", "leeds-community-ry6.yaml"), ("G6V2S", "north-london-g6v2s.yaml")])
             .args(["fleet", "cost", "--fleet", "fleet", "--region", "Y56"])
-            .stdout_has("  G6V2S  £    8343.95  NORTH LONDON NHS FOUNDATION TRUST (London, ICB Z9B2Z), 57.5% of budget, 10 unpriced\n")
-            .stdout_has("\nTotal: £8343.95 a month over 1 trust(s)\n")
+            .stdout_has("  G6V2S  £    8357.38  NORTH LONDON NHS FOUNDATION TRUST (London, ICB Z9B2Z), 57.6% of budget, 10 unpriced\n")
+            .stdout_has("\nTotal: £8357.38 a month over 1 trust(s)\n")
             .run();
         fleet_with(&[
             ("RY6", "leeds-community-ry6.yaml"),
@@ -633,4 +658,51 @@ fn plan_shows_the_monthly_cost_change() {
              lines)\n",
         )
         .run();
+}
+
+/// A blueprint that declares `cost.log_gb_per_day` lets each trust's values set it: the exemplar's manifest
+/// with that one parameter added, in a folder holding a copy of the repository's templates.
+#[test]
+fn a_blueprint_can_let_values_set_the_usage_assumptions() {
+    fn copy(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let path = entry.unwrap().path();
+            let target = to.join(path.file_name().unwrap());
+            if path.is_dir() {
+                copy(&path, &target);
+            } else {
+                std::fs::copy(&path, &target).unwrap();
+            }
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = std::fs::read_to_string(Path::new(ROOT).join("blueprints/exemplar-epr/blueprint.yaml"))
+        .unwrap()
+        .replacen("templateRoots: [\"../../templates\"]", "templateRoots: [\"templates\"]", 1)
+        .replacen(
+            "\nparameters:\n",
+            "\nparameters:\n  cost.log_gb_per_day:\n    type: integer\n    description: GB of logs a day, for cost \
+             estimates.\n    example: 10\n    min: 0\n    max: 10000\n",
+            1,
+        );
+    std::fs::write(dir.path().join("blueprint.yaml"), manifest).unwrap();
+    copy(
+        &Path::new(ROOT).join("templates"),
+        &dir.path().join("templates"),
+    );
+    let values = std::fs::read_to_string(example("leeds-community-ry6.yaml")).unwrap()
+        + "cost:\n  log_gb_per_day: 10\n";
+    let t = Test::new().write("ry6.yaml", &values);
+    let cache = t.path().join("cache");
+    let out = t
+        .env("TRUSTPRINT_CACHE", cache.to_str().unwrap())
+        .arg("--blueprint")
+        .arg(dir.path())
+        .args(["cost", "--values", "ry6.yaml", "--output", "json"])
+        .run();
+    let v = out.json();
+    assert_eq!(v["estimate"]["assumptions"]["logGbPerDay"], 10.0);
+    // As with --assume log_gb_per_day=10 above.
+    assert_eq!(v["estimate"]["deployments"]["operations"], 2008.40);
 }

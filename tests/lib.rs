@@ -7,6 +7,7 @@ mod check;
 mod cli;
 mod cloud;
 mod cost;
+mod dataset;
 mod deploy;
 mod evidence;
 mod fleet;

@@ -390,6 +390,7 @@ pub const TYPES: &[TypeInfo] = &[
     t("Microsoft.Storage/storageAccounts", STORAGE, Regional),
     t("Microsoft.Storage/storageAccounts/blobServices", STORAGE, NoLoc),
     t("Microsoft.Storage/storageAccounts/blobServices/containers", STORAGE, NoLoc),
+    t("Microsoft.Storage/storageAccounts/blobServices/containers/immutabilityPolicies", STORAGE, NoLoc),
     t("Microsoft.Storage/storageAccounts/fileServices", STORAGE, NoLoc),
     t("Microsoft.Storage/storageAccounts/fileServices/shares", STORAGE, NoLoc),
     t("Microsoft.Storage/storageAccounts/queueServices", STORAGE, NoLoc),

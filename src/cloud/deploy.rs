@@ -728,13 +728,7 @@ impl StateResolver<'_> {
                 message: format!("The Resource '{id}' was not found."),
             });
         }
-        let key = |n: &str| {
-            use base64::Engine;
-            let h = Sha256::digest(format!("{n}:{}", id.to_lowercase()).as_bytes());
-            let mut bytes = h.to_vec();
-            bytes.extend_from_slice(&Sha256::digest(h));
-            base64::engine::general_purpose::STANDARD.encode(&bytes)
-        };
+        let key = |n: &str| super::storage::storage_account_key(id, n);
         Ok(json!({"keys": [
             {"keyName": "key1", "value": key("key1"), "permissions": "FULL"},
             {"keyName": "key2", "value": key("key2"), "permissions": "FULL"},

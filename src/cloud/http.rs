@@ -1007,7 +1007,7 @@ fn provider_properties(resource_type: &str, names: &[String], id: &str, props: &
         }
         "Microsoft.Storage/storageAccounts" => {
             props["primaryEndpoints"] = json!({
-                "blob": format!("https://{first}.blob.core.windows.net/"),
+                "blob": super::storage::blob_endpoint(first),
                 "file": format!("https://{first}.file.core.windows.net/"),
                 "queue": format!("https://{first}.queue.core.windows.net/"),
                 "table": format!("https://{first}.table.core.windows.net/"),

@@ -32,10 +32,12 @@ mod http;
 mod ids;
 mod policy;
 mod realism;
+mod storage;
 mod store;
 mod tls;
 
 pub use errors::ArmError;
+pub use storage::{blob_endpoint, storage_account_key, BLOB_ENDPOINT_ENV};
 
 use serde_json::{Map, Value};
 use std::collections::HashMap;

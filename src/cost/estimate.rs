@@ -962,6 +962,85 @@ mod tests {
         assert_eq!(vm_series("Basic_A1"), None);
     }
 
+    fn resource(kind: &str, name: &str, body: Value) -> Resource {
+        let segs: Vec<&str> = kind.split('/').collect();
+        Resource {
+            id: format!(
+                "/subscriptions/s/resourceGroups/g/providers/{}/{}/{name}",
+                segs[0], segs[1]
+            ),
+            resource_type: kind.into(),
+            api_version: "2024-01-01".into(),
+            name: name.into(),
+            location: Some("uksouth".into()),
+            tags: None,
+            body,
+            deployment: "epr".into(),
+        }
+    }
+
+    fn vm(name: &str, licence: Option<&str>) -> Resource {
+        let mut body = serde_json::json!({"properties": {
+            "hardwareProfile": {"vmSize": "Standard_E8bds_v5"},
+            "storageProfile": {
+                "imageReference": {"publisher": "MicrosoftSQLServer", "offer": "sql2022-ws2022", "sku": "enterprise-gen2"},
+                "osDisk": {"managedDisk": {"storageAccountType": "Premium_ZRS"}}
+            }
+        }});
+        if let Some(l) = licence {
+            body["properties"]["licenseType"] = l.into();
+        }
+        resource("Microsoft.Compute/virtualMachines", name, body)
+    }
+
+    fn sql(vm: &str, licence: &str) -> Resource {
+        resource(
+            "Microsoft.SqlVirtualMachine/sqlVirtualMachines",
+            vm,
+            serde_json::json!({"properties": {
+                "virtualMachineResourceId": format!("/subscriptions/s/resourceGroups/g/providers/Microsoft.Compute/virtualMachines/{vm}"),
+                "sqlServerLicenseType": licence, "sqlImageSku": "Enterprise"
+            }}),
+        )
+    }
+
+    #[test]
+    fn hybrid_benefit_drops_the_windows_and_sql_licences() {
+        let sheet = PriceSheet::embedded().unwrap();
+        let a = Assumptions::for_tier(Some("small"));
+        let resources = [
+            vm("payg", None),
+            sql("payg", "PAYG"),
+            vm("ahb", Some("Windows_Server")),
+            sql("ahb", "AHUB"),
+        ];
+        let out = run(&resources, &sheet, &a, "uksouth");
+        let lines: Vec<(&str, &str, f64)> = out
+            .lines
+            .iter()
+            .map(|l| {
+                (
+                    l.resource_id.rsplit('/').next().unwrap(),
+                    l.product_name.as_str(),
+                    l.monthly_gbp,
+                )
+            })
+            .collect();
+        assert_eq!(
+            lines,
+            vec![
+                // 730 h × £0.866 (Windows) and × £0.574 (compute only); the OS disk 127 GB → P10 ZRS £22.92.
+                ("payg", "Virtual Machines Ebdsv5 Series Windows", 632.18),
+                ("payg", "Premium SSD Managed Disks", 22.92),
+                ("payg", "SQL Server Enterprise", 1728.64),
+                ("ahb", "Virtual Machines Ebdsv5 Series", 419.02),
+                ("ahb", "Premium SSD Managed Disks", 22.92),
+            ]
+        );
+        assert_eq!(out.no_charge, 1, "the AHUB SQL licence");
+        assert!(out.unpriced.is_empty());
+    }
+
     #[test]
     fn parent_of_a_child_resource() {
         let key = "/subscriptions/s/resourceGroups/g/providers/Microsoft.KeyVault/vaults/v/keys/k";

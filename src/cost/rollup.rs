@@ -29,24 +29,37 @@ fn region_name(code: &str) -> &'static str {
     }
 }
 
-/// A trust's place in the NHS: its region code and ICB code, from the ODS files.
+/// One CSV line's fields: commas inside double quotes belong to the field (ODS names such as "BARKING,
+/// HAVERING AND REDBRIDGE ..."), a doubled quote is a quote.
+fn csv_fields(line: &str) -> Vec<String> {
+    let (mut fields, mut field, mut quoted) = (Vec::new(), String::new(), false);
+    let mut chars = line.trim_end_matches('\r').chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                field.push('"');
+                chars.next();
+            }
+            ('"', _) => quoted = !quoted,
+            (',', false) => fields.push(std::mem::take(&mut field)),
+            (c, _) => field.push(c),
+        }
+    }
+    fields.push(field);
+    fields
+}
+
+/// A trust's place in the NHS: its region code and ICB code, from the ODS files (the English open trusts
+/// first, then the full extract, which still has closed and Welsh ones: columns 3 and 4).
 fn ods_place(ods: &str) -> Option<(String, String)> {
-    let unquote = |s: &str| s.trim().trim_matches('"').to_string();
-    for line in ACTIVE.lines().skip(1) {
-        let cols: Vec<&str> = line.split(',').collect();
-        if cols.first().map(|c| c.eq_ignore_ascii_case(ods)) == Some(true) && cols.len() > 4 {
-            return Some((unquote(cols[2]), unquote(cols[4])));
-        }
-    }
-    // Closed or not English: the full ODS extract still has its region and ICB (columns 3 and 4). Names hold
-    // no commas in the columns before the address, so a plain split finds them.
-    for line in ETR.lines() {
-        let cols: Vec<&str> = line.split(',').collect();
-        if cols.len() > 3 && unquote(cols[0]).eq_ignore_ascii_case(ods) {
-            return Some((unquote(cols[2]), unquote(cols[3])));
-        }
-    }
-    None
+    let find = |text: &str, skip: usize, region: usize, icb: usize| {
+        text.lines().skip(skip).find_map(|line| {
+            let cols = csv_fields(line);
+            (cols.len() > icb && cols[0].eq_ignore_ascii_case(ods))
+                .then(|| (cols[region].clone(), cols[icb].clone()))
+        })
+    };
+    find(ACTIVE, 1, 2, 4).or_else(|| find(ETR, 0, 2, 3))
 }
 
 /// Which trusts: empty lists select everything.
@@ -275,5 +288,11 @@ mod tests {
         assert_eq!(ods_place("G6V2S"), Some(("Y56".into(), "Z9B2Z".into())));
         assert_eq!(ods_place("r0a"), Some(("Y62".into(), "QOP".into())));
         assert_eq!(ods_place("XXX"), None);
+        // A name with commas, quoted in the file.
+        assert_eq!(ods_place("RF4"), Some(("Y56".into(), "QMF".into())));
+        assert_eq!(
+            csv_fields(r#"A,"B, ""C"" D",E"#),
+            vec!["A".to_string(), r#"B, "C" D"#.into(), "E".into()]
+        );
     }
 }

@@ -201,9 +201,14 @@ pub fn generate(config: &GenerateConfig) -> Result<Manifest, DatasetError> {
                 .collect();
             handles
                 .into_iter()
-                .map(|h| h.join().unwrap_or_default())
-                .collect()
-        });
+                .map(|h| {
+                    // A worker that panicked is a bug; losing its batch silently would be worse.
+                    h.join().map_err(|_| DatasetError::Internal {
+                        message: "a generator thread panicked".into(),
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()
+        })?;
         for chunk in chunks {
             for (i, sink) in sinks.iter_mut().enumerate() {
                 sink.write(&chunk.bytes[i], chunk.counts[i])?;

@@ -12,6 +12,7 @@
 mod generate;
 mod manifest;
 pub mod nhs;
+mod storage;
 mod trust;
 mod vocab;
 
@@ -19,6 +20,9 @@ pub use generate::{
     file_name, generate, GenerateConfig, RESOURCE_TYPES, SYNTHETIC_TAG_CODE, SYNTHETIC_TAG_SYSTEM,
 };
 pub use manifest::{FileEntry, Manifest, TrustSummary, MANIFEST_FILE};
+pub use storage::{
+    load, verify, FileLoad, LoadConfig, LoadReport, StagingTarget, VerifyReport, BLOB_PREFIX,
+};
 pub use trust::{Trust, TrustKind};
 
 use std::path::{Path, PathBuf};
@@ -50,9 +54,14 @@ pub enum DatasetError {
     #[error("manifest {origin}: {message}")]
     Manifest { origin: String, message: String },
 
-    /// The values do not ask for staging storage, or the deployed account cannot be found or reached.
+    /// The values do not ask for staging storage (or the blueprint's `staging` deployment lacks what load
+    /// needs).
     #[error("staging storage: {message}")]
     Staging { message: String },
+
+    /// The staging account could not be found or reached through the target (not applied yet, credentials).
+    #[error("staging storage: {message}")]
+    Target { message: String },
 
     /// A blob operation failed.
     #[error("staging storage account {account}, blob {blob}: {message}")]
@@ -89,6 +98,7 @@ impl DatasetError {
             DatasetError::Internal { .. } => crate::ExitCode::Internal,
             DatasetError::OutDir { .. }
             | DatasetError::Io { .. }
+            | DatasetError::Target { .. }
             | DatasetError::Storage { .. }
             | DatasetError::Mismatch { .. } => crate::ExitCode::Failure,
         }
