@@ -174,7 +174,11 @@ pub fn record_with(
             .and_then(|t| serde_yaml::from_str::<Lock>(&t).ok())
             .and_then(|l| l.deployment)
     });
-    let (files, _lock) = trust_files_with(loaded, rendered, deployment);
+    let (mut files, _lock) = trust_files_with(loaded, rendered, deployment);
+    files.extend(kept_files(&repo, &trust_rel).map_err(|source| Error::Git {
+        context: format!("reading {trust_rel}'s committed evidence"),
+        source,
+    })?);
     // A stamp killed between writing the folder and committing leaves exactly these files uncommitted; a
     // rerun with the same inputs finishes the job instead of refusing its own work.
     if !folder_holds(&fleet.join(&trust_rel), &files) {
@@ -345,23 +349,26 @@ pub fn record_files(
         return Ok(None);
     }
 
-    let mut root = head_tree.as_ref().map(git2::Tree::id);
+    let mut update = git2::build::TreeUpdateBuilder::new();
     for (name, bytes) in files {
         let blob = repo.blob(bytes).map_err(git(format!("writing {name}")))?;
-        let parts: Vec<&str> = name.split('/').collect();
-        root = Some(
-            insert_path(&repo, root, &parts, blob)
-                .map_err(git("building the commit's tree".into()))?,
-        );
+        update.upsert(name.as_str(), blob, git2::FileMode::Blob);
     }
-    let tree = root
-        .ok_or_else(|| Error::Internal {
-            message: "a commit of no files".into(),
-        })
-        .and_then(|oid| {
-            repo.find_tree(oid)
-                .map_err(git("reading the commit's tree".into()))
-        })?;
+    let base = match &head_tree {
+        Some(t) => t.clone(),
+        None => {
+            let empty = repo
+                .treebuilder(None)
+                .and_then(|b| b.write())
+                .map_err(git("building the commit's tree".into()))?;
+            repo.find_tree(empty)
+                .map_err(git("building the commit's tree".into()))?
+        }
+    };
+    let tree = update
+        .create_updated(&repo, &base)
+        .and_then(|oid| repo.find_tree(oid))
+        .map_err(git("building the commit's tree".into()))?;
 
     let restore = |upto: usize| {
         for ((name, _), old) in files.iter().zip(&before).take(upto) {
@@ -410,34 +417,36 @@ pub fn record_files(
     Ok(Some(commit.to_string()))
 }
 
-/// The tree `root` with the blob at `parts` (a path's components) put in, creating folders as needed.
-fn insert_path(
-    repo: &Repository,
-    root: Option<git2::Oid>,
-    parts: &[&str],
-    blob: git2::Oid,
-) -> Result<git2::Oid, git2::Error> {
-    let tree = match root {
-        Some(oid) => Some(repo.find_tree(oid)?),
-        None => None,
+/// Folders of a trust's folder that other commands commit there (`trustprint evidence --fleet`): a restamp
+/// keeps what HEAD holds of them.
+const KEPT_DIRS: &[&str] = &["evidence"];
+
+/// HEAD's files under the trust's [`KEPT_DIRS`], relative to the trust's folder.
+fn kept_files(repo: &Repository, trust_rel: &str) -> Result<Vec<(String, Vec<u8>)>, git2::Error> {
+    let Ok(head) = repo.head().and_then(|h| h.peel_to_tree()) else {
+        return Ok(Vec::new());
     };
-    let mut builder = repo.treebuilder(tree.as_ref())?;
-    match parts {
-        [name] => {
-            builder.insert(name, blob, 0o100644)?;
+    let mut out = Vec::new();
+    for dir in KEPT_DIRS {
+        let Ok(entry) = head.get_path(Path::new(&format!("{trust_rel}/{dir}"))) else {
+            continue;
+        };
+        let tree = repo.find_tree(entry.id())?;
+        let mut blobs = Vec::new();
+        tree.walk(git2::TreeWalkMode::PreOrder, |root, e| {
+            if e.kind() == Some(git2::ObjectType::Blob) {
+                blobs.push((
+                    format!("{dir}/{root}{}", e.name().unwrap_or_default()),
+                    e.id(),
+                ));
+            }
+            git2::TreeWalkResult::Ok
+        })?;
+        for (name, id) in blobs {
+            out.push((name, repo.find_blob(id)?.content().to_vec()));
         }
-        [dir, rest @ ..] => {
-            let sub = tree
-                .as_ref()
-                .and_then(|t| t.get_name(dir))
-                .filter(|e| e.kind() == Some(git2::ObjectType::Tree))
-                .map(|e| e.id());
-            let oid = insert_path(repo, sub, rest, blob)?;
-            builder.insert(dir, oid, 0o040000)?;
-        }
-        [] => {}
     }
-    builder.write()
+    Ok(out)
 }
 
 fn commit_message(rendered: &Rendered, restamp: bool) -> String {

@@ -229,6 +229,33 @@ fn with_a_fleet_the_pack_reads_the_lock_and_is_committed_to_the_trusts_folder() 
         .all(|s| s.path().is_some_and(|p| !p.starts_with("trusts/"))));
     let md = out.read("fleet/trusts/RY6/evidence/evidence.md");
     assert!(md.contains("trusts/RY6/trustprint.lock records no apply yet."));
+
+    // A restamp with a changed value rewrites the trust's folder and keeps the committed evidence.
+    let out = Test::in_dir(out.dir)
+        .args([
+            "stamp",
+            "--no-deploy",
+            "--fleet",
+            "fleet",
+            "--set",
+            "cost_centre=LCH-IT-2",
+            "--values",
+        ])
+        .arg(example("leeds-community-ry6.yaml"))
+        .run();
+    let repo = git2::Repository::open(out.path("fleet")).unwrap();
+    let restamp = repo.head().unwrap().peel_to_commit().unwrap();
+    assert!(
+        restamp.message().unwrap().starts_with("Restamp "),
+        "{:?}",
+        restamp.message()
+    );
+    assert!(restamp
+        .tree()
+        .unwrap()
+        .get_path(Path::new("trusts/RY6/evidence/evidence.md"))
+        .is_ok());
+    assert_eq!(out.read("fleet/trusts/RY6/evidence/evidence.md"), md);
 }
 
 #[test]

@@ -110,6 +110,8 @@ fn kind(error: &Error) -> &'static str {
         Error::Usage { .. } => "usage",
         Error::Internal { .. } => "internal",
         Error::Expand { .. } => "expand",
+        Error::Cost(_) => "cost",
+        Error::Fleet(_) => "fleet",
         #[allow(unreachable_patterns)]
         _ => "other",
     }

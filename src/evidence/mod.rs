@@ -399,41 +399,15 @@ pub fn write(out: &Path, pack: &Pack) -> Result<Vec<PathBuf>, Error> {
     Ok(written)
 }
 
-/// Commit the pack into the fleet repository at `trusts/<ODS>/evidence/`: one commit holding only those
-/// files, made from HEAD's tree (whatever else is staged stays out of it). Returns the commit, or None when
-/// the files are unchanged.
+/// Commit the pack into the fleet repository at `trusts/<ODS>/evidence/` ([`crate::record::record_files`]:
+/// under the fleet's lock, one commit holding only those files). Returns the commit, or None when the files
+/// are unchanged. A restamp of the trust keeps them.
 pub fn commit(fleet: &Path, pack: &Pack) -> Result<Option<String>, Error> {
-    let git = |context: String| move |source| Error::Git { context, source };
-    let repo = git2::Repository::open(fleet)
-        .map_err(git(format!("opening fleet repository {}", fleet.display())))?;
-    let head = repo
-        .head()
-        .and_then(|h| h.peel_to_commit())
-        .map_err(git("reading HEAD's commit".into()))?;
-    let base = head.tree().map_err(git("reading HEAD's tree".into()))?;
     let dir = format!("trusts/{}/evidence", pack.trust.ods_code);
-    let files = files(pack);
-    let mut update = git2::build::TreeUpdateBuilder::new();
-    for (name, bytes) in &files {
-        let blob = repo
-            .blob(bytes)
-            .map_err(git(format!("writing {dir}/{name}")))?;
-        update.upsert(format!("{dir}/{name}"), blob, git2::FileMode::Blob);
-    }
-    let tree_id = update
-        .create_updated(&repo, &base)
-        .map_err(git("building the commit's tree".into()))?;
-    if tree_id == base.id() {
-        return Ok(None);
-    }
-    write(&fleet.join(&dir), pack)?;
-    let tree = repo
-        .find_tree(tree_id)
-        .map_err(git("reading the commit's tree".into()))?;
-    let signature = repo
-        .signature()
-        .or_else(|_| git2::Signature::now("trustprint", "trustprint@localhost"))
-        .map_err(git("making the commit signature".into()))?;
+    let files: Vec<(String, Vec<u8>)> = files(pack)
+        .into_iter()
+        .map(|(name, bytes)| (format!("{dir}/{name}"), bytes))
+        .collect();
     let message = format!(
         "Evidence pack for {} ({}) with {} {}\n\nGenerated at {} by trustprint {}\n",
         pack.trust.name,
@@ -443,24 +417,7 @@ pub fn commit(fleet: &Path, pack: &Pack) -> Result<Option<String>, Error> {
         pack.generated_at,
         pack.trustprint_version
     );
-    let commit = repo
-        .commit(
-            Some("HEAD"),
-            &signature,
-            &signature,
-            &message,
-            &tree,
-            &[&head],
-        )
-        .map_err(git(format!("committing {dir}")))?;
-    let mut index = repo.index().map_err(git("reading the index".into()))?;
-    for (name, _) in &files {
-        index
-            .add_path(Path::new(&format!("{dir}/{name}")))
-            .map_err(git(format!("adding {dir}/{name} to the index")))?;
-    }
-    index.write().map_err(git("writing the index".into()))?;
-    Ok(Some(commit.to_string()))
+    crate::record::record_files(fleet, &files, &message, crate::record::DEFAULT_LOCK_TIMEOUT)
 }
 
 #[cfg(test)]
