@@ -189,23 +189,7 @@ pub fn record_with(
     let trust_tree =
         build_tree(&repo, &files).map_err(git(format!("writing {trust_rel} objects")))?;
 
-    let head = match repo.head() {
-        Ok(h) => Some(
-            h.peel_to_commit()
-                .map_err(git("reading HEAD's commit".into()))?,
-        ),
-        Err(e)
-            if e.code() == git2::ErrorCode::UnbornBranch
-                || e.code() == git2::ErrorCode::NotFound =>
-        {
-            None
-        }
-        Err(e) => return Err(git("reading HEAD".into())(e)),
-    };
-    let head_tree = match &head {
-        Some(c) => Some(c.tree().map_err(git("reading HEAD's tree".into()))?),
-        None => None,
-    };
+    let (head, head_tree) = head_of(&repo)?;
     let recorded = head_tree
         .as_ref()
         .and_then(|t| t.get_path(Path::new(&trust_rel)).ok())
@@ -237,19 +221,7 @@ pub fn record_with(
     let swap = Swap::stage(&trust_dir, &files)?;
 
     let message = commit_message(rendered, head_tree.is_some() && recorded.is_some());
-    let signature = repo
-        .signature()
-        .or_else(|_| Signature::now("trustprint", "trustprint@localhost"))
-        .map_err(git("making the commit signature".into()))?;
-    let parents: Vec<&git2::Commit> = head.iter().collect();
-    let commit = match repo.commit(
-        Some("HEAD"),
-        &signature,
-        &signature,
-        &message,
-        &tree,
-        &parents,
-    ) {
+    let commit = match commit_on_head(&repo, head.as_ref(), &tree, &message) {
         Ok(c) => c,
         Err(e) => {
             // The trust's folder goes back to what it was; the error says whether that worked too.
@@ -294,25 +266,7 @@ pub fn record_files(
     let _guard = FleetLock::acquire(fleet, &git_dir.join("trustprint.lock"), lock_timeout)?;
     let git = |context: String| move |source| Error::Git { context, source };
 
-    let head = match repo.head() {
-        Ok(h) => Some(
-            h.peel_to_commit()
-                .map_err(git("reading HEAD's commit".into()))?,
-        ),
-        Err(e)
-            if matches!(
-                e.code(),
-                git2::ErrorCode::UnbornBranch | git2::ErrorCode::NotFound
-            ) =>
-        {
-            None
-        }
-        Err(e) => return Err(git("reading HEAD".into())(e)),
-    };
-    let head_tree = match &head {
-        Some(c) => Some(c.tree().map_err(git("reading HEAD's tree".into()))?),
-        None => None,
-    };
+    let (head, head_tree) = head_of(&repo)?;
     let mut before: Vec<Option<Vec<u8>>> = Vec::new();
     let mut changed = false;
     for (name, bytes) in files {
@@ -388,19 +342,7 @@ pub fn record_files(
             return Err(e);
         }
     }
-    let signature = repo
-        .signature()
-        .or_else(|_| Signature::now("trustprint", "trustprint@localhost"))
-        .map_err(git("making the commit signature".into()))?;
-    let parents: Vec<&git2::Commit> = head.iter().collect();
-    let commit = match repo.commit(
-        Some("HEAD"),
-        &signature,
-        &signature,
-        message,
-        &tree,
-        &parents,
-    ) {
+    let commit = match commit_on_head(&repo, head.as_ref(), &tree, message) {
         Ok(c) => c,
         Err(e) => {
             restore(files.len());
@@ -415,6 +357,52 @@ pub fn record_files(
     }
     index.write().map_err(git("writing the index".into()))?;
     Ok(Some(commit.to_string()))
+}
+
+/// HEAD's commit and tree, or none in a repository without commits.
+fn head_of(repo: &Repository) -> Result<(Option<git2::Commit<'_>>, Option<git2::Tree<'_>>), Error> {
+    let git = |context: &str| {
+        let context = context.to_string();
+        move |source| Error::Git { context, source }
+    };
+    let head = match repo.head() {
+        Ok(h) => Some(h.peel_to_commit().map_err(git("reading HEAD's commit"))?),
+        Err(e)
+            if matches!(
+                e.code(),
+                git2::ErrorCode::UnbornBranch | git2::ErrorCode::NotFound
+            ) =>
+        {
+            None
+        }
+        Err(e) => return Err(git("reading HEAD")(e)),
+    };
+    let tree = match &head {
+        Some(c) => Some(c.tree().map_err(git("reading HEAD's tree"))?),
+        None => None,
+    };
+    Ok((head, tree))
+}
+
+/// Commit `tree` on top of `head` (the repository's signature, else trustprint's own).
+fn commit_on_head(
+    repo: &Repository,
+    head: Option<&git2::Commit>,
+    tree: &git2::Tree,
+    message: &str,
+) -> Result<git2::Oid, git2::Error> {
+    let signature = repo
+        .signature()
+        .or_else(|_| Signature::now("trustprint", "trustprint@localhost"))?;
+    let parents: Vec<&git2::Commit> = head.into_iter().collect();
+    repo.commit(
+        Some("HEAD"),
+        &signature,
+        &signature,
+        message,
+        tree,
+        &parents,
+    )
 }
 
 /// Folders of a trust's folder that other commands commit there (`trustprint evidence --fleet`): a restamp

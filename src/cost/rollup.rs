@@ -12,54 +12,17 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-const ACTIVE: &str = include_str!("../../data/nhs/trusts_england_active.csv");
-const ETR: &str = include_str!("../../data/nhs/etr.csv");
-
-/// NHS England region names by code (as in `data/nhs/trusts_england_active.csv`).
+/// NHS England region names by code, "unknown region" for another.
 fn region_name(code: &str) -> &'static str {
-    match code {
-        "Y56" => "London",
-        "Y58" => "South West",
-        "Y59" => "South East",
-        "Y60" => "Midlands",
-        "Y61" => "East of England",
-        "Y62" => "North West",
-        "Y63" => "North East and Yorkshire",
-        _ => "unknown region",
-    }
+    crate::ods::region_name(code).unwrap_or("unknown region")
 }
 
-/// One CSV line's fields: commas inside double quotes belong to the field (ODS names such as "BARKING,
-/// HAVERING AND REDBRIDGE ..."), a doubled quote is a quote.
-fn csv_fields(line: &str) -> Vec<String> {
-    let (mut fields, mut field, mut quoted) = (Vec::new(), String::new(), false);
-    let mut chars = line.trim_end_matches('\r').chars().peekable();
-    while let Some(c) = chars.next() {
-        match (c, quoted) {
-            ('"', true) if chars.peek() == Some(&'"') => {
-                field.push('"');
-                chars.next();
-            }
-            ('"', _) => quoted = !quoted,
-            (',', false) => fields.push(std::mem::take(&mut field)),
-            (c, _) => field.push(c),
-        }
-    }
-    fields.push(field);
-    fields
-}
-
-/// A trust's place in the NHS: its region code and ICB code, from the ODS files (the English open trusts
-/// first, then the full extract, which still has closed and Welsh ones: columns 3 and 4).
+/// A trust's place in the NHS: its region code and ICB code, from NHS Digital's ODS extract shipped in
+/// `data/nhs/etr.csv` (open, closed and Welsh organisations alike).
 fn ods_place(ods: &str) -> Option<(String, String)> {
-    let find = |text: &str, skip: usize, region: usize, icb: usize| {
-        text.lines().skip(skip).find_map(|line| {
-            let cols = csv_fields(line);
-            (cols.len() > icb && cols[0].eq_ignore_ascii_case(ods))
-                .then(|| (cols[region].clone(), cols[icb].clone()))
-        })
-    };
-    find(ACTIVE, 1, 2, 4).or_else(|| find(ETR, 0, 2, 3))
+    crate::ods::bundled_by_code()
+        .get(&ods.to_ascii_uppercase())
+        .map(|t| (t.region.clone(), t.icb.clone()))
 }
 
 /// Which trusts: empty lists select everything.
@@ -290,9 +253,5 @@ mod tests {
         assert_eq!(ods_place("XXX"), None);
         // A name with commas, quoted in the file.
         assert_eq!(ods_place("RF4"), Some(("Y56".into(), "QMF".into())));
-        assert_eq!(
-            csv_fields(r#"A,"B, ""C"" D",E"#),
-            vec!["A".to_string(), r#"B, "C" D"#.into(), "E".into()]
-        );
     }
 }
