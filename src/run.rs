@@ -182,7 +182,15 @@ pub fn stamp_with(
     options: &StampOptions,
     on_plan: &dyn Fn(&crate::deploy::Plan),
 ) -> Result<Stamped, Error> {
-    let checked = check_trust(inputs)?;
+    stamp_checked(check_trust(inputs)?, options, on_plan)
+}
+
+/// [`stamp_with`] for a trust already loaded, rendered and checked.
+pub fn stamp_checked(
+    checked: Checked,
+    options: &StampOptions,
+    on_plan: &dyn Fn(&crate::deploy::Plan),
+) -> Result<Stamped, Error> {
     if checked.report.violations().next().is_some() {
         return Err(Error::Violations {
             report: Box::new(checked.report),

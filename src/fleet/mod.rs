@@ -13,6 +13,7 @@
 pub mod address;
 pub mod config;
 pub mod import;
+pub mod run;
 
 use crate::types::OdsCode;
 use config::{AddressOrigin, FleetFile, TrustEntry};

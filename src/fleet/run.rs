@@ -1,0 +1,514 @@
+//! `fleet plan` and `fleet apply`: the selected trusts of a fleet, each through the single-trust pipeline
+//! (load → render → check → plan, and apply → record), over a bounded number of workers.
+//!
+//! Contract:
+//! - a trust's values are the fleet's layer ([`super::Fleet::trust_layer`]) under its own
+//!   `trusts/<ODS>/values.yaml` when it has one;
+//! - a trust whose content hash (values and rendered files, [`crate::record::Lock::content_hash`]) equals the one
+//!   its lock recorded after a successful apply is skipped with no ARM call, unless `refresh`;
+//! - one trust failing (invalid values, a guardrail, ARM) is reported in its row and never stops or touches the
+//!   others; every applied trust is recorded (one commit each, under the fleet's lock), failed applies too;
+//! - the run's selection and progress are journalled in `.git/trustprint-fleet-run.json`, so `resume`
+//!   continues an interrupted run with the trusts it had not finished;
+//! - on the local cloud, one embedded cloud serves the whole run (each trust in its own subscription).
+
+use super::Fleet;
+use crate::deploy::{DeployOptions, TargetKind};
+use crate::error::Error;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+/// Which trusts: empty lists select every open trust.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Selection {
+    pub trusts: Vec<String>,
+    pub ring: Option<String>,
+    pub regions: Vec<String>,
+    pub icbs: Vec<String>,
+}
+
+impl Selection {
+    /// The selected trusts' ODS codes, in code order; closed trusts are never selected.
+    pub fn resolve(&self, fleet: &Fleet) -> Result<Vec<String>, Error> {
+        for ods in &self.trusts {
+            fleet.trust(ods)?;
+        }
+        if let Some(ring) = &self.ring {
+            if !fleet.file.rings.iter().any(|r| &r.name == ring) {
+                return Err(Error::Usage {
+                    message: format!(
+                        "--ring {ring}: fleet.yaml has no such ring (rings: {})",
+                        fleet
+                            .file
+                            .rings
+                            .iter()
+                            .map(|r| r.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                });
+            }
+        }
+        let any = |list: &[String], v: Option<&str>| {
+            list.is_empty() || v.is_some_and(|v| list.iter().any(|x| x.eq_ignore_ascii_case(v)))
+        };
+        Ok(fleet
+            .file
+            .trusts
+            .iter()
+            .filter(|(ods, t)| {
+                t.closed.is_none()
+                    && any(&self.trusts, Some(ods))
+                    && any(&self.regions, t.region.as_deref())
+                    && any(&self.icbs, t.icb.as_deref())
+                    && self
+                        .ring
+                        .as_deref()
+                        .is_none_or(|r| fleet.ring_of(ods) == Some(r))
+            })
+            .map(|(ods, _)| ods.clone())
+            .collect())
+    }
+}
+
+/// How to run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub selection: Selection,
+    /// Trusts worked on at once.
+    pub concurrency: usize,
+    /// Plan even trusts whose content hash matches their last successful apply.
+    pub refresh: bool,
+    /// Continue the interrupted run recorded in the journal.
+    pub resume: bool,
+    /// Target and safety options, as for one trust (`yes` is the run's).
+    pub deploy: DeployOptions,
+    /// A line per finished trust on stderr.
+    pub progress: bool,
+}
+
+/// What happened to one trust.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", tag = "status")]
+pub enum Outcome {
+    /// Same inputs as its last successful apply: no ARM call made.
+    Skipped,
+    /// Planned (or applied) with nothing to change.
+    NoChange,
+    /// `fleet plan`: the changes applying would make.
+    Changes {
+        create: usize,
+        modify: usize,
+        delete: usize,
+        data_loss: Vec<String>,
+    },
+    /// `fleet apply`: applied and recorded.
+    Applied {
+        create: usize,
+        modify: usize,
+        delete: usize,
+        commit: Option<String>,
+    },
+    /// Failed at any stage; the others went on.
+    Failed { error: String },
+}
+
+/// One trust's row.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrustRun {
+    pub ods: String,
+    pub name: String,
+    #[serde(flatten)]
+    pub outcome: Outcome,
+}
+
+/// The whole run.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    pub command: String,
+    pub trusts: Vec<TrustRun>,
+    pub rollup: Rollup,
+}
+
+/// Counts for the summary line.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Rollup {
+    pub no_change: usize,
+    pub changed: usize,
+    pub failed: usize,
+    pub with_data_loss: usize,
+    pub skipped: usize,
+}
+
+impl RunReport {
+    fn new(command: &str, trusts: Vec<TrustRun>) -> Self {
+        let mut r = Rollup::default();
+        for t in &trusts {
+            match &t.outcome {
+                Outcome::Skipped => {
+                    r.skipped += 1;
+                    r.no_change += 1;
+                }
+                Outcome::NoChange => r.no_change += 1,
+                Outcome::Changes { data_loss, .. } => {
+                    r.changed += 1;
+                    if !data_loss.is_empty() {
+                        r.with_data_loss += 1;
+                    }
+                }
+                Outcome::Applied { .. } => r.changed += 1,
+                Outcome::Failed { .. } => r.failed += 1,
+            }
+        }
+        RunReport {
+            command: command.to_string(),
+            trusts,
+            rollup: r,
+        }
+    }
+
+    /// "150 no change, 38 modify, 2 failed, 0 with data loss".
+    pub fn summary(&self) -> String {
+        let r = &self.rollup;
+        let verb = if self.command == "apply" { "applied" } else { "to change" };
+        format!(
+            "{} trust(s): {} no change ({} skipped by content hash), {} {verb}, {} failed, {} with data loss",
+            self.trusts.len(),
+            r.no_change,
+            r.skipped,
+            r.changed,
+            r.failed,
+            r.with_data_loss
+        )
+    }
+
+    /// A line per trust and the summary.
+    pub fn render_text(&self) -> String {
+        let mut s = String::new();
+        for t in &self.trusts {
+            s.push_str(&format!("{:<6} {}\n", t.ods, outcome_text(&t.outcome)));
+        }
+        s.push_str(&self.summary());
+        s.push('\n');
+        s
+    }
+
+    /// Whether any trust failed.
+    pub fn any_failed(&self) -> bool {
+        self.rollup.failed > 0
+    }
+}
+
+fn outcome_text(o: &Outcome) -> String {
+    match o {
+        Outcome::Skipped => "no change (unchanged since its last apply: skipped)".into(),
+        Outcome::NoChange => "no change".into(),
+        Outcome::Changes {
+            create,
+            modify,
+            delete,
+            data_loss,
+        } => {
+            let mut s = format!("{create} to create, {modify} to modify, {delete} to delete");
+            if !data_loss.is_empty() {
+                s.push_str(&format!("; DATA LOSS: {}", data_loss.join(", ")));
+            }
+            s
+        }
+        Outcome::Applied {
+            create,
+            modify,
+            delete,
+            commit,
+        } => format!(
+            "applied: {create} created, {modify} modified, {delete} deleted; {}",
+            commit.as_deref().map_or("no commit".into(), |c| format!(
+                "recorded {}",
+                &c[..c.len().min(12)]
+            ))
+        ),
+        Outcome::Failed { error } => format!("FAILED: {error}"),
+    }
+}
+
+/// The journal of a run, for `resume`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Journal {
+    command: String,
+    trusts: Vec<String>,
+    done: BTreeSet<String>,
+}
+
+const JOURNAL: &str = "trustprint-fleet-run.json";
+
+impl Fleet {
+    fn journal_path(&self) -> Result<PathBuf, Error> {
+        let repo = git2::Repository::open(&self.dir).map_err(|source| Error::Git {
+            context: format!("opening fleet repository {}", self.dir.display()),
+            source,
+        })?;
+        Ok(repo.path().join(JOURNAL))
+    }
+
+    /// The inputs of one trust of the fleet.
+    pub fn trust_inputs(&self, ods: &str) -> Result<crate::run::Inputs, Error> {
+        let layer = self.trust_layer(ods)?;
+        let base = serde_json::to_value(&layer).map_err(|e| Error::Internal {
+            message: format!("fleet.yaml's values for {ods} are not JSON: {e}"),
+        })?;
+        let file = self.values_path(ods);
+        Ok(crate::run::Inputs {
+            blueprint: self.source()?,
+            values: crate::values::ValuesInput {
+                file: file.is_file().then_some(file),
+                base: Some((super::FLEET_FILE.to_string(), base)),
+                overrides: Vec::new(),
+            },
+        })
+    }
+
+    /// The fleet's blueprint source at its default version.
+    pub fn source(&self) -> Result<crate::blueprint::SourceSpec, Error> {
+        let b = &self.file.blueprint;
+        if b.source == "embedded" {
+            return Ok(crate::blueprint::SourceSpec::Embedded);
+        }
+        let spec = match &b.version {
+            Some(v) if crate::blueprint::SourceSpec::parse(&b.source)
+                .is_ok_and(|s| matches!(s, crate::blueprint::SourceSpec::Git { .. })) =>
+            {
+                if b.source.contains('@') {
+                    b.source.clone()
+                } else {
+                    format!("{}@v{}", b.source, v.trim_start_matches('v'))
+                }
+            }
+            _ => b.source.clone(),
+        };
+        crate::blueprint::SourceSpec::parse(&spec)
+    }
+}
+
+/// `fleet plan` (apply = false) or `fleet apply` (apply = true).
+pub fn run(fleet: &Fleet, options: &RunOptions, apply: bool) -> Result<RunReport, Error> {
+    let command = if apply { "apply" } else { "plan" };
+    let journal_path = fleet.journal_path()?;
+    let selected = if options.resume {
+        let text = std::fs::read_to_string(&journal_path).map_err(|_| Error::Usage {
+            message: format!(
+                "--resume: no interrupted fleet {command} to resume in {}",
+                fleet.dir.display()
+            ),
+        })?;
+        let journal: Journal = serde_json::from_str(&text).map_err(|e| Error::Usage {
+            message: format!("--resume: {} is not a fleet run journal: {e}", journal_path.display()),
+        })?;
+        if journal.command != command {
+            return Err(Error::Usage {
+                message: format!(
+                    "--resume: the interrupted run was `fleet {}`, not `fleet {command}`",
+                    journal.command
+                ),
+            });
+        }
+        journal
+            .trusts
+            .into_iter()
+            .filter(|t| !journal.done.contains(t))
+            .collect()
+    } else {
+        options.selection.resolve(fleet)?
+    };
+    let journal = Mutex::new(Journal {
+        command: command.to_string(),
+        trusts: selected.clone(),
+        done: BTreeSet::new(),
+    });
+    let write_journal = |j: &Journal| {
+        if let Ok(bytes) = serde_json::to_vec_pretty(j) {
+            if let Err(e) = crate::atomic::write_atomic(&journal_path, &bytes) {
+                tracing::warn!(error = %e, "could not write the fleet run journal");
+            }
+        }
+    };
+    if apply {
+        if let Ok(j) = journal.lock() {
+            write_journal(&j);
+        }
+    }
+
+    // One local cloud for the whole run, unless one is running already.
+    let local = options.deploy.target.kind != Some(TargetKind::Azure)
+        && options.deploy.target.cloud_url.is_none();
+    let runtime = crate::deploy::runtime()?;
+    let server = if local {
+        let dir = options
+            .deploy
+            .target
+            .state_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(crate::deploy::target::LOCAL_STATE_DIR));
+        Some(runtime.block_on(crate::cloud::Server::start(crate::cloud::Config {
+            state_dir: Some(dir),
+            ..crate::cloud::Config::default()
+        }))?)
+    } else {
+        None
+    };
+    let mut deploy = options.deploy.clone();
+    deploy.yes = true;
+    deploy.progress = false;
+    if let Some(s) = &server {
+        deploy.target.kind = Some(TargetKind::Local);
+        deploy.target.cloud_url = Some(s.url().to_owned());
+    }
+
+    let next = AtomicUsize::new(0);
+    let finished = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<TrustRun>>> = Mutex::new(vec![None; selected.len()]);
+    let workers = options.concurrency.clamp(1, selected.len().max(1));
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                let Some(ods) = selected.get(i) else { break };
+                let outcome = one(fleet, ods, &deploy, options.refresh, apply)
+                    .unwrap_or_else(|e| Outcome::Failed {
+                        error: error_text(&e),
+                    });
+                let n = finished.fetch_add(1, Ordering::SeqCst) + 1;
+                if options.progress {
+                    eprintln!("[{n}/{}] {ods}: {}", selected.len(), outcome_text(&outcome));
+                }
+                let row = TrustRun {
+                    ods: ods.clone(),
+                    name: fleet.file.trusts.get(ods).map(|t| t.name.clone()).unwrap_or_default(),
+                    outcome,
+                };
+                if apply && !matches!(row.outcome, Outcome::Failed { .. }) {
+                    if let Ok(mut j) = journal.lock() {
+                        j.done.insert(ods.clone());
+                        write_journal(&j);
+                    }
+                }
+                if let Ok(mut r) = results.lock() {
+                    r[i] = Some(row);
+                }
+            });
+        }
+    });
+    drop(server);
+    let rows: Vec<TrustRun> = results
+        .into_inner()
+        .unwrap_or_default()
+        .into_iter()
+        .flatten()
+        .collect();
+    let report = RunReport::new(command, rows);
+    // A run that reached every trust leaves no journal; one with failures keeps it for --resume.
+    if apply && !report.any_failed() {
+        let _ = std::fs::remove_file(&journal_path);
+    }
+    Ok(report)
+}
+
+/// An error and its causes on one line.
+fn error_text(e: &Error) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut cur = std::error::Error::source(e);
+    while let Some(inner) = cur {
+        let text = inner.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        cur = inner.source();
+    }
+    if let Error::Values { diagnostics, .. } = e {
+        parts.extend(diagnostics.iter().map(|d| d.message.clone()));
+    }
+    parts.join(": ")
+}
+
+/// Plan or apply one trust.
+fn one(fleet: &Fleet, ods: &str, deploy: &DeployOptions, refresh: bool, apply: bool) -> Result<Outcome, Error> {
+    let inputs = fleet.trust_inputs(ods)?;
+    let checked = crate::run::check_trust(&inputs)?;
+    let violations = checked.report.violations().count();
+    if violations > 0 {
+        return Ok(Outcome::Failed {
+            error: format!("{violations} guardrail violation(s); `trustprint check` on the trust lists them"),
+        });
+    }
+    if !refresh && unchanged_since_last_apply(fleet, ods, &checked) {
+        return Ok(Outcome::Skipped);
+    }
+    if !apply {
+        let (plan, _) = crate::deploy::plan_trust(&checked.loaded, &checked.rendered, deploy)?;
+        let s = plan.summary;
+        return Ok(if plan.has_changes() {
+            Outcome::Changes {
+                create: s.create,
+                modify: s.modify,
+                delete: s.delete,
+                data_loss: plan.data_loss(),
+            }
+        } else {
+            Outcome::NoChange
+        });
+    }
+    let stamped = crate::run::stamp_checked(
+        checked,
+        &crate::run::StampOptions {
+            fleet: fleet.dir.clone(),
+            lock_timeout: crate::record::DEFAULT_LOCK_TIMEOUT,
+            deploy: Some(deploy.clone()),
+        },
+        &|_| {},
+    )?;
+    let commit = stamped.record.commit.clone();
+    let Some(deployed) = &stamped.deployed else {
+        return Ok(Outcome::NoChange);
+    };
+    match &deployed.report {
+        None => Ok(Outcome::NoChange),
+        Some(r) => match r.error() {
+            Some(e) => Ok(Outcome::Failed {
+                error: format!("{e} (recorded as failed)"),
+            }),
+            None => {
+                let s = deployed.plan.summary;
+                Ok(Outcome::Applied {
+                    create: s.create,
+                    modify: s.modify,
+                    delete: s.delete,
+                    commit,
+                })
+            }
+        },
+    }
+}
+
+/// Whether the trust's inputs hash as its lock recorded after a successful apply.
+fn unchanged_since_last_apply(fleet: &Fleet, ods: &str, checked: &crate::run::Checked) -> bool {
+    let path = fleet
+        .dir
+        .join("trusts")
+        .join(ods)
+        .join(crate::record::LOCK_FILE);
+    let Some(lock) = std::fs::read_to_string(path)
+        .ok()
+        .and_then(|t| serde_yaml::from_str::<crate::record::Lock>(&t).ok())
+    else {
+        return false;
+    };
+    let applied = matches!(
+        &lock.deployment,
+        Some(crate::deploy::DeploymentRecord::Apply(r)) if r.succeeded
+    );
+    let (_, now) = crate::record::trust_files(&checked.loaded, &checked.rendered);
+    applied && now.content_hash == lock.content_hash
+}
