@@ -558,3 +558,59 @@ fn a_rerun_after_kill_attaches_to_the_running_deployment_and_converges() {
     assert_eq!(lock.matches("- name: governance\n").count(), 1, "{lock}");
     rt.block_on(server.shutdown());
 }
+
+/// With role assignments configured, an identity holding only Reader on the trust's subscription cannot
+/// stamp: ARM's 403 names the identity, the action and the scope, the exit code is 1 and nothing is
+/// recorded as a success. An Owner stamps the same trust.
+#[test]
+fn a_reader_only_identity_is_refused_with_arms_authorization_failed() {
+    let sub = trustprint::deploy::target::local_subscription("RHW");
+    let config = trustprint::cloud::Config {
+        role_assignments: vec![
+            format!("ci-reader:Reader:/subscriptions/{sub}")
+                .parse()
+                .unwrap(),
+            "ci-owner:Owner:/".parse().unwrap(),
+        ],
+        ..Default::default()
+    };
+    with_cloud(config, |url| {
+        let out = cmd(
+            None,
+            &["stamp", "--values", "values.yaml", "--fleet", "fleet", "--cloud-url", url],
+        )
+        .env("AZURE_CLIENT_ID", "ci-reader")
+        .stderr_has(&format!(
+            "forbidden (HTTP 403): AuthorizationFailed: The client 'ci-reader' with object id \
+             '5555b410-fdf3-5e73-8151-94952bfb94f0' does not have authorization to perform action \
+             'Microsoft.Resources/deployments/whatIf/action' over scope \
+             '/subscriptions/{sub}/providers/Microsoft.Resources/deployments/trustprint-governance-"
+        ))
+        .stderr_has(
+            "' or the scope is invalid. If access was recently granted, please refresh your credentials.",
+        )
+        .status(1)
+        .run();
+        let lock = out.path("fleet/trusts/RHW/trustprint.lock");
+        assert!(
+            std::fs::read_to_string(&lock).map_or(true, |l| !l.contains("succeeded: true")),
+            "a refused stamp was recorded as a success"
+        );
+        assert!(!out.stdout.contains("Apply complete"), "{}", out.stdout);
+        cmd(
+            Some(out.dir),
+            &[
+                "stamp",
+                "--values",
+                "values.yaml",
+                "--fleet",
+                "fleet",
+                "--cloud-url",
+                url,
+            ],
+        )
+        .env("AZURE_CLIENT_ID", "ci-owner")
+        .stdout_has("Apply complete: 3 deployment(s), 4 resource(s) deployed")
+        .run();
+    });
+}

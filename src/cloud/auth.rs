@@ -128,10 +128,11 @@ fn token(st: &AppState, req: &Req) -> Response {
         uuid::Uuid::new_v4().simple(),
         uuid::Uuid::new_v4().simple()
     );
-    if let Err(e) = st.store.put_token(&hash(&token), now() + LIFETIME) {
+    let expires = now() + LIFETIME;
+    if let Err(e) = st.store.put_token(&hash(&token), expires, &id) {
         return e.into_response();
     }
-    st.remember_token(hash(&token));
+    st.remember_token(hash(&token), expires, id);
     json_body(&json!({
         "token_type": "Bearer",
         "expires_in": LIFETIME,
@@ -140,8 +141,8 @@ fn token(st: &AppState, req: &Req) -> Response {
     }))
 }
 
-/// Check the `Authorization: Bearer` header of an ARM request.
-pub fn check_bearer(st: &AppState, req: &Req) -> Result<(), ArmError> {
+/// Check the `Authorization: Bearer` header of an ARM request; the client id the token was issued to.
+pub fn check_bearer(st: &AppState, req: &Req) -> Result<String, ArmError> {
     let Some(header) = req
         .headers
         .get("authorization")
@@ -162,13 +163,13 @@ pub fn check_bearer(st: &AppState, req: &Req) -> Result<(), ArmError> {
         ));
     };
     let h = hash(token.trim());
-    if st.knows_token(&h) {
-        return Ok(());
+    if let Some(client) = st.known_token(&h) {
+        return Ok(client);
     }
-    match st.store.token_expiry(&h)? {
-        Some(exp) if exp > now() => {
-            st.remember_token(h);
-            Ok(())
+    match st.store.token_lookup(&h)? {
+        Some((exp, client)) if exp > now() => {
+            st.remember_token(h, exp, client.clone());
+            Ok(client)
         }
         Some(_) => Err(unauthorized(
             "ExpiredAuthenticationToken",

@@ -221,15 +221,18 @@ async fn handle(st: &Arc<AppState>, req: &Req) -> Response {
     if let Some(r) = super::auth::identity_route(st, req) {
         return r;
     }
-    if let Err(e) = super::auth::check_bearer(st, req) {
-        let unauthorized = e.status == StatusCode::UNAUTHORIZED;
-        let mut r = e.into_response();
-        if unauthorized {
-            r.headers_mut()
-                .insert("www-authenticate", super::auth::challenge(st));
+    let client_id = match super::auth::check_bearer(st, req) {
+        Ok(c) => c,
+        Err(e) => {
+            let unauthorized = e.status == StatusCode::UNAUTHORIZED;
+            let mut r = e.into_response();
+            if unauthorized {
+                r.headers_mut()
+                    .insert("www-authenticate", super::auth::challenge(st));
+            }
+            return r;
         }
-        return r;
-    }
+    };
     if req.api_version().is_empty() {
         return ArmError::bad_request(
             "MissingApiVersionParameter",
@@ -269,6 +272,12 @@ async fn handle(st: &Arc<AppState>, req: &Req) -> Response {
                 }
                 return r;
             }
+        }
+    }
+    // Listing subscriptions and tenants is open to every identity (Azure lists those it can see).
+    if req.is(0, "subscriptions") && req.segs.len() >= 2 {
+        if let Err(e) = super::rbac::authorize(&st.config.role_assignments, &client_id, req) {
+            return e.into_response();
         }
     }
     let mut resp = match route(st, req).await {

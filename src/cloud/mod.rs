@@ -31,11 +31,13 @@ mod errors;
 mod http;
 mod ids;
 mod policy;
+mod rbac;
 mod realism;
 mod store;
 mod tls;
 
 pub use errors::ArmError;
+pub use rbac::{Role, RoleAssignment};
 
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -72,6 +74,9 @@ pub struct Config {
     pub client_secret: Option<String>,
     /// Tenant id of issued tokens and of every subscription.
     pub tenant_id: String,
+    /// Role assignments (client id, role, scope). Empty: every identity is Owner of everything, as before
+    /// RBAC was emulated. Non-empty: each request is checked against them (see `docs/local-cloud.md`).
+    pub role_assignments: Vec<RoleAssignment>,
 }
 
 impl Default for Config {
@@ -88,6 +93,7 @@ impl Default for Config {
             client_id: None,
             client_secret: None,
             tenant_id: DEFAULT_TENANT.to_string(),
+            role_assignments: Vec::new(),
         }
     }
 }
@@ -139,7 +145,8 @@ pub(crate) struct AppState {
     pub throttle: realism::Throttle,
     pub chaos: realism::Chaos,
     tasks: Mutex<Vec<tokio::task::AbortHandle>>,
-    tokens: Mutex<HashMap<String, i64>>,
+    /// Token hash -> (expiry, client id it was issued to).
+    tokens: Mutex<HashMap<String, (i64, String)>>,
     /// Secure parameters (`securestring`, `secureObject`) of deployments in flight, by deployment key. They
     /// live only here, never in the state database: a restart fails those deployments (see `deploy::recover`).
     pub secure_parameters: Mutex<HashMap<String, Map<String, Value>>>,
@@ -178,21 +185,22 @@ impl AppState {
         }
     }
 
-    pub fn remember_token(&self, hash: String) {
-        let exp = time::OffsetDateTime::now_utc().unix_timestamp() + 3599;
+    pub fn remember_token(&self, hash: String, expires: i64, client_id: String) {
         self.tokens
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(hash, exp);
+            .insert(hash, (expires, client_id));
     }
 
-    pub fn knows_token(&self, hash: &str) -> bool {
+    /// The client id a live token was issued to, if the token is known here and not expired.
+    pub fn known_token(&self, hash: &str) -> Option<String> {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         self.tokens
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(hash)
-            .is_some_and(|exp| *exp > now)
+            .filter(|(exp, _)| *exp > now)
+            .map(|(_, client)| client.clone())
     }
 }
 
