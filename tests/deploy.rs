@@ -614,3 +614,138 @@ fn a_reader_only_identity_is_refused_with_arms_authorization_failed() {
         .run();
     });
 }
+
+/// GET `path` on the local cloud as a service principal, waiting out 429s as ARM asks.
+async fn arm_get(url: &str, tenant: &str, path: &str) -> serde_json::Value {
+    let http = reqwest::Client::new();
+    let token: serde_json::Value = http
+        .post(format!("{url}/{tenant}/oauth2/v2.0/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", "test"),
+            ("client_secret", "test"),
+            ("scope", "https://management.azure.com/.default"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = token["access_token"].as_str().unwrap().to_string();
+    loop {
+        let r = http
+            .get(format!("{url}{path}?api-version=2021-04-01"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        if r.status() == 429 {
+            let secs: u64 = r.headers()["retry-after"]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            tokio::time::sleep(std::time::Duration::from_secs(secs)).await;
+            continue;
+        }
+        assert!(r.status().is_success(), "GET {path}: {}", r.status());
+        return r.json().await.unwrap();
+    }
+}
+
+/// A subscription whose token buckets hold a handful of requests: the stamp is answered 429 (with
+/// `Retry-After`) many times, waits as told, and converges: each deployment exists once and succeeded,
+/// and a rerun plans no change.
+#[test]
+fn bursts_of_429_converge_with_nothing_duplicated() {
+    use trustprint::cloud::{Bucket, ThrottleLimits};
+    let tiny = |size: f64, refill_per_sec: f64| Bucket {
+        size,
+        refill_per_sec,
+    };
+    let config = trustprint::cloud::Config {
+        throttle: true,
+        throttle_limits: ThrottleLimits {
+            reads: tiny(2.0, 2.0),
+            writes: tiny(1.0, 1.0),
+            deletes: tiny(1.0, 1.0),
+        },
+        ..Default::default()
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let server = rt
+        .block_on(trustprint::cloud::Server::start(config))
+        .unwrap();
+    let url = server.url().to_string();
+    let out = cmd(
+        None,
+        &[
+            "stamp",
+            "--values",
+            "values.yaml",
+            "--fleet",
+            "fleet",
+            "--cloud-url",
+            &url,
+        ],
+    )
+    .stdout_has("Apply complete: 3 deployment(s), 4 resource(s) deployed")
+    .run();
+    let throttled = server.throttled_requests();
+    assert!(
+        throttled >= 10,
+        "only {throttled} request(s) were throttled"
+    );
+
+    let sub = trustprint::deploy::target::local_subscription("RHW");
+    let mut names = Vec::new();
+    for scope in [
+        format!("/subscriptions/{sub}"),
+        format!("/subscriptions/{sub}/resourcegroups/rg-rhw-uks-data"),
+        format!("/subscriptions/{sub}/resourcegroups/rg-rhw-uks-network"),
+    ] {
+        let list = rt.block_on(arm_get(
+            &url,
+            server.tenant_id(),
+            &format!("{scope}/providers/Microsoft.Resources/deployments"),
+        ));
+        for d in list["value"].as_array().unwrap() {
+            assert_eq!(d["properties"]["provisioningState"], "Succeeded", "{d}");
+            names.push(d["name"].as_str().unwrap().to_string());
+        }
+    }
+    names.sort();
+    let prefixes: Vec<&str> = names
+        .iter()
+        .map(|n| n.rsplit_once('-').unwrap().0)
+        .collect();
+    assert_eq!(
+        prefixes,
+        [
+            "trustprint-data",
+            "trustprint-governance",
+            "trustprint-network"
+        ],
+        "{names:?}"
+    );
+    cmd(
+        Some(out.dir),
+        &[
+            "plan",
+            "--values",
+            "values.yaml",
+            "--cloud-url",
+            &url,
+            "--detailed-exitcode",
+        ],
+    )
+    .stdout_has("Plan: 0 to create, 0 to modify, 0 to delete, 4 unchanged")
+    .status(0)
+    .run();
+    rt.block_on(server.shutdown());
+}

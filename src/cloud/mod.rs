@@ -38,6 +38,7 @@ mod tls;
 
 pub use errors::ArmError;
 pub use rbac::{Role, RoleAssignment};
+pub use realism::{Bucket, ThrottleLimits};
 
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -68,6 +69,8 @@ pub struct Config {
     pub seed: u64,
     /// ARM's per-subscription token-bucket throttling on or off.
     pub throttle: bool,
+    /// The token buckets' sizes and refill rates when throttling is on (default: ARM's figures).
+    pub throttle_limits: ThrottleLimits,
     /// Client id the token endpoint accepts (`None`: any non-empty).
     pub client_id: Option<String>,
     /// Client secret the token endpoint accepts (`None`: any non-empty).
@@ -90,6 +93,7 @@ impl Default for Config {
             fault_rate: 0.0,
             seed: 0,
             throttle: true,
+            throttle_limits: ThrottleLimits::default(),
             client_id: None,
             client_secret: None,
             tenant_id: DEFAULT_TENANT.to_string(),
@@ -241,7 +245,7 @@ impl Server {
         let scheme = if config.tls { "https" } else { "http" };
         let base_url = format!("{scheme}://{addr}");
         let state = Arc::new(AppState {
-            throttle: realism::Throttle::default(),
+            throttle: realism::Throttle::new(config.throttle_limits),
             chaos: realism::Chaos::new(config.seed, config.latency, config.fault_rate),
             store,
             base_url: base_url.clone(),
@@ -321,6 +325,11 @@ impl RunningServer {
     /// The tenant the token endpoint issues tokens for.
     pub fn tenant_id(&self) -> &str {
         &self.state.config.tenant_id
+    }
+
+    /// How many requests this server has answered 429 (throttled) since it started.
+    pub fn throttled_requests(&self) -> u64 {
+        self.state.throttle.throttled()
     }
 
     /// The local CA certificate (PEM) clients must trust, when serving TLS.
