@@ -91,33 +91,16 @@ fn local_client_options() -> ArmClientOptions {
 }
 
 /// Reads the subscription once before anything else: a wrong credential or a subscription the identity
-/// cannot see stops here, with one clear error, rather than inside the first what-if. The token request is
-/// retried when the identity endpoint itself failed (5xx, dropped connection: no Entra ID `AADSTS` code),
-/// which the credential alone does not do; a refusal by Entra ID is not retried.
+/// cannot see stops here, with one clear error, rather than inside the first what-if. (A failing identity
+/// endpoint is retried by the credential's transport, `arm::auth`.)
 async fn check_access(client: &ArmClient, subscription_id: &str) -> Result<(), DeployError> {
-    let mut attempt = 0u32;
-    loop {
-        attempt += 1;
-        match client.get_subscription(subscription_id).await {
-            Ok(_) => return Ok(()),
-            Err(crate::arm::Error::Credential { message, .. })
-                if attempt < 6 && !message.contains("AADSTS") =>
-            {
-                tracing::debug!(
-                    attempt,
-                    "the identity endpoint failed; retrying the token request"
-                );
-                tokio::time::sleep(std::time::Duration::from_millis(200 * u64::from(attempt)))
-                    .await;
-                continue;
-            }
-            Err(e) => {
-                return Err(DeployError::arm(format!(
-                    "reading subscription {subscription_id}"
-                ))(e))
-            }
-        }
-    }
+    client
+        .get_subscription(subscription_id)
+        .await
+        .map(|_| ())
+        .map_err(DeployError::arm(format!(
+            "reading subscription {subscription_id}"
+        )))
 }
 
 /// The subscription a trust gets in the local cloud when its values give none: stable per ODS code, so
