@@ -749,3 +749,112 @@ fn bursts_of_429_converge_with_nothing_duplicated() {
     .run();
     rt.block_on(server.shutdown());
 }
+
+/// A client of the local cloud at `url`, as any service principal.
+fn local_client(url: &str) -> trustprint::arm::ArmClient {
+    trustprint::arm::ArmClient::new(
+        url,
+        trustprint::arm::Credential::ServicePrincipal {
+            tenant_id: trustprint::cloud::DEFAULT_TENANT.to_string(),
+            client_id: "test".into(),
+            client_secret: trustprint::arm::Secret::new("test"),
+            authority_host: url::Url::parse(url).unwrap(),
+        },
+        Default::default(),
+    )
+    .unwrap()
+}
+
+/// `apply --plan` what-ifs again first: a resource changed out of band since the plan was made makes the
+/// plan stale, naming the deployment and the resource; with the change undone the plan applies.
+#[test]
+fn apply_of_a_saved_plan_refuses_a_target_changed_since() {
+    with_cloud(trustprint::cloud::Config::default(), |url| {
+        let out = cmd(
+            None,
+            &[
+                "stamp",
+                "--values",
+                "values.yaml",
+                "--fleet",
+                "fleet",
+                "--cloud-url",
+                url,
+            ],
+        )
+        .run();
+        let out = cmd(
+            Some(out.dir),
+            &[
+                "plan",
+                "--values",
+                "values.yaml",
+                "--set",
+                "keyvault.sku=premium",
+                "--out",
+                "plan.json",
+                "--cloud-url",
+                url,
+            ],
+        )
+        .stdout_has("Plan: 0 to create, 1 to modify, 0 to delete, 3 unchanged")
+        .run();
+
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let client = local_client(url);
+        let sub = trustprint::deploy::target::local_subscription("RHW");
+        let vnet = format!(
+            "/subscriptions/{sub}/resourceGroups/rg-rhw-uks-network/providers/Microsoft.Network/virtualNetworks/vnet-rhw-uks-hub"
+        );
+        let original = rt
+            .block_on(client.get_resource(&vnet, "2023-09-01"))
+            .unwrap()
+            .unwrap();
+        let mut changed = original.clone();
+        changed["properties"]["addressSpace"]["addressPrefixes"] =
+            serde_json::json!(["10.99.0.0/16"]);
+        rt.block_on(client.put_resource(&vnet, "2023-09-01", &changed))
+            .unwrap();
+
+        let apply = [
+            "apply",
+            "--values",
+            "values.yaml",
+            "--set",
+            "keyvault.sku=premium",
+            "--plan",
+            "plan.json",
+            "--yes",
+            "--cloud-url",
+            url,
+        ];
+        let out = cmd(Some(out.dir), &apply)
+            .stderr(
+                "error: plan file plan.json is stale: the target changed since the plan was made:\n  \
+                 - network: Microsoft.Network/virtualNetworks/vnet-rhw-uks-hub: planned NoChange, now Modify \
+                 (properties.addressSpace.addressPrefixes[0]: \"10.99.0.0/16\" => \"10.20.0.0/16\")\nrun plan again\n",
+            )
+            .status(1)
+            .run();
+        // Nothing was applied: the vault is still standard.
+        let vault = format!(
+            "/subscriptions/{sub}/resourceGroups/rg-rhw-uks-data/providers/Microsoft.KeyVault/vaults/kv-rhw-uks-data"
+        );
+        let v = rt
+            .block_on(client.get_resource(&vault, "2023-07-01"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(v["properties"]["sku"]["name"], "standard", "{v}");
+
+        rt.block_on(client.put_resource(&vnet, "2023-09-01", &original))
+            .unwrap();
+        cmd(Some(out.dir), &apply)
+            .stdout_has("Apply complete: ")
+            .run();
+        let v = rt
+            .block_on(client.get_resource(&vault, "2023-07-01"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(v["properties"]["sku"]["name"], "premium", "{v}");
+    });
+}
