@@ -229,7 +229,7 @@ pub fn request(
 }
 
 /// A random secret that satisfies Azure's password complexity rules (upper, lower, digit, symbol; 38 chars).
-fn throwaway_secret() -> String {
+pub(crate) fn throwaway_secret() -> String {
     format!("Tp-{}-x9Z", uuid::Uuid::new_v4().simple())
 }
 
@@ -400,6 +400,7 @@ pub fn plan_trust(
     let rt = runtime()?;
     rt.block_on(async {
         let conn = connect(&options.target, &loaded.values, &rendered.trust.ods_code).await?;
+        target::seed_key_vault_references(&conn, rendered).await?;
         let inputs = plan::PlanInputs::of(loaded, rendered, &conn.target);
         let plan = plan::plan(&conn, inputs, rendered).await?;
         Ok((plan, describe_target(&conn)))
@@ -418,6 +419,7 @@ pub fn apply_trust(
     let rt = runtime()?;
     rt.block_on(async {
         let conn = connect(&options.target, &loaded.values, &rendered.trust.ods_code).await?;
+        target::seed_key_vault_references(&conn, rendered).await?;
         let inputs = plan::PlanInputs::of(loaded, rendered, &conn.target);
         let mut in_flight = std::collections::HashSet::new();
         let plan = match &options.plan_file {
