@@ -93,6 +93,8 @@ fn count_before(text: &str, word: &str) -> u64 {
         .unwrap_or_else(|| panic!("no count before {word:?} in {line:?}"))
 }
 
+// The child is reaped by `wait4` (for its rusage), which clippy cannot see.
+#[allow(clippy::zombie_processes)]
 fn stamp(url: &str, values: &Path, ods: &str, work: &Path) -> Run {
     let subscription = uuid::Uuid::new_v4().to_string();
     let out_path = work.join("stamp.out");
