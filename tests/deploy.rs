@@ -264,8 +264,10 @@ fn destroy_deletes_the_groups_in_reverse_order_and_records_it() {
         .run();
 }
 
-/// A local cloud started by the test, kept running while `f` runs the binary against it.
-fn with_cloud(config: trustprint::cloud::Config, f: impl FnOnce(&str)) {
+/// A local cloud started by the test, and the runtime it runs on.
+fn start_cloud(
+    config: trustprint::cloud::Config,
+) -> (tokio::runtime::Runtime, trustprint::cloud::RunningServer) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -274,6 +276,12 @@ fn with_cloud(config: trustprint::cloud::Config, f: impl FnOnce(&str)) {
     let server = rt
         .block_on(trustprint::cloud::Server::start(config))
         .unwrap();
+    (rt, server)
+}
+
+/// A local cloud started by the test, kept running while `f` runs the binary against it.
+fn with_cloud(config: trustprint::cloud::Config, f: impl FnOnce(&str)) {
+    let (rt, server) = start_cloud(config);
     f(server.url());
     rt.block_on(server.shutdown());
 }
@@ -462,16 +470,9 @@ fn a_rerun_after_kill_attaches_to_the_running_deployment_and_converges() {
         lro: std::time::Duration::from_secs(4),
         ..Default::default()
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let server = rt
-        .block_on(trustprint::cloud::Server::start(config))
-        .unwrap();
+    let (rt, server) = start_cloud(config);
     let url = server.url().to_string();
-    // A saved plan: applying it sends no what-if, so the rerun reaches the running deployment at once.
+    // A saved plan: the rerun applies the same deployments (same names) as the killed apply.
     let plan = cmd(
         None,
         &[
@@ -491,17 +492,7 @@ fn a_rerun_after_kill_attaches_to_the_running_deployment_and_converges() {
         .as_str()
         .unwrap()
         .to_string();
-    let client = trustprint::arm::ArmClient::new(
-        &url,
-        trustprint::arm::Credential::ServicePrincipal {
-            tenant_id: server.tenant_id().to_string(),
-            client_id: "test".into(),
-            client_secret: trustprint::arm::Secret::new("test"),
-            authority_host: url::Url::parse(&url).unwrap(),
-        },
-        Default::default(),
-    )
-    .unwrap();
+    let client = local_client(&url);
     let scope = trustprint::arm::DeploymentScope::Subscription {
         subscription_id: trustprint::deploy::target::local_subscription("RHW"),
     };
@@ -684,14 +675,7 @@ fn bursts_of_429_converge_with_nothing_duplicated() {
         },
         ..Default::default()
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let server = rt
-        .block_on(trustprint::cloud::Server::start(config))
-        .unwrap();
+    let (rt, server) = start_cloud(config);
     let url = server.url().to_string();
     let out = cmd(
         None,
