@@ -1,5 +1,6 @@
 //! The identity side: an OAuth2 client-credentials token endpoint (`POST /{tenant}/oauth2/v2.0/token`), the
-//! OpenID configuration and instance discovery documents MSAL asks for, and the bearer check every ARM request
+//! OpenID configuration and instance discovery documents MSAL asks for, the cloud's endpoints document
+//! (`/metadata/endpoints`, which the Azure CLI reads to register a custom cloud), and the bearer check every ARM request
 //! passes. Tokens are opaque random strings; only their SHA-256 is stored, so the state folder holds no usable
 //! credential.
 
@@ -38,6 +39,30 @@ pub fn identity_route(st: &AppState, req: &Req) -> Option<Response> {
             ));
         }
         return Some(token(st, req));
+    }
+    // The cloud's endpoints document (`az cloud register --endpoint-resource-manager URL` reads it); ARM
+    // serves it without a token.
+    if l.len() == 2 && l[0] == "metadata" && l[1] == "endpoints" && req.method == Method::GET {
+        return Some(json_body(&json!({
+            "name": "TrustprintLocal",
+            "portal": base,
+            "resourceManager": format!("{base}/"),
+            "authentication": {
+                "loginEndpoint": format!("{base}/"),
+                "audiences": ["https://management.core.windows.net/", "https://management.azure.com/"],
+                "tenant": "common",
+                "identityProvider": "AAD",
+            },
+            "graphAudience": "https://graph.windows.net/",
+            "graph": "https://graph.windows.net/",
+            "microsoftGraphResourceId": "https://graph.microsoft.com/",
+            "suffixes": {
+                "keyVaultDns": "vault.azure.net",
+                "storage": "core.windows.net",
+                "sqlServerHostname": "database.windows.net",
+                "acrLoginServer": "azurecr.io",
+            },
+        })));
     }
     if l.len() >= 3 && l[l.len() - 2] == ".well-known" && l[l.len() - 1] == "openid-configuration" {
         let tenant = &req.segs[0];

@@ -61,13 +61,10 @@ def test_register_login_create_a_group_and_deploy(tmp_path):
     )
     assert r.status_code == 200, r.text
 
-    az(
-        "cloud", "register", "--name", "TrustprintLocal", "--skip-endpoint-discovery",
-        "--endpoint-resource-manager", f"{URL}/",
-        "--endpoint-active-directory", URL,
-        "--endpoint-active-directory-resource-id", "https://management.core.windows.net/",
-        "--endpoint-active-directory-graph-resource-id", "https://graph.windows.net/",
-    )
+    # The CLI reads the other endpoints from the local cloud's /metadata/endpoints.
+    az("cloud", "register", "--name", "TrustprintLocal", "--endpoint-resource-manager", f"{URL}/")
+    cloud = az("cloud", "show", "--name", "TrustprintLocal")
+    assert cloud["endpoints"]["activeDirectory"] == f"{URL}/"
     az("cloud", "set", "--name", "TrustprintLocal")
     accounts = az(
         "login", "--service-principal", "--username", "trustprint-az", "--password", "not-a-real-secret",
