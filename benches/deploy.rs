@@ -98,6 +98,7 @@ fn count_before(text: &str, word: &str) -> u64 {
 fn stamp(url: &str, values: &Path, ods: &str, work: &Path) -> Run {
     let subscription = uuid::Uuid::new_v4().to_string();
     let out_path = work.join("stamp.out");
+    let err_path = work.join("stamp.err");
     let mut cmd = Command::new(BIN);
     cmd.current_dir(work)
         .env("NO_COLOR", "1")
@@ -106,7 +107,7 @@ fn stamp(url: &str, values: &Path, ods: &str, work: &Path) -> Run {
         .arg("--values")
         .arg(values)
         .stdout(std::fs::File::create(&out_path).expect("stdout file"))
-        .stderr(Stdio::null());
+        .stderr(std::fs::File::create(&err_path).expect("stderr file"));
     for secret in [
         "VM_ADMIN",
         "AD_JOIN",
@@ -128,7 +129,8 @@ fn stamp(url: &str, values: &Path, ods: &str, work: &Path) -> Run {
     let stdout = std::fs::read_to_string(&out_path).unwrap_or_default();
     assert!(
         libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "stamp of {ods} failed (status {status}):\n{stdout}"
+        "stamp of {ods} failed (status {status}):\n{stdout}\n{}",
+        std::fs::read_to_string(&err_path).unwrap_or_default()
     );
     let tv = |t: libc::timeval| {
         Duration::from_secs(u64::try_from(t.tv_sec).unwrap_or(0))
