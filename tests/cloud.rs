@@ -1703,19 +1703,22 @@ mod tls_and_sdk {
         assert_eq!(r.status(), StatusCode::OK);
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn microsofts_python_sdk_works_against_the_local_cloud() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-        let python = root.join(".venv/bin/python");
-        let ready = std::process::Command::new(&python)
-            .args(["-c", "import azure.identity, azure.mgmt.resource.resources, azure.mgmt.resource.deployments, pytest"])
+    /// Whether `python` (in a virtual environment of the repository) can import `modules`.
+    fn venv_ready(python: &std::path::Path, modules: &str) -> bool {
+        std::process::Command::new(python)
+            .args(["-c", &format!("import {modules}")])
             .status()
-            .is_ok_and(|s| s.success());
-        assert!(
-            ready,
-            "the Python SDK test needs a virtual environment at {}: run `{VENV_INSTALL}` in the repository root",
-            root.join(".venv").display()
-        );
+            .is_ok_and(|s| s.success())
+    }
+
+    /// Run `pytest FOLDER` with `python` against a local cloud serving TLS (its CA in REQUESTS_CA_BUNDLE),
+    /// with `env` added; fails the test with pytest's output unless every test passed.
+    async fn pytest_against_a_tls_cloud(
+        python: &std::path::Path,
+        folder: &str,
+        env: &[(&str, &str)],
+    ) {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
         let dir = tempfile::tempdir().unwrap();
         let server = Server::start(Config {
             tls: true,
@@ -1724,35 +1727,74 @@ mod tls_and_sdk {
         })
         .await
         .unwrap();
-        let out = tokio::time::timeout(
-            Duration::from_secs(300),
-            tokio::process::Command::new(&python)
-                .args([
-                    "-m",
-                    "pytest",
-                    "-q",
-                    "-p",
-                    "no:cacheprovider",
-                    "tests/python",
-                ])
-                .current_dir(root)
-                .env("TRUSTPRINT_CLOUD_URL", server.url())
-                .env("TRUSTPRINT_CLOUD_TENANT", server.tenant_id())
-                .env("TRUSTPRINT_SUBSCRIPTION", SUB)
-                .env("REQUESTS_CA_BUNDLE", dir.path().join("ca.pem"))
-                .env("NO_PROXY", "127.0.0.1,localhost")
-                .kill_on_drop(true)
-                .output(),
-        )
-        .await
-        .expect("pytest did not finish within 5 minutes")
-        .unwrap();
+        let mut cmd = tokio::process::Command::new(python);
+        cmd.args(["-m", "pytest", "-q", "-p", "no:cacheprovider", folder])
+            .current_dir(root)
+            .env("TRUSTPRINT_CLOUD_URL", server.url())
+            .env("TRUSTPRINT_CLOUD_TENANT", server.tenant_id())
+            .env("TRUSTPRINT_SUBSCRIPTION", SUB)
+            .env("REQUESTS_CA_BUNDLE", dir.path().join("ca.pem"))
+            .env("NO_PROXY", "127.0.0.1,localhost")
+            .kill_on_drop(true);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = tokio::time::timeout(Duration::from_secs(300), cmd.output())
+            .await
+            .expect("pytest did not finish within 5 minutes")
+            .unwrap();
         assert!(
             out.status.success(),
             "pytest failed:\n{}\n{}",
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn microsofts_python_sdk_works_against_the_local_cloud() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let python = root.join(".venv/bin/python");
+        assert!(
+            venv_ready(
+                &python,
+                "azure.identity, azure.mgmt.resource.resources, azure.mgmt.resource.deployments, pytest"
+            ),
+            "the Python SDK test needs a virtual environment at {}: run `{VENV_INSTALL}` in the repository root",
+            root.join(".venv").display()
+        );
+        pytest_against_a_tls_cloud(&python, "tests/python", &[]).await;
+    }
+
+    /// The exact command `.ci/run` uses to create the Azure CLI's virtual environment.
+    const VENV_AZ_INSTALL: &str =
+        "python3 -m venv .venv-az && .venv-az/bin/pip install -r .ci/requirements-az.txt";
+
+    /// The Azure CLI, registered with the local cloud as a custom cloud, logs in as a service principal and
+    /// runs `az group create` and `az deployment group create` (tests/python-az).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_azure_cli_works_against_the_local_cloud() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let python = root.join(".venv-az/bin/python");
+        assert!(
+            venv_ready(&python, "azure.cli.core, pytest") && root.join(".venv-az/bin/az").is_file(),
+            "the Azure CLI test needs a virtual environment at {}: run `{VENV_AZ_INSTALL}` in the repository root",
+            root.join(".venv-az").display()
+        );
+        let config = tempfile::tempdir().unwrap();
+        let config_dir = config.path().to_str().unwrap();
+        pytest_against_a_tls_cloud(
+            &python,
+            "tests/python-az",
+            &[
+                // A profile of its own: the user's `az` login and clouds are not touched.
+                ("AZURE_CONFIG_DIR", config_dir),
+                // MSAL would ask login.microsoftonline.com to validate the local authority.
+                ("AZURE_CORE_INSTANCE_DISCOVERY", "false"),
+                ("AZURE_CORE_COLLECT_TELEMETRY", "no"),
+            ],
+        )
+        .await;
     }
 }
 

@@ -264,8 +264,10 @@ fn destroy_deletes_the_groups_in_reverse_order_and_records_it() {
         .run();
 }
 
-/// A local cloud started by the test, kept running while `f` runs the binary against it.
-fn with_cloud(config: trustprint::cloud::Config, f: impl FnOnce(&str)) {
+/// A local cloud started by the test, and the runtime it runs on.
+fn start_cloud(
+    config: trustprint::cloud::Config,
+) -> (tokio::runtime::Runtime, trustprint::cloud::RunningServer) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -274,6 +276,12 @@ fn with_cloud(config: trustprint::cloud::Config, f: impl FnOnce(&str)) {
     let server = rt
         .block_on(trustprint::cloud::Server::start(config))
         .unwrap();
+    (rt, server)
+}
+
+/// A local cloud started by the test, kept running while `f` runs the binary against it.
+fn with_cloud(config: trustprint::cloud::Config, f: impl FnOnce(&str)) {
+    let (rt, server) = start_cloud(config);
     f(server.url());
     rt.block_on(server.shutdown());
 }
@@ -368,10 +376,10 @@ fn a_failed_deployment_names_the_resource_and_is_recorded_as_failed() {
     assert!(lock.contains("code: InvalidResourceNamespace"), "{lock}");
 }
 
-/// The exemplar's example trusts whose secrets all come from the environment, stamped whole into the
-/// embedded local cloud (one state folder and one fleet for all), each replanned with no change.
-/// (north-london-g6v2s takes a secret by Key Vault reference from a vault outside the trust, which the
-/// local cloud cannot hold; see the deploy notes.)
+/// All four of the exemplar's example trusts, stamped whole into the embedded local cloud (one state
+/// folder and one fleet for all), each replanned with no change. north-london-g6v2s takes its AD join
+/// password by Key Vault reference from a bootstrap vault outside the trust: the local target seeds that
+/// vault and secret (a throwaway value) with a warning, once.
 #[test]
 fn example_trusts_stamp_whole_and_replan_with_no_change() {
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("blueprints/exemplar-epr/examples");
@@ -380,6 +388,7 @@ fn example_trusts_stamp_whole_and_replan_with_no_change() {
         ("royal-berkshire-rhw.yaml", "RHW", 6),
         ("leeds-community-ry6.yaml", "RY6", 7),
         ("northern-care-alliance-rm3.yaml", "RM3", 7),
+        ("north-london-g6v2s.yaml", "G6V2S", 6),
     ] {
         let values = examples.join(file);
         let values = values.to_str().unwrap();
@@ -407,6 +416,16 @@ fn example_trusts_stamp_whole_and_replan_with_no_change() {
             .stdout_has(&format!("Apply complete: {deployments} deployment(s), "))
             .stdout_has(&format!("recorded trusts/{ods} in fleet as commit "))
             .run();
+        let seed_warning = "Key Vault secret ad-join-password in /subscriptions/6d1e5f3a-8c2b-4a9d-b7e0-1f3a5c7e9b2d/\
+             resourceGroups/rg-g6v2s-ukw-bootstrap/providers/Microsoft.KeyVault/vaults/kv-g6v2s-ukw-boot is not in the \
+             local cloud: deployment 'epr' parameter domainJoinPassword gets a random throwaway value seeded there (on \
+             Azure the vault must exist and hold the secret)";
+        assert_eq!(
+            out.stderr.contains(seed_warning),
+            ods == "G6V2S",
+            "{ods}: {}",
+            out.stderr
+        );
         let mut t = Test::in_dir(out.dir);
         for secret in [
             "VM_ADMIN",
@@ -451,16 +470,9 @@ fn a_rerun_after_kill_attaches_to_the_running_deployment_and_converges() {
         lro: std::time::Duration::from_secs(4),
         ..Default::default()
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let server = rt
-        .block_on(trustprint::cloud::Server::start(config))
-        .unwrap();
+    let (rt, server) = start_cloud(config);
     let url = server.url().to_string();
-    // A saved plan: applying it sends no what-if, so the rerun reaches the running deployment at once.
+    // A saved plan: the rerun applies the same deployments (same names) as the killed apply.
     let plan = cmd(
         None,
         &[
@@ -480,17 +492,7 @@ fn a_rerun_after_kill_attaches_to_the_running_deployment_and_converges() {
         .as_str()
         .unwrap()
         .to_string();
-    let client = trustprint::arm::ArmClient::new(
-        &url,
-        trustprint::arm::Credential::ServicePrincipal {
-            tenant_id: server.tenant_id().to_string(),
-            client_id: "test".into(),
-            client_secret: trustprint::arm::Secret::new("test"),
-            authority_host: url::Url::parse(&url).unwrap(),
-        },
-        Default::default(),
-    )
-    .unwrap();
+    let client = local_client(&url);
     let scope = trustprint::arm::DeploymentScope::Subscription {
         subscription_id: trustprint::deploy::target::local_subscription("RHW"),
     };
@@ -557,4 +559,297 @@ fn a_rerun_after_kill_attaches_to_the_running_deployment_and_converges() {
     let lock = out.read("fleet/trusts/RHW/trustprint.lock");
     assert_eq!(lock.matches("- name: governance\n").count(), 1, "{lock}");
     rt.block_on(server.shutdown());
+}
+
+/// With role assignments configured, an identity holding only Reader on the trust's subscription cannot
+/// stamp: ARM's 403 names the identity, the action and the scope, the exit code is 1 and nothing is
+/// recorded as a success. An Owner stamps the same trust.
+#[test]
+fn a_reader_only_identity_is_refused_with_arms_authorization_failed() {
+    let sub = trustprint::deploy::target::local_subscription("RHW");
+    let config = trustprint::cloud::Config {
+        role_assignments: vec![
+            format!("ci-reader:Reader:/subscriptions/{sub}")
+                .parse()
+                .unwrap(),
+            "ci-owner:Owner:/".parse().unwrap(),
+        ],
+        ..Default::default()
+    };
+    with_cloud(config, |url| {
+        let out = cmd(
+            None,
+            &["stamp", "--values", "values.yaml", "--fleet", "fleet", "--cloud-url", url],
+        )
+        .env("AZURE_CLIENT_ID", "ci-reader")
+        .stderr_has(&format!(
+            "forbidden (HTTP 403): AuthorizationFailed: The client 'ci-reader' with object id \
+             '5555b410-fdf3-5e73-8151-94952bfb94f0' does not have authorization to perform action \
+             'Microsoft.Resources/deployments/whatIf/action' over scope \
+             '/subscriptions/{sub}/providers/Microsoft.Resources/deployments/trustprint-governance-"
+        ))
+        .stderr_has(
+            "' or the scope is invalid. If access was recently granted, please refresh your credentials.",
+        )
+        .status(1)
+        .run();
+        let lock = out.path("fleet/trusts/RHW/trustprint.lock");
+        assert!(
+            std::fs::read_to_string(&lock).map_or(true, |l| !l.contains("succeeded: true")),
+            "a refused stamp was recorded as a success"
+        );
+        assert!(!out.stdout.contains("Apply complete"), "{}", out.stdout);
+        cmd(
+            Some(out.dir),
+            &[
+                "stamp",
+                "--values",
+                "values.yaml",
+                "--fleet",
+                "fleet",
+                "--cloud-url",
+                url,
+            ],
+        )
+        .env("AZURE_CLIENT_ID", "ci-owner")
+        .stdout_has("Apply complete: 3 deployment(s), 4 resource(s) deployed")
+        .run();
+    });
+}
+
+/// GET `path` on the local cloud as a service principal, waiting out 429s as ARM asks.
+async fn arm_get(url: &str, tenant: &str, path: &str) -> serde_json::Value {
+    let http = reqwest::Client::new();
+    let token: serde_json::Value = http
+        .post(format!("{url}/{tenant}/oauth2/v2.0/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", "test"),
+            ("client_secret", "test"),
+            ("scope", "https://management.azure.com/.default"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = token["access_token"].as_str().unwrap().to_string();
+    loop {
+        let r = http
+            .get(format!("{url}{path}?api-version=2021-04-01"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        if r.status() == 429 {
+            let secs: u64 = r.headers()["retry-after"]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            tokio::time::sleep(std::time::Duration::from_secs(secs)).await;
+            continue;
+        }
+        assert!(r.status().is_success(), "GET {path}: {}", r.status());
+        return r.json().await.unwrap();
+    }
+}
+
+/// A subscription whose token buckets hold a handful of requests: the stamp is answered 429 (with
+/// `Retry-After`) many times, waits as told, and converges: each deployment exists once and succeeded,
+/// and a rerun plans no change.
+#[test]
+fn bursts_of_429_converge_with_nothing_duplicated() {
+    use trustprint::cloud::{Bucket, ThrottleLimits};
+    let tiny = |size: f64, refill_per_sec: f64| Bucket {
+        size,
+        refill_per_sec,
+    };
+    let config = trustprint::cloud::Config {
+        throttle: true,
+        throttle_limits: ThrottleLimits {
+            reads: tiny(2.0, 2.0),
+            writes: tiny(1.0, 1.0),
+            deletes: tiny(1.0, 1.0),
+        },
+        ..Default::default()
+    };
+    let (rt, server) = start_cloud(config);
+    let url = server.url().to_string();
+    let out = cmd(
+        None,
+        &[
+            "stamp",
+            "--values",
+            "values.yaml",
+            "--fleet",
+            "fleet",
+            "--cloud-url",
+            &url,
+        ],
+    )
+    .stdout_has("Apply complete: 3 deployment(s), 4 resource(s) deployed")
+    .run();
+    let throttled = server.throttled_requests();
+    assert!(
+        throttled >= 10,
+        "only {throttled} request(s) were throttled"
+    );
+
+    let sub = trustprint::deploy::target::local_subscription("RHW");
+    let mut names = Vec::new();
+    for scope in [
+        format!("/subscriptions/{sub}"),
+        format!("/subscriptions/{sub}/resourcegroups/rg-rhw-uks-data"),
+        format!("/subscriptions/{sub}/resourcegroups/rg-rhw-uks-network"),
+    ] {
+        let list = rt.block_on(arm_get(
+            &url,
+            server.tenant_id(),
+            &format!("{scope}/providers/Microsoft.Resources/deployments"),
+        ));
+        for d in list["value"].as_array().unwrap() {
+            assert_eq!(d["properties"]["provisioningState"], "Succeeded", "{d}");
+            names.push(d["name"].as_str().unwrap().to_string());
+        }
+    }
+    names.sort();
+    let prefixes: Vec<&str> = names
+        .iter()
+        .map(|n| n.rsplit_once('-').unwrap().0)
+        .collect();
+    assert_eq!(
+        prefixes,
+        [
+            "trustprint-data",
+            "trustprint-governance",
+            "trustprint-network"
+        ],
+        "{names:?}"
+    );
+    cmd(
+        Some(out.dir),
+        &[
+            "plan",
+            "--values",
+            "values.yaml",
+            "--cloud-url",
+            &url,
+            "--detailed-exitcode",
+        ],
+    )
+    .stdout_has("Plan: 0 to create, 0 to modify, 0 to delete, 4 unchanged")
+    .status(0)
+    .run();
+    rt.block_on(server.shutdown());
+}
+
+/// A client of the local cloud at `url`, as any service principal.
+fn local_client(url: &str) -> trustprint::arm::ArmClient {
+    trustprint::arm::ArmClient::new(
+        url,
+        trustprint::arm::Credential::ServicePrincipal {
+            tenant_id: trustprint::cloud::DEFAULT_TENANT.to_string(),
+            client_id: "test".into(),
+            client_secret: trustprint::arm::Secret::new("test"),
+            authority_host: url::Url::parse(url).unwrap(),
+        },
+        Default::default(),
+    )
+    .unwrap()
+}
+
+/// `apply --plan` what-ifs again first: a resource changed out of band since the plan was made makes the
+/// plan stale, naming the deployment and the resource; with the change undone the plan applies.
+#[test]
+fn apply_of_a_saved_plan_refuses_a_target_changed_since() {
+    with_cloud(trustprint::cloud::Config::default(), |url| {
+        let out = cmd(
+            None,
+            &[
+                "stamp",
+                "--values",
+                "values.yaml",
+                "--fleet",
+                "fleet",
+                "--cloud-url",
+                url,
+            ],
+        )
+        .run();
+        let out = cmd(
+            Some(out.dir),
+            &[
+                "plan",
+                "--values",
+                "values.yaml",
+                "--set",
+                "keyvault.sku=premium",
+                "--out",
+                "plan.json",
+                "--cloud-url",
+                url,
+            ],
+        )
+        .stdout_has("Plan: 0 to create, 1 to modify, 0 to delete, 3 unchanged")
+        .run();
+
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let client = local_client(url);
+        let sub = trustprint::deploy::target::local_subscription("RHW");
+        let vnet = format!(
+            "/subscriptions/{sub}/resourceGroups/rg-rhw-uks-network/providers/Microsoft.Network/virtualNetworks/vnet-rhw-uks-hub"
+        );
+        let original = rt
+            .block_on(client.get_resource(&vnet, "2023-09-01"))
+            .unwrap()
+            .unwrap();
+        let mut changed = original.clone();
+        changed["properties"]["addressSpace"]["addressPrefixes"] =
+            serde_json::json!(["10.99.0.0/16"]);
+        rt.block_on(client.put_resource(&vnet, "2023-09-01", &changed))
+            .unwrap();
+
+        let apply = [
+            "apply",
+            "--values",
+            "values.yaml",
+            "--set",
+            "keyvault.sku=premium",
+            "--plan",
+            "plan.json",
+            "--yes",
+            "--cloud-url",
+            url,
+        ];
+        let out = cmd(Some(out.dir), &apply)
+            .stderr(
+                "error: plan file plan.json is stale: the target changed since the plan was made:\n  \
+                 - network: Microsoft.Network/virtualNetworks/vnet-rhw-uks-hub: planned NoChange, now Modify \
+                 (properties.addressSpace.addressPrefixes[0]: \"10.99.0.0/16\" => \"10.20.0.0/16\")\nrun plan again\n",
+            )
+            .status(1)
+            .run();
+        // Nothing was applied: the vault is still standard.
+        let vault = format!(
+            "/subscriptions/{sub}/resourceGroups/rg-rhw-uks-data/providers/Microsoft.KeyVault/vaults/kv-rhw-uks-data"
+        );
+        let v = rt
+            .block_on(client.get_resource(&vault, "2023-07-01"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(v["properties"]["sku"]["name"], "standard", "{v}");
+
+        rt.block_on(client.put_resource(&vnet, "2023-09-01", &original))
+            .unwrap();
+        cmd(Some(out.dir), &apply)
+            .stdout_has("Apply complete: ")
+            .run();
+        let v = rt
+            .block_on(client.get_resource(&vault, "2023-07-01"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(v["properties"]["sku"]["name"], "premium", "{v}");
+    });
 }

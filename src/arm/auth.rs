@@ -7,10 +7,16 @@
 //! cache so the refresh is real), makes concurrent callers share one fetch, and re-reads the federated
 //! token file on every refresh (GitHub Actions and Kubernetes rotate it; azure_identity reads it once).
 //!
+//! Token requests go through [`RetryingHttp`]: an identity endpoint answering 429 or 5xx (Entra ID does under
+//! load, IMDS does while a VM starts) or dropping the connection is asked again, as long as its
+//! `Retry-After` says, with the same limits as ARM requests. A refusal (400, 401: a wrong secret, an unknown
+//! client) is not retried.
+//!
 //! Secrets (client secret, federated token, access tokens) are held in [`Secret`], whose `Debug` is
 //! redacted; they never appear in errors or logs.
 
 use super::error::{CredentialKind, Error, Result};
+use super::retry::{self, RetryOptions};
 use azure_core::auth::{AccessToken, TokenCredential};
 use std::fmt;
 use std::path::PathBuf;
@@ -161,6 +167,71 @@ pub fn authority_host(value: Option<&str>) -> Result<Url> {
     Ok(url)
 }
 
+/// The HTTP transport of the identity endpoints, retrying throttling (429), server errors (5xx) and broken
+/// connections as [`retry::next_delay`] decides. Asking for a token again is harmless, so every request is
+/// retried.
+#[derive(Debug)]
+pub(crate) struct RetryingHttp {
+    inner: Arc<dyn azure_core::HttpClient>,
+    options: RetryOptions,
+}
+
+impl RetryingHttp {
+    pub(crate) fn new(inner: Arc<dyn azure_core::HttpClient>, options: RetryOptions) -> Self {
+        RetryingHttp { inner, options }
+    }
+}
+
+#[async_trait::async_trait]
+impl azure_core::HttpClient for RetryingHttp {
+    async fn execute_request(
+        &self,
+        request: &azure_core::Request,
+    ) -> azure_core::Result<azure_core::Response> {
+        let start = std::time::Instant::now();
+        let mut retries = 0u32;
+        loop {
+            let outcome = self.inner.execute_request(request).await;
+            let (server_wait, what) = match &outcome {
+                Ok(r) if retry::is_retryable_status(u16::from(r.status())) => {
+                    let wait = retry::retry_after(
+                        |name| {
+                            r.headers()
+                                .iter()
+                                .find(|(k, _)| k.as_str().eq_ignore_ascii_case(name))
+                                .map(|(_, v)| v.as_str())
+                        },
+                        std::time::SystemTime::now(),
+                    );
+                    (wait, format!("HTTP {}", u16::from(r.status())))
+                }
+                Err(e) if matches!(e.kind(), azure_core::error::ErrorKind::Io) => {
+                    (None, "connection failed".to_owned())
+                }
+                _ => return outcome,
+            };
+            retries += 1;
+            let Some(delay) = retry::next_delay(
+                &self.options,
+                retries,
+                start.elapsed(),
+                server_wait,
+                rand::random::<f64>(),
+            ) else {
+                return outcome;
+            };
+            tracing::debug!(
+                url = %request.url().as_str().split('?').next().unwrap_or_default(),
+                %what,
+                retry = retries,
+                delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                "the identity endpoint failed; asking again"
+            );
+            tokio::time::sleep(delay).await;
+        }
+    }
+}
+
 /// Refresh this long before a token expires.
 pub const REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
 
@@ -182,11 +253,13 @@ impl fmt::Debug for TokenCache {
 }
 
 impl TokenCache {
-    /// A cache for `credential`, fetching over `http`.
+    /// A cache for `credential`, fetching over `http`; token requests are retried as `retry` says.
     pub(crate) fn new(
         credential: Credential,
         http: Arc<dyn azure_core::HttpClient>,
+        retry: RetryOptions,
     ) -> Result<Self> {
+        let http: Arc<dyn azure_core::HttpClient> = Arc::new(RetryingHttp::new(http, retry));
         let inner: Option<Arc<dyn TokenCredential>> = match &credential {
             Credential::ServicePrincipal {
                 tenant_id,
@@ -415,5 +488,119 @@ mod tests {
             Credential::from_vars(vars(&[])).unwrap(),
             Credential::AzureCli
         );
+    }
+
+    /// Status, headers (lower-case names) and body of one scripted answer.
+    type Answer = (u16, Vec<(&'static str, &'static str)>, &'static str);
+
+    /// An identity endpoint that answers from a script, recording when each request came.
+    #[derive(Debug)]
+    struct Scripted {
+        answers: std::sync::Mutex<Vec<Answer>>,
+        calls: std::sync::Mutex<Vec<std::time::Instant>>,
+    }
+
+    #[async_trait::async_trait]
+    impl azure_core::HttpClient for Scripted {
+        async fn execute_request(
+            &self,
+            _request: &azure_core::Request,
+        ) -> azure_core::Result<azure_core::Response> {
+            self.calls.lock().unwrap().push(std::time::Instant::now());
+            let (status, headers, body) = self.answers.lock().unwrap().remove(0);
+            let mut h = azure_core::headers::Headers::new();
+            for (k, v) in headers {
+                h.insert(k, v);
+            }
+            h.insert("content-type", "application/json");
+            Ok(azure_core::Response::new(
+                azure_core::StatusCode::try_from(status).unwrap(),
+                h,
+                Box::pin(azure_core::BytesStream::new(body)),
+            ))
+        }
+    }
+
+    fn quick_retry() -> RetryOptions {
+        RetryOptions {
+            initial_backoff: Duration::from_millis(10),
+            max_backoff: Duration::from_millis(20),
+            ..RetryOptions::default()
+        }
+    }
+
+    fn service_principal() -> Credential {
+        Credential::ServicePrincipal {
+            tenant_id: "t".into(),
+            client_id: "c".into(),
+            client_secret: Secret::new("s"),
+            authority_host: Url::parse("http://127.0.0.1:9/").unwrap(),
+        }
+    }
+
+    const TOKEN: &str =
+        r#"{"token_type":"Bearer","expires_in":3599,"ext_expires_in":3599,"access_token":"tok-1"}"#;
+
+    #[tokio::test]
+    async fn token_requests_are_retried_after_5xx_and_429_honouring_retry_after() {
+        let endpoint = Arc::new(Scripted {
+            answers: std::sync::Mutex::new(vec![
+                (503, vec![], r#"{"error":"temporarily_unavailable"}"#),
+                (429, vec![("retry-after", "1")], r#"{"error":"throttled"}"#),
+                (200, vec![], TOKEN),
+            ]),
+            calls: std::sync::Mutex::new(Vec::new()),
+        });
+        let cache = TokenCache::new(service_principal(), endpoint.clone(), quick_retry()).unwrap();
+        let token = cache
+            .token(&["https://management.azure.com/.default"])
+            .await
+            .unwrap();
+        assert_eq!(token.token.secret(), "tok-1");
+        let calls = endpoint.calls.lock().unwrap();
+        assert_eq!(calls.len(), 3);
+        // The 429 asked for a second; the backoff after the 503 is at most 20 ms.
+        assert!(
+            calls[2] - calls[1] >= Duration::from_secs(1),
+            "{:?}",
+            calls[2] - calls[1]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refusal_by_the_identity_endpoint_is_not_retried() {
+        let endpoint = Arc::new(Scripted {
+            answers: std::sync::Mutex::new(vec![
+                (
+                    401,
+                    vec![],
+                    r#"{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided."}"#,
+                ),
+                (200, vec![], TOKEN),
+            ]),
+            calls: std::sync::Mutex::new(Vec::new()),
+        });
+        let cache = TokenCache::new(service_principal(), endpoint.clone(), quick_retry()).unwrap();
+        let e = cache
+            .token(&["https://management.azure.com/.default"])
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("AADSTS7000215"), "{e}");
+        assert_eq!(endpoint.calls.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn retries_stop_at_the_attempt_limit() {
+        let endpoint = Arc::new(Scripted {
+            answers: std::sync::Mutex::new(vec![(500, vec![], "{}"); 3]),
+            calls: std::sync::Mutex::new(Vec::new()),
+        });
+        let options = RetryOptions {
+            max_attempts: 3,
+            ..quick_retry()
+        };
+        let cache = TokenCache::new(service_principal(), endpoint.clone(), options).unwrap();
+        assert!(cache.token(&["x/.default"]).await.is_err());
+        assert_eq!(endpoint.calls.lock().unwrap().len(), 3);
     }
 }

@@ -203,7 +203,11 @@ impl ArmClient {
                 message: format!("cannot build the HTTP client: {e}"),
             })?;
         let transport: Arc<dyn azure_core::HttpClient> = Arc::new(http.clone());
-        let tokens = Arc::new(TokenCache::new(credential, transport.clone())?);
+        let tokens = Arc::new(TokenCache::new(
+            credential,
+            transport.clone(),
+            options.retry.clone(),
+        )?);
         let client_options =
             azure_core::ClientOptions::new(azure_core::TransportOptions::new(transport))
                 .retry(azure_core::RetryOptions::none())

@@ -13,6 +13,7 @@ pub(super) const HELP: &str = "\
 Examples:
   trustprint cloud serve --addr 127.0.0.1:4010 --state .trustprint/cloud
   trustprint cloud serve --tls --latency-ms 50 --lro-ms 2000 --fault-rate 0.1 --seed 7
+  trustprint cloud serve --role-assignment ci:Owner:/ --role-assignment auditor:Reader:/
   trustprint cloud status
   trustprint cloud reset
 
@@ -85,6 +86,10 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     pub client_secret: Option<String>,
+    /// Grant a role: `CLIENT_ID:ROLE:SCOPE` with ROLE Owner, Contributor or Reader and SCOPE `/`,
+    /// `/subscriptions/<id>` or below. Repeatable. Without any, every identity is Owner of everything.
+    #[arg(long = "role-assignment", value_name = "CLIENT_ID:ROLE:SCOPE")]
+    pub role_assignments: Vec<cloud::RoleAssignment>,
 }
 
 /// The state folder option.
@@ -127,6 +132,7 @@ impl ServeArgs {
             throttle: self.throttle == ThrottleArg::Arm,
             client_id: self.client_id.clone(),
             client_secret: self.client_secret.clone(),
+            role_assignments: self.role_assignments.clone(),
             ..Config::default()
         }
     }
@@ -147,6 +153,12 @@ pub fn run(args: &CloudArgs) -> Result<(), Error> {
                     server.url(),
                     server.tenant_id()
                 );
+                for a in &config.role_assignments {
+                    println!(
+                        "  role:          {} is {} at {}",
+                        a.client_id, a.role, a.scope
+                    );
+                }
                 match &config.state_dir {
                     Some(d) => println!("  state:         {}", d.display()),
                     None => println!("  state:         in memory"),
@@ -230,6 +242,10 @@ mod tests {
             "7",
             "--throttle",
             "off",
+            "--role-assignment",
+            "ci-reader:Reader:/subscriptions/s1",
+            "--role-assignment",
+            "ci-owner:owner:/",
         ])
         .unwrap() else {
             panic!("not serve")
@@ -238,6 +254,21 @@ mod tests {
         assert_eq!(c.addr.port(), 5000);
         assert_eq!(c.state_dir, Some(PathBuf::from("/tmp/x")));
         assert!(c.tls && !c.throttle);
+        assert_eq!(
+            c.role_assignments,
+            vec![
+                cloud::RoleAssignment {
+                    client_id: "ci-reader".into(),
+                    role: cloud::Role::Reader,
+                    scope: "/subscriptions/s1".into()
+                },
+                cloud::RoleAssignment {
+                    client_id: "ci-owner".into(),
+                    role: cloud::Role::Owner,
+                    scope: "/".into()
+                },
+            ]
+        );
         assert_eq!(
             (c.latency, c.lro, c.fault_rate, c.seed),
             (Duration::from_millis(20), Duration::ZERO, 0.1, 7)

@@ -1,5 +1,6 @@
 //! The identity side: an OAuth2 client-credentials token endpoint (`POST /{tenant}/oauth2/v2.0/token`), the
-//! OpenID configuration and instance discovery documents MSAL asks for, and the bearer check every ARM request
+//! OpenID configuration and instance discovery documents MSAL asks for, the cloud's endpoints document
+//! (`/metadata/endpoints`, which the Azure CLI reads to register a custom cloud), and the bearer check every ARM request
 //! passes. Tokens are opaque random strings; only their SHA-256 is stored, so the state folder holds no usable
 //! credential.
 
@@ -38,6 +39,30 @@ pub fn identity_route(st: &AppState, req: &Req) -> Option<Response> {
             ));
         }
         return Some(token(st, req));
+    }
+    // The cloud's endpoints document (`az cloud register --endpoint-resource-manager URL` reads it); ARM
+    // serves it without a token.
+    if l.len() == 2 && l[0] == "metadata" && l[1] == "endpoints" && req.method == Method::GET {
+        return Some(json_body(&json!({
+            "name": "TrustprintLocal",
+            "portal": base,
+            "resourceManager": format!("{base}/"),
+            "authentication": {
+                "loginEndpoint": format!("{base}/"),
+                "audiences": ["https://management.core.windows.net/", "https://management.azure.com/"],
+                "tenant": "common",
+                "identityProvider": "AAD",
+            },
+            "graphAudience": "https://graph.windows.net/",
+            "graph": "https://graph.windows.net/",
+            "microsoftGraphResourceId": "https://graph.microsoft.com/",
+            "suffixes": {
+                "keyVaultDns": "vault.azure.net",
+                "storage": "core.windows.net",
+                "sqlServerHostname": "database.windows.net",
+                "acrLoginServer": "azurecr.io",
+            },
+        })));
     }
     if l.len() >= 3 && l[l.len() - 2] == ".well-known" && l[l.len() - 1] == "openid-configuration" {
         let tenant = &req.segs[0];
@@ -128,10 +153,11 @@ fn token(st: &AppState, req: &Req) -> Response {
         uuid::Uuid::new_v4().simple(),
         uuid::Uuid::new_v4().simple()
     );
-    if let Err(e) = st.store.put_token(&hash(&token), now() + LIFETIME) {
+    let expires = now() + LIFETIME;
+    if let Err(e) = st.store.put_token(&hash(&token), expires, &id) {
         return e.into_response();
     }
-    st.remember_token(hash(&token));
+    st.remember_token(hash(&token), expires, id);
     json_body(&json!({
         "token_type": "Bearer",
         "expires_in": LIFETIME,
@@ -140,8 +166,8 @@ fn token(st: &AppState, req: &Req) -> Response {
     }))
 }
 
-/// Check the `Authorization: Bearer` header of an ARM request.
-pub fn check_bearer(st: &AppState, req: &Req) -> Result<(), ArmError> {
+/// Check the `Authorization: Bearer` header of an ARM request; the client id the token was issued to.
+pub fn check_bearer(st: &AppState, req: &Req) -> Result<String, ArmError> {
     let Some(header) = req
         .headers
         .get("authorization")
@@ -162,13 +188,13 @@ pub fn check_bearer(st: &AppState, req: &Req) -> Result<(), ArmError> {
         ));
     };
     let h = hash(token.trim());
-    if st.knows_token(&h) {
-        return Ok(());
+    if let Some(client) = st.known_token(&h) {
+        return Ok(client);
     }
-    match st.store.token_expiry(&h)? {
-        Some(exp) if exp > now() => {
-            st.remember_token(h);
-            Ok(())
+    match st.store.token_lookup(&h)? {
+        Some((exp, client)) if exp > now() => {
+            st.remember_token(h, exp, client.clone());
+            Ok(client)
         }
         Some(_) => Err(unauthorized(
             "ExpiredAuthenticationToken",

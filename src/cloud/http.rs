@@ -65,11 +65,21 @@ impl Req {
         if self.body.iter().all(u8::is_ascii_whitespace) {
             return Ok(json!({}));
         }
-        serde_json::from_slice(&self.body).map_err(|e| {
-            ArmError::bad_request(
-                "InvalidRequestContent",
-                format!("The request content was invalid and could not be deserialized: '{e}'."),
-            )
+        serde_json::from_slice(&self.body).or_else(|e| {
+            // ARM reads bodies with Newtonsoft's JSON reader, which accepts property names without quotes;
+            // the Azure CLI relies on it (it splices the template text in as `template:{...}`).
+            std::str::from_utf8(&self.body)
+                .ok()
+                .and_then(quote_bare_keys)
+                .and_then(|t| serde_json::from_str(&t).ok())
+                .ok_or_else(|| {
+                    ArmError::bad_request(
+                        "InvalidRequestContent",
+                        format!(
+                            "The request content was invalid and could not be deserialized: '{e}'."
+                        ),
+                    )
+                })
         })
     }
 
@@ -80,6 +90,59 @@ impl Req {
     pub fn is(&self, i: usize, word: &str) -> bool {
         self.lower.get(i).is_some_and(|s| s == word)
     }
+}
+
+/// `text` with every unquoted property name (an identifier after `{` or `,` and before `:`, outside
+/// strings) put in quotes; `None` when there is none, so the caller's original error stands.
+fn quote_bare_keys(text: &str) -> Option<String> {
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut chars = text.char_indices().peekable();
+    let (mut in_string, mut escaped, mut changed) = (false, false, false);
+    let mut last_significant = ' ';
+    while let Some((i, c)) = chars.next() {
+        if in_string {
+            out.push(c);
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        if (c.is_ascii_alphabetic() || c == '_' || c == '$')
+            && matches!(last_significant, '{' | ',')
+        {
+            let mut end = i + c.len_utf8();
+            while let Some(&(j, d)) = chars.peek() {
+                if d.is_ascii_alphanumeric() || d == '_' || d == '$' {
+                    end = j + d.len_utf8();
+                    chars.next();
+                } else {
+                    break;
+                }
+            }
+            let ident = &text[i..end];
+            if text[end..].trim_start().starts_with(':') {
+                out.push('"');
+                out.push_str(ident);
+                out.push('"');
+                changed = true;
+            } else {
+                out.push_str(ident);
+            }
+            last_significant = 'a';
+            continue;
+        }
+        if c == '"' {
+            in_string = true;
+        }
+        if !c.is_whitespace() {
+            last_significant = c;
+        }
+        out.push(c);
+    }
+    changed.then_some(out)
 }
 
 /// Every request enters here.
@@ -221,15 +284,18 @@ async fn handle(st: &Arc<AppState>, req: &Req) -> Response {
     if let Some(r) = super::auth::identity_route(st, req) {
         return r;
     }
-    if let Err(e) = super::auth::check_bearer(st, req) {
-        let unauthorized = e.status == StatusCode::UNAUTHORIZED;
-        let mut r = e.into_response();
-        if unauthorized {
-            r.headers_mut()
-                .insert("www-authenticate", super::auth::challenge(st));
+    let client_id = match super::auth::check_bearer(st, req) {
+        Ok(c) => c,
+        Err(e) => {
+            let unauthorized = e.status == StatusCode::UNAUTHORIZED;
+            let mut r = e.into_response();
+            if unauthorized {
+                r.headers_mut()
+                    .insert("www-authenticate", super::auth::challenge(st));
+            }
+            return r;
         }
-        return r;
-    }
+    };
     if req.api_version().is_empty() {
         return ArmError::bad_request(
             "MissingApiVersionParameter",
@@ -269,6 +335,12 @@ async fn handle(st: &Arc<AppState>, req: &Req) -> Response {
                 }
                 return r;
             }
+        }
+    }
+    // Listing subscriptions and tenants is open to every identity (Azure lists those it can see).
+    if req.is(0, "subscriptions") && req.segs.len() >= 2 {
+        if let Err(e) = super::rbac::authorize(&st.config.role_assignments, &client_id, req) {
+            return e.into_response();
         }
     }
     let mut resp = match route(st, req).await {
@@ -1239,4 +1311,25 @@ fn tags(st: &Arc<AppState>, req: &Req, sub: &str, scope: &[&str]) -> Result<Resp
         "type": "Microsoft.Resources/tags",
         "properties": {"tags": current},
     })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::quote_bare_keys;
+
+    #[test]
+    fn bare_property_names_are_quoted_as_newtonsoft_reads_them() {
+        // The Azure CLI's body: the template spliced in under an unquoted `template` key.
+        let cli = r#"{"properties": {"mode": "Incremental", template:{"a": "x, b: {c", "list": [true, false, null], "n": 1}}}"#;
+        let fixed = quote_bare_keys(cli).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&fixed).unwrap();
+        assert_eq!(v["properties"]["template"]["a"], "x, b: {c");
+        assert_eq!(v["properties"]["template"]["list"][1], false);
+        assert_eq!(
+            quote_bare_keys(r#"{ a : 1, b_2:"q\"r: s", $c: [1]}"#).as_deref(),
+            Some(r#"{ "a" : 1, "b_2":"q\"r: s", "$c": [1]}"#)
+        );
+        // Nothing to quote: the caller keeps its own error.
+        assert_eq!(quote_bare_keys(r#"{"a": tru}"#), None);
+    }
 }

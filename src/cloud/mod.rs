@@ -31,12 +31,15 @@ mod errors;
 mod http;
 mod ids;
 mod policy;
+mod rbac;
 mod realism;
 mod storage;
 mod store;
 mod tls;
 
 pub use errors::ArmError;
+pub use rbac::{Role, RoleAssignment};
+pub use realism::{Bucket, ThrottleLimits};
 pub use storage::{blob_endpoint, storage_account_key, BLOB_ENDPOINT_ENV};
 
 use serde_json::{Map, Value};
@@ -68,12 +71,17 @@ pub struct Config {
     pub seed: u64,
     /// ARM's per-subscription token-bucket throttling on or off.
     pub throttle: bool,
+    /// The token buckets' sizes and refill rates when throttling is on (default: ARM's figures).
+    pub throttle_limits: ThrottleLimits,
     /// Client id the token endpoint accepts (`None`: any non-empty).
     pub client_id: Option<String>,
     /// Client secret the token endpoint accepts (`None`: any non-empty).
     pub client_secret: Option<String>,
     /// Tenant id of issued tokens and of every subscription.
     pub tenant_id: String,
+    /// Role assignments (client id, role, scope). Empty: every identity is Owner of everything, as before
+    /// RBAC was emulated. Non-empty: each request is checked against them (see `docs/local-cloud.md`).
+    pub role_assignments: Vec<RoleAssignment>,
 }
 
 impl Default for Config {
@@ -87,9 +95,11 @@ impl Default for Config {
             fault_rate: 0.0,
             seed: 0,
             throttle: true,
+            throttle_limits: ThrottleLimits::default(),
             client_id: None,
             client_secret: None,
             tenant_id: DEFAULT_TENANT.to_string(),
+            role_assignments: Vec::new(),
         }
     }
 }
@@ -141,7 +151,8 @@ pub(crate) struct AppState {
     pub throttle: realism::Throttle,
     pub chaos: realism::Chaos,
     tasks: Mutex<Vec<tokio::task::AbortHandle>>,
-    tokens: Mutex<HashMap<String, i64>>,
+    /// Token hash -> (expiry, client id it was issued to).
+    tokens: Mutex<HashMap<String, (i64, String)>>,
     /// Secure parameters (`securestring`, `secureObject`) of deployments in flight, by deployment key. They
     /// live only here, never in the state database: a restart fails those deployments (see `deploy::recover`).
     pub secure_parameters: Mutex<HashMap<String, Map<String, Value>>>,
@@ -180,21 +191,22 @@ impl AppState {
         }
     }
 
-    pub fn remember_token(&self, hash: String) {
-        let exp = time::OffsetDateTime::now_utc().unix_timestamp() + 3599;
+    pub fn remember_token(&self, hash: String, expires: i64, client_id: String) {
         self.tokens
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(hash, exp);
+            .insert(hash, (expires, client_id));
     }
 
-    pub fn knows_token(&self, hash: &str) -> bool {
+    /// The client id a live token was issued to, if the token is known here and not expired.
+    pub fn known_token(&self, hash: &str) -> Option<String> {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         self.tokens
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(hash)
-            .is_some_and(|exp| *exp > now)
+            .filter(|(exp, _)| *exp > now)
+            .map(|(_, client)| client.clone())
     }
 }
 
@@ -235,7 +247,7 @@ impl Server {
         let scheme = if config.tls { "https" } else { "http" };
         let base_url = format!("{scheme}://{addr}");
         let state = Arc::new(AppState {
-            throttle: realism::Throttle::default(),
+            throttle: realism::Throttle::new(config.throttle_limits),
             chaos: realism::Chaos::new(config.seed, config.latency, config.fault_rate),
             store,
             base_url: base_url.clone(),
@@ -315,6 +327,11 @@ impl RunningServer {
     /// The tenant the token endpoint issues tokens for.
     pub fn tenant_id(&self) -> &str {
         &self.state.config.tenant_id
+    }
+
+    /// How many requests this server has answered 429 (throttled) since it started.
+    pub fn throttled_requests(&self) -> u64 {
+        self.state.throttle.throttled()
     }
 
     /// The local CA certificate (PEM) clients must trust, when serving TLS.

@@ -32,19 +32,60 @@ impl RequestClass {
             RequestClass::Deletes => "deletes",
         }
     }
+}
 
-    /// ARM's published figures: (bucket size, refill per second).
-    pub fn figures(self) -> (f64, f64) {
-        match self {
-            RequestClass::Reads => (250.0, 25.0),
-            RequestClass::Writes => (200.0, 10.0),
-            RequestClass::Deletes => (200.0, 10.0),
+/// One token bucket's figures.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Bucket {
+    /// Requests allowed in a burst (the bucket's size, and its content at start).
+    pub size: f64,
+    /// Tokens added per second.
+    pub refill_per_sec: f64,
+}
+
+/// The buckets' figures per request class. The default is ARM's published per-subscription figures:
+/// 250 reads refilling at 25/s, 200 writes and 200 deletes refilling at 10/s.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ThrottleLimits {
+    /// GET and HEAD.
+    pub reads: Bucket,
+    /// PUT, PATCH and POST.
+    pub writes: Bucket,
+    /// DELETE.
+    pub deletes: Bucket,
+}
+
+impl Default for ThrottleLimits {
+    fn default() -> Self {
+        ThrottleLimits {
+            reads: Bucket {
+                size: 250.0,
+                refill_per_sec: 25.0,
+            },
+            writes: Bucket {
+                size: 200.0,
+                refill_per_sec: 10.0,
+            },
+            deletes: Bucket {
+                size: 200.0,
+                refill_per_sec: 10.0,
+            },
+        }
+    }
+}
+
+impl ThrottleLimits {
+    fn of(&self, class: RequestClass) -> Bucket {
+        match class {
+            RequestClass::Reads => self.reads,
+            RequestClass::Writes => self.writes,
+            RequestClass::Deletes => self.deletes,
         }
     }
 }
 
 #[derive(Debug)]
-struct Bucket {
+struct Level {
     tokens: f64,
     at: Instant,
 }
@@ -52,7 +93,9 @@ struct Bucket {
 /// Token buckets per (subscription, class).
 #[derive(Debug, Default)]
 pub struct Throttle {
-    buckets: Mutex<HashMap<(String, RequestClass), Bucket>>,
+    limits: ThrottleLimits,
+    buckets: Mutex<HashMap<(String, RequestClass), Level>>,
+    throttled: std::sync::atomic::AtomicU64,
 }
 
 /// The outcome of drawing from a bucket.
@@ -65,13 +108,29 @@ pub enum Draw {
 }
 
 impl Throttle {
+    pub fn new(limits: ThrottleLimits) -> Self {
+        Throttle {
+            limits,
+            buckets: Mutex::default(),
+            throttled: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// How many requests have been answered 429 so far.
+    pub fn throttled(&self) -> u64 {
+        self.throttled.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     pub fn draw(&self, subscription: &str, class: RequestClass) -> Draw {
-        let (size, rate) = class.figures();
+        let Bucket {
+            size,
+            refill_per_sec: rate,
+        } = self.limits.of(class);
         let now = Instant::now();
         let mut map = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         let b = map
             .entry((subscription.to_lowercase(), class))
-            .or_insert(Bucket {
+            .or_insert(Level {
                 tokens: size,
                 at: now,
             });
@@ -86,6 +145,8 @@ impl Throttle {
         } else {
             #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
             let wait = ((1.0 - b.tokens) / rate).ceil().max(1.0) as u64;
+            self.throttled
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             Draw::Throttled(wait)
         }
     }
@@ -170,6 +231,23 @@ mod tests {
             t.draw("other", RequestClass::Writes),
             Draw::Allowed(199)
         ));
+    }
+
+    #[test]
+    fn configured_limits_replace_arms_figures() {
+        let tiny = Bucket {
+            size: 2.0,
+            refill_per_sec: 0.5,
+        };
+        let t = Throttle::new(ThrottleLimits {
+            writes: tiny,
+            ..ThrottleLimits::default()
+        });
+        assert_eq!(t.draw("sub", RequestClass::Writes), Draw::Allowed(1));
+        assert_eq!(t.draw("sub", RequestClass::Writes), Draw::Allowed(0));
+        // One token at 0.5/s is two seconds away.
+        assert_eq!(t.draw("sub", RequestClass::Writes), Draw::Throttled(2));
+        assert_eq!(t.draw("sub", RequestClass::Reads), Draw::Allowed(249));
     }
 
     #[test]

@@ -25,6 +25,7 @@ CREATE TABLE IF NOT EXISTS operations (
     id TEXT PRIMARY KEY, kind TEXT NOT NULL, target TEXT NOT NULL, status TEXT NOT NULL,
     http_status INTEGER, body TEXT);
 CREATE TABLE IF NOT EXISTS tokens (token TEXT PRIMARY KEY, expires INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS token_clients (token TEXT PRIMARY KEY, client_id TEXT NOT NULL);
 ";
 
 /// A pending or finished long-running operation (resource group delete, what-if, deployment delete).
@@ -453,21 +454,31 @@ impl Store {
 
     // ---- tokens
 
-    pub fn put_token(&self, token: &str, expires: i64) -> Result<(), ArmError> {
-        self.lock().execute(
-            "INSERT OR REPLACE INTO tokens (token, expires) VALUES (?1, ?2)",
-            params![token, expires],
-        )?;
-        Ok(())
+    /// Store a token (its hash) with its expiry and the client id it was issued to, in one transaction.
+    pub fn put_token(&self, token: &str, expires: i64, client_id: &str) -> Result<(), ArmError> {
+        self.tx(|tx| {
+            tx.execute(
+                "INSERT OR REPLACE INTO tokens (token, expires) VALUES (?1, ?2)",
+                params![token, expires],
+            )?;
+            tx.execute(
+                "INSERT OR REPLACE INTO token_clients (token, client_id) VALUES (?1, ?2)",
+                params![token, client_id],
+            )?;
+            Ok(())
+        })
     }
 
-    pub fn token_expiry(&self, token: &str) -> Result<Option<i64>, ArmError> {
+    /// A token's expiry and the client id it was issued to (empty for tokens issued before client ids
+    /// were recorded).
+    pub fn token_lookup(&self, token: &str) -> Result<Option<(i64, String)>, ArmError> {
         Ok(self
             .lock()
             .query_row(
-                "SELECT expires FROM tokens WHERE token = ?1",
+                "SELECT t.expires, COALESCE(c.client_id, '') FROM tokens t \
+                 LEFT JOIN token_clients c ON c.token = t.token WHERE t.token = ?1",
                 [token],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()?)
     }

@@ -184,9 +184,12 @@ async fn connect(staging: &StagingTarget) -> Result<Staging, crate::Error> {
         TargetKind::Azure => {
             let credential = crate::arm::Credential::from_env()
                 .map_err(|e| target_err(format!("credential for Azure Storage: {e}")))?;
-            let tokens =
-                crate::arm::auth::TokenCache::new(credential, azure_core::new_http_client())
-                    .map_err(|e| target_err(format!("credential for Azure Storage: {e}")))?;
+            let tokens = crate::arm::auth::TokenCache::new(
+                credential,
+                azure_core::new_http_client(),
+                crate::arm::RetryOptions::default(),
+            )
+            .map_err(|e| target_err(format!("credential for Azure Storage: {e}")))?;
             StorageCredentials::token_credential(Arc::new(tokens))
         }
     };

@@ -126,10 +126,14 @@ impl ApplyReport {
 }
 
 /// How to apply.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct ApplyOptions {
     /// Show progress bars on stderr (they are hidden anyway when stderr is not a terminal).
     pub progress: bool,
+    /// ARM deployment names found still running before this apply began (an interrupted apply of the
+    /// same plan; the name carries the content's hash). Each is attached to, and its result taken, even if
+    /// it has finished by the time its turn comes; a failed one is deployed again.
+    pub in_flight: std::collections::HashSet<String>,
 }
 
 /// Apply `plan` (made from `rendered`) through `conn`.
@@ -202,10 +206,11 @@ pub async fn apply(
             bar.set_message("starting");
             bar.enable_steady_tick(Duration::from_millis(120));
             let changes = planned.get(d.name.as_str()).copied().unwrap_or(true);
+            let in_flight = options.in_flight.contains(&deployment_name(d));
             let body = requests.remove(&d.name);
             running.push(async move {
                 let outcome = match body {
-                    Some(body) => deploy_one(conn, d, body, changes, &bar).await,
+                    Some(body) => deploy_one(conn, d, body, changes, in_flight, &bar).await,
                     None => Err(DeployError::Target {
                         message: format!("deployment {} has no request", d.name),
                     }),
@@ -243,6 +248,7 @@ async fn deploy_one(
     d: &RenderedDeployment,
     body: crate::arm::DeploymentRequest,
     has_changes: bool,
+    in_flight: bool,
     bar: &ProgressBar,
 ) -> Result<DeploymentOutcome, DeployError> {
     let sub = &conn.target.subscription_id;
@@ -286,6 +292,9 @@ async fn deploy_one(
                 .wait_for_deployment(&scope, &name)
                 .await
                 .map_err(DeployError::arm(ctx("waiting for the run in progress")))?;
+            (dep, "resumed")
+        }
+        Some(dep) if dep.provisioning_state == ProvisioningState::Succeeded && in_flight => {
             (dep, "resumed")
         }
         Some(dep) if dep.provisioning_state == ProvisioningState::Succeeded && !has_changes => {

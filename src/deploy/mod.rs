@@ -94,6 +94,16 @@ pub enum DeployError {
         planned: String,
         now: String,
     },
+    /// The live target changed since the plan was made: a new what-if differs from the saved one.
+    #[error(
+        "plan file {} is stale: the target changed since the plan was made:\n{}\nrun plan again",
+        path.display(),
+        differences.iter().map(|d| format!("  - {d}")).collect::<Vec<_>>().join("\n")
+    )]
+    LiveStateChanged {
+        path: std::path::PathBuf,
+        differences: Vec<String>,
+    },
     /// One or more deployments failed (the report lists each failing resource).
     #[error("{} of {total} deployment(s) failed: {}", failed.len(), failed.join(", "))]
     DeploymentsFailed { failed: Vec<String>, total: usize },
@@ -219,7 +229,7 @@ pub fn request(
 }
 
 /// A random secret that satisfies Azure's password complexity rules (upper, lower, digit, symbol; 38 chars).
-fn throwaway_secret() -> String {
+pub(crate) fn throwaway_secret() -> String {
     format!("Tp-{}-x9Z", uuid::Uuid::new_v4().simple())
 }
 
@@ -361,7 +371,7 @@ pub struct DeployOptions {
     pub confirm_local: bool,
     /// `--allow-data-loss`.
     pub allow_data_loss: bool,
-    /// `apply --plan FILE`: apply this saved plan, refusing if its inputs changed.
+    /// `apply --plan FILE`: apply this saved plan, refusing if its inputs or the live target changed.
     pub plan_file: Option<std::path::PathBuf>,
     /// Progress bars on stderr (when it is a terminal).
     pub progress: bool,
@@ -390,6 +400,7 @@ pub fn plan_trust(
     let rt = runtime()?;
     rt.block_on(async {
         let conn = connect(&options.target, &loaded.values, &rendered.trust.ods_code).await?;
+        target::seed_key_vault_references(&conn, rendered).await?;
         let inputs = plan::PlanInputs::of(loaded, rendered, &conn.target);
         let plan = plan::plan(&conn, inputs, rendered).await?;
         Ok((plan, describe_target(&conn)))
@@ -408,7 +419,9 @@ pub fn apply_trust(
     let rt = runtime()?;
     rt.block_on(async {
         let conn = connect(&options.target, &loaded.values, &rendered.trust.ods_code).await?;
+        target::seed_key_vault_references(&conn, rendered).await?;
         let inputs = plan::PlanInputs::of(loaded, rendered, &conn.target);
+        let mut in_flight = std::collections::HashSet::new();
         let plan = match &options.plan_file {
             Some(path) => {
                 let saved = Plan::load(path)?;
@@ -418,6 +431,36 @@ pub fn apply_trust(
                         what,
                         planned,
                         now,
+                    }
+                    .into());
+                }
+                // Deployments of this plan still running are an interrupted apply of it: noted before the
+                // what-ifs below (which take time) so that apply attaches to them rather than redeploying.
+                for d in &rendered.deployments {
+                    let name = deployment_name(d);
+                    let scope = scope_of(d, &conn.target.subscription_id);
+                    match conn.client.get_deployment(&scope, &name).await {
+                        Ok(dep) if !dep.provisioning_state.is_terminal() => {
+                            in_flight.insert(name);
+                        }
+                        Ok(_) | Err(crate::arm::Error::Api { status: 404, .. }) => {}
+                        Err(e) => {
+                            return Err(DeployError::arm(format!(
+                                "apply {}: reading the deployment",
+                                d.name
+                            ))(e)
+                            .into())
+                        }
+                    }
+                }
+                // The inputs are the same; the target may not be. What-if again and refuse if the live
+                // state no longer matches what was planned (terraform's "saved plan is stale").
+                let fresh = plan::plan(&conn, inputs, rendered).await?;
+                let differences = saved.live_differences(&fresh);
+                if !differences.is_empty() {
+                    return Err(DeployError::LiveStateChanged {
+                        path: path.clone(),
+                        differences,
                     }
                     .into());
                 }
@@ -452,6 +495,7 @@ pub fn apply_trust(
             &plan,
             apply::ApplyOptions {
                 progress: options.progress,
+                in_flight,
             },
         )
         .await?;

@@ -187,6 +187,46 @@ impl Plan {
             .collect()
     }
 
+    /// What the live target shows now (`fresh`, a new what-if of the same inputs) that this saved plan did
+    /// not expect, one line per resource: a change that differs from the planned one (another change type,
+    /// or other property changes), or a change to a resource the plan did not mention. A resource that now
+    /// needs no change is not a difference: it is already as the plan would leave it (an interrupted
+    /// apply of this plan did it), so applying the plan stays safe.
+    pub fn live_differences(&self, fresh: &Plan) -> Vec<String> {
+        let mut out = Vec::new();
+        for now in &fresh.deployments {
+            let saved = self.deployments.iter().find(|d| d.name == now.name);
+            for c in now.changes.iter().filter(|c| is_change(&c.change_type)) {
+                let planned = saved.and_then(|d| {
+                    d.changes
+                        .iter()
+                        .find(|p| p.resource_id.eq_ignore_ascii_case(&c.resource_id))
+                });
+                let same =
+                    planned.is_some_and(|p| p.change_type == c.change_type && p.delta == c.delta);
+                if same {
+                    continue;
+                }
+                let describe = |w: &WhatIfChange| {
+                    let props = paths(&w.delta);
+                    if props.is_empty() {
+                        w.change_type.to_string()
+                    } else {
+                        format!("{} ({})", w.change_type, props.join(", "))
+                    }
+                };
+                out.push(format!(
+                    "{}: {}: planned {}, now {}",
+                    now.name,
+                    short_id(&c.resource_id),
+                    planned.map_or_else(|| "nothing".to_owned(), describe),
+                    describe(c)
+                ));
+            }
+        }
+        out
+    }
+
     /// Write the plan file atomically.
     pub fn save(&self, path: &Path) -> Result<(), crate::Error> {
         let bytes = crate::render::to_bytes(&serde_json::to_value(self).map_err(|e| {
@@ -343,6 +383,33 @@ fn is_data_bearing(t: &str) -> bool {
         let d = d.to_ascii_lowercase();
         t == d || t.starts_with(&format!("{d}/"))
     })
+}
+
+/// The leaf changes of a what-if delta as `path: before => after`, nested changes included.
+fn paths(delta: &[PropertyChange]) -> Vec<String> {
+    let mut out = Vec::new();
+    for p in delta {
+        if p.children.is_empty() {
+            let v = |v: &Option<serde_json::Value>| {
+                v.as_ref()
+                    .map_or_else(|| "-".to_owned(), ToString::to_string)
+            };
+            out.push(format!("{}: {} => {}", p.path, v(&p.before), v(&p.after)));
+        } else {
+            // Array elements are numbered children: `addressPrefixes[0]`.
+            out.extend(paths(&p.children).into_iter().map(|c| {
+                let (head, rest) = c.split_once(':').unwrap_or((c.as_str(), ""));
+                match head.split_once('.').unwrap_or((head, "")) {
+                    (i, tail) if i.parse::<usize>().is_ok() => {
+                        let dot = if tail.is_empty() { "" } else { "." };
+                        format!("{}[{i}]{dot}{tail}:{rest}", p.path)
+                    }
+                    _ => format!("{}.{c}", p.path),
+                }
+            }));
+        }
+    }
+    out
 }
 
 /// The id without its subscription prefix, for reading.
@@ -542,6 +609,44 @@ mod tests {
                 "sha256:v".into(),
                 "sha256:w".into()
             ))
+        );
+    }
+
+    #[test]
+    fn live_differences_name_changed_and_new_changes_but_not_progress() {
+        let kv = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/kv";
+        let st =
+            "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/st";
+        let saved = plan_with(serde_json::json!([
+            {"resourceId": kv, "changeType": "Modify",
+             "delta": [{"path": "properties.sku.name", "propertyChangeType": "Modify", "before": "standard", "after": "premium"}]},
+            {"resourceId": st, "changeType": "Create"},
+        ]));
+        // The same what-if again, or the storage account already created (an interrupted apply): applies.
+        assert_eq!(saved.live_differences(&saved), Vec::<String>::new());
+        let progressed = plan_with(serde_json::json!([
+            {"resourceId": kv, "changeType": "Modify",
+             "delta": [{"path": "properties.sku.name", "propertyChangeType": "Modify", "before": "standard", "after": "premium"}]},
+            {"resourceId": st, "changeType": "NoChange"},
+        ]));
+        assert_eq!(saved.live_differences(&progressed), Vec::<String>::new());
+        // The vault's sku was changed out of band, and a tag appeared on a resource the plan did not name.
+        let drifted = plan_with(serde_json::json!([
+            {"resourceId": kv, "changeType": "Modify",
+             "delta": [{"path": "properties.sku.name", "propertyChangeType": "Modify", "before": "basic", "after": "premium"}]},
+            {"resourceId": st, "changeType": "Create"},
+            {"resourceId": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v", "changeType": "Modify",
+             "delta": [{"path": "properties.addressSpace.addressPrefixes", "propertyChangeType": "Array",
+                        "children": [{"path": "0", "propertyChangeType": "Modify", "before": "10.1.0.0/16", "after": "10.0.0.0/16"}]}]},
+        ]));
+        assert_eq!(
+            saved.live_differences(&drifted),
+            vec![
+                "security: Microsoft.KeyVault/vaults/kv: planned Modify (properties.sku.name: \"standard\" => \"premium\"), \
+                 now Modify (properties.sku.name: \"basic\" => \"premium\")".to_string(),
+                "security: Microsoft.Network/virtualNetworks/v: planned nothing, now Modify \
+                 (properties.addressSpace.addressPrefixes[0]: \"10.1.0.0/16\" => \"10.0.0.0/16\")".to_string(),
+            ]
         );
     }
 }

@@ -91,33 +91,125 @@ fn local_client_options() -> ArmClientOptions {
 }
 
 /// Reads the subscription once before anything else: a wrong credential or a subscription the identity
-/// cannot see stops here, with one clear error, rather than inside the first what-if. The token request is
-/// retried when the identity endpoint itself failed (5xx, dropped connection: no Entra ID `AADSTS` code),
-/// which the credential alone does not do; a refusal by Entra ID is not retried.
+/// cannot see stops here, with one clear error, rather than inside the first what-if. (A failing identity
+/// endpoint is retried by the credential's transport, `arm::auth`.)
 async fn check_access(client: &ArmClient, subscription_id: &str) -> Result<(), DeployError> {
-    let mut attempt = 0u32;
-    loop {
-        attempt += 1;
-        match client.get_subscription(subscription_id).await {
-            Ok(_) => return Ok(()),
-            Err(crate::arm::Error::Credential { message, .. })
-                if attempt < 6 && !message.contains("AADSTS") =>
+    client
+        .get_subscription(subscription_id)
+        .await
+        .map(|_| ())
+        .map_err(DeployError::arm(format!(
+            "reading subscription {subscription_id}"
+        )))
+}
+
+/// The api-version trustprint uses for the Key Vaults it seeds in the local cloud.
+const KEY_VAULT_API: &str = "2023-07-01";
+
+/// Seed, in the local cloud, the secrets the trust's Key Vault references point at when the local cloud
+/// does not hold them. On Azure such a vault is one the operator set up beforehand (a bootstrap vault
+/// outside the trust); the local cloud starts empty, so without this every deployment taking a secret by
+/// reference would fail with `KeyVaultParameterReferenceSecretRetrieveFailed`. A missing vault is created
+/// (with its resource group, tagged `managed-by: trustprint-local-seed`, and `enabledForTemplateDeployment`
+/// set) and the secret gets a random throwaway value, with a warning naming the vault and the secret. A
+/// secret the local cloud already holds is left alone. Returns the `vault id/secrets/name` seeded. Only
+/// for the local target: Azure is never written to here.
+pub async fn seed_key_vault_references(
+    conn: &Connection,
+    rendered: &crate::model::Rendered,
+) -> Result<Vec<String>, DeployError> {
+    if conn.target.kind != TargetKind::Local {
+        return Ok(Vec::new());
+    }
+    let mut wanted: std::collections::BTreeMap<String, (String, String, String)> =
+        std::collections::BTreeMap::new();
+    for d in &rendered.deployments {
+        let Some(params) = d
+            .parameters
+            .get("parameters")
+            .and_then(serde_json::Value::as_object)
+        else {
+            continue;
+        };
+        for (parameter, entry) in params {
+            let r = &entry["reference"];
+            if let (Some(vault), Some(secret)) =
+                (r["keyVault"]["id"].as_str(), r["secretName"].as_str())
             {
-                tracing::debug!(
-                    attempt,
-                    "the identity endpoint failed; retrying the token request"
-                );
-                tokio::time::sleep(std::time::Duration::from_millis(200 * u64::from(attempt)))
-                    .await;
-                continue;
-            }
-            Err(e) => {
-                return Err(DeployError::arm(format!(
-                    "reading subscription {subscription_id}"
-                ))(e))
+                wanted
+                    .entry(format!("{vault}/secrets/{secret}"))
+                    .or_insert_with(|| (d.name.clone(), parameter.clone(), d.location.clone()));
             }
         }
     }
+    let mut seeded = Vec::new();
+    for (secret_id, (deployment, parameter, location)) in wanted {
+        let err =
+            |what: &str| DeployError::arm(format!("deployment {deployment}: {what} {secret_id}"));
+        if conn
+            .client
+            .get_resource(&secret_id, KEY_VAULT_API)
+            .await
+            .map_err(err("reading the referenced secret"))?
+            .is_some()
+        {
+            continue;
+        }
+        let Some((vault_id, secret)) = secret_id.rsplit_once("/secrets/") else {
+            continue;
+        };
+        let parts: Vec<&str> = vault_id.trim_start_matches('/').split('/').collect();
+        let (Some(sub), Some(rg)) = (parts.get(1), parts.get(3)) else {
+            return Err(DeployError::Target {
+                message: format!(
+                    "deployment {deployment}: parameter {parameter} references Key Vault {vault_id}, which \
+                     is not a vault resource id (/subscriptions/<id>/resourceGroups/<name>/providers/\
+                     Microsoft.KeyVault/vaults/<name>)"
+                ),
+            });
+        };
+        if conn
+            .client
+            .get_resource(vault_id, KEY_VAULT_API)
+            .await
+            .map_err(err("reading the vault of"))?
+            .is_none()
+        {
+            let tags = [("managed-by".to_owned(), "trustprint-local-seed".to_owned())]
+                .into_iter()
+                .collect();
+            conn.client
+                .create_or_update_resource_group(sub, rg, &location, &tags)
+                .await
+                .map_err(err("creating the resource group of"))?;
+            let vault = serde_json::json!({
+                "location": location,
+                "tags": {"managed-by": "trustprint-local-seed"},
+                "properties": {
+                    "tenantId": conn.tenant_id,
+                    "sku": {"family": "A", "name": "standard"},
+                    "enabledForTemplateDeployment": true,
+                    "enableRbacAuthorization": true,
+                },
+            });
+            conn.client
+                .put_resource(vault_id, KEY_VAULT_API, &vault)
+                .await
+                .map_err(err("creating the vault of"))?;
+        }
+        let value = serde_json::json!({"properties": {"value": super::throwaway_secret()}});
+        conn.client
+            .put_resource(&secret_id, KEY_VAULT_API, &value)
+            .await
+            .map_err(err("seeding"))?;
+        tracing::warn!(
+            "Key Vault secret {secret} in {vault_id} is not in the local cloud: deployment '{deployment}' \
+             parameter {parameter} gets a random throwaway value seeded there (on Azure the vault must \
+             exist and hold the secret)"
+        );
+        seeded.push(secret_id);
+    }
+    Ok(seeded)
 }
 
 /// The subscription a trust gets in the local cloud when its values give none: stable per ODS code, so
