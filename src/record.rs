@@ -132,7 +132,12 @@ pub fn trust_files_with(
         "# Written by trustprint: what this trust was stamped from. Do not edit.\n{}",
         serde_yaml::to_string(&lock).unwrap_or_default()
     );
-    let mut files = vec![(VALUES_FILE.to_string(), values_bytes)];
+    // A fleet trust without values of its own has none to record: fleet.yaml holds them.
+    let mut files = if loaded.values.file == crate::values::NO_FILE {
+        Vec::new()
+    } else {
+        vec![(VALUES_FILE.to_string(), values_bytes)]
+    };
     files.extend(
         rendered_files
             .into_iter()
@@ -179,11 +184,7 @@ pub fn record_with(
         context: format!("reading {trust_rel}'s committed evidence"),
         source,
     })?);
-    // A stamp killed between writing the folder and committing leaves exactly these files uncommitted; a
-    // rerun with the same inputs finishes the job instead of refusing its own work.
-    if !folder_holds(&fleet.join(&trust_rel), &files) {
-        refuse_dirty(&repo, fleet, &trust_rel)?;
-    }
+    refuse_dirty(&repo, fleet, &trust_rel, &files)?;
 
     let git = |context: String| move |source| Error::Git { context, source };
     let trust_tree =
@@ -496,7 +497,12 @@ fn open_or_init(fleet: &Path) -> Result<(Repository, bool), Error> {
 }
 
 /// Refuse to record over uncommitted edits (staged, modified, deleted or new files) in the trust's folder.
-fn refuse_dirty(repo: &Repository, fleet: &Path, trust_rel: &str) -> Result<(), Error> {
+fn refuse_dirty(
+    repo: &Repository,
+    fleet: &Path,
+    trust_rel: &str,
+    files: &[(String, Vec<u8>)],
+) -> Result<(), Error> {
     let mut opts = StatusOptions::new();
     opts.pathspec(format!("{trust_rel}/"))
         .include_untracked(true)
@@ -508,10 +514,23 @@ fn refuse_dirty(repo: &Repository, fleet: &Path, trust_rel: &str) -> Result<(), 
             context: format!("reading the status of {trust_rel}"),
             source,
         })?;
+    // An uncommitted file is not an edit to protect when it already holds what recording writes there (a
+    // stamp killed between writing the folder and committing, or a trust's values file not yet committed);
+    // the lock is trustprint's own.
+    let ours = |path: &str| {
+        let Some(rel) = path.strip_prefix(&format!("{trust_rel}/")) else {
+            return false;
+        };
+        rel == LOCK_FILE
+            || files.iter().any(|(name, bytes)| {
+                name == rel && std::fs::read(fleet.join(path)).is_ok_and(|b| &b == bytes)
+            })
+    };
     let files: Vec<String> = statuses
         .iter()
         .filter(|s| !s.status().is_empty() && !s.status().is_ignored())
         .filter_map(|s| s.path().map(str::to_string))
+        .filter(|p| !ours(p))
         .collect();
     if files.is_empty() {
         Ok(())
@@ -524,27 +543,21 @@ fn refuse_dirty(repo: &Repository, fleet: &Path, trust_rel: &str) -> Result<(), 
     }
 }
 
-/// Whether `dir` holds exactly `files` (same names, same bytes, nothing else).
-fn folder_holds(dir: &Path, files: &[(String, Vec<u8>)]) -> bool {
-    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) -> std::io::Result<()> {
-        for entry in std::fs::read_dir(dir)? {
-            let path = entry?.path();
-            if path.is_dir() {
-                walk(root, &path, out)?;
-            } else if let Ok(rel) = path.strip_prefix(root) {
-                out.push(rel.to_string_lossy().replace('\\', "/"));
-            }
-        }
-        Ok(())
-    }
-    let mut present = Vec::new();
-    if walk(dir, dir, &mut present).is_err() || present.len() != files.len() {
-        return false;
-    }
-    files
-        .iter()
-        .all(|(name, bytes)| std::fs::read(dir.join(name)).is_ok_and(|b| &b == bytes))
+/// Fail before anything is deployed when recording the trust would be refused for uncommitted edits in its
+/// folder of the fleet repository (a repository that does not exist yet has none).
+pub fn check_recordable(fleet: &Path, loaded: &Loaded, rendered: &Rendered) -> Result<(), Error> {
+    let Ok(repo) = Repository::open(fleet) else {
+        return Ok(());
+    };
+    let (files, _) = trust_files(loaded, rendered);
+    refuse_dirty(
+        &repo,
+        fleet,
+        &format!("trusts/{}", rendered.trust.ods_code),
+        &files,
+    )
 }
+
 
 /// Write the blobs and trees of a folder's files; returns the folder's tree id.
 fn build_tree(repo: &Repository, files: &[(String, Vec<u8>)]) -> Result<git2::Oid, git2::Error> {

@@ -196,6 +196,9 @@ pub fn stamp_checked(
             report: Box::new(checked.report),
         });
     }
+    if options.deploy.is_some() {
+        crate::record::check_recordable(&options.fleet, &checked.loaded, &checked.rendered)?;
+    }
     let deployed = match &options.deploy {
         Some(d) => Some(crate::deploy::apply_trust(
             &checked.loaded,

@@ -83,7 +83,8 @@ impl Values {
 }
 
 /// The name used in messages when there is no values file.
-const NO_FILE: &str = "<defaults>";
+/// [`Values::file`] when the values came from defaults alone (a fleet trust without a values file of its own).
+pub const NO_FILE: &str = "<defaults>";
 
 /// Build and validate a trust's values. Every problem is reported at once as a
 /// [`crate::diag::Diagnostic`] with `file:line:col`, the line, what was expected and "did you mean".

@@ -181,3 +181,213 @@ fn a_broken_fleet_file_and_a_broken_extract_are_named() {
         .stderr_has("nowhere: not a fleet repository (no fleet.yaml); create one with `trustprint fleet init nowhere`")
         .run();
 }
+
+/// A fleet of the North West's 30 open trusts whose shared defaults (everything but each trust's identity and
+/// address space) come from the Royal Berkshire example: deployable as imported.
+fn deployable_north_west() -> Output {
+    let out = north_west();
+    let mut defaults: serde_yaml::Mapping =
+        serde_yaml::from_str(&std::fs::read_to_string(RHW).unwrap()).unwrap();
+    for key in ["trust", "network", "staging"] {
+        defaults.remove(key);
+    }
+    defaults.insert(
+        "network".into(),
+        serde_yaml::from_str("{dns_servers: [10.131.0.4, 10.131.0.5]}").unwrap(),
+    );
+    let path = out.path("fleet/fleet.yaml");
+    let mut fleet: serde_yaml::Mapping =
+        serde_yaml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    fleet.insert("defaults".into(), defaults.into());
+    std::fs::write(&path, serde_yaml::to_string(&fleet).unwrap()).unwrap();
+    let repo = git2::Repository::open(out.path("fleet")).unwrap();
+    let mut index = repo.index().unwrap();
+    index.add_path(std::path::Path::new("fleet.yaml")).unwrap();
+    index.write().unwrap();
+    let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
+    let head = repo.head().unwrap().peel_to_commit().unwrap();
+    let sig = git2::Signature::now("test", "test@localhost").unwrap();
+    repo.commit(Some("HEAD"), &sig, &sig, "Shared defaults", &tree, &[&head])
+        .unwrap();
+    out
+}
+
+fn locks(out: &Output) -> Vec<(String, serde_yaml::Value)> {
+    let mut v: Vec<(String, serde_yaml::Value)> = std::fs::read_dir(out.path("fleet/trusts"))
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| {
+                    let text = std::fs::read_to_string(e.path().join("trustprint.lock")).ok()?;
+                    Some((
+                        e.file_name().to_string_lossy().into_owned(),
+                        serde_yaml::from_str(&text).unwrap(),
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+#[test]
+fn a_fleet_applies_across_subscriptions_and_an_unchanged_fleet_plans_without_arm() {
+    let out = deployable_north_west();
+    let out = Test::in_dir(out.dir)
+        .args([
+            "fleet",
+            "apply",
+            "--fleet",
+            "fleet",
+            "--concurrency",
+            "4",
+            "--output",
+            "json",
+        ])
+        .run();
+    let report = out.json();
+    assert_eq!(report["rollup"]["changed"], 30, "{report}");
+    assert_eq!(report["rollup"]["failed"], 0);
+    let locks = locks(&out);
+    assert_eq!(locks.len(), 30);
+    let mut subscriptions = std::collections::BTreeSet::new();
+    for (ods, lock) in &locks {
+        let apply = &lock["deployment"];
+        assert_eq!(apply["action"], "apply", "{ods}");
+        assert_eq!(apply["succeeded"], true, "{ods}");
+        subscriptions.insert(
+            apply["target"]["subscriptionId"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+        // Its values came from fleet.yaml alone: no values file of its own was written.
+        assert!(
+            !out.path(&format!("fleet/trusts/{ods}/values.yaml"))
+                .exists(),
+            "{ods}"
+        );
+    }
+    assert_eq!(subscriptions.len(), 30, "one subscription per trust");
+    // One commit per trust on top of the import and the defaults.
+    let repo = git2::Repository::open(out.path("fleet")).unwrap();
+    let mut walk = repo.revwalk().unwrap();
+    walk.push_head().unwrap();
+    assert_eq!(walk.count(), 3 + 30);
+
+    // Nothing changed: every trust skipped by content hash (no cloud is even needed: none runs now).
+    let out = Test::in_dir(out.dir)
+        .args(["fleet", "plan", "--fleet", "fleet", "--detailed-exitcode", "--cloud-url", "http://127.0.0.1:9"])
+        .stdout_has("30 trust(s): 30 no change (30 skipped by content hash), 0 to change, 0 failed, 0 with data loss")
+        .run();
+    // --refresh asks ARM, which agrees.
+    Test::in_dir(out.dir)
+        .args([
+            "fleet",
+            "plan",
+            "--fleet",
+            "fleet",
+            "--refresh",
+            "--trust",
+            "R0A,RBT",
+            "--detailed-exitcode",
+        ])
+        .stdout_has("2 trust(s): 2 no change (0 skipped by content hash), 0 to change, 0 failed")
+        .run();
+}
+
+#[test]
+fn a_failed_trust_is_isolated_and_resume_finishes_the_run() {
+    let out = deployable_north_west();
+    // RBT's own values are broken: it fails, the 29 others apply.
+    let out = Test::in_dir(out.dir)
+        .write("fleet/trusts/RBT/values.yaml", "tier: enormous\n")
+        .args([
+            "fleet",
+            "apply",
+            "--fleet",
+            "fleet",
+            "--region",
+            "Y62",
+            "--concurrency",
+            "3",
+        ])
+        .status(1)
+        .stdout_has("RBT    FAILED: fleet/trusts/RBT/values.yaml: 1 problem(s) in values: fleet/trusts/RBT/values.yaml line 1: tier: \"enormous\" is not one of the choices")
+        .stdout_has("30 trust(s): 0 no change (0 skipped by content hash), 29 applied, 1 failed")
+        .run();
+    assert_eq!(locks(&out).len(), 29);
+    assert!(!out.path("fleet/trusts/RBT/trustprint.lock").exists());
+
+    // Mended, --resume applies only what the run had not finished.
+    let out = Test::in_dir(out.dir)
+        .write("fleet/trusts/RBT/values.yaml", "tier: medium\n")
+        .args(["fleet", "apply", "--fleet", "fleet", "--resume"])
+        .stdout_has("RBT    applied: ")
+        .stdout_has("1 trust(s): 0 no change (0 skipped by content hash), 1 applied, 0 failed")
+        .run();
+    assert_eq!(locks(&out).len(), 30);
+    // The run is finished: nothing left to resume.
+    Test::in_dir(out.dir)
+        .args(["fleet", "apply", "--fleet", "fleet", "--resume"])
+        .status(4)
+        .stderr_has("--resume: no interrupted fleet apply to resume in fleet")
+        .run();
+}
+
+#[test]
+fn an_interrupted_fleet_apply_resumes_with_nothing_duplicated() {
+    let out = deployable_north_west();
+    let child = Test::in_dir(out.dir).args([
+        "fleet",
+        "apply",
+        "--fleet",
+        "fleet",
+        "--concurrency",
+        "1",
+        "--icb",
+        "QOP",
+    ]);
+    let dir = child.path().to_path_buf();
+    let mut process = child.command().spawn().unwrap();
+    // Kill it once a few trusts are recorded.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let done = std::fs::read_dir(dir.join("fleet/trusts"))
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| e.path().join("trustprint.lock").exists())
+                    .count()
+            })
+            .unwrap_or(0);
+        if done >= 3 || std::time::Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    process.kill().unwrap();
+    process.wait().unwrap();
+    let out = Test::in_dir(child.into_dir())
+        .args(["fleet", "apply", "--fleet", "fleet", "--resume"])
+        .stdout_has("0 failed")
+        .run();
+    let locks = locks(&out);
+    assert_eq!(locks.len(), 10, "every QOP trust recorded");
+    for (ods, lock) in &locks {
+        assert_eq!(lock["deployment"]["succeeded"], true, "{ods}");
+    }
+    // No trust was recorded twice: one stamp commit each.
+    let repo = git2::Repository::open(out.path("fleet")).unwrap();
+    let mut walk = repo.revwalk().unwrap();
+    walk.push_head().unwrap();
+    let stamps = walk
+        .flatten()
+        .filter(|id| {
+            repo.find_commit(*id)
+                .ok()
+                .and_then(|c| c.message().map(|m| m.starts_with("Stamp ")))
+                .unwrap_or(false)
+        })
+        .count();
+    assert_eq!(stamps, 10);
+}

@@ -95,6 +95,11 @@ impl Test {
         self.dir.path()
     }
 
+    /// The test's folder, to run again in it after driving [`Test::command`] by hand.
+    pub fn into_dir(self) -> tempfile::TempDir {
+        self.dir
+    }
+
     pub fn arg(mut self, arg: impl Into<OsString>) -> Self {
         self.args.push(arg.into());
         self

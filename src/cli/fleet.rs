@@ -63,6 +63,29 @@ Example:
 Example:
   trustprint fleet show RM3 --fleet ../fleet")]
     Show(super::fleet_repo::ShowArgs),
+
+    /// What-if for the selected trusts, a bounded number at once; unchanged trusts skipped without ARM calls.
+    #[command(after_help = "\
+Example:
+  trustprint fleet plan --fleet ../fleet --region Y62 --concurrency 8
+  trustprint fleet plan --ring canary --detailed-exitcode --output json
+
+Each trust's values: the fleet's defaults and what fleet.yaml knows of it, under its own
+trusts/<ODS>/values.yaml. A trust whose inputs hash as at its last successful apply is skipped with no
+ARM call (--refresh asks ARM anyway). Ends with a roll-up: no change, to change, failed, with data loss.
+Exit 1 when any trust failed; with --detailed-exitcode 2 when any has changes.")]
+    Plan(super::fleet_repo::PlanArgs),
+
+    /// Apply and record the selected trusts, a bounded number at once; one failing never stops the others.
+    #[command(after_help = "\
+Example:
+  trustprint fleet apply --fleet ../fleet --ring canary
+  trustprint fleet apply --resume
+
+Every trust's outcome is committed to trusts/<ODS> (failed applies too, marked failed). An interrupted or
+partly failed run is journalled in the repository's .git folder; --resume continues it with the trusts it
+had not finished. On the local cloud one embedded cloud serves the whole run. Exit 1 when any trust failed.")]
+    Apply(super::fleet_repo::ApplyArgs),
 }
 
 /// Which trusts of the fleet.
@@ -101,8 +124,10 @@ pub struct FleetCostArgs {
     pub options: CostOptionArgs,
 }
 
-pub(super) fn run(cmd: &FleetCommand, global: &Global) -> Result<(), Error> {
-    match cmd {
+pub(super) fn run(cmd: &FleetCommand, global: &Global) -> Result<crate::ExitCode, Error> {
+    let done = match cmd {
+        FleetCommand::Plan(args) => return super::fleet_repo::plan(args, global),
+        FleetCommand::Apply(args) => return super::fleet_repo::apply(args, global),
         FleetCommand::Init(args) => super::fleet_repo::init(args, global),
         FleetCommand::Import(args) => super::fleet_repo::import(args, global),
         FleetCommand::Add(args) => super::fleet_repo::add(args, global),
@@ -131,5 +156,6 @@ pub(super) fn run(cmd: &FleetCommand, global: &Global) -> Result<(), Error> {
             }
             Ok(())
         }
-    }
+    };
+    done.map(|()| crate::ExitCode::Success)
 }

@@ -311,3 +311,134 @@ pub(super) fn show(args: &ShowArgs, global: &Global) -> Result<(), Error> {
         s
     })
 }
+
+/// Which trusts, and where, for `fleet plan` and `fleet apply`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The fleet repository.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub fleet: PathBuf,
+    /// Only these trusts (ODS codes, comma-separated).
+    #[arg(long, value_name = "ODS,..", value_delimiter = ',')]
+    pub trust: Vec<String>,
+    /// Only the trusts of this ring.
+    #[arg(long, value_name = "NAME")]
+    pub ring: Option<String>,
+    /// Only trusts in these NHS England regions (Y56..Y63, comma-separated).
+    #[arg(long, value_name = "Y..", value_delimiter = ',')]
+    pub region: Vec<String>,
+    /// Only trusts in these ICBs (comma-separated).
+    #[arg(long, value_name = "ICB,..", value_delimiter = ',')]
+    pub icb: Vec<String>,
+    /// Trusts worked on at once.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub concurrency: usize,
+    /// Ask ARM about every trust, even those unchanged since their last successful apply.
+    #[arg(long)]
+    pub refresh: bool,
+    /// Where to deploy: local (the embedded local cloud, one for the whole run, or --cloud-url) or azure.
+    #[arg(long, value_enum, value_name = "TARGET")]
+    pub target: Option<super::deploy::TargetArg>,
+    /// A running local cloud (`trustprint cloud serve`) instead of the embedded one.
+    #[arg(long, value_name = "URL")]
+    pub cloud_url: Option<String>,
+}
+
+/// `fleet plan`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Exit 2 when any trust has changes (0 none, 1 a trust failed).
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+}
+
+/// `fleet apply`.
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Continue the interrupted `fleet apply` with the trusts it had not finished.
+    #[arg(long)]
+    pub resume: bool,
+    /// Apply without asking (required for --target azure).
+    #[arg(long)]
+    pub yes: bool,
+    /// Allow plans that delete or replace data-bearing resources.
+    #[arg(long)]
+    pub allow_data_loss: bool,
+}
+
+impl RunArgs {
+    fn options(
+        &self,
+        global: &Global,
+        resume: bool,
+        yes: bool,
+        allow_data_loss: bool,
+    ) -> crate::fleet::run::RunOptions {
+        crate::fleet::run::RunOptions {
+            selection: crate::fleet::run::Selection {
+                trusts: self.trust.iter().map(|t| t.to_ascii_uppercase()).collect(),
+                ring: self.ring.clone(),
+                regions: self.region.clone(),
+                icbs: self.icb.clone(),
+            },
+            concurrency: self.concurrency,
+            refresh: self.refresh,
+            resume,
+            deploy: crate::deploy::DeployOptions {
+                target: crate::deploy::target::TargetOptions {
+                    kind: self.target.map(|t| match t {
+                        super::deploy::TargetArg::Local => crate::deploy::TargetKind::Local,
+                        super::deploy::TargetArg::Azure => crate::deploy::TargetKind::Azure,
+                    }),
+                    cloud_url: self.cloud_url.clone(),
+                    ..Default::default()
+                },
+                yes,
+                allow_data_loss,
+                ..Default::default()
+            },
+            progress: !global.json,
+        }
+    }
+}
+
+fn emit_run(global: &Global, report: &crate::fleet::run::RunReport) -> Result<(), Error> {
+    emit(global, &json!(report), || report.render_text())
+}
+
+pub(super) fn plan(args: &PlanArgs, global: &Global) -> Result<crate::ExitCode, Error> {
+    let fleet = Fleet::open(&args.run.fleet)?;
+    let report =
+        crate::fleet::run::run(&fleet, &args.run.options(global, false, true, false), false)?;
+    emit_run(global, &report)?;
+    Ok(if report.any_failed() {
+        crate::ExitCode::Failure
+    } else if args.detailed_exitcode && report.rollup.changed > 0 {
+        crate::ExitCode::Changes
+    } else {
+        crate::ExitCode::Success
+    })
+}
+
+pub(super) fn apply(args: &ApplyArgs, global: &Global) -> Result<crate::ExitCode, Error> {
+    let fleet = Fleet::open(&args.run.fleet)?;
+    if args.run.target == Some(super::deploy::TargetArg::Azure) && !args.yes {
+        return Err(Error::Usage {
+            message: "fleet apply --target azure changes many trusts' estates: give --yes (after reading `fleet plan`)".into(),
+        });
+    }
+    let options = args
+        .run
+        .options(global, args.resume, true, args.allow_data_loss);
+    let report = crate::fleet::run::run(&fleet, &options, true)?;
+    emit_run(global, &report)?;
+    Ok(if report.any_failed() {
+        crate::ExitCode::Failure
+    } else {
+        crate::ExitCode::Success
+    })
+}

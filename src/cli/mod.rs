@@ -294,7 +294,7 @@ fn dispatch(command: &Command, global: &Global) -> Result<ExitCode, Error> {
         Command::Cost(args) => cost::cost(args, global),
         Command::Evidence(args) => evidence::run(args, global),
         Command::Prices(cmd) => cost::prices(cmd, global),
-        Command::Fleet(cmd) => fleet::run(cmd, global),
+        Command::Fleet(cmd) => return fleet::run(cmd, global),
         Command::Values(cmd) => values::run(cmd, global),
         Command::Blueprint(cmd) => blueprint::run(cmd, global),
         Command::Cloud(args) => cloud::run(args),

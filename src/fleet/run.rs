@@ -174,7 +174,11 @@ impl RunReport {
     /// "150 no change, 38 modify, 2 failed, 0 with data loss".
     pub fn summary(&self) -> String {
         let r = &self.rollup;
-        let verb = if self.command == "apply" { "applied" } else { "to change" };
+        let verb = if self.command == "apply" {
+            "applied"
+        } else {
+            "to change"
+        };
         format!(
             "{} trust(s): {} no change ({} skipped by content hash), {} {verb}, {} failed, {} with data loss",
             self.trusts.len(),
@@ -278,8 +282,9 @@ impl Fleet {
             return Ok(crate::blueprint::SourceSpec::Embedded);
         }
         let spec = match &b.version {
-            Some(v) if crate::blueprint::SourceSpec::parse(&b.source)
-                .is_ok_and(|s| matches!(s, crate::blueprint::SourceSpec::Git { .. })) =>
+            Some(v)
+                if crate::blueprint::SourceSpec::parse(&b.source)
+                    .is_ok_and(|s| matches!(s, crate::blueprint::SourceSpec::Git { .. })) =>
             {
                 if b.source.contains('@') {
                     b.source.clone()
@@ -305,7 +310,10 @@ pub fn run(fleet: &Fleet, options: &RunOptions, apply: bool) -> Result<RunReport
             ),
         })?;
         let journal: Journal = serde_json::from_str(&text).map_err(|e| Error::Usage {
-            message: format!("--resume: {} is not a fleet run journal: {e}", journal_path.display()),
+            message: format!(
+                "--resume: {} is not a fleet run journal: {e}",
+                journal_path.display()
+            ),
         })?;
         if journal.command != command {
             return Err(Error::Usage {
@@ -352,10 +360,12 @@ pub fn run(fleet: &Fleet, options: &RunOptions, apply: bool) -> Result<RunReport
             .state_dir
             .clone()
             .unwrap_or_else(|| PathBuf::from(crate::deploy::target::LOCAL_STATE_DIR));
-        Some(runtime.block_on(crate::cloud::Server::start(crate::cloud::Config {
-            state_dir: Some(dir),
-            ..crate::cloud::Config::default()
-        }))?)
+        Some(
+            runtime.block_on(crate::cloud::Server::start(crate::cloud::Config {
+                state_dir: Some(dir),
+                ..crate::cloud::Config::default()
+            }))?,
+        )
     } else {
         None
     };
@@ -376,9 +386,11 @@ pub fn run(fleet: &Fleet, options: &RunOptions, apply: bool) -> Result<RunReport
             scope.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::SeqCst);
                 let Some(ods) = selected.get(i) else { break };
-                let outcome = one(fleet, ods, &deploy, options.refresh, apply)
-                    .unwrap_or_else(|e| Outcome::Failed {
-                        error: error_text(&e),
+                let outcome =
+                    one(fleet, ods, &deploy, options.refresh, apply).unwrap_or_else(|e| {
+                        Outcome::Failed {
+                            error: error_text(&e),
+                        }
                     });
                 let n = finished.fetch_add(1, Ordering::SeqCst) + 1;
                 if options.progress {
@@ -386,7 +398,12 @@ pub fn run(fleet: &Fleet, options: &RunOptions, apply: bool) -> Result<RunReport
                 }
                 let row = TrustRun {
                     ods: ods.clone(),
-                    name: fleet.file.trusts.get(ods).map(|t| t.name.clone()).unwrap_or_default(),
+                    name: fleet
+                        .file
+                        .trusts
+                        .get(ods)
+                        .map(|t| t.name.clone())
+                        .unwrap_or_default(),
                     outcome,
                 };
                 if apply && !matches!(row.outcome, Outcome::Failed { .. }) {
@@ -428,19 +445,36 @@ fn error_text(e: &Error) -> String {
         cur = inner.source();
     }
     if let Error::Values { diagnostics, .. } = e {
-        parts.extend(diagnostics.iter().map(|d| d.message.clone()));
+        parts.extend(diagnostics.iter().map(|d| {
+            let mut m = match &d.key {
+                Some(k) => format!("{} line {}: {k}: {}", d.file, d.line, d.message),
+                None => format!("{} line {}: {}", d.file, d.line, d.message),
+            };
+            if let Some(x) = &d.expected {
+                m.push_str(&format!(" (expected {x})"));
+            }
+            m
+        }));
     }
     parts.join(": ")
 }
 
 /// Plan or apply one trust.
-fn one(fleet: &Fleet, ods: &str, deploy: &DeployOptions, refresh: bool, apply: bool) -> Result<Outcome, Error> {
+fn one(
+    fleet: &Fleet,
+    ods: &str,
+    deploy: &DeployOptions,
+    refresh: bool,
+    apply: bool,
+) -> Result<Outcome, Error> {
     let inputs = fleet.trust_inputs(ods)?;
     let checked = crate::run::check_trust(&inputs)?;
     let violations = checked.report.violations().count();
     if violations > 0 {
         return Ok(Outcome::Failed {
-            error: format!("{violations} guardrail violation(s); `trustprint check` on the trust lists them"),
+            error: format!(
+                "{violations} guardrail violation(s); `trustprint check` on the trust lists them"
+            ),
         });
     }
     if !refresh && unchanged_since_last_apply(fleet, ods, &checked) {
