@@ -388,7 +388,7 @@ fn example_trusts_stamp_whole_and_replan_with_no_change() {
         ("royal-berkshire-rhw.yaml", "RHW", 6),
         ("leeds-community-ry6.yaml", "RY6", 7),
         ("northern-care-alliance-rm3.yaml", "RM3", 7),
-        ("north-london-g6v2s.yaml", "G6V2S", 6),
+        ("north-london-g6v2s.yaml", "G6V2S", 7),
     ] {
         let values = examples.join(file);
         let values = values.to_str().unwrap();

@@ -327,7 +327,7 @@ fn patient(chunk: &mut Chunk, seed: u64, index: u64, trust: &Trust, practices: &
         pick(&mut rng, vocab::GIVEN_MALE)
     };
     let family = pick(&mut rng, vocab::FAMILY);
-    let nhs_number = nhs::test_number(rng.random());
+    let nhs_number = nhs::patient_number(seed, index);
     let postcode = format!(
         "{} {}{}{}",
         trust.district,

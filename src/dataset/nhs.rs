@@ -55,6 +55,54 @@ pub fn test_number(draw: u32) -> String {
     }
 }
 
+/// The six-digit serials (after `999`) whose check digit is not 10, in order: 909,091 numbers.
+fn valid_serials() -> &'static [u32] {
+    static SERIALS: std::sync::OnceLock<Vec<u32>> = std::sync::OnceLock::new();
+    SERIALS.get_or_init(|| {
+        (0..1_000_000u32)
+            .filter(|n| {
+                let mut nine = [9u8, 9, 9, 0, 0, 0, 0, 0, 0];
+                let mut s = *n;
+                for slot in nine[3..].iter_mut().rev() {
+                    *slot = u8::try_from(s % 10).unwrap_or(0);
+                    s /= 10;
+                }
+                check_digit(&nine).is_some()
+            })
+            .collect()
+    })
+}
+
+/// How many distinct test-range NHS numbers exist (and so how many patients can have distinct ones).
+pub fn distinct_test_numbers() -> u64 {
+    valid_serials().len() as u64
+}
+
+fn gcd(a: u64, b: u64) -> u64 {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
+}
+
+/// The NHS number of patient `index` in a dataset generated with `seed`: a permutation of the valid test
+/// numbers (`index * step + offset` modulo their count, with `step` coprime to it), so the first
+/// [`distinct_test_numbers`] patients of a dataset never share a number, and each seed orders them
+/// differently.
+pub fn patient_number(seed: u64, index: u64) -> String {
+    let serials = valid_serials();
+    let count = serials.len() as u64;
+    let step = [611_953u64, 700_001, 786_433, 857_143]
+        .into_iter()
+        .find(|p| gcd(*p, count) == 1)
+        .unwrap_or(1);
+    let offset = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) % count;
+    let k = (u128::from(index % count) * u128::from(step) + u128::from(offset)) % u128::from(count);
+    let serial = serials[usize::try_from(k).unwrap_or(0)];
+    test_number(serial)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,7 +146,24 @@ mod tests {
         );
     }
 
+    #[test]
+    fn patients_of_a_dataset_have_distinct_numbers() {
+        assert_eq!(distinct_test_numbers(), 909_091);
+        for seed in [0, 42] {
+            let numbers: std::collections::HashSet<String> =
+                (0..100_000).map(|i| patient_number(seed, i)).collect();
+            assert_eq!(numbers.len(), 100_000, "seed {seed}");
+        }
+        assert_ne!(patient_number(1, 0), patient_number(2, 0));
+    }
+
     proptest! {
+        #[test]
+        fn patient_numbers_are_valid_test_numbers(seed in any::<u64>(), index in 0u64..2_000_000) {
+            let n = patient_number(seed, index);
+            prop_assert!(is_test_number(&n), "{}", n);
+        }
+
         #[test]
         fn every_generated_number_is_a_valid_test_number(draw in any::<u32>()) {
             let n = test_number(draw);
