@@ -558,7 +558,6 @@ pub fn check_recordable(fleet: &Path, loaded: &Loaded, rendered: &Rendered) -> R
     )
 }
 
-
 /// Write the blobs and trees of a folder's files; returns the folder's tree id.
 fn build_tree(repo: &Repository, files: &[(String, Vec<u8>)]) -> Result<git2::Oid, git2::Error> {
     // Group by first path segment so nested folders (`rendered/`) become subtrees.
@@ -773,6 +772,23 @@ mod tests {
         // Still staged for its owner to commit.
         let index = repo.index().unwrap();
         assert!(index.get_path(Path::new("other.txt"), 0).is_some());
+    }
+
+    #[test]
+    fn an_uncommitted_file_holding_what_record_writes_is_not_an_edit() {
+        let tmp = tempfile::tempdir().unwrap();
+        let fleet = tmp.path();
+        stamp(fleet, "A TRUST").unwrap();
+        // The trust's next values file, written by hand and not committed yet: the stamp records it.
+        std::fs::write(
+            fleet.join("trusts/RM3/values.yaml"),
+            "trust:\n  name: A RENAMED TRUST\n",
+        )
+        .unwrap();
+        let out = stamp(fleet, "A RENAMED TRUST").unwrap();
+        assert!(out.commit.is_some());
+        let repo = Repository::open(fleet).unwrap();
+        assert!(repo.statuses(None).unwrap().is_empty());
     }
 
     #[test]

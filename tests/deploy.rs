@@ -853,3 +853,34 @@ fn apply_of_a_saved_plan_refuses_a_target_changed_since() {
         assert_eq!(v["properties"]["sku"]["name"], "premium", "{v}");
     });
 }
+
+/// A hand edit in the trust's folder of the fleet stops a stamp before anything is deployed, not after.
+#[test]
+fn an_uncommitted_edit_in_the_fleet_stops_the_stamp_before_it_deploys() {
+    let out = stamp();
+    let edited = out.path("fleet/trusts/RHW/rendered/data.json");
+    std::fs::write(&edited, "{\"edited\": \"by hand\"}\n").unwrap();
+    let out = cmd(
+        Some(out.dir),
+        &["stamp", "--values", "values.yaml", "--set", "keyvault.sku=premium", "--fleet", "fleet"],
+    )
+    .status(1)
+    .stderr_has("trusts/RHW has uncommitted changes (trusts/RHW/rendered/data.json); commit or discard them first")
+    .run();
+    assert!(!out.stdout.contains("Apply complete"), "{}", out.stdout);
+    // The change is still to make: nothing was deployed.
+    cmd(
+        Some(out.dir),
+        &[
+            "plan",
+            "--values",
+            "values.yaml",
+            "--set",
+            "keyvault.sku=premium",
+            "--detailed-exitcode",
+        ],
+    )
+    .status(2)
+    .stdout_has("Plan: 0 to create, 1 to modify, 0 to delete, 3 unchanged")
+    .run();
+}

@@ -349,33 +349,39 @@ pub fn run(fleet: &Fleet, options: &RunOptions, apply: bool) -> Result<RunReport
         }
     }
 
-    // One local cloud for the whole run, unless one is running already.
+    // One local cloud for the whole run, unless one is running already; started only when a trust first
+    // needs it (an unchanged fleet plans with no cloud at all).
     let local = options.deploy.target.kind != Some(TargetKind::Azure)
         && options.deploy.target.cloud_url.is_none();
     let runtime = crate::deploy::runtime()?;
-    let server = if local {
-        let dir = options
-            .deploy
-            .target
-            .state_dir
-            .clone()
-            .unwrap_or_else(|| PathBuf::from(crate::deploy::target::LOCAL_STATE_DIR));
-        Some(
-            runtime.block_on(crate::cloud::Server::start(crate::cloud::Config {
-                state_dir: Some(dir),
-                ..crate::cloud::Config::default()
-            }))?,
-        )
-    } else {
-        None
+    let server: std::sync::OnceLock<Result<crate::cloud::RunningServer, String>> =
+        std::sync::OnceLock::new();
+    let deploy_options = || -> Result<DeployOptions, Error> {
+        let mut deploy = options.deploy.clone();
+        deploy.yes = true;
+        deploy.progress = false;
+        if local {
+            let started =
+                server.get_or_init(|| {
+                    let dir =
+                        options.deploy.target.state_dir.clone().unwrap_or_else(|| {
+                            PathBuf::from(crate::deploy::target::LOCAL_STATE_DIR)
+                        });
+                    runtime
+                        .block_on(crate::cloud::Server::start(crate::cloud::Config {
+                            state_dir: Some(dir),
+                            ..crate::cloud::Config::default()
+                        }))
+                        .map_err(|e| e.to_string())
+                });
+            let s = started.as_ref().map_err(|message| Error::Usage {
+                message: format!("starting the embedded local cloud: {message}"),
+            })?;
+            deploy.target.kind = Some(TargetKind::Local);
+            deploy.target.cloud_url = Some(s.url().to_owned());
+        }
+        Ok(deploy)
     };
-    let mut deploy = options.deploy.clone();
-    deploy.yes = true;
-    deploy.progress = false;
-    if let Some(s) = &server {
-        deploy.target.kind = Some(TargetKind::Local);
-        deploy.target.cloud_url = Some(s.url().to_owned());
-    }
 
     let next = AtomicUsize::new(0);
     let finished = AtomicUsize::new(0);
@@ -386,11 +392,9 @@ pub fn run(fleet: &Fleet, options: &RunOptions, apply: bool) -> Result<RunReport
             scope.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::SeqCst);
                 let Some(ods) = selected.get(i) else { break };
-                let outcome =
-                    one(fleet, ods, &deploy, options.refresh, apply).unwrap_or_else(|e| {
-                        Outcome::Failed {
-                            error: error_text(&e),
-                        }
+                let outcome = one(fleet, ods, &deploy_options, options.refresh, apply)
+                    .unwrap_or_else(|e| Outcome::Failed {
+                        error: error_text(&e),
                     });
                 let n = finished.fetch_add(1, Ordering::SeqCst) + 1;
                 if options.progress {
@@ -419,6 +423,7 @@ pub fn run(fleet: &Fleet, options: &RunOptions, apply: bool) -> Result<RunReport
         }
     });
     drop(server);
+    drop(runtime);
     let rows: Vec<TrustRun> = results
         .into_inner()
         .unwrap_or_default()
@@ -463,7 +468,7 @@ fn error_text(e: &Error) -> String {
 fn one(
     fleet: &Fleet,
     ods: &str,
-    deploy: &DeployOptions,
+    deploy: &dyn Fn() -> Result<DeployOptions, Error>,
     refresh: bool,
     apply: bool,
 ) -> Result<Outcome, Error> {
@@ -481,7 +486,7 @@ fn one(
         return Ok(Outcome::Skipped);
     }
     if !apply {
-        let (plan, _) = crate::deploy::plan_trust(&checked.loaded, &checked.rendered, deploy)?;
+        let (plan, _) = crate::deploy::plan_trust(&checked.loaded, &checked.rendered, &deploy()?)?;
         let s = plan.summary;
         return Ok(if plan.has_changes() {
             Outcome::Changes {
@@ -499,7 +504,7 @@ fn one(
         &crate::run::StampOptions {
             fleet: fleet.dir.clone(),
             lock_timeout: crate::record::DEFAULT_LOCK_TIMEOUT,
-            deploy: Some(deploy.clone()),
+            deploy: Some(deploy()?),
         },
         &|_| {},
     )?;
