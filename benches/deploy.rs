@@ -10,12 +10,13 @@
 //! A `harness = false` bench that prints figures (medians over the runs; min and max beside):
 //! `cargo bench --bench deploy`. `TRUSTPRINT_BENCH_RUNS` sets the runs per trust (default 5).
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod support;
 
-const BIN: &str = env!("CARGO_BIN_EXE_trustprint");
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+use support::BIN;
+
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 /// The example trusts: values file, ODS code.
@@ -35,49 +36,6 @@ struct Run {
     resources: u64,
 }
 
-/// Kills the cloud when the bench ends, however it ends.
-struct Cloud(Child);
-
-impl Drop for Cloud {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_cloud() -> (Cloud, String) {
-    let mut child = Command::new(BIN)
-        .args([
-            "cloud",
-            "serve",
-            "--in-memory",
-            "--addr",
-            "127.0.0.1:0",
-            "--lro-ms",
-            "0",
-            "--throttle",
-            "off",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start trustprint cloud serve");
-    let stdout = child.stdout.take().expect("cloud stdout");
-    let cloud = Cloud(child);
-    let mut first = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut first)
-        .expect("read the cloud's first line");
-    let url = first
-        .trim()
-        .rsplit(' ')
-        .next()
-        .filter(|u| u.starts_with("http"))
-        .unwrap_or_else(|| panic!("unexpected first line from cloud serve: {first:?}"))
-        .to_string();
-    (cloud, url)
-}
-
 /// The number before `word` in `text` ("Apply complete: 6 deployment(s), 185 resource(s) deployed").
 fn count_before(text: &str, word: &str) -> u64 {
     let line = text
@@ -93,21 +51,13 @@ fn count_before(text: &str, word: &str) -> u64 {
         .unwrap_or_else(|| panic!("no count before {word:?} in {line:?}"))
 }
 
-// The child is reaped by `wait4` (for its rusage), which clippy cannot see.
-#[allow(clippy::zombie_processes)]
 fn stamp(url: &str, values: &Path, ods: &str, work: &Path) -> Run {
     let subscription = uuid::Uuid::new_v4().to_string();
-    let out_path = work.join("stamp.out");
-    let err_path = work.join("stamp.err");
     let mut cmd = Command::new(BIN);
-    cmd.current_dir(work)
-        .env("NO_COLOR", "1")
-        .args(["stamp", "--target", "local", "--cloud-url", url])
+    cmd.args(["stamp", "--target", "local", "--cloud-url", url])
         .args(["--subscription", &subscription, "--yes", "--fleet", "fleet"])
         .arg("--values")
-        .arg(values)
-        .stdout(std::fs::File::create(&out_path).expect("stdout file"))
-        .stderr(std::fs::File::create(&err_path).expect("stderr file"));
+        .arg(values);
     for secret in [
         "VM_ADMIN",
         "AD_JOIN",
@@ -117,33 +67,14 @@ fn stamp(url: &str, values: &Path, ods: &str, work: &Path) -> Run {
     ] {
         cmd.env(format!("TP_{ods}_{secret}_PASSWORD"), "Xx1-bench-secret-9");
     }
-    let start = Instant::now();
-    let child = cmd.spawn().expect("spawn trustprint stamp");
-    let pid = libc::pid_t::try_from(child.id()).expect("pid");
-    let mut status = 0;
-    // SAFETY: rusage is plain data; wait4 fills it for the child we spawned and reaps it.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    let wall = start.elapsed();
-    assert_eq!(reaped, pid, "wait4 failed");
-    let stdout = std::fs::read_to_string(&out_path).unwrap_or_default();
-    assert!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "stamp of {ods} failed (status {status}):\n{stdout}\n{}",
-        std::fs::read_to_string(&err_path).unwrap_or_default()
-    );
-    let tv = |t: libc::timeval| {
-        Duration::from_secs(u64::try_from(t.tv_sec).unwrap_or(0))
-            + Duration::from_micros(u64::try_from(t.tv_usec).unwrap_or(0))
-    };
+    let run = support::run(cmd, work);
     let _ = std::fs::remove_dir_all(work.join("fleet"));
     Run {
-        wall,
-        cpu: tv(usage.ru_utime) + tv(usage.ru_stime),
-        // Linux reports ru_maxrss in KiB.
-        max_rss_kib: u64::try_from(usage.ru_maxrss).unwrap_or(0),
-        deployments: count_before(&stdout, " deployment(s)"),
-        resources: count_before(&stdout, " resource(s)"),
+        wall: run.wall,
+        cpu: run.cpu,
+        max_rss_kib: run.max_rss_kib,
+        deployments: count_before(&run.stdout, " deployment(s)"),
+        resources: count_before(&run.stdout, " resource(s)"),
     }
 }
 
@@ -164,7 +95,8 @@ fn main() {
     } else {
         1
     };
-    let (_cloud, url) = start_cloud();
+    let cloud = support::start_cloud(&["--lro-ms", "0"]);
+    let url = cloud.url.clone();
     let work = tempfile::tempdir().expect("temp dir");
     let examples = Path::new(ROOT).join("blueprints/exemplar-epr/examples");
     println!(

@@ -110,7 +110,7 @@ fn bench(c: &mut Criterion) {
     let tmp = tempfile::tempdir().expect("temp dir");
     let files = generate(tmp.path(), &base_values(&bp_dir));
     assert_eq!(files.len(), 199, "open English trusts in the ODS list");
-    let source = SourceSpec::Dir(bp_dir);
+    let source = SourceSpec::Dir(bp_dir.clone());
 
     let one = Inputs {
         blueprint: source.clone(),
@@ -129,6 +129,22 @@ fn bench(c: &mut Criterion) {
     c.bench_function("load+render+check one trust (from scratch)", |b| {
         b.iter(|| black_box(trustprint::run::check_trust(black_box(&one)).expect("checks")))
     });
+    // The same with the blueprint built into trustprint, which commands use when no --blueprint is given: no
+    // files to read and no git work tree to ask for its commit.
+    if bp_dir.ends_with("blueprints/exemplar-epr") {
+        let embedded = Inputs {
+            blueprint: SourceSpec::Embedded,
+            values: one.values.clone(),
+        };
+        c.bench_function(
+            "load+render+check one trust (from scratch, built-in blueprint)",
+            |b| {
+                b.iter(|| {
+                    black_box(trustprint::run::check_trust(black_box(&embedded)).expect("checks"))
+                })
+            },
+        );
+    }
 
     let blueprint = trustprint::blueprint::open(&source).expect("blueprint");
     let renderer = trustprint::render::Renderer::new(&blueprint).expect("templates parse");

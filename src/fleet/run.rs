@@ -260,18 +260,23 @@ impl Fleet {
 
     /// The inputs of one trust of the fleet.
     pub fn trust_inputs(&self, ods: &str) -> Result<crate::run::Inputs, Error> {
+        Ok(crate::run::Inputs {
+            blueprint: self.source()?,
+            values: self.trust_values(ods)?,
+        })
+    }
+
+    /// The values input of one trust of the fleet: its layer of fleet.yaml under its own values file.
+    pub fn trust_values(&self, ods: &str) -> Result<crate::values::ValuesInput, Error> {
         let layer = self.trust_layer(ods)?;
         let base = serde_json::to_value(&layer).map_err(|e| Error::Internal {
             message: format!("fleet.yaml's values for {ods} are not JSON: {e}"),
         })?;
         let file = self.values_path(ods);
-        Ok(crate::run::Inputs {
-            blueprint: self.source()?,
-            values: crate::values::ValuesInput {
-                file: file.is_file().then_some(file),
-                base: Some((super::FLEET_FILE.to_string(), base)),
-                overrides: Vec::new(),
-            },
+        Ok(crate::values::ValuesInput {
+            file: file.is_file().then_some(file),
+            base: Some((super::FLEET_FILE.to_string(), base)),
+            overrides: Vec::new(),
         })
     }
 
@@ -383,6 +388,14 @@ pub fn run(fleet: &Fleet, options: &RunOptions, apply: bool) -> Result<RunReport
         Ok(deploy)
     };
 
+    // The blueprint is opened and its templates parsed once for the whole run.
+    let blueprint = crate::blueprint::open(&fleet.source()?)?;
+    let renderer = crate::render::Renderer::new(&blueprint)?;
+    let shared = Shared {
+        blueprint: &blueprint,
+        renderer: &renderer,
+    };
+
     let next = AtomicUsize::new(0);
     let finished = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<TrustRun>>> = Mutex::new(vec![None; selected.len()]);
@@ -392,7 +405,7 @@ pub fn run(fleet: &Fleet, options: &RunOptions, apply: bool) -> Result<RunReport
             scope.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::SeqCst);
                 let Some(ods) = selected.get(i) else { break };
-                let outcome = one(fleet, ods, &deploy_options, options.refresh, apply)
+                let outcome = one(fleet, &shared, ods, &deploy_options, options.refresh, apply)
                     .unwrap_or_else(|e| Outcome::Failed {
                         error: error_text(&e),
                     });
@@ -464,16 +477,31 @@ fn error_text(e: &Error) -> String {
     parts.join(": ")
 }
 
+/// What every trust of a run shares.
+struct Shared<'a> {
+    blueprint: &'a crate::blueprint::Blueprint,
+    renderer: &'a crate::render::Renderer<'a>,
+}
+
 /// Plan or apply one trust.
 fn one(
     fleet: &Fleet,
+    shared: &Shared<'_>,
     ods: &str,
     deploy: &dyn Fn() -> Result<DeployOptions, Error>,
     refresh: bool,
     apply: bool,
 ) -> Result<Outcome, Error> {
-    let inputs = fleet.trust_inputs(ods)?;
-    let checked = crate::run::check_trust(&inputs)?;
+    let input = fleet.trust_values(ods)?;
+    let one = crate::run::check_one(shared.blueprint, shared.renderer, &input)?;
+    let checked = crate::run::Checked {
+        loaded: crate::load::Loaded {
+            blueprint: shared.blueprint.clone(),
+            values: one.values,
+        },
+        rendered: one.rendered,
+        report: one.report,
+    };
     let violations = checked.report.violations().count();
     if violations > 0 {
         return Ok(Outcome::Failed {
