@@ -376,6 +376,23 @@ fn a_failed_deployment_names_the_resource_and_is_recorded_as_failed() {
     assert!(lock.contains("code: InvalidResourceNamespace"), "{lock}");
 }
 
+/// An example trust's secret environment variables (`TP_<ODS>_VM_ADMIN_PASSWORD`, ...), set.
+fn with_example_secrets(mut t: Test, ods: &str) -> Test {
+    for secret in [
+        "VM_ADMIN",
+        "AD_JOIN",
+        "SQL_ADMIN",
+        "SQL_CLUSTER",
+        "SQL_SERVICE",
+    ] {
+        t = t.env(
+            &format!("TP_{ods}_{secret}_PASSWORD"),
+            "Xx1-example-secret-9",
+        );
+    }
+    t
+}
+
 /// All four of the exemplar's example trusts, stamped whole into the embedded local cloud (one state
 /// folder and one fleet for all), each replanned with no change. north-london-g6v2s takes its AD join
 /// password by Key Vault reference from a bootstrap vault outside the trust: the local target seeds that
@@ -392,22 +409,13 @@ fn example_trusts_stamp_whole_and_replan_with_no_change() {
     ] {
         let values = examples.join(file);
         let values = values.to_str().unwrap();
-        let mut t = match dir.take() {
-            Some(d) => Test::in_dir(d),
-            None => Test::new(),
-        };
-        for secret in [
-            "VM_ADMIN",
-            "AD_JOIN",
-            "SQL_ADMIN",
-            "SQL_CLUSTER",
-            "SQL_SERVICE",
-        ] {
-            t = t.env(
-                &format!("TP_{ods}_{secret}_PASSWORD"),
-                "Xx1-example-secret-9",
-            );
-        }
+        let t = with_example_secrets(
+            match dir.take() {
+                Some(d) => Test::in_dir(d),
+                None => Test::new(),
+            },
+            ods,
+        );
         // rm3's values name a subscription, which means Azure unless told otherwise.
         let out = t
             .args([
@@ -426,19 +434,7 @@ fn example_trusts_stamp_whole_and_replan_with_no_change() {
             "{ods}: {}",
             out.stderr
         );
-        let mut t = Test::in_dir(out.dir);
-        for secret in [
-            "VM_ADMIN",
-            "AD_JOIN",
-            "SQL_ADMIN",
-            "SQL_CLUSTER",
-            "SQL_SERVICE",
-        ] {
-            t = t.env(
-                &format!("TP_{ods}_{secret}_PASSWORD"),
-                "Xx1-example-secret-9",
-            );
-        }
+        let t = with_example_secrets(Test::in_dir(out.dir), ods);
         let out = t
             .args([
                 "plan",
