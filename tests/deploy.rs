@@ -265,7 +265,7 @@ fn destroy_deletes_the_groups_in_reverse_order_and_records_it() {
 }
 
 /// A local cloud started by the test, and the runtime it runs on.
-fn start_cloud(
+pub(crate) fn start_cloud(
     config: trustprint::cloud::Config,
 ) -> (tokio::runtime::Runtime, trustprint::cloud::RunningServer) {
     let rt = tokio::runtime::Builder::new_multi_thread()

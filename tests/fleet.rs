@@ -391,3 +391,47 @@ fn an_interrupted_fleet_apply_resumes_with_nothing_duplicated() {
         .count();
     assert_eq!(stamps, 10);
 }
+
+#[test]
+fn a_trusts_own_subscription_is_used_on_a_running_local_cloud() {
+    let out = deployable_north_west();
+    let path = out.path("fleet/fleet.yaml");
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        "  RBT:\n",
+        "  RBT:\n    target:\n      tenant_id: 0b5e4a7c-3f2d-4d1e-9a8b-1c2d3e4f5a6b\n      \
+         subscription_id: 5d2f7a3c-8b1e-4c6d-9f0a-2b3c4d5e6f7a\n",
+    );
+    std::fs::write(&path, text).unwrap();
+    let repo = git2::Repository::open(out.path("fleet")).unwrap();
+    let mut index = repo.index().unwrap();
+    index.add_path(std::path::Path::new("fleet.yaml")).unwrap();
+    let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
+    index.write().unwrap();
+    let head = repo.head().unwrap().peel_to_commit().unwrap();
+    let sig = git2::Signature::now("test", "test@localhost").unwrap();
+    repo.commit(Some("HEAD"), &sig, &sig, "RBT's target", &tree, &[&head])
+        .unwrap();
+
+    let (rt, server) = crate::deploy::start_cloud(trustprint::cloud::Config::default());
+    let out = Test::in_dir(out.dir)
+        .args([
+            "fleet",
+            "apply",
+            "--fleet",
+            "fleet",
+            "--trust",
+            "RBT",
+            "--cloud-url",
+            server.url(),
+        ])
+        .stdout_has("RBT    applied: ")
+        .run();
+    rt.block_on(server.shutdown());
+    let lock: serde_yaml::Value =
+        serde_yaml::from_str(&out.read("fleet/trusts/RBT/trustprint.lock")).unwrap();
+    assert_eq!(lock["deployment"]["target"]["kind"], "local");
+    assert_eq!(
+        lock["deployment"]["target"]["subscriptionId"],
+        "5d2f7a3c-8b1e-4c6d-9f0a-2b3c4d5e6f7a"
+    );
+}

@@ -365,6 +365,10 @@ pub fn run(fleet: &Fleet, options: &RunOptions, apply: bool) -> Result<RunReport
         let mut deploy = options.deploy.clone();
         deploy.yes = true;
         deploy.progress = false;
+        // A running local cloud is the target whatever subscriptions fleet.yaml names for Azure.
+        if deploy.target.cloud_url.is_some() && deploy.target.kind.is_none() {
+            deploy.target.kind = Some(TargetKind::Local);
+        }
         if local {
             let started =
                 server.get_or_init(|| {
