@@ -742,7 +742,7 @@ fn bursts_of_429_converge_with_nothing_duplicated() {
 }
 
 /// A client of the local cloud at `url`, as any service principal.
-fn local_client(url: &str) -> trustprint::arm::ArmClient {
+pub(crate) fn local_client(url: &str) -> trustprint::arm::ArmClient {
     trustprint::arm::ArmClient::new(
         url,
         trustprint::arm::Credential::ServicePrincipal {

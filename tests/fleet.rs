@@ -435,3 +435,56 @@ fn a_trusts_own_subscription_is_used_on_a_running_local_cloud() {
         "5d2f7a3c-8b1e-4c6d-9f0a-2b3c4d5e6f7a"
     );
 }
+
+#[test]
+fn drift_lists_what_was_changed_outside_trustprint() {
+    let out = deployable_north_west();
+    let (rt, server) = crate::deploy::start_cloud(trustprint::cloud::Config::default());
+    let url = server.url().to_string();
+    let out = Test::in_dir(out.dir)
+        .args([
+            "fleet",
+            "apply",
+            "--fleet",
+            "fleet",
+            "--trust",
+            "RBT,RBV",
+            "--cloud-url",
+            &url,
+        ])
+        .stdout_has("2 applied, 0 failed")
+        .run();
+    let out = Test::in_dir(out.dir)
+        .args(["fleet", "drift", "--fleet", "fleet", "--trust", "RBT,RBV", "--cloud-url", &url])
+        .stdout_has("2 trust(s): 0 drifted, 2 as applied, 0 with inputs changed since their last apply, 0 failed")
+        .run();
+
+    // Someone widens RBT's hub address space in the portal.
+    let lock = out.read("fleet/trusts/RBT/trustprint.lock");
+    let hub = lock
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("hubVnetId: "))
+        .expect("the hub's id among the outputs")
+        .to_string();
+    let client = crate::deploy::local_client(&url);
+    let mut vnet = rt
+        .block_on(client.get_resource(&hub, "2023-09-01"))
+        .unwrap()
+        .unwrap();
+    vnet["properties"]["addressSpace"]["addressPrefixes"] = serde_json::json!(["10.99.0.0/16"]);
+    rt.block_on(client.put_resource(&hub, "2023-09-01", &vnet))
+        .unwrap();
+
+    let out = Test::in_dir(out.dir)
+        .write("fleet/trusts/RBV/values.yaml", "tier: large\n")
+        .args(["fleet", "drift", "--fleet", "fleet", "--region", "Y62", "--trust", "RBT,RBV,R0A", "--cloud-url", &url])
+        .status(2)
+        .stdout_has("RBT    DRIFTED: 1 resource(s)")
+        .stdout_has(&format!("Modify {hub}"))
+        .stdout_has("RBV    inputs changed since its last apply")
+        .stdout_has("R0A    inputs changed since its last apply (or never applied)")
+        .stdout_has("3 trust(s): 1 drifted, 0 as applied, 2 with inputs changed since their last apply, 0 failed")
+        .run();
+    drop(out);
+    rt.block_on(server.shutdown());
+}

@@ -86,6 +86,17 @@ Every trust's outcome is committed to trusts/<ODS> (failed applies too, marked f
 partly failed run is journalled in the repository's .git folder; --resume continues it with the trusts it
 had not finished. On the local cloud one embedded cloud serves the whole run. Exit 1 when any trust failed.")]
     Apply(super::fleet_repo::ApplyArgs),
+
+    /// Live state against what each trust was last applied with: drifted resources per trust; exit 2 on drift.
+    #[command(after_help = "\
+Example:
+  trustprint fleet drift --fleet ../fleet --region Y62
+
+For every selected trust whose inputs are unchanged since its last successful apply, a what-if of those
+inputs: any change it shows was made outside trustprint (the portal, a script) and is listed by resource.
+A trust whose inputs changed since is reported as such (its differences are pending changes, not drift).
+Exit 2 when any trust drifted, 1 when any failed, 0 otherwise.")]
+    Drift(super::fleet_repo::DriftArgs),
 }
 
 /// Which trusts of the fleet.
@@ -128,6 +139,7 @@ pub(super) fn run(cmd: &FleetCommand, global: &Global) -> Result<crate::ExitCode
     let done = match cmd {
         FleetCommand::Plan(args) => return super::fleet_repo::plan(args, global),
         FleetCommand::Apply(args) => return super::fleet_repo::apply(args, global),
+        FleetCommand::Drift(args) => return super::fleet_repo::drift(args, global),
         FleetCommand::Init(args) => super::fleet_repo::init(args, global),
         FleetCommand::Import(args) => super::fleet_repo::import(args, global),
         FleetCommand::Add(args) => super::fleet_repo::add(args, global),

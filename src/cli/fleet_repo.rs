@@ -412,8 +412,11 @@ fn emit_run(global: &Global, report: &crate::fleet::run::RunReport) -> Result<()
 
 pub(super) fn plan(args: &PlanArgs, global: &Global) -> Result<crate::ExitCode, Error> {
     let fleet = Fleet::open(&args.run.fleet)?;
-    let report =
-        crate::fleet::run::run(&fleet, &args.run.options(global, false, true, false), false)?;
+    let report = crate::fleet::run::run(
+        &fleet,
+        &args.run.options(global, false, true, false),
+        crate::fleet::run::Mode::Plan,
+    )?;
     emit_run(global, &report)?;
     Ok(if report.any_failed() {
         crate::ExitCode::Failure
@@ -434,10 +437,34 @@ pub(super) fn apply(args: &ApplyArgs, global: &Global) -> Result<crate::ExitCode
     let options = args
         .run
         .options(global, args.resume, true, args.allow_data_loss);
-    let report = crate::fleet::run::run(&fleet, &options, true)?;
+    let report = crate::fleet::run::run(&fleet, &options, crate::fleet::run::Mode::Apply)?;
     emit_run(global, &report)?;
     Ok(if report.any_failed() {
         crate::ExitCode::Failure
+    } else {
+        crate::ExitCode::Success
+    })
+}
+
+/// `fleet drift`.
+#[derive(Debug, Args)]
+pub struct DriftArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+pub(super) fn drift(args: &DriftArgs, global: &Global) -> Result<crate::ExitCode, Error> {
+    let fleet = Fleet::open(&args.run.fleet)?;
+    let report = crate::fleet::run::run(
+        &fleet,
+        &args.run.options(global, false, true, false),
+        crate::fleet::run::Mode::Drift,
+    )?;
+    emit_run(global, &report)?;
+    Ok(if report.any_failed() {
+        crate::ExitCode::Failure
+    } else if report.rollup.drifted > 0 {
+        crate::ExitCode::Changes
     } else {
         crate::ExitCode::Success
     })

@@ -176,6 +176,16 @@ impl Plan {
         self.deployments.iter().any(DeploymentPlan::has_changes)
     }
 
+    /// Every resource applying would change, as `<change type> <resource id>` (`Modify /subscriptions/...`).
+    pub fn changed_resources(&self) -> Vec<String> {
+        self.deployments
+            .iter()
+            .flat_map(|d| &d.changes)
+            .filter(|c| is_change(&c.change_type))
+            .map(|c| format!("{:?} {}", c.change_type, c.resource_id))
+            .collect()
+    }
+
     /// The data-bearing resources the plan deletes, by id.
     pub fn data_loss(&self) -> Vec<String> {
         self.deployments

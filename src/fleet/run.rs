@@ -74,6 +74,27 @@ impl Selection {
     }
 }
 
+/// What a run does to each trust.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// What-if: the changes applying would make.
+    Plan,
+    /// Apply and record.
+    Apply,
+    /// What-if of the inputs each trust was last applied with: any change is drift made outside trustprint.
+    Drift,
+}
+
+impl Mode {
+    fn name(self) -> &'static str {
+        match self {
+            Mode::Plan => "plan",
+            Mode::Apply => "apply",
+            Mode::Drift => "drift",
+        }
+    }
+}
+
 /// How to run.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
@@ -112,6 +133,11 @@ pub enum Outcome {
         delete: usize,
         commit: Option<String>,
     },
+    /// `fleet drift`: live resources differ from what the trust was last applied with.
+    Drifted { resources: Vec<String> },
+    /// `fleet drift`: the trust's inputs changed since its last successful apply (or it was never applied),
+    /// so a difference would be a pending change, not drift.
+    NotApplied,
     /// Failed at any stage; the others went on.
     Failed { error: String },
 }
@@ -142,6 +168,8 @@ pub struct Rollup {
     pub failed: usize,
     pub with_data_loss: usize,
     pub skipped: usize,
+    pub drifted: usize,
+    pub not_applied: usize,
 }
 
 impl RunReport {
@@ -161,6 +189,8 @@ impl RunReport {
                     }
                 }
                 Outcome::Applied { .. } => r.changed += 1,
+                Outcome::Drifted { .. } => r.drifted += 1,
+                Outcome::NotApplied => r.not_applied += 1,
                 Outcome::Failed { .. } => r.failed += 1,
             }
         }
@@ -174,6 +204,16 @@ impl RunReport {
     /// "150 no change, 38 modify, 2 failed, 0 with data loss".
     pub fn summary(&self) -> String {
         let r = &self.rollup;
+        if self.command == "drift" {
+            return format!(
+                "{} trust(s): {} drifted, {} as applied, {} with inputs changed since their last apply, {} failed",
+                self.trusts.len(),
+                r.drifted,
+                r.no_change,
+                r.not_applied,
+                r.failed
+            );
+        }
         let verb = if self.command == "apply" {
             "applied"
         } else {
@@ -235,6 +275,16 @@ fn outcome_text(o: &Outcome) -> String {
                 &c[..c.len().min(12)]
             ))
         ),
+        Outcome::Drifted { resources } => {
+            let mut s = format!("DRIFTED: {} resource(s)", resources.len());
+            for r in resources {
+                s.push_str(&format!("\n         {r}"));
+            }
+            s
+        }
+        Outcome::NotApplied => {
+            "inputs changed since its last apply (or never applied): `fleet plan` shows the pending changes".into()
+        }
         Outcome::Failed { error } => format!("FAILED: {error}"),
     }
 }
@@ -303,9 +353,10 @@ impl Fleet {
     }
 }
 
-/// `fleet plan` (apply = false) or `fleet apply` (apply = true).
-pub fn run(fleet: &Fleet, options: &RunOptions, apply: bool) -> Result<RunReport, Error> {
-    let command = if apply { "apply" } else { "plan" };
+/// `fleet plan`, `fleet apply` or `fleet drift`.
+pub fn run(fleet: &Fleet, options: &RunOptions, mode: Mode) -> Result<RunReport, Error> {
+    let apply = mode == Mode::Apply;
+    let command = mode.name();
     let journal_path = fleet.journal_path()?;
     let selected = if options.resume {
         let text = std::fs::read_to_string(&journal_path).map_err(|_| Error::Usage {
@@ -409,7 +460,7 @@ pub fn run(fleet: &Fleet, options: &RunOptions, apply: bool) -> Result<RunReport
             scope.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::SeqCst);
                 let Some(ods) = selected.get(i) else { break };
-                let outcome = one(fleet, &shared, ods, &deploy_options, options.refresh, apply)
+                let outcome = one(fleet, &shared, ods, &deploy_options, options.refresh, mode)
                     .unwrap_or_else(|e| Outcome::Failed {
                         error: error_text(&e),
                     });
@@ -494,7 +545,7 @@ fn one(
     ods: &str,
     deploy: &dyn Fn() -> Result<DeployOptions, Error>,
     refresh: bool,
-    apply: bool,
+    mode: Mode,
 ) -> Result<Outcome, Error> {
     let input = fleet.trust_values(ods)?;
     let one = crate::run::check_one(shared.blueprint, shared.renderer, &input)?;
@@ -514,10 +565,24 @@ fn one(
             ),
         });
     }
-    if !refresh && unchanged_since_last_apply(fleet, ods, &checked) {
+    let unchanged = unchanged_since_last_apply(fleet, ods, &checked);
+    if mode == Mode::Drift {
+        if !unchanged {
+            return Ok(Outcome::NotApplied);
+        }
+        let (plan, _) = crate::deploy::plan_trust(&checked.loaded, &checked.rendered, &deploy()?)?;
+        return Ok(if plan.has_changes() {
+            Outcome::Drifted {
+                resources: plan.changed_resources(),
+            }
+        } else {
+            Outcome::NoChange
+        });
+    }
+    if !refresh && unchanged {
         return Ok(Outcome::Skipped);
     }
-    if !apply {
+    if mode == Mode::Plan {
         let (plan, _) = crate::deploy::plan_trust(&checked.loaded, &checked.rendered, &deploy()?)?;
         let s = plan.summary;
         return Ok(if plan.has_changes() {
