@@ -488,3 +488,102 @@ fn drift_lists_what_was_changed_outside_trustprint() {
     drop(out);
     rt.block_on(server.shutdown());
 }
+
+#[test]
+fn ci_pipelines_plan_on_pull_requests_and_apply_ring_by_ring() {
+    let out = north_west();
+    let path = out.path("fleet/fleet.yaml");
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        "rings:\n- name: canary\n- name: early\n",
+        "rings:\n- name: canary\n  trusts: [RBT]\n- name: early\n  trusts: [RBV, R0A]\n",
+    );
+    assert!(text.contains("trusts: [RBT]"), "{text}");
+    std::fs::write(&path, text).unwrap();
+    let repo = git2::Repository::open(out.path("fleet")).unwrap();
+    let mut index = repo.index().unwrap();
+    index.add_path(std::path::Path::new("fleet.yaml")).unwrap();
+    let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
+    index.write().unwrap();
+    let head = repo.head().unwrap().peel_to_commit().unwrap();
+    let sig = git2::Signature::now("test", "test@localhost").unwrap();
+    repo.commit(Some("HEAD"), &sig, &sig, "Rings", &tree, &[&head])
+        .unwrap();
+
+    let out = Test::in_dir(out.dir)
+        .args(["fleet", "ci", "github", "--fleet", "fleet", "--concurrency", "8"])
+        .stdout_has("wrote .github/workflows/trustprint-fleet.yml: plan on pull requests, then apply ring by ring (canary: 1 trust(s), early: 2 trust(s), broad: 27 trust(s)); committed ")
+        .run();
+    let wf: serde_yaml::Value =
+        serde_yaml::from_str(&out.read("fleet/.github/workflows/trustprint-fleet.yml")).unwrap();
+    assert_eq!(wf["permissions"]["id-token"], "write");
+    let jobs = wf["jobs"].as_mapping().unwrap();
+    let names: Vec<&str> = jobs.keys().filter_map(|k| k.as_str()).collect();
+    assert_eq!(
+        names,
+        ["plan", "apply-canary", "apply-early", "apply-broad"]
+    );
+    assert_eq!(
+        wf["jobs"]["plan"]["strategy"]["matrix"]["trust"]
+            .as_sequence()
+            .unwrap()
+            .len(),
+        30
+    );
+    assert_eq!(
+        wf["jobs"]["apply-canary"]["strategy"]["matrix"]["trust"],
+        serde_yaml::to_value(["RBT"]).unwrap()
+    );
+    assert_eq!(
+        wf["jobs"]["apply-early"]["strategy"]["matrix"]["trust"],
+        serde_yaml::to_value(["R0A", "RBV"]).unwrap()
+    );
+    assert_eq!(
+        wf["jobs"]["apply-early"]["needs"],
+        serde_yaml::to_value(["apply-canary"]).unwrap()
+    );
+    assert_eq!(
+        wf["jobs"]["apply-broad"]["needs"],
+        serde_yaml::to_value(["apply-early"]).unwrap()
+    );
+    assert_eq!(wf["jobs"]["apply-broad"]["strategy"]["max-parallel"], 8);
+    let steps = serde_yaml::to_string(&wf["jobs"]["apply-broad"]["steps"]).unwrap();
+    assert!(
+        steps.contains(
+            "trustprint fleet apply --fleet . --target azure --trust ${{ matrix.trust }} --yes"
+        ),
+        "{steps}"
+    );
+    assert!(
+        steps.contains("audience=api://AzureADTokenExchange"),
+        "{steps}"
+    );
+    assert!(steps.contains("git pull --rebase"), "{steps}");
+    // Committed, and the working tree is clean.
+    let repo = git2::Repository::open(out.path("fleet")).unwrap();
+    assert!(repo.statuses(None).unwrap().is_empty());
+
+    let out = Test::in_dir(out.dir)
+        .args(["fleet", "ci", "azure-devops", "--fleet", "fleet"])
+        .run();
+    let pipeline: serde_yaml::Value =
+        serde_yaml::from_str(&out.read("fleet/azure-pipelines.yml")).unwrap();
+    let stages = pipeline["stages"].as_sequence().unwrap();
+    let ids: Vec<&str> = stages.iter().filter_map(|s| s["stage"].as_str()).collect();
+    assert_eq!(ids, ["plan", "apply_canary", "apply_early", "apply_broad"]);
+    assert_eq!(
+        stages[2]["dependsOn"],
+        serde_yaml::to_value(["apply_canary"]).unwrap()
+    );
+    assert_eq!(
+        stages[3]["dependsOn"],
+        serde_yaml::to_value(["apply_early"]).unwrap()
+    );
+    assert_eq!(
+        stages[1]["jobs"][0]["strategy"]["matrix"]["RBT"]["trust"],
+        "RBT"
+    );
+    assert_eq!(
+        stages[1]["jobs"][0]["steps"][1]["inputs"]["addSpnToEnvironment"],
+        true
+    );
+}

@@ -97,6 +97,18 @@ inputs: any change it shows was made outside trustprint (the portal, a script) a
 A trust whose inputs changed since is reported as such (its differences are pending changes, not drift).
 Exit 2 when any trust drifted, 1 when any failed, 0 otherwise.")]
     Drift(super::fleet_repo::DriftArgs),
+
+    /// Write a CI pipeline for the fleet: plan on pull requests, apply ring by ring with a job per trust.
+    #[command(after_help = "\
+Examples:
+  trustprint fleet ci github --fleet ../fleet
+  trustprint fleet ci azure-devops --concurrency 30
+
+github writes .github/workflows/trustprint-fleet.yml, azure-devops writes azure-pipelines.yml, committed to
+the fleet repository. Both authenticate to Azure with OIDC workload identity federation: set AZURE_TENANT_ID
+and AZURE_CLIENT_ID as GitHub variables, or a workload-identity service connection named by
+TRUSTPRINT_SERVICE_CONNECTION in Azure DevOps (docs/fleets.md, docs/deploying.md).")]
+    Ci(super::fleet_repo::CiArgs),
 }
 
 /// Which trusts of the fleet.
@@ -141,6 +153,7 @@ pub(super) fn run(cmd: &FleetCommand, global: &Global) -> Result<crate::ExitCode
         FleetCommand::Apply(args) => return super::fleet_repo::apply(args, global),
         FleetCommand::Drift(args) => return super::fleet_repo::drift(args, global),
         FleetCommand::Init(args) => super::fleet_repo::init(args, global),
+        FleetCommand::Ci(args) => super::fleet_repo::ci(args, global),
         FleetCommand::Import(args) => super::fleet_repo::import(args, global),
         FleetCommand::Add(args) => super::fleet_repo::add(args, global),
         FleetCommand::List(args) => super::fleet_repo::list(args, global),

@@ -469,3 +469,54 @@ pub(super) fn drift(args: &DriftArgs, global: &Global) -> Result<crate::ExitCode
         crate::ExitCode::Success
     })
 }
+
+/// `fleet ci ENGINE`.
+#[derive(Debug, Args)]
+pub struct CiArgs {
+    /// github (a GitHub Actions workflow) or azure-devops (an Azure Pipelines definition).
+    #[arg(value_enum, value_name = "ENGINE")]
+    pub engine: CiEngine,
+    /// The fleet repository.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub fleet: PathBuf,
+    /// Trust jobs at once in each ring.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub concurrency: usize,
+}
+
+/// The CI engines `fleet ci` writes for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CiEngine {
+    Github,
+    AzureDevops,
+}
+
+pub(super) fn ci(args: &CiArgs, global: &Global) -> Result<(), Error> {
+    let fleet = Fleet::open(&args.fleet)?;
+    let engine = match args.engine {
+        CiEngine::Github => crate::fleet::ci::Engine::GitHub,
+        CiEngine::AzureDevops => crate::fleet::ci::Engine::AzureDevOps,
+    };
+    let text = crate::fleet::ci::definition(&fleet, engine, args.concurrency.max(1));
+    let path = engine.path();
+    let commit = fleet.commit(
+        vec![(path.to_string(), text.into_bytes())],
+        &format!("CI pipeline for the fleet ({path})"),
+    )?;
+    let rings = crate::fleet::ci::rings(&fleet);
+    emit(
+        global,
+        &json!({"file": path, "commit": commit, "rings": rings}),
+        || {
+            format!(
+                "wrote {path}: plan on pull requests, then apply ring by ring ({}); {}\n",
+                rings
+                    .iter()
+                    .map(|(r, m)| format!("{r}: {} trust(s)", m.len()))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                committed(&commit)
+            )
+        },
+    )
+}

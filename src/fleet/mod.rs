@@ -11,6 +11,7 @@
 //! `trusts/<ODS>/values.yaml` < `--set`.
 
 pub mod address;
+pub mod ci;
 pub mod config;
 pub mod import;
 pub mod run;
@@ -195,7 +196,8 @@ impl Fleet {
         Ok(commit)
     }
 
-    fn commit(
+    /// Commit files of the repository (relative paths) in one commit, under the fleet's lock.
+    pub fn commit(
         &self,
         files: Vec<(String, Vec<u8>)>,
         message: &str,
