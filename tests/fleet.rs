@@ -587,3 +587,101 @@ fn ci_pipelines_plan_on_pull_requests_and_apply_ring_by_ring() {
         true
     );
 }
+
+/// The page as headless Chromium leaves it once its script has run.
+fn chromium_dom(page: &std::path::Path) -> String {
+    let profile = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg("--dump-dom")
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("chromium is not installed ({e}): run .ci/run, which installs Debian's chromium")
+        });
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn the_html_report_renders_in_chromium_with_the_fleets_data() {
+    let out = deployable_north_west();
+    let out = Test::in_dir(out.dir)
+        .args(["fleet", "apply", "--fleet", "fleet", "--trust", "RBT,RBV"])
+        .run();
+    let out = Test::in_dir(out.dir)
+        .args(["fleet", "drift", "--fleet", "fleet", "--trust", "RBT"])
+        .run();
+    let out = Test::in_dir(out.dir)
+        .args(["fleet", "report", "--fleet", "fleet", "--html", "report"])
+        .stdout_has("wrote report/index.html (30 trust(s))")
+        .run();
+    let html = out.read("report/index.html");
+    assert!(
+        !html.contains("http://") && !html.contains("https://") && !html.contains(" src="),
+        "external assets"
+    );
+
+    let dom = chromium_dom(&out.path("report/index.html"));
+    // The page's script ran: it counts the rows.
+    assert!(
+        dom.contains("<p id=\"summary\">30 trust(s), 0 with a failed last apply</p>"),
+        "{dom}"
+    );
+    assert_eq!(dom.matches("<tr data-result=").count(), 30);
+    let row = |ods: &str| {
+        let start = dom
+            .find(&format!("<td>{ods}</td>"))
+            .unwrap_or_else(|| panic!("{ods} row"));
+        dom[start..start + dom[start..].find("</tr>").unwrap()].to_string()
+    };
+    let rbt = row("RBT");
+    assert!(
+        rbt.contains("<td>1.0.0</td>") && rbt.contains("<td>succeeded</td>"),
+        "{rbt}"
+    );
+    assert!(
+        rbt.contains("<td>none</td>") && rbt.contains("<td>pass ("),
+        "{rbt}"
+    );
+    assert!(rbt.contains("<td>Y62 North West</td>"), "{rbt}");
+    let rbv = row("RBV");
+    assert!(
+        rbv.contains("<td>succeeded</td>") && rbv.contains("<td>not checked</td>"),
+        "{rbv}"
+    );
+    let r0a = row("R0A");
+    assert!(
+        r0a.contains("<td>not stamped</td>") && r0a.contains("<td>never</td>"),
+        "{r0a}"
+    );
+    assert!(r0a.contains("<td>10.64.0.0/17</td>"), "{r0a}");
+    // Both charts, with their data: 2 trusts at 1.0.0 and 28 not stamped; 30 in the North West.
+    assert!(
+        dom.contains("aria-label=\"Blueprint version adoption\""),
+        "{dom}"
+    );
+    assert!(
+        dom.contains("aria-label=\"Trusts by NHS England region\""),
+        "{dom}"
+    );
+    assert!(
+        dom.contains(">1.0.0</text>") && dom.contains(">not stamped</text>"),
+        "{dom}"
+    );
+    assert!(dom.contains(">Y62 North West</text>"), "{dom}");
+}

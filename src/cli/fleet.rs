@@ -109,6 +109,16 @@ the fleet repository. Both authenticate to Azure with OIDC workload identity fed
 and AZURE_CLIENT_ID as GitHub variables, or a workload-identity service connection named by
 TRUSTPRINT_SERVICE_CONNECTION in Azure DevOps (docs/fleets.md, docs/deploying.md).")]
     Ci(super::fleet_repo::CiArgs),
+
+    /// Write a self-contained HTML page on the fleet: versions, last applies, drift, guardrails, addresses.
+    #[command(after_help = "\
+Example:
+  trustprint fleet report --fleet ../fleet --html report/
+
+Writes report/index.html with no external assets: per trust its blueprint version, last apply and its
+result, drift at the last `fleet drift`, guardrail status and address space, and charts of version adoption
+and of trusts by NHS England region.")]
+    Report(super::fleet_repo::ReportArgs),
 }
 
 /// Which trusts of the fleet.
@@ -154,6 +164,7 @@ pub(super) fn run(cmd: &FleetCommand, global: &Global) -> Result<crate::ExitCode
         FleetCommand::Drift(args) => return super::fleet_repo::drift(args, global),
         FleetCommand::Init(args) => super::fleet_repo::init(args, global),
         FleetCommand::Ci(args) => super::fleet_repo::ci(args, global),
+        FleetCommand::Report(args) => super::fleet_repo::report(args, global),
         FleetCommand::Import(args) => super::fleet_repo::import(args, global),
         FleetCommand::Add(args) => super::fleet_repo::add(args, global),
         FleetCommand::List(args) => super::fleet_repo::list(args, global),

@@ -460,6 +460,15 @@ pub(super) fn drift(args: &DriftArgs, global: &Global) -> Result<crate::ExitCode
         &args.run.options(global, false, true, false),
         crate::fleet::run::Mode::Drift,
     )?;
+    // Kept (unversioned, in .git) for `fleet report`.
+    let mut last = json!(report);
+    last["checkedAt"] = json!(crate::deploy::now());
+    if let Ok(repo) = git2::Repository::open(&fleet.dir) {
+        let path = repo.path().join(crate::fleet::report::LAST_DRIFT);
+        if let Err(e) = crate::atomic::write_atomic(&path, last.to_string().as_bytes()) {
+            tracing::warn!(error = %e, "could not keep the drift report for `fleet report`");
+        }
+    }
     emit_run(global, &report)?;
     Ok(if report.any_failed() {
         crate::ExitCode::Failure
@@ -519,4 +528,34 @@ pub(super) fn ci(args: &CiArgs, global: &Global) -> Result<(), Error> {
             )
         },
     )
+}
+
+/// `fleet report --html DIR`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The fleet repository.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub fleet: PathBuf,
+    /// Folder to write index.html into.
+    #[arg(long, value_name = "DIR")]
+    pub html: PathBuf,
+}
+
+pub(super) fn report(args: &ReportArgs, global: &Global) -> Result<(), Error> {
+    let fleet = Fleet::open(&args.fleet)?;
+    let report = crate::fleet::report::build(&fleet)?;
+    let name = std::fs::canonicalize(&fleet.dir)
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "fleet".into());
+    let page = crate::fleet::report::html(&report, &name, &crate::deploy::now());
+    let path = args.html.join("index.html");
+    crate::atomic::write_atomic(&path, page.as_bytes())?;
+    emit(global, &json!({"file": path, "report": report}), || {
+        format!(
+            "wrote {} ({} trust(s))\n",
+            path.display(),
+            report.rows.len()
+        )
+    })
 }

@@ -12,6 +12,7 @@
 mod render;
 
 use crate::error::Error;
+pub use render::esc;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::path::{Path, PathBuf};

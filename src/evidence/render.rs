@@ -244,7 +244,8 @@ pub(super) fn markdown(p: &Pack) -> String {
     s
 }
 
-fn esc(s: &str) -> String {
+/// Text escaped for HTML.
+pub fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

@@ -14,6 +14,7 @@ pub mod address;
 pub mod ci;
 pub mod config;
 pub mod import;
+pub mod report;
 pub mod run;
 
 use crate::types::OdsCode;

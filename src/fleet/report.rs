@@ -1,0 +1,218 @@
+//! `fleet report --html DIR`: one self-contained page (no external assets: inline CSS, SVG charts and a few
+//! lines of script) on the state of the fleet: per trust its blueprint version, last apply and its result,
+//! drift at the last `fleet drift`, guardrail status and address space; charts of version adoption and of
+//! trusts by NHS England region.
+//!
+//! Everything comes from the repository: fleet.yaml, each trust's lock, the last drift run
+//! (`.git/trustprint-last-drift.json`, written by `fleet drift`), and the guardrails run afresh over each
+//! trust's current inputs (offline, the blueprint opened once).
+
+use super::Fleet;
+use crate::error::Error;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Where `fleet drift` keeps its last report, inside the repository's `.git` folder (not versioned).
+pub const LAST_DRIFT: &str = "trustprint-last-drift.json";
+
+/// One trust's row.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    pub ods: String,
+    pub name: String,
+    pub region: String,
+    pub icb: String,
+    pub address_space: String,
+    pub version: String,
+    pub last_apply: String,
+    pub result: String,
+    pub drift: String,
+    pub guardrails: String,
+}
+
+/// The page's data.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub rows: Vec<Row>,
+    pub versions: BTreeMap<String, usize>,
+    pub regions: BTreeMap<String, usize>,
+    pub drift_at: Option<String>,
+}
+
+/// Gather the report.
+pub fn build(fleet: &Fleet) -> Result<Report, Error> {
+    let blueprint = crate::blueprint::open(&fleet.source()?)?;
+    let renderer = crate::render::Renderer::new(&blueprint)?;
+    let git_dir = git2::Repository::open(&fleet.dir)
+        .map(|r| r.path().to_path_buf())
+        .map_err(|source| Error::Git {
+            context: format!("opening fleet repository {}", fleet.dir.display()),
+            source,
+        })?;
+    let drift: Option<serde_json::Value> = std::fs::read_to_string(git_dir.join(LAST_DRIFT))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok());
+    let drift_of = |ods: &str| -> String {
+        let Some(d) = &drift else {
+            return "not checked".into();
+        };
+        d["trusts"]
+            .as_array()
+            .and_then(|rows| rows.iter().find(|r| r["ods"] == ods))
+            .map_or("not checked".into(), |r| match r["status"].as_str() {
+                Some("drifted") => format!(
+                    "drifted ({} resource(s))",
+                    r["resources"].as_array().map_or(0, Vec::len)
+                ),
+                Some("noChange") => "none".into(),
+                Some("notApplied") => "inputs changed since apply".into(),
+                Some(other) => other.to_string(),
+                None => "not checked".into(),
+            })
+    };
+    let mut rows = Vec::new();
+    for (ods, t) in fleet.file.trusts.iter().filter(|(_, t)| t.closed.is_none()) {
+        let lock = std::fs::read_to_string(
+            fleet
+                .dir
+                .join("trusts")
+                .join(ods)
+                .join(crate::record::LOCK_FILE),
+        )
+        .ok()
+        .and_then(|text| serde_yaml::from_str::<crate::record::Lock>(&text).ok());
+        let deployment = lock
+            .as_ref()
+            .and_then(|l| serde_json::to_value(&l.deployment).ok())
+            .unwrap_or_default();
+        let guardrails = match fleet
+            .trust_values(ods)
+            .and_then(|input| crate::run::check_one(&blueprint, &renderer, &input))
+        {
+            Ok(checked) => {
+                let (v, w) = (
+                    checked.report.violations().count(),
+                    checked.report.waived().count(),
+                );
+                if v == 0 {
+                    format!("pass ({w} waived)")
+                } else {
+                    format!("{v} violation(s)")
+                }
+            }
+            Err(e) => format!("invalid: {e}"),
+        };
+        let region = t.region.clone().unwrap_or_default();
+        rows.push(Row {
+            ods: ods.clone(),
+            name: t.name.clone(),
+            region: crate::ods::region_name(&region)
+                .map_or(region.clone(), |n| format!("{region} {n}")),
+            icb: t.icb.clone().unwrap_or_default(),
+            address_space: t.address_space.map(|c| c.to_string()).unwrap_or_default(),
+            version: lock
+                .as_ref()
+                .map_or("not stamped".into(), |l| l.blueprint.version.clone()),
+            last_apply: deployment["finishedAt"]
+                .as_str()
+                .map_or("never".into(), str::to_string),
+            result: match (
+                deployment["action"].as_str(),
+                deployment["succeeded"].as_bool(),
+            ) {
+                (Some("apply"), Some(true)) => "succeeded".into(),
+                (Some("apply"), _) => "failed".into(),
+                (Some("destroy"), _) => "destroyed".into(),
+                _ => "-".into(),
+            },
+            drift: drift_of(ods),
+            guardrails,
+        });
+    }
+    let mut versions = BTreeMap::new();
+    let mut regions = BTreeMap::new();
+    for r in &rows {
+        *versions.entry(r.version.clone()).or_insert(0) += 1;
+        *regions.entry(r.region.clone()).or_insert(0) += 1;
+    }
+    Ok(Report {
+        rows,
+        versions,
+        regions,
+        drift_at: drift
+            .as_ref()
+            .and_then(|d| d["checkedAt"].as_str().map(str::to_string)),
+    })
+}
+
+/// A horizontal bar chart as inline SVG.
+fn bars(title: &str, data: &BTreeMap<String, usize>) -> String {
+    let esc = crate::evidence::esc;
+    let max = data.values().copied().max().unwrap_or(1).max(1);
+    let row_h = 22;
+    let height = row_h * data.len() + 30;
+    let mut s = format!(
+        "<figure><figcaption>{}</figcaption><svg role=\"img\" aria-label=\"{}\" width=\"560\" height=\"{height}\">",
+        esc(title),
+        esc(title)
+    );
+    for (i, (label, n)) in data.iter().enumerate() {
+        let y = 10 + i * row_h;
+        let w = 300 * n / max;
+        s.push_str(&format!(
+            "<text x=\"0\" y=\"{}\" font-size=\"12\">{}</text><rect class=\"bar\" x=\"220\" y=\"{y}\" width=\"{w}\" \
+             height=\"16\"/><text x=\"{}\" y=\"{}\" font-size=\"12\">{n}</text>",
+            y + 12,
+            esc(label),
+            225 + w,
+            y + 12
+        ));
+    }
+    s.push_str("</svg></figure>");
+    s
+}
+
+/// The page.
+pub fn html(report: &Report, fleet_name: &str, generated_at: &str) -> String {
+    let esc = crate::evidence::esc;
+    let mut rows = String::new();
+    for r in &report.rows {
+        rows.push_str(&format!(
+            "<tr data-result=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+             <td>{}</td><td>{}</td><td>{}</td></tr>\n",
+            esc(&r.result),
+            esc(&r.ods),
+            esc(&r.name),
+            esc(&r.region),
+            esc(&r.icb),
+            esc(&r.address_space),
+            esc(&r.version),
+            esc(&r.last_apply),
+            esc(&r.result),
+            esc(&r.drift),
+            esc(&r.guardrails)
+        ));
+    }
+    format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Fleet report: {name}</title>\n\
+         <style>body{{font-family:sans-serif;margin:2em;color:#212b32}}table{{border-collapse:collapse;width:100%}}\
+         td,th{{border:1px solid #d8dde0;padding:4px 8px;text-align:left;font-size:13px}}th{{background:#f0f4f5}}\
+         .bar{{fill:#005eb8}}figure{{display:inline-block;margin:1em 2em 1em 0}}figcaption{{font-weight:bold}}\
+         tr[data-result=failed]{{background:#fde8e8}}</style></head><body>\n\
+         <h1>Fleet report: {name}</h1>\n<p>Generated {generated_at} by trustprint {version}. Drift as of {drift_at}.</p>\n\
+         <p id=\"summary\">{count} trust(s)</p>\n{versions}{regions}\n\
+         <table id=\"trusts\"><thead><tr><th>ODS</th><th>Trust</th><th>Region</th><th>ICB</th><th>Address space</th>\
+         <th>Blueprint version</th><th>Last apply</th><th>Result</th><th>Drift</th><th>Guardrails</th></tr></thead>\n\
+         <tbody>\n{rows}</tbody></table>\n\
+         <script>(function(){{var rows=document.querySelectorAll('#trusts tbody tr');var failed=0;\
+         rows.forEach(function(r){{if(r.dataset.result==='failed')failed++;}});\
+         document.getElementById('summary').textContent=rows.length+' trust(s), '+failed+' with a failed last apply';}})();\
+         </script>\n</body></html>\n",
+        name = esc(fleet_name),
+        version = env!("CARGO_PKG_VERSION"),
+        drift_at = esc(report.drift_at.as_deref().unwrap_or("never checked")),
+        count = report.rows.len(),
+        versions = bars("Blueprint version adoption", &report.versions),
+        regions = bars("Trusts by NHS England region", &report.regions),
+    )
+}
