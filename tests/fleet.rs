@@ -182,6 +182,20 @@ fn a_broken_fleet_file_and_a_broken_extract_are_named() {
         .run();
 }
 
+/// Write the fleet's fleet.yaml by hand, as a team member would, and commit it.
+fn commit_fleet_file(out: &Output, text: &str, message: &str) {
+    std::fs::write(out.path("fleet/fleet.yaml"), text).unwrap();
+    let repo = git2::Repository::open(out.path("fleet")).unwrap();
+    let mut index = repo.index().unwrap();
+    index.add_path(std::path::Path::new("fleet.yaml")).unwrap();
+    index.write().unwrap();
+    let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
+    let head = repo.head().unwrap().peel_to_commit().unwrap();
+    let sig = git2::Signature::now("test", "test@localhost").unwrap();
+    repo.commit(Some("HEAD"), &sig, &sig, message, &tree, &[&head])
+        .unwrap();
+}
+
 /// A fleet of the North West's 30 open trusts whose shared defaults (everything but each trust's identity and
 /// address space) come from the Royal Berkshire example: deployable as imported.
 fn deployable_north_west() -> Output {
@@ -199,16 +213,11 @@ fn deployable_north_west() -> Output {
     let mut fleet: serde_yaml::Mapping =
         serde_yaml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     fleet.insert("defaults".into(), defaults.into());
-    std::fs::write(&path, serde_yaml::to_string(&fleet).unwrap()).unwrap();
-    let repo = git2::Repository::open(out.path("fleet")).unwrap();
-    let mut index = repo.index().unwrap();
-    index.add_path(std::path::Path::new("fleet.yaml")).unwrap();
-    index.write().unwrap();
-    let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
-    let head = repo.head().unwrap().peel_to_commit().unwrap();
-    let sig = git2::Signature::now("test", "test@localhost").unwrap();
-    repo.commit(Some("HEAD"), &sig, &sig, "Shared defaults", &tree, &[&head])
-        .unwrap();
+    commit_fleet_file(
+        &out,
+        &serde_yaml::to_string(&fleet).unwrap(),
+        "Shared defaults",
+    );
     out
 }
 
@@ -401,16 +410,7 @@ fn a_trusts_own_subscription_is_used_on_a_running_local_cloud() {
         "  RBT:\n    target:\n      tenant_id: 0b5e4a7c-3f2d-4d1e-9a8b-1c2d3e4f5a6b\n      \
          subscription_id: 5d2f7a3c-8b1e-4c6d-9f0a-2b3c4d5e6f7a\n",
     );
-    std::fs::write(&path, text).unwrap();
-    let repo = git2::Repository::open(out.path("fleet")).unwrap();
-    let mut index = repo.index().unwrap();
-    index.add_path(std::path::Path::new("fleet.yaml")).unwrap();
-    let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
-    index.write().unwrap();
-    let head = repo.head().unwrap().peel_to_commit().unwrap();
-    let sig = git2::Signature::now("test", "test@localhost").unwrap();
-    repo.commit(Some("HEAD"), &sig, &sig, "RBT's target", &tree, &[&head])
-        .unwrap();
+    commit_fleet_file(&out, &text, "RBT's target");
 
     let (rt, server) = crate::deploy::start_cloud(trustprint::cloud::Config::default());
     let out = Test::in_dir(out.dir)
@@ -498,16 +498,7 @@ fn ci_pipelines_plan_on_pull_requests_and_apply_ring_by_ring() {
         "rings:\n- name: canary\n  trusts: [RBT]\n- name: early\n  trusts: [RBV, R0A]\n",
     );
     assert!(text.contains("trusts: [RBT]"), "{text}");
-    std::fs::write(&path, text).unwrap();
-    let repo = git2::Repository::open(out.path("fleet")).unwrap();
-    let mut index = repo.index().unwrap();
-    index.add_path(std::path::Path::new("fleet.yaml")).unwrap();
-    let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
-    index.write().unwrap();
-    let head = repo.head().unwrap().peel_to_commit().unwrap();
-    let sig = git2::Signature::now("test", "test@localhost").unwrap();
-    repo.commit(Some("HEAD"), &sig, &sig, "Rings", &tree, &[&head])
-        .unwrap();
+    commit_fleet_file(&out, &text, "Rings");
 
     let out = Test::in_dir(out.dir)
         .args(["fleet", "ci", "github", "--fleet", "fleet", "--concurrency", "8"])
