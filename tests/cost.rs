@@ -653,7 +653,7 @@ fn plan_shows_the_monthly_cost_change() {
     t.args(["plan", "--target", "local", "--values"])
         .arg(example("leeds-community-ry6.yaml"))
         .stdout_has(
-            "Plan: 152 to create, 0 to modify, 0 to delete, 0 unchanged\nCost: +£9969.30 a month (£0.00 → \
+            "Plan: 153 to create, 0 to modify, 0 to delete, 0 unchanged\nCost: +£9969.30 a month (£0.00 → \
              £9969.30, prices of 2026-11-01, medium-tier usage assumed, 10 unpriced; `trustprint cost` has the \
              lines)\n",
         )

@@ -32,7 +32,7 @@ fn the_pack_maps_controls_to_ncsc_the_uk_official_groups_and_dspt() {
         .run();
     let pack: Value = serde_json::from_str(&out.read("pack/evidence.json")).unwrap();
     assert_eq!(pack["blueprint"]["name"], "exemplar-epr");
-    assert_eq!(pack["blueprint"]["version"], "1.0.0");
+    assert_eq!(pack["blueprint"]["version"], "1.1.0");
     let backup = control(&pack, "TP-BAK-001");
     assert_eq!(backup["status"], "met");
     assert_eq!(
@@ -203,7 +203,7 @@ fn with_a_fleet_the_pack_reads_the_lock_and_is_committed_to_the_trusts_folder() 
     let repo = git2::Repository::open(out.path("fleet")).unwrap();
     let head = repo.head().unwrap().peel_to_commit().unwrap();
     assert!(head.message().unwrap().starts_with(
-        "Evidence pack for LEEDS COMMUNITY HEALTHCARE NHS TRUST (RY6) with exemplar-epr 1.0.0\n"
+        "Evidence pack for LEEDS COMMUNITY HEALTHCARE NHS TRUST (RY6) with exemplar-epr 1.1.0\n"
     ));
     let tree = head.tree().unwrap();
     for file in ["evidence.md", "evidence.html", "evidence.json"] {

@@ -642,7 +642,7 @@ fn the_html_report_renders_in_chromium_with_the_fleets_data() {
     };
     let rbt = row("RBT");
     assert!(
-        rbt.contains("<td>1.0.0</td>") && rbt.contains("<td>succeeded</td>"),
+        rbt.contains("<td>1.1.0</td>") && rbt.contains("<td>succeeded</td>"),
         "{rbt}"
     );
     assert!(
@@ -661,7 +661,7 @@ fn the_html_report_renders_in_chromium_with_the_fleets_data() {
         "{r0a}"
     );
     assert!(r0a.contains("<td>10.64.0.0/17</td>"), "{r0a}");
-    // Both charts, with their data: 2 trusts at 1.0.0 and 28 not stamped; 30 in the North West.
+    // Both charts, with their data: 2 trusts at 1.1.0 and 28 not stamped; 30 in the North West.
     assert!(
         dom.contains("aria-label=\"Blueprint version adoption\""),
         "{dom}"
@@ -671,7 +671,7 @@ fn the_html_report_renders_in_chromium_with_the_fleets_data() {
         "{dom}"
     );
     assert!(
-        dom.contains(">1.0.0</text>") && dom.contains(">not stamped</text>"),
+        dom.contains(">1.1.0</text>") && dom.contains(">not stamped</text>"),
         "{dom}"
     );
     assert!(dom.contains(">Y62 North West</text>"), "{dom}");

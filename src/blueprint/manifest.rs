@@ -628,6 +628,63 @@ pub fn validate(
                 .expected("a semver requirement such as `<1.1.0`"),
             );
         }
+        // Values migrate into this version's parameters, and out of names it no longer has.
+        let span = |field: &'static str, key: &str| {
+            node.span_at(&[
+                Seg::Key("migrations"),
+                Seg::Index(i),
+                Seg::Key(field),
+                Seg::Key(key),
+            ])
+        };
+        let is_param = |k: &str| m.parameters.contains_key(k);
+        for (old, new) in &mig.rename {
+            if is_param(old) {
+                out.push(
+                    at(
+                        span("rename", old),
+                        format!("renames {old}, which is still a parameter"),
+                    )
+                    .expected("the old name of a parameter this version no longer has"),
+                );
+            }
+            if !is_param(new) {
+                out.push(
+                    at(
+                        span("rename", old),
+                        format!("renames {old} to {new}, which is not a parameter"),
+                    )
+                    .expected("a parameter of this version as the new name"),
+                );
+            }
+        }
+        for key in mig.add.keys() {
+            if !is_param(key) {
+                out.push(
+                    at(
+                        span("add", key),
+                        format!("adds {key}, which is not a parameter"),
+                    )
+                    .expected("a parameter of this version"),
+                );
+            }
+        }
+        for (j, key) in mig.remove.iter().enumerate() {
+            if is_param(key) {
+                out.push(
+                    at(
+                        node.span_at(&[
+                            Seg::Key("migrations"),
+                            Seg::Index(i),
+                            Seg::Key("remove"),
+                            Seg::Index(j),
+                        ]),
+                        format!("removes {key}, which is still a parameter"),
+                    )
+                    .expected("a parameter this version no longer has"),
+                );
+            }
+        }
     }
     out.sort_by_key(|d| (d.line == 0, d.line, d.column));
     out

@@ -6,9 +6,13 @@
 
 mod git;
 pub mod manifest;
+mod migrate;
+pub mod release;
 mod source;
 
 pub use manifest::{Deployment, Manifest, Migration, Output, ParamType, Parameter, ScannerSkip};
+pub use migrate::Migrated;
+pub use release::open_version;
 pub use source::{cache_dir, lint};
 
 use std::path::PathBuf;

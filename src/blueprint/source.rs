@@ -181,7 +181,7 @@ pub(super) fn open(source: &SourceSpec) -> Result<Blueprint, Error> {
 
 /// The boundary of a folder source: the enclosing git work tree (with the repository, to name the commit later),
 /// or the folder itself outside git.
-fn enclosing_work_tree(dir: &Path) -> (PathBuf, Option<git2::Repository>) {
+pub(super) fn enclosing_work_tree(dir: &Path) -> (PathBuf, Option<git2::Repository>) {
     let Ok(repo) = git2::Repository::discover(dir) else {
         return (dir.to_path_buf(), None);
     };
@@ -215,14 +215,14 @@ fn work_tree_commit(repo: &git2::Repository, paths: &[String]) -> Option<String>
 }
 
 /// `path` relative to `base`, with `/` separators (empty when they are the same).
-fn rel_str(path: &Path, base: &Path) -> String {
+pub(super) fn rel_str(path: &Path, base: &Path) -> String {
     path.strip_prefix(base)
         .unwrap_or(Path::new(""))
         .to_string_lossy()
         .replace('\\', "/")
 }
 
-fn read_error(desc: &str, message: String) -> Error {
+pub(super) fn read_error(desc: &str, message: String) -> Error {
     Error::Blueprint {
         source_desc: desc.to_string(),
         message,
@@ -354,7 +354,7 @@ fn line_of(text: &str, n: usize) -> &str {
 
 /// Join `rel` onto `base` (both relative to the boundary) lexically; an error says why the result would leave
 /// the boundary.
-fn join_inside(base: &str, rel: &str) -> Result<String, &'static str> {
+pub(super) fn join_inside(base: &str, rel: &str) -> Result<String, &'static str> {
     if Path::new(rel).is_absolute() || rel.starts_with('/') || rel.starts_with('\\') {
         return Err("is absolute");
     }
@@ -442,17 +442,28 @@ fn walk_fs(
 }
 
 fn open_embedded() -> Result<Blueprint, Error> {
-    let desc = "embedded:exemplar-epr";
-    let file = format!("{EMBEDDED_BP_DIR}/{MANIFEST}");
-    let bytes = EMBEDDED_BLUEPRINT
-        .get_file(MANIFEST)
-        .map(include_dir::File::contents)
-        .ok_or_else(|| read_error(desc, format!("the embedded copy has no {MANIFEST}")))?;
-    let Parsed { manifest, node } = manifest::parse(&file, bytes)?;
-    let text = String::from_utf8_lossy(bytes).into_owned();
     let mut all: Vec<(String, &[u8])> = Vec::new();
     embedded_files(&EMBEDDED_BLUEPRINT, EMBEDDED_BP_DIR, &mut all);
     embedded_files(&EMBEDDED_TEMPLATES, "templates", &mut all);
+    open_files("embedded:exemplar-epr", EMBEDDED_BP_DIR, &all, None)
+}
+
+/// Open a blueprint from files in memory, by path relative to the source boundary (the embedded copy, or an
+/// earlier release rebuilt from a patch): `bp_dir` holds blueprint.yaml; template roots resolve from it.
+pub(super) fn open_files(
+    desc: &str,
+    bp_dir: &str,
+    all: &[(String, &[u8])],
+    commit: Option<String>,
+) -> Result<Blueprint, Error> {
+    let file = format!("{bp_dir}/{MANIFEST}");
+    let bytes = all
+        .iter()
+        .find(|(p, _)| *p == file)
+        .map(|(_, b)| *b)
+        .ok_or_else(|| read_error(desc, format!("no {file}")))?;
+    let Parsed { manifest, node } = manifest::parse(&file, bytes)?;
+    let text = String::from_utf8_lossy(bytes).into_owned();
 
     let mut diags = Vec::new();
     let mut index = TemplateIndex::default();
@@ -464,7 +475,7 @@ fn open_embedded() -> Result<Blueprint, Error> {
                 "a folder inside the blueprint's source, relative to the blueprint folder",
             )
         };
-        let rel = match join_inside(EMBEDDED_BP_DIR, root) {
+        let rel = match join_inside(bp_dir, root) {
             Ok(r) => r,
             Err(m) => {
                 diags.push(at(format!("template root `{root}` {m}")));
@@ -473,15 +484,14 @@ fn open_embedded() -> Result<Blueprint, Error> {
         };
         let prefix = format!("{rel}/");
         let mut any = false;
-        for (path, contents) in &all {
+        for (path, contents) in all {
             if let Some(under) = path.strip_prefix(&prefix) {
                 any = true;
                 if under.split('/').any(|c| c.starts_with('.')) {
                     continue;
                 }
-                let text = std::str::from_utf8(contents).map_err(|_| {
-                    read_error(desc, format!("embedded template {path} is not UTF-8"))
-                })?;
+                let text = std::str::from_utf8(contents)
+                    .map_err(|_| read_error(desc, format!("template {path} is not UTF-8")))?;
                 if index.files.insert(under.to_string()) {
                     templates.push((under.to_string(), text.to_string()));
                 }
@@ -489,15 +499,43 @@ fn open_embedded() -> Result<Blueprint, Error> {
         }
         if !any {
             diags.push(at(format!(
-                "template root `{root}` does not exist in the embedded copy"
+                "template root `{root}` does not exist in {desc}"
             )));
         }
     }
     index.incomplete = !diags.is_empty();
     finish(
-        desc, &file, text, manifest, node, None, templates, index, diags,
+        desc, &file, text, manifest, node, commit, templates, index, diags,
     )
 }
+
+/// The embedded copy's release patch for `version`, if it ships one.
+pub(super) fn embedded_release(version: &str) -> Option<&'static [u8]> {
+    EMBEDDED_BLUEPRINT
+        .get_file(format!("{}/{version}.patch", super::release::RELEASES_DIR))
+        .map(include_dir::File::contents)
+}
+
+/// The versions the embedded copy ships release patches for.
+pub(super) fn embedded_releases() -> Vec<String> {
+    EMBEDDED_BLUEPRINT
+        .get_dir(super::release::RELEASES_DIR)
+        .map(|d| {
+            d.files()
+                .filter_map(|f| {
+                    f.path()
+                        .file_name()?
+                        .to_str()?
+                        .strip_suffix(".patch")
+                        .map(str::to_string)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Where the embedded blueprint sits in its tree, for release patches.
+pub(super) const EMBEDDED_DIR: &str = EMBEDDED_BP_DIR;
 
 fn embedded_files<'a>(dir: &'a Dir<'a>, prefix: &str, out: &mut Vec<(String, &'a [u8])>) {
     for f in dir.files() {
