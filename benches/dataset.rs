@@ -70,6 +70,7 @@ fn load(c: &mut Criterion) {
         values: trustprint::values::ValuesInput {
             file: Some(values),
             base: None,
+            text: None,
             overrides: vec!["staging.enabled=true".into()],
         },
     };

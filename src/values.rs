@@ -26,6 +26,9 @@ use std::path::PathBuf;
 pub struct ValuesInput {
     /// The values file.
     pub file: Option<PathBuf>,
+    /// The file's text when it differs from what is on disk (values migrated in memory for a blueprint
+    /// upgrade, `fleet upgrade --dry-run`); diagnostics still name `file`.
+    pub text: Option<String>,
     /// Values under the file's (a fleet's `defaults`), with a name for error messages (`fleet.yaml`).
     pub base: Option<(String, Value)>,
     /// `--set key=value` overrides, raw as typed (`tier=large`); the value is parsed as YAML.
@@ -128,7 +131,10 @@ pub fn load(manifest: &Manifest, input: &ValuesInput) -> Result<Values, crate::E
     let mut text = String::new();
     let mut file_node = None;
     if let Some(path) = &input.file {
-        let bytes = yaml::read_limited(path)?;
+        let bytes = match &input.text {
+            Some(text) => text.as_bytes().to_vec(),
+            None => yaml::read_limited(path)?,
+        };
         match yaml::parse(&file_name, &bytes) {
             Ok(node) => {
                 // parse succeeded, so the bytes are UTF-8.

@@ -58,6 +58,7 @@ fn render(values: &Path, overrides: &[String]) -> (Loaded, Rendered) {
     let input = ValuesInput {
         file: Some(values.to_path_buf()),
         base: None,
+        text: None,
         overrides: overrides.to_vec(),
     };
     let loaded = trustprint::load::load(&SourceSpec::Dir(blueprint_dir()), &input)
@@ -596,6 +597,7 @@ fn a_half_configured_lighthouse_delegation_is_refused() {
     let input = ValuesInput {
         file: Some(base),
         base: None,
+        text: None,
         overrides: vec![
             "lighthouse.managing_tenant_id=2e7a9c4b-1d3f-4b8e-a6c5-7f9e0d1c2b3a".into(),
         ],

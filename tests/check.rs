@@ -1535,6 +1535,7 @@ mod exemplar {
             blueprint: SourceSpec::Dir(format!("{root}/blueprints/exemplar-epr").into()),
             values: ValuesInput {
                 file: Some(format!("{root}/blueprints/exemplar-epr/examples/{example}").into()),
+                text: None,
                 overrides: overrides.iter().map(|s| s.to_string()).collect(),
                 ..ValuesInput::default()
             },

@@ -1865,6 +1865,7 @@ mod exemplar {
         let input = ValuesInput {
             file: Some(root.join("blueprints/exemplar-epr/examples").join(example)),
             base: None,
+            text: None,
             overrides: Vec::new(),
         };
         let loaded = trustprint::load::load(

@@ -676,3 +676,288 @@ fn the_html_report_renders_in_chromium_with_the_fleets_data() {
     );
     assert!(dom.contains(">Y62 North West</text>"), "{dom}");
 }
+
+/// The North West fleet pinned at exemplar-epr 1.0.0 with rings, all 30 trusts applied at 1.0.0. The shared
+/// defaults set 1.0.0's `patching.recur_every`; RBL (canary) patches on the last Sunday, Offset6, which
+/// 1.1.0's second wave cannot follow; RXV (broad) has its own patching values and a comment.
+fn north_west_at_1_0_0() -> Output {
+    let out = deployable_north_west();
+    let path = out.path("fleet/fleet.yaml");
+    let mut fleet: serde_yaml::Mapping =
+        serde_yaml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    fleet.insert(
+        "blueprint".into(),
+        serde_yaml::from_str("{source: embedded, version: 1.0.0}").unwrap(),
+    );
+    fleet.insert(
+        "rings".into(),
+        serde_yaml::from_str(
+            "[{name: canary, trusts: [R0A, RBL]}, {name: early, trusts: [RBN, RBQ]}, {name: broad}]",
+        )
+        .unwrap(),
+    );
+    let defaults = fleet.get_mut("defaults").unwrap().as_mapping_mut().unwrap();
+    defaults.insert(
+        "patching".into(),
+        serde_yaml::from_str("{recur_every: 1Month Second Tuesday Offset2}").unwrap(),
+    );
+    commit_fleet_file(
+        &out,
+        &serde_yaml::to_string(&fleet).unwrap(),
+        "Pin 1.0.0, rings",
+    );
+    let out = Test::in_dir(out.dir)
+        .write(
+            "rbl.yaml",
+            "patching:\n  recur_every: 1Month Last Sunday Offset6\n",
+        )
+        .args([
+            "fleet", "add", "RBL", "--fleet", "fleet", "--values", "rbl.yaml",
+        ])
+        .run();
+    let out = Test::in_dir(out.dir)
+        .write(
+            "rxv.yaml",
+            "# RXV: patches mid-week, after the clinics close\npatching:\n  recur_every: 1Month Third Wednesday\n  start_time: \"21:00\"\n",
+        )
+        .args(["fleet", "add", "RXV", "--fleet", "fleet", "--values", "rxv.yaml"])
+        .run();
+    let out = Test::in_dir(out.dir)
+        .args(["fleet", "apply", "--fleet", "fleet", "--concurrency", "6"])
+        .stdout_has("30 trust(s): 0 no change (0 skipped by content hash), 30 applied, 0 failed")
+        .run();
+    for (ods, lock) in locks(&out) {
+        assert_eq!(lock["blueprint"]["version"], "1.0.0", "{ods}");
+    }
+    out
+}
+
+fn versions(out: &Output) -> std::collections::BTreeMap<String, String> {
+    locks(out)
+        .into_iter()
+        .map(|(ods, lock)| {
+            (
+                ods,
+                lock["blueprint"]["version"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn an_upgrade_dry_run_plans_every_trust_at_the_new_version_and_writes_nothing() {
+    let out = north_west_at_1_0_0();
+    let before = head(&out.path("fleet"));
+    let out = Test::in_dir(out.dir)
+        .args([
+            "fleet",
+            "upgrade",
+            "--fleet",
+            "fleet",
+            "--to",
+            "1.1.0",
+            "--dry-run",
+            "--concurrency",
+            "6",
+            "--output",
+            "json",
+        ])
+        .status(1)
+        .run();
+    let report = out.json();
+    assert_eq!(report["dryRun"], true);
+    assert_eq!(report["rollup"]["failed"], 1, "{report}");
+    assert_eq!(report["rollup"]["changed"], 29);
+    assert_eq!(report["rollup"]["withDataLoss"], 0);
+    let row = |ods: &str| {
+        report["trusts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["ods"] == ods)
+            .unwrap()
+            .clone()
+    };
+    // RXV: its own values migrate; the plan adds wave 2's maintenance configuration and moves half the VMs.
+    let rxv = row("RXV");
+    assert_eq!(rxv["version"], "1.1.0");
+    assert_eq!(rxv["status"], "changes");
+    assert_eq!(rxv["create"], 1, "{rxv}");
+    assert_eq!(rxv["delete"], 0, "{rxv}");
+    assert_eq!(
+        rxv["migrated"],
+        serde_json::json!([
+            "renamed patching.recur_every to patching.wave1.recur_every",
+            "added patching.wave2.delay_days: 1"
+        ])
+    );
+    // A trust on the shared defaults alone migrates nothing of its own.
+    assert!(row("RBN")["migrated"].is_null());
+    // RBL's migrated values are invalid at 1.1.0, and the report says why and what migrating did.
+    let rbl = row("RBL");
+    assert_eq!(rbl["status"], "failed");
+    assert!(
+        rbl["error"].as_str().unwrap().contains(
+            "patching.wave2.delay_days (1) after patching.wave1.recur_every (`1Month Last Sunday Offset6`) needs Offset7"
+        ),
+        "{rbl}"
+    );
+    assert_eq!(
+        rbl["migrated"][0],
+        "renamed patching.recur_every to patching.wave1.recur_every"
+    );
+    // Nothing written, committed or deployed.
+    assert_eq!(head(&out.path("fleet")), before);
+    assert!(out
+        .read("fleet/trusts/RXV/values.yaml")
+        .contains("  recur_every: 1Month Third Wednesday"));
+    assert!(versions(&out).values().all(|v| v == "1.0.0"));
+    let repo = git2::Repository::open(out.path("fleet")).unwrap();
+    assert!(repo.statuses(None).unwrap().is_empty());
+    // A version the blueprint does not ship is named with those it does.
+    Test::in_dir(out.dir)
+        .args([
+            "fleet",
+            "upgrade",
+            "--fleet",
+            "fleet",
+            "--to",
+            "9.9.9",
+            "--dry-run",
+        ])
+        .status(4)
+        .stderr_has("exemplar-epr has no version 9.9.9: it holds 1.0.0, 1.1.0")
+        .run();
+}
+
+#[test]
+fn a_rollout_halted_by_its_canary_ring_touches_no_later_ring_and_finishes_once_mended() {
+    let out = north_west_at_1_0_0();
+    let out = Test::in_dir(out.dir)
+        .args([
+            "fleet",
+            "rollout",
+            "--fleet",
+            "fleet",
+            "--to",
+            "1.1.0",
+            "--max-failures",
+            "0",
+            "--concurrency",
+            "6",
+        ])
+        .status(1)
+        .stdout_has(
+            "ring canary: 2 trust(s): 0 no change (0 skipped by content hash), 1 applied, 1 failed",
+        )
+        .stdout_has("  RBL    failed: ")
+        .stdout_has(
+            "Halted at ring canary: more than 0 trust(s) failed; later rings were not touched",
+        )
+        .run();
+    let v = versions(&out);
+    assert_eq!(v["R0A"], "1.1.0");
+    assert!(
+        v.iter()
+            .filter(|(ods, _)| !["R0A", "RBL"].contains(&ods.as_str()))
+            .all(|(_, v)| v == "1.0.0"),
+        "{v:?}"
+    );
+    let fleet: serde_yaml::Value = serde_yaml::from_str(&out.read("fleet/fleet.yaml")).unwrap();
+    assert_eq!(fleet["blueprint"]["version"], "1.0.0");
+    assert_eq!(fleet["trusts"]["R0A"]["version"], "1.1.0");
+    assert_eq!(fleet["trusts"]["RBL"]["version"], "1.1.0");
+    assert!(fleet["trusts"]["RBN"]["version"].is_null());
+    // The record, committed.
+    let record = |out: &Output, n: usize| -> Vec<serde_json::Value> {
+        let mut files: Vec<_> = std::fs::read_dir(out.path("fleet/rollouts"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        files.sort();
+        assert_eq!(files.len(), n, "{files:?}");
+        files
+            .iter()
+            .map(|f| serde_json::from_str(&std::fs::read_to_string(f).unwrap()).unwrap())
+            .collect()
+    };
+    let halted = &record(&out, 1)[0];
+    assert_eq!(halted["result"], "halted");
+    assert_eq!(halted["haltedAt"], "canary");
+    assert_eq!(halted["from"], "1.0.0");
+    assert_eq!(halted["rings"].as_array().unwrap().len(), 1);
+    {
+        let repo = git2::Repository::open(out.path("fleet")).unwrap();
+        let last = repo.head().unwrap().peel_to_commit().unwrap();
+        assert_eq!(
+            last.summary(),
+            Some("Rollout of 1.1.0: halted at ring canary")
+        );
+        assert!(repo.statuses(None).unwrap().is_empty());
+    }
+
+    // RBL moves wave 1 two days earlier; the rollout goes through every ring.
+    let out = Test::in_dir(out.dir)
+        .write(
+            "rbl.yaml",
+            "patching:\n  wave1:\n    recur_every: 1Month Last Sunday Offset4\n",
+        )
+        .args([
+            "fleet", "add", "RBL", "--fleet", "fleet", "--values", "rbl.yaml",
+        ])
+        .run();
+    let out = Test::in_dir(out.dir)
+        .args(["fleet", "rollout", "--fleet", "fleet", "--to", "1.1.0", "--concurrency", "6"])
+        .stdout_has("ring canary: 2 trust(s): 1 no change (1 skipped by content hash), 1 applied, 0 failed")
+        .stdout_has("ring early: 2 trust(s): 0 no change (0 skipped by content hash), 2 applied, 0 failed")
+        .stdout_has("ring broad: 26 trust(s): 0 no change (0 skipped by content hash), 26 applied, 0 failed")
+        .stdout_has("Finished: every ring upgraded")
+        .run();
+    assert!(versions(&out).values().all(|v| v == "1.1.0"));
+    // 1.1.0 is now the fleet's default: no trust pins a version, and the shared defaults were migrated.
+    let fleet: serde_yaml::Value = serde_yaml::from_str(&out.read("fleet/fleet.yaml")).unwrap();
+    assert_eq!(fleet["blueprint"]["version"], "1.1.0");
+    for (ods, t) in fleet["trusts"].as_mapping().unwrap() {
+        assert!(t["version"].is_null(), "{ods:?}");
+    }
+    assert_eq!(
+        fleet["defaults"]["patching"],
+        serde_yaml::from_str::<serde_yaml::Value>(
+            "{wave1: {recur_every: 1Month Second Tuesday Offset2}, wave2: {delay_days: 1}}"
+        )
+        .unwrap()
+    );
+    // RXV's own file was migrated, its comment kept; at 1.1.0 wave 2 patches a day after wave 1.
+    assert_eq!(
+        out.read("fleet/trusts/RXV/values.yaml"),
+        "# RXV: patches mid-week, after the clinics close\npatching:\n  start_time: 21:00\n  wave1:\n    recur_every: 1Month Third Wednesday\n  wave2:\n    delay_days: 1\n"
+    );
+    let ops = out.read("fleet/trusts/RXV/rendered/operations.json");
+    assert!(
+        ops.contains("\"recurEvery\": \"1Month Third Wednesday Offset1\""),
+        "wave 2 a day after wave 1"
+    );
+    let finished = &record(&out, 2)[1];
+    assert_eq!(finished["result"], "finished");
+    assert_eq!(finished["rings"].as_array().unwrap().len(), 3);
+    // The fleet is steady: a plan skips every trust, and going back is refused before anything changes.
+    let out = Test::in_dir(out.dir)
+        .args([
+            "fleet",
+            "plan",
+            "--fleet",
+            "fleet",
+            "--cloud-url",
+            "http://127.0.0.1:9",
+        ])
+        .stdout_has("30 trust(s): 30 no change (30 skipped by content hash)")
+        .run();
+    Test::in_dir(out.dir)
+        .args([
+            "fleet", "upgrade", "--fleet", "fleet", "--to", "1.0.0", "--trust", "RXV",
+        ])
+        .status(4)
+        .stderr_has("--to 1.0.0: RXV runs 1.1.0; fleet upgrade only goes forwards")
+        .run();
+}

@@ -114,6 +114,7 @@ fn load_with(input: ValuesInput) -> Result<values::Values, trustprint::Error> {
 
 fn required_only() -> ValuesInput {
     ValuesInput {
+        text: None,
         overrides: vec![
             "trust.name=Northern Care Alliance NHS Foundation Trust".into(),
             "trust.ods_code=rm3".into(),
@@ -189,6 +190,7 @@ fn layers_defaults_base_file_set() {
             "fleet.yaml".into(),
             serde_json::json!({"tier": "small", "budget": {"alert_ratio": 0.5}, "backup": {"enabled": false}}),
         )),
+        text: None,
         overrides: vec![
             "backup.enabled=true".into(),
             "budget.monthly_gbp=200".into(),

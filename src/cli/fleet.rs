@@ -1,6 +1,5 @@
 //! `trustprint fleet ...`: commands over every trust of a fleet repository: the repository itself (init,
-//! import, add, list, show in `fleet_repo.rs`) and `cost`; plan, apply, upgrade, drift and report come next
-//! (issue 6) as further [`FleetCommand`] variants.
+//! import, add, list, show, plan, apply, upgrade, rollout, drift, ci, report in `fleet_repo.rs`) and `cost`.
 
 use super::cost::CostOptionArgs;
 use super::output::emit;
@@ -87,6 +86,29 @@ partly failed run is journalled in the repository's .git folder; --resume contin
 had not finished. On the local cloud one embedded cloud serves the whole run. Exit 1 when any trust failed.")]
     Apply(super::fleet_repo::ApplyArgs),
 
+    /// Move the selected trusts to a blueprint version: migrate their values, then apply them.
+    #[command(after_help = "\
+Examples:
+  trustprint fleet upgrade --fleet ../fleet --to 1.1.0 --dry-run
+  trustprint fleet upgrade --fleet ../fleet --to 1.1.0 --trust RM3,RHW
+
+--dry-run writes and deploys nothing: each trust is planned at the new version with its values migrated in
+memory (the blueprint's migrations: renamed, added and removed parameters), and the roll-up counts the
+changes, deletions and data loss. Without it the migrated values and the trusts' new version are committed
+in one commit, then the trusts are applied as `fleet apply` does. When every trust runs the new version it
+becomes the fleet's default. Versions only go forwards. Exit 1 when any trust failed.")]
+    Upgrade(super::fleet_repo::UpgradeArgs),
+
+    /// Upgrade ring by ring (fleet.yaml's rings, canary first), halting at the first ring with too many failures.
+    #[command(after_help = "\
+Example:
+  trustprint fleet rollout --fleet ../fleet --to 1.1.0 --max-failures 0
+
+Each ring is upgraded as `fleet upgrade --ring NAME` does; when more than --max-failures of its trusts fail,
+the rollout stops there and later rings are left as they were. The rollout is recorded in
+rollouts/<start>-<version>.json and committed, halted or finished. Exit 1 when it halted.")]
+    Rollout(super::fleet_repo::RolloutArgs),
+
     /// Live state against what each trust was last applied with: drifted resources per trust; exit 2 on drift.
     #[command(after_help = "\
 Example:
@@ -162,6 +184,8 @@ pub(super) fn run(cmd: &FleetCommand, global: &Global) -> Result<crate::ExitCode
         FleetCommand::Plan(args) => return super::fleet_repo::plan(args, global),
         FleetCommand::Apply(args) => return super::fleet_repo::apply(args, global),
         FleetCommand::Drift(args) => return super::fleet_repo::drift(args, global),
+        FleetCommand::Upgrade(args) => return super::fleet_repo::upgrade(args, global),
+        FleetCommand::Rollout(args) => return super::fleet_repo::rollout(args, global),
         FleetCommand::Init(args) => super::fleet_repo::init(args, global),
         FleetCommand::Ci(args) => super::fleet_repo::ci(args, global),
         FleetCommand::Report(args) => super::fleet_repo::report(args, global),

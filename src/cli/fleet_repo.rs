@@ -402,6 +402,7 @@ impl RunArgs {
                 ..Default::default()
             },
             progress: !global.json,
+            upgrade_to: None,
         }
     }
 }
@@ -557,5 +558,112 @@ pub(super) fn report(args: &ReportArgs, global: &Global) -> Result<(), Error> {
             path.display(),
             report.rows.len()
         )
+    })
+}
+
+/// `fleet upgrade`.
+#[derive(Debug, Args)]
+pub struct UpgradeArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// The blueprint version to move the selected trusts to (a git tag for a git source).
+    #[arg(long, value_name = "VERSION")]
+    pub to: String,
+    /// Plan each trust at the new version with its values migrated in memory; write and deploy nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Apply without asking (required for --target azure).
+    #[arg(long)]
+    pub yes: bool,
+    /// Allow plans that delete or replace data-bearing resources.
+    #[arg(long)]
+    pub allow_data_loss: bool,
+}
+
+/// `--to` as a version.
+fn target_version(to: &str) -> Result<semver::Version, Error> {
+    semver::Version::parse(to.trim().trim_start_matches('v')).map_err(|e| Error::Usage {
+        message: format!("--to {to}: not a version ({e}); expected one such as 1.1.0"),
+    })
+}
+
+fn refuse_azure_without_yes(run: &RunArgs, yes: bool, command: &str) -> Result<(), Error> {
+    if run.target == Some(super::deploy::TargetArg::Azure) && !yes {
+        return Err(Error::Usage {
+            message: format!(
+                "fleet {command} --target azure changes many trusts' estates: give --yes (after reading `fleet upgrade --dry-run`)"
+            ),
+        });
+    }
+    Ok(())
+}
+
+pub(super) fn upgrade(args: &UpgradeArgs, global: &Global) -> Result<crate::ExitCode, Error> {
+    let mut fleet = Fleet::open(&args.run.fleet)?;
+    let to = target_version(&args.to)?;
+    if !args.dry_run {
+        refuse_azure_without_yes(&args.run, args.yes, "upgrade")?;
+    }
+    let options = args.run.options(global, false, true, args.allow_data_loss);
+    let report = crate::fleet::upgrade::upgrade(&mut fleet, &to, &options, args.dry_run)?;
+    emit(global, &json!(report), || report.render_text())?;
+    Ok(if report.run.any_failed() {
+        crate::ExitCode::Failure
+    } else {
+        crate::ExitCode::Success
+    })
+}
+
+/// `fleet rollout`.
+#[derive(Debug, Args)]
+pub struct RolloutArgs {
+    /// The fleet repository.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub fleet: PathBuf,
+    /// The blueprint version to roll out (a git tag for a git source).
+    #[arg(long, value_name = "VERSION")]
+    pub to: String,
+    /// Stop after the first ring in which more trusts than this fail.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub max_failures: usize,
+    /// Trusts worked on at once within a ring.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub concurrency: usize,
+    /// Where to deploy: local (the embedded local cloud, or --cloud-url) or azure.
+    #[arg(long, value_enum, value_name = "TARGET")]
+    pub target: Option<super::deploy::TargetArg>,
+    /// A running local cloud (`trustprint cloud serve`) instead of the embedded one.
+    #[arg(long, value_name = "URL")]
+    pub cloud_url: Option<String>,
+    /// Apply without asking (required for --target azure).
+    #[arg(long)]
+    pub yes: bool,
+    /// Allow plans that delete or replace data-bearing resources.
+    #[arg(long)]
+    pub allow_data_loss: bool,
+}
+
+pub(super) fn rollout(args: &RolloutArgs, global: &Global) -> Result<crate::ExitCode, Error> {
+    let mut fleet = Fleet::open(&args.fleet)?;
+    let to = target_version(&args.to)?;
+    let run = RunArgs {
+        fleet: args.fleet.clone(),
+        trust: Vec::new(),
+        ring: None,
+        region: Vec::new(),
+        icb: Vec::new(),
+        concurrency: args.concurrency,
+        refresh: false,
+        target: args.target,
+        cloud_url: args.cloud_url.clone(),
+    };
+    refuse_azure_without_yes(&run, args.yes, "rollout")?;
+    let options = run.options(global, false, true, args.allow_data_loss);
+    let report = crate::fleet::upgrade::rollout(&mut fleet, &to, args.max_failures, &options)?;
+    emit(global, &json!(report), || report.render_text())?;
+    Ok(if report.halted() {
+        crate::ExitCode::Failure
+    } else {
+        crate::ExitCode::Success
     })
 }

@@ -179,6 +179,7 @@ impl Global {
             values: crate::values::ValuesInput {
                 file: Some(values.to_path_buf()),
                 base: None,
+                text: None,
                 overrides: self.set.clone(),
             },
         })

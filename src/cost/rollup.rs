@@ -114,6 +114,7 @@ pub fn fleet_cost(
         let input = crate::values::ValuesInput {
             file: Some(trusts_dir.join(&ods).join(crate::record::VALUES_FILE)),
             base: None,
+            text: None,
             overrides: Vec::new(),
         };
         let costed = crate::values::load(&bp.manifest, &input).and_then(|values| {

@@ -16,6 +16,8 @@ pub mod config;
 pub mod import;
 pub mod report;
 pub mod run;
+pub mod upgrade;
+pub mod version;
 
 use crate::types::OdsCode;
 use config::{AddressOrigin, FleetFile, TrustEntry};
@@ -70,7 +72,13 @@ impl Fleet {
             file: FleetFile {
                 blueprint: config::BlueprintSource {
                     source: blueprint.to_string(),
-                    version: None,
+                    // Pinned, so a newer blueprint reaches the fleet's trusts only through `fleet upgrade`.
+                    version: Some(
+                        crate::blueprint::open(&crate::blueprint::SourceSpec::parse(blueprint)?)?
+                            .manifest
+                            .version
+                            .to_string(),
+                    ),
                 },
                 addressing: config::Addressing {
                     // RFC 1918 space clear of the exemplar's own hub ranges; HSCN's range is the trust's to add.
@@ -191,8 +199,18 @@ impl Fleet {
     /// Allocate addresses, check everything, write fleet.yaml atomically and commit it. Returns the commit, or
     /// None when nothing changed.
     pub fn save(&mut self, message: &str) -> Result<Option<String>, crate::Error> {
+        self.save_with(Vec::new(), message)
+    }
+
+    /// As [`Fleet::save`], committing other files of the repository (relative paths) in the same commit.
+    pub fn save_with(
+        &mut self,
+        mut files: Vec<(String, Vec<u8>)>,
+        message: &str,
+    ) -> Result<Option<String>, crate::Error> {
         let (planned, text) = self.render_file()?;
-        let commit = self.commit(vec![(FLEET_FILE.to_string(), text.into_bytes())], message)?;
+        files.push((FLEET_FILE.to_string(), text.into_bytes()));
+        let commit = self.commit(files, message)?;
         self.file = planned;
         Ok(commit)
     }

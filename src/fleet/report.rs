@@ -41,8 +41,19 @@ pub struct Report {
 
 /// Gather the report.
 pub fn build(fleet: &Fleet) -> Result<Report, Error> {
-    let blueprint = crate::blueprint::open(&fleet.source()?)?;
-    let renderer = crate::render::Renderer::new(&blueprint)?;
+    let open: Vec<String> = fleet
+        .file
+        .trusts
+        .iter()
+        .filter(|(_, t)| t.closed.is_none())
+        .map(|(ods, _)| ods.clone())
+        .collect();
+    let versions = super::version::Versions::open(fleet, &open, None)?;
+    let renderers = versions
+        .all()
+        .iter()
+        .map(crate::render::Renderer::new)
+        .collect::<Result<Vec<_>, _>>()?;
     let git_dir = git2::Repository::open(&fleet.dir)
         .map(|r| r.path().to_path_buf())
         .map_err(|source| Error::Git {
@@ -85,10 +96,13 @@ pub fn build(fleet: &Fleet) -> Result<Report, Error> {
             .as_ref()
             .and_then(|l| serde_json::to_value(&l.deployment).ok())
             .unwrap_or_default();
-        let guardrails = match fleet
-            .trust_values(ods)
-            .and_then(|input| crate::run::check_one(&blueprint, &renderer, &input))
-        {
+        let checked = versions.of(fleet, ods).and_then(|v| {
+            let at = versions.index(&v)?;
+            let bp = &versions.all()[at];
+            let (input, _) = fleet.trust_input(ods, &versions.default, &bp.manifest)?;
+            crate::run::check_one(bp, &renderers[at], &input)
+        });
+        let guardrails = match checked {
             Ok(checked) => {
                 let (v, w) = (
                     checked.report.violations().count(),

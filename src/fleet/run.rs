@@ -109,6 +109,8 @@ pub struct RunOptions {
     pub deploy: DeployOptions,
     /// A line per finished trust on stderr.
     pub progress: bool,
+    /// Plan every trust at this blueprint version, its values migrated in memory (`fleet upgrade --dry-run`).
+    pub upgrade_to: Option<semver::Version>,
 }
 
 /// What happened to one trust.
@@ -147,8 +149,13 @@ pub enum Outcome {
 pub struct TrustRun {
     pub ods: String,
     pub name: String,
+    /// The blueprint version it was planned or applied at (empty when it failed before that was known).
+    pub version: String,
     #[serde(flatten)]
     pub outcome: Outcome,
+    /// What migrating its values to `version` changed (`fleet upgrade`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub migrated: Vec<String>,
 }
 
 /// The whole run.
@@ -173,7 +180,8 @@ pub struct Rollup {
 }
 
 impl RunReport {
-    fn new(command: &str, trusts: Vec<TrustRun>) -> Self {
+    /// The report of these rows, with their roll-up.
+    pub fn new(command: &str, trusts: Vec<TrustRun>) -> Self {
         let mut r = Rollup::default();
         for t in &trusts {
             match &t.outcome {
@@ -214,7 +222,7 @@ impl RunReport {
                 r.failed
             );
         }
-        let verb = if self.command == "apply" {
+        let verb = if ["apply", "upgrade", "rollout"].contains(&self.command.as_str()) {
             "applied"
         } else {
             "to change"
@@ -235,6 +243,9 @@ impl RunReport {
         let mut s = String::new();
         for t in &self.trusts {
             s.push_str(&format!("{:<6} {}\n", t.ods, outcome_text(&t.outcome)));
+            for note in &t.migrated {
+                s.push_str(&format!("       values: {note}\n"));
+            }
         }
         s.push_str(&self.summary());
         s.push('\n');
@@ -306,50 +317,6 @@ impl Fleet {
             source,
         })?;
         Ok(repo.path().join(JOURNAL))
-    }
-
-    /// The inputs of one trust of the fleet.
-    pub fn trust_inputs(&self, ods: &str) -> Result<crate::run::Inputs, Error> {
-        Ok(crate::run::Inputs {
-            blueprint: self.source()?,
-            values: self.trust_values(ods)?,
-        })
-    }
-
-    /// The values input of one trust of the fleet: its layer of fleet.yaml under its own values file.
-    pub fn trust_values(&self, ods: &str) -> Result<crate::values::ValuesInput, Error> {
-        let layer = self.trust_layer(ods)?;
-        let base = serde_json::to_value(&layer).map_err(|e| Error::Internal {
-            message: format!("fleet.yaml's values for {ods} are not JSON: {e}"),
-        })?;
-        let file = self.values_path(ods);
-        Ok(crate::values::ValuesInput {
-            file: file.is_file().then_some(file),
-            base: Some((super::FLEET_FILE.to_string(), base)),
-            overrides: Vec::new(),
-        })
-    }
-
-    /// The fleet's blueprint source at its default version.
-    pub fn source(&self) -> Result<crate::blueprint::SourceSpec, Error> {
-        let b = &self.file.blueprint;
-        if b.source == "embedded" {
-            return Ok(crate::blueprint::SourceSpec::Embedded);
-        }
-        let spec = match &b.version {
-            Some(v)
-                if crate::blueprint::SourceSpec::parse(&b.source)
-                    .is_ok_and(|s| matches!(s, crate::blueprint::SourceSpec::Git { .. })) =>
-            {
-                if b.source.contains('@') {
-                    b.source.clone()
-                } else {
-                    format!("{}@v{}", b.source, v.trim_start_matches('v'))
-                }
-            }
-            _ => b.source.clone(),
-        };
-        crate::blueprint::SourceSpec::parse(&spec)
     }
 }
 
@@ -443,12 +410,17 @@ pub fn run(fleet: &Fleet, options: &RunOptions, mode: Mode) -> Result<RunReport,
         Ok(deploy)
     };
 
-    // The blueprint is opened and its templates parsed once for the whole run.
-    let blueprint = crate::blueprint::open(&fleet.source()?)?;
-    let renderer = crate::render::Renderer::new(&blueprint)?;
+    // Each blueprint version the run needs is opened and its templates parsed once for the whole run.
+    let versions = super::version::Versions::open(fleet, &selected, options.upgrade_to.as_ref())?;
+    let renderers = versions
+        .all()
+        .iter()
+        .map(crate::render::Renderer::new)
+        .collect::<Result<Vec<_>, _>>()?;
     let shared = Shared {
-        blueprint: &blueprint,
-        renderer: &renderer,
+        versions: &versions,
+        renderers: &renderers,
+        upgrade_to: options.upgrade_to.as_ref(),
     };
 
     let next = AtomicUsize::new(0);
@@ -460,10 +432,17 @@ pub fn run(fleet: &Fleet, options: &RunOptions, mode: Mode) -> Result<RunReport,
             scope.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::SeqCst);
                 let Some(ods) = selected.get(i) else { break };
-                let outcome = one(fleet, &shared, ods, &deploy_options, options.refresh, mode)
-                    .unwrap_or_else(|e| Outcome::Failed {
-                        error: error_text(&e),
-                    });
+                let (version, outcome, migrated) =
+                    match one(fleet, &shared, ods, &deploy_options, options.refresh, mode) {
+                        Ok(done) => done,
+                        Err(e) => (
+                            String::new(),
+                            Outcome::Failed {
+                                error: error_text(&e),
+                            },
+                            Vec::new(),
+                        ),
+                    };
                 let n = finished.fetch_add(1, Ordering::SeqCst) + 1;
                 if options.progress {
                     eprintln!("[{n}/{}] {ods}: {}", selected.len(), outcome_text(&outcome));
@@ -476,7 +455,9 @@ pub fn run(fleet: &Fleet, options: &RunOptions, mode: Mode) -> Result<RunReport,
                         .get(ods)
                         .map(|t| t.name.clone())
                         .unwrap_or_default(),
+                    version,
                     outcome,
+                    migrated,
                 };
                 if apply && !matches!(row.outcome, Outcome::Failed { .. }) {
                     if let Ok(mut j) = journal.lock() {
@@ -534,11 +515,13 @@ fn error_text(e: &Error) -> String {
 
 /// What every trust of a run shares.
 struct Shared<'a> {
-    blueprint: &'a crate::blueprint::Blueprint,
-    renderer: &'a crate::render::Renderer<'a>,
+    versions: &'a super::version::Versions,
+    /// One per blueprint of `versions`, in the same order.
+    renderers: &'a [crate::render::Renderer<'a>],
+    upgrade_to: Option<&'a semver::Version>,
 }
 
-/// Plan or apply one trust.
+/// Plan or apply one trust: the version it ran at, the outcome, and what migrating its values changed.
 fn one(
     fleet: &Fleet,
     shared: &Shared<'_>,
@@ -546,12 +529,41 @@ fn one(
     deploy: &dyn Fn() -> Result<DeployOptions, Error>,
     refresh: bool,
     mode: Mode,
+) -> Result<(String, Outcome, Vec<String>), Error> {
+    let version = match shared.upgrade_to {
+        Some(v) => v.clone(),
+        None => shared.versions.of(fleet, ods)?,
+    };
+    let at = shared.versions.index(&version)?;
+    let (blueprint, renderer) = (&shared.versions.all()[at], &shared.renderers[at]);
+    let (input, migrated) =
+        fleet.trust_input(ods, &shared.versions.default, &blueprint.manifest)?;
+    // A failure is the trust's outcome, reported with what its values' migration changed.
+    let outcome = one_at(
+        fleet, blueprint, renderer, &input, ods, deploy, refresh, mode,
+    )
+    .unwrap_or_else(|e| Outcome::Failed {
+        error: error_text(&e),
+    });
+    Ok((version.to_string(), outcome, migrated))
+}
+
+/// Plan or apply one trust at one blueprint version.
+#[allow(clippy::too_many_arguments)]
+fn one_at(
+    fleet: &Fleet,
+    blueprint: &crate::blueprint::Blueprint,
+    renderer: &crate::render::Renderer<'_>,
+    input: &crate::values::ValuesInput,
+    ods: &str,
+    deploy: &dyn Fn() -> Result<DeployOptions, Error>,
+    refresh: bool,
+    mode: Mode,
 ) -> Result<Outcome, Error> {
-    let input = fleet.trust_values(ods)?;
-    let one = crate::run::check_one(shared.blueprint, shared.renderer, &input)?;
+    let one = crate::run::check_one(blueprint, renderer, input)?;
     let checked = crate::run::Checked {
         loaded: crate::load::Loaded {
-            blueprint: shared.blueprint.clone(),
+            blueprint: blueprint.clone(),
             values: one.values,
         },
         rendered: one.rendered,
