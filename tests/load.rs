@@ -842,6 +842,61 @@ fn git_source_at_a_tag_branch_and_commit() {
         err.to_string(),
         format!("blueprint {url}//bp/nothing@v1.0.0: the repository has no folder `bp/nothing` at commit {v1}")
     );
+
+    // Versions of a git source without a ref are its tags (a fleet's `blueprint.version`).
+    let base = SourceSpec::parse(&format!("{url}//bp/minimal")).expect("spec");
+    let at = |major, minor| blueprint::open_version(&base, &semver::Version::new(1, major, minor));
+    let v1_0 = at(0, 0).expect("1.0.0 is the tag v1.0.0");
+    assert_eq!(v1_0.commit, Some(v1.to_string()));
+    assert_eq!(v1_0.manifest.version.to_string(), "1.0.0");
+    // 1.1.0 is on the branch but was never tagged: the error names the tag it looked for.
+    let err = at(1, 0).expect_err("no tag v1.1.0");
+    assert!(err.to_string().contains("unknown ref `v1.1.0`"), "{err}");
+    // A ref whose manifest says another version is refused.
+    let on_branch = SourceSpec::parse(&format!("{url}//bp/minimal@{branch}")).expect("spec");
+    let err = blueprint::open_version(&on_branch, &semver::Version::new(1, 0, 0))
+        .expect_err("the branch holds 1.1.0");
+    assert_eq!(
+        err.to_string(),
+        format!("blueprint {url}//bp/minimal@{branch}: asked for version 1.0.0, but its blueprint.yaml says version 1.1.0")
+    );
+}
+
+#[test]
+fn a_migration_must_move_values_into_parameters_of_its_version() {
+    let dir = temp_blueprint(
+        &format!(
+            "{HEAD}parameters:
+  patching.wave1:
+    type: string
+    description: The first window.
+    default: a
+deployments:
+  - name: core
+    scope: subscription
+    template: core/main.json.tera
+migrations:
+  - from: '<1.0.0'
+    rename:
+      patching.window: patching.wave1
+      patching.wave1: patching.wave9
+    add:
+      patching.wave2: b
+    remove: [patching.wave1]
+"
+        ),
+        &["core/main.json.tera"],
+    );
+    let err = open_err(&dir);
+    for expected in [
+        "renames patching.wave1, which is still a parameter",
+        "renames patching.wave1 to patching.wave9, which is not a parameter",
+        "adds patching.wave2, which is not a parameter",
+        "removes patching.wave1, which is still a parameter",
+    ] {
+        assert!(err.contains(expected), "{expected}\n{err}");
+    }
+    assert!(!err.contains("renames patching.window"), "{err}");
 }
 
 #[test]
