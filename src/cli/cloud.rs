@@ -39,7 +39,7 @@ pub enum CloudCommand {
     #[command(
         after_help = "Examples:\n  trustprint cloud serve\n  trustprint cloud serve --addr 127.0.0.1:4010 --state .trustprint/cloud --tls\n  trustprint cloud serve --in-memory --latency-ms 50 --lro-ms 2000 --fault-rate 0.1 --seed 7"
     )]
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Summarise a state folder: subscriptions, resource groups, resources, deployments.
     #[command(after_help = "Example:\n  trustprint cloud status --state .trustprint/cloud")]
     Status(StateArgs),

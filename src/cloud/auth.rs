@@ -258,6 +258,7 @@ fn token(st: &AppState, req: &Req) -> Response {
         return e.into_response();
     }
     tracing::info!(client_id = %id, tenant_id = %tenant_id, "issued an access token");
+    st.count_issued(&tenant_id);
     st.remember_token(
         hash(&token),
         expires,

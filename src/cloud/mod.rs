@@ -168,6 +168,8 @@ pub(crate) struct AppState {
     tasks: Mutex<Vec<tokio::task::AbortHandle>>,
     /// Token hash -> (expiry, who it was issued to).
     tokens: Mutex<HashMap<String, (i64, auth::Caller)>>,
+    /// Tokens issued since the server started, by tenant.
+    issued: Mutex<std::collections::BTreeMap<String, u64>>,
     /// Secure parameters (`securestring`, `secureObject`) of deployments in flight, by deployment key. They
     /// live only here, never in the state database: a restart fails those deployments (see `deploy::recover`).
     pub secure_parameters: Mutex<HashMap<String, Map<String, Value>>>,
@@ -204,6 +206,16 @@ impl AppState {
         {
             t.abort();
         }
+    }
+
+    /// Count a token issued by `tenant`.
+    pub fn count_issued(&self, tenant: &str) {
+        *self
+            .issued
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(tenant.to_owned())
+            .or_default() += 1;
     }
 
     pub fn remember_token(&self, hash: String, expires: i64, caller: auth::Caller) {
@@ -268,6 +280,7 @@ impl Server {
             base_url: base_url.clone(),
             tasks: Mutex::new(Vec::new()),
             tokens: Mutex::new(HashMap::new()),
+            issued: Mutex::new(std::collections::BTreeMap::new()),
             secure_parameters: Mutex::new(HashMap::new()),
             stopping: std::sync::atomic::AtomicBool::new(false),
             config,
@@ -342,6 +355,15 @@ impl RunningServer {
     /// The tenant the token endpoint issues tokens for.
     pub fn tenant_id(&self) -> &str {
         &self.state.config.tenant_id
+    }
+
+    /// How many access tokens each tenant has issued since the server started.
+    pub fn tokens_issued(&self) -> std::collections::BTreeMap<String, u64> {
+        self.state
+            .issued
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// How many requests this server has answered 429 (throttled) since it started.

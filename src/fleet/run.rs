@@ -547,6 +547,14 @@ fn one(
     refresh: bool,
     mode: Mode,
 ) -> Result<Outcome, Error> {
+    // The trust acts as its own identity when fleet.yaml records one (tokens still shared through the
+    // options' pool).
+    let trust_target = fleet.trust_target(ods)?;
+    let deploy = || -> Result<DeployOptions, Error> {
+        let mut options = deploy()?;
+        options.target.trust.clone_from(&trust_target);
+        Ok(options)
+    };
     let input = fleet.trust_values(ods)?;
     let one = crate::run::check_one(shared.blueprint, shared.renderer, &input)?;
     let checked = crate::run::Checked {
