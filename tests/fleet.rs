@@ -884,7 +884,7 @@ fn a_trust_with_an_unset_variable_or_the_wrong_tenant_fails_alone() {
     let (rt, server) = crate::deploy::start_cloud(three_tenant_cloud(&[
         (TENANT_A, sub_ok),
         (TENANT_B, sub_unset),
-        (TENANT_A, sub_wrong),
+        (TENANT_A, sub_wrong.clone()),
     ]));
     let out = with_credentials(Test::in_dir(out.dir))
         .env("TENANT_B_CLIENT_SECRET", "")
@@ -898,11 +898,15 @@ fn a_trust_with_an_unset_variable_or_the_wrong_tenant_fails_alone() {
              the environment variable TENANT_B_CLIENT_SECRET is not set or is empty; it must hold the client secret of the \
              service principal trustprint acts as in tenant {TENANT_B}\n"
         ))
-        .stdout_has(&format!("{wrong:<6} FAILED: "))
         .stdout_has(&format!(
-            "InvalidAuthenticationTokenTenant: The access token is from the wrong issuer \
+            "{wrong:<6} FAILED: trust {wrong}: reading subscription {sub_wrong} as service principal sp-tenant-b \
+             of tenant {TENANT_B} (fleet.yaml trusts.{wrong}.target): GET "
+        ))
+        .stdout_has(&format!(
+            "(HTTP 401 InvalidAuthenticationTokenTenant): The access token is from the wrong issuer \
              'https://sts.windows.net/{TENANT_B}/'. It must match the tenant 'https://sts.windows.net/{TENANT_A}/' \
-             associated with this subscription."
+             associated with this subscription. Please use the authority (URL) 'https://login.windows.net/{TENANT_A}' \
+             to get the token."
         ))
         .stdout_has("3 trust(s): 0 no change (0 skipped by content hash), 1 applied, 2 failed")
         .run();

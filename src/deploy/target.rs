@@ -225,14 +225,46 @@ fn local_client_options() -> ArmClientOptions {
 /// Reads the subscription once before anything else: a wrong credential or a subscription the identity
 /// cannot see stops here, with one clear error, rather than inside the first what-if. (A failing identity
 /// endpoint is retried by the credential's transport, `arm::auth`.)
-async fn check_access(client: &ArmClient, subscription_id: &str) -> Result<(), DeployError> {
+/// A fleet trust's connection names the trust and the identity acted as, so that a token from the wrong
+/// tenant points at the line of fleet.yaml to fix.
+async fn check_access(
+    client: &ArmClient,
+    subscription_id: &str,
+    acting: Option<(&TrustTarget, &Credential)>,
+) -> Result<(), DeployError> {
+    let context = match acting {
+        None => format!("reading subscription {subscription_id}"),
+        Some((trust, credential)) => format!(
+            "trust {}: reading subscription {subscription_id} as {} (fleet.yaml trusts.{}.target)",
+            trust.ods,
+            identity_of(credential),
+            trust.ods
+        ),
+    };
     client
         .get_subscription(subscription_id)
         .await
         .map(|_| ())
-        .map_err(DeployError::arm(format!(
-            "reading subscription {subscription_id}"
-        )))
+        .map_err(DeployError::arm(context))
+}
+
+/// Who a credential acts as, in words and without its secret.
+fn identity_of(credential: &Credential) -> String {
+    match credential {
+        Credential::ServicePrincipal {
+            tenant_id,
+            client_id,
+            ..
+        } => format!("service principal {client_id} of tenant {tenant_id}"),
+        Credential::WorkloadIdentity {
+            tenant_id,
+            client_id,
+            ..
+        } => format!("workload identity {client_id} of tenant {tenant_id}"),
+        Credential::ManagedIdentity => "the host's managed identity".into(),
+        Credential::AzureCli => "the Azure CLI's signed-in account".into(),
+        Credential::AccessToken(_) => "a fixed access token".into(),
+    }
 }
 
 /// The api-version trustprint uses for the Key Vaults it seeds in the local cloud.
@@ -407,10 +439,16 @@ pub async fn connect(
                 Some(trust) => trust_credential(trust, Some(&authority_host), &var)?,
                 None => environment_credential(Some(&authority_host), Some(&tenant), &var)?,
             };
+            let acting = options.trust.as_ref().map(|t| (t, credential.clone()));
             let client =
                 ArmClient::with_pool(&url, credential, local_client_options(), &options.tokens)?;
             let subscription_id = configured_sub.unwrap_or_else(|| local_subscription(ods_code));
-            check_access(&client, &subscription_id).await?;
+            check_access(
+                &client,
+                &subscription_id,
+                acting.as_ref().map(|(t, c)| (*t, c)),
+            )
+            .await?;
             Ok(Connection {
                 client,
                 target: TargetRef {
@@ -440,6 +478,7 @@ pub async fn connect(
                 Some(trust) => trust_credential(trust, None, &var)?,
                 None => environment_credential(None, tenant.as_deref(), &var)?,
             };
+            let acting = options.trust.as_ref().map(|t| (t, credential.clone()));
             let endpoint = var("TRUSTPRINT_ARM_ENDPOINT").unwrap_or_else(|| AZURE_ENDPOINT.into());
             let client = ArmClient::with_pool(
                 &endpoint,
@@ -447,7 +486,12 @@ pub async fn connect(
                 ArmClientOptions::default(),
                 &options.tokens,
             )?;
-            check_access(&client, &subscription_id).await?;
+            check_access(
+                &client,
+                &subscription_id,
+                acting.as_ref().map(|(t, c)| (*t, c)),
+            )
+            .await?;
             Ok(Connection {
                 client,
                 target: TargetRef {
@@ -633,7 +677,7 @@ mod tests {
             let client =
                 ArmClient::with_pool(server.url(), credential, local_client_options(), &pool)
                     .unwrap();
-            check_access(&client, sub).await.unwrap();
+            check_access(&client, sub, None).await.unwrap();
         }
         assert_eq!(pool.len(), 2);
         assert_eq!(
