@@ -921,3 +921,114 @@ fn a_trust_with_an_unset_variable_or_the_wrong_tenant_fails_alone() {
         assert_nowhere(&out, secret);
     }
 }
+
+/// `cloud serve` started with the tenants' flags, its secrets in its environment; killed when dropped.
+struct ServedCloud {
+    child: std::process::Child,
+    url: String,
+}
+
+impl ServedCloud {
+    fn start(args: &[String], env: &[(&str, &str)]) -> ServedCloud {
+        use std::io::BufRead;
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_trustprint"));
+        cmd.args([
+            "cloud",
+            "serve",
+            "--in-memory",
+            "--addr",
+            "127.0.0.1:0",
+            "--lro-ms",
+            "0",
+        ])
+        .args(args)
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = lines.next().unwrap().unwrap();
+        let url = first
+            .strip_prefix("trustprint local cloud listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line: {first}"))
+            .to_string();
+        // Keep draining what it prints so that it never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        ServedCloud { child, url }
+    }
+}
+
+impl Drop for ServedCloud {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn cloud_serve_takes_tenants_identities_and_delegations_from_its_flags() {
+    let out = deployable_north_west();
+    let trusts = first_trusts(&out, 2);
+    let sub_a = subscription_of(TENANT_A, 0);
+    let sub_c = subscription_of(TENANT_C, 1);
+    set_targets(
+        &out,
+        &[
+            (trusts[0].clone(), TENANT_A, sub_a.clone(), SP_A),
+            (trusts[1].clone(), TENANT_C, sub_c.clone(), LIGHTHOUSE_M),
+        ],
+    );
+    let cloud = ServedCloud::start(
+        &[
+            "--identity".into(),
+            format!("{TENANT_A}:sp-tenant-a:env:SERVE_SECRET_A"),
+            "--identity".into(),
+            format!("{TENANT_M}:fleet-ops:env:SERVE_SECRET_M"),
+            "--subscription-tenant".into(),
+            format!("{sub_a}:{TENANT_A}"),
+            "--subscription-tenant".into(),
+            format!("{sub_c}:{TENANT_C}"),
+            "--delegation".into(),
+            format!("{sub_c}:{TENANT_M}"),
+        ],
+        &[("SERVE_SECRET_A", SECRET_A), ("SERVE_SECRET_M", SECRET_M)],
+    );
+    let out = with_credentials(Test::in_dir(out.dir))
+        .args([
+            "fleet",
+            "apply",
+            "--fleet",
+            "fleet",
+            "--cloud-url",
+            &cloud.url,
+            "--trust",
+        ])
+        .arg(trusts.join(","))
+        .stdout_has("2 trust(s): 0 no change (0 skipped by content hash), 2 applied, 0 failed")
+        .run();
+    // Without the delegation, M's token is refused on C's subscription.
+    let refused = ServedCloud::start(
+        &[
+            "--identity".into(),
+            format!("{TENANT_M}:fleet-ops:env:SERVE_SECRET_M"),
+            "--subscription-tenant".into(),
+            format!("{sub_c}:{TENANT_C}"),
+        ],
+        &[("SERVE_SECRET_M", SECRET_M)],
+    );
+    with_credentials(Test::in_dir(out.dir))
+        .args(["fleet", "plan", "--fleet", "fleet", "--cloud-url", &refused.url, "--refresh", "--trust", &trusts[1]])
+        .status(1)
+        .stdout_has(&format!(
+            "as service principal fleet-ops of tenant {TENANT_M} (fleet.yaml trusts.{}.target)",
+            trusts[1]
+        ))
+        .stdout_has(&format!(
+            "InvalidAuthenticationTokenTenant): The access token is from the wrong issuer 'https://sts.windows.net/{TENANT_M}/'. \
+             It must match the tenant 'https://sts.windows.net/{TENANT_C}/' associated with this subscription."
+        ))
+        .run();
+}
