@@ -332,6 +332,31 @@ mod protocol {
             r.json::<Value>().await.unwrap()["error"],
             "unauthorized_client"
         );
+        // Federated credentials are not verified here, and say so.
+        let r = http
+            .post(format!("{}/tenant-a/oauth2/v2.0/token", server.url()))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", "app-a"),
+                (
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                ),
+                ("client_assertion", "eyJ..."),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["error"], "invalid_request");
+        assert!(
+            v["error_description"]
+                .as_str()
+                .unwrap()
+                .contains("does not verify federated credentials"),
+            "{v}"
+        );
 
         let bearer = |r: reqwest::Response| async move {
             assert_eq!(r.status(), StatusCode::OK);

@@ -206,6 +206,16 @@ fn token(st: &AppState, req: &Req) -> Response {
             "The local cloud supports grant_type=client_credentials only.",
         );
     }
+    // A federated credential (workload identity) would be answered "invalid client secret" below, which
+    // sends its user looking for a secret that does not exist.
+    if form.contains_key("client_assertion") {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "The local cloud does not verify federated credentials (client_assertion, workload identity); \
+             rehearse with a client secret (--identity TENANT_ID:CLIENT_ID:env:VAR).",
+        );
+    }
     // The tenant in the path; `common` and `organizations` (multi-tenant authorities) mean the home one.
     let path_tenant = req.segs.first().map(String::as_str).unwrap_or_default();
     let declared = st.config.identities.iter().find(|i| i.client_id == id);
