@@ -268,6 +268,155 @@ mod protocol {
     }
 
     #[tokio::test]
+    async fn tokens_carry_their_tenant_and_subscriptions_take_only_their_tenants_tokens() {
+        const SUB_A: &str = "aaaaaaaa-0000-4000-8000-00000000000a";
+        const SUB_C: &str = "cccccccc-0000-4000-8000-00000000000c";
+        let identity = |tenant: &str, client: &str, secret: &str| trustprint::cloud::Identity {
+            tenant_id: tenant.into(),
+            client_id: client.into(),
+            client_secret: trustprint::arm::Secret::new(secret),
+        };
+        let server = Server::start(Config {
+            identities: vec![
+                identity("tenant-a", "app-a", "secret-a"),
+                identity("tenant-b", "app-b", "secret-b"),
+                identity("tenant-m", "ops-m", "secret-m"),
+            ],
+            subscription_tenants: vec![
+                format!("{SUB_A}:tenant-a").parse().unwrap(),
+                format!("{SUB_C}:tenant-c").parse().unwrap(),
+            ],
+            delegations: vec![format!("{SUB_C}:tenant-m").parse().unwrap()],
+            ..Config::default()
+        })
+        .await
+        .unwrap();
+        let http = client();
+        let token = |tenant: &'static str, id: &'static str, secret: &'static str| {
+            let http = http.clone();
+            let url = format!("{}/{tenant}/oauth2/v2.0/token", server.url());
+            async move {
+                http.post(url)
+                    .form(&[
+                        ("grant_type", "client_credentials"),
+                        ("client_id", id),
+                        ("client_secret", secret),
+                    ])
+                    .send()
+                    .await
+                    .unwrap()
+            }
+        };
+        // An identity gets tokens from its own tenant only, with its own secret only; an undeclared client
+        // gets none once identities are declared.
+        let r = token("tenant-b", "app-a", "secret-a").await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["error"], "unauthorized_client");
+        assert!(
+            v["error_description"].as_str().unwrap().starts_with(
+                "AADSTS700016: Application with identifier 'app-a' was not found in the directory 'tenant-b'."
+            ),
+            "{v}"
+        );
+        let r = token("tenant-a", "app-a", "secret-b").await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["error"], "invalid_client");
+        assert_eq!(
+            v["error_description"],
+            "AADSTS7000215: Invalid client secret provided for application 'app-a'."
+        );
+        let r = token("tenant-a", "stranger", "x").await;
+        assert_eq!(
+            r.json::<Value>().await.unwrap()["error"],
+            "unauthorized_client"
+        );
+        // Federated credentials are not verified here, and say so.
+        let r = http
+            .post(format!("{}/tenant-a/oauth2/v2.0/token", server.url()))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", "app-a"),
+                (
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                ),
+                ("client_assertion", "eyJ..."),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["error"], "invalid_request");
+        assert!(
+            v["error_description"]
+                .as_str()
+                .unwrap()
+                .contains("does not verify federated credentials"),
+            "{v}"
+        );
+
+        let bearer = |r: reqwest::Response| async move {
+            assert_eq!(r.status(), StatusCode::OK);
+            r.json::<Value>().await.unwrap()["access_token"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        };
+        let a = bearer(token("tenant-a", "app-a", "secret-a").await).await;
+        let b = bearer(token("tenant-b", "app-b", "secret-b").await).await;
+        let m = bearer(token("tenant-m", "ops-m", "secret-m").await).await;
+        let get = |token: String, sub: &'static str| {
+            let http = http.clone();
+            let url = format!(
+                "{}/subscriptions/{sub}?api-version=2022-12-01",
+                server.url()
+            );
+            async move {
+                let r = http.get(url).bearer_auth(token).send().await.unwrap();
+                let status = r.status();
+                let challenge = r
+                    .headers()
+                    .get("www-authenticate")
+                    .map(|v| v.to_str().unwrap().to_string());
+                (status, challenge, r.json::<Value>().await.unwrap())
+            }
+        };
+        // Tenant A's own subscription, with tenant A's token.
+        let (status, _, v) = get(a.clone(), SUB_A).await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+        assert_eq!(v["tenantId"], "tenant-a");
+        // Tenant B's token on tenant A's subscription: ARM's wrong-issuer error naming both tenants.
+        let (status, challenge, v) = get(b.clone(), SUB_A).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(v["error"]["code"], "InvalidAuthenticationTokenTenant");
+        assert_eq!(
+            v["error"]["message"],
+            "The access token is from the wrong issuer 'https://sts.windows.net/tenant-b/'. It must match \
+             the tenant 'https://sts.windows.net/tenant-a/' associated with this subscription. Please use \
+             the authority (URL) 'https://login.windows.net/tenant-a' to get the token. Note, if the \
+             subscription is transferred to another tenant there is no impact to the services, but \
+             information about new tenant could take time to propagate (up to an hour). If you just \
+             transferred your subscription and see this error message, please try back later."
+        );
+        assert!(challenge.unwrap().contains("/tenant-a\""));
+        // Tenant C's subscription is delegated to M: M's token works there, A's does not.
+        let (status, _, v) = get(m, SUB_C).await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+        assert_eq!(v["tenantId"], "tenant-c");
+        assert_eq!(v["managedByTenants"], json!([{"tenantId": "tenant-m"}]));
+        let (status, _, v) = get(a, SUB_C).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(v["error"]["code"], "InvalidAuthenticationTokenTenant");
+        // An undeclared subscription takes any tenant's token, in the home tenant as before.
+        let (status, _, v) = get(b, SUB).await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+        assert_eq!(v["tenantId"], trustprint::cloud::DEFAULT_TENANT);
+    }
+
+    #[tokio::test]
     async fn api_version_is_required() {
         let c = Cloud::default().await;
         let r = c

@@ -961,3 +961,359 @@ fn a_rollout_halted_by_its_canary_ring_touches_no_later_ring_and_finishes_once_m
         .stderr_has("--to 1.0.0: RXV runs 1.1.0; fleet upgrade only goes forwards")
         .run();
 }
+
+/// Tenants of the multi-tenant tests: A and B hold trusts' subscriptions with a service principal each, C's
+/// subscriptions are delegated (Azure Lighthouse) to the managing tenant M.
+const TENANT_A: &str = "aaaaaaaa-1111-4111-8111-111111111111";
+const TENANT_B: &str = "bbbbbbbb-2222-4222-8222-222222222222";
+const TENANT_C: &str = "cccccccc-3333-4333-8333-333333333333";
+const TENANT_M: &str = "dddddddd-4444-4444-8444-444444444444";
+const SECRET_A: &str = "sp-a-secret-Zq81x";
+const SECRET_B: &str = "sp-b-secret-Kw27v";
+const SECRET_M: &str = "fleet-ops-secret-Jm53c";
+
+/// A subscription of its own for the `n`th trust, in the tenant whose id starts like `tenant`'s.
+fn subscription_of(tenant: &str, n: usize) -> String {
+    format!("{}-0000-4000-8000-{n:012}", &tenant[..8])
+}
+
+/// Gives each `(ods, tenant, subscription, credential)` its `target` in fleet.yaml, committed.
+fn set_targets(out: &Output, targets: &[(String, &str, String, &str)]) {
+    let path = out.path("fleet/fleet.yaml");
+    let mut fleet: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    for (ods, tenant, subscription, credential) in targets {
+        fleet["trusts"][ods.as_str()]["target"] = serde_yaml::from_str(&format!(
+            "{{tenant_id: {tenant}, subscription_id: {subscription}, credential: {credential}}}"
+        ))
+        .unwrap();
+    }
+    commit_fleet_file(
+        out,
+        &serde_yaml::to_string(&fleet).unwrap(),
+        "Trusts' targets",
+    );
+}
+
+/// The first `n` trusts of the fleet, in code order.
+fn first_trusts(out: &Output, n: usize) -> Vec<String> {
+    let fleet: serde_yaml::Value = serde_yaml::from_str(&out.read("fleet/fleet.yaml")).unwrap();
+    fleet["trusts"]
+        .as_mapping()
+        .unwrap()
+        .keys()
+        .take(n)
+        .map(|k| k.as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The local cloud of the multi-tenant tests: a service principal in A, one in B, the fleet's own identity
+/// in M; each subscription in its tenant; C's delegated to M.
+fn three_tenant_cloud(subscriptions: &[(&str, String)]) -> trustprint::cloud::Config {
+    let identity = |tenant: &str, client: &str, secret: &str| trustprint::cloud::Identity {
+        tenant_id: tenant.into(),
+        client_id: client.into(),
+        client_secret: trustprint::arm::Secret::new(secret),
+    };
+    trustprint::cloud::Config {
+        identities: vec![
+            identity(TENANT_A, "sp-tenant-a", SECRET_A),
+            identity(TENANT_B, "sp-tenant-b", SECRET_B),
+            identity(TENANT_M, "fleet-ops", SECRET_M),
+        ],
+        subscription_tenants: subscriptions
+            .iter()
+            .map(|(tenant, sub)| format!("{sub}:{tenant}").parse().unwrap())
+            .collect(),
+        delegations: subscriptions
+            .iter()
+            .filter(|(tenant, _)| *tenant == TENANT_C)
+            .map(|(_, sub)| format!("{sub}:{TENANT_M}").parse().unwrap())
+            .collect(),
+        ..Default::default()
+    }
+}
+
+/// The credentials the fleet run gets from its environment: service principals A and B in the variables
+/// fleet.yaml names, the fleet's own identity (for Lighthouse) in the usual AZURE_* ones.
+fn with_credentials(test: Test) -> Test {
+    test.env("TENANT_A_CLIENT_ID", "sp-tenant-a")
+        .env("TENANT_A_CLIENT_SECRET", SECRET_A)
+        .env("TENANT_B_CLIENT_ID", "sp-tenant-b")
+        .env("TENANT_B_CLIENT_SECRET", SECRET_B)
+        .env("AZURE_CLIENT_ID", "fleet-ops")
+        .env("AZURE_CLIENT_SECRET", SECRET_M)
+}
+
+const SP_A: &str = "{service_principal: {client_id_env: TENANT_A_CLIENT_ID, client_secret_env: TENANT_A_CLIENT_SECRET}}";
+const SP_B: &str = "{service_principal: {client_id_env: TENANT_B_CLIENT_ID, client_secret_env: TENANT_B_CLIENT_SECRET}}";
+const LIGHTHOUSE_M: &str =
+    "{lighthouse: {managing_tenant_id: dddddddd-4444-4444-8444-444444444444}}";
+
+/// `secret` is in no output, no file of the test's folder and no blob or message of the fleet's history.
+fn assert_nowhere(out: &Output, secret: &str) {
+    assert!(!out.stdout.contains(secret), "stdout has the secret");
+    assert!(!out.stderr.contains(secret), "stderr has the secret");
+    for file in crate::harness::walk(out.dir.path()) {
+        let bytes = std::fs::read(out.dir.path().join(&file)).unwrap_or_default();
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(secret),
+            "{file} has the secret"
+        );
+    }
+    let repo = git2::Repository::open(out.path("fleet")).unwrap();
+    let mut walk = repo.revwalk().unwrap();
+    walk.push_head().unwrap();
+    for id in walk.flatten() {
+        let commit = repo.find_commit(id).unwrap();
+        assert!(!commit.message().unwrap_or_default().contains(secret));
+        commit
+            .tree()
+            .unwrap()
+            .walk(git2::TreeWalkMode::PreOrder, |_, entry| {
+                if let Ok(blob) = entry.to_object(&repo).and_then(|o| o.peel_to_blob()) {
+                    assert!(
+                        !String::from_utf8_lossy(blob.content()).contains(secret),
+                        "{} in commit {id} has the secret",
+                        entry.name().unwrap_or_default()
+                    );
+                }
+                git2::TreeWalkResult::Ok
+            })
+            .unwrap();
+    }
+}
+
+#[test]
+fn one_fleet_apply_spans_three_tenants_each_trust_acting_as_its_own_identity() {
+    let out = deployable_north_west();
+    let trusts = first_trusts(&out, 6);
+    // Two trusts per tenant: A and B through their own service principals, C through Lighthouse from M.
+    let plan: Vec<(String, &str, String, &str)> = trusts
+        .iter()
+        .enumerate()
+        .map(|(n, ods)| {
+            let (tenant, credential) = match n / 2 {
+                0 => (TENANT_A, SP_A),
+                1 => (TENANT_B, SP_B),
+                _ => (TENANT_C, LIGHTHOUSE_M),
+            };
+            (ods.clone(), tenant, subscription_of(tenant, n), credential)
+        })
+        .collect();
+    set_targets(&out, &plan);
+    let subscriptions: Vec<(&str, String)> =
+        plan.iter().map(|(_, t, s, _)| (*t, s.clone())).collect();
+    let (rt, server) = crate::deploy::start_cloud(three_tenant_cloud(&subscriptions));
+
+    let out = with_credentials(Test::in_dir(out.dir))
+        .args([
+            "fleet",
+            "apply",
+            "--fleet",
+            "fleet",
+            "--concurrency",
+            "3",
+            "--cloud-url",
+            server.url(),
+            "--trust",
+        ])
+        .arg(trusts.join(","))
+        .stdout_has("6 trust(s): 0 no change (0 skipped by content hash), 6 applied, 0 failed")
+        .run();
+    // One token per identity for the whole run, each from its own tenant: A's and B's service principals,
+    // and the fleet's identity in M for both of C's trusts. None from C itself: it never issued one.
+    let issued: Vec<(String, u64)> = server.tokens_issued().into_iter().collect();
+    rt.block_on(server.shutdown());
+    assert_eq!(
+        issued,
+        vec![
+            (TENANT_A.to_string(), 1),
+            (TENANT_B.to_string(), 1),
+            (TENANT_M.to_string(), 1)
+        ]
+    );
+    for (ods, _, subscription, _) in &plan {
+        let lock: serde_yaml::Value =
+            serde_yaml::from_str(&out.read(&format!("fleet/trusts/{ods}/trustprint.lock")))
+                .unwrap();
+        assert_eq!(lock["deployment"]["succeeded"], true, "{ods}");
+        assert_eq!(
+            lock["deployment"]["target"]["subscriptionId"],
+            subscription.as_str(),
+            "{ods}"
+        );
+    }
+    for secret in [SECRET_A, SECRET_B, SECRET_M] {
+        assert_nowhere(&out, secret);
+    }
+}
+
+#[test]
+fn a_trust_with_an_unset_variable_or_the_wrong_tenant_fails_alone() {
+    let out = deployable_north_west();
+    let trusts = first_trusts(&out, 3);
+    let (ok, unset, wrong) = (&trusts[0], &trusts[1], &trusts[2]);
+    let sub_ok = subscription_of(TENANT_A, 0);
+    let sub_unset = subscription_of(TENANT_B, 1);
+    let sub_wrong = subscription_of(TENANT_A, 2);
+    set_targets(
+        &out,
+        &[
+            (ok.clone(), TENANT_A, sub_ok.clone(), SP_A),
+            (unset.clone(), TENANT_B, sub_unset.clone(), SP_B),
+            // fleet.yaml says tenant B, but the subscription belongs to A.
+            (wrong.clone(), TENANT_B, sub_wrong.clone(), "{service_principal: {client_id_env: TENANT_B_CLIENT_ID, client_secret_env: TENANT_B_OTHER_SECRET}}"),
+        ],
+    );
+    let (rt, server) = crate::deploy::start_cloud(three_tenant_cloud(&[
+        (TENANT_A, sub_ok),
+        (TENANT_B, sub_unset),
+        (TENANT_A, sub_wrong.clone()),
+    ]));
+    let out = with_credentials(Test::in_dir(out.dir))
+        .env("TENANT_B_CLIENT_SECRET", "")
+        .env("TENANT_B_OTHER_SECRET", SECRET_B)
+        .args(["fleet", "apply", "--fleet", "fleet", "--cloud-url", server.url(), "--trust"])
+        .arg(trusts.join(","))
+        .status(1)
+        .stdout_has(&format!("{ok:<6} applied: "))
+        .stdout_has(&format!(
+            "{unset:<6} FAILED: trust {unset}: fleet.yaml trusts.{unset}.target.credential.service_principal.client_secret_env: \
+             the environment variable TENANT_B_CLIENT_SECRET is not set or is empty; it must hold the client secret of the \
+             service principal trustprint acts as in tenant {TENANT_B}\n"
+        ))
+        .stdout_has(&format!(
+            "{wrong:<6} FAILED: trust {wrong}: reading subscription {sub_wrong} as service principal sp-tenant-b \
+             of tenant {TENANT_B} (fleet.yaml trusts.{wrong}.target): GET "
+        ))
+        .stdout_has(&format!(
+            "(HTTP 401 InvalidAuthenticationTokenTenant): The access token is from the wrong issuer \
+             'https://sts.windows.net/{TENANT_B}/'. It must match the tenant 'https://sts.windows.net/{TENANT_A}/' \
+             associated with this subscription. Please use the authority (URL) 'https://login.windows.net/{TENANT_A}' \
+             to get the token."
+        ))
+        .stdout_has("3 trust(s): 0 no change (0 skipped by content hash), 1 applied, 2 failed")
+        .run();
+    rt.block_on(server.shutdown());
+    assert!(out
+        .path(&format!("fleet/trusts/{ok}/trustprint.lock"))
+        .exists());
+    assert!(!out
+        .path(&format!("fleet/trusts/{unset}/trustprint.lock"))
+        .exists());
+    for secret in [SECRET_A, SECRET_B, SECRET_M] {
+        assert_nowhere(&out, secret);
+    }
+}
+
+/// `cloud serve` started with the tenants' flags, its secrets in its environment; killed when dropped.
+struct ServedCloud {
+    child: std::process::Child,
+    url: String,
+}
+
+impl ServedCloud {
+    fn start(args: &[String], env: &[(&str, &str)]) -> ServedCloud {
+        use std::io::BufRead;
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_trustprint"));
+        cmd.args([
+            "cloud",
+            "serve",
+            "--in-memory",
+            "--addr",
+            "127.0.0.1:0",
+            "--lro-ms",
+            "0",
+        ])
+        .args(args)
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = lines.next().unwrap().unwrap();
+        let url = first
+            .strip_prefix("trustprint local cloud listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line: {first}"))
+            .to_string();
+        // Keep draining what it prints so that it never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        ServedCloud { child, url }
+    }
+}
+
+impl Drop for ServedCloud {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn cloud_serve_takes_tenants_identities_and_delegations_from_its_flags() {
+    let out = deployable_north_west();
+    let trusts = first_trusts(&out, 2);
+    let sub_a = subscription_of(TENANT_A, 0);
+    let sub_c = subscription_of(TENANT_C, 1);
+    set_targets(
+        &out,
+        &[
+            (trusts[0].clone(), TENANT_A, sub_a.clone(), SP_A),
+            (trusts[1].clone(), TENANT_C, sub_c.clone(), LIGHTHOUSE_M),
+        ],
+    );
+    let cloud = ServedCloud::start(
+        &[
+            "--identity".into(),
+            format!("{TENANT_A}:sp-tenant-a:env:SERVE_SECRET_A"),
+            "--identity".into(),
+            format!("{TENANT_M}:fleet-ops:env:SERVE_SECRET_M"),
+            "--subscription-tenant".into(),
+            format!("{sub_a}:{TENANT_A}"),
+            "--subscription-tenant".into(),
+            format!("{sub_c}:{TENANT_C}"),
+            "--delegation".into(),
+            format!("{sub_c}:{TENANT_M}"),
+        ],
+        &[("SERVE_SECRET_A", SECRET_A), ("SERVE_SECRET_M", SECRET_M)],
+    );
+    let out = with_credentials(Test::in_dir(out.dir))
+        .args([
+            "fleet",
+            "apply",
+            "--fleet",
+            "fleet",
+            "--cloud-url",
+            &cloud.url,
+            "--trust",
+        ])
+        .arg(trusts.join(","))
+        .stdout_has("2 trust(s): 0 no change (0 skipped by content hash), 2 applied, 0 failed")
+        .run();
+    // Without the delegation, M's token is refused on C's subscription.
+    let refused = ServedCloud::start(
+        &[
+            "--identity".into(),
+            format!("{TENANT_M}:fleet-ops:env:SERVE_SECRET_M"),
+            "--subscription-tenant".into(),
+            format!("{sub_c}:{TENANT_C}"),
+        ],
+        &[("SERVE_SECRET_M", SECRET_M)],
+    );
+    with_credentials(Test::in_dir(out.dir))
+        .args(["fleet", "plan", "--fleet", "fleet", "--cloud-url", &refused.url, "--refresh", "--trust", &trusts[1]])
+        .status(1)
+        .stdout_has(&format!(
+            "as service principal fleet-ops of tenant {TENANT_M} (fleet.yaml trusts.{}.target)",
+            trusts[1]
+        ))
+        .stdout_has(&format!(
+            "InvalidAuthenticationTokenTenant): The access token is from the wrong issuer 'https://sts.windows.net/{TENANT_M}/'. \
+             It must match the tenant 'https://sts.windows.net/{TENANT_C}/' associated with this subscription."
+        ))
+        .run();
+}

@@ -232,6 +232,67 @@ impl azure_core::HttpClient for RetryingHttp {
     }
 }
 
+/// Token caches shared by the clients built through it ([`super::ArmClient::with_pool`]): one cache per
+/// identity, so that a fleet run over 200 trusts in 5 tenants asks each tenant for a token once, not each
+/// trust. Identities are compared whole (tenant, client id, secret or token file, authority), so two trusts
+/// naming different secrets for one client never share a token. Cheap to clone; clones share the caches.
+#[derive(Clone, Default)]
+pub struct TokenPool {
+    caches: Arc<std::sync::Mutex<Vec<PooledCache>>>,
+}
+
+/// A pooled cache and the identity it holds tokens of.
+type PooledCache = (Credential, Arc<TokenCache>);
+
+impl fmt::Debug for TokenPool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.caches.lock().map(|c| c.len()).unwrap_or_default();
+        f.debug_struct("TokenPool").field("identities", &n).finish()
+    }
+}
+
+impl TokenPool {
+    /// The cache for `credential`, created on first use.
+    ///
+    /// The pool outlives the async runtime of any one client (each trust of a fleet run may run on its
+    /// own), so its caches fetch over an HTTP client that keeps no idle connection: a pooled connection
+    /// belongs to the runtime that opened it and dies with it. Token requests are rare enough that a
+    /// fresh connection each costs nothing.
+    pub(crate) fn cache(
+        &self,
+        credential: Credential,
+        retry: RetryOptions,
+    ) -> Result<Arc<TokenCache>> {
+        let mut caches = self
+            .caches
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((_, cache)) = caches.iter().find(|(c, _)| *c == credential) {
+            return Ok(cache.clone());
+        }
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .build()
+            .map_err(|e| Error::Credential {
+                kind: credential.kind(),
+                message: format!("cannot build the HTTP client for the identity endpoint: {e}"),
+            })?;
+        let cache = Arc::new(TokenCache::new(credential.clone(), Arc::new(http), retry)?);
+        caches.push((credential, cache.clone()));
+        Ok(cache)
+    }
+
+    /// How many identities the pool holds a cache for.
+    pub fn len(&self) -> usize {
+        self.caches.lock().map(|c| c.len()).unwrap_or_default()
+    }
+
+    /// Whether the pool holds no cache yet.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// Refresh this long before a token expires.
 pub const REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
 

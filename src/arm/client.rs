@@ -9,7 +9,7 @@
 //! ([`KeepErrorResponses`]) hands error responses back as responses; we read the real status from a
 //! header it adds.
 
-use super::auth::{Credential, TokenCache};
+use super::auth::{Credential, TokenCache, TokenPool};
 use super::error::{Error, ErrorDetail, Result};
 use super::models::{
     Deployment, DeploymentOperation, DeploymentRequest, DeploymentScope, Page, ProvisioningState,
@@ -182,6 +182,29 @@ impl ArmClient {
     /// A client for the Resource Manager at `endpoint` (`https://management.azure.com` or the local cloud's
     /// `http://127.0.0.1:PORT`), acting as `credential`.
     pub fn new(endpoint: &str, credential: Credential, options: ArmClientOptions) -> Result<Self> {
+        let endpoint_url = Self::endpoint_url(endpoint)?;
+        let http = Self::http_client(endpoint)?;
+        let transport: Arc<dyn azure_core::HttpClient> = Arc::new(http.clone());
+        let tokens = Arc::new(TokenCache::new(
+            credential,
+            transport,
+            options.retry.clone(),
+        )?);
+        Ok(Self::assemble(endpoint_url, http, tokens, options))
+    }
+
+    fn http_client(endpoint: &str) -> Result<reqwest::Client> {
+        reqwest::Client::builder()
+            .build()
+            .map_err(|e| Error::Transport {
+                method: "-",
+                url: endpoint.to_owned(),
+                message: format!("cannot build the HTTP client: {e}"),
+            })
+    }
+
+    /// The endpoint as a bare http(s) origin.
+    fn endpoint_url(endpoint: &str) -> Result<Url> {
         let mut endpoint_url = Url::parse(endpoint).map_err(|e| Error::InvalidUrl {
             url: endpoint.to_owned(),
             message: e.to_string(),
@@ -195,19 +218,30 @@ impl ArmClient {
         // The SDK replaces the path of its endpoint; keep ours a bare origin so both agree.
         endpoint_url.set_path("/");
         endpoint_url.set_query(None);
-        let http = reqwest::Client::builder()
-            .build()
-            .map_err(|e| Error::Transport {
-                method: "-",
-                url: endpoint.to_owned(),
-                message: format!("cannot build the HTTP client: {e}"),
-            })?;
+        Ok(endpoint_url)
+    }
+
+    /// As [`ArmClient::new`], with the token cache for `credential` taken from (or added to) `pool`, so
+    /// that clients acting as one identity share its tokens.
+    pub fn with_pool(
+        endpoint: &str,
+        credential: Credential,
+        options: ArmClientOptions,
+        pool: &TokenPool,
+    ) -> Result<Self> {
+        let endpoint_url = Self::endpoint_url(endpoint)?;
+        let http = Self::http_client(endpoint)?;
+        let tokens = pool.cache(credential, options.retry.clone())?;
+        Ok(Self::assemble(endpoint_url, http, tokens, options))
+    }
+
+    fn assemble(
+        endpoint_url: Url,
+        http: reqwest::Client,
+        tokens: Arc<TokenCache>,
+        options: ArmClientOptions,
+    ) -> Self {
         let transport: Arc<dyn azure_core::HttpClient> = Arc::new(http.clone());
-        let tokens = Arc::new(TokenCache::new(
-            credential,
-            transport.clone(),
-            options.retry.clone(),
-        )?);
         let client_options =
             azure_core::ClientOptions::new(azure_core::TransportOptions::new(transport))
                 .retry(azure_core::RetryOptions::none())
@@ -220,7 +254,7 @@ impl ArmClient {
             vec![options.scope.clone()],
             client_options,
         );
-        Ok(ArmClient {
+        ArmClient {
             inner: Arc::new(Inner {
                 endpoint: endpoint_url,
                 sdk,
@@ -228,7 +262,7 @@ impl ArmClient {
                 tokens,
                 options,
             }),
-        })
+        }
     }
 
     /// The endpoint, as a bare origin.

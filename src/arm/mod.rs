@@ -46,7 +46,7 @@ pub mod poll;
 pub mod request;
 pub mod retry;
 
-pub use auth::{Credential, Secret};
+pub use auth::{Credential, Secret, TokenPool};
 pub use client::{ArmClient, ArmClientOptions, DeploymentStarted, ARM_SCOPE};
 pub use error::{AdditionalInfo, CredentialKind, Error, ErrorDetail, Result};
 pub use models::{

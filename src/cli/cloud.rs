@@ -14,6 +14,8 @@ Examples:
   trustprint cloud serve --addr 127.0.0.1:4010 --state .trustprint/cloud
   trustprint cloud serve --tls --latency-ms 50 --lro-ms 2000 --fault-rate 0.1 --seed 7
   trustprint cloud serve --role-assignment ci:Owner:/ --role-assignment auditor:Reader:/
+  TENANT_A_SECRET=... trustprint cloud serve --identity TENANT_A:app-a:env:TENANT_A_SECRET \
+      --subscription-tenant SUB:TENANT_A --delegation SUB:MANAGING_TENANT
   trustprint cloud status
   trustprint cloud reset
 
@@ -37,7 +39,7 @@ pub enum CloudCommand {
     #[command(
         after_help = "Examples:\n  trustprint cloud serve\n  trustprint cloud serve --addr 127.0.0.1:4010 --state .trustprint/cloud --tls\n  trustprint cloud serve --in-memory --latency-ms 50 --lro-ms 2000 --fault-rate 0.1 --seed 7"
     )]
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Summarise a state folder: subscriptions, resource groups, resources, deployments.
     #[command(after_help = "Example:\n  trustprint cloud status --state .trustprint/cloud")]
     Status(StateArgs),
@@ -90,6 +92,49 @@ pub struct ServeArgs {
     /// `/subscriptions/<id>` or below. Repeatable. Without any, every identity is Owner of everything.
     #[arg(long = "role-assignment", value_name = "CLIENT_ID:ROLE:SCOPE")]
     pub role_assignments: Vec<cloud::RoleAssignment>,
+    /// A service principal registered in a tenant: `TENANT_ID:CLIENT_ID:env:VAR`, its secret read from
+    /// the environment variable VAR (never from the command line). Repeatable. Once any is given, the
+    /// token endpoint issues tokens only to these (and to `--client-id`).
+    #[arg(long = "identity", value_name = "TENANT_ID:CLIENT_ID:env:VAR")]
+    pub identities: Vec<IdentityArg>,
+    /// The tenant a subscription belongs to: `SUBSCRIPTION_ID:TENANT_ID`. Repeatable. Requests on it need a
+    /// token from that tenant (or a delegated one); other subscriptions accept any tenant's tokens.
+    #[arg(long = "subscription-tenant", value_name = "SUBSCRIPTION_ID:TENANT_ID")]
+    pub subscription_tenants: Vec<cloud::SubscriptionTenant>,
+    /// An Azure Lighthouse delegation: identities of MANAGING_TENANT_ID may act on the subscription.
+    /// `SUBSCRIPTION_ID:MANAGING_TENANT_ID`. Repeatable.
+    #[arg(long = "delegation", value_name = "SUBSCRIPTION_ID:MANAGING_TENANT_ID")]
+    pub delegations: Vec<cloud::Delegation>,
+}
+
+/// `--identity TENANT_ID:CLIENT_ID:env:VAR`: the name of the variable, not the secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityArg {
+    pub tenant_id: String,
+    pub client_id: String,
+    pub secret_env: String,
+}
+
+impl std::str::FromStr for IdentityArg {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let parts: Vec<&str> = s.splitn(4, ':').collect();
+        match parts.as_slice() {
+            [tenant, client, "env", var]
+                if !tenant.is_empty() && !client.is_empty() && !var.is_empty() =>
+            {
+                Ok(IdentityArg {
+                    tenant_id: (*tenant).to_string(),
+                    client_id: (*client).to_string(),
+                    secret_env: (*var).to_string(),
+                })
+            }
+            _ => Err(format!(
+                "'{s}' is not an identity: expected TENANT_ID:CLIENT_ID:env:VAR, the secret in the \
+                 environment variable VAR"
+            )),
+        }
+    }
 }
 
 /// The state folder option.
@@ -119,9 +164,32 @@ fn parse_rate(s: &str) -> Result<f64, String> {
 }
 
 impl ServeArgs {
-    /// The library configuration these flags describe.
-    pub fn config(&self) -> Config {
-        Config {
+    /// The library configuration these flags describe, identities' secrets read from the environment.
+    pub fn config(&self) -> Result<Config, Error> {
+        self.config_with(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+    }
+
+    /// As [`ServeArgs::config`], reading variables through `var`.
+    fn config_with(&self, var: impl Fn(&str) -> Option<String>) -> Result<Config, Error> {
+        let identities = self
+            .identities
+            .iter()
+            .map(|i| {
+                let secret = var(&i.secret_env).ok_or_else(|| Error::Usage {
+                    message: format!(
+                        "--identity {}:{}:env:{}: the environment variable {} is not set or empty; it \
+                         must hold the client secret of {}",
+                        i.tenant_id, i.client_id, i.secret_env, i.secret_env, i.client_id
+                    ),
+                })?;
+                Ok(cloud::Identity {
+                    tenant_id: i.tenant_id.clone(),
+                    client_id: i.client_id.clone(),
+                    client_secret: crate::arm::Secret::new(secret),
+                })
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        Ok(Config {
             addr: self.addr,
             state_dir: (!self.in_memory).then(|| self.state.dir.clone()),
             tls: self.tls,
@@ -133,8 +201,11 @@ impl ServeArgs {
             client_id: self.client_id.clone(),
             client_secret: self.client_secret.clone(),
             role_assignments: self.role_assignments.clone(),
+            identities,
+            subscription_tenants: self.subscription_tenants.clone(),
+            delegations: self.delegations.clone(),
             ..Config::default()
-        }
+        })
     }
 }
 
@@ -142,7 +213,7 @@ impl ServeArgs {
 pub fn run(args: &CloudArgs) -> Result<(), Error> {
     match &args.command {
         CloudCommand::Serve(serve) => {
-            let config = serve.config();
+            let config = serve.config()?;
             let rt = tokio::runtime::Runtime::new().map_err(cloud::Error::Runtime)?;
             rt.block_on(async move {
                 let server = cloud::Server::start(config.clone()).await?;
@@ -153,6 +224,21 @@ pub fn run(args: &CloudArgs) -> Result<(), Error> {
                     server.url(),
                     server.tenant_id()
                 );
+                for i in &config.identities {
+                    println!("  identity:      {} in tenant {}", i.client_id, i.tenant_id);
+                }
+                for t in &config.subscription_tenants {
+                    println!(
+                        "  subscription:  {} in tenant {}",
+                        t.subscription_id, t.tenant_id
+                    );
+                }
+                for d in &config.delegations {
+                    println!(
+                        "  delegation:    {} to tenant {} (Lighthouse)",
+                        d.subscription_id, d.managing_tenant_id
+                    );
+                }
                 for a in &config.role_assignments {
                     println!(
                         "  role:          {} is {} at {}",
@@ -250,7 +336,7 @@ mod tests {
         .unwrap() else {
             panic!("not serve")
         };
-        let c = s.config();
+        let c = s.config().unwrap();
         assert_eq!(c.addr.port(), 5000);
         assert_eq!(c.state_dir, Some(PathBuf::from("/tmp/x")));
         assert!(c.tls && !c.throttle);
@@ -280,7 +366,7 @@ mod tests {
         let CloudCommand::Serve(s) = parse(&["serve"]).unwrap() else {
             panic!("not serve")
         };
-        let c = s.config();
+        let c = s.config().unwrap();
         assert_eq!(c.addr.to_string(), "127.0.0.1:4010");
         assert_eq!(c.state_dir, Some(PathBuf::from(DEFAULT_STATE)));
         assert!(c.throttle);
@@ -295,5 +381,54 @@ mod tests {
             parse(&["status", "--state", "d"]).unwrap(),
             CloudCommand::Status(_)
         ));
+    }
+
+    #[test]
+    fn tenants_identities_and_delegations_become_a_config() {
+        let sub = "5d2f7a3c-8b1e-4c6d-9f0a-2b3c4d5e6f7a";
+        let CloudCommand::Serve(s) = parse(&[
+            "serve",
+            "--identity",
+            "tenant-a:app-a:env:SECRET_A",
+            "--subscription-tenant",
+            &format!("{sub}:tenant-a"),
+            "--delegation",
+            &format!("{}:tenant-m", sub.to_uppercase()),
+        ])
+        .unwrap() else {
+            panic!("not serve")
+        };
+        let c = s
+            .config_with(|k| (k == "SECRET_A").then(|| "s3cr3t-a".to_string()))
+            .unwrap();
+        assert_eq!(
+            c.identities,
+            vec![cloud::Identity {
+                tenant_id: "tenant-a".into(),
+                client_id: "app-a".into(),
+                client_secret: crate::arm::Secret::new("s3cr3t-a"),
+            }]
+        );
+        assert!(!format!("{c:?}").contains("s3cr3t-a"));
+        assert_eq!(c.subscription_tenants[0].tenant_id, "tenant-a");
+        assert_eq!(c.delegations[0].subscription_id, sub);
+        assert_eq!(c.delegations[0].managing_tenant_id, "tenant-m");
+
+        let e = s.config_with(|_| None).unwrap_err().to_string();
+        assert!(
+            e.contains("--identity tenant-a:app-a:env:SECRET_A: the environment variable SECRET_A is not set or empty"),
+            "{e}"
+        );
+        let e = parse(&["serve", "--identity", "tenant-a:app-a:s3cr3t"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("expected TENANT_ID:CLIENT_ID:env:VAR"), "{e}");
+        let e = parse(&["serve", "--subscription-tenant", "not-a-guid:t"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("the subscription id 'not-a-guid' is not a GUID"),
+            "{e}"
+        );
     }
 }

@@ -105,6 +105,7 @@ fn staging(
             state_dir: None,
             subscription: target.subscription.clone(),
             tenant: target.tenant.clone(),
+            ..TargetOptions::default()
         },
     })
 }

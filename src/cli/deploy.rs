@@ -70,6 +70,7 @@ impl TargetArgs {
             state_dir: None,
             subscription: self.subscription.clone(),
             tenant: self.tenant.clone(),
+            ..TargetOptions::default()
         }
     }
 }

@@ -284,7 +284,7 @@ async fn handle(st: &Arc<AppState>, req: &Req) -> Response {
     if let Some(r) = super::auth::identity_route(st, req) {
         return r;
     }
-    let client_id = match super::auth::check_bearer(st, req) {
+    let caller = match super::auth::check_bearer(st, req) {
         Ok(c) => c,
         Err(e) => {
             let unauthorized = e.status == StatusCode::UNAUTHORIZED;
@@ -296,6 +296,16 @@ async fn handle(st: &Arc<AppState>, req: &Req) -> Response {
             return r;
         }
     };
+    if req.is(0, "subscriptions") && req.segs.len() >= 2 {
+        if let Err(e) = super::auth::check_tenant(st, &caller, req.seg(1)) {
+            let mut r = e.into_response();
+            r.headers_mut().insert(
+                "www-authenticate",
+                super::auth::challenge_for(st, super::auth::subscription_tenant(st, req.seg(1))),
+            );
+            return r;
+        }
+    }
     if req.api_version().is_empty() {
         return ArmError::bad_request(
             "MissingApiVersionParameter",
@@ -339,7 +349,8 @@ async fn handle(st: &Arc<AppState>, req: &Req) -> Response {
     }
     // Listing subscriptions and tenants is open to every identity (Azure lists those it can see).
     if req.is(0, "subscriptions") && req.segs.len() >= 2 {
-        if let Err(e) = super::rbac::authorize(&st.config.role_assignments, &client_id, req) {
+        if let Err(e) = super::rbac::authorize(&st.config.role_assignments, &caller.client_id, req)
+        {
             return e.into_response();
         }
     }
@@ -472,15 +483,18 @@ pub fn ensure_subscription(st: &AppState, raw: &str) -> Result<String, ArmError>
             .unwrap_or(raw)
             .to_string());
     }
+    let managed_by: Vec<Value> = super::auth::managing_tenants(st, raw)
+        .map(|t| json!({"tenantId": t}))
+        .collect();
     let body = json!({
         "id": format!("/subscriptions/{raw}"),
         "subscriptionId": raw,
-        "tenantId": st.config.tenant_id,
+        "tenantId": super::auth::subscription_tenant(st, raw),
         "displayName": format!("Local subscription {}", &raw[..8]),
         "state": "Enabled",
         "subscriptionPolicies": {"locationPlacementId": "Public_2014-09-01", "quotaId": "PayAsYouGo_2014-09-01", "spendingLimit": "Off"},
         "authorizationSource": "RoleBased",
-        "managedByTenants": [],
+        "managedByTenants": managed_by,
         "tags": {},
     });
     st.store.put_subscription(raw, &body)?;

@@ -37,6 +37,7 @@ mod storage;
 mod store;
 mod tls;
 
+pub use auth::{Delegation, Identity, SubscriptionTenant};
 pub use errors::ArmError;
 pub use rbac::{Role, RoleAssignment};
 pub use realism::{Bucket, ThrottleLimits};
@@ -77,8 +78,19 @@ pub struct Config {
     pub client_id: Option<String>,
     /// Client secret the token endpoint accepts (`None`: any non-empty).
     pub client_secret: Option<String>,
-    /// Tenant id of issued tokens and of every subscription.
+    /// Tenant id of tokens issued to identities not in `identities`, and of every subscription not in
+    /// `subscription_tenants`.
     pub tenant_id: String,
+    /// Service principals the token endpoint knows, each registered in its own tenant (`--identity`). One
+    /// of these gets tokens only from its tenant and only with its secret; once any is declared, other
+    /// client ids are refused unless they are `client_id`.
+    pub identities: Vec<Identity>,
+    /// The tenant each of these subscriptions belongs to (`--subscription-tenant`). A request on one of
+    /// them needs a token issued by that tenant or by a tenant it is delegated to; other subscriptions
+    /// belong to `tenant_id` and accept a token from any tenant, as before tenants were emulated.
+    pub subscription_tenants: Vec<SubscriptionTenant>,
+    /// Azure Lighthouse delegations of subscriptions to managing tenants (`--delegation`).
+    pub delegations: Vec<Delegation>,
     /// Role assignments (client id, role, scope). Empty: every identity is Owner of everything, as before
     /// RBAC was emulated. Non-empty: each request is checked against them (see `docs/local-cloud.md`).
     pub role_assignments: Vec<RoleAssignment>,
@@ -99,6 +111,9 @@ impl Default for Config {
             client_id: None,
             client_secret: None,
             tenant_id: DEFAULT_TENANT.to_string(),
+            identities: Vec::new(),
+            subscription_tenants: Vec::new(),
+            delegations: Vec::new(),
             role_assignments: Vec::new(),
         }
     }
@@ -151,8 +166,10 @@ pub(crate) struct AppState {
     pub throttle: realism::Throttle,
     pub chaos: realism::Chaos,
     tasks: Mutex<Vec<tokio::task::AbortHandle>>,
-    /// Token hash -> (expiry, client id it was issued to).
-    tokens: Mutex<HashMap<String, (i64, String)>>,
+    /// Token hash -> (expiry, who it was issued to).
+    tokens: Mutex<HashMap<String, (i64, auth::Caller)>>,
+    /// Tokens issued since the server started, by tenant.
+    issued: Mutex<std::collections::BTreeMap<String, u64>>,
     /// Secure parameters (`securestring`, `secureObject`) of deployments in flight, by deployment key. They
     /// live only here, never in the state database: a restart fails those deployments (see `deploy::recover`).
     pub secure_parameters: Mutex<HashMap<String, Map<String, Value>>>,
@@ -191,15 +208,25 @@ impl AppState {
         }
     }
 
-    pub fn remember_token(&self, hash: String, expires: i64, client_id: String) {
+    /// Count a token issued by `tenant`.
+    pub fn count_issued(&self, tenant: &str) {
+        *self
+            .issued
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(tenant.to_owned())
+            .or_default() += 1;
+    }
+
+    pub fn remember_token(&self, hash: String, expires: i64, caller: auth::Caller) {
         self.tokens
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(hash, (expires, client_id));
+            .insert(hash, (expires, caller));
     }
 
-    /// The client id a live token was issued to, if the token is known here and not expired.
-    pub fn known_token(&self, hash: &str) -> Option<String> {
+    /// Who a live token was issued to, if the token is known here and not expired.
+    pub fn known_token(&self, hash: &str) -> Option<auth::Caller> {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         self.tokens
             .lock()
@@ -253,6 +280,7 @@ impl Server {
             base_url: base_url.clone(),
             tasks: Mutex::new(Vec::new()),
             tokens: Mutex::new(HashMap::new()),
+            issued: Mutex::new(std::collections::BTreeMap::new()),
             secure_parameters: Mutex::new(HashMap::new()),
             stopping: std::sync::atomic::AtomicBool::new(false),
             config,
@@ -327,6 +355,15 @@ impl RunningServer {
     /// The tenant the token endpoint issues tokens for.
     pub fn tenant_id(&self) -> &str {
         &self.state.config.tenant_id
+    }
+
+    /// How many access tokens each tenant has issued since the server started.
+    pub fn tokens_issued(&self) -> std::collections::BTreeMap<String, u64> {
+        self.state
+            .issued
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// How many requests this server has answered 429 (throttled) since it started.

@@ -26,6 +26,7 @@ CREATE TABLE IF NOT EXISTS operations (
     http_status INTEGER, body TEXT);
 CREATE TABLE IF NOT EXISTS tokens (token TEXT PRIMARY KEY, expires INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS token_clients (token TEXT PRIMARY KEY, client_id TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS token_tenants (token TEXT PRIMARY KEY, tenant_id TEXT NOT NULL);
 ";
 
 /// A pending or finished long-running operation (resource group delete, what-if, deployment delete).
@@ -454,8 +455,15 @@ impl Store {
 
     // ---- tokens
 
-    /// Store a token (its hash) with its expiry and the client id it was issued to, in one transaction.
-    pub fn put_token(&self, token: &str, expires: i64, client_id: &str) -> Result<(), ArmError> {
+    /// Store a token (its hash) with its expiry, the client id it was issued to and the tenant that issued
+    /// it, in one transaction.
+    pub fn put_token(
+        &self,
+        token: &str,
+        expires: i64,
+        client_id: &str,
+        tenant_id: &str,
+    ) -> Result<(), ArmError> {
         self.tx(|tx| {
             tx.execute(
                 "INSERT OR REPLACE INTO tokens (token, expires) VALUES (?1, ?2)",
@@ -465,20 +473,25 @@ impl Store {
                 "INSERT OR REPLACE INTO token_clients (token, client_id) VALUES (?1, ?2)",
                 params![token, client_id],
             )?;
+            tx.execute(
+                "INSERT OR REPLACE INTO token_tenants (token, tenant_id) VALUES (?1, ?2)",
+                params![token, tenant_id],
+            )?;
             Ok(())
         })
     }
 
-    /// A token's expiry and the client id it was issued to (empty for tokens issued before client ids
-    /// were recorded).
-    pub fn token_lookup(&self, token: &str) -> Result<Option<(i64, String)>, ArmError> {
+    /// A token's expiry, the client id it was issued to and its tenant (each empty for tokens issued
+    /// before it was recorded).
+    pub fn token_lookup(&self, token: &str) -> Result<Option<(i64, String, String)>, ArmError> {
         Ok(self
             .lock()
             .query_row(
-                "SELECT t.expires, COALESCE(c.client_id, '') FROM tokens t \
-                 LEFT JOIN token_clients c ON c.token = t.token WHERE t.token = ?1",
+                "SELECT t.expires, COALESCE(c.client_id, ''), COALESCE(n.tenant_id, '') FROM tokens t \
+                 LEFT JOIN token_clients c ON c.token = t.token \
+                 LEFT JOIN token_tenants n ON n.token = t.token WHERE t.token = ?1",
                 [token],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .optional()?)
     }

@@ -33,7 +33,7 @@ use std::io::{BufRead, IsTerminal, Write};
 pub use apply::{ApplyReport, DeploymentOutcome};
 pub use destroy::DestroyReport;
 pub use plan::{Plan, Summary};
-pub use target::{connect, Connection, TargetKind, TargetOptions, TargetRef};
+pub use target::{connect, Connection, TargetKind, TargetOptions, TargetRef, TrustTarget};
 
 /// What can stop plan, apply or destroy (besides the ARM client's own errors).
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +54,14 @@ pub enum DeployError {
     /// The target cannot be used as given.
     #[error("target: {message}")]
     Target { message: String },
+    /// A trust's credential reference in fleet.yaml cannot be resolved (an environment variable it names is
+    /// not set, say).
+    #[error("trust {ods}: fleet.yaml {field}: {message}")]
+    TrustCredential {
+        ods: String,
+        field: String,
+        message: String,
+    },
     /// A secret parameter's environment variable is not set.
     #[error(
         "deployment '{deployment}': parameter {parameter} takes its value from environment variable \

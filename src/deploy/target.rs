@@ -4,11 +4,18 @@
 //! Contract: [`connect`] turns [`TargetOptions`] and the trust's values into a [`Connection`]: an
 //! [`ArmClient`] acting as the right identity, the subscription to deploy into, and (for the embedded cloud)
 //! the server, kept alive as long as the connection.
+//!
+//! The identity: a fleet trust's own credential reference ([`TrustTarget`], from `trusts.<ODS>.target` in
+//! fleet.yaml) when there is one, resolved by [`trust_credential`]; otherwise the environment's
+//! ([`crate::arm::Credential::from_env`] for Azure, `AZURE_CLIENT_ID`/`AZURE_CLIENT_SECRET` or defaults for
+//! the local cloud). Connections made from one [`TargetOptions`] (and its clones: every trust of a fleet
+//! run) share a token cache per identity ([`crate::arm::TokenPool`]).
 
 use super::DeployError;
-use crate::arm::{ArmClient, ArmClientOptions, Credential, Secret};
+use crate::arm::{ArmClient, ArmClientOptions, Credential, Secret, TokenPool};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
+use url::Url;
 
 /// The public Azure Resource Manager endpoint.
 pub const AZURE_ENDPOINT: &str = "https://management.azure.com";
@@ -50,6 +57,131 @@ pub struct TargetOptions {
     pub subscription: Option<String>,
     /// `--tenant`, over the values' `azure.tenant_id`.
     pub tenant: Option<String>,
+    /// The trust's own tenant and credential reference, when its fleet records one: acted as instead of
+    /// the environment's identity.
+    pub trust: Option<TrustTarget>,
+    /// Token caches shared by every connection made from these options and their clones.
+    pub tokens: TokenPool,
+}
+
+/// What a fleet records about one trust's target (`trusts.<ODS>.target` in fleet.yaml): its tenant and how to
+/// get a token there. Only references: the environment variables named are read at connect time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustTarget {
+    /// The trust's ODS code, for errors.
+    pub ods: String,
+    /// The tenant the trust's subscription belongs to.
+    pub tenant_id: String,
+    /// How to get a token for it.
+    pub credential: crate::fleet::config::Credential,
+}
+
+/// The identity the environment describes. For the local cloud at `local` (its token endpoint is the
+/// authority): a service principal from `AZURE_CLIENT_ID`/`AZURE_CLIENT_SECRET`, or a default one a
+/// cloud accepting any client takes. For Azure: [`Credential::from_vars`]. `tenant` replaces the
+/// environment's tenant where the credential has one.
+fn environment_credential(
+    local: Option<&Url>,
+    tenant: Option<&str>,
+    var: &dyn Fn(&str) -> Option<String>,
+) -> Result<Credential, DeployError> {
+    if let Some(authority_host) = local {
+        return Ok(Credential::ServicePrincipal {
+            tenant_id: tenant
+                .map(str::to_owned)
+                .or_else(|| var("AZURE_TENANT_ID"))
+                .unwrap_or_else(|| crate::cloud::DEFAULT_TENANT.to_owned()),
+            client_id: var("AZURE_CLIENT_ID").unwrap_or_else(|| LOCAL_CLIENT_ID.to_owned()),
+            client_secret: Secret::new(
+                var("AZURE_CLIENT_SECRET").unwrap_or_else(|| "local".to_owned()),
+            ),
+            authority_host: authority_host.clone(),
+        });
+    }
+    let mut credential = Credential::from_vars(var)?;
+    if let Some(t) = tenant {
+        match &mut credential {
+            Credential::ServicePrincipal { tenant_id, .. }
+            | Credential::WorkloadIdentity { tenant_id, .. } => *tenant_id = t.to_owned(),
+            _ => {}
+        }
+    }
+    Ok(credential)
+}
+
+/// The identity to act as for a fleet trust, its references resolved through `var` (the environment):
+/// - `default`: the environment's identity, in the trust's tenant;
+/// - `service_principal`: client id and secret from the environment variables it names, in the trust's tenant;
+/// - `workload_identity`: its client id in the trust's tenant, the federated token from
+///   `AZURE_FEDERATED_TOKEN_FILE`;
+/// - `lighthouse`: the environment's identity in the managing tenant, which issues the token (the trust's
+///   subscription is delegated to it).
+///
+/// `local` is the local cloud's URL when it is the target (its token endpoint is then the authority);
+/// Azure's authority is `AZURE_AUTHORITY_HOST` or Entra ID's.
+pub fn trust_credential(
+    trust: &TrustTarget,
+    local: Option<&Url>,
+    var: &dyn Fn(&str) -> Option<String>,
+) -> Result<Credential, DeployError> {
+    use crate::fleet::config::Credential as Reference;
+    let ods = &trust.ods;
+    let field = |rest: &str| format!("trusts.{ods}.target.credential.{rest}");
+    let authority = || -> Result<Url, DeployError> {
+        match local {
+            Some(url) => Ok(url.clone()),
+            None => Ok(crate::arm::auth::authority_host(
+                var("AZURE_AUTHORITY_HOST").as_deref(),
+            )?),
+        }
+    };
+    match &trust.credential {
+        Reference::Default => environment_credential(local, Some(&trust.tenant_id), var),
+        Reference::Lighthouse { managing_tenant_id } => {
+            environment_credential(local, Some(managing_tenant_id), var)
+        }
+        Reference::ServicePrincipal {
+            client_id_env,
+            client_secret_env,
+        } => {
+            let read = |key: &str, name: &str, what: &str| {
+                var(name).ok_or_else(|| DeployError::TrustCredential {
+                    ods: ods.clone(),
+                    field: field(&format!("service_principal.{key}")),
+                    message: format!(
+                        "the environment variable {name} is not set or is empty; it must hold {what} of \
+                         the service principal trustprint acts as in tenant {}",
+                        trust.tenant_id
+                    ),
+                })
+            };
+            let client_id = read("client_id_env", client_id_env, "the client id")?;
+            let client_secret = read("client_secret_env", client_secret_env, "the client secret")?;
+            Ok(Credential::ServicePrincipal {
+                tenant_id: trust.tenant_id.clone(),
+                client_id,
+                client_secret: Secret::new(client_secret),
+                authority_host: authority()?,
+            })
+        }
+        Reference::WorkloadIdentity { client_id } => {
+            let token_file =
+                var("AZURE_FEDERATED_TOKEN_FILE").ok_or_else(|| DeployError::TrustCredential {
+                    ods: ods.clone(),
+                    field: field("workload_identity"),
+                    message: "the environment variable AZURE_FEDERATED_TOKEN_FILE is not set or is \
+                              empty; it must name the file holding the federated (OIDC) token, as GitHub \
+                              Actions, Azure DevOps and AKS workload identity provide"
+                        .into(),
+                })?;
+            Ok(Credential::WorkloadIdentity {
+                tenant_id: trust.tenant_id.clone(),
+                client_id: client_id.clone(),
+                token_file: PathBuf::from(token_file),
+                authority_host: authority()?,
+            })
+        }
+    }
 }
 
 /// What the plan file records about the target, compared by `apply --plan`.
@@ -93,14 +225,46 @@ fn local_client_options() -> ArmClientOptions {
 /// Reads the subscription once before anything else: a wrong credential or a subscription the identity
 /// cannot see stops here, with one clear error, rather than inside the first what-if. (A failing identity
 /// endpoint is retried by the credential's transport, `arm::auth`.)
-async fn check_access(client: &ArmClient, subscription_id: &str) -> Result<(), DeployError> {
+/// A fleet trust's connection names the trust and the identity acted as, so that a token from the wrong
+/// tenant points at the line of fleet.yaml to fix.
+async fn check_access(
+    client: &ArmClient,
+    subscription_id: &str,
+    acting: Option<(&TrustTarget, &Credential)>,
+) -> Result<(), DeployError> {
+    let context = match acting {
+        None => format!("reading subscription {subscription_id}"),
+        Some((trust, credential)) => format!(
+            "trust {}: reading subscription {subscription_id} as {} (fleet.yaml trusts.{}.target)",
+            trust.ods,
+            identity_of(credential),
+            trust.ods
+        ),
+    };
     client
         .get_subscription(subscription_id)
         .await
         .map(|_| ())
-        .map_err(DeployError::arm(format!(
-            "reading subscription {subscription_id}"
-        )))
+        .map_err(DeployError::arm(context))
+}
+
+/// Who a credential acts as, in words and without its secret.
+fn identity_of(credential: &Credential) -> String {
+    match credential {
+        Credential::ServicePrincipal {
+            tenant_id,
+            client_id,
+            ..
+        } => format!("service principal {client_id} of tenant {tenant_id}"),
+        Credential::WorkloadIdentity {
+            tenant_id,
+            client_id,
+            ..
+        } => format!("workload identity {client_id} of tenant {tenant_id}"),
+        Credential::ManagedIdentity => "the host's managed identity".into(),
+        Credential::AzureCli => "the Azure CLI's signed-in account".into(),
+        Credential::AccessToken(_) => "a fixed access token".into(),
+    }
 }
 
 /// The api-version trustprint uses for the Key Vaults it seeds in the local cloud.
@@ -268,22 +432,23 @@ pub async fn connect(
                     (server.url().to_owned(), Some(server), tenant)
                 }
             };
-            let authority_host = url::Url::parse(&url).map_err(|e| DeployError::Target {
+            let authority_host = Url::parse(&url).map_err(|e| DeployError::Target {
                 message: format!("--cloud-url {url}: {e}"),
             })?;
-            // The local cloud's token endpoint issues tokens to a service principal; a running one may be
-            // configured to accept only particular credentials, given as for Azure.
-            let credential = Credential::ServicePrincipal {
-                tenant_id: tenant.clone(),
-                client_id: var("AZURE_CLIENT_ID").unwrap_or_else(|| LOCAL_CLIENT_ID.to_owned()),
-                client_secret: Secret::new(
-                    var("AZURE_CLIENT_SECRET").unwrap_or_else(|| "local".to_owned()),
-                ),
-                authority_host,
+            let credential = match &options.trust {
+                Some(trust) => trust_credential(trust, Some(&authority_host), &var)?,
+                None => environment_credential(Some(&authority_host), Some(&tenant), &var)?,
             };
-            let client = ArmClient::new(&url, credential, local_client_options())?;
+            let acting = options.trust.as_ref().map(|t| (t, credential.clone()));
+            let client =
+                ArmClient::with_pool(&url, credential, local_client_options(), &options.tokens)?;
             let subscription_id = configured_sub.unwrap_or_else(|| local_subscription(ods_code));
-            check_access(&client, &subscription_id).await?;
+            check_access(
+                &client,
+                &subscription_id,
+                acting.as_ref().map(|(t, c)| (*t, c)),
+            )
+            .await?;
             Ok(Connection {
                 client,
                 target: TargetRef {
@@ -309,17 +474,24 @@ pub async fn connect(
                 .tenant
                 .clone()
                 .or_else(|| value_str(values, "azure.tenant_id"));
-            let mut credential = Credential::from_env()?;
-            if let Some(t) = &tenant {
-                match &mut credential {
-                    Credential::ServicePrincipal { tenant_id, .. }
-                    | Credential::WorkloadIdentity { tenant_id, .. } => tenant_id.clone_from(t),
-                    _ => {}
-                }
-            }
+            let credential = match &options.trust {
+                Some(trust) => trust_credential(trust, None, &var)?,
+                None => environment_credential(None, tenant.as_deref(), &var)?,
+            };
+            let acting = options.trust.as_ref().map(|t| (t, credential.clone()));
             let endpoint = var("TRUSTPRINT_ARM_ENDPOINT").unwrap_or_else(|| AZURE_ENDPOINT.into());
-            let client = ArmClient::new(&endpoint, credential, ArmClientOptions::default())?;
-            check_access(&client, &subscription_id).await?;
+            let client = ArmClient::with_pool(
+                &endpoint,
+                credential,
+                ArmClientOptions::default(),
+                &options.tokens,
+            )?;
+            check_access(
+                &client,
+                &subscription_id,
+                acting.as_ref().map(|(t, c)| (*t, c)),
+            )
+            .await?;
             Ok(Connection {
                 client,
                 target: TargetRef {
@@ -343,5 +515,175 @@ mod tests {
         assert_eq!(a, local_subscription("rm3"));
         assert_ne!(a, local_subscription("RHW"));
         assert!(uuid::Uuid::parse_str(&a).is_ok());
+    }
+
+    use crate::fleet::config::Credential as Reference;
+    use std::collections::HashMap;
+
+    fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| m.get(k).cloned().filter(|v| !v.is_empty())
+    }
+
+    fn trust(credential: Reference) -> TrustTarget {
+        TrustTarget {
+            ods: "RBT".into(),
+            tenant_id: "tenant-a".into(),
+            credential,
+        }
+    }
+
+    fn sp() -> Reference {
+        Reference::ServicePrincipal {
+            client_id_env: "RBT_CLIENT_ID".into(),
+            client_secret_env: "RBT_CLIENT_SECRET".into(),
+        }
+    }
+
+    #[test]
+    fn a_service_principal_comes_from_the_named_variables_in_the_trusts_tenant() {
+        let var = vars(&[
+            ("RBT_CLIENT_ID", "app-a"),
+            ("RBT_CLIENT_SECRET", "hunter2"),
+            ("AZURE_CLIENT_ID", "someone-else"),
+        ]);
+        let c = trust_credential(&trust(sp()), None, &var).unwrap();
+        assert_eq!(
+            c,
+            Credential::ServicePrincipal {
+                tenant_id: "tenant-a".into(),
+                client_id: "app-a".into(),
+                client_secret: Secret::new("hunter2"),
+                authority_host: Url::parse(crate::arm::auth::PUBLIC_AUTHORITY_HOST).unwrap(),
+            }
+        );
+        // The local cloud is its own authority.
+        let local = Url::parse("http://127.0.0.1:4010").unwrap();
+        let Credential::ServicePrincipal { authority_host, .. } =
+            trust_credential(&trust(sp()), Some(&local), &var).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(authority_host, local);
+    }
+
+    #[test]
+    fn a_missing_variable_names_the_trust_the_field_and_the_variable_and_never_the_secret() {
+        let e = trust_credential(
+            &trust(sp()),
+            None,
+            &vars(&[("RBT_CLIENT_ID", "app-a"), ("RBT_CLIENT_SECRET", "")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            e,
+            "trust RBT: fleet.yaml trusts.RBT.target.credential.service_principal.client_secret_env: the \
+             environment variable RBT_CLIENT_SECRET is not set or is empty; it must hold the client secret \
+             of the service principal trustprint acts as in tenant tenant-a"
+        );
+        let e = trust_credential(
+            &trust(sp()),
+            None,
+            &vars(&[("RBT_CLIENT_SECRET", "hunter2")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("trust RBT: fleet.yaml trusts.RBT.target.credential.service_principal.client_id_env: the environment variable RBT_CLIENT_ID is not set"),
+            "{e}"
+        );
+        assert!(!e.contains("hunter2"), "{e}");
+    }
+
+    #[test]
+    fn workload_identity_takes_the_token_file_from_the_environment() {
+        let wi = Reference::WorkloadIdentity {
+            client_id: "app-wi".into(),
+        };
+        let c = trust_credential(
+            &trust(wi.clone()),
+            None,
+            &vars(&[("AZURE_FEDERATED_TOKEN_FILE", "/var/run/token")]),
+        )
+        .unwrap();
+        assert_eq!(
+            c,
+            Credential::WorkloadIdentity {
+                tenant_id: "tenant-a".into(),
+                client_id: "app-wi".into(),
+                token_file: PathBuf::from("/var/run/token"),
+                authority_host: Url::parse(crate::arm::auth::PUBLIC_AUTHORITY_HOST).unwrap(),
+            }
+        );
+        let e = trust_credential(&trust(wi), None, &vars(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("trust RBT: fleet.yaml trusts.RBT.target.credential.workload_identity: the environment variable AZURE_FEDERATED_TOKEN_FILE is not set"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn default_and_lighthouse_use_the_environments_identity_in_the_trusts_or_the_managing_tenant() {
+        let env = vars(&[
+            ("AZURE_TENANT_ID", "tenant-of-the-runner"),
+            ("AZURE_CLIENT_ID", "fleet-ops"),
+            ("AZURE_CLIENT_SECRET", "s"),
+        ]);
+        let tenant_of = |c: Credential| match c {
+            Credential::ServicePrincipal {
+                tenant_id,
+                client_id,
+                ..
+            } => (tenant_id, client_id),
+            other => panic!("{other:?}"),
+        };
+        let c = trust_credential(&trust(Reference::Default), None, &env).unwrap();
+        assert_eq!(tenant_of(c), ("tenant-a".into(), "fleet-ops".into()));
+        let lighthouse = Reference::Lighthouse {
+            managing_tenant_id: "tenant-m".into(),
+        };
+        let c = trust_credential(&trust(lighthouse.clone()), None, &env).unwrap();
+        assert_eq!(tenant_of(c), ("tenant-m".into(), "fleet-ops".into()));
+        // On the local cloud without a service principal in the environment: the default local identity.
+        let local = Url::parse("http://127.0.0.1:4010").unwrap();
+        let c = trust_credential(&trust(lighthouse), Some(&local), &vars(&[])).unwrap();
+        assert_eq!(tenant_of(c), ("tenant-m".into(), LOCAL_CLIENT_ID.into()));
+    }
+
+    #[tokio::test]
+    async fn connections_acting_as_one_identity_share_its_token() {
+        let server = crate::cloud::Server::start(crate::cloud::Config::default())
+            .await
+            .unwrap();
+        let url = Url::parse(server.url()).unwrap();
+        let pool = TokenPool::default();
+        let env = vars(&[("RBT_CLIENT_ID", "app-a"), ("RBT_CLIENT_SECRET", "s")]);
+        let other = TrustTarget {
+            tenant_id: "tenant-b".into(),
+            ..trust(sp())
+        };
+        for (t, sub) in [
+            (trust(sp()), "aaaaaaaa-0000-4000-8000-000000000001"),
+            (trust(sp()), "aaaaaaaa-0000-4000-8000-000000000002"),
+            (other, "bbbbbbbb-0000-4000-8000-000000000001"),
+        ] {
+            let credential = trust_credential(&t, Some(&url), &env).unwrap();
+            let client =
+                ArmClient::with_pool(server.url(), credential, local_client_options(), &pool)
+                    .unwrap();
+            check_access(&client, sub, None).await.unwrap();
+        }
+        assert_eq!(pool.len(), 2);
+        assert_eq!(
+            server.tokens_issued().into_iter().collect::<Vec<_>>(),
+            vec![("tenant-a".to_string(), 1), ("tenant-b".to_string(), 1)]
+        );
+        server.shutdown().await;
     }
 }

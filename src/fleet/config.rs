@@ -145,7 +145,10 @@ pub enum AddressOrigin {
 pub struct Target {
     pub tenant_id: String,
     pub subscription_id: String,
-    #[serde(default)]
+    /// Written as fleet.yaml's readers expect: `default`, or a one-key map such as
+    /// `{service_principal: {client_id_env: X, client_secret_env: Y}}` (serde_yaml's own enum form is a YAML
+    /// tag, `!service_principal`, which nobody writes by hand).
+    #[serde(default, with = "serde_yaml::with::singleton_map")]
     pub credential: Credential,
 }
 
@@ -168,4 +171,50 @@ pub enum Credential {
     /// The fleet's own identity in a managing tenant, delegated the trust's subscription through Azure
     /// Lighthouse: the token is issued by the managing tenant.
     Lighthouse { managing_tenant_id: String },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_read_and_write_as_one_key_maps() {
+        for (text, expected) in [
+            ("default", Credential::Default),
+            (
+                "{service_principal: {client_id_env: RM3_CLIENT_ID, client_secret_env: RM3_CLIENT_SECRET}}",
+                Credential::ServicePrincipal {
+                    client_id_env: "RM3_CLIENT_ID".into(),
+                    client_secret_env: "RM3_CLIENT_SECRET".into(),
+                },
+            ),
+            (
+                "{workload_identity: {client_id: 00000000-0000-4000-8000-000000000001}}",
+                Credential::WorkloadIdentity {
+                    client_id: "00000000-0000-4000-8000-000000000001".into(),
+                },
+            ),
+            (
+                "{lighthouse: {managing_tenant_id: 0b5e4a7c-3f2d-4d1e-9a8b-1c2d3e4f5a6b}}",
+                Credential::Lighthouse {
+                    managing_tenant_id: "0b5e4a7c-3f2d-4d1e-9a8b-1c2d3e4f5a6b".into(),
+                },
+            ),
+        ] {
+            let yaml = format!("{{tenant_id: t, subscription_id: s, credential: {text}}}");
+            let target: Target = serde_yaml::from_str(&yaml).unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert_eq!(target.credential, expected);
+            let again: Target =
+                serde_yaml::from_str(&serde_yaml::to_string(&target).unwrap()).unwrap();
+            assert_eq!(again, target);
+        }
+        let target: Target = serde_yaml::from_str("{tenant_id: t, subscription_id: s}").unwrap();
+        assert_eq!(target.credential, Credential::Default);
+        let e = serde_yaml::from_str::<Target>(
+            "{tenant_id: t, subscription_id: s, credential: {service_principal: {client_id_env: X}}}",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("missing field `client_secret_env`"), "{e}");
+    }
 }

@@ -308,6 +308,23 @@ impl Fleet {
         Ok(out)
     }
 
+    /// The trust's target identity as fleet.yaml records it (`trusts.<ODS>.target`): its tenant and credential
+    /// reference, which plan and apply act as instead of the environment's identity. `None` without a target.
+    pub fn trust_target(
+        &self,
+        ods: &str,
+    ) -> Result<Option<crate::deploy::TrustTarget>, FleetError> {
+        Ok(self
+            .trust(ods)?
+            .target
+            .as_ref()
+            .map(|t| crate::deploy::TrustTarget {
+                ods: ods.to_string(),
+                tenant_id: t.tenant_id.clone(),
+                credential: t.credential.clone(),
+            }))
+    }
+
     /// Add a trust with its own values file, copied to `trusts/<ODS>/values.yaml` and committed with fleet.yaml.
     /// A network address space in the file is kept as a manual range (checked for overlap); without one the
     /// fleet allocates.

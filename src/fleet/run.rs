@@ -560,6 +560,14 @@ fn one_at(
     refresh: bool,
     mode: Mode,
 ) -> Result<Outcome, Error> {
+    // The trust acts as its own identity when fleet.yaml records one (tokens still shared through the
+    // options' pool).
+    let trust_target = fleet.trust_target(ods)?;
+    let deploy = || -> Result<DeployOptions, Error> {
+        let mut options = deploy()?;
+        options.target.trust.clone_from(&trust_target);
+        Ok(options)
+    };
     let one = crate::run::check_one(blueprint, renderer, input)?;
     let checked = crate::run::Checked {
         loaded: crate::load::Loaded {
