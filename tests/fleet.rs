@@ -677,11 +677,11 @@ fn the_html_report_renders_in_chromium_with_the_fleets_data() {
     assert!(dom.contains(">Y62 North West</text>"), "{dom}");
 }
 
-/// The North West fleet pinned at exemplar-epr 1.0.0 with rings, all 30 trusts applied at 1.0.0. The shared
-/// defaults set 1.0.0's `patching.recur_every`; RBL (canary) patches on the last Sunday, Offset6, which
-/// 1.1.0's second wave cannot follow; RXV (broad) has its own patching values and a comment.
-fn north_west_at_1_0_0() -> Output {
+/// The North West fleet pinned at exemplar-epr 1.0.0, rings canary (R0A, RBL), early (RBN, RBQ) and broad, and
+/// 1.0.0's `patching.recur_every` in the shared defaults; RBL and RXV with patching values of their own.
+fn pinned_north_west() -> Output {
     let out = deployable_north_west();
+
     let path = out.path("fleet/fleet.yaml");
     let mut fleet: serde_yaml::Mapping =
         serde_yaml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
@@ -722,7 +722,14 @@ fn north_west_at_1_0_0() -> Output {
         )
         .args(["fleet", "add", "RXV", "--fleet", "fleet", "--values", "rxv.yaml"])
         .run();
-    let out = Test::in_dir(out.dir)
+    out
+}
+
+/// The North West fleet pinned at exemplar-epr 1.0.0 with rings, all 30 trusts applied at 1.0.0. The shared
+/// defaults set 1.0.0's `patching.recur_every`; RBL (canary) patches on the last Sunday, Offset6, which
+/// 1.1.0's second wave cannot follow; RXV (broad) has its own patching values and a comment.
+fn north_west_at_1_0_0() -> Output {
+    let out = Test::in_dir(pinned_north_west().dir)
         .args(["fleet", "apply", "--fleet", "fleet", "--concurrency", "6"])
         .stdout_has("30 trust(s): 0 no change (0 skipped by content hash), 30 applied, 0 failed")
         .run();
@@ -730,6 +737,38 @@ fn north_west_at_1_0_0() -> Output {
         assert_eq!(lock["blueprint"]["version"], "1.0.0", "{ods}");
     }
     out
+}
+
+#[test]
+fn fleet_cost_estimates_every_trust_at_its_own_version_on_the_shared_defaults() {
+    let out = pinned_north_west();
+    // RXV has moved to 1.1.0 ahead of the others (its values as `fleet upgrade` migrated them).
+    let path = out.path("fleet/fleet.yaml");
+    let mut fleet: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    fleet["trusts"]["RXV"]["version"] = "1.1.0".into();
+    commit_fleet_file(
+        &out,
+        &serde_yaml::to_string(&fleet).unwrap(),
+        "RXV on 1.1.0",
+    );
+    let out = Test::in_dir(out.dir)
+        .write(
+            "rxv.yaml",
+            "patching:\n  wave1:\n    recur_every: 1Month Third Wednesday\n",
+        )
+        .args([
+            "fleet", "add", "RXV", "--fleet", "fleet", "--values", "rxv.yaml",
+        ])
+        .run();
+    let out = Test::in_dir(out.dir)
+        .args(["fleet", "cost", "--fleet", "fleet", "--output", "json"])
+        .run();
+    let rollup = out.json();
+    assert_eq!(rollup["failed"], 0, "{rollup}");
+    // Imported trusts without values of their own are estimated from fleet.yaml too.
+    assert_eq!(rollup["trusts"].as_array().unwrap().len(), 30);
+    assert_eq!(rollup["byRegion"]["Y62"]["trusts"], 30);
 }
 
 fn versions(out: &Output) -> std::collections::BTreeMap<String, String> {

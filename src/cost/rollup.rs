@@ -1,9 +1,10 @@
 //! `trustprint fleet cost`: every trust of a fleet repository estimated, rolled up by trust, NHS England
 //! region and ICB.
 //!
-//! Contract: [`fleet_cost`] reads `trusts/<ODS>/values.yaml` of each trust in the fleet repository (the layout
-//! [`crate::record`] writes), keeps those the [`Selection`] names, estimates each against one opened blueprint
-//! and one price sheet, and sums by region and ICB from the ODS data shipped in `data/nhs/`. One trust failing
+//! Contract: [`fleet_cost`] estimates each open trust of a fleet repository (fleet.yaml) with the values and
+//! blueprint version a fleet run gives it ([`crate::fleet::Fleet::trust_input`]), or, in a folder of stamped
+//! trusts without fleet.yaml, each `trusts/<ODS>/values.yaml` against the blueprint given; it keeps those the
+//! [`Selection`] names, uses one price sheet, and sums by region and ICB from the ODS data shipped in `data/nhs/`. One trust failing
 //! to load or render is reported in its row and left out of the sums; it never stops the others.
 
 use super::{pennies, BudgetCheck, Options, PriceSheet, PricesUsed};
@@ -92,33 +93,62 @@ pub fn fleet_cost(
     options: &Options,
 ) -> Result<Rollup, Error> {
     options.thresholds.validate()?;
-    let trusts_dir = fleet.join("trusts");
-    let entries = std::fs::read_dir(&trusts_dir).map_err(|e| Error::io(&trusts_dir, e))?;
-    let mut folders: Vec<String> = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|e| Error::io(&trusts_dir, e))?;
-        if entry.path().join(crate::record::VALUES_FILE).is_file() {
-            folders.push(entry.file_name().to_string_lossy().into_owned());
+    let sheet = PriceSheet::resolve(options.prices.as_deref())?;
+    // A fleet repository's trusts run their own blueprint versions on the fleet's defaults (docs/fleets.md);
+    // a folder of stamped trusts without fleet.yaml is read as `stamp --fleet` writes it, with `blueprint`.
+    let mut blueprints: Vec<crate::blueprint::Blueprint> = Vec::new();
+    let mut jobs: Vec<(String, usize, Result<crate::values::ValuesInput, Error>)> = Vec::new();
+    if fleet.join(crate::fleet::FLEET_FILE).is_file() {
+        let repo = crate::fleet::Fleet::open(fleet)?;
+        let open: Vec<String> = crate::fleet::run::Selection::default().resolve(&repo)?;
+        let versions = crate::fleet::version::Versions::open(&repo, &open, None)?;
+        blueprints = versions.all().to_vec();
+        for ods in open {
+            let (region_code, icb_code) = ods_place(&ods).unwrap_or_default();
+            if !selection.keeps(&ods, &region_code, &icb_code) {
+                continue;
+            }
+            let at = versions.index(&versions.of(&repo, &ods)?)?;
+            let input = repo
+                .trust_input(&ods, &versions.default, &blueprints[at].manifest)
+                .map(|(input, _)| input);
+            jobs.push((ods, at, input));
+        }
+    } else {
+        let trusts_dir = fleet.join("trusts");
+        let entries = std::fs::read_dir(&trusts_dir).map_err(|e| Error::io(&trusts_dir, e))?;
+        let mut folders: Vec<String> = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::io(&trusts_dir, e))?;
+            if entry.path().join(crate::record::VALUES_FILE).is_file() {
+                folders.push(entry.file_name().to_string_lossy().into_owned());
+            }
+        }
+        folders.sort();
+        blueprints.push(crate::blueprint::open(blueprint)?);
+        for ods in folders {
+            let (region_code, icb_code) = ods_place(&ods).unwrap_or_default();
+            if selection.keeps(&ods, &region_code, &icb_code) {
+                let input = crate::values::ValuesInput {
+                    file: Some(trusts_dir.join(&ods).join(crate::record::VALUES_FILE)),
+                    text: None,
+                    base: None,
+                    overrides: Vec::new(),
+                };
+                jobs.push((ods, 0, Ok(input)));
+            }
         }
     }
-    folders.sort();
-    let sheet = PriceSheet::resolve(options.prices.as_deref())?;
-    let bp = crate::blueprint::open(blueprint)?;
-    let renderer = crate::render::Renderer::new(&bp)?;
+    let renderers = blueprints
+        .iter()
+        .map(crate::render::Renderer::new)
+        .collect::<Result<Vec<_>, _>>()?;
     let mut rows = Vec::new();
-    for ods in folders {
+    for (ods, at, input) in jobs {
         let (region_code, icb_code) = ods_place(&ods).unwrap_or_default();
-        if !selection.keeps(&ods, &region_code, &icb_code) {
-            continue;
-        }
-        let input = crate::values::ValuesInput {
-            file: Some(trusts_dir.join(&ods).join(crate::record::VALUES_FILE)),
-            base: None,
-            text: None,
-            overrides: Vec::new(),
-        };
-        let costed = crate::values::load(&bp.manifest, &input).and_then(|values| {
-            let rendered = renderer.render(&values)?;
+        let costed = input.and_then(|input| {
+            let values = crate::values::load(&blueprints[at].manifest, &input)?;
+            let rendered = renderers[at].render(&values)?;
             super::estimate_rendered(&values, &rendered, &sheet, options)
         });
         let mut row = TrustCost {
