@@ -715,14 +715,13 @@ fn pinned_north_west() -> Output {
             "fleet", "add", "RBL", "--fleet", "fleet", "--values", "rbl.yaml",
         ])
         .run();
-    let out = Test::in_dir(out.dir)
+    Test::in_dir(out.dir)
         .write(
             "rxv.yaml",
             "# RXV: patches mid-week, after the clinics close\npatching:\n  recur_every: 1Month Third Wednesday\n  start_time: \"21:00\"\n",
         )
         .args(["fleet", "add", "RXV", "--fleet", "fleet", "--values", "rxv.yaml"])
-        .run();
-    out
+        .run()
 }
 
 /// The North West fleet pinned at exemplar-epr 1.0.0 with rings, all 30 trusts applied at 1.0.0. The shared
