@@ -196,6 +196,22 @@ fn commit_fleet_file(out: &Output, text: &str, message: &str) {
         .unwrap();
 }
 
+/// Edit fleet.yaml as YAML and commit it by hand (a person editing the file).
+fn edit_fleet_file(out: &Output, message: &str, edit: impl FnOnce(&mut serde_yaml::Value)) {
+    let mut fleet: serde_yaml::Value = serde_yaml::from_str(&out.read("fleet/fleet.yaml")).unwrap();
+    edit(&mut fleet);
+    commit_fleet_file(out, &serde_yaml::to_string(&fleet).unwrap(), message);
+}
+
+/// `fleet add ODS --values` with `text` as the trust's own values (committed by trustprint).
+fn add_own_values(out: Output, ods: &str, text: &str) -> Output {
+    let file = format!("{}.yaml", ods.to_ascii_lowercase());
+    Test::in_dir(out.dir)
+        .write(&file, text)
+        .args(["fleet", "add", ods, "--fleet", "fleet", "--values", &file])
+        .run()
+}
+
 /// A fleet of the North West's 30 open trusts whose shared defaults (everything but each trust's identity and
 /// address space) come from the Royal Berkshire example: deployable as imported.
 fn deployable_north_west() -> Output {
@@ -209,15 +225,9 @@ fn deployable_north_west() -> Output {
         "network".into(),
         serde_yaml::from_str("{dns_servers: [10.131.0.4, 10.131.0.5]}").unwrap(),
     );
-    let path = out.path("fleet/fleet.yaml");
-    let mut fleet: serde_yaml::Mapping =
-        serde_yaml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    fleet.insert("defaults".into(), defaults.into());
-    commit_fleet_file(
-        &out,
-        &serde_yaml::to_string(&fleet).unwrap(),
-        "Shared defaults",
-    );
+    edit_fleet_file(&out, "Shared defaults", |fleet| {
+        fleet["defaults"] = defaults.into();
+    });
     out
 }
 
@@ -681,47 +691,25 @@ fn the_html_report_renders_in_chromium_with_the_fleets_data() {
 /// 1.0.0's `patching.recur_every` in the shared defaults; RBL and RXV with patching values of their own.
 fn pinned_north_west() -> Output {
     let out = deployable_north_west();
-
-    let path = out.path("fleet/fleet.yaml");
-    let mut fleet: serde_yaml::Mapping =
-        serde_yaml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    fleet.insert(
-        "blueprint".into(),
-        serde_yaml::from_str("{source: embedded, version: 1.0.0}").unwrap(),
-    );
-    fleet.insert(
-        "rings".into(),
-        serde_yaml::from_str(
+    edit_fleet_file(&out, "Pin 1.0.0, rings", |fleet| {
+        fleet["blueprint"] = serde_yaml::from_str("{source: embedded, version: 1.0.0}").unwrap();
+        fleet["rings"] = serde_yaml::from_str(
             "[{name: canary, trusts: [R0A, RBL]}, {name: early, trusts: [RBN, RBQ]}, {name: broad}]",
         )
-        .unwrap(),
+        .unwrap();
+        fleet["defaults"]["patching"] =
+            serde_yaml::from_str("{recur_every: 1Month Second Tuesday Offset2}").unwrap();
+    });
+    let out = add_own_values(
+        out,
+        "RBL",
+        "patching:\n  recur_every: 1Month Last Sunday Offset6\n",
     );
-    let defaults = fleet.get_mut("defaults").unwrap().as_mapping_mut().unwrap();
-    defaults.insert(
-        "patching".into(),
-        serde_yaml::from_str("{recur_every: 1Month Second Tuesday Offset2}").unwrap(),
-    );
-    commit_fleet_file(
-        &out,
-        &serde_yaml::to_string(&fleet).unwrap(),
-        "Pin 1.0.0, rings",
-    );
-    let out = Test::in_dir(out.dir)
-        .write(
-            "rbl.yaml",
-            "patching:\n  recur_every: 1Month Last Sunday Offset6\n",
-        )
-        .args([
-            "fleet", "add", "RBL", "--fleet", "fleet", "--values", "rbl.yaml",
-        ])
-        .run();
-    Test::in_dir(out.dir)
-        .write(
-            "rxv.yaml",
-            "# RXV: patches mid-week, after the clinics close\npatching:\n  recur_every: 1Month Third Wednesday\n  start_time: \"21:00\"\n",
-        )
-        .args(["fleet", "add", "RXV", "--fleet", "fleet", "--values", "rxv.yaml"])
-        .run()
+    add_own_values(
+        out,
+        "RXV",
+        "# RXV: patches mid-week, after the clinics close\npatching:\n  recur_every: 1Month Third Wednesday\n  start_time: \"21:00\"\n",
+    )
 }
 
 /// The North West fleet pinned at exemplar-epr 1.0.0 with rings, all 30 trusts applied at 1.0.0. The shared
@@ -742,24 +730,14 @@ fn north_west_at_1_0_0() -> Output {
 fn fleet_cost_estimates_every_trust_at_its_own_version_on_the_shared_defaults() {
     let out = pinned_north_west();
     // RXV has moved to 1.1.0 ahead of the others (its values as `fleet upgrade` migrated them).
-    let path = out.path("fleet/fleet.yaml");
-    let mut fleet: serde_yaml::Value =
-        serde_yaml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    fleet["trusts"]["RXV"]["version"] = "1.1.0".into();
-    commit_fleet_file(
-        &out,
-        &serde_yaml::to_string(&fleet).unwrap(),
-        "RXV on 1.1.0",
+    edit_fleet_file(&out, "RXV on 1.1.0", |fleet| {
+        fleet["trusts"]["RXV"]["version"] = "1.1.0".into();
+    });
+    let out = add_own_values(
+        out,
+        "RXV",
+        "patching:\n  wave1:\n    recur_every: 1Month Third Wednesday\n",
     );
-    let out = Test::in_dir(out.dir)
-        .write(
-            "rxv.yaml",
-            "patching:\n  wave1:\n    recur_every: 1Month Third Wednesday\n",
-        )
-        .args([
-            "fleet", "add", "RXV", "--fleet", "fleet", "--values", "rxv.yaml",
-        ])
-        .run();
     let out = Test::in_dir(out.dir)
         .args(["fleet", "cost", "--fleet", "fleet", "--output", "json"])
         .run();
@@ -936,15 +914,11 @@ fn a_rollout_halted_by_its_canary_ring_touches_no_later_ring_and_finishes_once_m
     }
 
     // RBL moves wave 1 two days earlier; the rollout goes through every ring.
-    let out = Test::in_dir(out.dir)
-        .write(
-            "rbl.yaml",
-            "patching:\n  wave1:\n    recur_every: 1Month Last Sunday Offset4\n",
-        )
-        .args([
-            "fleet", "add", "RBL", "--fleet", "fleet", "--values", "rbl.yaml",
-        ])
-        .run();
+    let out = add_own_values(
+        out,
+        "RBL",
+        "patching:\n  wave1:\n    recur_every: 1Month Last Sunday Offset4\n",
+    );
     let out = Test::in_dir(out.dir)
         .args(["fleet", "rollout", "--fleet", "fleet", "--to", "1.1.0", "--concurrency", "6"])
         .stdout_has("ring canary: 2 trust(s): 1 no change (1 skipped by content hash), 1 applied, 0 failed")
@@ -1017,20 +991,14 @@ fn subscription_of(tenant: &str, n: usize) -> String {
 
 /// Gives each `(ods, tenant, subscription, credential)` its `target` in fleet.yaml, committed.
 fn set_targets(out: &Output, targets: &[(String, &str, String, &str)]) {
-    let path = out.path("fleet/fleet.yaml");
-    let mut fleet: serde_yaml::Value =
-        serde_yaml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    for (ods, tenant, subscription, credential) in targets {
-        fleet["trusts"][ods.as_str()]["target"] = serde_yaml::from_str(&format!(
-            "{{tenant_id: {tenant}, subscription_id: {subscription}, credential: {credential}}}"
-        ))
-        .unwrap();
-    }
-    commit_fleet_file(
-        out,
-        &serde_yaml::to_string(&fleet).unwrap(),
-        "Trusts' targets",
-    );
+    edit_fleet_file(out, "Trusts' targets", |fleet| {
+        for (ods, tenant, subscription, credential) in targets {
+            fleet["trusts"][ods.as_str()]["target"] = serde_yaml::from_str(&format!(
+                "{{tenant_id: {tenant}, subscription_id: {subscription}, credential: {credential}}}"
+            ))
+            .unwrap();
+        }
+    });
 }
 
 /// The first `n` trusts of the fleet, in code order.
