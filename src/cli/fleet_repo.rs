@@ -660,7 +660,11 @@ pub(super) fn rollout(args: &RolloutArgs, global: &Global) -> Result<crate::Exit
     refuse_azure_without_yes(&run, args.yes, "rollout")?;
     let options = run.options(global, false, true, args.allow_data_loss);
     let report = crate::fleet::upgrade::rollout(&mut fleet, &to, args.max_failures, &options)?;
-    emit(global, &json!(report), || report.render_text())?;
+    let mut value = json!(report);
+    if let Some((path, commit)) = &report.record {
+        value["record"] = json!({"path": path, "commit": commit});
+    }
+    emit(global, &value, || report.render_text())?;
     Ok(if report.halted() {
         crate::ExitCode::Failure
     } else {
