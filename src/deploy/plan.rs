@@ -176,6 +176,16 @@ impl Plan {
         self.deployments.iter().any(DeploymentPlan::has_changes)
     }
 
+    /// Forget the resources' bodies and property changes, keeping every change's resource and type and
+    /// the summary: what a fleet run needs of the plan while the apply it made runs.
+    pub fn drop_details(&mut self) {
+        for c in self.deployments.iter_mut().flat_map(|d| &mut d.changes) {
+            c.before = None;
+            c.after = None;
+            c.delta = Vec::new();
+        }
+    }
+
     /// Every resource applying would change, as `<change type> <resource id>` (`Modify /subscriptions/...`).
     pub fn changed_resources(&self) -> Vec<String> {
         self.deployments
@@ -435,67 +445,70 @@ fn short_id(id: &str) -> &str {
     }
 }
 
-/// What-if every deployment of `rendered` against `conn`, in dependency order.
+/// What-if every deployment of `rendered` against `conn`. The what-ifs only read the target, so they run
+/// concurrently (a trust's plan takes as long as its slowest what-if, not their sum); the plan lists the
+/// deployments in dependency order.
 pub async fn plan(
     conn: &Connection,
     inputs: PlanInputs,
     rendered: &Rendered,
 ) -> Result<Plan, DeployError> {
     let sub = &conn.target.subscription_id;
-    let mut deployments = Vec::new();
-    for d in &rendered.deployments {
-        let scope = scope_of(d, sub);
-        let name = deployment_name(d);
-        let body = request(d, conn.target.kind)?;
-        let exists = match &d.resource_group {
-            Some(rg) if d.scope == Scope::ResourceGroup => conn
-                .client
-                .resource_group_exists(sub, rg)
-                .await
-                .map_err(DeployError::arm(format!(
-                    "plan {}: reading resource group {rg}",
-                    d.name
-                )))?,
-            _ => true,
-        };
-        let changes = if exists {
-            tracing::info!(deployment = %d.name, "what-if");
-            conn.client
-                .what_if(&scope, &name, &body)
-                .await
-                .map_err(DeployError::arm(format!("plan {}: what-if", d.name)))?
-                .changes
-        } else {
-            // ARM's what-if needs the group; a group that does not exist holds nothing, so everything the
-            // template declares is created.
-            let ctx = crate::armexpr::StaticContext {
-                subscription_id: sub.clone(),
-                tenant_id: conn.tenant_id.clone(),
+    let deployments =
+        futures_util::future::try_join_all(rendered.deployments.iter().map(|d| async move {
+            let scope = scope_of(d, sub);
+            let name = deployment_name(d);
+            let body = request(d, conn.target.kind)?;
+            let exists = match &d.resource_group {
+                Some(rg) if d.scope == Scope::ResourceGroup => conn
+                    .client
+                    .resource_group_exists(sub, rg)
+                    .await
+                    .map_err(DeployError::arm(format!(
+                        "plan {}: reading resource group {rg}",
+                        d.name
+                    )))?,
+                _ => true,
             };
-            crate::armexpr::expand(d, &ctx)
-                .map_err(|source| DeployError::Target {
-                    message: format!("plan {}: expanding the template: {source}", d.name),
-                })?
-                .into_iter()
-                .map(|r| WhatIfChange {
-                    resource_id: r.id,
-                    change_type: ChangeType::Create,
-                    unsupported_reason: None,
-                    before: None,
-                    after: Some(r.body),
-                    delta: Vec::new(),
-                })
-                .collect()
-        };
-        deployments.push(DeploymentPlan {
-            name: d.name.clone(),
-            deployment_name: name,
-            scope: d.scope,
-            resource_group: d.resource_group.clone(),
-            resource_group_exists: exists,
-            changes,
-        });
-    }
+            let changes = if exists {
+                tracing::info!(deployment = %d.name, "what-if");
+                conn.client
+                    .what_if(&scope, &name, &body)
+                    .await
+                    .map_err(DeployError::arm(format!("plan {}: what-if", d.name)))?
+                    .changes
+            } else {
+                // ARM's what-if needs the group; a group that does not exist holds nothing, so everything the
+                // template declares is created.
+                let ctx = crate::armexpr::StaticContext {
+                    subscription_id: sub.clone(),
+                    tenant_id: conn.tenant_id.clone(),
+                };
+                crate::armexpr::expand(d, &ctx)
+                    .map_err(|source| DeployError::Target {
+                        message: format!("plan {}: expanding the template: {source}", d.name),
+                    })?
+                    .into_iter()
+                    .map(|r| WhatIfChange {
+                        resource_id: r.id,
+                        change_type: ChangeType::Create,
+                        unsupported_reason: None,
+                        before: None,
+                        after: Some(r.body),
+                        delta: Vec::new(),
+                    })
+                    .collect()
+            };
+            Ok::<_, DeployError>(DeploymentPlan {
+                name: d.name.clone(),
+                deployment_name: name,
+                scope: d.scope,
+                resource_group: d.resource_group.clone(),
+                resource_group_exists: exists,
+                changes,
+            })
+        }))
+        .await?;
     let mut summary = Summary::default();
     for c in deployments.iter().flat_map(|d| &d.changes) {
         match c.change_type {

@@ -15,6 +15,7 @@
 use super::Fleet;
 use crate::deploy::{DeployOptions, TargetKind};
 use crate::error::Error;
+use futures_util::stream::{FuturesUnordered, StreamExt};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -405,92 +406,87 @@ pub fn run(fleet: &Fleet, options: &RunOptions, mode: Mode) -> Result<RunReport,
         }
     }
 
-    // One local cloud for the whole run, unless one is running already; started only when a trust first
-    // needs it (an unchanged fleet plans with no cloud at all).
-    let local = options.deploy.target.kind != Some(TargetKind::Azure)
-        && options.deploy.target.cloud_url.is_none();
+    // One async runtime and one ARM client per identity for the whole run. Trusts are tasks polled by one
+    // thread per core, which also renders, checks and records them in place: a trust waiting for ARM holds
+    // its own data but no thread, runtime or HTTP client of its own, so the concurrency can be high.
     let runtime = crate::deploy::runtime()?;
-    let server: std::sync::OnceLock<Result<crate::cloud::RunningServer, String>> =
-        std::sync::OnceLock::new();
-    let deploy_options = || -> Result<DeployOptions, Error> {
-        let mut deploy = options.deploy.clone();
-        deploy.yes = true;
-        deploy.progress = false;
-        // A running local cloud is the target whatever subscriptions fleet.yaml names for Azure.
-        if deploy.target.cloud_url.is_some() && deploy.target.kind.is_none() {
-            deploy.target.kind = Some(TargetKind::Local);
-        }
-        if local {
-            let started =
-                server.get_or_init(|| {
-                    let dir =
-                        options.deploy.target.state_dir.clone().unwrap_or_else(|| {
-                            PathBuf::from(crate::deploy::target::LOCAL_STATE_DIR)
-                        });
-                    runtime
-                        .block_on(crate::cloud::Server::start(crate::cloud::Config {
-                            state_dir: Some(dir),
-                            ..crate::cloud::Config::default()
-                        }))
-                        .map_err(|e| e.to_string())
-                });
-            let s = started.as_ref().map_err(|message| Error::Usage {
-                message: format!("starting the embedded local cloud: {message}"),
-            })?;
-            deploy.target.kind = Some(TargetKind::Local);
-            deploy.target.cloud_url = Some(s.url().to_owned());
-        }
-        Ok(deploy)
-    };
-
     // The blueprint is opened and its templates parsed once for the whole run.
-    let blueprint = crate::blueprint::open(&fleet.source()?)?;
+    let blueprint = std::sync::Arc::new(crate::blueprint::open(&fleet.source()?)?);
     let renderer = crate::render::Renderer::new(&blueprint)?;
     let shared = Shared {
         blueprint: &blueprint,
         renderer: &renderer,
+        options,
+        local: options.deploy.target.kind != Some(TargetKind::Azure)
+            && options.deploy.target.cloud_url.is_none(),
+        server: tokio::sync::OnceCell::new(),
+        clients: crate::deploy::Clients::default(),
     };
 
     let next = AtomicUsize::new(0);
     let finished = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<TrustRun>>> = Mutex::new(vec![None; selected.len()]);
+    let done = |i: usize, ods: &String, outcome: Outcome| {
+        let n = finished.fetch_add(1, Ordering::SeqCst) + 1;
+        if options.progress {
+            eprintln!("[{n}/{}] {ods}: {}", selected.len(), outcome_text(&outcome));
+        }
+        let row = TrustRun {
+            ods: ods.clone(),
+            name: fleet
+                .file
+                .trusts
+                .get(ods)
+                .map(|t| t.name.clone())
+                .unwrap_or_default(),
+            outcome,
+        };
+        if apply && !matches!(row.outcome, Outcome::Failed { .. }) {
+            if let Ok(mut j) = journal.lock() {
+                j.done.insert(ods.clone());
+                write_journal(&j);
+            }
+        }
+        if let Ok(mut r) = results.lock() {
+            r[i] = Some(row);
+        }
+    };
     let workers = options.concurrency.clamp(1, selected.len().max(1));
+    let threads = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZeroUsize::get)
+        .min(workers);
     std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                let Some(ods) = selected.get(i) else { break };
-                let outcome = one(fleet, &shared, ods, &deploy_options, options.refresh, mode)
-                    .unwrap_or_else(|e| Outcome::Failed {
-                        error: error_text(&e),
-                    });
-                let n = finished.fetch_add(1, Ordering::SeqCst) + 1;
-                if options.progress {
-                    eprintln!("[{n}/{}] {ods}: {}", selected.len(), outcome_text(&outcome));
-                }
-                let row = TrustRun {
-                    ods: ods.clone(),
-                    name: fleet
-                        .file
-                        .trusts
-                        .get(ods)
-                        .map(|t| t.name.clone())
-                        .unwrap_or_default(),
-                    outcome,
-                };
-                if apply && !matches!(row.outcome, Outcome::Failed { .. }) {
-                    if let Ok(mut j) = journal.lock() {
-                        j.done.insert(ods.clone());
-                        write_journal(&j);
+        for k in 0..threads {
+            // The run's concurrency split between the threads: at most `workers` trusts in flight in all.
+            let share = workers / threads + usize::from(k < workers % threads);
+            let (runtime, shared, next, selected, done) =
+                (&runtime, &shared, &next, &selected, &done);
+            scope.spawn(move || {
+                runtime.block_on(async {
+                    let mut running = FuturesUnordered::new();
+                    loop {
+                        while running.len() < share {
+                            let i = next.fetch_add(1, Ordering::SeqCst);
+                            let Some(ods) = selected.get(i) else { break };
+                            running.push(async move {
+                                let outcome = one(fleet, shared, ods, options.refresh, mode)
+                                    .await
+                                    .unwrap_or_else(|e| Outcome::Failed {
+                                        error: error_text(&e),
+                                    });
+                                (i, ods, outcome)
+                            });
+                        }
+                        let Some((i, ods, outcome)) = running.next().await else {
+                            break;
+                        };
+                        done(i, ods, outcome);
                     }
-                }
-                if let Ok(mut r) = results.lock() {
-                    r[i] = Some(row);
-                }
+                });
             });
         }
     });
-    drop(server);
+    drop(shared);
     drop(runtime);
     let rows: Vec<TrustRun> = results
         .into_inner()
@@ -534,16 +530,57 @@ fn error_text(e: &Error) -> String {
 
 /// What every trust of a run shares.
 struct Shared<'a> {
-    blueprint: &'a crate::blueprint::Blueprint,
+    blueprint: &'a std::sync::Arc<crate::blueprint::Blueprint>,
     renderer: &'a crate::render::Renderer<'a>,
+    options: &'a RunOptions,
+    /// Whether the run deploys to an embedded local cloud, started only when a trust first needs it (an
+    /// unchanged fleet plans with no cloud at all).
+    local: bool,
+    server: tokio::sync::OnceCell<Result<crate::cloud::RunningServer, String>>,
+    clients: crate::deploy::Clients,
+}
+
+impl Shared<'_> {
+    /// The deploy options of one trust of the run.
+    async fn deploy(&self) -> Result<DeployOptions, Error> {
+        let options = self.options;
+        let mut deploy = options.deploy.clone();
+        deploy.yes = true;
+        deploy.progress = false;
+        // A running local cloud is the target whatever subscriptions fleet.yaml names for Azure.
+        if deploy.target.cloud_url.is_some() && deploy.target.kind.is_none() {
+            deploy.target.kind = Some(TargetKind::Local);
+        }
+        if self.local {
+            let started =
+                self.server
+                    .get_or_init(|| async {
+                        let dir = options.deploy.target.state_dir.clone().unwrap_or_else(|| {
+                            PathBuf::from(crate::deploy::target::LOCAL_STATE_DIR)
+                        });
+                        crate::cloud::Server::start(crate::cloud::Config {
+                            state_dir: Some(dir),
+                            ..crate::cloud::Config::default()
+                        })
+                        .await
+                        .map_err(|e| e.to_string())
+                    })
+                    .await;
+            let s = started.as_ref().map_err(|message| Error::Usage {
+                message: format!("starting the embedded local cloud: {message}"),
+            })?;
+            deploy.target.kind = Some(TargetKind::Local);
+            deploy.target.cloud_url = Some(s.url().to_owned());
+        }
+        Ok(deploy)
+    }
 }
 
 /// Plan or apply one trust.
-fn one(
+async fn one(
     fleet: &Fleet,
     shared: &Shared<'_>,
     ods: &str,
-    deploy: &dyn Fn() -> Result<DeployOptions, Error>,
     refresh: bool,
     mode: Mode,
 ) -> Result<Outcome, Error> {
@@ -570,7 +607,13 @@ fn one(
         if !unchanged {
             return Ok(Outcome::NotApplied);
         }
-        let (plan, _) = crate::deploy::plan_trust(&checked.loaded, &checked.rendered, &deploy()?)?;
+        let (plan, _) = crate::deploy::plan_trust_async(
+            &checked.loaded,
+            &checked.rendered,
+            &shared.deploy().await?,
+            &shared.clients,
+        )
+        .await?;
         return Ok(if plan.has_changes() {
             Outcome::Drifted {
                 resources: plan.changed_resources(),
@@ -583,7 +626,13 @@ fn one(
         return Ok(Outcome::Skipped);
     }
     if mode == Mode::Plan {
-        let (plan, _) = crate::deploy::plan_trust(&checked.loaded, &checked.rendered, &deploy()?)?;
+        let (plan, _) = crate::deploy::plan_trust_async(
+            &checked.loaded,
+            &checked.rendered,
+            &shared.deploy().await?,
+            &shared.clients,
+        )
+        .await?;
         let s = plan.summary;
         return Ok(if plan.has_changes() {
             Outcome::Changes {
@@ -596,15 +645,18 @@ fn one(
             Outcome::NoChange
         });
     }
-    let stamped = crate::run::stamp_checked(
+    let stamped = crate::run::stamp_checked_async(
         checked,
         &crate::run::StampOptions {
             fleet: fleet.dir.clone(),
             lock_timeout: crate::record::DEFAULT_LOCK_TIMEOUT,
-            deploy: Some(deploy()?),
+            deploy: Some(shared.deploy().await?),
         },
-        &|_| {},
-    )?;
+        // The run reports the plan's counts only: its bodies need not wait for the apply to end.
+        &crate::deploy::Plan::drop_details,
+        &shared.clients,
+    )
+    .await?;
     let commit = stamped.record.commit.clone();
     let Some(deployed) = &stamped.deployed else {
         return Ok(Outcome::NoChange);
