@@ -112,68 +112,186 @@ fn rollup(run: &Run, key: &str) -> u64 {
     run.report["rollup"][key].as_u64().unwrap_or(u64::MAX)
 }
 
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Each selected trust's critical path on a fresh cloud timed as `timing`, computed by trustprint's library
+/// from the trusts as the fleet renders them (no measurement).
+fn critical_paths(
+    work: &Path,
+    timing: &trustprint::deploy::critical::Timing,
+) -> Vec<(String, trustprint::deploy::critical::CriticalPath)> {
+    let fleet = trustprint::fleet::Fleet::open(&work.join("fleet")).expect("open the fleet");
+    let selected = trustprint::fleet::run::Selection::default()
+        .resolve(&fleet)
+        .expect("select the trusts");
+    let blueprint =
+        trustprint::blueprint::open(&fleet.source().expect("source")).expect("open the blueprint");
+    let renderer = trustprint::render::Renderer::new(&blueprint).expect("parse the templates");
+    let inputs: Vec<_> = selected
+        .iter()
+        .map(|ods| fleet.trust_values(ods).expect("values"))
+        .collect();
+    trustprint::run::check_many(&blueprint, &renderer, &inputs)
+        .into_iter()
+        .zip(selected)
+        .map(|(checked, ods)| {
+            let checked = checked.expect("render and check");
+            let path = trustprint::deploy::critical::critical_path(&checked.rendered, timing, true)
+                .expect("critical path");
+            (ods, path)
+        })
+        .collect()
+}
+
 fn main() {
     let tmp = tempfile::tempdir().expect("temp dir");
     let work = tmp.path();
-    let concurrency: u64 = std::env::var("TRUSTPRINT_BENCH_CONCURRENCY")
-        .ok()
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(16);
+    let concurrency = env_usize("TRUSTPRINT_BENCH_CONCURRENCY", 16);
     let c = concurrency.to_string();
+    let cases = std::env::var("TRUSTPRINT_BENCH_CASES")
+        .unwrap_or_else(|_| "apply,plan,faults,latency".into());
+    let case = |name: &str| cases.split(',').any(|c| c.trim() == name);
 
     // 1 and 2: apply, then plan the unchanged fleet.
-    fleet(work);
-    let cloud = support::start_cloud(&["--lro-ms", "0"]);
-    let first = apply(work, &cloud.url, &c);
-    let trusts = first.report["trusts"].as_array().map_or(0, Vec::len);
-    assert_eq!(trusts, 199, "the 199 open English trusts");
-    assert_eq!(rollup(&first, "failed"), 0, "{}", first.report["rollup"]);
-    println!(
-        "fleet apply, 199 trusts, no artificial waits, --concurrency {c}: {:.1} s, trustprint CPU {:.1} s, \
-         peak RSS {:.0} MiB",
-        first.wall.as_secs_f64(),
-        first.cpu.as_secs_f64(),
-        first.max_rss_mib
-    );
-    let mut plans: Vec<f64> = (0..5)
-        .map(|_| {
-            let plan = trustprint(
-                work,
-                &[
-                    "fleet",
-                    "plan",
-                    "--fleet",
-                    "fleet",
-                    "--cloud-url",
-                    &cloud.url,
-                    "--output",
-                    "json",
-                ],
+    if case("apply") || case("plan") {
+        fleet(work);
+        let cloud = support::start_cloud(&["--lro-ms", "0"]);
+        let first = apply(work, &cloud.url, &c);
+        let trusts = first.report["trusts"].as_array().map_or(0, Vec::len);
+        assert_eq!(trusts, 199, "the 199 open English trusts");
+        assert_eq!(rollup(&first, "failed"), 0, "{}", first.report["rollup"]);
+        println!(
+            "fleet apply, 199 trusts, no artificial waits, --concurrency {c}: {:.1} s, trustprint CPU {:.1} s, \
+             peak RSS {:.0} MiB",
+            first.wall.as_secs_f64(),
+            first.cpu.as_secs_f64(),
+            first.max_rss_mib
+        );
+        if case("plan") {
+            let mut plans: Vec<(f64, f64)> = (0..5)
+                .map(|_| {
+                    let plan = trustprint(
+                        work,
+                        &[
+                            "fleet",
+                            "plan",
+                            "--fleet",
+                            "fleet",
+                            "--cloud-url",
+                            &cloud.url,
+                            "--output",
+                            "json",
+                        ],
+                    );
+                    assert_eq!(rollup(&plan, "skipped"), 199, "{}", plan.report["rollup"]);
+                    (plan.wall.as_secs_f64(), plan.max_rss_mib)
+                })
+                .collect();
+            plans.sort_by(|a, b| a.0.total_cmp(&b.0));
+            println!(
+                "fleet plan, unchanged fleet of 199: median {:.0} ms (min {:.0}, max {:.0}; target under 1000 ms), \
+                 peak RSS {:.0} MiB",
+                plans[2].0 * 1000.0,
+                plans[0].0 * 1000.0,
+                plans[4].0 * 1000.0,
+                plans.iter().map(|p| p.1).fold(0.0, f64::max)
             );
-            assert_eq!(rollup(&plan, "skipped"), 199, "{}", plan.report["rollup"]);
-            plan.wall.as_secs_f64()
-        })
-        .collect();
-    plans.sort_by(f64::total_cmp);
-    println!(
-        "fleet plan, unchanged fleet of 199: median {:.0} ms (min {:.0}, max {:.0}; target under 1000 ms)",
-        plans[2] * 1000.0,
-        plans[0] * 1000.0,
-        plans[4] * 1000.0
-    );
-    drop(cloud);
+        }
+        drop(cloud);
+    }
 
     // 3: 10% injected faults.
-    fleet(work);
-    let cloud = support::start_cloud(&["--lro-ms", "0", "--fault-rate", "0.1", "--seed", "7"]);
-    let faults = apply(work, &cloud.url, &c);
-    println!(
-        "fleet apply, 199 trusts, 10% injected faults: {} failed, {} applied, {:.1} s, peak RSS {:.0} MiB",
-        rollup(&faults, "failed"),
-        rollup(&faults, "changed"),
-        faults.wall.as_secs_f64(),
-        faults.max_rss_mib
-    );
-    assert_eq!(rollup(&faults, "failed"), 0, "{}", faults.report["rollup"]);
-    drop(cloud);
+    if case("faults") {
+        fleet(work);
+        let cloud = support::start_cloud(&["--lro-ms", "0", "--fault-rate", "0.1", "--seed", "7"]);
+        let faults = apply(work, &cloud.url, &c);
+        println!(
+            "fleet apply, 199 trusts, 10% injected faults, --concurrency {c}: {} failed, {} applied, {:.1} s, \
+             peak RSS {:.0} MiB",
+            rollup(&faults, "failed"),
+            rollup(&faults, "changed"),
+            faults.wall.as_secs_f64(),
+            faults.max_rss_mib
+        );
+        assert_eq!(rollup(&faults, "failed"), 0, "{}", faults.report["rollup"]);
+        drop(cloud);
+    }
+
+    // 4: 50 ms per request, 2 s per operation step, against the critical-path bound.
+    if case("latency") {
+        let lc = env_usize("TRUSTPRINT_BENCH_LATENCY_CONCURRENCY", 100);
+        let (latency_ms, lro_ms) = (50u64, 2000u64);
+        fleet(work);
+        let timing = trustprint::deploy::critical::Timing {
+            latency: Duration::from_millis(latency_ms),
+            lro: Duration::from_millis(lro_ms),
+        };
+        let paths = critical_paths(work, &timing);
+        assert_eq!(paths.len(), 199, "the 199 open English trusts");
+        let mut totals: Vec<Duration> = paths.iter().map(|(_, p)| p.total).collect();
+        totals.sort_unstable();
+        let sum: Duration = totals.iter().sum();
+        let bound = trustprint::deploy::critical::fleet_bound(&totals, lc);
+        let (slowest, slowest_path) = paths.iter().max_by_key(|(_, p)| p.total).expect("a trust");
+        println!(
+            "critical path per trust (latency {latency_ms} ms, operations {lro_ms} ms per step; connect + \
+             slowest what-if + longest deployment chain): min {:.2} s, median {:.2} s, max {:.2} s ({slowest}: {}), \
+             sum {:.1} s",
+            totals[0].as_secs_f64(),
+            totals[totals.len() / 2].as_secs_f64(),
+            totals[totals.len() - 1].as_secs_f64(),
+            slowest_path
+                .path
+                .iter()
+                .map(|name| {
+                    let d = slowest_path
+                        .deployments
+                        .iter()
+                        .find(|d| &d.name == name)
+                        .expect("on the path");
+                    format!("{name} {} steps {:.2} s", d.steps, d.apply.as_secs_f64())
+                })
+                .collect::<Vec<_>>()
+                .join(" → "),
+            sum.as_secs_f64()
+        );
+        println!(
+            "fleet bound at --concurrency {lc} over N = {}: max(T_max, ΣT / C, T_(C) + T_(C+1)) = max({:.2}, {:.2}, {}) = {:.2} s",
+            totals.len(),
+            totals[totals.len() - 1].as_secs_f64(),
+            sum.as_secs_f64() / lc as f64,
+            if totals.len() > lc {
+                format!(
+                    "{:.2}",
+                    (totals[totals.len() - lc] + totals[totals.len() - lc - 1]).as_secs_f64()
+                )
+            } else {
+                "-".into()
+            },
+            bound.as_secs_f64()
+        );
+        let cloud = support::start_cloud(&[
+            "--latency-ms",
+            &latency_ms.to_string(),
+            "--lro-ms",
+            &lro_ms.to_string(),
+        ]);
+        let run = apply(work, &cloud.url, &lc.to_string());
+        assert_eq!(rollup(&run, "failed"), 0, "{}", run.report["rollup"]);
+        assert_eq!(rollup(&run, "changed"), 199, "{}", run.report["rollup"]);
+        println!(
+            "fleet apply, 199 trusts, latency {latency_ms} ms, operations {lro_ms} ms, --concurrency {lc}: {:.1} s, \
+             {:.2} × the bound (target at most 1.3), trustprint CPU {:.1} s, peak RSS {:.0} MiB (target under 300 MB)",
+            run.wall.as_secs_f64(),
+            run.wall.as_secs_f64() / bound.as_secs_f64(),
+            run.cpu.as_secs_f64(),
+            run.max_rss_mib
+        );
+        drop(cloud);
+    }
 }

@@ -191,9 +191,8 @@ pub fn stamp_checked(
     options: &StampOptions,
     on_plan: &dyn Fn(&crate::deploy::Plan),
 ) -> Result<Stamped, Error> {
-    let clients = crate::deploy::Clients::default();
-    let show = |plan: &mut crate::deploy::Plan| on_plan(plan);
-    let stamp = stamp_checked_async(checked, options, &show, &clients);
+    let batch = crate::deploy::Batch::default();
+    let stamp = stamp_checked_async(checked, options, on_plan, &batch);
     match options.deploy {
         Some(_) => crate::deploy::runtime()?.block_on(stamp),
         // Nothing to wait for without a target: the future finishes at its first poll.
@@ -205,14 +204,13 @@ pub fn stamp_checked(
     }
 }
 
-/// [`stamp_checked`] on the caller's async runtime, with the ARM client from `clients` (a fleet run's,
-/// shared by its trusts); `on_plan` as for [`crate::deploy::apply_trust_async`]. Recording in the fleet
-/// repository blocks the calling thread.
+/// [`stamp_checked`] on the caller's async runtime, as a trust of `batch` (a fleet run's). Recording in the
+/// fleet repository blocks the calling thread.
 pub async fn stamp_checked_async(
     checked: Checked,
     options: &StampOptions,
-    on_plan: &dyn Fn(&mut crate::deploy::Plan),
-    clients: &crate::deploy::Clients,
+    on_plan: &dyn Fn(&crate::deploy::Plan),
+    batch: &crate::deploy::Batch,
 ) -> Result<Stamped, Error> {
     if checked.report.violations().next().is_some() {
         return Err(Error::Violations {
@@ -224,14 +222,8 @@ pub async fn stamp_checked_async(
     }
     let deployed = match &options.deploy {
         Some(d) => Some(
-            crate::deploy::apply_trust_async(
-                &checked.loaded,
-                &checked.rendered,
-                d,
-                on_plan,
-                clients,
-            )
-            .await?,
+            crate::deploy::apply_trust_async(&checked.loaded, &checked.rendered, d, on_plan, batch)
+                .await?,
         ),
         None => None,
     };

@@ -21,6 +21,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod apply;
+pub mod critical;
 pub mod destroy;
 pub mod plan;
 pub mod target;
@@ -417,27 +418,38 @@ pub fn plan_trust(
         loaded,
         rendered,
         options,
-        &target::Clients::default(),
+        &Batch::default(),
     ))
 }
 
-/// [`plan_trust`] on the caller's runtime, with the ARM client from `clients`.
+/// What the trusts of one run (a fleet run) share, and what the run keeps of their plans.
+#[derive(Debug, Default)]
+pub struct Batch {
+    /// One ARM client per endpoint and identity, for every trust of the run.
+    pub clients: Clients,
+    /// Plans keep each change's resource and change type only, without resource bodies and property
+    /// changes ([`Plan::drop_details`], done per deployment as its what-if answers): all a fleet run
+    /// reports, and most of a plan's memory.
+    pub brief_plans: bool,
+}
+
+/// [`plan_trust`] on the caller's runtime, as a trust of `batch`.
 pub async fn plan_trust_async(
     loaded: &crate::load::Loaded,
     rendered: &Rendered,
     options: &DeployOptions,
-    clients: &target::Clients,
+    batch: &Batch,
 ) -> Result<(Plan, String), crate::Error> {
     let conn = target::connect_with(
         &options.target,
         &loaded.values,
         &rendered.trust.ods_code,
-        clients,
+        &batch.clients,
     )
     .await?;
     target::seed_key_vault_references(&conn, rendered).await?;
     let inputs = plan::PlanInputs::of(loaded, rendered, &conn.target);
-    let plan = plan::plan(&conn, inputs, rendered).await?;
+    let plan = plan::plan_with(&conn, inputs, rendered, !batch.brief_plans).await?;
     Ok((plan, describe_target(&conn)))
 }
 
@@ -454,26 +466,24 @@ pub fn apply_trust(
         loaded,
         rendered,
         options,
-        &|plan| on_plan(plan),
-        &target::Clients::default(),
+        on_plan,
+        &Batch::default(),
     ))
 }
 
-/// [`apply_trust`] on the caller's runtime, with the ARM client from `clients`. `on_plan` may also trim the
-/// plan of what its caller will not need ([`Plan::drop_details`]) before the apply, which holds the plan
-/// to its end.
+/// [`apply_trust`] on the caller's runtime, as a trust of `batch`.
 pub async fn apply_trust_async(
     loaded: &crate::load::Loaded,
     rendered: &Rendered,
     options: &DeployOptions,
-    on_plan: &dyn Fn(&mut Plan),
-    clients: &target::Clients,
+    on_plan: &dyn Fn(&Plan),
+    batch: &Batch,
 ) -> Result<Deployed, crate::Error> {
     let conn = target::connect_with(
         &options.target,
         &loaded.values,
         &rendered.trust.ods_code,
-        clients,
+        &batch.clients,
     )
     .await?;
     target::seed_key_vault_references(&conn, rendered).await?;
@@ -512,7 +522,7 @@ pub async fn apply_trust_async(
             }
             // The inputs are the same; the target may not be. What-if again and refuse if the live
             // state no longer matches what was planned (terraform's "saved plan is stale").
-            let fresh = plan::plan(&conn, inputs, rendered).await?;
+            let fresh = plan::plan_with(&conn, inputs, rendered, !batch.brief_plans).await?;
             let differences = saved.live_differences(&fresh);
             if !differences.is_empty() {
                 return Err(DeployError::LiveStateChanged {
@@ -523,10 +533,9 @@ pub async fn apply_trust_async(
             }
             saved
         }
-        None => plan::plan(&conn, inputs, rendered).await?,
+        None => plan::plan_with(&conn, inputs, rendered, !batch.brief_plans).await?,
     };
-    let mut plan = plan;
-    on_plan(&mut plan);
+    on_plan(&plan);
     let target = describe_target(&conn);
     let loss = plan.data_loss();
     if !loss.is_empty() && !options.allow_data_loss {

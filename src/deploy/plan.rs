@@ -4,7 +4,9 @@
 //! modify with its property-level changes, delete, no change, ignore), a [`Summary`], and [`PlanInputs`]:
 //! the hashes `apply --plan` compares before it applies ([`PlanInputs::compare`]).
 
-use super::{deployment_name, request, scope_of, Connection, DeployError, TargetRef};
+use super::{
+    deployment_name, request_parameters, request_with, scope_of, Connection, DeployError, TargetRef,
+};
 use crate::arm::{ChangeType, PropertyChange, PropertyChangeType, WhatIfChange};
 use crate::model::{BlueprintRef, Rendered, Scope, TrustRef};
 use serde::{Deserialize, Serialize};
@@ -177,12 +179,10 @@ impl Plan {
     }
 
     /// Forget the resources' bodies and property changes, keeping every change's resource and type and
-    /// the summary: what a fleet run needs of the plan while the apply it made runs.
+    /// the summary: all a fleet run reports of a plan.
     pub fn drop_details(&mut self) {
-        for c in self.deployments.iter_mut().flat_map(|d| &mut d.changes) {
-            c.before = None;
-            c.after = None;
-            c.delta = Vec::new();
+        for d in &mut self.deployments {
+            drop_details(&mut d.changes);
         }
     }
 
@@ -432,6 +432,14 @@ fn paths(delta: &[PropertyChange]) -> Vec<String> {
     out
 }
 
+fn drop_details(changes: &mut [WhatIfChange]) {
+    for c in changes {
+        c.before = None;
+        c.after = None;
+        c.delta = Vec::new();
+    }
+}
+
 /// The id without its subscription prefix, for reading.
 fn short_id(id: &str) -> &str {
     let lower = id.to_ascii_lowercase();
@@ -453,12 +461,25 @@ pub async fn plan(
     inputs: PlanInputs,
     rendered: &Rendered,
 ) -> Result<Plan, DeployError> {
+    plan_with(conn, inputs, rendered, true).await
+}
+
+/// [`plan`]; without `details`, each deployment's changes lose their bodies and property changes
+/// ([`Plan::drop_details`]) as soon as they are known.
+pub async fn plan_with(
+    conn: &Connection,
+    inputs: PlanInputs,
+    rendered: &Rendered,
+    details: bool,
+) -> Result<Plan, DeployError> {
     let sub = &conn.target.subscription_id;
     let deployments =
         futures_util::future::try_join_all(rendered.deployments.iter().map(|d| async move {
             let scope = scope_of(d, sub);
             let name = deployment_name(d);
-            let body = request(d, conn.target.kind)?;
+            // Secrets are read (a missing one stops the plan) whether or not a what-if is sent; the template
+            // is copied into a request body only for a what-if, and only while it is sent.
+            let parameters = request_parameters(d, conn.target.kind)?;
             let exists = match &d.resource_group {
                 Some(rg) if d.scope == Scope::ResourceGroup => conn
                     .client
@@ -473,7 +494,7 @@ pub async fn plan(
             let changes = if exists {
                 tracing::info!(deployment = %d.name, "what-if");
                 conn.client
-                    .what_if(&scope, &name, &body)
+                    .what_if(&scope, &name, &request_with(d, parameters))
                     .await
                     .map_err(DeployError::arm(format!("plan {}: what-if", d.name)))?
                     .changes
@@ -499,6 +520,10 @@ pub async fn plan(
                     })
                     .collect()
             };
+            let mut changes = changes;
+            if !details {
+                drop_details(&mut changes);
+            }
             Ok::<_, DeployError>(DeploymentPlan {
                 name: d.name.clone(),
                 deployment_name: name,

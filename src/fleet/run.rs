@@ -420,7 +420,10 @@ pub fn run(fleet: &Fleet, options: &RunOptions, mode: Mode) -> Result<RunReport,
         local: options.deploy.target.kind != Some(TargetKind::Azure)
             && options.deploy.target.cloud_url.is_none(),
         server: tokio::sync::OnceCell::new(),
-        clients: crate::deploy::Clients::default(),
+        batch: crate::deploy::Batch {
+            clients: crate::deploy::Clients::default(),
+            brief_plans: true,
+        },
     };
 
     let next = AtomicUsize::new(0);
@@ -537,7 +540,8 @@ struct Shared<'a> {
     /// unchanged fleet plans with no cloud at all).
     local: bool,
     server: tokio::sync::OnceCell<Result<crate::cloud::RunningServer, String>>,
-    clients: crate::deploy::Clients,
+    /// One ARM client per identity; plans without resource bodies (the run reports counts and ids only).
+    batch: crate::deploy::Batch,
 }
 
 impl Shared<'_> {
@@ -611,7 +615,7 @@ async fn one(
             &checked.loaded,
             &checked.rendered,
             &shared.deploy().await?,
-            &shared.clients,
+            &shared.batch,
         )
         .await?;
         return Ok(if plan.has_changes() {
@@ -630,7 +634,7 @@ async fn one(
             &checked.loaded,
             &checked.rendered,
             &shared.deploy().await?,
-            &shared.clients,
+            &shared.batch,
         )
         .await?;
         let s = plan.summary;
@@ -652,9 +656,8 @@ async fn one(
             lock_timeout: crate::record::DEFAULT_LOCK_TIMEOUT,
             deploy: Some(shared.deploy().await?),
         },
-        // The run reports the plan's counts only: its bodies need not wait for the apply to end.
-        &crate::deploy::Plan::drop_details,
-        &shared.clients,
+        &|_| {},
+        &shared.batch,
     )
     .await?;
     let commit = stamped.record.commit.clone();
