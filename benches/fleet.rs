@@ -1,20 +1,24 @@
-//! Fleet benchmarks (issue 6), a `harness = false` bench that prints its figures: `cargo bench --bench fleet`.
+//! Fleet benchmarks (issue 6), a `harness = false` bench that prints its figures: `cargo bench --bench fleet`
+//! (about 6 minutes; `TRUSTPRINT_BENCH_CASES=apply,plan,faults,latency` picks cases, all by default).
 //!
 //! The fleet is every open English trust of the bundled ODS extract (199), imported into a fresh fleet
 //! repository whose shared defaults come from the Royal Berkshire example, each trust in its own subscription
 //! of a local cloud run as a separate process (`trustprint cloud serve --in-memory`). trustprint runs as a
-//! child reaped with `wait4`, so its peak RSS is its own, not the cloud's.
+//! child reaped with `wait4`, so its peak RSS is its own, not the cloud's; every case prints it.
 //!
-//! 1. `fleet apply` of the 199 trusts into a cloud with no artificial waits (setup, timed too);
-//! 2. `fleet plan` of the unchanged fleet: every trust skipped by content hash (target: under 1 s);
-//! 3. `fleet apply` of the 199 trusts into a fresh cloud injecting faults into 10% of requests: no trust may
-//!    fail.
-//!
-//! Peak RSS of each apply is printed (target: under 300 MB) at `--concurrency` C (default 16,
-//! `TRUSTPRINT_BENCH_CONCURRENCY`). Not measured yet: an apply with 50 ms latency and 2 s operations against
-//! its critical-path bound. The local cloud spends `--lro-ms` on every resource, in the order of the
-//! resources' `dependsOn` inside each deployment, so the bound is the longest resource chain across a trust's
-//! deployment chain, which this bench does not compute yet.
+//! 1. `apply`: `fleet apply` of the 199 trusts into a cloud with no artificial waits, at `--concurrency`
+//!    `TRUSTPRINT_BENCH_CONCURRENCY` (default 16);
+//! 2. `plan`: `fleet plan` of the unchanged fleet, five times: every trust skipped by content hash (target:
+//!    under 1 s);
+//! 3. `faults`: `fleet apply` of the 199 trusts into a fresh cloud injecting faults into 10% of requests: no
+//!    trust may fail;
+//! 4. `latency`: `fleet apply` of the 199 trusts into a fresh cloud with 50 ms per request and 2 s per
+//!    operation step (`--latency-ms 50 --lro-ms 2000`) at `--concurrency` `TRUSTPRINT_BENCH_LATENCY_CONCURRENCY`
+//!    (default 100; trusts spend their time waiting, so the concurrency is high), against the critical-path
+//!    bound, computed before the run by trustprint's library (`deploy::critical`) from each trust as the fleet
+//!    renders it: per trust, reading the subscription, the slowest what-if and the longest path through the
+//!    deployment graph, each deployment weighing its requests × 50 ms plus (1 + its engine steps) × 2 s; over
+//!    the fleet, `max(T_max, ΣT / C, T_C + T_(C+1))`. Targets: at most 1.3 × the bound, peak RSS under 300 MB.
 
 mod support;
 

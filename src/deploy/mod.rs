@@ -3,7 +3,7 @@
 //!
 //! Contracts:
 //! - [`plan::plan`] takes a [`Rendered`] trust and a [`target::Connection`] and returns a [`plan::Plan`]: one
-//!   what-if per deployment in dependency order. A resource-group deployment whose group does not exist yet
+//!   what-if per deployment, run concurrently, listed in dependency order. A resource-group deployment whose group does not exist yet
 //!   is not sent to what-if (ARM would refuse it); its resources, expanded by [`crate::armexpr`], are all
 //!   creates. Nothing is changed in the target.
 //! - [`apply::apply`] takes the same trust and its plan and returns an [`apply::ApplyReport`]: deployments in
@@ -12,6 +12,13 @@
 //!   already succeeded with the same inputs, instead of starting again. A failed deployment is a report
 //!   (with the failing resources' own codes and messages), not an error.
 //! - [`destroy::destroy`] deletes what the trust's deployments created, in reverse dependency order.
+//!
+//! - [`critical::critical_path`] is the least time applying a trust can take on a cloud of given latency and
+//!   operation time; the fleet benchmark compares measured applies with it.
+//! - Many trusts at once (a fleet run): [`plan_trust_async`], [`apply_trust_async`] and
+//!   [`crate::run::stamp_checked_async`] run on the caller's async runtime as trusts of one [`Batch`], which
+//!   shares one ARM client per endpoint and identity between them; the blocking [`plan_trust`],
+//!   [`apply_trust`] and [`crate::run::stamp`] make a runtime and a client of their own.
 //!
 //! Secrets: parameters with `secret_env` are read from the environment when the request is built and sent
 //! in that request only; they never reach a log, a plan file, a report or the fleet record.

@@ -1,4 +1,4 @@
-//! Plan: one what-if per deployment, in dependency order, and what the plan file records.
+//! Plan: one what-if per deployment (concurrently, listed in dependency order), and what the plan file records.
 //!
 //! Contract: [`plan`] changes nothing in the target. The [`Plan`] holds every resource's change (create,
 //! modify with its property-level changes, delete, no change, ignore), a [`Summary`], and [`PlanInputs`]:
