@@ -22,8 +22,9 @@
 //! the local cloud adds above `latency`, retries, rendering, checking and recording.
 //!
 //! For a fleet of N trusts with critical paths `T_1 ≥ T_2 ≥ … ≥ T_N` run at most C at a time, no schedule
-//! beats `max(T_1, ΣT / C, T_C + T_(C+1))`: the longest trust, the total work spread over C slots, and (when
-//! N > C) two of the C+1 longest trusts sharing a slot ([`fleet_bound`]).
+//! beats `max(T_1, ΣT / C, max_k (T_(kC−k+1) + … + T_(kC+1)))`: the longest trust, the total work spread
+//! over C slots, and, for each k with kC + 1 ≤ N, the kC + 1 longest trusts, of which some slot runs k + 1 in
+//! turn (k = 1: `T_C + T_(C+1)`; for N equal trusts, `⌈N / C⌉ × T`) ([`fleet_bound`]).
 
 use crate::model::{Rendered, Scope};
 use std::collections::HashMap;
@@ -161,20 +162,42 @@ pub fn critical_path(
     })
 }
 
+/// The least time a fleet of trusts can take, run at most C at a time, and its terms (module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FleetBound {
+    /// `T_1`: the longest trust.
+    pub longest: Duration,
+    /// `ΣT / C`: the work spread evenly over the C slots.
+    pub spread: Duration,
+    /// `max over k ≥ 1 with kC + 1 ≤ N of T_(kC−k+1) + … + T_(kC+1)`: of the kC + 1 longest trusts, some slot
+    /// runs k + 1 one after the other, at least the k + 1 shortest of them (k = 1: `T_C + T_(C+1)`).
+    pub stacked: Duration,
+    /// The largest of the three.
+    pub bound: Duration,
+}
+
 /// The least time a fleet of trusts with critical paths `paths` can take, run at most `concurrency` at a
-/// time: `max(T_1, ΣT / C, T_C + T_(C+1))` with `T` in decreasing order (module docs).
-pub fn fleet_bound(paths: &[Duration], concurrency: usize) -> Duration {
+/// time: `max(T_1, ΣT / C, max_k (T_(kC−k+1) + … + T_(kC+1)))`, `T` in decreasing order (module docs).
+pub fn fleet_bound(paths: &[Duration], concurrency: usize) -> FleetBound {
     let c = concurrency.max(1);
     let mut sorted = paths.to_vec();
     sorted.sort_unstable_by(|a, b| b.cmp(a));
     let longest = sorted.first().copied().unwrap_or_default();
     let total: Duration = sorted.iter().sum();
     let spread = total.div_f64(c as f64);
-    let shared = match (sorted.get(c - 1), sorted.get(c)) {
-        (Some(a), Some(b)) => *a + *b,
-        _ => Duration::ZERO,
-    };
-    longest.max(spread).max(shared)
+    let mut stacked = Duration::ZERO;
+    let mut k = 1;
+    while k * c < sorted.len() {
+        // 1-based T_(kC−k+1) ..= T_(kC+1) are 0-based kC−k ..= kC.
+        stacked = stacked.max(sorted[k * c - k..=k * c].iter().sum());
+        k += 1;
+    }
+    FleetBound {
+        longest,
+        spread,
+        stacked,
+        bound: longest.max(spread).max(stacked),
+    }
 }
 
 #[cfg(test)]
@@ -308,15 +331,20 @@ mod tests {
     }
 
     #[test]
-    fn the_fleet_bound_is_the_longest_trust_or_the_work_spread_over_the_slots() {
+    fn the_fleet_bound_is_the_longest_trust_the_work_spread_over_the_slots_or_trusts_stacked_in_one(
+    ) {
         let s = Duration::from_secs;
+        let bound = |paths: &[Duration], c| fleet_bound(paths, c).bound;
         let paths = [s(10), s(8), s(6), s(6)];
-        assert_eq!(fleet_bound(&paths, 4), s(10));
-        assert_eq!(fleet_bound(&paths, 10), s(10));
-        // Two slots: 30 s of work over 2 is 15 s; the pigeonhole term: 8 + 6 = 14 s.
-        assert_eq!(fleet_bound(&paths, 2), s(15));
+        assert_eq!(bound(&paths, 4), s(10));
+        assert_eq!(bound(&paths, 10), s(10));
+        // Two slots: 30 s of work over 2 is 15 s; two of the three longest share a slot: 8 + 6 = 14 s.
+        assert_eq!(bound(&paths, 2), s(15));
         // Three slots: 10 s of spread, but two of the four longest share a slot: 6 + 6 = 12 s.
-        assert_eq!(fleet_bound(&paths, 3), s(12));
-        assert_eq!(fleet_bound(&[], 3), Duration::ZERO);
+        assert_eq!(bound(&paths, 3), s(12));
+        assert_eq!(bound(&[], 3), Duration::ZERO);
+        // Five equal trusts over two slots take three rounds, more than the 25 s of spread.
+        let b = fleet_bound(&[s(10); 5], 2);
+        assert_eq!((b.spread, b.stacked, b.bound), (s(25), s(30), s(30)));
     }
 }
