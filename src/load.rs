@@ -7,10 +7,11 @@
 use crate::blueprint::{Blueprint, SourceSpec};
 use crate::values::{Values, ValuesInput};
 
-/// A blueprint and a trust's values, both valid.
+/// A blueprint and a trust's values, both valid. The blueprint is shared: the trusts of a fleet run hold
+/// one between them.
 #[derive(Debug)]
 pub struct Loaded {
-    pub blueprint: Blueprint,
+    pub blueprint: std::sync::Arc<Blueprint>,
     pub values: Values,
 }
 
@@ -18,5 +19,8 @@ pub struct Loaded {
 pub fn load(source: &SourceSpec, input: &ValuesInput) -> Result<Loaded, crate::Error> {
     let blueprint = crate::blueprint::open(source)?;
     let values = crate::values::load(&blueprint.manifest, input)?;
-    Ok(Loaded { blueprint, values })
+    Ok(Loaded {
+        blueprint: std::sync::Arc::new(blueprint),
+        values,
+    })
 }

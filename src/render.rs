@@ -1033,7 +1033,10 @@ deployments:
             }),
             secrets,
         };
-        Loaded { blueprint, values }
+        Loaded {
+            blueprint: std::sync::Arc::new(blueprint),
+            values,
+        }
     }
 
     pub(crate) fn standard(name: &str) -> Loaded {

@@ -191,6 +191,27 @@ pub fn stamp_checked(
     options: &StampOptions,
     on_plan: &dyn Fn(&crate::deploy::Plan),
 ) -> Result<Stamped, Error> {
+    let batch = crate::deploy::Batch::default();
+    let stamp = stamp_checked_async(checked, options, on_plan, &batch);
+    match options.deploy {
+        Some(_) => crate::deploy::runtime()?.block_on(stamp),
+        // Nothing to wait for without a target: the future finishes at its first poll.
+        None => futures_util::FutureExt::now_or_never(stamp).unwrap_or_else(|| {
+            Err(Error::Internal {
+                message: "a stamp without a target waited for I/O".into(),
+            })
+        }),
+    }
+}
+
+/// [`stamp_checked`] on the caller's async runtime, as a trust of `batch` (a fleet run's). Recording in the
+/// fleet repository blocks the calling thread.
+pub async fn stamp_checked_async(
+    checked: Checked,
+    options: &StampOptions,
+    on_plan: &dyn Fn(&crate::deploy::Plan),
+    batch: &crate::deploy::Batch,
+) -> Result<Stamped, Error> {
     if checked.report.violations().next().is_some() {
         return Err(Error::Violations {
             report: Box::new(checked.report),
@@ -200,12 +221,10 @@ pub fn stamp_checked(
         crate::record::check_recordable(&options.fleet, &checked.loaded, &checked.rendered)?;
     }
     let deployed = match &options.deploy {
-        Some(d) => Some(crate::deploy::apply_trust(
-            &checked.loaded,
-            &checked.rendered,
-            d,
-            on_plan,
-        )?),
+        Some(d) => Some(
+            crate::deploy::apply_trust_async(&checked.loaded, &checked.rendered, d, on_plan, batch)
+                .await?,
+        ),
         None => None,
     };
     let record = crate::record::record_with(

@@ -151,6 +151,37 @@ impl Credential {
             Credential::AccessToken(_) => CredentialKind::AccessToken,
         }
     }
+
+    /// Who this credential acts as, for sharing one client between uses of the same identity: equal keys,
+    /// same identity. Secrets enter it only as a SHA-256 digest, so the key can be kept and compared without
+    /// holding a second copy of them.
+    pub fn identity_key(&self) -> String {
+        use sha2::Digest;
+        let digest = |s: &Secret| hex::encode(sha2::Sha256::digest(s.expose().as_bytes()));
+        match self {
+            Credential::ServicePrincipal {
+                tenant_id,
+                client_id,
+                client_secret,
+                authority_host,
+            } => format!(
+                "sp|{authority_host}|{tenant_id}|{client_id}|{}",
+                digest(client_secret)
+            ),
+            Credential::WorkloadIdentity {
+                tenant_id,
+                client_id,
+                token_file,
+                authority_host,
+            } => format!(
+                "wi|{authority_host}|{tenant_id}|{client_id}|{}",
+                token_file.display()
+            ),
+            Credential::ManagedIdentity => "mi".into(),
+            Credential::AzureCli => "cli".into(),
+            Credential::AccessToken(t) => format!("token|{}", digest(t)),
+        }
+    }
 }
 
 /// Parses an authority host; `None` gives the public cloud's.

@@ -710,29 +710,17 @@ impl ArmClient {
     ) -> Result<DeploymentStarted> {
         let path = scope.deployment_path(name);
         let op = self.op(Method::Put, &path, true);
-        let body = request::deployment_body(deployment);
-        let client = self.inner.sdk.deployments_client();
-        let raw = match scope {
-            DeploymentScope::Subscription { subscription_id } => {
-                self.send_sdk(&op, || {
-                    client
-                        .create_or_update_at_subscription_scope(name, body.clone(), subscription_id)
-                        .send()
-                })
-                .await?
-            }
-            DeploymentScope::ResourceGroup {
-                subscription_id,
-                resource_group,
-            } => {
-                self.send_sdk(&op, || {
-                    client
-                        .create_or_update(resource_group, name, body.clone(), subscription_id)
-                        .send()
-                })
-                .await?
-            }
-        };
+        // Sent raw: the request holds one copy of the template, serialised from at each attempt, where the
+        // SDK's request builders would hold three while the PUT is in flight (a fleet's trusts PUT theirs
+        // at once).
+        let req = request::put_resource(
+            &self.inner.endpoint,
+            &path,
+            request::RESOURCES_API_VERSION,
+            request::deployment_json(deployment),
+        )?;
+        let raw = self.send_raw(&req).await?;
+        drop(req);
         if raw.status == 409
             && raw.after_ambiguous_attempt
             && ErrorDetail::from_body(&raw.body).is_some_and(|e| e.code == "DeploymentActive")

@@ -205,6 +205,24 @@ pub(crate) fn deployment_body(req: &DeploymentRequest) -> sdk::Deployment {
     d
 }
 
+/// The body of a deployment PUT as JSON: what [`deployment_body`] serialises to, built directly.
+pub(crate) fn deployment_json(req: &DeploymentRequest) -> Value {
+    let mode = match req.mode {
+        DeploymentMode::Complete => "Complete",
+        _ => "Incremental",
+    };
+    let mut body = serde_json::json!({
+        "properties": {"mode": mode, "template": req.template, "parameters": req.parameters}
+    });
+    if let Some(location) = &req.location {
+        body["location"] = Value::String(location.clone());
+    }
+    if let Some(tags) = tags_value(req) {
+        body["tags"] = tags;
+    }
+    body
+}
+
 /// The SDK's body for a what-if; `FullResourcePayloads` so that modifies carry property-level deltas.
 pub(crate) fn what_if_body(req: &DeploymentRequest) -> sdk::DeploymentWhatIf {
     let mut props = sdk::DeploymentWhatIfProperties::new(sdk_properties(req));
@@ -321,6 +339,22 @@ mod tests {
             json!({"location": "uksouth", "tags": {"ods-code": "RM3"},
                    "properties": {"mode": "Incremental", "template": {"resources": []},
                                   "parameters": {"p": {"value": 1}}}})
+        );
+    }
+
+    #[test]
+    fn the_raw_deployment_body_is_the_sdks() {
+        assert_eq!(
+            deployment_json(&request()),
+            serde_json::to_value(deployment_body(&request())).unwrap()
+        );
+        let mut complete = request();
+        complete.mode = DeploymentMode::Complete;
+        complete.location = None;
+        complete.tags.clear();
+        assert_eq!(
+            deployment_json(&complete),
+            serde_json::to_value(deployment_body(&complete)).unwrap()
         );
     }
 

@@ -114,6 +114,41 @@ pub fn expand(
     deployment: &RenderedDeployment,
     ctx: &StaticContext,
 ) -> Result<Vec<Resource>, Error> {
+    let plan = static_plan(deployment, ctx)?;
+    let mut out = Vec::new();
+    flatten(plan, &deployment.name, &mut out, 0)?;
+    Ok(out)
+}
+
+/// How many steps the local cloud's engine (`cloud::deploy`) takes to run `deployment`: one per dependency
+/// layer of its resources (the engine writes a layer, then waits its operation time once), plus, for each
+/// nested deployment, the steps of its own template, which the engine runs inside the layer one nested
+/// deployment after another. The longest `dependsOn` chain of a template without nested deployments.
+pub fn engine_steps(deployment: &RenderedDeployment, ctx: &StaticContext) -> Result<usize, Error> {
+    fn steps(plan: &Plan, depth: usize) -> Result<usize, Error> {
+        let mut n = 0;
+        for layer in plan.layers()? {
+            n += 1;
+            for i in layer {
+                if plan.nodes[i].kind == NodeKind::Deployment {
+                    if depth >= MAX_NESTING {
+                        return Err(Error::Unsupported {
+                            construct: format!(
+                                "nested deployments more than {MAX_NESTING} levels deep"
+                            ),
+                        });
+                    }
+                    n += steps(&plan.nested(i, &Unresolved, None)?, depth + 1)?;
+                }
+            }
+        }
+        Ok(n)
+    }
+    steps(&static_plan(deployment, ctx)?, 0)
+}
+
+/// A rendered deployment's template planned statically (secrets as placeholders).
+fn static_plan(deployment: &RenderedDeployment, ctx: &StaticContext) -> Result<Plan, Error> {
     let scope = match (deployment.scope, &deployment.resource_group) {
         (DeploymentKind::ResourceGroup, Some(rg)) => DeploymentScope::resource_group(
             &ctx.subscription_id,
@@ -142,10 +177,7 @@ pub fn expand(
             serde_json::Value::String(secret_placeholder().to_string()),
         );
     }
-    let plan = Plan::new(&deployment.template, &params, &scope, Mode::Static)?;
-    let mut out = Vec::new();
-    flatten(plan, &deployment.name, &mut out, 0)?;
-    Ok(out)
+    Plan::new(&deployment.template, &params, &scope, Mode::Static)
 }
 
 /// How many nested deployments deep static expansion follows.

@@ -96,7 +96,7 @@ pub fn fleet_cost(
     let sheet = PriceSheet::resolve(options.prices.as_deref())?;
     // A fleet repository's trusts run their own blueprint versions on the fleet's defaults (docs/fleets.md);
     // a folder of stamped trusts without fleet.yaml is read as `stamp --fleet` writes it, with `blueprint`.
-    let mut blueprints: Vec<crate::blueprint::Blueprint> = Vec::new();
+    let mut blueprints: Vec<std::sync::Arc<crate::blueprint::Blueprint>> = Vec::new();
     let mut jobs: Vec<(String, usize, Result<crate::values::ValuesInput, Error>)> = Vec::new();
     if fleet.join(crate::fleet::FLEET_FILE).is_file() {
         let repo = crate::fleet::Fleet::open(fleet)?;
@@ -125,7 +125,7 @@ pub fn fleet_cost(
             }
         }
         folders.sort();
-        blueprints.push(crate::blueprint::open(blueprint)?);
+        blueprints.push(crate::blueprint::open(blueprint)?.into());
         for ods in folders {
             let (region_code, icb_code) = ods_place(&ods).unwrap_or_default();
             if selection.keeps(&ods, &region_code, &icb_code) {
@@ -141,7 +141,7 @@ pub fn fleet_cost(
     }
     let renderers = blueprints
         .iter()
-        .map(crate::render::Renderer::new)
+        .map(|b| crate::render::Renderer::new(b))
         .collect::<Result<Vec<_>, _>>()?;
     let mut rows = Vec::new();
     for (ods, at, input) in jobs {

@@ -7,7 +7,7 @@
 //! is (re)deployed under its deterministic name.
 
 use super::plan::Plan;
-use super::{deployment_name, request, scope_of, Connection, DeployError};
+use super::{deployment_name, request_parameters, request_with, scope_of, Connection, DeployError};
 use crate::arm::{Deployment, ProvisioningState};
 use crate::model::{Rendered, RenderedDeployment};
 use futures_util::stream::{FuturesUnordered, StreamExt};
@@ -143,10 +143,11 @@ pub async fn apply(
     plan: &Plan,
     options: ApplyOptions,
 ) -> Result<ApplyReport, DeployError> {
-    // Every secret is read before anything starts: a missing one must not leave half an estate.
+    // Every secret is read before anything starts: a missing one must not leave half an estate. The
+    // request bodies (copies of the templates) are made only when each deployment is sent.
     let mut requests = HashMap::new();
     for d in &rendered.deployments {
-        requests.insert(d.name.clone(), request(d, conn.target.kind)?);
+        requests.insert(d.name.clone(), request_parameters(d, conn.target.kind)?);
     }
     let planned: HashMap<&str, bool> = plan
         .deployments
@@ -207,10 +208,10 @@ pub async fn apply(
             bar.enable_steady_tick(Duration::from_millis(120));
             let changes = planned.get(d.name.as_str()).copied().unwrap_or(true);
             let in_flight = options.in_flight.contains(&deployment_name(d));
-            let body = requests.remove(&d.name);
+            let parameters = requests.remove(&d.name);
             running.push(async move {
-                let outcome = match body {
-                    Some(body) => deploy_one(conn, d, body, changes, in_flight, &bar).await,
+                let outcome = match parameters {
+                    Some(p) => deploy_one(conn, d, p, changes, in_flight, &bar).await,
                     None => Err(DeployError::Target {
                         message: format!("deployment {} has no request", d.name),
                     }),
@@ -246,7 +247,7 @@ pub async fn apply(
 async fn deploy_one(
     conn: &Connection,
     d: &RenderedDeployment,
-    body: crate::arm::DeploymentRequest,
+    parameters: serde_json::Map<String, serde_json::Value>,
     has_changes: bool,
     in_flight: bool,
     bar: &ProgressBar,
@@ -302,6 +303,8 @@ async fn deploy_one(
         }
         _ => {
             bar.set_message("deploying");
+            // The template is copied into the request only now, and dropped once ARM has it.
+            let body = request_with(d, parameters);
             let started = match conn.client.begin_deployment(&scope, &name, &body).await {
                 Ok(s) => s,
                 // ARM refused the template before deploying (validation, policy): a failed deployment

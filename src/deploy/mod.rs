@@ -3,7 +3,7 @@
 //!
 //! Contracts:
 //! - [`plan::plan`] takes a [`Rendered`] trust and a [`target::Connection`] and returns a [`plan::Plan`]: one
-//!   what-if per deployment in dependency order. A resource-group deployment whose group does not exist yet
+//!   what-if per deployment, run concurrently, listed in dependency order. A resource-group deployment whose group does not exist yet
 //!   is not sent to what-if (ARM would refuse it); its resources, expanded by [`crate::armexpr`], are all
 //!   creates. Nothing is changed in the target.
 //! - [`apply::apply`] takes the same trust and its plan and returns an [`apply::ApplyReport`]: deployments in
@@ -13,6 +13,13 @@
 //!   (with the failing resources' own codes and messages), not an error.
 //! - [`destroy::destroy`] deletes what the trust's deployments created, in reverse dependency order.
 //!
+//! - [`critical::critical_path`] is the least time applying a trust can take on a cloud of given latency and
+//!   operation time; the fleet benchmark compares measured applies with it.
+//! - Many trusts at once (a fleet run): [`plan_trust_async`], [`apply_trust_async`] and
+//!   [`crate::run::stamp_checked_async`] run on the caller's async runtime as trusts of one [`Batch`], which
+//!   shares one ARM client per endpoint and identity between them; the blocking [`plan_trust`],
+//!   [`apply_trust`] and [`crate::run::stamp`] make a runtime and a client of their own.
+//!
 //! Secrets: parameters with `secret_env` are read from the environment when the request is built and sent
 //! in that request only; they never reach a log, a plan file, a report or the fleet record.
 
@@ -21,6 +28,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod apply;
+pub mod critical;
 pub mod destroy;
 pub mod plan;
 pub mod target;
@@ -33,7 +41,7 @@ use std::io::{BufRead, IsTerminal, Write};
 pub use apply::{ApplyReport, DeploymentOutcome};
 pub use destroy::DestroyReport;
 pub use plan::{Plan, Summary};
-pub use target::{connect, Connection, TargetKind, TargetOptions, TargetRef, TrustTarget};
+pub use target::{connect, Clients, Connection, TargetKind, TargetOptions, TargetRef, TrustTarget};
 
 /// What can stop plan, apply or destroy (besides the ARM client's own errors).
 #[derive(Debug, thiserror::Error)]
@@ -186,6 +194,33 @@ pub fn request(
     d: &RenderedDeployment,
     target: TargetKind,
 ) -> Result<crate::arm::DeploymentRequest, DeployError> {
+    Ok(request_with(d, request_parameters(d, target)?))
+}
+
+/// The request body of `d` with `parameters` (from [`request_parameters`]): the template is copied only now.
+pub(crate) fn request_with(
+    d: &RenderedDeployment,
+    parameters: Map<String, Value>,
+) -> crate::arm::DeploymentRequest {
+    crate::arm::DeploymentRequest {
+        location: match d.scope {
+            Scope::Subscription => Some(d.location.clone()),
+            Scope::ResourceGroup => None,
+        },
+        tags: [("managed-by".to_owned(), "trustprint".to_owned())]
+            .into_iter()
+            .collect(),
+        mode: crate::arm::DeploymentMode::Incremental,
+        template: d.template.clone(),
+        parameters,
+    }
+}
+
+/// The parameters of [`request`], `secret_env` ones read from the environment now.
+pub(crate) fn request_parameters(
+    d: &RenderedDeployment,
+    target: TargetKind,
+) -> Result<Map<String, Value>, DeployError> {
     let mut parameters: Map<String, Value> = d
         .parameters
         .get("parameters")
@@ -222,18 +257,7 @@ pub fn request(
         };
         parameters.insert(parameter.clone(), json!({ "value": value }));
     }
-    Ok(crate::arm::DeploymentRequest {
-        location: match d.scope {
-            Scope::Subscription => Some(d.location.clone()),
-            Scope::ResourceGroup => None,
-        },
-        tags: [("managed-by".to_owned(), "trustprint".to_owned())]
-            .into_iter()
-            .collect(),
-        mode: crate::arm::DeploymentMode::Incremental,
-        template: d.template.clone(),
-        parameters,
-    })
+    Ok(parameters)
 }
 
 /// A random secret that satisfies Azure's password complexity rules (upper, lower, digit, symbol; 38 chars).
@@ -405,14 +429,43 @@ pub fn plan_trust(
     rendered: &Rendered,
     options: &DeployOptions,
 ) -> Result<(Plan, String), crate::Error> {
-    let rt = runtime()?;
-    rt.block_on(async {
-        let conn = connect(&options.target, &loaded.values, &rendered.trust.ods_code).await?;
-        target::seed_key_vault_references(&conn, rendered).await?;
-        let inputs = plan::PlanInputs::of(loaded, rendered, &conn.target);
-        let plan = plan::plan(&conn, inputs, rendered).await?;
-        Ok((plan, describe_target(&conn)))
-    })
+    runtime()?.block_on(plan_trust_async(
+        loaded,
+        rendered,
+        options,
+        &Batch::default(),
+    ))
+}
+
+/// What the trusts of one run (a fleet run) share, and what the run keeps of their plans.
+#[derive(Debug, Default)]
+pub struct Batch {
+    /// One ARM client per endpoint and identity, for every trust of the run.
+    pub clients: Clients,
+    /// Plans keep each change's resource and change type only, without resource bodies and property
+    /// changes ([`Plan::drop_details`], done per deployment as its what-if answers): all a fleet run
+    /// reports, and most of a plan's memory.
+    pub brief_plans: bool,
+}
+
+/// [`plan_trust`] on the caller's runtime, as a trust of `batch`.
+pub async fn plan_trust_async(
+    loaded: &crate::load::Loaded,
+    rendered: &Rendered,
+    options: &DeployOptions,
+    batch: &Batch,
+) -> Result<(Plan, String), crate::Error> {
+    let conn = target::connect_with(
+        &options.target,
+        &loaded.values,
+        &rendered.trust.ods_code,
+        &batch.clients,
+    )
+    .await?;
+    target::seed_key_vault_references(&conn, rendered).await?;
+    let inputs = plan::PlanInputs::of(loaded, rendered, &conn.target);
+    let plan = plan::plan_with(&conn, inputs, rendered, !batch.brief_plans).await?;
+    Ok((plan, describe_target(&conn)))
 }
 
 /// `trustprint apply` (and the deploying half of `stamp`): plan (or read the saved plan and check it is
@@ -424,94 +477,114 @@ pub fn apply_trust(
     options: &DeployOptions,
     on_plan: &dyn Fn(&Plan),
 ) -> Result<Deployed, crate::Error> {
-    let rt = runtime()?;
-    rt.block_on(async {
-        let conn = connect(&options.target, &loaded.values, &rendered.trust.ods_code).await?;
-        target::seed_key_vault_references(&conn, rendered).await?;
-        let inputs = plan::PlanInputs::of(loaded, rendered, &conn.target);
-        let mut in_flight = std::collections::HashSet::new();
-        let plan = match &options.plan_file {
-            Some(path) => {
-                let saved = Plan::load(path)?;
-                if let Some((what, planned, now)) = saved.inputs.compare(&inputs) {
-                    return Err(DeployError::StalePlan {
-                        path: path.clone(),
-                        what,
-                        planned,
-                        now,
-                    }
-                    .into());
+    runtime()?.block_on(apply_trust_async(
+        loaded,
+        rendered,
+        options,
+        on_plan,
+        &Batch::default(),
+    ))
+}
+
+/// [`apply_trust`] on the caller's runtime, as a trust of `batch`.
+pub async fn apply_trust_async(
+    loaded: &crate::load::Loaded,
+    rendered: &Rendered,
+    options: &DeployOptions,
+    on_plan: &dyn Fn(&Plan),
+    batch: &Batch,
+) -> Result<Deployed, crate::Error> {
+    let conn = target::connect_with(
+        &options.target,
+        &loaded.values,
+        &rendered.trust.ods_code,
+        &batch.clients,
+    )
+    .await?;
+    target::seed_key_vault_references(&conn, rendered).await?;
+    let inputs = plan::PlanInputs::of(loaded, rendered, &conn.target);
+    let mut in_flight = std::collections::HashSet::new();
+    let plan = match &options.plan_file {
+        Some(path) => {
+            let saved = Plan::load(path)?;
+            if let Some((what, planned, now)) = saved.inputs.compare(&inputs) {
+                return Err(DeployError::StalePlan {
+                    path: path.clone(),
+                    what,
+                    planned,
+                    now,
                 }
-                // Deployments of this plan still running are an interrupted apply of it: noted before the
-                // what-ifs below (which take time) so that apply attaches to them rather than redeploying.
-                for d in &rendered.deployments {
-                    let name = deployment_name(d);
-                    let scope = scope_of(d, &conn.target.subscription_id);
-                    match conn.client.get_deployment(&scope, &name).await {
-                        Ok(dep) if !dep.provisioning_state.is_terminal() => {
-                            in_flight.insert(name);
-                        }
-                        Ok(_) | Err(crate::arm::Error::Api { status: 404, .. }) => {}
-                        Err(e) => {
-                            return Err(DeployError::arm(format!(
-                                "apply {}: reading the deployment",
-                                d.name
-                            ))(e)
-                            .into())
-                        }
-                    }
-                }
-                // The inputs are the same; the target may not be. What-if again and refuse if the live
-                // state no longer matches what was planned (terraform's "saved plan is stale").
-                let fresh = plan::plan(&conn, inputs, rendered).await?;
-                let differences = saved.live_differences(&fresh);
-                if !differences.is_empty() {
-                    return Err(DeployError::LiveStateChanged {
-                        path: path.clone(),
-                        differences,
-                    }
-                    .into());
-                }
-                saved
+                .into());
             }
-            None => plan::plan(&conn, inputs, rendered).await?,
-        };
-        on_plan(&plan);
-        let target = describe_target(&conn);
-        let loss = plan.data_loss();
-        if !loss.is_empty() && !options.allow_data_loss {
-            return Err(DeployError::DataLoss { resources: loss }.into());
+            // Deployments of this plan still running are an interrupted apply of it: noted before the
+            // what-ifs below (which take time) so that apply attaches to them rather than redeploying.
+            for d in &rendered.deployments {
+                let name = deployment_name(d);
+                let scope = scope_of(d, &conn.target.subscription_id);
+                match conn.client.get_deployment(&scope, &name).await {
+                    Ok(dep) if !dep.provisioning_state.is_terminal() => {
+                        in_flight.insert(name);
+                    }
+                    Ok(_) | Err(crate::arm::Error::Api { status: 404, .. }) => {}
+                    Err(e) => {
+                        return Err(DeployError::arm(format!(
+                            "apply {}: reading the deployment",
+                            d.name
+                        ))(e)
+                        .into())
+                    }
+                }
+            }
+            // The inputs are the same; the target may not be. What-if again and refuse if the live
+            // state no longer matches what was planned (terraform's "saved plan is stale").
+            let fresh = plan::plan_with(&conn, inputs, rendered, !batch.brief_plans).await?;
+            let differences = saved.live_differences(&fresh);
+            if !differences.is_empty() {
+                return Err(DeployError::LiveStateChanged {
+                    path: path.clone(),
+                    differences,
+                }
+                .into());
+            }
+            saved
         }
-        if !plan.has_changes() {
-            return Ok(Deployed {
-                plan,
-                report: None,
-                target,
-            });
-        }
-        if needs_confirmation(options, &conn) {
-            confirm(
-                "apply",
-                &target,
-                &format!("Apply these changes to {target}?"),
-                options.yes,
-            )?;
-        }
-        let report = apply::apply(
-            &conn,
-            rendered,
-            &plan,
-            apply::ApplyOptions {
-                progress: options.progress,
-                in_flight,
-            },
-        )
-        .await?;
-        Ok(Deployed {
+        None => plan::plan_with(&conn, inputs, rendered, !batch.brief_plans).await?,
+    };
+    on_plan(&plan);
+    let target = describe_target(&conn);
+    let loss = plan.data_loss();
+    if !loss.is_empty() && !options.allow_data_loss {
+        return Err(DeployError::DataLoss { resources: loss }.into());
+    }
+    if !plan.has_changes() {
+        return Ok(Deployed {
             plan,
-            report: Some(report),
+            report: None,
             target,
-        })
+        });
+    }
+    if needs_confirmation(options, &conn) {
+        confirm(
+            "apply",
+            &target,
+            &format!("Apply these changes to {target}?"),
+            options.yes,
+        )?;
+    }
+    let report = apply::apply(
+        &conn,
+        rendered,
+        &plan,
+        apply::ApplyOptions {
+            progress: options.progress,
+            in_flight,
+        },
+    )
+    .await?;
+    Ok(Deployed {
+        plan,
+        report: Some(report),
+        target,
     })
 }
 

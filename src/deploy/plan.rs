@@ -1,10 +1,12 @@
-//! Plan: one what-if per deployment, in dependency order, and what the plan file records.
+//! Plan: one what-if per deployment (concurrently, listed in dependency order), and what the plan file records.
 //!
 //! Contract: [`plan`] changes nothing in the target. The [`Plan`] holds every resource's change (create,
 //! modify with its property-level changes, delete, no change, ignore), a [`Summary`], and [`PlanInputs`]:
 //! the hashes `apply --plan` compares before it applies ([`PlanInputs::compare`]).
 
-use super::{deployment_name, request, scope_of, Connection, DeployError, TargetRef};
+use super::{
+    deployment_name, request_parameters, request_with, scope_of, Connection, DeployError, TargetRef,
+};
 use crate::arm::{ChangeType, PropertyChange, PropertyChangeType, WhatIfChange};
 use crate::model::{BlueprintRef, Rendered, Scope, TrustRef};
 use serde::{Deserialize, Serialize};
@@ -174,6 +176,14 @@ impl Plan {
     /// Whether applying it changes anything.
     pub fn has_changes(&self) -> bool {
         self.deployments.iter().any(DeploymentPlan::has_changes)
+    }
+
+    /// Forget the resources' bodies and property changes, keeping every change's resource and type and
+    /// the summary: all a fleet run reports of a plan.
+    pub fn drop_details(&mut self) {
+        for d in &mut self.deployments {
+            drop_details(&mut d.changes);
+        }
     }
 
     /// Every resource applying would change, as `<change type> <resource id>` (`Modify /subscriptions/...`).
@@ -422,6 +432,14 @@ fn paths(delta: &[PropertyChange]) -> Vec<String> {
     out
 }
 
+fn drop_details(changes: &mut [WhatIfChange]) {
+    for c in changes {
+        c.before = None;
+        c.after = None;
+        c.delta = Vec::new();
+    }
+}
+
 /// The id without its subscription prefix, for reading.
 fn short_id(id: &str) -> &str {
     let lower = id.to_ascii_lowercase();
@@ -435,67 +453,87 @@ fn short_id(id: &str) -> &str {
     }
 }
 
-/// What-if every deployment of `rendered` against `conn`, in dependency order.
+/// What-if every deployment of `rendered` against `conn`. The what-ifs only read the target, so they run
+/// concurrently (a trust's plan takes as long as its slowest what-if, not their sum); the plan lists the
+/// deployments in dependency order.
 pub async fn plan(
     conn: &Connection,
     inputs: PlanInputs,
     rendered: &Rendered,
 ) -> Result<Plan, DeployError> {
+    plan_with(conn, inputs, rendered, true).await
+}
+
+/// [`plan`]; without `details`, each deployment's changes lose their bodies and property changes
+/// ([`Plan::drop_details`]) as soon as they are known.
+pub async fn plan_with(
+    conn: &Connection,
+    inputs: PlanInputs,
+    rendered: &Rendered,
+    details: bool,
+) -> Result<Plan, DeployError> {
     let sub = &conn.target.subscription_id;
-    let mut deployments = Vec::new();
-    for d in &rendered.deployments {
-        let scope = scope_of(d, sub);
-        let name = deployment_name(d);
-        let body = request(d, conn.target.kind)?;
-        let exists = match &d.resource_group {
-            Some(rg) if d.scope == Scope::ResourceGroup => conn
-                .client
-                .resource_group_exists(sub, rg)
-                .await
-                .map_err(DeployError::arm(format!(
-                    "plan {}: reading resource group {rg}",
-                    d.name
-                )))?,
-            _ => true,
-        };
-        let changes = if exists {
-            tracing::info!(deployment = %d.name, "what-if");
-            conn.client
-                .what_if(&scope, &name, &body)
-                .await
-                .map_err(DeployError::arm(format!("plan {}: what-if", d.name)))?
-                .changes
-        } else {
-            // ARM's what-if needs the group; a group that does not exist holds nothing, so everything the
-            // template declares is created.
-            let ctx = crate::armexpr::StaticContext {
-                subscription_id: sub.clone(),
-                tenant_id: conn.tenant_id.clone(),
+    let deployments =
+        futures_util::future::try_join_all(rendered.deployments.iter().map(|d| async move {
+            let scope = scope_of(d, sub);
+            let name = deployment_name(d);
+            // Secrets are read (a missing one stops the plan) whether or not a what-if is sent; the template
+            // is copied into a request body only for a what-if, and only while it is sent.
+            let parameters = request_parameters(d, conn.target.kind)?;
+            let exists = match &d.resource_group {
+                Some(rg) if d.scope == Scope::ResourceGroup => conn
+                    .client
+                    .resource_group_exists(sub, rg)
+                    .await
+                    .map_err(DeployError::arm(format!(
+                        "plan {}: reading resource group {rg}",
+                        d.name
+                    )))?,
+                _ => true,
             };
-            crate::armexpr::expand(d, &ctx)
-                .map_err(|source| DeployError::Target {
-                    message: format!("plan {}: expanding the template: {source}", d.name),
-                })?
-                .into_iter()
-                .map(|r| WhatIfChange {
-                    resource_id: r.id,
-                    change_type: ChangeType::Create,
-                    unsupported_reason: None,
-                    before: None,
-                    after: Some(r.body),
-                    delta: Vec::new(),
-                })
-                .collect()
-        };
-        deployments.push(DeploymentPlan {
-            name: d.name.clone(),
-            deployment_name: name,
-            scope: d.scope,
-            resource_group: d.resource_group.clone(),
-            resource_group_exists: exists,
-            changes,
-        });
-    }
+            let changes = if exists {
+                tracing::info!(deployment = %d.name, "what-if");
+                conn.client
+                    .what_if(&scope, &name, &request_with(d, parameters))
+                    .await
+                    .map_err(DeployError::arm(format!("plan {}: what-if", d.name)))?
+                    .changes
+            } else {
+                // ARM's what-if needs the group; a group that does not exist holds nothing, so everything the
+                // template declares is created.
+                let ctx = crate::armexpr::StaticContext {
+                    subscription_id: sub.clone(),
+                    tenant_id: conn.tenant_id.clone(),
+                };
+                crate::armexpr::expand(d, &ctx)
+                    .map_err(|source| DeployError::Target {
+                        message: format!("plan {}: expanding the template: {source}", d.name),
+                    })?
+                    .into_iter()
+                    .map(|r| WhatIfChange {
+                        resource_id: r.id,
+                        change_type: ChangeType::Create,
+                        unsupported_reason: None,
+                        before: None,
+                        after: Some(r.body),
+                        delta: Vec::new(),
+                    })
+                    .collect()
+            };
+            let mut changes = changes;
+            if !details {
+                drop_details(&mut changes);
+            }
+            Ok::<_, DeployError>(DeploymentPlan {
+                name: d.name.clone(),
+                deployment_name: name,
+                scope: d.scope,
+                resource_group: d.resource_group.clone(),
+                resource_group_exists: exists,
+                changes,
+            })
+        }))
+        .await?;
     let mut summary = Summary::default();
     for c in deployments.iter().flat_map(|d| &d.changes) {
         match c.change_type {

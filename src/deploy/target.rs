@@ -393,11 +393,57 @@ fn value_str(values: &crate::values::Values, key: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// ARM clients shared by the trusts of one run: one per endpoint, identity and client options, so that
+/// trusts reaching the same target through the same identity share one connection pool, one TLS setup and
+/// one token cache instead of building their own. A client is tied to the async runtime it first connects
+/// on: share a `Clients` only within one runtime.
+#[derive(Default)]
+pub struct Clients {
+    clients: std::sync::Mutex<std::collections::HashMap<String, ArmClient>>,
+}
+
+impl std::fmt::Debug for Clients {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.clients.lock().map(|c| c.len()).unwrap_or(0);
+        f.debug_struct("Clients").field("clients", &n).finish()
+    }
+}
+
+impl Clients {
+    /// The client for `endpoint` acting as `credential`, made on first use; its tokens come from `tokens`.
+    pub fn client(
+        &self,
+        endpoint: &str,
+        credential: Credential,
+        options: ArmClientOptions,
+        tokens: &crate::arm::TokenPool,
+    ) -> Result<ArmClient, crate::arm::Error> {
+        let key = format!("{endpoint}|{:?}|{}", options, credential.identity_key());
+        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = clients.get(&key) {
+            return Ok(c.clone());
+        }
+        let client = ArmClient::with_pool(endpoint, credential, options, tokens)?;
+        clients.insert(key, client.clone());
+        Ok(client)
+    }
+}
+
 /// Connect to the target: start the embedded cloud when asked for, pick the credential and subscription.
 pub async fn connect(
     options: &TargetOptions,
     values: &crate::values::Values,
     ods_code: &str,
+) -> Result<Connection, DeployError> {
+    connect_with(options, values, ods_code, &Clients::default()).await
+}
+
+/// [`connect`], taking the ARM client from `clients` (a fleet run's, shared by its trusts).
+pub async fn connect_with(
+    options: &TargetOptions,
+    values: &crate::values::Values,
+    ods_code: &str,
+    clients: &Clients,
 ) -> Result<Connection, DeployError> {
     let configured_sub = options
         .subscription
@@ -441,7 +487,7 @@ pub async fn connect(
             };
             let acting = options.trust.as_ref().map(|t| (t, credential.clone()));
             let client =
-                ArmClient::with_pool(&url, credential, local_client_options(), &options.tokens)?;
+                clients.client(&url, credential, local_client_options(), &options.tokens)?;
             let subscription_id = configured_sub.unwrap_or_else(|| local_subscription(ods_code));
             check_access(
                 &client,
@@ -480,7 +526,7 @@ pub async fn connect(
             };
             let acting = options.trust.as_ref().map(|t| (t, credential.clone()));
             let endpoint = var("TRUSTPRINT_ARM_ENDPOINT").unwrap_or_else(|| AZURE_ENDPOINT.into());
-            let client = ArmClient::with_pool(
+            let client = clients.client(
                 &endpoint,
                 credential,
                 ArmClientOptions::default(),

@@ -52,7 +52,7 @@ pub fn build(fleet: &Fleet) -> Result<Report, Error> {
     let renderers = versions
         .all()
         .iter()
-        .map(crate::render::Renderer::new)
+        .map(|b| crate::render::Renderer::new(b))
         .collect::<Result<Vec<_>, _>>()?;
     let git_dir = git2::Repository::open(&fleet.dir)
         .map(|r| r.path().to_path_buf())

@@ -15,6 +15,7 @@
 use super::Fleet;
 use crate::deploy::{DeployOptions, TargetKind};
 use crate::error::Error;
+use futures_util::stream::{FuturesUnordered, StreamExt};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -372,106 +373,99 @@ pub fn run(fleet: &Fleet, options: &RunOptions, mode: Mode) -> Result<RunReport,
         }
     }
 
-    // One local cloud for the whole run, unless one is running already; started only when a trust first
-    // needs it (an unchanged fleet plans with no cloud at all).
-    let local = options.deploy.target.kind != Some(TargetKind::Azure)
-        && options.deploy.target.cloud_url.is_none();
+    // One async runtime and one ARM client per identity for the whole run. Trusts are tasks polled by one
+    // thread per core, which also renders, checks and records them in place: a trust waiting for ARM holds
+    // its own data but no thread, runtime or HTTP client of its own, so the concurrency can be high.
     let runtime = crate::deploy::runtime()?;
-    let server: std::sync::OnceLock<Result<crate::cloud::RunningServer, String>> =
-        std::sync::OnceLock::new();
-    let deploy_options = || -> Result<DeployOptions, Error> {
-        let mut deploy = options.deploy.clone();
-        deploy.yes = true;
-        deploy.progress = false;
-        // A running local cloud is the target whatever subscriptions fleet.yaml names for Azure.
-        if deploy.target.cloud_url.is_some() && deploy.target.kind.is_none() {
-            deploy.target.kind = Some(TargetKind::Local);
-        }
-        if local {
-            let started =
-                server.get_or_init(|| {
-                    let dir =
-                        options.deploy.target.state_dir.clone().unwrap_or_else(|| {
-                            PathBuf::from(crate::deploy::target::LOCAL_STATE_DIR)
-                        });
-                    runtime
-                        .block_on(crate::cloud::Server::start(crate::cloud::Config {
-                            state_dir: Some(dir),
-                            ..crate::cloud::Config::default()
-                        }))
-                        .map_err(|e| e.to_string())
-                });
-            let s = started.as_ref().map_err(|message| Error::Usage {
-                message: format!("starting the embedded local cloud: {message}"),
-            })?;
-            deploy.target.kind = Some(TargetKind::Local);
-            deploy.target.cloud_url = Some(s.url().to_owned());
-        }
-        Ok(deploy)
-    };
-
     // Each blueprint version the run needs is opened and its templates parsed once for the whole run.
     let versions = super::version::Versions::open(fleet, &selected, options.upgrade_to.as_ref())?;
     let renderers = versions
         .all()
         .iter()
-        .map(crate::render::Renderer::new)
+        .map(|b| crate::render::Renderer::new(b))
         .collect::<Result<Vec<_>, _>>()?;
     let shared = Shared {
         versions: &versions,
         renderers: &renderers,
         upgrade_to: options.upgrade_to.as_ref(),
+        options,
+        local: options.deploy.target.kind != Some(TargetKind::Azure)
+            && options.deploy.target.cloud_url.is_none(),
+        server: tokio::sync::OnceCell::new(),
+        batch: crate::deploy::Batch {
+            clients: crate::deploy::Clients::default(),
+            brief_plans: true,
+        },
     };
 
     let next = AtomicUsize::new(0);
     let finished = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<TrustRun>>> = Mutex::new(vec![None; selected.len()]);
+    let done =
+        |i: usize, ods: &String, (version, outcome, migrated): (String, Outcome, Vec<String>)| {
+            let n = finished.fetch_add(1, Ordering::SeqCst) + 1;
+            if options.progress {
+                eprintln!("[{n}/{}] {ods}: {}", selected.len(), outcome_text(&outcome));
+            }
+            let row = TrustRun {
+                ods: ods.clone(),
+                name: fleet
+                    .file
+                    .trusts
+                    .get(ods)
+                    .map(|t| t.name.clone())
+                    .unwrap_or_default(),
+                version,
+                outcome,
+                migrated,
+            };
+            if apply && !matches!(row.outcome, Outcome::Failed { .. }) {
+                if let Ok(mut j) = journal.lock() {
+                    j.done.insert(ods.clone());
+                    write_journal(&j);
+                }
+            }
+            if let Ok(mut r) = results.lock() {
+                r[i] = Some(row);
+            }
+        };
     let workers = options.concurrency.clamp(1, selected.len().max(1));
+    let threads = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZeroUsize::get)
+        .min(workers);
     std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                let Some(ods) = selected.get(i) else { break };
-                let (version, outcome, migrated) =
-                    match one(fleet, &shared, ods, &deploy_options, options.refresh, mode) {
-                        Ok(done) => done,
-                        Err(e) => (
-                            String::new(),
-                            Outcome::Failed {
-                                error: error_text(&e),
-                            },
-                            Vec::new(),
-                        ),
-                    };
-                let n = finished.fetch_add(1, Ordering::SeqCst) + 1;
-                if options.progress {
-                    eprintln!("[{n}/{}] {ods}: {}", selected.len(), outcome_text(&outcome));
-                }
-                let row = TrustRun {
-                    ods: ods.clone(),
-                    name: fleet
-                        .file
-                        .trusts
-                        .get(ods)
-                        .map(|t| t.name.clone())
-                        .unwrap_or_default(),
-                    version,
-                    outcome,
-                    migrated,
-                };
-                if apply && !matches!(row.outcome, Outcome::Failed { .. }) {
-                    if let Ok(mut j) = journal.lock() {
-                        j.done.insert(ods.clone());
-                        write_journal(&j);
+        for k in 0..threads {
+            // The run's concurrency split between the threads: at most `workers` trusts in flight in all.
+            let share = workers / threads + usize::from(k < workers % threads);
+            let (runtime, shared, next, selected, done) =
+                (&runtime, &shared, &next, &selected, &done);
+            scope.spawn(move || {
+                runtime.block_on(async {
+                    let mut running = FuturesUnordered::new();
+                    loop {
+                        while running.len() < share {
+                            let i = next.fetch_add(1, Ordering::SeqCst);
+                            let Some(ods) = selected.get(i) else { break };
+                            running.push(async move {
+                                let row = one(fleet, shared, ods, options.refresh, mode)
+                                    .await
+                                    .unwrap_or_else(|e| {
+                                        let error = error_text(&e);
+                                        (String::new(), Outcome::Failed { error }, Vec::new())
+                                    });
+                                (i, ods, row)
+                            });
+                        }
+                        let Some((i, ods, row)) = running.next().await else {
+                            break;
+                        };
+                        done(i, ods, row);
                     }
-                }
-                if let Ok(mut r) = results.lock() {
-                    r[i] = Some(row);
-                }
+                });
             });
         }
     });
-    drop(server);
+    drop(shared);
     drop(runtime);
     let rows: Vec<TrustRun> = results
         .into_inner()
@@ -518,15 +512,58 @@ struct Shared<'a> {
     versions: &'a super::version::Versions,
     /// One per blueprint of `versions`, in the same order.
     renderers: &'a [crate::render::Renderer<'a>],
+    /// Plan every trust at this version, its values migrated in memory (`fleet upgrade --dry-run`).
     upgrade_to: Option<&'a semver::Version>,
+    options: &'a RunOptions,
+    /// Whether the run deploys to an embedded local cloud, started only when a trust first needs it (an
+    /// unchanged fleet plans with no cloud at all).
+    local: bool,
+    server: tokio::sync::OnceCell<Result<crate::cloud::RunningServer, String>>,
+    /// One ARM client per identity; plans without resource bodies (the run reports counts and ids only).
+    batch: crate::deploy::Batch,
+}
+
+impl Shared<'_> {
+    /// The deploy options of one trust of the run.
+    async fn deploy(&self) -> Result<DeployOptions, Error> {
+        let options = self.options;
+        let mut deploy = options.deploy.clone();
+        deploy.yes = true;
+        deploy.progress = false;
+        // A running local cloud is the target whatever subscriptions fleet.yaml names for Azure.
+        if deploy.target.cloud_url.is_some() && deploy.target.kind.is_none() {
+            deploy.target.kind = Some(TargetKind::Local);
+        }
+        if self.local {
+            let started =
+                self.server
+                    .get_or_init(|| async {
+                        let dir = options.deploy.target.state_dir.clone().unwrap_or_else(|| {
+                            PathBuf::from(crate::deploy::target::LOCAL_STATE_DIR)
+                        });
+                        crate::cloud::Server::start(crate::cloud::Config {
+                            state_dir: Some(dir),
+                            ..crate::cloud::Config::default()
+                        })
+                        .await
+                        .map_err(|e| e.to_string())
+                    })
+                    .await;
+            let s = started.as_ref().map_err(|message| Error::Usage {
+                message: format!("starting the embedded local cloud: {message}"),
+            })?;
+            deploy.target.kind = Some(TargetKind::Local);
+            deploy.target.cloud_url = Some(s.url().to_owned());
+        }
+        Ok(deploy)
+    }
 }
 
 /// Plan or apply one trust: the version it ran at, the outcome, and what migrating its values changed.
-fn one(
+async fn one(
     fleet: &Fleet,
     shared: &Shared<'_>,
     ods: &str,
-    deploy: &dyn Fn() -> Result<DeployOptions, Error>,
     refresh: bool,
     mode: Mode,
 ) -> Result<(String, Outcome, Vec<String>), Error> {
@@ -540,8 +577,9 @@ fn one(
         fleet.trust_input(ods, &shared.versions.default, &blueprint.manifest)?;
     // A failure is the trust's outcome, reported with what its values' migration changed.
     let outcome = one_at(
-        fleet, blueprint, renderer, &input, ods, deploy, refresh, mode,
+        fleet, shared, blueprint, renderer, &input, ods, refresh, mode,
     )
+    .await
     .unwrap_or_else(|e| Outcome::Failed {
         error: error_text(&e),
     });
@@ -550,23 +588,23 @@ fn one(
 
 /// Plan or apply one trust at one blueprint version.
 #[allow(clippy::too_many_arguments)]
-fn one_at(
+async fn one_at(
     fleet: &Fleet,
-    blueprint: &crate::blueprint::Blueprint,
+    shared: &Shared<'_>,
+    blueprint: &std::sync::Arc<crate::blueprint::Blueprint>,
     renderer: &crate::render::Renderer<'_>,
     input: &crate::values::ValuesInput,
     ods: &str,
-    deploy: &dyn Fn() -> Result<DeployOptions, Error>,
     refresh: bool,
     mode: Mode,
 ) -> Result<Outcome, Error> {
-    // The trust acts as its own identity when fleet.yaml records one (tokens still shared through the
-    // options' pool).
+    // The trust acts as its own identity when fleet.yaml records one (its client shared with every trust
+    // acting as the same identity).
     let trust_target = fleet.trust_target(ods)?;
-    let deploy = || -> Result<DeployOptions, Error> {
-        let mut options = deploy()?;
+    let deploy = || async {
+        let mut options = shared.deploy().await?;
         options.target.trust.clone_from(&trust_target);
-        Ok(options)
+        Ok::<_, Error>(options)
     };
     let one = crate::run::check_one(blueprint, renderer, input)?;
     let checked = crate::run::Checked {
@@ -590,7 +628,13 @@ fn one_at(
         if !unchanged {
             return Ok(Outcome::NotApplied);
         }
-        let (plan, _) = crate::deploy::plan_trust(&checked.loaded, &checked.rendered, &deploy()?)?;
+        let (plan, _) = crate::deploy::plan_trust_async(
+            &checked.loaded,
+            &checked.rendered,
+            &deploy().await?,
+            &shared.batch,
+        )
+        .await?;
         return Ok(if plan.has_changes() {
             Outcome::Drifted {
                 resources: plan.changed_resources(),
@@ -603,7 +647,13 @@ fn one_at(
         return Ok(Outcome::Skipped);
     }
     if mode == Mode::Plan {
-        let (plan, _) = crate::deploy::plan_trust(&checked.loaded, &checked.rendered, &deploy()?)?;
+        let (plan, _) = crate::deploy::plan_trust_async(
+            &checked.loaded,
+            &checked.rendered,
+            &deploy().await?,
+            &shared.batch,
+        )
+        .await?;
         let s = plan.summary;
         return Ok(if plan.has_changes() {
             Outcome::Changes {
@@ -616,15 +666,17 @@ fn one_at(
             Outcome::NoChange
         });
     }
-    let stamped = crate::run::stamp_checked(
+    let stamped = crate::run::stamp_checked_async(
         checked,
         &crate::run::StampOptions {
             fleet: fleet.dir.clone(),
             lock_timeout: crate::record::DEFAULT_LOCK_TIMEOUT,
-            deploy: Some(deploy()?),
+            deploy: Some(deploy().await?),
         },
         &|_| {},
-    )?;
+        &shared.batch,
+    )
+    .await?;
     let commit = stamped.record.commit.clone();
     let Some(deployed) = &stamped.deployed else {
         return Ok(Outcome::NoChange);

@@ -133,19 +133,19 @@ pub fn migrated_text(original: &str, values: &serde_yaml::Mapping) -> Result<Str
 pub struct Versions {
     /// The fleet's default version (fleet.yaml's, else the source's current).
     pub default: Version,
-    blueprints: Vec<Blueprint>,
+    blueprints: Vec<std::sync::Arc<Blueprint>>,
 }
 
 impl Versions {
     /// Open the versions `trusts` run, and `extra` (an upgrade's target).
     pub fn open(fleet: &Fleet, trusts: &[String], extra: Option<&Version>) -> Result<Self, Error> {
-        let mut blueprints: Vec<Blueprint> = Vec::new();
+        let mut blueprints: Vec<std::sync::Arc<Blueprint>> = Vec::new();
         let default = match fleet.pinned_default()? {
             Some(v) => v,
             None => {
                 let bp = fleet.blueprint_at(None)?;
                 let v = bp.manifest.version.clone();
-                blueprints.push(bp);
+                blueprints.push(bp.into());
                 v
             }
         };
@@ -162,7 +162,7 @@ impl Versions {
         wanted.dedup();
         for v in wanted {
             if !blueprints.iter().any(|b| b.manifest.version == v) {
-                blueprints.push(fleet.blueprint_at(Some(&v))?);
+                blueprints.push(fleet.blueprint_at(Some(&v))?.into());
             }
         }
         Ok(Versions {
@@ -172,7 +172,7 @@ impl Versions {
     }
 
     /// Every opened blueprint.
-    pub fn all(&self) -> &[Blueprint] {
+    pub fn all(&self) -> &[std::sync::Arc<Blueprint>] {
         &self.blueprints
     }
 
