@@ -448,13 +448,13 @@ pub struct Batch {
     pub brief_plans: bool,
 }
 
-/// [`plan_trust`] on the caller's runtime, as a trust of `batch`.
-pub async fn plan_trust_async(
+/// Connect to the trust's target (as one of `batch`) and seed the Key Vault references the local cloud lacks.
+async fn connect_trust(
     loaded: &crate::load::Loaded,
     rendered: &Rendered,
     options: &DeployOptions,
     batch: &Batch,
-) -> Result<(Plan, String), crate::Error> {
+) -> Result<Connection, crate::Error> {
     let conn = target::connect_with(
         &options.target,
         &loaded.values,
@@ -463,6 +463,17 @@ pub async fn plan_trust_async(
     )
     .await?;
     target::seed_key_vault_references(&conn, rendered).await?;
+    Ok(conn)
+}
+
+/// [`plan_trust`] on the caller's runtime, as a trust of `batch`.
+pub async fn plan_trust_async(
+    loaded: &crate::load::Loaded,
+    rendered: &Rendered,
+    options: &DeployOptions,
+    batch: &Batch,
+) -> Result<(Plan, String), crate::Error> {
+    let conn = connect_trust(loaded, rendered, options, batch).await?;
     let inputs = plan::PlanInputs::of(loaded, rendered, &conn.target);
     let plan = plan::plan_with(&conn, inputs, rendered, !batch.brief_plans).await?;
     Ok((plan, describe_target(&conn)))
@@ -494,14 +505,7 @@ pub async fn apply_trust_async(
     on_plan: &dyn Fn(&Plan),
     batch: &Batch,
 ) -> Result<Deployed, crate::Error> {
-    let conn = target::connect_with(
-        &options.target,
-        &loaded.values,
-        &rendered.trust.ods_code,
-        &batch.clients,
-    )
-    .await?;
-    target::seed_key_vault_references(&conn, rendered).await?;
+    let conn = connect_trust(loaded, rendered, options, batch).await?;
     let inputs = plan::PlanInputs::of(loaded, rendered, &conn.target);
     let mut in_flight = std::collections::HashSet::new();
     let plan = match &options.plan_file {
