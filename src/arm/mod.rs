@@ -7,9 +7,11 @@
 //! what-if, cancel, delete) and generic resources by id. Each call returns our own models ([`models`]) or
 //! an [`Error`] that carries ARM's code, message, target and nested details.
 //!
-//! The SDK (`azure_mgmt_resources` 0.21) builds and sends the resource-group and deployment requests; its
-//! long-running futures are never awaited (they re-send PUTs), its retry is off, and its strict models are
-//! not used for responses. Everything else is in [`request`] (pure), [`retry`], [`poll`] and [`auth`].
+//! The SDK (`azure_mgmt_resources` 0.21) builds and sends the resource-group and deployment requests, except a
+//! deployment's PUT, which [`request`] builds so that only one copy of its template is in flight (the SDK's
+//! builders hold three, and a fleet's trusts PUT theirs at once); its long-running futures are never awaited
+//! (they re-send PUTs), its retry is off, and its strict models are not used for responses. Everything else is
+//! in [`request`] (pure), [`retry`], [`poll`] and [`auth`].
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), trustprint::arm::Error> {
