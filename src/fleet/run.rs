@@ -387,7 +387,6 @@ pub fn run(fleet: &Fleet, options: &RunOptions, mode: Mode) -> Result<RunReport,
     let shared = Shared {
         versions: &versions,
         renderers: &renderers,
-        upgrade_to: options.upgrade_to.as_ref(),
         options,
         local: options.deploy.target.kind != Some(TargetKind::Azure)
             && options.deploy.target.cloud_url.is_none(),
@@ -512,8 +511,6 @@ struct Shared<'a> {
     versions: &'a super::version::Versions,
     /// One per blueprint of `versions`, in the same order.
     renderers: &'a [crate::render::Renderer<'a>],
-    /// Plan every trust at this version, its values migrated in memory (`fleet upgrade --dry-run`).
-    upgrade_to: Option<&'a semver::Version>,
     options: &'a RunOptions,
     /// Whether the run deploys to an embedded local cloud, started only when a trust first needs it (an
     /// unchanged fleet plans with no cloud at all).
@@ -567,7 +564,7 @@ async fn one(
     refresh: bool,
     mode: Mode,
 ) -> Result<(String, Outcome, Vec<String>), Error> {
-    let version = match shared.upgrade_to {
+    let version = match &shared.options.upgrade_to {
         Some(v) => v.clone(),
         None => shared.versions.of(fleet, ods)?,
     };
@@ -628,13 +625,7 @@ async fn one_at(
         if !unchanged {
             return Ok(Outcome::NotApplied);
         }
-        let (plan, _) = crate::deploy::plan_trust_async(
-            &checked.loaded,
-            &checked.rendered,
-            &deploy().await?,
-            &shared.batch,
-        )
-        .await?;
+        let plan = plan_of(&checked, &deploy().await?, &shared.batch).await?;
         return Ok(if plan.has_changes() {
             Outcome::Drifted {
                 resources: plan.changed_resources(),
@@ -647,13 +638,7 @@ async fn one_at(
         return Ok(Outcome::Skipped);
     }
     if mode == Mode::Plan {
-        let (plan, _) = crate::deploy::plan_trust_async(
-            &checked.loaded,
-            &checked.rendered,
-            &deploy().await?,
-            &shared.batch,
-        )
-        .await?;
+        let plan = plan_of(&checked, &deploy().await?, &shared.batch).await?;
         let s = plan.summary;
         return Ok(if plan.has_changes() {
             Outcome::Changes {
@@ -698,6 +683,17 @@ async fn one_at(
             }
         },
     }
+}
+
+/// What-if of a checked trust, as one of the run's `batch`.
+async fn plan_of(
+    checked: &crate::run::Checked,
+    deploy: &DeployOptions,
+    batch: &crate::deploy::Batch,
+) -> Result<crate::deploy::Plan, Error> {
+    let (plan, _) =
+        crate::deploy::plan_trust_async(&checked.loaded, &checked.rendered, deploy, batch).await?;
+    Ok(plan)
 }
 
 /// Whether the trust's inputs hash as its lock recorded after a successful apply.
