@@ -209,6 +209,26 @@ impl ServeArgs {
     }
 }
 
+/// What `cloud serve --tls` prints about its CA: the exact flag that makes trustprint trust it (with the CA's
+/// absolute path, so it works from any folder), the environment variable, and what the Azure CLI and the
+/// Python SDK read.
+fn trust_lines(url: &str, state_dir: Option<&std::path::Path>) -> Vec<String> {
+    let Some(dir) = state_dir else {
+        return vec![
+            "  CA:            in memory only: serve with --state DIR to get a ca.pem that clients can trust"
+                .to_owned(),
+        ];
+    };
+    let ca = dir.join("ca.pem");
+    let ca = std::path::absolute(&ca).unwrap_or(ca);
+    let ca = ca.display();
+    vec![
+        format!("  CA:            {ca}"),
+        format!("  trust it:      --cloud-url {url} --cloud-ca {ca}"),
+        format!("                 (or export TRUSTPRINT_CLOUD_CA={ca}; Azure CLI and Python SDK: export REQUESTS_CA_BUNDLE={ca})"),
+    ]
+}
+
 /// Run a `cloud` subcommand. `serve` blocks until Ctrl-C.
 pub fn run(args: &CloudArgs) -> Result<(), Error> {
     match &args.command {
@@ -249,11 +269,10 @@ pub fn run(args: &CloudArgs) -> Result<(), Error> {
                     Some(d) => println!("  state:         {}", d.display()),
                     None => println!("  state:         in memory"),
                 }
-                if let Some(d) = config.state_dir.as_ref().filter(|_| config.tls) {
-                    println!(
-                        "  CA:            {} (export REQUESTS_CA_BUNDLE={0})",
-                        d.join("ca.pem").display()
-                    );
+                if config.tls {
+                    for line in trust_lines(server.url(), config.state_dir.as_deref()) {
+                        println!("{line}");
+                    }
                 }
                 println!("Press Ctrl-C to stop.");
                 let _ = tokio::signal::ctrl_c().await;
@@ -359,6 +378,23 @@ mod tests {
             (c.latency, c.lro, c.fault_rate, c.seed),
             (Duration::from_millis(20), Duration::ZERO, 0.1, 7)
         );
+    }
+
+    #[test]
+    fn serve_tls_prints_the_flag_that_trusts_its_ca() {
+        let lines = trust_lines(
+            "https://127.0.0.1:4010",
+            Some(std::path::Path::new("/srv/cloud")),
+        );
+        assert_eq!(
+            lines[1],
+            "  trust it:      --cloud-url https://127.0.0.1:4010 --cloud-ca /srv/cloud/ca.pem"
+        );
+        assert!(
+            lines[2].contains("TRUSTPRINT_CLOUD_CA=/srv/cloud/ca.pem"),
+            "{lines:?}"
+        );
+        assert!(trust_lines("https://127.0.0.1:4010", None)[0].contains("in memory only"));
     }
 
     #[test]
