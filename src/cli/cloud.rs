@@ -13,6 +13,7 @@ pub(super) const HELP: &str = "\
 Examples:
   trustprint cloud serve --addr 127.0.0.1:4010 --state .trustprint/cloud
   trustprint cloud serve --tls --latency-ms 50 --lro-ms 2000 --fault-rate 0.1 --seed 7
+  trustprint plan --values trust.yaml --cloud-url https://127.0.0.1:4010 --cloud-ca .trustprint/cloud/ca.pem
   trustprint cloud serve --role-assignment ci:Owner:/ --role-assignment auditor:Reader:/
   TENANT_A_SECRET=... trustprint cloud serve --identity TENANT_A:app-a:env:TENANT_A_SECRET \
       --subscription-tenant SUB:TENANT_A --delegation SUB:MANAGING_TENANT
@@ -59,7 +60,7 @@ pub struct ServeArgs {
     /// Keep all state in memory (nothing written; `--state` ignored).
     #[arg(long)]
     pub in_memory: bool,
-    /// Serve HTTPS with a local CA written to `<state>/ca.pem`.
+    /// Serve HTTPS with a local CA written to `<state>/ca.pem` (clients trust it with `--cloud-ca`).
     #[arg(long)]
     pub tls: bool,
     /// Latency added to every request, in milliseconds (plus up to 50 % seeded jitter).
