@@ -226,6 +226,15 @@ fn a_fleet_without_its_shared_defaults_fails_once_naming_them_before_any_trust_s
         "{text}"
     );
     assert!(text.contains("#   sql:\n"), "{text}");
+    let out = Test::in_dir(out.dir)
+        .args([
+            "fleet", "import", "--fleet", "fleet", "--ods", "bundled", "--region", "Y62",
+            "--output", "json",
+        ])
+        .run();
+    let missing = out.json()["missing_defaults"].clone();
+    assert_eq!(missing.as_array().map(Vec::len), Some(15), "{missing}");
+    assert_eq!(missing[0], "access.admin_group_object_id");
     let before = head(&out.path("fleet"));
 
     let out = Test::in_dir(out.dir)

@@ -341,10 +341,8 @@ pub fn with_defaults_guide(dir: &Path, file: &FleetFile, text: String) -> String
                 dir: dir.to_path_buf(),
                 file: file.clone(),
             };
-            let blueprint = fleet
-                .pinned_default()
-                .ok()
-                .and_then(|v| fleet.blueprint_at(v.as_ref()).ok());
+            // The source's current version: the one `fleet init` pins (a git source need not tag it).
+            let blueprint = fleet.blueprint_at(None).ok();
             match blueprint {
                 Some(b) => shared_required(&b.manifest)
                     .into_iter()
