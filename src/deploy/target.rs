@@ -298,16 +298,29 @@ fn chain(e: &dyn std::error::Error) -> String {
 /// - no credential in the environment and the Azure CLI (the last one tried) failing: every credential
 ///   tried and why each was passed over, and `--target local` to rehearse without Azure.
 ///
-/// Any other error is returned as it is.
+/// Any other error is returned as it is. For a fleet trust (`fleet`) the words keep the step and identity
+/// [`check_access`] named and fit on the trust's one line of the run's report.
 fn explain(
     error: DeployError,
     endpoint: &str,
     ca: Option<&crate::arm::CaCertificates>,
     credential: &Credential,
     var: &dyn Fn(&str) -> Option<String>,
+    fleet: bool,
 ) -> DeployError {
-    let DeployError::Arm { source, .. } = &error else {
+    let DeployError::Arm { source, context } = &error else {
         return error;
+    };
+    let step = if fleet {
+        format!("{context}: ")
+    } else {
+        String::new()
+    };
+    // (opening the list, between its items, closing it)
+    let (open, between, close) = if fleet {
+        (" ", "; ", ". ")
+    } else {
+        ("\n", "\n", "\n")
     };
     let text = chain(source);
     if crate::arm::retry::is_certificate_error(&text) {
@@ -325,8 +338,8 @@ fn explain(
         };
         return DeployError::Target {
             message: format!(
-                "the TLS certificate of {endpoint} could not be verified, so nothing was sent: {todo} \
-                 ({text})"
+                "{step}the TLS certificate of {endpoint} could not be verified, so nothing was sent: \
+                 {todo} ({text})"
             ),
         };
     }
@@ -338,16 +351,17 @@ fn explain(
         let mut tried = crate::arm::auth::passed_over(var);
         if *credential == Credential::AzureCli && !tried.is_empty() {
             tried.push((crate::arm::CredentialKind::AzureCli, message.clone()));
+            let bullet = if fleet { "" } else { "  - " };
             let lines: Vec<String> = tried
                 .iter()
-                .map(|(kind, why)| format!("  - {kind}: {why}"))
+                .map(|(kind, why)| format!("{bullet}{kind}: {why}"))
                 .collect();
             return DeployError::Target {
                 message: format!(
-                    "no Azure credential could get a token; tried, in order:\n{}\nSet one up \
-                     (docs/deploying.md, \"Authenticating to Azure\"), or rehearse without Azure: --target local \
-                     deploys to the local cloud",
-                    lines.join("\n")
+                    "{step}no Azure credential could get a token; tried, in order:{open}{}{close}Set one \
+                     up (docs/deploying.md, \"Authenticating to Azure\"), or rehearse without Azure: \
+                     --target local deploys to the local cloud",
+                    lines.join(between)
                 ),
             };
         }
@@ -607,7 +621,16 @@ pub async fn connect_with(
                 acting.as_ref().map(|(t, c)| (*t, c)),
             )
             .await
-            .map_err(|e| explain(e, &url, ca.as_ref(), &credential, &var))?;
+            .map_err(|e| {
+                explain(
+                    e,
+                    &url,
+                    ca.as_ref(),
+                    &credential,
+                    &var,
+                    options.trust.is_some(),
+                )
+            })?;
             Ok(Connection {
                 client,
                 target: TargetRef {
@@ -654,7 +677,16 @@ pub async fn connect_with(
                 acting.as_ref().map(|(t, c)| (*t, c)),
             )
             .await
-            .map_err(|e| explain(e, &endpoint, ca.as_ref(), &credential, &var))?;
+            .map_err(|e| {
+                explain(
+                    e,
+                    &endpoint,
+                    ca.as_ref(),
+                    &credential,
+                    &var,
+                    options.trust.is_some(),
+                )
+            })?;
             Ok(Connection {
                 client,
                 target: TargetRef {
@@ -817,6 +849,67 @@ mod tests {
         let local = Url::parse("http://127.0.0.1:4010").unwrap();
         let c = trust_credential(&trust(lighthouse), Some(&local), &vars(&[])).unwrap();
         assert_eq!(tenant_of(c), ("tenant-m".into(), LOCAL_CLIENT_ID.into()));
+    }
+
+    #[test]
+    fn a_failing_azure_cli_with_nothing_else_configured_lists_every_credential_tried() {
+        let error = || DeployError::Arm {
+            context: "trust RBT: reading subscription s as the Azure CLI's signed-in account"
+                .into(),
+            source: crate::arm::Error::Credential {
+                kind: crate::arm::CredentialKind::AzureCli,
+                message: "Azure CLI not installed".into(),
+            },
+        };
+        let alone = explain(
+            error(),
+            AZURE_ENDPOINT,
+            None,
+            &Credential::AzureCli,
+            &vars(&[]),
+            false,
+        )
+        .to_string();
+        assert!(
+            alone.starts_with(
+                "target: no Azure credential could get a token; tried, in order:\n  - workload identity \
+                 (federated token): AZURE_FEDERATED_TOKEN_FILE is not set"
+            ),
+            "{alone}"
+        );
+        assert!(
+            alone.contains("\n  - Azure CLI: Azure CLI not installed\nSet one up"),
+            "{alone}"
+        );
+        // A fleet trust's line keeps the step and identity, on one line.
+        let fleet = explain(
+            error(),
+            AZURE_ENDPOINT,
+            None,
+            &Credential::AzureCli,
+            &vars(&[]),
+            true,
+        )
+        .to_string();
+        assert!(!fleet.contains('\n'), "{fleet}");
+        assert!(
+            fleet.starts_with("target: trust RBT: reading subscription s as the Azure CLI's signed-in account: no Azure credential could get a token; tried, in order: workload identity"),
+            "{fleet}"
+        );
+        assert!(
+            fleet.contains("; Azure CLI: Azure CLI not installed. Set one up"),
+            "{fleet}"
+        );
+        // With a service principal configured, its own error stands.
+        let configured = explain(
+            error(),
+            AZURE_ENDPOINT,
+            None,
+            &Credential::AzureCli,
+            &vars(&[("AZURE_CLIENT_SECRET", "s")]),
+            false,
+        );
+        assert!(matches!(configured, DeployError::Arm { .. }));
     }
 
     #[tokio::test]
