@@ -82,7 +82,8 @@ pub(super) fn init(args: &InitArgs, global: &Global) -> Result<(), Error> {
     let fleet = Fleet::init(&args.dir, &source)?;
     emit(
         global,
-        &json!({"fleet": fleet.dir, "blueprint": source, "file": crate::fleet::FLEET_FILE}),
+        &json!({"fleet": fleet.dir, "blueprint": source, "file": crate::fleet::FLEET_FILE,
+                "missing_defaults": crate::fleet::config::still_missing(&fleet)}),
         || {
             format!(
                 "created fleet {} (blueprint {source}); next: `trustprint fleet import --fleet {} --ods bundled` or `fleet add`\n{}",
