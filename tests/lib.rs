@@ -10,6 +10,7 @@ mod cost;
 mod dataset;
 mod deploy;
 mod evidence;
+mod first_run;
 mod fleet;
 mod harness;
 mod load;

@@ -184,6 +184,37 @@ impl Credential {
     }
 }
 
+/// Why the environment's credentials before the Azure CLI were passed over, in the order
+/// [`Credential::from_vars`] tries them: for an error that lists every credential tried when the Azure CLI,
+/// the last, fails too. Empty when one of them is configured (it was used, not passed over).
+pub fn passed_over(var: impl Fn(&str) -> Option<String>) -> Vec<(CredentialKind, String)> {
+    if var("AZURE_FEDERATED_TOKEN_FILE").is_some()
+        || var("AZURE_CLIENT_SECRET").is_some()
+        || var("IDENTITY_ENDPOINT").is_some()
+        || var("MSI_ENDPOINT").is_some()
+    {
+        return Vec::new();
+    }
+    vec![
+        (
+            CredentialKind::WorkloadIdentity,
+            "AZURE_FEDERATED_TOKEN_FILE is not set (with AZURE_TENANT_ID and AZURE_CLIENT_ID: the OIDC \
+             token of GitHub Actions, Azure DevOps or AKS)"
+                .into(),
+        ),
+        (
+            CredentialKind::ServicePrincipal,
+            "AZURE_CLIENT_SECRET is not set (with AZURE_TENANT_ID and AZURE_CLIENT_ID)".into(),
+        ),
+        (
+            CredentialKind::ManagedIdentity,
+            "neither IDENTITY_ENDPOINT nor MSI_ENDPOINT is set (not running on an Azure host with a \
+             managed identity)"
+                .into(),
+        ),
+    ]
+}
+
 /// Parses an authority host; `None` gives the public cloud's.
 pub fn authority_host(value: Option<&str>) -> Result<Url> {
     let v = value.unwrap_or(PUBLIC_AUTHORITY_HOST);
@@ -236,7 +267,11 @@ impl azure_core::HttpClient for RetryingHttp {
                     );
                     (wait, format!("HTTP {}", u16::from(r.status())))
                 }
-                Err(e) if matches!(e.kind(), azure_core::error::ErrorKind::Io) => {
+                // A certificate that fails verification fails the same way every time: say so at once.
+                Err(e)
+                    if matches!(e.kind(), azure_core::error::ErrorKind::Io)
+                        && !retry::is_certificate_error(&describe(e)) =>
+                {
                     (None, "connection failed".to_owned())
                 }
                 _ => return outcome,
@@ -293,6 +328,7 @@ impl TokenPool {
         &self,
         credential: Credential,
         retry: RetryOptions,
+        extra_roots: Option<&super::client::CaCertificates>,
     ) -> Result<Arc<TokenCache>> {
         let mut caches = self
             .caches
@@ -301,13 +337,14 @@ impl TokenPool {
         if let Some((_, cache)) = caches.iter().find(|(c, _)| *c == credential) {
             return Ok(cache.clone());
         }
-        let http = reqwest::Client::builder()
-            .pool_max_idle_per_host(0)
-            .build()
-            .map_err(|e| Error::Credential {
-                kind: credential.kind(),
-                message: format!("cannot build the HTTP client for the identity endpoint: {e}"),
-            })?;
+        let mut builder = reqwest::Client::builder().pool_max_idle_per_host(0);
+        if let Some(roots) = extra_roots {
+            builder = roots.trust(builder);
+        }
+        let http = builder.build().map_err(|e| Error::Credential {
+            kind: credential.kind(),
+            message: format!("cannot build the HTTP client for the identity endpoint: {e}"),
+        })?;
         let cache = Arc::new(TokenCache::new(credential.clone(), Arc::new(http), retry)?);
         caches.push((credential, cache.clone()));
         Ok(cache)
@@ -570,6 +607,24 @@ mod tests {
             e.to_string(),
             "Azure credential configuration: AZURE_TENANT_ID is not set; it is needed with AZURE_CLIENT_SECRET or AZURE_FEDERATED_TOKEN_FILE"
         );
+    }
+
+    #[test]
+    fn the_credentials_passed_over_for_the_azure_cli_say_why() {
+        let tried = passed_over(vars(&[("AZURE_TENANT_ID", "t")]));
+        let kinds: Vec<CredentialKind> = tried.iter().map(|(k, _)| *k).collect();
+        assert_eq!(
+            kinds,
+            [
+                CredentialKind::WorkloadIdentity,
+                CredentialKind::ServicePrincipal,
+                CredentialKind::ManagedIdentity
+            ]
+        );
+        assert!(tried[1].1.starts_with("AZURE_CLIENT_SECRET is not set"));
+        // A configured credential is used, not passed over.
+        assert!(passed_over(vars(&[("AZURE_CLIENT_SECRET", "s")])).is_empty());
+        assert!(passed_over(vars(&[("MSI_ENDPOINT", "http://x")])).is_empty());
     }
 
     #[test]

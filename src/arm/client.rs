@@ -42,6 +42,59 @@ pub struct ArmClientOptions {
     pub request_timeout: Duration,
     /// The token scope (audience). The local cloud accepts the public one.
     pub scope: String,
+    /// Certificate authorities trusted besides the system's (`--cloud-ca`: a TLS local cloud's own CA), for
+    /// both ARM and the identity endpoint.
+    pub extra_roots: Option<CaCertificates>,
+}
+
+/// PEM certificates of extra certificate authorities, read once from a file. `Debug` shows the file only.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CaCertificates {
+    path: std::path::PathBuf,
+    pem: Arc<[u8]>,
+}
+
+impl std::fmt::Debug for CaCertificates {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("CaCertificates")
+            .field(&self.path.display())
+            .finish()
+    }
+}
+
+impl CaCertificates {
+    /// Reads `path`, which must hold at least one PEM certificate. The error says what is wrong with the
+    /// file, without naming the option that gave it (the caller does).
+    pub fn read(path: &std::path::Path) -> std::result::Result<Self, String> {
+        let pem =
+            std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let certificates = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| format!("{} is not a PEM certificate file: {e}", path.display()))?;
+        if certificates.is_empty() {
+            return Err(format!(
+                "{} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+                path.display()
+            ));
+        }
+        Ok(CaCertificates {
+            path: path.to_path_buf(),
+            pem: pem.into(),
+        })
+    }
+
+    /// The file the certificates came from.
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
+    /// `builder` trusting these certificates too.
+    pub(crate) fn trust(&self, mut builder: reqwest::ClientBuilder) -> reqwest::ClientBuilder {
+        // Checked by `read`; a failure here would only drop certificates already known to parse.
+        for c in reqwest::Certificate::from_pem_bundle(&self.pem).unwrap_or_default() {
+            builder = builder.add_root_certificate(c);
+        }
+        builder
+    }
 }
 
 impl Default for ArmClientOptions {
@@ -51,6 +104,7 @@ impl Default for ArmClientOptions {
             poll: PollOptions::default(),
             request_timeout: Duration::from_secs(100),
             scope: ARM_SCOPE.to_owned(),
+            extra_roots: None,
         }
     }
 }
@@ -151,8 +205,20 @@ impl Op {
 enum AttemptError {
     /// Worth retrying on idempotent requests.
     Transport(Error),
-    /// Not worth retrying (credential problems).
+    /// Not worth retrying (credential problems, a certificate that fails verification).
     Fatal(Error),
+}
+
+impl AttemptError {
+    /// A transport failure: retried, unless the server's certificate failed verification, which asking
+    /// again cannot change.
+    fn transport(e: Error) -> Self {
+        if retry::is_certificate_error(&e.to_string()) {
+            AttemptError::Fatal(e)
+        } else {
+            AttemptError::Transport(e)
+        }
+    }
 }
 
 /// The Azure Resource Manager client. Cheap to clone; clones share the connection pool and token cache.
@@ -183,7 +249,7 @@ impl ArmClient {
     /// `http://127.0.0.1:PORT`), acting as `credential`.
     pub fn new(endpoint: &str, credential: Credential, options: ArmClientOptions) -> Result<Self> {
         let endpoint_url = Self::endpoint_url(endpoint)?;
-        let http = Self::http_client(endpoint)?;
+        let http = Self::http_client(endpoint, &options)?;
         let transport: Arc<dyn azure_core::HttpClient> = Arc::new(http.clone());
         let tokens = Arc::new(TokenCache::new(
             credential,
@@ -193,14 +259,16 @@ impl ArmClient {
         Ok(Self::assemble(endpoint_url, http, tokens, options))
     }
 
-    fn http_client(endpoint: &str) -> Result<reqwest::Client> {
-        reqwest::Client::builder()
-            .build()
-            .map_err(|e| Error::Transport {
-                method: "-",
-                url: endpoint.to_owned(),
-                message: format!("cannot build the HTTP client: {e}"),
-            })
+    fn http_client(endpoint: &str, options: &ArmClientOptions) -> Result<reqwest::Client> {
+        let mut builder = reqwest::Client::builder();
+        if let Some(roots) = &options.extra_roots {
+            builder = roots.trust(builder);
+        }
+        builder.build().map_err(|e| Error::Transport {
+            method: "-",
+            url: endpoint.to_owned(),
+            message: format!("cannot build the HTTP client: {e}"),
+        })
     }
 
     /// The endpoint as a bare http(s) origin.
@@ -230,8 +298,12 @@ impl ArmClient {
         pool: &TokenPool,
     ) -> Result<Self> {
         let endpoint_url = Self::endpoint_url(endpoint)?;
-        let http = Self::http_client(endpoint)?;
-        let tokens = pool.cache(credential, options.retry.clone())?;
+        let http = Self::http_client(endpoint, &options)?;
+        let tokens = pool.cache(
+            credential,
+            options.retry.clone(),
+            options.extra_roots.as_ref(),
+        )?;
         Ok(Self::assemble(endpoint_url, http, tokens, options))
     }
 
@@ -431,7 +503,7 @@ impl ArmClient {
             builder = builder.json(body);
         }
         let transport = |e: reqwest::Error| {
-            AttemptError::Transport(Error::Transport {
+            AttemptError::transport(Error::Transport {
                 method: op.method.as_str(),
                 url: op.url.clone(),
                 message: error_chain(&e.without_url()),
@@ -1117,7 +1189,7 @@ fn classify_sdk_error(op: &Op, e: azure_core::Error) -> AttemptError {
                 message: error_chain(&e),
             }),
         },
-        azure_core::error::ErrorKind::Io => AttemptError::Transport(transport_error(op, &e)),
+        azure_core::error::ErrorKind::Io => AttemptError::transport(transport_error(op, &e)),
         _ => AttemptError::Fatal(transport_error(op, &e)),
     }
 }

@@ -49,7 +49,7 @@ pub mod request;
 pub mod retry;
 
 pub use auth::{Credential, Secret, TokenPool};
-pub use client::{ArmClient, ArmClientOptions, DeploymentStarted, ARM_SCOPE};
+pub use client::{ArmClient, ArmClientOptions, CaCertificates, DeploymentStarted, ARM_SCOPE};
 pub use error::{AdditionalInfo, CredentialKind, Error, ErrorDetail, Result};
 pub use models::{
     ChangeType, Deployment, DeploymentMode, DeploymentOperation, DeploymentOutput,

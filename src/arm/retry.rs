@@ -39,6 +39,24 @@ pub fn is_retryable_status(status: u16) -> bool {
     matches!(status, 408 | 429) || ((500..=599).contains(&status) && status != 501 && status != 505)
 }
 
+/// Whether a transport error says the server's TLS certificate failed verification (OpenSSL's and rustls'
+/// wordings). Asking again cannot fix that, so such errors are never retried: the operator has to trust the
+/// right certificate authority (for a local cloud, `--cloud-ca`).
+pub fn is_certificate_error(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    [
+        "certificate verify failed",
+        "invalid peer certificate",
+        "self-signed certificate",
+        "self signed certificate",
+        "unable to get local issuer certificate",
+        "certificate has expired",
+        "hostname mismatch",
+    ]
+    .iter()
+    .any(|needle| m.contains(needle))
+}
+
 /// The wait a response asks for: `retry-after-ms`, `x-ms-retry-after-ms`, then `Retry-After` in seconds or
 /// as an HTTP date (relative to `now`; a date in the past means no wait). `header` looks a header up by
 /// lower-case name.
@@ -94,6 +112,24 @@ mod tests {
 
     fn headers<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<&'a str> {
         move |n| pairs.iter().find(|(k, _)| *k == n).map(|(_, v)| *v)
+    }
+
+    #[test]
+    fn certificate_failures_are_recognised_and_other_transport_errors_are_not() {
+        for m in [
+            "client error (Connect): error:0A000086:SSL routines:tls_post_process_server_certificate:certificate verify failed:ssl/statem/statem_clnt.c:2091: (self-signed certificate in certificate chain)",
+            "error sending request: invalid peer certificate: UnknownIssuer",
+            "unable to get local issuer certificate",
+        ] {
+            assert!(is_certificate_error(m), "{m}");
+        }
+        for m in [
+            "client error (Connect): tcp connect error: Connection refused (os error 111)",
+            "connection closed before message completed",
+            "operation timed out",
+        ] {
+            assert!(!is_certificate_error(m), "{m}");
+        }
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub(super) const HELP: &str = "\
 Examples:
   trustprint cloud serve --addr 127.0.0.1:4010 --state .trustprint/cloud
   trustprint cloud serve --tls --latency-ms 50 --lro-ms 2000 --fault-rate 0.1 --seed 7
+  trustprint plan --values trust.yaml --cloud-url https://127.0.0.1:4010 --cloud-ca .trustprint/cloud/ca.pem
   trustprint cloud serve --role-assignment ci:Owner:/ --role-assignment auditor:Reader:/
   TENANT_A_SECRET=... trustprint cloud serve --identity TENANT_A:app-a:env:TENANT_A_SECRET \
       --subscription-tenant SUB:TENANT_A --delegation SUB:MANAGING_TENANT
@@ -59,7 +60,7 @@ pub struct ServeArgs {
     /// Keep all state in memory (nothing written; `--state` ignored).
     #[arg(long)]
     pub in_memory: bool,
-    /// Serve HTTPS with a local CA written to `<state>/ca.pem`.
+    /// Serve HTTPS with a local CA written to `<state>/ca.pem` (clients trust it with `--cloud-ca`).
     #[arg(long)]
     pub tls: bool,
     /// Latency added to every request, in milliseconds (plus up to 50 % seeded jitter).
@@ -209,6 +210,26 @@ impl ServeArgs {
     }
 }
 
+/// What `cloud serve --tls` prints about its CA: the exact flag that makes trustprint trust it (with the CA's
+/// absolute path, so it works from any folder), the environment variable, and what the Azure CLI and the
+/// Python SDK read.
+fn trust_lines(url: &str, state_dir: Option<&std::path::Path>) -> Vec<String> {
+    let Some(dir) = state_dir else {
+        return vec![
+            "  CA:            in memory only: serve with --state DIR to get a ca.pem that clients can trust"
+                .to_owned(),
+        ];
+    };
+    let ca = dir.join("ca.pem");
+    let ca = std::path::absolute(&ca).unwrap_or(ca);
+    let ca = ca.display();
+    vec![
+        format!("  CA:            {ca}"),
+        format!("  trust it:      --cloud-url {url} --cloud-ca {ca}"),
+        format!("                 (or export TRUSTPRINT_CLOUD_CA={ca}; Azure CLI and Python SDK: export REQUESTS_CA_BUNDLE={ca})"),
+    ]
+}
+
 /// Run a `cloud` subcommand. `serve` blocks until Ctrl-C.
 pub fn run(args: &CloudArgs) -> Result<(), Error> {
     match &args.command {
@@ -249,11 +270,10 @@ pub fn run(args: &CloudArgs) -> Result<(), Error> {
                     Some(d) => println!("  state:         {}", d.display()),
                     None => println!("  state:         in memory"),
                 }
-                if let Some(d) = config.state_dir.as_ref().filter(|_| config.tls) {
-                    println!(
-                        "  CA:            {} (export REQUESTS_CA_BUNDLE={0})",
-                        d.join("ca.pem").display()
-                    );
+                if config.tls {
+                    for line in trust_lines(server.url(), config.state_dir.as_deref()) {
+                        println!("{line}");
+                    }
                 }
                 println!("Press Ctrl-C to stop.");
                 let _ = tokio::signal::ctrl_c().await;
@@ -359,6 +379,23 @@ mod tests {
             (c.latency, c.lro, c.fault_rate, c.seed),
             (Duration::from_millis(20), Duration::ZERO, 0.1, 7)
         );
+    }
+
+    #[test]
+    fn serve_tls_prints_the_flag_that_trusts_its_ca() {
+        let lines = trust_lines(
+            "https://127.0.0.1:4010",
+            Some(std::path::Path::new("/srv/cloud")),
+        );
+        assert_eq!(
+            lines[1],
+            "  trust it:      --cloud-url https://127.0.0.1:4010 --cloud-ca /srv/cloud/ca.pem"
+        );
+        assert!(
+            lines[2].contains("TRUSTPRINT_CLOUD_CA=/srv/cloud/ca.pem"),
+            "{lines:?}"
+        );
+        assert!(trust_lines("https://127.0.0.1:4010", None)[0].contains("in memory only"));
     }
 
     #[test]

@@ -102,6 +102,7 @@ fn staging(
                 TargetArg::Azure => TargetKind::Azure,
             }),
             cloud_url: target.cloud_url.clone(),
+            cloud_ca: target.cloud_ca.clone(),
             state_dir: None,
             subscription: target.subscription.clone(),
             tenant: target.tenant.clone(),

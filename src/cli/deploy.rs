@@ -51,6 +51,9 @@ pub struct TargetArgs {
     /// A running local cloud (`trustprint cloud serve`) instead of the embedded one.
     #[arg(long, value_name = "URL")]
     pub cloud_url: Option<String>,
+    /// A CA certificate (PEM) to trust: the one `cloud serve --tls` wrote, <state>/ca.pem.
+    #[arg(long, value_name = "FILE", env = "TRUSTPRINT_CLOUD_CA")]
+    pub cloud_ca: Option<PathBuf>,
     /// The subscription, over the values' azure.subscription_id.
     #[arg(long, value_name = "ID")]
     pub subscription: Option<String>,
@@ -67,6 +70,7 @@ impl TargetArgs {
                 TargetArg::Azure => TargetKind::Azure,
             }),
             cloud_url: self.cloud_url.clone(),
+            cloud_ca: self.cloud_ca.clone(),
             state_dir: None,
             subscription: self.subscription.clone(),
             tenant: self.tenant.clone(),

@@ -27,8 +27,10 @@ its error and left out of the sums. Exit 3 when any trust is above --fail-at of 
 Example:
   trustprint fleet init ../fleet --blueprint https://github.com/org/blueprints.git//exemplar-epr@v1.0.0
 
-The blueprint defaults to the one built into trustprint. Edit fleet.yaml for address pools, reserved
-ranges (HSCN, on-premises), rings and the defaults every trust shares (docs/fleets.md).")]
+The blueprint defaults to the one built into trustprint. fleet.yaml lists the values every trust needs
+as a commented `defaults:` block: fill them in before `fleet plan`. Its address pools (10.64.0.0/10,
+10.128.0.0/9, 172.16.0.0/12) hold every open trust in England; add reserved ranges (HSCN, on-premises) and
+edit the rings as needed (docs/fleets.md).")]
     Init(super::fleet_repo::InitArgs),
 
     /// Add the open English trusts of NHS Digital's ODS etr extract (skips closed ones, reports renamed,
@@ -39,7 +41,9 @@ Example:
   trustprint fleet import --fleet ../fleet --ods bundled --icb QOP
 
 `--ods bundled` uses the copy shipped with trustprint (data/nhs/etr.csv). Each new trust gets an address
-space from the fleet's pools, sized by its tier; fleet.yaml is committed.")]
+space from the fleet's pools, sized by its tier; fleet.yaml is committed. When the pools cannot hold them,
+nothing is written and the error gives the space needed and a pool to add. Ends with what to fill in next:
+the shared defaults fleet.yaml still lacks.")]
     Import(super::fleet_repo::ImportArgs),
 
     /// Add one trust with its own values file (copied to trusts/<ODS>/values.yaml and committed).

@@ -82,12 +82,17 @@ pub(super) fn init(args: &InitArgs, global: &Global) -> Result<(), Error> {
     let fleet = Fleet::init(&args.dir, &source)?;
     emit(
         global,
-        &json!({"fleet": fleet.dir, "blueprint": source, "file": crate::fleet::FLEET_FILE}),
+        &json!({"fleet": fleet.dir, "blueprint": source, "file": crate::fleet::FLEET_FILE,
+                "missing_defaults": crate::fleet::config::still_missing(&fleet)}),
         || {
             format!(
-                "created fleet {} (blueprint {source}); next: `trustprint fleet import --fleet {} --ods bundled` or `fleet add`\n",
+                "created fleet {} (blueprint {source}); next: `trustprint fleet import --fleet {} --ods bundled` or `fleet add`\n{}",
                 fleet.dir.display(),
-                fleet.dir.display()
+                fleet.dir.display(),
+                match crate::fleet::config::still_missing(&fleet).len() {
+                    0 => String::new(),
+                    n => format!("fleet.yaml lists the {n} shared value(s) every trust needs as comments under `defaults:`: fill them in before `fleet plan`\n"),
+                }
             )
         },
     )
@@ -137,7 +142,8 @@ pub(super) fn import(args: &ImportArgs, global: &Global) -> Result<(), Error> {
         .collect();
     emit(
         global,
-        &json!({"report": report, "allocated": allocated, "commit": commit}),
+        &json!({"report": report, "allocated": allocated, "commit": commit,
+                "missing_defaults": crate::fleet::config::still_missing(&fleet)}),
         || {
             let mut s = format!(
                 "{} added, {} unchanged, {} closed skipped, {} outside England or the filter skipped\n",
@@ -161,6 +167,8 @@ pub(super) fn import(args: &ImportArgs, global: &Global) -> Result<(), Error> {
                 s.push_str(&format!("{} address space(s) allocated\n", allocated.len()));
             }
             s.push_str(&committed(&commit));
+            s.push('\n');
+            s.push_str(&crate::fleet::config::next_steps(&fleet));
             s.push('\n');
             s
         },
@@ -342,6 +350,9 @@ pub struct RunArgs {
     /// A running local cloud (`trustprint cloud serve`) instead of the embedded one.
     #[arg(long, value_name = "URL")]
     pub cloud_url: Option<String>,
+    /// A CA certificate (PEM) to trust: the one `cloud serve --tls` wrote, <state>/ca.pem.
+    #[arg(long, value_name = "FILE", env = "TRUSTPRINT_CLOUD_CA")]
+    pub cloud_ca: Option<PathBuf>,
 }
 
 /// `fleet plan`.
@@ -395,6 +406,7 @@ impl RunArgs {
                         super::deploy::TargetArg::Azure => crate::deploy::TargetKind::Azure,
                     }),
                     cloud_url: self.cloud_url.clone(),
+                    cloud_ca: self.cloud_ca.clone(),
                     ..Default::default()
                 },
                 yes,
@@ -635,6 +647,9 @@ pub struct RolloutArgs {
     /// A running local cloud (`trustprint cloud serve`) instead of the embedded one.
     #[arg(long, value_name = "URL")]
     pub cloud_url: Option<String>,
+    /// A CA certificate (PEM) to trust: the one `cloud serve --tls` wrote, <state>/ca.pem.
+    #[arg(long, value_name = "FILE", env = "TRUSTPRINT_CLOUD_CA")]
+    pub cloud_ca: Option<PathBuf>,
     /// Apply without asking (required for --target azure).
     #[arg(long)]
     pub yes: bool,
@@ -656,6 +671,7 @@ pub(super) fn rollout(args: &RolloutArgs, global: &Global) -> Result<crate::Exit
         refresh: false,
         target: args.target,
         cloud_url: args.cloud_url.clone(),
+        cloud_ca: args.cloud_ca.clone(),
     };
     refuse_azure_without_yes(&run, args.yes, "rollout")?;
     let options = run.options(global, false, true, args.allow_data_loss);

@@ -21,6 +21,8 @@ use url::Url;
 pub const AZURE_ENDPOINT: &str = "https://management.azure.com";
 /// Where the embedded local cloud keeps its state, relative to the working directory.
 pub const LOCAL_STATE_DIR: &str = ".trustprint/cloud";
+/// The environment variable read for `--cloud-ca` when the option is not given.
+pub const CLOUD_CA_ENV: &str = "TRUSTPRINT_CLOUD_CA";
 /// The client id trustprint presents to a local cloud when `AZURE_CLIENT_ID` is not set.
 pub const LOCAL_CLIENT_ID: &str = "trustprint-local";
 
@@ -51,6 +53,10 @@ pub struct TargetOptions {
     pub kind: Option<TargetKind>,
     /// `--cloud-url`: a running local cloud instead of the embedded one.
     pub cloud_url: Option<String>,
+    /// `--cloud-ca`: a PEM file of a certificate authority to trust besides the system's, for a local cloud
+    /// serving TLS with its own CA (`cloud serve --tls` writes `<state>/ca.pem`). `None` reads
+    /// [`CLOUD_CA_ENV`].
+    pub cloud_ca: Option<PathBuf>,
     /// State folder of the embedded local cloud (default [`LOCAL_STATE_DIR`]).
     pub state_dir: Option<PathBuf>,
     /// `--subscription`, over the values' `azure.subscription_id`.
@@ -246,6 +252,121 @@ async fn check_access(
         .await
         .map(|_| ())
         .map_err(DeployError::arm(context))
+}
+
+/// The extra certificate authority to trust: `--cloud-ca`, else [`CLOUD_CA_ENV`]. A file that cannot be read
+/// or holds no certificate fails here, naming where it came from.
+fn cloud_ca(
+    options: &TargetOptions,
+    var: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<crate::arm::CaCertificates>, DeployError> {
+    // The CLI fills the option from the variable too: name the variable when that is where it came from.
+    let (path, origin) = match (&options.cloud_ca, var(CLOUD_CA_ENV)) {
+        (Some(p), Some(v)) if p.as_path() == std::path::Path::new(&v) => (p.clone(), CLOUD_CA_ENV),
+        (Some(p), _) => (p.clone(), "--cloud-ca"),
+        (None, Some(v)) => (PathBuf::from(v), CLOUD_CA_ENV),
+        (None, None) => return Ok(None),
+    };
+    crate::arm::CaCertificates::read(&path)
+        .map(Some)
+        .map_err(|message| DeployError::Target {
+            message: format!(
+                "{origin} {}: {message}; it must be the CA file `trustprint cloud serve --tls` wrote \
+                 (<state>/ca.pem, .trustprint/cloud/ca.pem by default)",
+                path.display()
+            ),
+        })
+}
+
+/// An error and its causes, on one line.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = s.source();
+    }
+    parts.join(": ")
+}
+
+/// Turns the two failures a new user meets first into what to do about them:
+/// - the endpoint's TLS certificate fails verification (a local cloud serving TLS with its own CA): pass
+///   `--cloud-ca`;
+/// - no credential in the environment and the Azure CLI (the last one tried) failing: every credential
+///   tried and why each was passed over, and `--target local` to rehearse without Azure.
+///
+/// Any other error is returned as it is. For a fleet trust (`fleet`) the words keep the step and identity
+/// [`check_access`] named and fit on the trust's one line of the run's report.
+fn explain(
+    error: DeployError,
+    endpoint: &str,
+    ca: Option<&crate::arm::CaCertificates>,
+    credential: &Credential,
+    var: &dyn Fn(&str) -> Option<String>,
+    fleet: bool,
+) -> DeployError {
+    let DeployError::Arm { source, context } = &error else {
+        return error;
+    };
+    let step = if fleet {
+        format!("{context}: ")
+    } else {
+        String::new()
+    };
+    // (opening the list, between its items, closing it)
+    let (open, between, close) = if fleet {
+        (" ", "; ", ". ")
+    } else {
+        ("\n", "\n", "\n")
+    };
+    let text = chain(source);
+    if crate::arm::retry::is_certificate_error(&text) {
+        let todo = match ca {
+            None => format!(
+                "if it is a local cloud started with `trustprint cloud serve --tls`, trust the CA it wrote: \
+                 pass --cloud-ca <state>/ca.pem (.trustprint/cloud/ca.pem by default; `cloud serve` prints \
+                 the exact flag) or set {CLOUD_CA_ENV}"
+            ),
+            Some(ca) => format!(
+                "{} (--cloud-ca or {CLOUD_CA_ENV}) is not the CA that signed it: pass the ca.pem of the \
+                 state folder that `trustprint cloud serve --tls` runs on",
+                ca.path().display()
+            ),
+        };
+        return DeployError::Target {
+            message: format!(
+                "{step}the TLS certificate of {endpoint} could not be verified, so nothing was sent: \
+                 {todo} ({text})"
+            ),
+        };
+    }
+    if let crate::arm::Error::Credential {
+        kind: crate::arm::CredentialKind::AzureCli,
+        message,
+    } = source
+    {
+        let mut tried = crate::arm::auth::passed_over(var);
+        if *credential == Credential::AzureCli && !tried.is_empty() {
+            tried.push((crate::arm::CredentialKind::AzureCli, message.clone()));
+            let bullet = if fleet { "" } else { "  - " };
+            let lines: Vec<String> = tried
+                .iter()
+                .map(|(kind, why)| format!("{bullet}{kind}: {why}"))
+                .collect();
+            return DeployError::Target {
+                message: format!(
+                    "{step}no Azure credential could get a token; tried, in order:{open}{}{close}Set one \
+                     up (docs/deploying.md, \"Authenticating to Azure\"), or rehearse without Azure: \
+                     --target local deploys to the local cloud",
+                    lines.join(between)
+                ),
+            };
+        }
+    }
+    error
 }
 
 /// Who a credential acts as, in words and without its secret.
@@ -455,6 +576,7 @@ pub async fn connect_with(
         TargetKind::Local
     });
     let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let ca = cloud_ca(options, &var)?;
     match kind {
         TargetKind::Local => {
             let (url, server, tenant) = match &options.cloud_url {
@@ -486,15 +608,29 @@ pub async fn connect_with(
                 None => environment_credential(Some(&authority_host), Some(&tenant), &var)?,
             };
             let acting = options.trust.as_ref().map(|t| (t, credential.clone()));
+            let client_options = ArmClientOptions {
+                extra_roots: ca.clone(),
+                ..local_client_options()
+            };
             let client =
-                clients.client(&url, credential, local_client_options(), &options.tokens)?;
+                clients.client(&url, credential.clone(), client_options, &options.tokens)?;
             let subscription_id = configured_sub.unwrap_or_else(|| local_subscription(ods_code));
             check_access(
                 &client,
                 &subscription_id,
                 acting.as_ref().map(|(t, c)| (*t, c)),
             )
-            .await?;
+            .await
+            .map_err(|e| {
+                explain(
+                    e,
+                    &url,
+                    ca.as_ref(),
+                    &credential,
+                    &var,
+                    options.trust.is_some(),
+                )
+            })?;
             Ok(Connection {
                 client,
                 target: TargetRef {
@@ -528,8 +664,11 @@ pub async fn connect_with(
             let endpoint = var("TRUSTPRINT_ARM_ENDPOINT").unwrap_or_else(|| AZURE_ENDPOINT.into());
             let client = clients.client(
                 &endpoint,
-                credential,
-                ArmClientOptions::default(),
+                credential.clone(),
+                ArmClientOptions {
+                    extra_roots: ca.clone(),
+                    ..ArmClientOptions::default()
+                },
                 &options.tokens,
             )?;
             check_access(
@@ -537,7 +676,17 @@ pub async fn connect_with(
                 &subscription_id,
                 acting.as_ref().map(|(t, c)| (*t, c)),
             )
-            .await?;
+            .await
+            .map_err(|e| {
+                explain(
+                    e,
+                    &endpoint,
+                    ca.as_ref(),
+                    &credential,
+                    &var,
+                    options.trust.is_some(),
+                )
+            })?;
             Ok(Connection {
                 client,
                 target: TargetRef {
@@ -700,6 +849,67 @@ mod tests {
         let local = Url::parse("http://127.0.0.1:4010").unwrap();
         let c = trust_credential(&trust(lighthouse), Some(&local), &vars(&[])).unwrap();
         assert_eq!(tenant_of(c), ("tenant-m".into(), LOCAL_CLIENT_ID.into()));
+    }
+
+    #[test]
+    fn a_failing_azure_cli_with_nothing_else_configured_lists_every_credential_tried() {
+        let error = || DeployError::Arm {
+            context: "trust RBT: reading subscription s as the Azure CLI's signed-in account"
+                .into(),
+            source: crate::arm::Error::Credential {
+                kind: crate::arm::CredentialKind::AzureCli,
+                message: "Azure CLI not installed".into(),
+            },
+        };
+        let alone = explain(
+            error(),
+            AZURE_ENDPOINT,
+            None,
+            &Credential::AzureCli,
+            &vars(&[]),
+            false,
+        )
+        .to_string();
+        assert!(
+            alone.starts_with(
+                "target: no Azure credential could get a token; tried, in order:\n  - workload identity \
+                 (federated token): AZURE_FEDERATED_TOKEN_FILE is not set"
+            ),
+            "{alone}"
+        );
+        assert!(
+            alone.contains("\n  - Azure CLI: Azure CLI not installed\nSet one up"),
+            "{alone}"
+        );
+        // A fleet trust's line keeps the step and identity, on one line.
+        let fleet = explain(
+            error(),
+            AZURE_ENDPOINT,
+            None,
+            &Credential::AzureCli,
+            &vars(&[]),
+            true,
+        )
+        .to_string();
+        assert!(!fleet.contains('\n'), "{fleet}");
+        assert!(
+            fleet.starts_with("target: trust RBT: reading subscription s as the Azure CLI's signed-in account: no Azure credential could get a token; tried, in order: workload identity"),
+            "{fleet}"
+        );
+        assert!(
+            fleet.contains("; Azure CLI: Azure CLI not installed. Set one up"),
+            "{fleet}"
+        );
+        // With a service principal configured, its own error stands.
+        let configured = explain(
+            error(),
+            AZURE_ENDPOINT,
+            None,
+            &Credential::AzureCli,
+            &vars(&[("AZURE_CLIENT_SECRET", "s")]),
+            false,
+        );
+        assert!(matches!(configured, DeployError::Arm { .. }));
     }
 
     #[tokio::test]

@@ -62,11 +62,13 @@ pub fn size_for(fleet: &FleetFile, ods: &str) -> Result<u8, FleetError> {
 }
 
 /// Check every recorded range, then allocate one to every trust without. Returns the new allocations; the
-/// fleet file is updated in place (the caller writes it).
+/// fleet file is updated in place (the caller writes it). When some trusts do not fit, the error says how
+/// much space they need and proposes a pool that holds them ([`no_room`]).
 pub fn plan(fleet: &mut FleetFile) -> Result<Vec<Allocation>, FleetError> {
     check(fleet)?;
     let mut taken: Vec<Holder> = holders(fleet);
     let mut new = Vec::new();
+    let mut unplaced: Vec<(String, u8)> = Vec::new();
     let codes: Vec<String> = fleet
         .trusts
         .iter()
@@ -75,19 +77,10 @@ pub fn plan(fleet: &mut FleetFile) -> Result<Vec<Allocation>, FleetError> {
         .collect();
     for ods in codes {
         let len = size_for(fleet, &ods)?;
-        let net = first_fit(&fleet.addressing.pools, len, &taken).ok_or_else(|| {
-            FleetError::PoolExhausted {
-                ods: ods.clone(),
-                prefix: len,
-                pools: fleet
-                    .addressing
-                    .pools
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            }
-        })?;
+        let Some(net) = first_fit(&fleet.addressing.pools, len, &taken) else {
+            unplaced.push((ods, len));
+            continue;
+        };
         let cidr = Cidr::parse(&net.to_string()).map_err(|message| FleetError::Invalid {
             field: format!("trusts.{ods}.address_space"),
             message,
@@ -102,7 +95,142 @@ pub fn plan(fleet: &mut FleetFile) -> Result<Vec<Allocation>, FleetError> {
         }
         new.push(Allocation { ods, cidr });
     }
+    if !unplaced.is_empty() {
+        return Err(no_room(fleet, &taken, &unplaced));
+    }
     Ok(new)
+}
+
+/// Where [`no_room`] looks for a pool to propose, in order: the ranges `fleet init` uses first, then the
+/// rest of RFC 1918 space.
+const PROPOSAL_SPACE: [&str; 5] = [
+    "10.64.0.0/10",
+    "10.128.0.0/9",
+    "172.16.0.0/12",
+    "10.0.0.0/10",
+    "192.168.0.0/16",
+];
+
+/// The error for trusts that do not fit the pools (`unplaced`, in allocation order, with their prefix
+/// lengths; `taken` is everything placed): how many, their sizes and total, and the smallest free RFC 1918
+/// block that would hold them all if added to the end of `addressing.pools`.
+fn no_room(fleet: &FleetFile, taken: &[Holder], unplaced: &[(String, u8)]) -> FleetError {
+    let pools = fleet
+        .addressing
+        .pools
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut by_size: std::collections::BTreeMap<u8, usize> = std::collections::BTreeMap::new();
+    for (_, len) in unplaced {
+        *by_size.entry(*len).or_default() += 1;
+    }
+    let sizes = by_size
+        .iter()
+        .map(|(len, n)| format!("{n} x /{len}"))
+        .collect::<Vec<_>>()
+        .join(" + ");
+    let total: u64 = unplaced.iter().map(|(_, len)| 1u64 << (32 - len)).sum();
+    let names: Vec<&str> = unplaced.iter().map(|(ods, _)| ods.as_str()).collect();
+    let shown = if names.len() > 6 {
+        format!("{} and {} more", names[..6].join(", "), names.len() - 6)
+    } else {
+        names.join(", ")
+    };
+    // The smallest block at least as large as the total, then larger ones if alignment wastes space.
+    let smallest = 32
+        - u8::try_from(64 - (total - 1).leading_zeros())
+            .unwrap_or(32)
+            .min(32);
+    let proposal = (8..=smallest)
+        .rev()
+        .find_map(|len| propose(fleet, taken, unplaced, len));
+    let todo = match proposal {
+        Some(net) => format!(
+            "add a pool that holds them to the end of addressing.pools in fleet.yaml, such as {net} (free \
+             and large enough: {} addresses), then run again",
+            group(1u64 << (32 - net.prefix_len()))
+        ),
+        None => "no free RFC 1918 block of that size is left: split the fleet, or give trusts smaller tiers \
+                 (addressing.sizes)"
+            .to_owned(),
+    };
+    FleetError::Invalid {
+        field: "addressing.pools".into(),
+        message: format!(
+            "no room in the address pools ({pools}) for {} trust(s) at their tiers' sizes ({shown}): they \
+             need {sizes}, {} addresses in all; {todo}",
+            unplaced.len(),
+            group(total)
+        ),
+    }
+}
+
+/// A free `/len` of [`PROPOSAL_SPACE`] (clear of the pools, reserved ranges and trusts) in which every
+/// unplaced trust fits, placed as [`plan`] would place them once it is added to the end of the pools.
+fn propose(
+    fleet: &FleetFile,
+    taken: &[Holder],
+    unplaced: &[(String, u8)],
+    len: u8,
+) -> Option<Ipv4Net> {
+    let in_use: Vec<Ipv4Net> = fleet
+        .addressing
+        .pools
+        .iter()
+        .map(Cidr::net)
+        .chain(taken.iter().map(|h| h.net))
+        .collect();
+    for space in PROPOSAL_SPACE {
+        let Ok(space) = space.parse::<Ipv4Net>() else {
+            continue;
+        };
+        if len < space.prefix_len() {
+            continue;
+        }
+        let Ok(blocks) = space.subnets(len) else {
+            continue;
+        };
+        for block in blocks {
+            if in_use.iter().any(|n| overlaps(*n, block)) {
+                continue;
+            }
+            let Ok(pool) = Cidr::parse(&block.to_string()) else {
+                continue;
+            };
+            let mut held: Vec<Holder> = taken.to_vec();
+            let fits = unplaced.iter().all(|(ods, l)| {
+                match first_fit(std::slice::from_ref(&pool), *l, &held) {
+                    Some(net) => {
+                        held.push(Holder {
+                            what: format!("trust {ods}"),
+                            net,
+                        });
+                        true
+                    }
+                    None => false,
+                }
+            });
+            if fits {
+                return Some(block);
+            }
+        }
+    }
+    None
+}
+
+/// `9306112` as `9,306,112`.
+fn group(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 fn holders(fleet: &FleetFile) -> Vec<Holder> {
@@ -239,14 +367,48 @@ mod tests {
     }
 
     #[test]
-    fn an_exhausted_pool_says_so() {
+    fn an_exhausted_pool_says_how_much_is_needed_and_proposes_a_pool_that_holds_it() {
         let mut f = fleet(
-            "blueprint: {source: embedded}\naddressing: {pools: [10.0.0.0/16]}\ntrusts:\n  RM3: {name: A}\n  RHW: {name: B}\n  RY6: {name: C}\n",
+            "blueprint: {source: embedded}\naddressing: {pools: [10.0.0.0/17]}\ntrusts:\n  RM3: {name: A}\n  RHW: {name: B}\n  RY6: {name: C, tier: small}\n  R0A: {name: D, tier: large}\n",
         );
+        let before = f.clone();
+        // R0A (large) does not fit the /17, RHW takes it, RM3 and RY6 find it full.
         assert_eq!(
             plan(&mut f).unwrap_err().to_string(),
-            "no free /17 left for trust RY6 in the address pools (10.0.0.0/16): add a pool to fleet.yaml"
+            "fleet.yaml: addressing.pools: no room in the address pools (10.0.0.0/17) for 3 trust(s) at their \
+             tiers' sizes (R0A, RM3, RY6): they need 1 x /16 + 1 x /17 + 1 x /18, 114,688 addresses in all; \
+             add a pool that holds them to the end of addressing.pools in fleet.yaml, such as 10.64.0.0/15 \
+             (free and large enough: 131,072 addresses), then run again"
         );
+        // The proposal holds them: with it added, the same fleet plans.
+        let mut f = before;
+        f.addressing
+            .pools
+            .push(Cidr::parse("10.64.0.0/15").unwrap());
+        assert_eq!(plan(&mut f).unwrap().len(), 4);
+    }
+
+    #[test]
+    fn the_default_pools_hold_every_open_english_trust_even_at_the_largest_tier() {
+        let open = crate::ods::bundled()
+            .iter()
+            .filter(|t| t.is_open() && t.is_english())
+            .count();
+        assert_eq!(open, 199);
+        let pools = default_pools().unwrap();
+        let slash16s: u64 = pools.iter().map(|p| 1u64 << (16 - p.prefix_len())).sum();
+        assert!(slash16s >= 199, "{slash16s} /16s");
+        let mut yaml = String::from("blueprint: {source: embedded}\ntrusts:\n");
+        for t in crate::ods::bundled()
+            .iter()
+            .filter(|t| t.is_open() && t.is_english())
+        {
+            yaml.push_str(&format!("  {}: {{name: x, tier: large}}\n", t.code));
+        }
+        let mut f = fleet(&yaml);
+        f.addressing.pools = pools;
+        assert_eq!(plan(&mut f).unwrap().len(), 199);
+        check(&f).unwrap();
     }
 
     #[test]

@@ -81,9 +81,9 @@ impl Fleet {
                     ),
                 },
                 addressing: config::Addressing {
-                    // RFC 1918 space clear of the exemplar's own hub ranges; HSCN's range is the trust's to add.
-                    pools: vec![crate::types::Cidr::parse("10.64.0.0/10")
-                        .map_err(|message| crate::Error::Internal { message })?],
+                    // Room for every open English trust; why these ranges: config::DEFAULT_POOLS.
+                    pools: config::default_pools()
+                        .map_err(|message| crate::Error::Internal { message })?,
                     ..Default::default()
                 },
                 rings: ["canary", "early", "broad"]
@@ -244,6 +244,7 @@ impl Fleet {
                 message: format!("fleet.yaml does not serialise: {e}"),
             })?
         );
+        let text = config::with_defaults_guide(&self.dir, &file, text);
         Ok((file, text))
     }
 

@@ -379,6 +379,7 @@ pub fn run(fleet: &Fleet, options: &RunOptions, mode: Mode) -> Result<RunReport,
     let runtime = crate::deploy::runtime()?;
     // Each blueprint version the run needs is opened and its templates parsed once for the whole run.
     let versions = super::version::Versions::open(fleet, &selected, options.upgrade_to.as_ref())?;
+    super::config::check_shared_defaults(fleet, &versions, &selected, options.upgrade_to.as_ref())?;
     let renderers = versions
         .all()
         .iter()
