@@ -36,7 +36,8 @@ use std::path::{Path, PathBuf};
 
 const SUB_SCHEMA: &str =
     "https://schema.management.azure.com/schemas/2018-05-01/subscriptionDeploymentTemplate.json#";
-const RG_SCHEMA: &str = "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#";
+const RG_SCHEMA: &str =
+    "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#";
 /// Regions an imported blueprint is held to, and the example region.
 const UK: [&str; 2] = ["uksouth", "ukwest"];
 
@@ -80,9 +81,10 @@ pub fn read_export(dir: &Path) -> Result<Export, Error> {
     if !blueprint_path.is_file() {
         return Err(Error::Blueprint {
             source_desc: dir.display().to_string(),
-            message: "no blueprint.json here: expected an Azure Blueprint export (blueprint.json plus \
+            message:
+                "no blueprint.json here: expected an Azure Blueprint export (blueprint.json plus \
                       artifact.<name>.json files or an artifacts/ folder)"
-                .into(),
+                    .into(),
         });
     }
     let blueprint = read_json(&blueprint_path)?;
@@ -262,12 +264,19 @@ pub fn translate(export: &Export) -> Result<Translated, Error> {
         .json
         .get("properties")
         .and_then(Value::as_object)
-        .ok_or_else(|| bp_at.err("$.properties", "missing: expected the blueprint's properties"))?;
+        .ok_or_else(|| {
+            bp_at.err(
+                "$.properties",
+                "missing: expected the blueprint's properties",
+            )
+        })?;
     if let Some(scope) = props.get("targetScope").and_then(Value::as_str) {
         if !scope.eq_ignore_ascii_case("subscription") {
             return Err(bp_at.err(
                 "$.properties.targetScope",
-                format!("`{scope}` is not supported: trustprint stamps blueprints into a subscription"),
+                format!(
+                    "`{scope}` is not supported: trustprint stamps blueprints into a subscription"
+                ),
             ));
         }
     }
@@ -308,8 +317,11 @@ pub fn translate(export: &Export) -> Result<Translated, Error> {
     let mut example: Vec<(String, Value, Option<String>)> = Vec::new();
     parameters.insert(
         "trust.name".into(),
-        param(ParamType::String, "The trust's registered name as in the ODS list (shown in tags and reports).")
-            .required(),
+        param(
+            ParamType::String,
+            "The trust's registered name as in the ODS list (shown in tags and reports).",
+        )
+        .required(),
     );
     example.push((
         "trust.name".into(),
@@ -320,7 +332,11 @@ pub fn translate(export: &Export) -> Result<Translated, Error> {
         "trust.ods_code".into(),
         param(ParamType::OdsCode, "The trust's ODS code.").required(),
     );
-    example.push(("trust.ods_code".into(), json!("RM3"), Some("an example trust".into())));
+    example.push((
+        "trust.ods_code".into(),
+        json!("RM3"),
+        Some("an example trust".into()),
+    ));
     let mut region = param(
         ParamType::AzureRegion,
         "The region of the subscription-scope deployments and of the policy assignments' managed identities \
@@ -350,14 +366,25 @@ pub fn translate(export: &Export) -> Result<Translated, Error> {
         if key.is_empty() || key.starts_with(|c: char| c.is_ascii_digit()) {
             key = format!("p_{key}");
         }
-        if ["trust", "azure", "rg", "blueprint", "deployment", "resource_groups", "tags"].contains(&key.as_str())
+        if [
+            "trust",
+            "azure",
+            "rg",
+            "blueprint",
+            "deployment",
+            "resource_groups",
+            "tags",
+        ]
+        .contains(&key.as_str())
         {
             key = format!("bp_{key}");
         }
         if let Some(other) = keys_seen.insert(key.clone(), bp_name.clone()) {
             return Err(bp_at.err(
                 &path,
-                format!("its trustprint name `{key}` is also that of parameter `{other}`; rename one"),
+                format!(
+                    "its trustprint name `{key}` is also that of parameter `{other}`; rename one"
+                ),
             ));
         }
         let (p, arm_type) = translate_param(bp_name, def, bp_at, &path)?;
@@ -408,7 +435,9 @@ pub fn translate(export: &Export) -> Result<Translated, Error> {
         let mut field = |field: &str| -> Result<(String, Expr), Error> {
             let fpath = format!("{path}.{field}");
             match def.get(field) {
-                Some(Value::String(s)) if matches!(armexpr::classify(s), Template::Expression(_)) => {
+                Some(Value::String(s))
+                    if matches!(armexpr::classify(s), Template::Expression(_)) =>
+                {
                     let Template::Expression(inner) = armexpr::classify(s) else {
                         unreachable!()
                     };
@@ -432,7 +461,9 @@ pub fn translate(export: &Export) -> Result<Translated, Error> {
                     } else {
                         let mut p = param(
                             ParamType::AzureRegion,
-                            &format!("The region of the resource group `{placeholder}` ({display})."),
+                            &format!(
+                                "The region of the resource group `{placeholder}` ({display})."
+                            ),
                         );
                         p.choices = Some(UK.iter().map(|r| json!(r)).collect());
                         p
@@ -441,7 +472,8 @@ pub fn translate(export: &Export) -> Result<Translated, Error> {
                         Some(l) => p.default = Some(json!(l)),
                         None => p.required = true,
                     }
-                    let assigned_value = assigned.and_then(|a| a.get(field)).and_then(Value::as_str);
+                    let assigned_value =
+                        assigned.and_then(|a| a.get(field)).and_then(Value::as_str);
                     if field == "name" {
                         let (v, note) = match (assigned_value, &literal) {
                             (Some(a), _) => (a.to_string(), None),
@@ -453,7 +485,11 @@ pub fn translate(export: &Export) -> Result<Translated, Error> {
                         };
                         example.push((key.clone(), json!(v), note));
                     } else {
-                        example.push(uk_example(&key, assigned_value.or(literal.as_deref()), "uksouth"));
+                        example.push(uk_example(
+                            &key,
+                            assigned_value.or(literal.as_deref()),
+                            "uksouth",
+                        ));
                     }
                     parameters.insert(key.clone(), p);
                     let arm = format!("rg_{snake_name}_{field}");
@@ -522,13 +558,23 @@ pub fn translate(export: &Export) -> Result<Translated, Error> {
             .json
             .get("kind")
             .and_then(Value::as_str)
-            .ok_or_else(|| at.err("$.kind", "missing: expected policyAssignment, roleAssignment or template"))?
+            .ok_or_else(|| {
+                at.err(
+                    "$.kind",
+                    "missing: expected policyAssignment, roleAssignment or template",
+                )
+            })?
             .to_string();
         let props = f
             .json
             .get("properties")
             .and_then(Value::as_object)
-            .ok_or_else(|| at.err("$.properties", "missing: expected the artifact's properties"))?;
+            .ok_or_else(|| {
+                at.err(
+                    "$.properties",
+                    "missing: expected the artifact's properties",
+                )
+            })?;
         let mut deployment = kebab(&name);
         if deployment.is_empty() {
             deployment = "artifact".into();
@@ -643,16 +689,18 @@ pub fn translate(export: &Export) -> Result<Translated, Error> {
             }
         }
         let template_file = format!("{}.json.tera", art.deployment);
-        files.insert(format!("templates/{template_file}"), tera_file(&template, at)?);
+        files.insert(
+            format!("templates/{template_file}"),
+            tera_file(&template, at)?,
+        );
         deployments.push(Deployment {
             name: art.deployment.clone(),
             scope,
             resource_group: group.as_ref().map(|(_, g)| g.name_tera.clone()),
-            location: Some(
-                group
-                    .as_ref()
-                    .map_or_else(|| "{{ azure.location }}".to_string(), |(_, g)| g.location_tera.clone()),
-            ),
+            location: Some(group.as_ref().map_or_else(
+                || "{{ azure.location }}".to_string(),
+                |(_, g)| g.location_tera.clone(),
+            )),
             template: template_file,
             depends_on,
             parameters: mapped,
@@ -678,10 +726,16 @@ pub fn translate(export: &Export) -> Result<Translated, Error> {
         if deployment_names.contains_key(&rg.deployment) {
             return Err(bp_at.err(
                 &format!("$.properties.resourceGroups['{placeholder}']"),
-                format!("its deployment name `{}` is also an artifact's", rg.deployment),
+                format!(
+                    "its deployment name `{}` is also an artifact's",
+                    rg.deployment
+                ),
             ));
         }
-        files.insert(format!("templates/{template_file}"), tera_file(&template, bp_at)?);
+        files.insert(
+            format!("templates/{template_file}"),
+            tera_file(&template, bp_at)?,
+        );
         let mut depends_on = Vec::new();
         for d in &rg.depends_on {
             if let Some(ts) = resolve(d) {
@@ -707,17 +761,27 @@ pub fn translate(export: &Export) -> Result<Translated, Error> {
         .and_then(|a| a.json.pointer("/properties/locks/mode"))
     {
         None | Some(Value::Null) => LockMode::None,
-        Some(v) => serde_json::from_value(v.clone()).map_err(|_| {
-            Error::Blueprint {
-                source_desc: export.assignment.as_ref().map_or_else(String::new, |a| a.file.clone()),
-                message: format!(
-                    "at $.properties.locks.mode: {v} is not a lock mode (none, AllResourcesReadOnly, \
+        Some(v) => serde_json::from_value(v.clone()).map_err(|_| Error::Blueprint {
+            source_desc: export
+                .assignment
+                .as_ref()
+                .map_or_else(String::new, |a| a.file.clone()),
+            message: format!(
+                "at $.properties.locks.mode: {v} is not a lock mode (none, AllResourcesReadOnly, \
                      AllResourcesDoNotDelete)"
-                ),
-            }
+            ),
         })?,
     };
 
+    // Every parameter without a default shows its example (lint asks for one; the values schema shows it).
+    for (key, p) in &mut parameters {
+        if p.default.is_none() && p.ty != ParamType::Secret {
+            p.example = example
+                .iter()
+                .find(|(k, _, _)| k == key)
+                .map(|(_, v, _)| v.clone());
+        }
+    }
     let manifest = Manifest {
         api_version: API_VERSION.into(),
         name: name.clone(),
@@ -743,8 +807,14 @@ pub fn translate(export: &Export) -> Result<Translated, Error> {
     };
     let param_count = manifest.parameters.len();
     let deployment_count = manifest.deployments.len();
-    files.insert("blueprint.yaml".into(), manifest_yaml(&manifest, raw_name, display)?);
-    files.insert(format!("examples/{name}.yaml"), example_yaml(&name, &manifest, &example));
+    files.insert(
+        "blueprint.yaml".into(),
+        manifest_yaml(&manifest, raw_name, display)?,
+    );
+    files.insert(
+        format!("examples/{name}.yaml"),
+        example_yaml(&name, &manifest, &example),
+    );
     Ok(Translated {
         name,
         files,
@@ -805,10 +875,12 @@ fn translate_param(
     at: At,
     path: &str,
 ) -> Result<(Parameter, String), Error> {
-    let ty = def
-        .get("type")
-        .and_then(Value::as_str)
-        .ok_or_else(|| at.err(&format!("{path}.type"), "missing: expected string, int, bool, array, object or securestring"))?;
+    let ty = def.get("type").and_then(Value::as_str).ok_or_else(|| {
+        at.err(
+            &format!("{path}.type"),
+            "missing: expected string, int, bool, array, object or securestring",
+        )
+    })?;
     let strong = def.pointer("/metadata/strongType").and_then(Value::as_str);
     let display = def.pointer("/metadata/displayName").and_then(Value::as_str);
     let desc = def.pointer("/metadata/description").and_then(Value::as_str);
@@ -840,9 +912,16 @@ fn translate_param(
     let lower = ty.to_ascii_lowercase();
     let is_region = strong.is_some_and(|s| s.eq_ignore_ascii_case("location"));
     let (pty, arm_type) = match lower.as_str() {
-        "string" if is_region
-            && allowed.iter().all(|v| v.as_str().is_some_and(|s| crate::types::Region::parse(s).is_ok()))
-            && default.as_ref().is_none_or(|d| d.as_str().is_some_and(|s| crate::types::Region::parse(s).is_ok())) =>
+        "string"
+            if is_region
+                && allowed.iter().all(|v| {
+                    v.as_str()
+                        .is_some_and(|s| crate::types::Region::parse(s).is_ok())
+                })
+                && default.as_ref().is_none_or(|d| {
+                    d.as_str()
+                        .is_some_and(|s| crate::types::Region::parse(s).is_ok())
+                }) =>
         {
             (ParamType::AzureRegion, "string")
         }
@@ -855,7 +934,9 @@ fn translate_param(
         other => {
             return Err(at.err(
                 &format!("{path}.type"),
-                format!("`{other}` cannot be imported (string, securestring, int, bool, array or object)"),
+                format!(
+                "`{other}` cannot be imported (string, securestring, int, bool, array or object)"
+            ),
             ))
         }
     };
@@ -884,7 +965,12 @@ fn translate_param(
             p.choices = Some(allowed.clone());
         }
     }
-    for (field, target) in [("minValue", 0), ("maxValue", 1), ("minLength", 0), ("maxLength", 1)] {
+    for (field, target) in [
+        ("minValue", 0),
+        ("maxValue", 1),
+        ("minLength", 0),
+        ("maxLength", 1),
+    ] {
         if let Some(n) = def.get(field).and_then(Value::as_f64) {
             if target == 0 {
                 p.min = Some(n);
@@ -915,7 +1001,9 @@ fn example_value(
     let hint = format!(
         "{} {}",
         key,
-        def.pointer("/metadata/displayName").and_then(Value::as_str).unwrap_or("")
+        def.pointer("/metadata/displayName")
+            .and_then(Value::as_str)
+            .unwrap_or("")
     )
     .to_ascii_lowercase();
     if p.ty == ParamType::Secret {
@@ -939,14 +1027,30 @@ fn example_value(
     let is_uk = |v: &Value| -> bool {
         match v {
             Value::String(s) => UK.contains(&s.to_ascii_lowercase().replace(' ', "").as_str()),
-            Value::Array(a) => !a.is_empty() && a.iter().all(|x| x.as_str().is_some_and(|s| UK.contains(&s.to_ascii_lowercase().as_str()))),
+            Value::Array(a) => {
+                !a.is_empty()
+                    && a.iter().all(|x| {
+                        x.as_str()
+                            .is_some_and(|s| UK.contains(&s.to_ascii_lowercase().as_str()))
+                    })
+            }
             _ => false,
         }
     };
     if let Some(v) = assigned {
         if is_location && !is_uk(&v) {
-            let uk = if p.ty == ParamType::List { json!(UK) } else { json!("uksouth") };
-            return (key.into(), uk, Some(format!("the assignment gave {v}; an imported blueprint is held to UK regions")));
+            let uk = if p.ty == ParamType::List {
+                json!(UK)
+            } else {
+                json!("uksouth")
+            };
+            return (
+                key.into(),
+                uk,
+                Some(format!(
+                    "the assignment gave {v}; an imported blueprint is held to UK regions"
+                )),
+            );
         }
         return (key.into(), v, None);
     }
@@ -968,7 +1072,12 @@ fn example_value(
         ParamType::List => {
             if is_location {
                 json!(UK)
-            } else if let Some(first) = p.items.as_ref().and_then(|i| i.choices.as_ref()).and_then(|c| c.first()) {
+            } else if let Some(first) = p
+                .items
+                .as_ref()
+                .and_then(|i| i.choices.as_ref())
+                .and_then(|c| c.first())
+            {
                 json!([first])
             } else if strong == "resourcetypes" {
                 json!(["Microsoft.ClassicCompute/virtualMachines"])
@@ -977,11 +1086,16 @@ fn example_value(
             }
         }
         _ => {
-            if let Some(c) = uk_choice.or_else(|| p.choices.as_ref().and_then(|c| c.first().cloned())) {
+            if let Some(c) =
+                uk_choice.or_else(|| p.choices.as_ref().and_then(|c| c.first().cloned()))
+            {
                 c
             } else if is_location {
                 json!("uksouth")
-            } else if strong == "principalid" || hint.contains("principal") || hint.contains("objectid") {
+            } else if strong == "principalid"
+                || hint.contains("principal")
+                || hint.contains("objectid")
+            {
                 json!(example_guid(key))
             } else if strong == "omsworkspace" {
                 json!("/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-example/providers/Microsoft.OperationalInsights/workspaces/log-example")
@@ -990,21 +1104,33 @@ fn example_value(
             }
         }
     };
-    (key.into(), made_up, Some("an example of its type: replace it".into()))
+    (
+        key.into(),
+        made_up,
+        Some("an example of its type: replace it".into()),
+    )
 }
 
 /// A deterministic, well-formed GUID for an example principal id.
 fn example_guid(key: &str) -> String {
-    uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, format!("trustprint-import:{key}").as_bytes()).to_string()
+    uuid::Uuid::new_v5(
+        &uuid::Uuid::NAMESPACE_OID,
+        format!("trustprint-import:{key}").as_bytes(),
+    )
+    .to_string()
 }
 
 fn uk_example(key: &str, given: Option<&str>, fallback: &str) -> (String, Value, Option<String>) {
     match given {
-        Some(g) if UK.contains(&g.to_ascii_lowercase().as_str()) => (key.into(), json!(g.to_ascii_lowercase()), None),
+        Some(g) if UK.contains(&g.to_ascii_lowercase().as_str()) => {
+            (key.into(), json!(g.to_ascii_lowercase()), None)
+        }
         Some(g) => (
             key.into(),
             json!(fallback),
-            Some(format!("the assignment gave {g}; an imported blueprint is held to UK regions")),
+            Some(format!(
+                "the assignment gave {g}; an imported blueprint is held to UK regions"
+            )),
         ),
         None => (key.into(), json!(fallback), None),
     }
@@ -1067,7 +1193,11 @@ fn tera_of(e: &Expr, ctx: &Ctx, path: &str) -> Result<String, Error> {
 }
 
 fn unknown_param(p: &str, ctx: &Ctx, path: &str) -> Error {
-    let names: Vec<&String> = ctx.params.keys().filter(|k| !k.starts_with('\u{0}')).collect();
+    let names: Vec<&String> = ctx
+        .params
+        .keys()
+        .filter(|k| !k.starts_with('\u{0}'))
+        .collect();
     let near = names
         .iter()
         .map(|n| (strsim::jaro_winkler(n, p), n))
@@ -1231,7 +1361,10 @@ fn translate_value(v: &Value, ctx: &Ctx, uses: &mut Uses, path: &str) -> Result<
             Template::Expression(inner) => {
                 let e = armexpr::parse(inner)
                     .map_err(|e| ctx.at.err(path, format!("not a valid expression: {e}")))?;
-                Value::String(format!("[{}]", print(&translate_expr(&e, ctx, uses, path)?)))
+                Value::String(format!(
+                    "[{}]",
+                    print(&translate_expr(&e, ctx, uses, path)?)
+                ))
             }
             Template::Literal(_) => v.clone(),
         },
@@ -1243,7 +1376,12 @@ fn translate_value(v: &Value, ctx: &Ctx, uses: &mut Uses, path: &str) -> Result<
         ),
         Value::Object(o) => Value::Object(
             o.iter()
-                .map(|(k, x)| Ok((k.clone(), translate_value(x, ctx, uses, &format!("{path}.{k}"))?)))
+                .map(|(k, x)| {
+                    Ok((
+                        k.clone(),
+                        translate_value(x, ctx, uses, &format!("{path}.{k}"))?,
+                    ))
+                })
                 .collect::<Result<_, Error>>()?,
         ),
         other => other.clone(),
@@ -1266,9 +1404,12 @@ fn policy_assignment(
     uses: &mut Uses,
     initiatives: &mut BTreeSet<String>,
 ) -> Result<Value, Error> {
-    let def_id = props
-        .get("policyDefinitionId")
-        .ok_or_else(|| ctx.at.err("$.properties.policyDefinitionId", "missing: a policy assignment needs the definition it assigns"))?;
+    let def_id = props.get("policyDefinitionId").ok_or_else(|| {
+        ctx.at.err(
+            "$.properties.policyDefinitionId",
+            "missing: a policy assignment needs the definition it assigns",
+        )
+    })?;
     let def_id_t = translate_value(def_id, ctx, uses, "$.properties.policyDefinitionId")?;
     if let Some(id) = def_id.as_str() {
         initiatives.insert(id.to_string());
@@ -1291,10 +1432,16 @@ fn policy_assignment(
     }
     let mut properties = Map::new();
     if let Some(d) = props.get("displayName") {
-        properties.insert("displayName".into(), translate_value(d, ctx, uses, "$.properties.displayName")?);
+        properties.insert(
+            "displayName".into(),
+            translate_value(d, ctx, uses, "$.properties.displayName")?,
+        );
     }
     if let Some(d) = props.get("description") {
-        properties.insert("description".into(), translate_value(d, ctx, uses, "$.properties.description")?);
+        properties.insert(
+            "description".into(),
+            translate_value(d, ctx, uses, "$.properties.description")?,
+        );
     }
     properties.insert("policyDefinitionId".into(), def_id_t);
     properties.insert("parameters".into(), Value::Object(params));
@@ -1335,10 +1482,18 @@ fn assignment_name(artifact: &str) -> String {
 
 /// A role assignment artifact: one `Microsoft.Authorization/roleAssignments` per principal (a copy loop over
 /// the principal ids, which may be literals, parameters of type string or parameters of type array).
-fn role_assignment(props: &Map<String, Value>, scope: Scope, ctx: &Ctx, uses: &mut Uses) -> Result<Value, Error> {
-    let role = props
-        .get("roleDefinitionId")
-        .ok_or_else(|| ctx.at.err("$.properties.roleDefinitionId", "missing: a role assignment needs the role it grants"))?;
+fn role_assignment(
+    props: &Map<String, Value>,
+    scope: Scope,
+    ctx: &Ctx,
+    uses: &mut Uses,
+) -> Result<Value, Error> {
+    let role = props.get("roleDefinitionId").ok_or_else(|| {
+        ctx.at.err(
+            "$.properties.roleDefinitionId",
+            "missing: a role assignment needs the role it grants",
+        )
+    })?;
     let role_expr: String = match role {
         Value::String(s) => match armexpr::classify(s) {
             Template::Expression(_) => {
@@ -1350,20 +1505,36 @@ fn role_assignment(props: &Map<String, Value>, scope: Scope, ctx: &Ctx, uses: &m
                 let lower = l.to_ascii_lowercase();
                 match lower.strip_prefix("/providers/microsoft.authorization/roledefinitions/") {
                     Some(_) => {
-                        let guid = &l[l.len() - (l.len() - "/providers/Microsoft.Authorization/roleDefinitions/".len())..];
-                        format!("subscriptionResourceId('Microsoft.Authorization/roleDefinitions', {})", print(&Expr::Str(guid.to_string())))
+                        let guid = &l[l.len()
+                            - (l.len()
+                                - "/providers/Microsoft.Authorization/roleDefinitions/".len())..];
+                        format!(
+                            "subscriptionResourceId('Microsoft.Authorization/roleDefinitions', {})",
+                            print(&Expr::Str(guid.to_string()))
+                        )
                     }
                     None => print(&Expr::Str(l.to_string())),
                 }
             }
         },
-        _ => return Err(ctx.at.err("$.properties.roleDefinitionId", "expected a string")),
+        _ => {
+            return Err(ctx
+                .at
+                .err("$.properties.roleDefinitionId", "expected a string"))
+        }
     };
-    let principals = props
-        .get("principalIds")
-        .ok_or_else(|| ctx.at.err("$.properties.principalIds", "missing: a role assignment needs its principals"))?;
+    let principals = props.get("principalIds").ok_or_else(|| {
+        ctx.at.err(
+            "$.properties.principalIds",
+            "missing: a role assignment needs its principals",
+        )
+    })?;
     let items: Vec<(String, &Value)> = match principals {
-        Value::Array(a) => a.iter().enumerate().map(|(i, v)| (format!("$.properties.principalIds[{i}]"), v)).collect(),
+        Value::Array(a) => a
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (format!("$.properties.principalIds[{i}]"), v))
+            .collect(),
         v => vec![("$.properties.principalIds".to_string(), v)],
     };
     let mut parts = Vec::new();
@@ -1374,7 +1545,11 @@ fn role_assignment(props: &Map<String, Value>, scope: Scope, ctx: &Ctx, uses: &m
                 Template::Expression(inner) => inner.to_string(),
                 Template::Literal(l) => print(&Expr::Str(l.into_owned())),
             },
-            _ => return Err(ctx.at.err(&path, "expected a principal id or an expression")),
+            _ => {
+                return Err(ctx
+                    .at
+                    .err(&path, "expected a principal id or an expression"))
+            }
         };
         parts.push(format!("array({part})"));
     }
@@ -1422,14 +1597,19 @@ fn template_artifact(
         .get("template")
         .filter(|t| t.is_object())
         .cloned()
-        .ok_or_else(|| ctx.at.err("$.properties.template", "missing: a template artifact needs its ARM template"))?;
+        .ok_or_else(|| {
+            ctx.at.err(
+                "$.properties.template",
+                "missing: a template artifact needs its ARM template",
+            )
+        })?;
     if template.get("parameters").is_none() {
         template["parameters"] = json!({});
     }
-    let declared = template["parameters"]
-        .as_object()
-        .cloned()
-        .ok_or_else(|| ctx.at.err("$.properties.template.parameters", "expected an object"))?;
+    let declared = template["parameters"].as_object().cloned().ok_or_else(|| {
+        ctx.at
+            .err("$.properties.template.parameters", "expected an object")
+    })?;
     let given = match props.get("parameters") {
         None | Some(Value::Null) => Map::new(),
         Some(Value::Object(o)) => o.clone(),
@@ -1438,17 +1618,25 @@ fn template_artifact(
     for (k, v) in &given {
         let path = format!("$.properties.parameters.{k}");
         if !declared.contains_key(k) {
-            return Err(ctx.at.err(&path, format!("the template declares no parameter `{k}`")));
+            return Err(ctx
+                .at
+                .err(&path, format!("the template declares no parameter `{k}`")));
         }
         let value = v.get("value").ok_or_else(|| {
-            ctx.at.err(&path, "expected {\"value\": ...} (Key Vault references cannot be imported yet)")
+            ctx.at.err(
+                &path,
+                "expected {\"value\": ...} (Key Vault references cannot be imported yet)",
+            )
         })?;
         // `[parameters('x')]` alone: the manifest passes the blueprint parameter's value straight through.
         if let Some(Template::Expression(inner)) = value.as_str().map(armexpr::classify) {
             if let Ok(Expr::Call { name, args, .. }) = armexpr::parse(inner) {
                 if name.eq_ignore_ascii_case("parameters") {
                     if let [Expr::Str(p)] = args.as_slice() {
-                        let vp = ctx.params.get(p).ok_or_else(|| unknown_param(p, ctx, &format!("{path}.value")))?;
+                        let vp = ctx
+                            .params
+                            .get(p)
+                            .ok_or_else(|| unknown_param(p, ctx, &format!("{path}.value")))?;
                         mapped.insert(k.clone(), vp.key.clone());
                         continue;
                     }
@@ -1464,10 +1652,21 @@ fn template_artifact(
             continue;
         }
         // Left for the assignment to fill: a parameter of the imported blueprint.
-        let key = format!("{}.{}", if art_key.starts_with(|c: char| c.is_ascii_digit()) { format!("a_{art_key}") } else { art_key.clone() }, snake(k));
+        let key = format!(
+            "{}.{}",
+            if art_key.starts_with(|c: char| c.is_ascii_digit()) {
+                format!("a_{art_key}")
+            } else {
+                art_key.clone()
+            },
+            snake(k)
+        );
         let path = format!("$.properties.template.parameters.{k}");
         let (mut p, _) = translate_param(k, def, ctx.at, &path)?;
-        p.description = format!("{} (parameter `{k}` of template artifact `{artifact}`)", p.description);
+        p.description = format!(
+            "{} (parameter `{k}` of template artifact `{artifact}`)",
+            p.description
+        );
         example.push(example_value(&key, &p, None, def));
         parameters.insert(key.clone(), p);
         mapped.insert(k.clone(), key);
@@ -1477,7 +1676,10 @@ fn template_artifact(
 
 /// Add the ARM parameters the translated expressions read (`bp_<key>`, `rg_<group>_name`) to a template.
 fn with_parameters(mut template: Value, uses: &Uses, at: At) -> Result<Value, Error> {
-    let Some(ps) = template.get_mut("parameters").and_then(Value::as_object_mut) else {
+    let Some(ps) = template
+        .get_mut("parameters")
+        .and_then(Value::as_object_mut)
+    else {
         return Err(at.err("$.properties.template.parameters", "expected an object"));
     };
     for vp in uses.params.values() {
@@ -1497,7 +1699,10 @@ fn tera_file(template: &Value, at: At) -> Result<Vec<u8>, Error> {
     let text = String::from_utf8(crate::render::to_bytes(template)).unwrap_or_default();
     if text.contains("{{") || text.contains("{%") || text.contains("{#") {
         if text.contains("endraw") {
-            return Err(at.err("$.properties.template", "the template holds Tera's `endraw`; it cannot be kept raw"));
+            return Err(at.err(
+                "$.properties.template",
+                "the template holds Tera's `endraw`; it cannot be kept raw",
+            ));
         }
         return Ok(format!("{{% raw %}}{}{{% endraw %}}\n", text.trim_end()).into_bytes());
     }
@@ -1508,14 +1713,18 @@ fn tera_file(template: &Value, at: At) -> Result<Vec<u8>, Error> {
 fn order(mut deployments: Vec<Deployment>, at: At) -> Result<Vec<Deployment>, Error> {
     let mut out: Vec<Deployment> = Vec::new();
     while !deployments.is_empty() {
-        let Some(i) = deployments
-            .iter()
-            .position(|d| d.depends_on.iter().all(|x| out.iter().any(|o| &o.name == x)))
-        else {
+        let Some(i) = deployments.iter().position(|d| {
+            d.depends_on
+                .iter()
+                .all(|x| out.iter().any(|o| &o.name == x))
+        }) else {
             let names: Vec<&str> = deployments.iter().map(|d| d.name.as_str()).collect();
             return Err(at.err(
                 "dependsOn",
-                format!("the artifacts' dependsOn form a cycle among {}", names.join(", ")),
+                format!(
+                    "the artifacts' dependsOn form a cycle among {}",
+                    names.join(", ")
+                ),
             ));
         };
         out.push(deployments.remove(i));
@@ -1526,7 +1735,9 @@ fn order(mut deployments: Vec<Deployment>, at: At) -> Result<Vec<Deployment>, Er
 /// `blueprint.yaml`: the manifest, without the fields at their defaults, after a header saying where it
 /// came from and what its locks mean.
 fn manifest_yaml(m: &Manifest, raw_name: &str, display: &str) -> Result<Vec<u8>, Error> {
-    let mut v = serde_json::to_value(m).map_err(|e| Error::Internal { message: e.to_string() })?;
+    let mut v = serde_json::to_value(m).map_err(|e| Error::Internal {
+        message: e.to_string(),
+    })?;
     if let Some(ps) = v.get_mut("parameters").and_then(Value::as_object_mut) {
         for p in ps.values_mut() {
             prune_param(p);
@@ -1540,9 +1751,14 @@ fn manifest_yaml(m: &Manifest, raw_name: &str, display: &str) -> Result<Vec<u8>,
         }
     }
     if let Some(o) = v.as_object_mut() {
-        o.retain(|k, x| !(["outputs", "waivers", "scannerSkips", "migrations"].contains(&k.as_str()) && is_empty(x)));
+        o.retain(|k, x| {
+            !(["outputs", "waivers", "scannerSkips", "migrations"].contains(&k.as_str())
+                && is_empty(x))
+        });
     }
-    let yaml = serde_yaml::to_string(&v).map_err(|e| Error::Internal { message: e.to_string() })?;
+    let yaml = serde_yaml::to_string(&v).map_err(|e| Error::Internal {
+        message: e.to_string(),
+    })?;
     let lock = match m.locks.as_ref().map_or(LockMode::None, |l| l.mode) {
         LockMode::None => "none: the assignment locked nothing",
         LockMode::AllResourcesReadOnly => {
@@ -1597,7 +1813,10 @@ fn example_yaml(name: &str, m: &Manifest, example: &[(String, Value, Option<Stri
         if let Some(n) = note {
             s.push_str(&format!("# {key}: {n}\n"));
         }
-        s.push_str(&format!("{key}: {}\n", serde_json::to_string(v).unwrap_or_default()));
+        s.push_str(&format!(
+            "{key}: {}\n",
+            serde_json::to_string(v).unwrap_or_default()
+        ));
     }
     s.into_bytes()
 }
@@ -1608,7 +1827,9 @@ fn snake(s: &str) -> String {
     let mut prev: Option<char> = None;
     for c in s.chars() {
         if c.is_ascii_alphanumeric() {
-            if c.is_ascii_uppercase() && prev.is_some_and(|p| p.is_ascii_lowercase() || p.is_ascii_digit()) {
+            if c.is_ascii_uppercase()
+                && prev.is_some_and(|p| p.is_ascii_lowercase() || p.is_ascii_digit())
+            {
                 out.push('_');
             }
             out.push(c.to_ascii_lowercase());
@@ -1631,7 +1852,10 @@ mod tests {
 
     #[test]
     fn names_become_template_keys() {
-        assert_eq!(snake("Policy_Allowed-Locations"), "policy_allowed_locations");
+        assert_eq!(
+            snake("Policy_Allowed-Locations"),
+            "policy_allowed_locations"
+        );
         assert_eq!(snake("principalIds"), "principal_ids");
         assert_eq!(snake("KV-AccessPolicy"), "kv_access_policy");
         assert_eq!(

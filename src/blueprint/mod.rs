@@ -12,8 +12,8 @@ pub mod release;
 mod source;
 
 pub use manifest::{
-    Deployment, Guardrails, LockMode, Locks, Manifest, Migration, Output, ParamType, Parameter, RuleSet,
-    ScannerSkip,
+    Deployment, Guardrails, LockMode, Locks, Manifest, Migration, Output, ParamType, Parameter,
+    RuleSet, ScannerSkip,
 };
 pub use migrate::Migrated;
 pub use release::open_version;

@@ -70,7 +70,12 @@ impl Settings {
             let sets: Vec<String> = g
                 .rule_sets
                 .iter()
-                .map(|s| serde_json::to_value(s).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default())
+                .map(|s| {
+                    serde_json::to_value(s)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .unwrap_or_default()
+                })
                 .collect();
             for rule in rules() {
                 if !g.rule_sets.iter().any(|s| s.holds(rule.id)) {
