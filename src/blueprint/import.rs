@@ -653,10 +653,14 @@ pub fn translate(export: &Export) -> Result<Translated, Error> {
         let mut uses = Uses::default();
         let mut mapped: IndexMap<String, String> = IndexMap::new();
         let template = match art.kind.as_str() {
-            "policyAssignment" => {
-                let id = policy_assignment(art.props, &art.name, scope, &ctx, &mut uses, &mut initiatives)?;
-                id
-            }
+            "policyAssignment" => policy_assignment(
+                art.props,
+                &art.name,
+                scope,
+                &ctx,
+                &mut uses,
+                &mut initiatives,
+            )?,
             "roleAssignment" => role_assignment(art.props, scope, &ctx, &mut uses)?,
             "template" => template_artifact(art.props, &art.name, &mut parameters, &mut example, &ctx, &mut uses, &mut mapped)?,
             other => {
@@ -713,15 +717,12 @@ pub fn translate(export: &Export) -> Result<Translated, Error> {
             continue;
         }
         ctx.at = bp_at;
-        let mut uses = Uses::default();
         let template = json!({
             "$schema": RG_SCHEMA,
             "contentVersion": "1.0.0.0",
             "parameters": {},
             "resources": [],
         });
-        let template = with_parameters(template, &uses, bp_at)?;
-        let _ = &mut uses;
         let template_file = format!("{}.json.tera", rg.deployment);
         if deployment_names.contains_key(&rg.deployment) {
             return Err(bp_at.err(
@@ -1502,18 +1503,16 @@ fn role_assignment(
                 t[1..t.len() - 1].to_string()
             }
             Template::Literal(l) => {
-                let lower = l.to_ascii_lowercase();
-                match lower.strip_prefix("/providers/microsoft.authorization/roledefinitions/") {
-                    Some(_) => {
-                        let guid = &l[l.len()
-                            - (l.len()
-                                - "/providers/Microsoft.Authorization/roleDefinitions/".len())..];
-                        format!(
-                            "subscriptionResourceId('Microsoft.Authorization/roleDefinitions', {})",
-                            print(&Expr::Str(guid.to_string()))
-                        )
-                    }
-                    None => print(&Expr::Str(l.to_string())),
+                // Blueprints name built-in roles tenant-wide; a role assignment names them in its subscription.
+                const TENANT_ROLE: &str = "/providers/microsoft.authorization/roledefinitions/";
+                if l.to_ascii_lowercase().starts_with(TENANT_ROLE) {
+                    let guid = l[TENANT_ROLE.len()..].to_string();
+                    format!(
+                        "subscriptionResourceId('Microsoft.Authorization/roleDefinitions', {})",
+                        print(&Expr::Str(guid))
+                    )
+                } else {
+                    print(&Expr::Str(l.to_string()))
                 }
             }
         },
