@@ -3,6 +3,7 @@
 mod armclient;
 mod armexpr;
 mod blueprint;
+mod blueprint_import;
 mod check;
 mod cli;
 mod cloud;

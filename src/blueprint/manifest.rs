@@ -35,6 +35,60 @@ pub struct Manifest {
     /// Value migrations from earlier versions (fleet upgrades).
     #[serde(default)]
     pub migrations: Vec<Migration>,
+    /// The guardrails the blueprint is held to; absent: trustprint's full NHS rule set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guardrails: Option<Guardrails>,
+    /// The resource locks an Azure Blueprint assignment applied (recorded by `blueprint import`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locks: Option<Locks>,
+}
+
+/// Which guardrails a blueprint is held to. Findings of trustprint rules outside its rule sets are shown by
+/// `check` as advice (waived with a justification saying so), never as violations.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Guardrails {
+    /// trustprint rule sets: `nhs` (every rule) or `uk-locations` (the location rules alone).
+    pub rule_sets: Vec<RuleSet>,
+    /// Azure Policy initiatives and definitions the blueprint assigns and is held to (policy definition ids).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub initiatives: Vec<String>,
+}
+
+/// A trustprint rule set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RuleSet {
+    /// Every trustprint guardrail (the default when a manifest has no `guardrails`).
+    Nhs,
+    /// UK residency: the location rules (`TP-LOC-*`).
+    UkLocations,
+}
+
+impl RuleSet {
+    /// Whether the rule with this id belongs to the set.
+    pub fn holds(self, rule_id: &str) -> bool {
+        match self {
+            RuleSet::Nhs => true,
+            RuleSet::UkLocations => rule_id.starts_with("TP-LOC-"),
+        }
+    }
+}
+
+/// Azure Blueprint resource locks, as an assignment's `locks.mode` named them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Locks {
+    pub mode: LockMode,
+}
+
+/// `none`, `AllResourcesReadOnly` or `AllResourcesDoNotDelete`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LockMode {
+    #[serde(rename = "none", alias = "None")]
+    None,
+    AllResourcesReadOnly,
+    AllResourcesDoNotDelete,
 }
 
 fn default_template_roots() -> Vec<String> {
@@ -857,6 +911,8 @@ mod tests {
             waivers: vec![],
             scanner_skips: vec![],
             migrations: vec![],
+            guardrails: None,
+            locks: None,
         };
         let order: Vec<&str> = m
             .deployment_order()

@@ -5,12 +5,16 @@
 //! inside one of the blueprint's template roots (no `..`, no absolute paths, no symlinks out).
 
 mod git;
+pub mod import;
 pub mod manifest;
 mod migrate;
 pub mod release;
 mod source;
 
-pub use manifest::{Deployment, Manifest, Migration, Output, ParamType, Parameter, ScannerSkip};
+pub use manifest::{
+    Deployment, Guardrails, LockMode, Locks, Manifest, Migration, Output, ParamType, Parameter,
+    RuleSet, ScannerSkip,
+};
 pub use migrate::Migrated;
 pub use release::open_version;
 pub use source::{cache_dir, lint};

@@ -60,14 +60,47 @@ impl Default for Settings {
 
 impl Settings {
     /// The guardrail settings a blueprint manifest declares (`allowedLocations`, `waivers`).
+    ///
+    /// A manifest whose `guardrails` hold it to some rule sets only (an imported Azure Blueprint: UK
+    /// locations) gets every other rule as advice: a waiver over all resources whose justification starts
+    /// with [`ADVICE`], so `check` still shows what trustprint's full NHS rule set would say.
     pub fn from_manifest(manifest: &crate::blueprint::Manifest) -> Self {
+        let mut waivers = manifest.waivers.clone();
+        if let Some(g) = &manifest.guardrails {
+            let sets: Vec<String> = g
+                .rule_sets
+                .iter()
+                .map(|s| {
+                    serde_json::to_value(s)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .unwrap_or_default()
+                })
+                .collect();
+            for rule in rules() {
+                if !g.rule_sets.iter().any(|s| s.holds(rule.id)) {
+                    waivers.push(Waiver {
+                        rule: rule.id.to_owned(),
+                        resource: "**".to_owned(),
+                        justification: format!(
+                            "{ADVICE} the blueprint is held to {} (guardrails in blueprint.yaml); trustprint's \
+                             NHS rule set would flag this",
+                            sets.join(", ")
+                        ),
+                    });
+                }
+            }
+        }
         Settings {
             allowed_locations: manifest.allowed_locations.clone(),
-            waivers: manifest.waivers.clone(),
+            waivers,
             workspace_id: None,
         }
     }
 }
+
+/// How the justification of a finding that is advice only (a rule outside the blueprint's rule sets) starts.
+pub const ADVICE: &str = "advice only:";
 
 /// A guardrail rule's description.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -287,7 +320,7 @@ fn apply_waivers(findings: &mut [Finding], waivers: &[Waiver]) -> Vec<Warning> {
                 }
             }
         }
-        if !used {
+        if !used && !waiver.justification.starts_with(ADVICE) {
             warnings.push(Warning::StaleWaiver {
                 waiver: waiver.clone(),
             });

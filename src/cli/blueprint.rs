@@ -16,10 +16,44 @@ Examples:
   trustprint --blueprint blueprints/exemplar-epr blueprint lint
   trustprint --blueprint https://github.com/org/blueprints.git//exemplar-epr@v1.0.0 blueprint lint")]
     Lint,
+    /// Import an Azure Blueprint definition (as exported: blueprint.json plus its artifacts) as a new
+    /// trustprint blueprint folder: manifest, templates and an example values file.
+    #[command(after_help = "\
+Examples:
+  trustprint blueprint import --azure-blueprint exported/uk-nhs --out blueprints/uk-nhs
+  trustprint --blueprint blueprints/uk-nhs stamp --values blueprints/uk-nhs/examples/uknhs.yaml --target local")]
+    Import(ImportArgs),
+}
+
+/// `blueprint import` arguments.
+#[derive(Debug, clap::Args)]
+pub struct ImportArgs {
+    /// The exported definition: blueprint.json plus artifact.<name>.json files or an artifacts/ folder.
+    #[arg(long, value_name = "DIR")]
+    pub azure_blueprint: std::path::PathBuf,
+    /// The new blueprint folder (must not exist; written whole or not at all).
+    #[arg(long, value_name = "NEW_DIR")]
+    pub out: std::path::PathBuf,
 }
 
 pub(super) fn run(cmd: &BlueprintCommand, global: &Global) -> Result<(), Error> {
     match cmd {
+        BlueprintCommand::Import(args) => {
+            let imported = crate::blueprint::import::import(&args.azure_blueprint, &args.out)?;
+            let value = serde_json::to_value(&imported).unwrap_or_default();
+            super::output::emit(global, &value, || {
+                format!(
+                    "Imported {} into {}: {} parameter(s), {} deployment(s), lock mode {:?}; example values in \
+                     examples/{}.yaml\n",
+                    imported.name,
+                    imported.out.display(),
+                    imported.parameters,
+                    imported.deployments,
+                    imported.lock_mode,
+                    imported.name
+                )
+            })
+        }
         BlueprintCommand::Lint => {
             let bp = crate::blueprint::open(&global.source()?)?;
             // Every template must at least parse (the render stage's own loader says where it does not).
