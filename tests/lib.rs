@@ -12,6 +12,8 @@ mod deploy;
 mod evidence;
 mod fleet;
 mod harness;
+mod layers;
 mod load;
+mod record;
 mod render;
 mod run;

@@ -265,10 +265,7 @@ impl Fleet {
 
     /// The trust's own values file in the repository.
     pub fn values_path(&self, ods: &str) -> PathBuf {
-        self.dir
-            .join("trusts")
-            .join(ods)
-            .join(crate::record::VALUES_FILE)
+        crate::repo::FleetRepo::new(&self.dir).values_path(ods)
     }
 
     /// What the fleet knows of a trust, as values (`trust.name`, `trust.ods_code`, `network.address_space`,
@@ -400,10 +397,7 @@ impl Fleet {
         let (planned, fleet_text) = self.render_file()?;
         let commit = self.commit(
             vec![
-                (
-                    format!("trusts/{code}/{}", crate::record::VALUES_FILE),
-                    text.into_bytes(),
-                ),
+                (crate::repo::FleetRepo::values_rel(&code), text.into_bytes()),
                 (FLEET_FILE.to_string(), fleet_text.into_bytes()),
             ],
             &format!("Add trust {code}"),
