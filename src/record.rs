@@ -135,11 +135,14 @@ pub fn record_with(
     fleet_repo.refuse_links(&trust_rel)?;
     let (repo, created) = open_or_init(fleet)?;
     let git_dir = repo.path().to_path_buf();
-    let _guard = FleetLock::acquire(
+    let guard = FleetLock::acquire(
         fleet,
         &git_dir.join("trustprint.lock"),
         options.lock_timeout,
     )?;
+    if let Some(note) = &guard.orphaned {
+        clear_orphaned_git_locks(&git_dir, note);
+    }
 
     // A record killed in the middle of swapping the trust's folder left it beside itself: put it back first.
     Swap::recover(&fleet.join(&trust_rel))?;
@@ -265,7 +268,10 @@ pub fn record_files(
     }
     let (repo, _) = open_or_init(fleet)?;
     let git_dir = repo.path().to_path_buf();
-    let _guard = FleetLock::acquire(fleet, &git_dir.join("trustprint.lock"), lock_timeout)?;
+    let guard = FleetLock::acquire(fleet, &git_dir.join("trustprint.lock"), lock_timeout)?;
+    if let Some(note) = &guard.orphaned {
+        clear_orphaned_git_locks(&git_dir, note);
+    }
     let git = |context: String| move |source| Error::Git { context, source };
 
     let (head, head_tree) = head_of(&repo)?;
@@ -651,6 +657,8 @@ pub fn trust_turn(fleet: &Path, ods: &str, timeout: Duration) -> Result<Option<T
 #[derive(Debug)]
 struct FleetLock {
     file: File,
+    /// The previous holder's note when it did not clear it: it died holding the lock (killed).
+    orphaned: Option<String>,
 }
 
 impl FleetLock {
@@ -690,6 +698,11 @@ impl FleetLock {
                 Err(TryLockError::Error(e)) => return Err(Error::io(path, e)),
             }
         }
+        // Every holder clears its note on release: one still there is a holder that died holding the lock.
+        let orphaned = match holder_note(&mut file) {
+            n if n == "another process" => None,
+            n => Some(n),
+        };
         let note = format!(
             "trustprint {} pid {} since {}\n",
             env!("CARGO_PKG_VERSION"),
@@ -704,7 +717,46 @@ impl FleetLock {
             .and_then(|()| file.rewind())
             .and_then(|()| file.write_all(note.as_bytes()))
             .and_then(|()| file.flush());
-        Ok(FleetLock { file })
+        Ok(FleetLock { file, orphaned })
+    }
+}
+
+/// Git's own lock files a trustprint killed while holding the repository's lock may have left (`index.lock`,
+/// `HEAD.lock`, a branch's `.lock`): with them there, every later commit fails. Removed only when the
+/// previous holder of the repository's lock died holding it (its note is still there), and only those
+/// written since it took the lock, so a lock of someone's own git command is left alone.
+fn clear_orphaned_git_locks(git_dir: &Path, holder_note: &str) {
+    let since = holder_note
+        .rsplit(" since ")
+        .next()
+        .and_then(|t| {
+            time::OffsetDateTime::parse(t.trim(), &time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .map(|t| std::time::SystemTime::from(t) - Duration::from_secs(1));
+    let Some(since) = since else {
+        return;
+    };
+    let mut candidates = vec![git_dir.join("index.lock"), git_dir.join("HEAD.lock")];
+    if let Ok(entries) = std::fs::read_dir(git_dir.join("refs/heads")) {
+        candidates.extend(
+            entries
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "lock")),
+        );
+    }
+    for path in candidates {
+        let fresh = std::fs::metadata(&path)
+            .and_then(|m| m.modified())
+            .is_ok_and(|m| m >= since);
+        if fresh && std::fs::remove_file(&path).is_ok() {
+            tracing::warn!(
+                "removed {} left by a trustprint that was killed while recording ({})",
+                path.display(),
+                holder_note.trim()
+            );
+        }
     }
 }
 

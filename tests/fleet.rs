@@ -332,17 +332,16 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
 #[test]
 fn fleet_apply_refuses_a_trust_with_guardrail_violations() {
     let out = deployable_north_west();
-    // The exemplar, but letting a trust choose any region: its guardrails still allow only the UK ones.
+    // The exemplar (and the templates beside it), but letting a trust choose any region: its guardrails
+    // still allow only the UK ones.
     let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let bp = out.path("bp");
+    let bp = out.path("blueprints/exemplar-epr");
     copy_dir(&repo.join("blueprints/exemplar-epr"), &bp);
+    copy_dir(&repo.join("templates"), &bp.join("templates"));
     let manifest = std::fs::read_to_string(bp.join("blueprint.yaml"))
         .unwrap()
         .replace("    choices: [uksouth, ukwest]\n", "")
-        .replace(
-            r#"templateRoots: ["../../templates"]"#,
-            &format!("templateRoots: [{:?}]", repo.join("templates")),
-        );
+        .replace(r#"templateRoots: ["../../templates"]"#, r#"templateRoots: ["templates"]"#);
     std::fs::write(bp.join("blueprint.yaml"), manifest).unwrap();
     edit_fleet_file(&out, "The fleet's own blueprint", |fleet| {
         fleet["blueprint"] = serde_yaml::from_str(&format!("{{source: {:?}}}", bp)).unwrap();

@@ -208,11 +208,22 @@ fn a_name_with_control_characters_is_refused_and_shown_escaped() {
 }
 
 /// Issue 18, row 14: a huge value is refused without printing it whole: the message and the line shown are
-/// cut.
+/// cut. (The exemplar's trust names are at most 120 characters.)
 #[test]
 fn a_huge_name_is_refused_in_a_short_message() {
-    let name = "A".repeat(921_600);
-    let out = render(&name, "")
+    let example = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/blueprints/exemplar-epr/examples/royal-berkshire-rhw.yaml"
+    ))
+    .unwrap();
+    let name_line = example
+        .lines()
+        .find(|l| l.trim_start().starts_with("name:"))
+        .unwrap();
+    let huge = example.replacen(name_line, &format!("  name: {}", "A".repeat(921_600)), 1);
+    let out = Test::new()
+        .write("values.yaml", &huge)
+        .args(["check", "--values", "values.yaml"])
         .status(4)
         .stderr_has("trust.name: ")
         .stderr_has("characters long")
