@@ -341,7 +341,10 @@ fn fleet_apply_refuses_a_trust_with_guardrail_violations() {
     let manifest = std::fs::read_to_string(bp.join("blueprint.yaml"))
         .unwrap()
         .replace("    choices: [uksouth, ukwest]\n", "")
-        .replace(r#"templateRoots: ["../../templates"]"#, r#"templateRoots: ["templates"]"#);
+        .replace(
+            r#"templateRoots: ["../../templates"]"#,
+            r#"templateRoots: ["templates"]"#,
+        );
     std::fs::write(bp.join("blueprint.yaml"), manifest).unwrap();
     edit_fleet_file(&out, "The fleet's own blueprint", |fleet| {
         fleet["blueprint"] = serde_yaml::from_str(&format!("{{source: {:?}}}", bp)).unwrap();
