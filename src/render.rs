@@ -1305,11 +1305,18 @@ deployments:
             ]
         );
         // A second write replaces the first, leaving nothing staged beside it.
-        std::fs::write(out.join("stale.json"), "{}").unwrap();
         write(&out, &r).unwrap();
-        assert!(!out.join("stale.json").exists());
         let siblings: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
         assert_eq!(siblings.len(), 1);
+        // A file the manifest does not list is not replaced (issue 18): the folder is refused whole.
+        std::fs::write(out.join("stale.json"), "{}").unwrap();
+        let err = write(&out, &r).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("it holds stale.json, which render-manifest.json does not list"),
+            "{err}"
+        );
+        assert!(out.join("stale.json").exists());
 
         let foreign = tmp.path().join("src");
         std::fs::create_dir(&foreign).unwrap();
