@@ -164,6 +164,41 @@ pub enum Error {
     Internal { message: String },
 }
 
+impl From<crate::record::Error> for Error {
+    fn from(e: crate::record::Error) -> Self {
+        use crate::record::Error as R;
+        match e {
+            R::Io { path, source } => Error::Io { path, source },
+            R::Git { context, source } => Error::Git { context, source },
+            R::OutDir { path, message } => Error::OutDir { path, message },
+            R::FleetLocked {
+                fleet,
+                lock_file,
+                holder,
+                waited_secs,
+            } => Error::FleetLocked {
+                fleet,
+                lock_file,
+                holder,
+                waited_secs,
+            },
+            R::FleetDirty { fleet, dir, files } => Error::FleetDirty { fleet, dir, files },
+            R::Repo(e) => Error::Repo(e),
+            R::Internal { message } => Error::Internal { message },
+        }
+    }
+}
+
+impl From<crate::check::Error> for Error {
+    fn from(e: crate::check::Error) -> Self {
+        match e {
+            crate::check::Error::Expand { deployment, source } => {
+                Error::Expand { deployment, source }
+            }
+        }
+    }
+}
+
 impl From<crate::deploy::DeployError> for Error {
     fn from(e: crate::deploy::DeployError) -> Self {
         match e {

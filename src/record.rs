@@ -15,7 +15,6 @@
 //!   a timeout, saying who holds it, then fails with [`Error::FleetLocked`].
 
 use crate::atomic::Swap;
-use crate::error::Error;
 use crate::hash::hash_bytes;
 use crate::load::Loaded;
 use crate::model::Rendered;
@@ -28,6 +27,75 @@ use std::time::{Duration, Instant};
 
 use crate::repo::FleetRepo;
 pub use crate::repo::{Lock, LockedFile, LOCK_FILE, RENDERED_DIR, VALUES_FILE};
+
+/// What can stop a record. The crate's `Error` words each the same way and gives it the same exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Reading or writing a file failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A git operation failed.
+    #[error("git: {context}")]
+    Git {
+        context: String,
+        #[source]
+        source: git2::Error,
+    },
+    /// The fleet folder is not a git repository and not empty.
+    #[error("output folder {}: {message}", path.display())]
+    OutDir { path: PathBuf, message: String },
+    /// Another trustprint holds the fleet repository's lock for longer than we may wait.
+    #[error(
+        "fleet repository {} is locked by another trustprint ({holder}); gave up after {waited_secs} s \
+         (raise --lock-timeout, or remove {} if that process is gone)",
+        fleet.display(), lock_file.display()
+    )]
+    FleetLocked {
+        fleet: PathBuf,
+        lock_file: PathBuf,
+        holder: String,
+        waited_secs: u64,
+    },
+    /// The trust's folder has changes not committed; recording would overwrite them.
+    #[error(
+        "fleet repository {}: {dir} has uncommitted changes ({}); commit or discard them first, trustprint \
+         will not overwrite them",
+        fleet.display(), files.join(", ")
+    )]
+    FleetDirty {
+        fleet: PathBuf,
+        dir: String,
+        files: Vec<String>,
+    },
+    /// The fleet repository's layout: a lock that is not one, a path through a symbolic link.
+    #[error(transparent)]
+    Repo(#[from] crate::repo::Error),
+    /// A bug in trustprint.
+    #[error("internal error (a bug in trustprint, please report it): {message}")]
+    Internal { message: String },
+}
+
+impl Error {
+    fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+impl From<crate::atomic::Error> for Error {
+    fn from(e: crate::atomic::Error) -> Self {
+        match e {
+            crate::atomic::Error::Io { path, source } => Error::Io { path, source },
+            crate::atomic::Error::OutDir { path, message } => Error::OutDir { path, message },
+        }
+    }
+}
 
 /// Default wait for another trustprint's lock on the fleet repository.
 pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(60);

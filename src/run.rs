@@ -56,7 +56,7 @@ pub fn check_loaded(
 ) -> Result<crate::check::Report, Error> {
     let ctx = values.static_context();
     let settings = crate::check::Settings::from_manifest(&blueprint.manifest);
-    crate::check::check_rendered(rendered, &settings, &ctx)
+    Ok(crate::check::check_rendered(rendered, &settings, &ctx)?)
 }
 
 /// One trust of a fleet, loaded, rendered and checked against a blueprint opened once.

@@ -19,8 +19,6 @@ const KNOWN_BACK_EDGES: &[(&str, &str)] = &[
     ("values", "error"),
     ("load", "error"),
     ("render", "error"),
-    ("check", "error"),
-    ("record", "error"),
     // The crate's `Error` wraps the features' errors, which sit above the composer.
     ("error", "dataset"),
     ("error", "fleet"),

@@ -410,7 +410,12 @@ pub fn commit(fleet: &Path, pack: &Pack) -> Result<Option<String>, Error> {
         pack.generated_at,
         pack.trustprint_version
     );
-    crate::record::record_files(fleet, &files, &message, crate::record::DEFAULT_LOCK_TIMEOUT)
+    Ok(crate::record::record_files(
+        fleet,
+        &files,
+        &message,
+        crate::record::DEFAULT_LOCK_TIMEOUT,
+    )?)
 }
 
 #[cfg(test)]

@@ -221,12 +221,12 @@ impl Fleet {
         files: Vec<(String, Vec<u8>)>,
         message: &str,
     ) -> Result<Option<String>, crate::Error> {
-        crate::record::record_files(
+        Ok(crate::record::record_files(
             &self.dir,
             &files,
             message,
             crate::record::DEFAULT_LOCK_TIMEOUT,
-        )
+        )?)
     }
 
     /// fleet.yaml's text for the current file, after address planning and checks.
