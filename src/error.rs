@@ -164,6 +164,52 @@ pub enum Error {
     Internal { message: String },
 }
 
+impl From<crate::render::Error> for Error {
+    fn from(e: crate::render::Error) -> Self {
+        use crate::render::Error as R;
+        match e {
+            R::Io { path, source } => Error::Io { path, source },
+            R::Blueprint {
+                source_desc,
+                message,
+            } => Error::Blueprint {
+                source_desc,
+                message,
+            },
+            R::Template {
+                template,
+                line,
+                trust,
+                blueprint,
+                message,
+            } => Error::Template {
+                template,
+                line,
+                trust,
+                blueprint,
+                message,
+            },
+            R::RenderedJson {
+                template,
+                line,
+                column,
+                trust,
+                message,
+                rendered_line,
+            } => Error::RenderedJson {
+                template,
+                line,
+                column,
+                trust,
+                message,
+                rendered_line,
+            },
+            R::OutDir { path, message } => Error::OutDir { path, message },
+            R::Internal { message } => Error::Internal { message },
+        }
+    }
+}
+
 impl From<crate::record::Error> for Error {
     fn from(e: crate::record::Error) -> Self {
         use crate::record::Error as R;

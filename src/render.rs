@@ -14,7 +14,6 @@
 pub use crate::model::{Rendered, RenderedDeployment};
 
 use crate::blueprint::Blueprint;
-use crate::error::Error;
 use crate::hash::to_bytes;
 use crate::model::{Scope, TrustRef};
 use crate::values::{SecretRef, Values};
@@ -22,6 +21,95 @@ use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
+
+/// What can stop a render. The crate's `Error` words each the same way and gives it the same exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Reading or writing a file failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The blueprint cannot be rendered as declared (a dependency cycle, a missing template).
+    #[error("blueprint {source_desc}: {message}")]
+    Blueprint {
+        source_desc: String,
+        message: String,
+    },
+    /// A Tera template (or a manifest snippet) failed to parse or render.
+    #[error(
+        "template {template}{}: {message}{}",
+        line.map(|l| format!(":{l}")).unwrap_or_default(),
+        trust.as_ref().map(|t| format!(" (rendering for {t})")).unwrap_or_default()
+    )]
+    Template {
+        template: String,
+        /// 1-based line in the template, when Tera or the offending name locates it.
+        line: Option<usize>,
+        /// `NAME (ODS)`; None for errors found before any trust is rendered (syntax errors).
+        trust: Option<String>,
+        /// Where the blueprint came from.
+        blueprint: String,
+        message: String,
+    },
+    /// A template rendered to text that is not JSON.
+    #[error(
+        "template {template} rendered invalid JSON at line {line}, column {column} (rendering for {trust}): \
+         {message}\n  | {rendered_line}\n  | {:>width$}",
+        "^",
+        width = *column
+    )]
+    RenderedJson {
+        template: String,
+        line: usize,
+        column: usize,
+        trust: String,
+        message: String,
+        /// The rendered output's offending line.
+        rendered_line: String,
+    },
+    /// The `--out` folder cannot be written as asked.
+    #[error("output folder {}: {message}", path.display())]
+    OutDir {
+        path: std::path::PathBuf,
+        message: String,
+    },
+    /// A bug in trustprint.
+    #[error("internal error (a bug in trustprint, please report it): {message}")]
+    Internal { message: String },
+}
+
+impl Error {
+    /// The exit code this error ends the process with (as the crate's `Error` gives it).
+    pub fn exit_code(&self) -> crate::types::ExitCode {
+        use crate::types::ExitCode;
+        match self {
+            Error::Blueprint { .. } | Error::Template { .. } | Error::RenderedJson { .. } => {
+                ExitCode::InvalidInput
+            }
+            Error::Io { .. } | Error::OutDir { .. } => ExitCode::Failure,
+            Error::Internal { .. } => ExitCode::Internal,
+        }
+    }
+
+    fn io(path: impl Into<std::path::PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+impl From<crate::atomic::Error> for Error {
+    fn from(e: crate::atomic::Error) -> Self {
+        match e {
+            crate::atomic::Error::Io { path, source } => Error::Io { path, source },
+            crate::atomic::Error::OutDir { path, message } => Error::OutDir { path, message },
+        }
+    }
+}
 
 /// The `$schema` of every parameters file.
 pub const PARAMETERS_SCHEMA: &str =
@@ -1101,7 +1189,7 @@ deployments:
             "{text}"
         );
         assert!(text.ends_with("(rendering for A TRUST (RM3))"), "{text}");
-        assert_eq!(err.exit_code(), crate::ExitCode::InvalidInput);
+        assert_eq!(err.exit_code(), crate::types::ExitCode::InvalidInput);
     }
 
     fn error_chain(e: &dyn std::error::Error) -> Vec<String> {

@@ -18,7 +18,6 @@ const KNOWN_BACK_EDGES: &[(&str, &str)] = &[
     ("blueprint", "error"),
     ("values", "error"),
     ("load", "error"),
-    ("render", "error"),
     // The crate's `Error` wraps the features' errors, which sit above the composer.
     ("error", "dataset"),
     ("error", "fleet"),
