@@ -193,12 +193,15 @@ pub struct RecordTo {
 pub struct Hooks<'a> {
     /// Sees the plan (and the trust's values) as soon as it is known, before any confirmation is asked for.
     pub on_plan: &'a dyn Fn(&crate::deploy::Plan, &crate::values::Values),
+    /// Asked for the typed confirmation a change needs (unless `--yes`); the terminal's by default.
+    pub confirm: crate::deploy::Confirm<'a>,
 }
 
 impl Default for Hooks<'_> {
     fn default() -> Self {
         Hooks {
             on_plan: &|_, _| {},
+            confirm: &crate::deploy::terminal_confirm,
         }
     }
 }
@@ -287,9 +290,15 @@ pub async fn compose_checked_async(
         }
         Action::Apply(options) => {
             let on_plan = |plan: &crate::deploy::Plan| (hooks.on_plan)(plan, &loaded.values);
-            let deployed =
-                crate::deploy::apply_trust_async(loaded, rendered, options, &on_plan, batch)
-                    .await?;
+            let deployed = crate::deploy::apply_trust_async(
+                loaded,
+                rendered,
+                options,
+                &on_plan,
+                hooks.confirm,
+                batch,
+            )
+            .await?;
             let report = deployed.report.clone();
             composed.deployed = Some(deployed);
             match report {
@@ -299,7 +308,9 @@ pub async fn compose_checked_async(
             }
         }
         Action::Destroy(options) => {
-            let report = crate::deploy::destroy_trust_async(loaded, rendered, options).await?;
+            let report =
+                crate::deploy::destroy_trust_async(loaded, rendered, options, hooks.confirm)
+                    .await?;
             composed.destroyed = Some(report.clone());
             Some(Some(crate::deploy::DeploymentRecord::Destroy(report)))
         }
@@ -340,8 +351,9 @@ pub fn destroy(
     inputs: &Inputs,
     options: &crate::deploy::DeployOptions,
     record: Option<&RecordTo>,
+    hooks: Hooks<'_>,
 ) -> Result<Composed, Error> {
-    compose(inputs, Action::Destroy(options), record, Hooks::default())
+    compose(inputs, Action::Destroy(options), record, hooks)
 }
 
 /// How to stamp.
@@ -410,7 +422,10 @@ pub fn stamp_with(
         inputs,
         options.action(),
         Some(&options.record_to()),
-        Hooks { on_plan },
+        Hooks {
+            on_plan,
+            ..Hooks::default()
+        },
     )?)
 }
 
@@ -427,7 +442,10 @@ pub async fn stamp_checked_async(
             checked,
             options.action(),
             Some(&options.record_to()),
-            Hooks { on_plan },
+            Hooks {
+                on_plan,
+                ..Hooks::default()
+            },
             batch,
         )
         .await?,

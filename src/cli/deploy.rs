@@ -275,7 +275,10 @@ pub(super) fn apply(args: &ApplyArgs, global: &Global) -> Result<(), Error> {
         &inputs,
         &options,
         record_to(args.fleet.as_ref(), args.lock_timeout).as_ref(),
-        crate::run::Hooks { on_plan: &on_plan },
+        crate::run::Hooks {
+            on_plan: &on_plan,
+            ..crate::run::Hooks::default()
+        },
     )
     .map_err(|e| violations_printed(global, e))?;
     let recorded = &composed.record;
@@ -313,6 +316,7 @@ pub(super) fn destroy(args: &DestroyArgs, global: &Global) -> Result<(), Error> 
         &inputs,
         &options,
         record_to(args.fleet.as_ref(), args.lock_timeout).as_ref(),
+        crate::run::Hooks::default(),
     )?;
     let recorded = &composed.record;
     let Some(report) = &composed.destroyed else {

@@ -298,6 +298,26 @@ pub fn confirm(command: &str, target: &str, prompt: &str, yes: bool) -> Result<(
     }
 }
 
+/// A typed confirmation a change needs before it is made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Confirmation {
+    /// `apply` or `destroy`.
+    pub command: String,
+    /// The target as [`describe_target`] says it.
+    pub target: String,
+    /// The question.
+    pub prompt: String,
+}
+
+/// How a command asks for a [`Confirmation`] (injected by the caller, as the plan's display is): `Ok(())`
+/// when it is given. Not asked when `--yes` was given.
+pub type Confirm<'a> = &'a dyn Fn(&Confirmation) -> Result<(), DeployError>;
+
+/// The terminal's [`Confirm`]: a typed `yes` on stderr/stdin, refused when stdin is not a terminal.
+pub fn terminal_confirm(c: &Confirmation) -> Result<(), DeployError> {
+    confirm(&c.command, &c.target, &c.prompt, false)
+}
+
 /// A description of the target for prompts and messages.
 pub fn describe_target(conn: &Connection) -> String {
     format!(
@@ -494,16 +514,18 @@ pub fn apply_trust(
         rendered,
         options,
         on_plan,
+        &terminal_confirm,
         &Batch::default(),
     ))
 }
 
-/// [`apply_trust`] on the caller's runtime, as a trust of `batch`.
+/// [`apply_trust`] on the caller's runtime, as a trust of `batch`, asking `confirm` for the confirmation.
 pub async fn apply_trust_async(
     loaded: &crate::load::Loaded,
     rendered: &Rendered,
     options: &DeployOptions,
     on_plan: &dyn Fn(&Plan),
+    confirm: Confirm<'_>,
     batch: &Batch,
 ) -> Result<Deployed, DeployError> {
     let conn = connect_trust(loaded, rendered, options, batch).await?;
@@ -565,13 +587,12 @@ pub async fn apply_trust_async(
             target,
         });
     }
-    if needs_confirmation(options, &conn) {
-        confirm(
-            "apply",
-            &target,
-            &format!("Apply these changes to {target}?"),
-            options.yes,
-        )?;
+    if needs_confirmation(options, &conn) && !options.yes {
+        confirm(&Confirmation {
+            command: "apply".into(),
+            target: target.clone(),
+            prompt: format!("Apply these changes to {target}?"),
+        })?;
     }
     let report = apply::apply(
         &conn,
@@ -596,25 +617,32 @@ pub fn destroy_trust(
     rendered: &Rendered,
     options: &DeployOptions,
 ) -> Result<DestroyReport, DeployError> {
-    runtime()?.block_on(destroy_trust_async(loaded, rendered, options))
+    runtime()?.block_on(destroy_trust_async(
+        loaded,
+        rendered,
+        options,
+        &terminal_confirm,
+    ))
 }
 
-/// [`destroy_trust`] on the caller's runtime.
+/// [`destroy_trust`] on the caller's runtime, asking `confirm` for the confirmation.
 pub async fn destroy_trust_async(
     loaded: &crate::load::Loaded,
     rendered: &Rendered,
     options: &DeployOptions,
+    confirm: Confirm<'_>,
 ) -> Result<DestroyReport, DeployError> {
     let conn = connect(&options.target, &loaded.values, &rendered.trust.ods_code).await?;
     let target = describe_target(&conn);
-    confirm(
-        "destroy",
-        &target,
-        &format!(
-            "Destroy every resource of {} ({}) in {target}? This deletes its data.",
-            rendered.trust.name, rendered.trust.ods_code
-        ),
-        options.yes,
-    )?;
+    if !options.yes {
+        confirm(&Confirmation {
+            command: "destroy".into(),
+            target: target.clone(),
+            prompt: format!(
+                "Destroy every resource of {} ({}) in {target}? This deletes its data.",
+                rendered.trust.name, rendered.trust.ods_code
+            ),
+        })?;
+    }
     destroy::destroy(&conn, rendered).await
 }
