@@ -62,6 +62,8 @@ fn check_many_matches_one_at_a_time_in_input_order_and_keeps_going_past_a_failur
 /// does): `run::apply` asks it, with the command, the target and the question, and a refusal cancels the
 /// apply before anything is deployed.
 #[test]
+// DeployError keeps ARM's whole error; the confirmation returns it as the stages do.
+#[allow(clippy::result_large_err)]
 fn apply_asks_the_injected_confirmation_and_a_refusal_deploys_nothing() {
     use trustprint::deploy::{Confirmation, DeployError, DeployOptions, TargetKind, TargetOptions};
     let dir = tempfile::tempdir().unwrap();
