@@ -289,7 +289,10 @@ pub(super) fn show(args: &ShowArgs, global: &Global) -> Result<(), Error> {
         s.push_str(&line(
             "values",
             if fleet.values_path(&ods).is_file() {
-                format!("trusts/{ods}/values.yaml over the fleet defaults")
+                format!(
+                    "{} over the fleet defaults",
+                    crate::repo::FleetRepo::values_rel(&ods)
+                )
             } else {
                 "the fleet defaults only".into()
             },
