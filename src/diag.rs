@@ -2,12 +2,20 @@
 //! suggestion. [`render`] is the one place they become terminal text (codespan-reporting); colour only when the
 //! caller asks (the CLI decides from the terminal and `NO_COLOR`). `Display` is the plain one-line form.
 
-use crate::yaml::Span;
 use codespan_reporting::diagnostic::{Diagnostic as Report, Label};
 use codespan_reporting::files::SimpleFile;
 use codespan_reporting::term::{self, termcolor};
 use serde::Serialize;
 use std::fmt;
+
+/// A position in a file: 1-based line and column (in characters), and how many characters the item spans.
+/// Line 0 means "no position" (values that came from somewhere other than a file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Span {
+    pub line: usize,
+    pub column: usize,
+    pub len: usize,
+}
 
 /// One problem in one file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -124,6 +132,37 @@ pub fn render_as(diags: &[Diagnostic], severity: Severity, color: bool) -> Strin
     out
 }
 
+/// How many characters of the offending line are shown either side of the offending text.
+const CONTEXT: usize = 60;
+
+/// The offending line as shown under a diagnostic, and the caret's 1-based column in it: control characters
+/// drawn as their Unicode pictures (`␛` for ESC, so nothing reaches the terminal raw), and a long line cut to
+/// the offending text and [`CONTEXT`] characters either side, marked `…` where cut (a 900,000-character value
+/// is not printed whole).
+fn shown_line(line: &str, column: usize, len: usize) -> (String, usize) {
+    let picture = |c: char| match c {
+        '\u{0}'..='\u{1f}' => char::from_u32(0x2400 + c as u32).unwrap_or('\u{fffd}'),
+        '\u{7f}' => '\u{2421}',
+        c if c.is_control() => '\u{fffd}',
+        c => c,
+    };
+    let chars: Vec<char> = line.chars().map(picture).collect();
+    let at = column.saturating_sub(1).min(chars.len());
+    let from = at.saturating_sub(CONTEXT);
+    let to = (at + len.clamp(1, CONTEXT) + CONTEXT).min(chars.len());
+    let mut shown = String::new();
+    let mut column = at - from + 1;
+    if from > 0 {
+        shown.push('…');
+        column += 1;
+    }
+    shown.extend(&chars[from..to]);
+    if to < chars.len() {
+        shown.push('…');
+    }
+    (shown, column)
+}
+
 fn render_one(d: &Diagnostic, severity: Severity, color: bool) -> String {
     let report = match severity {
         Severity::Error => Report::error(),
@@ -140,12 +179,13 @@ fn render_one(d: &Diagnostic, severity: Severity, color: bool) -> String {
         (String::new(), report)
     } else {
         let mut source = "\n".repeat(d.line - 1);
+        let (shown, column) = shown_line(&d.source_line, d.column, d.len);
         let start = source.len()
-            + d.source_line
+            + shown
                 .char_indices()
-                .nth(d.column.saturating_sub(1))
-                .map_or(d.source_line.len(), |(i, _)| i);
-        source.push_str(&d.source_line);
+                .nth(column.saturating_sub(1))
+                .map_or(shown.len(), |(i, _)| i);
+        source.push_str(&shown);
         let end = source.len();
         source.push('\n');
         let caret_end = source[start..end]

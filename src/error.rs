@@ -5,22 +5,7 @@
 use crate::diag::Diagnostic;
 use std::path::PathBuf;
 
-/// Process exit codes (documented in README).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub enum ExitCode {
-    Success = 0,
-    /// The operation failed (I/O, git, Azure Resource Manager, a deployment).
-    Failure = 1,
-    /// `plan --detailed-exitcode` / `fleet drift`: changes (or drift) present.
-    Changes = 2,
-    /// Guardrail violations.
-    Violations = 3,
-    /// Invalid input: command line, values, blueprint.
-    InvalidInput = 4,
-    /// A bug in trustprint.
-    Internal = 5,
-}
+pub use crate::types::ExitCode;
 
 /// Everything that can go wrong, by stage.
 #[derive(Debug, thiserror::Error)]
@@ -170,9 +155,121 @@ pub enum Error {
     #[error(transparent)]
     Cost(#[from] crate::cost::Error),
 
+    /// The fleet repository's layout: a lock that is not one, a path through a symbolic link.
+    #[error(transparent)]
+    Repo(#[from] crate::repo::Error),
+
     /// A bug in trustprint.
     #[error("internal error (a bug in trustprint, please report it): {message}")]
     Internal { message: String },
+}
+
+impl From<crate::render::Error> for Error {
+    fn from(e: crate::render::Error) -> Self {
+        use crate::render::Error as R;
+        match e {
+            R::Io { path, source } => Error::Io { path, source },
+            R::Blueprint {
+                source_desc,
+                message,
+            } => Error::Blueprint {
+                source_desc,
+                message,
+            },
+            R::Template {
+                template,
+                line,
+                trust,
+                blueprint,
+                message,
+            } => Error::Template {
+                template,
+                line,
+                trust,
+                blueprint,
+                message,
+            },
+            R::RenderedJson {
+                template,
+                line,
+                column,
+                trust,
+                message,
+                rendered_line,
+            } => Error::RenderedJson {
+                template,
+                line,
+                column,
+                trust,
+                message,
+                rendered_line,
+            },
+            R::OutDir { path, message } => Error::OutDir { path, message },
+            R::Internal { message } => Error::Internal { message },
+        }
+    }
+}
+
+impl From<crate::record::Error> for Error {
+    fn from(e: crate::record::Error) -> Self {
+        use crate::record::Error as R;
+        match e {
+            R::Io { path, source } => Error::Io { path, source },
+            R::Git { context, source } => Error::Git { context, source },
+            R::OutDir { path, message } => Error::OutDir { path, message },
+            R::FleetLocked {
+                fleet,
+                lock_file,
+                holder,
+                waited_secs,
+            } => Error::FleetLocked {
+                fleet,
+                lock_file,
+                holder,
+                waited_secs,
+            },
+            R::FleetDirty { fleet, dir, files } => Error::FleetDirty { fleet, dir, files },
+            R::Repo(e) => Error::Repo(e),
+            R::Internal { message } => Error::Internal { message },
+        }
+    }
+}
+
+impl From<crate::check::Error> for Error {
+    fn from(e: crate::check::Error) -> Self {
+        match e {
+            crate::check::Error::Expand { deployment, source } => {
+                Error::Expand { deployment, source }
+            }
+        }
+    }
+}
+
+impl From<crate::deploy::DeployError> for Error {
+    fn from(e: crate::deploy::DeployError) -> Self {
+        match e {
+            crate::deploy::DeployError::Internal { message } => Error::Internal { message },
+            e => Error::Deploy(Box::new(e)),
+        }
+    }
+}
+
+impl From<crate::yaml::ReadError> for Error {
+    fn from(e: crate::yaml::ReadError) -> Self {
+        Error::Io {
+            path: e.path,
+            source: e.source,
+        }
+    }
+}
+
+impl From<crate::atomic::Error> for Error {
+    fn from(e: crate::atomic::Error) -> Self {
+        match e {
+            crate::atomic::Error::Io { path, source } => Error::Io { path, source },
+            crate::atomic::Error::OutDir { path, message } => Error::OutDir { path, message },
+        }
+    }
 }
 
 impl Error {
@@ -199,6 +296,8 @@ impl Error {
             Error::Deploy(e) => e.exit_code(),
             Error::Cost(e) => e.exit_code(),
             Error::Dataset(e) => e.exit_code(),
+            Error::Repo(crate::repo::Error::Io { .. }) => ExitCode::Failure,
+            Error::Repo(_) => ExitCode::InvalidInput,
             Error::Internal { .. } => ExitCode::Internal,
         }
     }

@@ -14,24 +14,89 @@
 //! - *two stamps at once*: an exclusive lock on `.git/trustprint.lock` (`File::try_lock`); the second waits up to
 //!   a timeout, saying who holds it, then fails with [`Error::FleetLocked`].
 
-use crate::error::Error;
+use crate::atomic::Swap;
+use crate::hash::hash_bytes;
 use crate::load::Loaded;
 use crate::model::Rendered;
-use crate::render::{hash_bytes, Swap};
 use git2::{Repository, Signature, StatusOptions};
-use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// The lock file's name inside a trust's folder.
-pub const LOCK_FILE: &str = "trustprint.lock";
-/// The values file's name inside a trust's folder.
-pub const VALUES_FILE: &str = "values.yaml";
-/// The folder of rendered files inside a trust's folder.
-pub const RENDERED_DIR: &str = "rendered";
+use crate::repo::FleetRepo;
+pub use crate::repo::{Lock, LockedFile, LOCK_FILE, RENDERED_DIR, VALUES_FILE};
+
+/// What can stop a record. The crate's `Error` words each the same way and gives it the same exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Reading or writing a file failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A git operation failed.
+    #[error("git: {context}")]
+    Git {
+        context: String,
+        #[source]
+        source: git2::Error,
+    },
+    /// The fleet folder is not a git repository and not empty.
+    #[error("output folder {}: {message}", path.display())]
+    OutDir { path: PathBuf, message: String },
+    /// Another trustprint holds the fleet repository's lock for longer than we may wait.
+    #[error(
+        "fleet repository {} is locked by another trustprint ({holder}); gave up after {waited_secs} s \
+         (raise --lock-timeout, or remove {} if that process is gone)",
+        fleet.display(), lock_file.display()
+    )]
+    FleetLocked {
+        fleet: PathBuf,
+        lock_file: PathBuf,
+        holder: String,
+        waited_secs: u64,
+    },
+    /// The trust's folder has changes not committed; recording would overwrite them.
+    #[error(
+        "fleet repository {}: {dir} has uncommitted changes ({}); commit or discard them first, trustprint \
+         will not overwrite them",
+        fleet.display(), files.join(", ")
+    )]
+    FleetDirty {
+        fleet: PathBuf,
+        dir: String,
+        files: Vec<String>,
+    },
+    /// The fleet repository's layout: a lock that is not one, a path through a symbolic link.
+    #[error(transparent)]
+    Repo(#[from] crate::repo::Error),
+    /// A bug in trustprint.
+    #[error("internal error (a bug in trustprint, please report it): {message}")]
+    Internal { message: String },
+}
+
+impl Error {
+    fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+impl From<crate::atomic::Error> for Error {
+    fn from(e: crate::atomic::Error) -> Self {
+        match e {
+            crate::atomic::Error::Io { path, source } => Error::Io { path, source },
+            crate::atomic::Error::OutDir { path, message } => Error::OutDir { path, message },
+        }
+    }
+}
+
 /// Default wait for another trustprint's lock on the fleet repository.
 pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -64,33 +129,6 @@ impl Default for RecordOptions {
             deployment: None,
         }
     }
-}
-
-/// `trustprint.lock`: what a trust was stamped from, with content hashes. No timestamps: stamping identical
-/// inputs again must produce identical bytes (and so no commit).
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
-pub struct Lock {
-    pub trust: crate::model::TrustRef,
-    pub blueprint: crate::model::BlueprintRef,
-    pub trustprint_version: String,
-    pub values: LockedFile,
-    /// Rendered file name (under `rendered/`) → `sha256:` of its bytes.
-    pub rendered: BTreeMap<String, String>,
-    /// The rendering's own hash ([`Rendered::hash`]).
-    pub render_hash: String,
-    /// `sha256:` over the values file's and every rendered file's hash: one hash for the whole record.
-    pub content_hash: String,
-    /// The last apply or destroy (deployment and correlation ids, outputs, resource ids, timestamps,
-    /// succeeded or failed); absent until trustprint deploys the trust.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub deployment: Option<crate::deploy::DeploymentRecord>,
-}
-
-/// A file recorded with its hash.
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
-pub struct LockedFile {
-    pub file: String,
-    pub hash: String,
 }
 
 /// The files of a trust's folder (relative path → bytes) and its lock.
@@ -128,10 +166,7 @@ pub fn trust_files_with(
         content_hash: hash_bytes(all.as_bytes()),
         deployment,
     };
-    let lock_text = format!(
-        "# Written by trustprint: what this trust was stamped from. Do not edit.\n{}",
-        serde_yaml::to_string(&lock).unwrap_or_default()
-    );
+    let lock_text = lock.to_text();
     // A fleet trust without values of its own has none to record: fleet.yaml holds them.
     let mut files = if loaded.values.file == crate::values::NO_FILE {
         Vec::new()
@@ -163,22 +198,29 @@ pub fn record_with(
         crate::types::OdsCode::parse(&rendered.trust.ods_code).map_err(|e| Error::Internal {
             message: format!("the rendered trust's ODS code was not validated: {e}"),
         })?;
-    let trust_rel = format!("trusts/{ods}");
+    let trust_rel = FleetRepo::trust_rel(ods.as_str());
+    let fleet_repo = FleetRepo::new(fleet);
+    fleet_repo.refuse_links(&trust_rel)?;
     let (repo, created) = open_or_init(fleet)?;
     let git_dir = repo.path().to_path_buf();
-    let _guard = FleetLock::acquire(
+    let guard = FleetLock::acquire(
         fleet,
         &git_dir.join("trustprint.lock"),
         options.lock_timeout,
     )?;
+    if let Some(note) = &guard.orphaned {
+        clear_orphaned_git_locks(&git_dir, note);
+    }
 
+    // A record killed in the middle of swapping the trust's folder left it beside itself: put it back first.
+    Swap::recover(&fleet.join(&trust_rel))?;
     // A stamp that deploys nothing (no change planned, or no target) keeps the last recorded outcome.
-    let deployment = options.deployment.clone().or_else(|| {
-        std::fs::read_to_string(fleet.join(&trust_rel).join(LOCK_FILE))
-            .ok()
-            .and_then(|t| serde_yaml::from_str::<Lock>(&t).ok())
-            .and_then(|l| l.deployment)
-    });
+    let deployment = match options.deployment.clone() {
+        Some(d) => Some(d),
+        None => fleet_repo
+            .read_lock(ods.as_str())?
+            .and_then(|l| l.deployment),
+    };
     let (mut files, _lock) = trust_files_with(loaded, rendered, deployment);
     files.extend(kept_files(&repo, &trust_rel).map_err(|source| Error::Git {
         context: format!("reading {trust_rel}'s committed evidence"),
@@ -201,15 +243,20 @@ pub fn record_with(
         fleet: fleet.to_path_buf(),
         created,
     };
+    let trust_dir = fleet.join(&trust_rel);
     if recorded == Some(trust_tree) {
         tracing::info!(trust = %trust_rel, "unchanged since the last stamp: no commit");
+        // A stamp killed after its commit leaves the folder or the index behind HEAD: bring them in line.
+        if !clean(&repo, &trust_rel)? {
+            follow_commit(&repo, &trust_dir, &trust_rel, &files)?;
+        }
         return Ok(outcome(None));
     }
 
     let root = replace_subtree(
         &repo,
         head_tree.as_ref(),
-        "trusts",
+        crate::repo::TRUSTS_DIR,
         ods.as_str(),
         trust_tree,
     )
@@ -218,37 +265,58 @@ pub fn record_with(
         .find_tree(root)
         .map_err(git("reading the commit's tree".into()))?;
 
-    let trust_dir = fleet.join(&trust_rel);
-    let swap = Swap::stage(&trust_dir, &files)?;
-
+    // The commit is made from blobs alone: until it exists nothing in the work tree or the index has
+    // changed, so a failure (or a kill) before it leaves the repository exactly as it was.
     let message = commit_message(rendered, head_tree.is_some() && recorded.is_some());
-    let commit = match commit_on_head(&repo, head.as_ref(), &tree, &message) {
-        Ok(c) => c,
-        Err(e) => {
-            // The trust's folder goes back to what it was; the error says whether that worked too.
-            if let Err(restore) = swap.restore() {
-                tracing::error!(error = %restore, "could not restore {}", trust_dir.display());
-            }
-            return Err(git(format!("committing {trust_rel}"))(e));
-        }
-    };
-    swap.finish();
+    let commit = commit_on_head(&repo, head.as_ref(), &tree, &message)
+        .map_err(git(format!("committing {trust_rel}")))?;
+    follow_commit(&repo, &trust_dir, &trust_rel, &files)?;
 
-    // The commit is made; bring the index in line so `git status` is clean for this trust.
+    tracing::info!(commit = %commit, trust = %trust_rel, "recorded");
+    Ok(outcome(Some(commit.to_string())))
+}
+
+/// Whether the trust's folder has nothing staged, modified or untracked.
+fn clean(repo: &Repository, trust_rel: &str) -> Result<bool, Error> {
+    let mut opts = StatusOptions::new();
+    opts.pathspec(format!("{trust_rel}/"))
+        .include_untracked(true)
+        .recurse_untracked_dirs(true)
+        .include_ignored(false);
+    let statuses = repo
+        .statuses(Some(&mut opts))
+        .map_err(|source| Error::Git {
+            context: format!("reading the status of {trust_rel}"),
+            source,
+        })?;
+    Ok(statuses
+        .iter()
+        .all(|s| s.status().is_empty() || s.status().is_ignored()))
+}
+
+/// After the commit: the trust's folder (swapped in whole) and the index follow it, so `git status` is clean
+/// for this trust. A kill part way leaves the commit made and the folder or index behind it, which the next
+/// record of the trust brings in line ([`refuse_dirty`] knows such leftovers from edits).
+fn follow_commit(
+    repo: &Repository,
+    trust_dir: &Path,
+    trust_rel: &str,
+    files: &[(String, Vec<u8>)],
+) -> Result<(), Error> {
+    let git = |context: String| move |source| Error::Git { context, source };
+    Swap::stage(trust_dir, files)?.finish();
     let mut index = repo.index().map_err(git("reading the index".into()))?;
     index
-        .remove_dir(Path::new(&trust_rel), 0)
+        .remove_dir(Path::new(trust_rel), 0)
         .map_err(git(format!("unstaging old {trust_rel} from the index")))?;
-    for (file, _) in &files {
-        let rel = PathBuf::from(&trust_rel).join(file);
+    for (file, _) in files {
+        let rel = PathBuf::from(trust_rel).join(file);
         index
             .add_path(&rel)
             .map_err(git(format!("adding {} to the index", rel.display())))?;
     }
     index.write().map_err(git("writing the index".into()))?;
-
-    tracing::info!(commit = %commit, trust = %trust_rel, "recorded");
-    Ok(outcome(Some(commit.to_string())))
+    Ok(())
 }
 
 /// Commit files of the fleet repository (`fleet.yaml`, `trusts/RHW/values.yaml`: relative paths, `/`
@@ -262,9 +330,16 @@ pub fn record_files(
     message: &str,
     lock_timeout: Duration,
 ) -> Result<Option<String>, Error> {
+    let fleet_repo = FleetRepo::new(fleet);
+    for (name, _) in files {
+        fleet_repo.refuse_links(name)?;
+    }
     let (repo, _) = open_or_init(fleet)?;
     let git_dir = repo.path().to_path_buf();
-    let _guard = FleetLock::acquire(fleet, &git_dir.join("trustprint.lock"), lock_timeout)?;
+    let guard = FleetLock::acquire(fleet, &git_dir.join("trustprint.lock"), lock_timeout)?;
+    if let Some(note) = &guard.orphaned {
+        clear_orphaned_git_locks(&git_dir, note);
+    }
     let git = |context: String| move |source| Error::Git { context, source };
 
     let (head, head_tree) = head_of(&repo)?;
@@ -329,7 +404,7 @@ pub fn record_files(
         for ((name, _), old) in files.iter().zip(&before).take(upto) {
             let path = fleet.join(name);
             let restored = match old {
-                Some(old) => crate::atomic::write_atomic(&path, old),
+                Some(old) => crate::atomic::write_atomic(&path, old).map_err(Error::from),
                 None => std::fs::remove_file(&path).map_err(|e| Error::io(&path, e)),
             };
             if let Err(e) = restored {
@@ -340,7 +415,7 @@ pub fn record_files(
     for (i, (name, bytes)) in files.iter().enumerate() {
         if let Err(e) = crate::atomic::write_atomic(&fleet.join(name), bytes) {
             restore(i);
-            return Err(e);
+            return Err(e.into());
         }
     }
     let commit = match commit_on_head(&repo, head.as_ref(), &tree, message) {
@@ -408,7 +483,7 @@ fn commit_on_head(
 
 /// Folders of a trust's folder that other commands commit there (`trustprint evidence --fleet`): a restamp
 /// keeps what HEAD holds of them.
-const KEPT_DIRS: &[&str] = &["evidence"];
+const KEPT_DIRS: &[&str] = &[crate::repo::EVIDENCE_DIR];
 
 /// HEAD's files under the trust's [`KEPT_DIRS`], relative to the trust's folder.
 fn kept_files(repo: &Repository, trust_rel: &str) -> Result<Vec<(String, Vec<u8>)>, git2::Error> {
@@ -517,11 +592,32 @@ fn refuse_dirty(
     // An uncommitted file is not an edit to protect when it already holds what recording writes there (a
     // stamp killed between writing the folder and committing, or a trust's values file not yet committed);
     // the lock is trustprint's own.
+    // Nor is a file that still holds what the commit before HEAD had there: a record killed after its commit
+    // and before its folder followed (what it holds is in the history either way).
+    let before_head = repo
+        .head()
+        .and_then(|h| h.peel_to_commit())
+        .and_then(|c| c.parent(0))
+        .and_then(|p| p.tree())
+        .ok();
+    let as_before_head = |path: &str| {
+        let Some(tree) = &before_head else {
+            return false;
+        };
+        let on_disk = std::fs::read(fleet.join(path)).ok();
+        let committed = tree
+            .get_path(Path::new(path))
+            .ok()
+            .and_then(|e| repo.find_blob(e.id()).ok())
+            .map(|b| b.content().to_vec());
+        on_disk == committed
+    };
     let ours = |path: &str| {
         let Some(rel) = path.strip_prefix(&format!("{trust_rel}/")) else {
             return false;
         };
         rel == LOCK_FILE
+            || as_before_head(path)
             || files.iter().any(|(name, bytes)| {
                 name == rel && std::fs::read(fleet.join(path)).is_ok_and(|b| &b == bytes)
             })
@@ -553,7 +649,7 @@ pub fn check_recordable(fleet: &Path, loaded: &Loaded, rendered: &Rendered) -> R
     refuse_dirty(
         &repo,
         fleet,
-        &format!("trusts/{}", rendered.trust.ods_code),
+        &FleetRepo::trust_rel(&rendered.trust.ods_code),
         &files,
     )
 }
@@ -604,10 +700,33 @@ fn replace_subtree(
     root_builder.write()
 }
 
+/// One trust's turn in the fleet repository: an exclusive lock the composer holds across the trust's whole
+/// plan, apply and record, so two stamps of the same trust take turns from start to end (trusts of one fleet
+/// run, each with its own lock, still run at once). The commit itself is under the repository's lock as well.
+#[derive(Debug)]
+pub struct TrustTurn {
+    _lock: FleetLock,
+}
+
+/// Wait (up to `timeout`) for the trust's turn in the fleet repository at `fleet`; `None` for a repository
+/// not created yet (its first record creates it, under the repository's lock).
+pub fn trust_turn(fleet: &Path, ods: &str, timeout: Duration) -> Result<Option<TrustTurn>, Error> {
+    let Ok(repo) = Repository::open(fleet) else {
+        return Ok(None);
+    };
+    let path = repo.path().join(format!("trustprint-{ods}.lock"));
+    Ok(Some(TrustTurn {
+        _lock: FleetLock::acquire(fleet, &path, timeout)?,
+    }))
+}
+
 /// An exclusive lock on the fleet repository, held while recording; released (and its holder note cleared)
 /// on drop. The lock is the OS's advisory file lock, so a crashed holder never leaves it stuck.
+#[derive(Debug)]
 struct FleetLock {
     file: File,
+    /// The previous holder's note when it did not clear it: it died holding the lock (killed).
+    orphaned: Option<String>,
 }
 
 impl FleetLock {
@@ -647,6 +766,11 @@ impl FleetLock {
                 Err(TryLockError::Error(e)) => return Err(Error::io(path, e)),
             }
         }
+        // Every holder clears its note on release: one still there is a holder that died holding the lock.
+        let orphaned = match holder_note(&mut file) {
+            n if n == "another process" => None,
+            n => Some(n),
+        };
         let note = format!(
             "trustprint {} pid {} since {}\n",
             env!("CARGO_PKG_VERSION"),
@@ -661,7 +785,46 @@ impl FleetLock {
             .and_then(|()| file.rewind())
             .and_then(|()| file.write_all(note.as_bytes()))
             .and_then(|()| file.flush());
-        Ok(FleetLock { file })
+        Ok(FleetLock { file, orphaned })
+    }
+}
+
+/// Git's own lock files a trustprint killed while holding the repository's lock may have left (`index.lock`,
+/// `HEAD.lock`, a branch's `.lock`): with them there, every later commit fails. Removed only when the
+/// previous holder of the repository's lock died holding it (its note is still there), and only those
+/// written since it took the lock, so a lock of someone's own git command is left alone.
+fn clear_orphaned_git_locks(git_dir: &Path, holder_note: &str) {
+    let since = holder_note
+        .rsplit(" since ")
+        .next()
+        .and_then(|t| {
+            time::OffsetDateTime::parse(t.trim(), &time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .map(|t| std::time::SystemTime::from(t) - Duration::from_secs(1));
+    let Some(since) = since else {
+        return;
+    };
+    let mut candidates = vec![git_dir.join("index.lock"), git_dir.join("HEAD.lock")];
+    if let Ok(entries) = std::fs::read_dir(git_dir.join("refs/heads")) {
+        candidates.extend(
+            entries
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "lock")),
+        );
+    }
+    for path in candidates {
+        let fresh = std::fs::metadata(&path)
+            .and_then(|m| m.modified())
+            .is_ok_and(|m| m >= since);
+        if fresh && std::fs::remove_file(&path).is_ok() {
+            tracing::warn!(
+                "removed {} left by a trustprint that was killed while recording ({})",
+                path.display(),
+                holder_note.trim()
+            );
+        }
     }
 }
 
@@ -889,8 +1052,7 @@ mod tests {
         let path = tmp.path().join("trustprint.lock");
         let held = FleetLock::acquire(tmp.path(), &path, Duration::from_secs(1)).unwrap();
         let err = FleetLock::acquire(tmp.path(), &path, Duration::from_millis(200))
-            .err()
-            .expect("second lock must fail");
+            .expect_err("second lock must fail");
         let text = err.to_string();
         assert!(
             text.contains(&format!("pid {}", std::process::id())),

@@ -14,13 +14,102 @@
 pub use crate::model::{Rendered, RenderedDeployment};
 
 use crate::blueprint::Blueprint;
-use crate::error::Error;
+use crate::hash::to_bytes;
 use crate::model::{Scope, TrustRef};
 use crate::values::{SecretRef, Values};
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
+
+/// What can stop a render. The crate's `Error` words each the same way and gives it the same exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Reading or writing a file failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The blueprint cannot be rendered as declared (a dependency cycle, a missing template).
+    #[error("blueprint {source_desc}: {message}")]
+    Blueprint {
+        source_desc: String,
+        message: String,
+    },
+    /// A Tera template (or a manifest snippet) failed to parse or render.
+    #[error(
+        "template {template}{}: {message}{}",
+        line.map(|l| format!(":{l}")).unwrap_or_default(),
+        trust.as_ref().map(|t| format!(" (rendering for {t})")).unwrap_or_default()
+    )]
+    Template {
+        template: String,
+        /// 1-based line in the template, when Tera or the offending name locates it.
+        line: Option<usize>,
+        /// `NAME (ODS)`; None for errors found before any trust is rendered (syntax errors).
+        trust: Option<String>,
+        /// Where the blueprint came from.
+        blueprint: String,
+        message: String,
+    },
+    /// A template rendered to text that is not JSON.
+    #[error(
+        "template {template} rendered invalid JSON at line {line}, column {column} (rendering for {trust}): \
+         {message}\n  | {rendered_line}\n  | {:>width$}",
+        "^",
+        width = *column
+    )]
+    RenderedJson {
+        template: String,
+        line: usize,
+        column: usize,
+        trust: String,
+        message: String,
+        /// The rendered output's offending line.
+        rendered_line: String,
+    },
+    /// The `--out` folder cannot be written as asked.
+    #[error("output folder {}: {message}", path.display())]
+    OutDir {
+        path: std::path::PathBuf,
+        message: String,
+    },
+    /// A bug in trustprint.
+    #[error("internal error (a bug in trustprint, please report it): {message}")]
+    Internal { message: String },
+}
+
+impl Error {
+    /// The exit code this error ends the process with (as the crate's `Error` gives it).
+    pub fn exit_code(&self) -> crate::types::ExitCode {
+        use crate::types::ExitCode;
+        match self {
+            Error::Blueprint { .. } | Error::Template { .. } | Error::RenderedJson { .. } => {
+                ExitCode::InvalidInput
+            }
+            Error::Io { .. } | Error::OutDir { .. } => ExitCode::Failure,
+            Error::Internal { .. } => ExitCode::Internal,
+        }
+    }
+
+    fn io(path: impl Into<std::path::PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+impl From<crate::atomic::Error> for Error {
+    fn from(e: crate::atomic::Error) -> Self {
+        match e {
+            crate::atomic::Error::Io { path, source } => Error::Io { path, source },
+            crate::atomic::Error::OutDir { path, message } => Error::OutDir { path, message },
+        }
+    }
+}
 
 /// The `$schema` of every parameters file.
 pub const PARAMETERS_SCHEMA: &str =
@@ -402,27 +491,6 @@ fn parameters_file(
     (file, secret_env)
 }
 
-/// Deterministic bytes of a JSON document: pretty, two-space indent, a trailing newline.
-pub fn to_bytes(value: &Value) -> Vec<u8> {
-    // Serialising a serde_json::Value to memory cannot fail (all keys are strings).
-    let mut bytes = serde_json::to_vec_pretty(value).unwrap_or_default();
-    bytes.push(b'\n');
-    bytes
-}
-
-fn sha256(parts: &[&[u8]]) -> String {
-    let mut h = Sha256::new();
-    for p in parts {
-        h.update(p);
-    }
-    format!("sha256:{}", hex::encode(h.finalize()))
-}
-
-/// `sha256:` of a file's bytes, as recorded in locks and manifests.
-pub fn hash_bytes(bytes: &[u8]) -> String {
-    sha256(&[bytes])
-}
-
 /// The hash of the two files' bytes ([`to_bytes`] of template and parameters), fed to the hasher as they are
 /// serialised rather than built in memory first.
 fn deployment_hash(d: &RenderedDeployment) -> String {
@@ -444,7 +512,7 @@ fn rendered_hash(deployments: &[RenderedDeployment]) -> String {
         .iter()
         .map(|d| format!("{}\n", d.hash))
         .collect();
-    sha256(&[joined.as_bytes()])
+    crate::hash::sha256(&[joined.as_bytes()])
 }
 
 /// Kahn's algorithm over the taking-part deployments; among those ready at once, manifest order wins, so the
@@ -682,134 +750,99 @@ pub fn scope_name(scope: Scope) -> &'static str {
 }
 
 /// Write a rendering to `dir`, replacing what is there. The files are staged in a temporary folder beside
-/// `dir` and swapped in with renames, so `dir` holds either the previous output or the complete new one. A
-/// non-empty `dir` that is not a previous render output (no `render-manifest.json`) is refused rather than
-/// replaced, so a mistyped `--out .` cannot delete a working tree.
+/// `dir` and swapped in with renames, so `dir` holds either the previous output or the complete new one.
+/// A non-empty `dir` is replaced only when it is exactly an earlier render's output ([`check_replaceable`]),
+/// so a mistyped `--out .` (or a folder holding a forged `render-manifest.json`) cannot delete anyone's files.
 pub fn write(dir: &Path, rendered: &Rendered) -> Result<(), Error> {
-    write_files(dir, &files(rendered), Some(MANIFEST_FILE))
+    check_replaceable(dir)?;
+    Ok(crate::atomic::write_files(dir, &files(rendered))?)
 }
 
-/// [`write`] for any set of files, refusing a non-empty folder without `marker` (when one is given).
-pub(crate) fn write_files(
-    dir: &Path,
-    files: &[(String, Vec<u8>)],
-    marker: Option<&str>,
-) -> Result<(), Error> {
-    if let Some(marker) = marker {
-        match std::fs::read_dir(dir) {
-            Ok(mut entries) => {
-                if entries.next().is_some() && !dir.join(marker).is_file() {
-                    return Err(Error::OutDir {
-                        path: dir.to_path_buf(),
-                        message: format!(
-                            "it is not empty and holds no {marker}, so it is not an earlier render output; \
-                             refusing to replace it"
-                        ),
-                    });
-                }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => {
-                return Err(Error::OutDir {
-                    path: dir.to_path_buf(),
-                    message: "it exists and is not a folder".into(),
-                })
-            }
-            Err(e) => return Err(Error::io(dir, e)),
+/// Refuse to replace `dir` unless it is missing, empty, or holds exactly the files its
+/// `render-manifest.json` lists, each pair of deployment files with the hash the manifest gives it; the
+/// error names the first file that is not so.
+pub fn check_replaceable(dir: &Path) -> Result<(), Error> {
+    let refuse = |message: String| Error::OutDir {
+        path: dir.to_path_buf(),
+        message,
+    };
+    let mut on_disk = Vec::new();
+    match std::fs::symlink_metadata(dir) {
+        Ok(m) if m.is_dir() => list_dir(dir, "", &mut on_disk)?,
+        Ok(_) => return Err(refuse("it exists and is not a folder".into())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io(dir, e)),
+    }
+    if on_disk.is_empty() {
+        return Ok(());
+    }
+    let Ok(manifest_text) = std::fs::read(dir.join(MANIFEST_FILE)) else {
+        return Err(refuse(format!(
+            "it is not empty and holds no {MANIFEST_FILE}, so it is not an earlier render output; refusing to \
+             replace it"
+        )));
+    };
+    let not_ours = |why: String| {
+        refuse(format!(
+            "{why}, so it is not exactly an earlier render output; refusing to replace it (move the file \
+             away, or render into a new folder)"
+        ))
+    };
+    let manifest: Value = serde_json::from_slice(&manifest_text)
+        .map_err(|e| not_ours(format!("{MANIFEST_FILE} is not a render manifest ({e})")))?;
+    let mut listed: BTreeMap<String, ()> = BTreeMap::new();
+    listed.insert(MANIFEST_FILE.to_string(), ());
+    let deployments = manifest
+        .get("deployments")
+        .and_then(Value::as_array)
+        .ok_or_else(|| not_ours(format!("{MANIFEST_FILE} lists no deployments")))?;
+    for d in deployments {
+        let field = |k: &str| d.get(k).and_then(Value::as_str).unwrap_or_default();
+        let (template, parameters, hash) = (field("template"), field("parameters"), field("hash"));
+        let mut bytes = Vec::new();
+        for f in [template, parameters] {
+            let b = std::fs::read(dir.join(f))
+                .map_err(|_| not_ours(format!("{f}, listed in {MANIFEST_FILE}, is missing")))?;
+            bytes.extend(b);
+            listed.insert(f.to_string(), ());
+        }
+        if crate::hash::hash_bytes(&bytes) != hash {
+            return Err(not_ours(format!(
+                "{template} or {parameters} has changed since it was rendered (its hash is not the one in \
+                 {MANIFEST_FILE})"
+            )));
         }
     }
-    Swap::stage(dir, files)?.finish();
-    Ok(())
+    match on_disk.iter().find(|f| !listed.contains_key(f.as_str())) {
+        Some(extra) => Err(not_ours(format!(
+            "it holds {extra}, which {MANIFEST_FILE} does not list"
+        ))),
+        None => Ok(()),
+    }
 }
 
-/// A folder replaced by a staged one, with the previous content kept aside until [`Swap::finish`] (or put
-/// back by [`Swap::restore`]), so a later step's failure can undo the write.
-pub(crate) struct Swap {
-    dir: std::path::PathBuf,
-    /// The previous content, moved into a temporary folder (deleted on drop).
-    old: Option<tempfile::TempDir>,
-}
-
-impl Swap {
-    /// Write `files` into a temporary folder beside `dir`, then swap it in with renames.
-    pub(crate) fn stage(dir: &Path, files: &[(String, Vec<u8>)]) -> Result<Swap, Error> {
-        let name = dir
-            .file_name()
-            .and_then(|n| n.to_str())
-            .filter(|n| !n.is_empty() && *n != "." && *n != "..")
-            .ok_or_else(|| Error::OutDir {
-                path: dir.to_path_buf(),
-                message: "give a folder name, not `.`, `..` or a root".into(),
-            })?;
-        let parent = match dir.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => std::path::PathBuf::from("."),
-        };
-        std::fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
-        let exists = match std::fs::symlink_metadata(dir) {
-            Ok(m) if m.is_dir() => true,
-            Ok(_) => {
-                return Err(Error::OutDir {
-                    path: dir.to_path_buf(),
-                    message: "it exists and is not a folder".into(),
-                })
+/// Every entry under `dir`, relative and `/` separated; a folder is listed as `name/` when empty or as its
+/// files, and a symbolic link as itself (never followed).
+fn list_dir(dir: &Path, prefix: &str, out: &mut Vec<String>) -> Result<(), Error> {
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
+    let mut names: Vec<_> = entries
+        .map(|e| e.map_err(|e| Error::io(dir, e)))
+        .collect::<Result<_, _>>()?;
+    names.sort_by_key(std::fs::DirEntry::file_name);
+    for e in names {
+        let name = format!("{prefix}{}", e.file_name().to_string_lossy());
+        let kind = e.file_type().map_err(|err| Error::io(e.path(), err))?;
+        if kind.is_dir() {
+            let before = out.len();
+            list_dir(&e.path(), &format!("{name}/"), out)?;
+            if out.len() == before {
+                out.push(format!("{name}/"));
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
-            Err(e) => return Err(Error::io(dir, e)),
-        };
-
-        let staging = tempfile::Builder::new()
-            .prefix(&format!(".{name}.staging-"))
-            .tempdir_in(&parent)
-            .map_err(|e| Error::io(&parent, e))?;
-        for (file, bytes) in files {
-            let path = staging.path().join(file);
-            if let Some(p) = path.parent() {
-                std::fs::create_dir_all(p).map_err(|e| Error::io(p, e))?;
-            }
-            std::fs::write(&path, bytes).map_err(|e| Error::io(&path, e))?;
-        }
-
-        let old = if exists {
-            // Renaming a folder onto an empty folder replaces it atomically on POSIX, so the old content moves
-            // into a fresh temporary folder that is deleted when dropped.
-            let old = tempfile::Builder::new()
-                .prefix(&format!(".{name}.old-"))
-                .tempdir_in(&parent)
-                .map_err(|e| Error::io(&parent, e))?;
-            std::fs::rename(dir, old.path()).map_err(|e| Error::io(dir, e))?;
-            Some(old)
         } else {
-            None
-        };
-        let staged = staging.keep();
-        if let Err(e) = std::fs::rename(&staged, dir) {
-            if let Some(old) = &old {
-                let _ = std::fs::rename(old.path(), dir);
-            }
-            let _ = std::fs::remove_dir_all(&staged);
-            return Err(Error::io(dir, e));
+            out.push(name);
         }
-        Ok(Swap {
-            dir: dir.to_path_buf(),
-            old,
-        })
     }
-
-    /// Keep the new content; the previous one is deleted.
-    pub(crate) fn finish(self) {
-        drop(self.old);
-    }
-
-    /// Put the previous content back (or remove the folder if there was none before).
-    pub(crate) fn restore(self) -> Result<(), Error> {
-        std::fs::remove_dir_all(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
-        if let Some(old) = self.old {
-            let kept = old.keep();
-            std::fs::rename(&kept, &self.dir).map_err(|e| Error::io(&self.dir, e))?;
-        }
-        Ok(())
-    }
+    Ok(())
 }
 
 /// The filters of docs/architecture.md, registered in one place.
@@ -1135,7 +1168,7 @@ deployments:
         let r = render(&standard("A TRUST")).unwrap();
         assert!(!r.deployments.is_empty());
         for d in &r.deployments {
-            let expected = sha256(&[&to_bytes(&d.template), &to_bytes(&d.parameters)]);
+            let expected = crate::hash::sha256(&[&to_bytes(&d.template), &to_bytes(&d.parameters)]);
             assert_eq!(d.hash, expected, "deployment {}", d.name);
         }
     }
@@ -1156,7 +1189,7 @@ deployments:
             "{text}"
         );
         assert!(text.ends_with("(rendering for A TRUST (RM3))"), "{text}");
-        assert_eq!(err.exit_code(), crate::ExitCode::InvalidInput);
+        assert_eq!(err.exit_code(), crate::types::ExitCode::InvalidInput);
     }
 
     fn error_chain(e: &dyn std::error::Error) -> Vec<String> {
@@ -1360,11 +1393,18 @@ deployments:
             ]
         );
         // A second write replaces the first, leaving nothing staged beside it.
-        std::fs::write(out.join("stale.json"), "{}").unwrap();
         write(&out, &r).unwrap();
-        assert!(!out.join("stale.json").exists());
         let siblings: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
         assert_eq!(siblings.len(), 1);
+        // A file the manifest does not list is not replaced (issue 18): the folder is refused whole.
+        std::fs::write(out.join("stale.json"), "{}").unwrap();
+        let err = write(&out, &r).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("it holds stale.json, which render-manifest.json does not list"),
+            "{err}"
+        );
+        assert!(out.join("stale.json").exists());
 
         let foreign = tmp.path().join("src");
         std::fs::create_dir(&foreign).unwrap();

@@ -350,6 +350,23 @@ impl fmt::Display for SubscriptionId {
     }
 }
 
+/// Process exit codes (documented in README).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ExitCode {
+    Success = 0,
+    /// The operation failed (I/O, git, Azure Resource Manager, a deployment).
+    Failure = 1,
+    /// `plan --detailed-exitcode` / `fleet drift`: changes (or drift) present.
+    Changes = 2,
+    /// Guardrail violations.
+    Violations = 3,
+    /// Invalid input: command line, values, blueprint.
+    InvalidInput = 4,
+    /// A bug in trustprint.
+    Internal = 5,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

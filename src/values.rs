@@ -70,6 +70,29 @@ impl Values {
         key.split('.').try_fold(&self.tree, |v, k| v.get(k))
     }
 
+    /// `azure.subscription_id`: the subscription the trust deploys to, when the values give one.
+    pub fn subscription_id(&self) -> Option<&str> {
+        self.get("azure.subscription_id").and_then(Value::as_str)
+    }
+
+    /// `azure.tenant_id`: the trust's Entra ID tenant, when the values give one.
+    pub fn tenant_id(&self) -> Option<&str> {
+        self.get("azure.tenant_id").and_then(Value::as_str)
+    }
+
+    /// What ARM expressions evaluate `subscription()` and `tenant()` with before deployment (the guardrails,
+    /// cost): the values' subscription and tenant, the placeholder id where they give none.
+    pub fn static_context(&self) -> crate::armexpr::StaticContext {
+        let id = |v: Option<&str>| {
+            v.unwrap_or(crate::armexpr::PLACEHOLDER_SUBSCRIPTION)
+                .to_string()
+        };
+        crate::armexpr::StaticContext {
+            subscription_id: id(self.subscription_id()),
+            tenant_id: id(self.tenant_id()),
+        }
+    }
+
     /// The trust these values are for.
     pub fn trust(&self) -> TrustRef {
         let s = |k| {
@@ -202,12 +225,56 @@ pub fn load(manifest: &Manifest, input: &ValuesInput) -> Result<Values, crate::E
             None => {}
         }
     }
+    // The text is what the fleet record keeps: with `--set` overrides in it, so that planning from the record
+    // reproduces what was stamped.
+    if input.file.is_some() && !input.overrides.is_empty() {
+        text = with_overrides(&text, &input.overrides);
+    }
     Ok(Values {
         file: file_name,
         text,
         tree,
         secrets,
     })
+}
+
+/// The values file's text with `--set key=value` overrides written into it (already validated by
+/// [`load`]), under a comment saying so. The file's own comments are not kept in that case: it is
+/// re-serialised from its parsed YAML.
+fn with_overrides(text: &str, overrides: &[String]) -> String {
+    let mut doc: serde_yaml::Value = serde_yaml::from_str(without_bom(text))
+        .ok()
+        .filter(serde_yaml::Value::is_mapping)
+        .unwrap_or_else(|| serde_yaml::Mapping::new().into());
+    for arg in overrides {
+        let Some((key, value)) = arg.split_once('=') else {
+            continue;
+        };
+        let value: serde_yaml::Value =
+            serde_yaml::from_str(value).unwrap_or(serde_yaml::Value::Null);
+        let parts: Vec<&str> = key.trim().split('.').collect();
+        let mut at = &mut doc;
+        for (i, part) in parts.iter().enumerate() {
+            if !at.is_mapping() {
+                *at = serde_yaml::Mapping::new().into();
+            }
+            let Some(map) = at.as_mapping_mut() else {
+                break;
+            };
+            let k = serde_yaml::Value::String((*part).to_string());
+            if i + 1 == parts.len() {
+                map.insert(k, value.clone());
+                break;
+            }
+            at = map
+                .entry(k)
+                .or_insert_with(|| serde_yaml::Mapping::new().into());
+        }
+    }
+    format!(
+        "# The values file with trustprint's --set overrides written in (its comments are not kept).\n{}",
+        serde_yaml::to_string(&doc).unwrap_or_default()
+    )
 }
 
 /// Positions count from after a byte-order mark, as the parser saw the text.
@@ -717,6 +784,18 @@ fn check(p: &Parameter, key: &str, node: &Node, src: &Src) -> Result<Checked, Ve
                 return Err(bad(
                     format!("{} is {} characters long", quote(&s), num(len)),
                     format!("a string {}", bounds(p.min, p.max, " characters long")),
+                ));
+            }
+            // Text values end up in names, tags, terminal lines and commit messages: a line break or an
+            // escape sequence there would forge a line or drive the terminal.
+            if let Some(c) = s.chars().find(|c| c.is_control()) {
+                return Err(bad(
+                    format!(
+                        "{} holds the control character U+{:04X}",
+                        quote(&s),
+                        u32::from(c)
+                    ),
+                    "text without control characters (line breaks, tabs, escape sequences)".into(),
                 ));
             }
             if let Some(pat) = &p.pattern {

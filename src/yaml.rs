@@ -16,14 +16,7 @@ pub const MAX_BYTES: usize = 1024 * 1024;
 /// The deepest nesting accepted; real files nest a handful of levels.
 pub const MAX_DEPTH: usize = 64;
 
-/// A position in a file: 1-based line and column (in characters), and how many characters the item spans.
-/// Line 0 means "no position" (values that came from somewhere other than a file).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Span {
-    pub line: usize,
-    pub column: usize,
-    pub len: usize,
-}
+pub use crate::diag::Span;
 
 /// A YAML node with its position.
 #[derive(Debug, Clone, PartialEq)]
@@ -296,14 +289,27 @@ pub fn parse(file: &str, bytes: &[u8]) -> Result<Node, Vec<Diagnostic>> {
 
 /// Read a file for [`parse`], but no more than one byte past [`MAX_BYTES`]: enough for [`parse`] to report a
 /// file as too large without loading a huge one into memory.
-pub fn read_limited(path: &std::path::Path) -> Result<Vec<u8>, crate::Error> {
+pub fn read_limited(path: &std::path::Path) -> Result<Vec<u8>, ReadError> {
     use std::io::Read;
-    let f = std::fs::File::open(path).map_err(|e| crate::Error::io(path, e))?;
+    let err = |source| ReadError {
+        path: path.to_path_buf(),
+        source,
+    };
+    let f = std::fs::File::open(path).map_err(err)?;
     let mut bytes = Vec::new();
     f.take(MAX_BYTES as u64 + 1)
         .read_to_end(&mut bytes)
-        .map_err(|e| crate::Error::io(path, e))?;
+        .map_err(err)?;
     Ok(bytes)
+}
+
+/// A file [`read_limited`] could not read.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {source}", path.display())]
+pub struct ReadError {
+    pub path: std::path::PathBuf,
+    #[source]
+    pub source: std::io::Error,
 }
 
 /// Parse YAML text (see [`parse`]).

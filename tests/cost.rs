@@ -646,15 +646,13 @@ fn plan_shows_the_monthly_cost_change() {
     ] {
         t = t.env(&format!("TP_RY6_{secret}"), "Plan-only-1234!");
     }
-    // Everything is created, so the change is the whole estimate with the medium tier's usage: the 7,942.00
-    // of `cost` plus 10 GB/day more logs (304.17 GB × (£2.609 + £3.80) = 1,949.33 and 590 GB-months of
-    // retention × £0.10 = 59.00) and 1,500 GB more through the firewall (× £0.0126 = 18.90): 9,969.30 (to
-    // the penny after each line's rounding).
+    // Everything is created, so the change is the whole estimate with the trust's own (small) tier's usage:
+    // the 7,942.00 of `cost` (issue 14: the plan no longer assumes the medium tier for every trust).
     t.args(["plan", "--target", "local", "--values"])
         .arg(example("leeds-community-ry6.yaml"))
         .stdout_has(
-            "Plan: 153 to create, 0 to modify, 0 to delete, 0 unchanged\nCost: +£9969.30 a month (£0.00 → \
-             £9969.30, prices of 2026-11-01, medium-tier usage assumed, 10 unpriced; `trustprint cost` has the \
+            "Plan: 153 to create, 0 to modify, 0 to delete, 0 unchanged\nCost: +£7942.00 a month (£0.00 → \
+             £7942.00, prices of 2026-11-01, small-tier usage assumed, 10 unpriced; `trustprint cost` has the \
              lines)\n",
         )
         .run();

@@ -880,3 +880,118 @@ fn an_uncommitted_edit_in_the_fleet_stops_the_stamp_before_it_deploys() {
     .stdout_has("Plan: 0 to create, 1 to modify, 0 to delete, 3 unchanged")
     .run();
 }
+
+/// Issue 14: every command that would deploy goes through the guardrails. `apply` refuses a trust with
+/// violations (exit 3, the report on stdout) before it connects to any target or records anything.
+#[test]
+fn apply_refuses_guardrail_violations_before_touching_the_target() {
+    let out = cmd(
+        None,
+        &[
+            "apply",
+            "--values",
+            "values.yaml",
+            "--set",
+            "azure.location=westeurope",
+            "--fleet",
+            "fleet",
+            "--yes",
+        ],
+    )
+    .status(3)
+    .stdout_has("TP-LOC-001")
+    .stderr_has("guardrail violation(s)")
+    .run();
+    assert!(!out.path("fleet").exists(), "nothing recorded");
+    assert!(
+        !out.path(".trustprint/cloud").exists(),
+        "the embedded cloud was never started"
+    );
+}
+
+/// Issue 14: the deploying `stamp` refuses violations the same way, before planning.
+#[test]
+fn a_deploying_stamp_refuses_guardrail_violations_before_planning() {
+    let out = cmd(
+        None,
+        &[
+            "stamp",
+            "--values",
+            "values.yaml",
+            "--set",
+            "azure.location=westeurope",
+            "--fleet",
+            "fleet",
+        ],
+    )
+    .status(3)
+    .stdout_has("TP-LOC-001")
+    .stderr_has("guardrail violation(s)")
+    .run();
+    assert!(!out.path("fleet").exists(), "nothing recorded");
+    assert!(!out.path(".trustprint/cloud").exists(), "nothing deployed");
+}
+
+/// Issue 14: `plan` and `destroy` deploy nothing, so violations do not stop them (a trust that breaks the
+/// guardrails can still be inspected and torn down); they go through the same composer.
+#[test]
+fn plan_and_destroy_are_not_stopped_by_violations() {
+    let out = cmd(
+        None,
+        &[
+            "plan",
+            "--values",
+            "values.yaml",
+            "--set",
+            "azure.location=westeurope",
+        ],
+    )
+    .stdout_has("to create")
+    .run();
+    cmd(
+        Some(out.dir),
+        &[
+            "destroy",
+            "--values",
+            "values.yaml",
+            "--set",
+            "azure.location=westeurope",
+            "--yes",
+        ],
+    )
+    .run();
+}
+
+/// Issue 18, row 12: `--set` overrides are written into the recorded values, so the record reproduces what was
+/// deployed: a plan from the recorded values file shows no change.
+#[test]
+fn set_overrides_are_recorded_so_a_plan_from_the_record_has_no_change() {
+    let out = cmd(
+        None,
+        &[
+            "stamp",
+            "--values",
+            "values.yaml",
+            "--fleet",
+            "fleet",
+            "--set",
+            "keyvault.sku=premium",
+        ],
+    )
+    .stdout_has("recorded trusts/RHW in fleet as commit ")
+    .run();
+    let recorded = out.read("fleet/trusts/RHW/values.yaml");
+    assert!(recorded.contains("sku: premium"), "{recorded}");
+    cmd(
+        Some(out.dir),
+        &[
+            "plan",
+            "--values",
+            "fleet/trusts/RHW/values.yaml",
+            "--detailed-exitcode",
+        ],
+    )
+    .stdout_has("Plan: 0 to create, 0 to modify, 0 to delete, 4 unchanged")
+    .status(0)
+    .run();
+}

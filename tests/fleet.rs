@@ -315,6 +315,53 @@ fn a_fleet_applies_across_subscriptions_and_an_unchanged_fleet_plans_without_arm
         .run();
 }
 
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), target).unwrap();
+        }
+    }
+}
+
+/// Issue 14: `fleet apply` stops a trust with guardrail violations through the same composer as `apply` and
+/// `stamp`: it is reported failed and nothing of it is deployed or recorded.
+#[test]
+fn fleet_apply_refuses_a_trust_with_guardrail_violations() {
+    let out = deployable_north_west();
+    // The exemplar (and the templates beside it), but letting a trust choose any region: its guardrails
+    // still allow only the UK ones.
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let bp = out.path("blueprints/exemplar-epr");
+    copy_dir(&repo.join("blueprints/exemplar-epr"), &bp);
+    copy_dir(&repo.join("templates"), &bp.join("templates"));
+    let manifest = std::fs::read_to_string(bp.join("blueprint.yaml"))
+        .unwrap()
+        .replace("    choices: [uksouth, ukwest]\n", "")
+        .replace(
+            r#"templateRoots: ["../../templates"]"#,
+            r#"templateRoots: ["templates"]"#,
+        );
+    std::fs::write(bp.join("blueprint.yaml"), manifest).unwrap();
+    edit_fleet_file(&out, "The fleet's own blueprint", |fleet| {
+        fleet["blueprint"] = serde_yaml::from_str(&format!("{{source: {:?}}}", bp)).unwrap();
+    });
+    let out = Test::in_dir(out.dir)
+        .write(
+            "fleet/trusts/RBT/values.yaml",
+            "azure:\n  location: westeurope\n",
+        )
+        .args(["fleet", "apply", "--fleet", "fleet", "--trust", "RBT"])
+        .status(1)
+        .stdout_has("RBT    FAILED: ")
+        .stdout_has("guardrail violation(s); `trustprint check` on the trust lists them")
+        .run();
+    assert!(!out.path("fleet/trusts/RBT/trustprint.lock").exists());
+}
+
 #[test]
 fn a_failed_trust_is_isolated_and_resume_finishes_the_run() {
     let out = deployable_north_west();

@@ -14,6 +14,8 @@ mod evidence;
 mod first_run;
 mod fleet;
 mod harness;
+mod layers;
 mod load;
+mod record;
 mod render;
 mod run;

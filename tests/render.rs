@@ -3,7 +3,7 @@
 use crate::harness::{snapshot_dir, values, walk, Test};
 
 const INJECTION: &str =
-    "GUY'S AND ST THOMAS' \"Trust\" {{x}} </script>\nsecond line \u{e9}\u{2603} \\ end";
+    "GUY'S AND ST THOMAS' \"Trust\" {{x}} </script> second line \u{e9}\u{2603} \\ end";
 
 fn render(name: &str, extra: &str) -> Test {
     Test::new()
@@ -128,4 +128,109 @@ fn refuses_to_replace_a_folder_that_is_not_render_output() {
         .stderr_has("refusing to replace it")
         .run();
     assert_eq!(out.read("out/notes.txt"), "keep me\n");
+}
+
+/// A second `render --out out` in the folder of an earlier run.
+fn rerender(dir: tempfile::TempDir) -> Test {
+    Test::in_dir(dir)
+        .write("values.yaml", &values("A TRUST", "RJ1", ""))
+        .blueprint("render-cases")
+        .args(["render", "--values", "values.yaml", "--out", "out"])
+}
+
+/// Issue 18, row 8: a folder holding someone's files beside a `render-manifest.json` is not an earlier render
+/// output. `render --out` refuses it, naming the first file the manifest does not list, and deletes nothing.
+#[test]
+fn a_folder_with_files_the_manifest_does_not_list_is_refused_whole() {
+    let first = render("A TRUST", "").run();
+    let out = rerender(first.dir)
+        .write("out/thesis.docx", "four years of work\n")
+        .write("out/sub/data.csv", "a,b\n1,2\n")
+        .status(1)
+        .stderr(
+            "error: output folder out: it holds sub/data.csv, which render-manifest.json does not list, so it \
+             is not exactly an earlier render output; refusing to replace it (move the file away, or render \
+             into a new folder)\n",
+        )
+        .run();
+    assert_eq!(out.read("out/thesis.docx"), "four years of work\n");
+    assert_eq!(out.read("out/sub/data.csv"), "a,b\n1,2\n");
+}
+
+/// Issue 18, row 8: a forged `render-manifest.json` alone does not make a folder replaceable.
+#[test]
+fn a_forged_manifest_does_not_make_a_folder_replaceable() {
+    let out = render("A TRUST", "")
+        .write("out/render-manifest.json", "{\"deployments\": []}\n")
+        .write("out/thesis.docx", "four years of work\n")
+        .status(1)
+        .stderr_has("it holds thesis.docx, which render-manifest.json does not list")
+        .run();
+    assert_eq!(out.read("out/thesis.docx"), "four years of work\n");
+}
+
+/// Issue 18, row 8: a rendered file edited by hand is refused too (its hash is not the manifest's).
+#[test]
+fn an_edited_rendered_file_is_refused() {
+    let first = render("A TRUST", "").run();
+    let edited = rerender(first.dir)
+        .write("out/governance.json", "{\"edited\": true}\n")
+        .status(1)
+        .stderr_has(
+            "governance.json or governance.parameters.json has changed since it was rendered (its hash is not \
+             the one in render-manifest.json)",
+        )
+        .run();
+    assert_eq!(edited.read("out/governance.json"), "{\"edited\": true}\n");
+}
+
+/// Issue 18, row 13: a trust name holding a line break or a terminal escape sequence is refused where it is
+/// read, naming the key, and nothing raw reaches the terminal.
+#[test]
+fn a_name_with_control_characters_is_refused_and_shown_escaped() {
+    for (name, shown) in [
+        ("A TRUST\nerror: fake", "\\n"),
+        ("A TRUST \u{1b}[31mRED\u{7}", "\\u001b"),
+    ] {
+        let out = render(name, "")
+            .status(4)
+            .stderr_has("trust.name: ")
+            .stderr_has("holds the control character U+")
+            .stderr_has(shown)
+            .run();
+        assert!(!out.path("out").exists());
+        assert!(
+            !out.stderr.contains('\u{1b}') && !out.stderr.contains('\u{7}'),
+            "{}",
+            out.stderr
+        );
+    }
+}
+
+/// Issue 18, row 14: a huge value is refused without printing it whole: the message and the line shown are
+/// cut. (The exemplar's trust names are at most 120 characters.)
+#[test]
+fn a_huge_name_is_refused_in_a_short_message() {
+    let example = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/blueprints/exemplar-epr/examples/royal-berkshire-rhw.yaml"
+    ))
+    .unwrap();
+    let name_line = example
+        .lines()
+        .find(|l| l.trim_start().starts_with("name:"))
+        .unwrap();
+    let huge = example.replacen(name_line, &format!("  name: {}", "A".repeat(921_600)), 1);
+    let out = Test::new()
+        .write("values.yaml", &huge)
+        .args(["check", "--values", "values.yaml"])
+        .status(4)
+        .stderr_has("trust.name: ")
+        .stderr_has("characters long")
+        .run();
+    assert!(
+        out.stderr.len() < 4_000,
+        "{} bytes on stderr",
+        out.stderr.len()
+    );
 }

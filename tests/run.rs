@@ -57,3 +57,78 @@ fn check_many_matches_one_at_a_time_in_input_order_and_keeps_going_past_a_failur
         2 * examples.len()
     );
 }
+
+/// Issue 14: the confirmation reaches the stages as a callback the caller injects (as the plan's display
+/// does): `run::apply` asks it, with the command, the target and the question, and a refusal cancels the
+/// apply before anything is deployed.
+#[test]
+// DeployError keeps ARM's whole error; the confirmation returns it as the stages do.
+#[allow(clippy::result_large_err)]
+fn apply_asks_the_injected_confirmation_and_a_refusal_deploys_nothing() {
+    use trustprint::deploy::{Confirmation, DeployError, DeployOptions, TargetKind, TargetOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let values = dir.path().join("values.yaml");
+    std::fs::write(
+        &values,
+        "trust:\n  name: ROYAL BERKSHIRE NHS FOUNDATION TRUST\n  ods_code: RHW\nadmin:\n  password: {env: TP_RUN_TEST_UNSET_PASSWORD}\n",
+    )
+    .unwrap();
+    let inputs = trustprint::run::Inputs {
+        blueprint: SourceSpec::Dir(Path::new(ROOT).join("tests/fixtures/blueprints/deploy-cases")),
+        values: input(values),
+    };
+    let target = TargetOptions {
+        kind: Some(TargetKind::Local),
+        state_dir: Some(dir.path().join("cloud")),
+        ..TargetOptions::default()
+    };
+    let options = DeployOptions {
+        target: target.clone(),
+        confirm_local: true,
+        ..DeployOptions::default()
+    };
+    let asked = std::sync::Mutex::new(Vec::new());
+    let refuse = |c: &Confirmation| {
+        asked.lock().unwrap().push(c.clone());
+        Err(DeployError::Cancelled {
+            command: c.command.clone(),
+        })
+    };
+    let hooks = trustprint::run::Hooks {
+        confirm: &refuse,
+        ..trustprint::run::Hooks::default()
+    };
+    let err = trustprint::run::apply(&inputs, &options, None, hooks).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "apply cancelled: the answer was not 'yes'; nothing was changed"
+    );
+    let asked = asked.into_inner().unwrap();
+    assert_eq!(asked.len(), 1, "{asked:?}");
+    assert_eq!(asked[0].command, "apply");
+    assert!(
+        asked[0]
+            .prompt
+            .starts_with("Apply these changes to local subscription "),
+        "{}",
+        asked[0].prompt
+    );
+    // Nothing was deployed: planning again still creates everything.
+    let again = trustprint::run::plan(
+        &inputs,
+        &DeployOptions {
+            target,
+            ..DeployOptions::default()
+        },
+    )
+    .unwrap();
+    let (plan, _) = again.planned.unwrap();
+    assert_eq!(
+        (
+            plan.summary.create,
+            plan.summary.modify,
+            plan.summary.delete
+        ),
+        (4, 0, 0)
+    );
+}

@@ -265,21 +265,39 @@ pub fn check(resources: &[Resource], settings: &Settings) -> Report {
     }
 }
 
+/// What stops the guardrails from checking a rendered trust.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A rendered ARM template could not be evaluated (the blueprint's template is wrong).
+    #[error("deployment '{deployment}': {source}")]
+    Expand {
+        deployment: String,
+        #[source]
+        source: crate::armexpr::Error,
+    },
+}
+
+impl Error {
+    /// The exit code this error ends the process with: invalid input.
+    pub fn exit_code(&self) -> crate::types::ExitCode {
+        crate::types::ExitCode::InvalidInput
+    }
+}
+
 /// Expand every deployment of a rendered trust (ARM expressions, conditions, copy loops) and check all its
-/// resources together. A template that cannot be evaluated is [`crate::Error::Expand`] (invalid input:
-/// the blueprint's template is wrong), naming the deployment.
+/// resources together. A template that cannot be evaluated is [`Error::Expand`] (invalid input: the
+/// blueprint's template is wrong), naming the deployment.
 pub fn check_rendered(
     rendered: &Rendered,
     settings: &Settings,
     ctx: &crate::armexpr::StaticContext,
-) -> Result<Report, crate::Error> {
+) -> Result<Report, Error> {
     let mut resources = Vec::new();
     for deployment in &rendered.deployments {
-        let expanded =
-            crate::armexpr::expand(deployment, ctx).map_err(|source| crate::Error::Expand {
-                deployment: deployment.name.clone(),
-                source,
-            })?;
+        let expanded = crate::armexpr::expand(deployment, ctx).map_err(|source| Error::Expand {
+            deployment: deployment.name.clone(),
+            source,
+        })?;
         resources.extend(expanded);
     }
     Ok(check(&resources, settings))

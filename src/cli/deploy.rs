@@ -2,7 +2,7 @@
 
 use super::output::{emit, rendered_json};
 use super::Global;
-use crate::deploy::{DeployOptions, DeploymentRecord, TargetKind, TargetOptions};
+use crate::deploy::{DeployOptions, TargetKind, TargetOptions};
 use crate::error::{Error, ExitCode};
 use clap::{Args, ValueEnum};
 use serde_json::json;
@@ -163,21 +163,26 @@ fn plan_json(plan: &crate::deploy::Plan) -> serde_json::Value {
 
 pub(super) fn plan(args: &PlanArgs, global: &Global) -> Result<ExitCode, Error> {
     let inputs = global.inputs(&args.values)?;
-    let (loaded, rendered) = crate::run::render_loaded(&inputs)?;
     let options = DeployOptions {
         target: args.target.options(),
         ..DeployOptions::default()
     };
-    let (plan, target) = crate::deploy::plan_trust(&loaded, &rendered, &options)?;
+    let composed = crate::run::plan(&inputs, &options)?;
+    let rendered = &composed.checked.rendered;
+    let Some((plan, target)) = composed.planned.as_ref() else {
+        return Err(Error::Internal {
+            message: "plan ended without a plan".into(),
+        });
+    };
     if let Some(out) = &args.out {
         plan.save(out)?;
     }
-    emit(global, &plan_json(&plan), || {
+    emit(global, &plan_json(plan), || {
         let mut s = format!(
             "{} ({}) against {target}\n\n",
             rendered.trust.name, rendered.trust.ods_code
         );
-        s.push_str(&plan.render_text(global.color_out));
+        s.push_str(&plan_text(plan, &composed.checked.loaded.values, global));
         if let Some(out) = &args.out {
             s.push_str(&format!("Saved the plan to {}\n", out.display()));
         }
@@ -188,24 +193,6 @@ pub(super) fn plan(args: &PlanArgs, global: &Global) -> Result<ExitCode, Error> 
     } else {
         ExitCode::Success
     })
-}
-
-fn record(
-    fleet: &std::path::Path,
-    loaded: &crate::load::Loaded,
-    rendered: &crate::model::Rendered,
-    lock_timeout: u64,
-    deployment: Option<DeploymentRecord>,
-) -> Result<crate::record::RecordOutcome, Error> {
-    crate::record::record_with(
-        fleet,
-        loaded,
-        rendered,
-        &crate::record::RecordOptions {
-            lock_timeout: Duration::from_secs(lock_timeout),
-            deployment,
-        },
-    )
 }
 
 fn record_text(r: &crate::record::RecordOutcome) -> String {
@@ -226,12 +213,26 @@ fn record_text(r: &crate::record::RecordOutcome) -> String {
 
 /// Prints the plan as soon as it is known (before a confirmation), on stderr when the results go to stdout
 /// as JSON.
-fn show_plan(global: &Global) -> impl Fn(&crate::deploy::Plan) + '_ {
-    move |plan| {
+fn show_plan(global: &Global) -> impl Fn(&crate::deploy::Plan, &crate::values::Values) + '_ {
+    move |plan, values| {
         if !global.json {
-            print!("{}", plan.render_text(global.color_out));
+            print!("{}", plan_text(plan, values, global));
         }
     }
+}
+
+/// The plan as text, with its cost line (priced with the trust's own usage assumptions).
+fn plan_text(
+    plan: &crate::deploy::Plan,
+    values: &crate::values::Values,
+    global: &Global,
+) -> String {
+    let mut s = plan.render_text(global.color_out);
+    if let Some(cost) = crate::cost::plan::summary_line(plan, values) {
+        s.push_str(&cost);
+        s.push('\n');
+    }
+    s
 }
 
 fn deployed_text(d: &crate::deploy::Deployed) -> String {
@@ -241,9 +242,30 @@ fn deployed_text(d: &crate::deploy::Deployed) -> String {
     }
 }
 
+/// Where `--fleet` records, if given.
+fn record_to(fleet: Option<&PathBuf>, lock_timeout: u64) -> Option<crate::run::RecordTo> {
+    fleet.map(|fleet| crate::run::RecordTo {
+        fleet: fleet.clone(),
+        lock_timeout: Duration::from_secs(lock_timeout),
+        even_unchanged: false,
+    })
+}
+
+/// Prints the guardrails' report as the result of a command they stopped, then passes the error on
+/// (exit code 3).
+fn violations_printed(global: &Global, e: Error) -> Error {
+    if let Error::Violations { report } = &e {
+        if let Err(print) = emit(global, &json!({ "check": report }), || {
+            report.render_text(global.color_out)
+        }) {
+            return print;
+        }
+    }
+    e
+}
+
 pub(super) fn apply(args: &ApplyArgs, global: &Global) -> Result<(), Error> {
     let inputs = global.inputs(&args.values)?;
-    let (loaded, rendered) = crate::run::render_loaded(&inputs)?;
     let options = DeployOptions {
         target: args.target.options(),
         yes: args.yes,
@@ -252,23 +274,29 @@ pub(super) fn apply(args: &ApplyArgs, global: &Global) -> Result<(), Error> {
         plan_file: args.plan.clone(),
         progress: !global.json,
     };
-    let deployed = crate::deploy::apply_trust(&loaded, &rendered, &options, &show_plan(global))?;
-    let recorded = match (&args.fleet, &deployed.report) {
-        (Some(fleet), Some(report)) => Some(record(
-            fleet,
-            &loaded,
-            &rendered,
-            args.lock_timeout,
-            Some(DeploymentRecord::Apply(report.clone())),
-        )?),
-        _ => None,
+    let on_plan = show_plan(global);
+    let composed = crate::run::apply(
+        &inputs,
+        &options,
+        record_to(args.fleet.as_ref(), args.lock_timeout).as_ref(),
+        crate::run::Hooks {
+            on_plan: &on_plan,
+            ..crate::run::Hooks::default()
+        },
+    )
+    .map_err(|e| violations_printed(global, e))?;
+    let recorded = &composed.record;
+    let Some(deployed) = &composed.deployed else {
+        return Err(Error::Internal {
+            message: "apply ended without applying".into(),
+        });
     };
     emit(
         global,
         &json!({"plan": plan_json(&deployed.plan), "apply": deployed.report, "record": recorded}),
         || {
-            let mut s = deployed_text(&deployed);
-            if let Some(r) = &recorded {
+            let mut s = deployed_text(deployed);
+            if let Some(r) = recorded {
                 s.push_str(&record_text(r));
             }
             s
@@ -282,30 +310,30 @@ pub(super) fn apply(args: &ApplyArgs, global: &Global) -> Result<(), Error> {
 
 pub(super) fn destroy(args: &DestroyArgs, global: &Global) -> Result<(), Error> {
     let inputs = global.inputs(&args.values)?;
-    let (loaded, rendered) = crate::run::render_loaded(&inputs)?;
     let options = DeployOptions {
         target: args.target.options(),
         yes: args.yes,
         confirm_local: true,
         ..DeployOptions::default()
     };
-    let report = crate::deploy::destroy_trust(&loaded, &rendered, &options)?;
-    let recorded = match &args.fleet {
-        Some(fleet) => Some(record(
-            fleet,
-            &loaded,
-            &rendered,
-            args.lock_timeout,
-            Some(DeploymentRecord::Destroy(report.clone())),
-        )?),
-        None => None,
+    let composed = crate::run::destroy(
+        &inputs,
+        &options,
+        record_to(args.fleet.as_ref(), args.lock_timeout).as_ref(),
+        crate::run::Hooks::default(),
+    )?;
+    let recorded = &composed.record;
+    let Some(report) = &composed.destroyed else {
+        return Err(Error::Internal {
+            message: "destroy ended without destroying".into(),
+        });
     };
     emit(
         global,
         &json!({"destroy": report, "record": recorded}),
         || {
             let mut s = report.render_text();
-            if let Some(r) = &recorded {
+            if let Some(r) = recorded {
                 s.push_str(&record_text(r));
             }
             s
@@ -330,16 +358,8 @@ pub(super) fn stamp(args: &DeployStampArgs, global: &Global) -> Result<(), Error
             progress: !global.json,
         }),
     };
-    let stamped = match crate::run::stamp_with(&inputs, &options, &show_plan(global)) {
-        Ok(s) => s,
-        Err(Error::Violations { report }) => {
-            emit(global, &json!({ "check": report }), || {
-                report.render_text(global.color_out)
-            })?;
-            return Err(Error::Violations { report });
-        }
-        Err(e) => return Err(e),
-    };
+    let stamped = crate::run::stamp_with(&inputs, &options, &show_plan(global))
+        .map_err(|e| violations_printed(global, e))?;
     let rendered = &stamped.checked.rendered;
     let mut value = rendered_json(rendered);
     value["check"] = json!(stamped.checked.report);

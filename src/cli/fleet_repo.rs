@@ -253,15 +253,7 @@ pub(super) fn show(args: &ShowArgs, global: &Global) -> Result<(), Error> {
     let ods = args.ods.to_ascii_uppercase();
     let t = fleet.trust(&ods)?;
     let layer = fleet.trust_layer(&ods)?;
-    let lock = std::fs::read_to_string(
-        fleet
-            .dir
-            .join("trusts")
-            .join(&ods)
-            .join(crate::record::LOCK_FILE),
-    )
-    .ok()
-    .and_then(|text| serde_yaml::from_str::<crate::record::Lock>(&text).ok());
+    let lock = crate::repo::FleetRepo::new(&fleet.dir).read_lock(&ods)?;
     let mut value = trust_json(&fleet, &ods, t);
     value["values_from_fleet"] = serde_json::to_value(&layer).unwrap_or_default();
     value["last_stamp"] = lock.as_ref().map_or(serde_json::Value::Null, |l| {
@@ -305,7 +297,10 @@ pub(super) fn show(args: &ShowArgs, global: &Global) -> Result<(), Error> {
         s.push_str(&line(
             "values",
             if fleet.values_path(&ods).is_file() {
-                format!("trusts/{ods}/values.yaml over the fleet defaults")
+                format!(
+                    "{} over the fleet defaults",
+                    crate::repo::FleetRepo::values_rel(&ods)
+                )
             } else {
                 "the fleet defaults only".into()
             },

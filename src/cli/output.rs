@@ -13,7 +13,7 @@ pub(super) fn emit(
     text: impl FnOnce() -> String,
 ) -> Result<(), Error> {
     let bytes = if global.json {
-        crate::render::to_bytes(value)
+        crate::hash::to_bytes(value)
     } else {
         text().into_bytes()
     };
@@ -112,6 +112,7 @@ fn kind(error: &Error) -> &'static str {
         Error::Expand { .. } => "expand",
         Error::Cost(_) => "cost",
         Error::Fleet(_) => "fleet",
+        Error::Repo(_) => "fleet-repo",
         #[allow(unreachable_patterns)]
         _ => "other",
     }
@@ -137,7 +138,7 @@ pub(super) fn print_error(error: &Error, global: &Global) {
             }
             _ => {}
         }
-        let _ = std::io::stderr().write_all(&crate::render::to_bytes(&json!({ "error": body })));
+        let _ = std::io::stderr().write_all(&crate::hash::to_bytes(&json!({ "error": body })));
         return;
     }
     let mut text = String::new();

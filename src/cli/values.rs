@@ -25,7 +25,7 @@ pub(super) fn run(cmd: &ValuesCommand, global: &Global) -> Result<(), Error> {
             // The schema is JSON whatever --output says.
             print!(
                 "{}",
-                String::from_utf8_lossy(&crate::render::to_bytes(&schema))
+                String::from_utf8_lossy(&crate::hash::to_bytes(&schema))
             );
             Ok(())
         }

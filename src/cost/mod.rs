@@ -343,17 +343,7 @@ pub fn resources(
     values: &crate::values::Values,
     rendered: &crate::model::Rendered,
 ) -> Result<Vec<Resource>, crate::Error> {
-    let id = |key: &str| {
-        values
-            .get(key)
-            .and_then(serde_json::Value::as_str)
-            .unwrap_or(crate::run::PLACEHOLDER_ID)
-            .to_string()
-    };
-    let ctx = crate::armexpr::StaticContext {
-        subscription_id: id("azure.subscription_id"),
-        tenant_id: id("azure.tenant_id"),
-    };
+    let ctx = values.static_context();
     let mut all = Vec::new();
     for deployment in &rendered.deployments {
         all.extend(crate::armexpr::expand(deployment, &ctx).map_err(|source| {

@@ -55,8 +55,14 @@ fn resource(change: &WhatIfChange, body: &Value, deployment: &str) -> Resource {
     }
 }
 
-/// Estimate the plan's before and after. `primary_region` prices resources with no region of their own.
-pub fn plan_cost(plan: &crate::deploy::Plan, sheet: &PriceSheet, primary_region: &str) -> PlanCost {
+/// Estimate the plan's before and after with usage assumptions `a`. `primary_region` prices resources with no
+/// region of their own.
+pub fn plan_cost(
+    plan: &crate::deploy::Plan,
+    sheet: &PriceSheet,
+    primary_region: &str,
+    a: &Assumptions,
+) -> PlanCost {
     let (mut before, mut after) = (Vec::new(), Vec::new());
     for d in &plan.deployments {
         for c in &d.changes {
@@ -75,9 +81,8 @@ pub fn plan_cost(plan: &crate::deploy::Plan, sheet: &PriceSheet, primary_region:
             }
         }
     }
-    let a = Assumptions::for_tier(None);
-    let b = super::estimate(&before, sheet, &a, primary_region);
-    let n = super::estimate(&after, sheet, &a, primary_region);
+    let b = super::estimate(&before, sheet, a, primary_region);
+    let n = super::estimate(&after, sheet, a, primary_region);
     PlanCost {
         before_gbp: b.monthly_gbp,
         after_gbp: n.monthly_gbp,
@@ -88,8 +93,10 @@ pub fn plan_cost(plan: &crate::deploy::Plan, sheet: &PriceSheet, primary_region:
 }
 
 /// The plan's summary line about cost, with the price sheet estimates use (a refreshed one in the cache,
-/// else the snapshot); None if no sheet can be read or what-if gave no resource bodies to price.
-pub fn summary_line(plan: &crate::deploy::Plan) -> Option<String> {
+/// else the snapshot) and the trust's usage assumptions (its tier's, then its `cost.*` values, as `trustprint
+/// cost`); None if no sheet can be read or what-if gave no resource bodies to price. The CLI prints it under
+/// the plan: rendering a plan reads no price sheet.
+pub fn summary_line(plan: &crate::deploy::Plan, values: &crate::values::Values) -> Option<String> {
     let changes = || plan.deployments.iter().flat_map(|d| &d.changes);
     if !changes().any(|c| c.before.is_some() || c.after.is_some()) {
         return None;
@@ -109,10 +116,15 @@ pub fn summary_line(plan: &crate::deploy::Plan) -> Option<String> {
                 .map(str::to_string)
         })
         .unwrap_or_else(|| "uksouth".into());
-    let c = plan_cost(plan, &sheet, &region);
+    let assumptions = Assumptions::resolve(values, &[]).ok()?;
+    let tier = values
+        .get("tier")
+        .and_then(Value::as_str)
+        .unwrap_or("medium");
+    let c = plan_cost(plan, &sheet, &region, &assumptions);
     let sign = if c.change_gbp < 0.0 { "-" } else { "+" };
     Some(format!(
-        "Cost: {sign}£{:.2} a month (£{:.2} → £{:.2}, prices of {}, medium-tier usage assumed{}; \
+        "Cost: {sign}£{:.2} a month (£{:.2} → £{:.2}, prices of {}, {tier}-tier usage assumed{}; \
          `trustprint cost` has the lines)",
         c.change_gbp.abs(),
         c.before_gbp,
@@ -160,7 +172,7 @@ mod tests {
         }))
         .unwrap();
         let sheet = PriceSheet::embedded().unwrap();
-        let c = plan_cost(&plan, &sheet, "uksouth");
+        let c = plan_cost(&plan, &sheet, "uksouth", &Assumptions::for_tier(None));
         // Before: 3 × D2s v5 Windows (730 × £0.163 = 118.99) + 3 × P10 (15.28) = 402.81.
         // After: D4s v5 (237.98) + D2s v5 (118.99) + 2 × P10 (30.56) = 387.53.
         assert_eq!(

@@ -115,22 +115,15 @@ pub fn fleet_cost(
             jobs.push((ods, at, input));
         }
     } else {
-        let trusts_dir = fleet.join("trusts");
-        let entries = std::fs::read_dir(&trusts_dir).map_err(|e| Error::io(&trusts_dir, e))?;
-        let mut folders: Vec<String> = Vec::new();
-        for entry in entries {
-            let entry = entry.map_err(|e| Error::io(&trusts_dir, e))?;
-            if entry.path().join(crate::record::VALUES_FILE).is_file() {
-                folders.push(entry.file_name().to_string_lossy().into_owned());
-            }
-        }
-        folders.sort();
+        let repo = crate::repo::FleetRepo::new(fleet);
+        let mut folders = repo.trust_folders()?;
+        folders.retain(|ods| repo.values_path(ods).is_file());
         blueprints.push(crate::blueprint::open(blueprint)?.into());
         for ods in folders {
             let (region_code, icb_code) = ods_place(&ods).unwrap_or_default();
             if selection.keeps(&ods, &region_code, &icb_code) {
                 let input = crate::values::ValuesInput {
-                    file: Some(trusts_dir.join(&ods).join(crate::record::VALUES_FILE)),
+                    file: Some(repo.values_path(&ods)),
                     text: None,
                     base: None,
                     overrides: Vec::new(),

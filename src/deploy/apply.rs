@@ -309,8 +309,8 @@ async fn deploy_one(
                 Ok(s) => s,
                 // ARM refused the template before deploying (validation, policy): a failed deployment
                 // with the reasons per resource, recorded like any other failure.
-                Err(crate::arm::Error::Api { detail, .. })
-                    if detail.code != "AuthorizationFailed" =>
+                Err(crate::arm::Error::Api { status, detail, .. })
+                    if refused_by_template(status, &detail.code) =>
                 {
                     return Ok(refused(d, &name, &detail, started_at));
                 }
@@ -419,4 +419,24 @@ async fn outcome(
             .map(|e| format!("{}: {}", e.code, e.message)),
         failures,
     })
+}
+
+/// Whether ARM's refusal to start a deployment is the deployment's own failure, to be recorded as its outcome:
+/// a 4xx about the template or the request (validation, policy). An authorisation failure is the identity's,
+/// and a 5xx the service's (or, on the local cloud, the machine's own state, such as a locked database):
+/// those end the command with an error and are never recorded as the trust's outcome (issue 18).
+fn refused_by_template(status: u16, code: &str) -> bool {
+    status < 500 && code != "AuthorizationFailed"
+}
+
+#[cfg(test)]
+mod refusal_tests {
+    #[test]
+    fn only_a_refusal_of_the_template_is_the_deployments_outcome() {
+        assert!(super::refused_by_template(400, "InvalidTemplate"));
+        assert!(super::refused_by_template(400, "RequestDisallowedByPolicy"));
+        assert!(!super::refused_by_template(403, "AuthorizationFailed"));
+        assert!(!super::refused_by_template(500, "InternalServerError"));
+        assert!(!super::refused_by_template(503, "ServiceUnavailable"));
+    }
 }

@@ -76,7 +76,7 @@ pub fn critical_path(
     rendered: &Rendered,
     timing: &Timing,
     fresh: bool,
-) -> Result<CriticalPath, crate::Error> {
+) -> Result<CriticalPath, super::DeployError> {
     let (lat, lro) = (timing.latency, timing.lro);
     let ctx = crate::armexpr::StaticContext::default();
     // Each referenced Key Vault secret is read once before the plan (more when it must be seeded).
@@ -97,9 +97,10 @@ pub fn critical_path(
     let connect = lat * (1 + u32::try_from(references).unwrap_or(u32::MAX));
     let mut deployments = Vec::new();
     for d in &rendered.deployments {
-        let steps = crate::armexpr::engine_steps(d, &ctx).map_err(|e| crate::Error::Internal {
-            message: format!("deployment {}: counting its steps: {e}", d.name),
-        })?;
+        let steps =
+            crate::armexpr::engine_steps(d, &ctx).map_err(|e| super::DeployError::Internal {
+                message: format!("deployment {}: counting its steps: {e}", d.name),
+            })?;
         let group = d.scope == Scope::ResourceGroup;
         let what_if = !group || !fresh;
         let plan = lat * u32::from(group)

@@ -123,21 +123,21 @@ pub enum DeployError {
     /// One or more deployments failed (the report lists each failing resource).
     #[error("{} of {total} deployment(s) failed: {}", failed.len(), failed.join(", "))]
     DeploymentsFailed { failed: Vec<String>, total: usize },
+    /// A file (a plan) could not be written.
+    #[error(transparent)]
+    Write(crate::atomic::Error),
+    /// A bug in trustprint.
+    #[error("internal error (a bug in trustprint, please report it): {message}")]
+    Internal { message: String },
     /// The async runtime could not start.
     #[error("cannot start the async runtime: {0}")]
     Runtime(#[source] std::io::Error),
 }
 
-impl From<DeployError> for crate::Error {
-    fn from(e: DeployError) -> Self {
-        crate::Error::Deploy(Box::new(e))
-    }
-}
-
 impl DeployError {
     /// The exit code this error ends the process with.
-    pub fn exit_code(&self) -> crate::ExitCode {
-        use crate::ExitCode;
+    pub fn exit_code(&self) -> crate::types::ExitCode {
+        use crate::types::ExitCode;
         match self {
             DeployError::Client(crate::arm::Error::CredentialConfig { .. })
             | DeployError::Target { .. }
@@ -145,6 +145,7 @@ impl DeployError {
             | DeployError::DataLoss { .. }
             | DeployError::ConfirmationNeeded { .. }
             | DeployError::PlanFile { .. } => ExitCode::InvalidInput,
+            DeployError::Internal { .. } => ExitCode::Internal,
             _ => ExitCode::Failure,
         }
     }
@@ -297,6 +298,26 @@ pub fn confirm(command: &str, target: &str, prompt: &str, yes: bool) -> Result<(
     }
 }
 
+/// A typed confirmation a change needs before it is made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Confirmation {
+    /// `apply` or `destroy`.
+    pub command: String,
+    /// The target as [`describe_target`] says it.
+    pub target: String,
+    /// The question.
+    pub prompt: String,
+}
+
+/// How a command asks for a [`Confirmation`] (injected by the caller, as the plan's display is): `Ok(())`
+/// when it is given. Not asked when `--yes` was given.
+pub type Confirm<'a> = &'a dyn Fn(&Confirmation) -> Result<(), DeployError>;
+
+/// The terminal's [`Confirm`]: a typed `yes` on stderr/stdin, refused when stdin is not a terminal.
+pub fn terminal_confirm(c: &Confirmation) -> Result<(), DeployError> {
+    confirm(&c.command, &c.target, &c.prompt, false)
+}
+
 /// A description of the target for prompts and messages.
 pub fn describe_target(conn: &Connection) -> String {
     format!(
@@ -428,7 +449,7 @@ pub fn plan_trust(
     loaded: &crate::load::Loaded,
     rendered: &Rendered,
     options: &DeployOptions,
-) -> Result<(Plan, String), crate::Error> {
+) -> Result<(Plan, String), DeployError> {
     runtime()?.block_on(plan_trust_async(
         loaded,
         rendered,
@@ -454,7 +475,7 @@ async fn connect_trust(
     rendered: &Rendered,
     options: &DeployOptions,
     batch: &Batch,
-) -> Result<Connection, crate::Error> {
+) -> Result<Connection, DeployError> {
     let conn = target::connect_with(
         &options.target,
         &loaded.values,
@@ -472,7 +493,7 @@ pub async fn plan_trust_async(
     rendered: &Rendered,
     options: &DeployOptions,
     batch: &Batch,
-) -> Result<(Plan, String), crate::Error> {
+) -> Result<(Plan, String), DeployError> {
     let conn = connect_trust(loaded, rendered, options, batch).await?;
     let inputs = plan::PlanInputs::of(loaded, rendered, &conn.target);
     let plan = plan::plan_with(&conn, inputs, rendered, !batch.brief_plans).await?;
@@ -487,24 +508,26 @@ pub fn apply_trust(
     rendered: &Rendered,
     options: &DeployOptions,
     on_plan: &dyn Fn(&Plan),
-) -> Result<Deployed, crate::Error> {
+) -> Result<Deployed, DeployError> {
     runtime()?.block_on(apply_trust_async(
         loaded,
         rendered,
         options,
         on_plan,
+        &terminal_confirm,
         &Batch::default(),
     ))
 }
 
-/// [`apply_trust`] on the caller's runtime, as a trust of `batch`.
+/// [`apply_trust`] on the caller's runtime, as a trust of `batch`, asking `confirm` for the confirmation.
 pub async fn apply_trust_async(
     loaded: &crate::load::Loaded,
     rendered: &Rendered,
     options: &DeployOptions,
     on_plan: &dyn Fn(&Plan),
+    confirm: Confirm<'_>,
     batch: &Batch,
-) -> Result<Deployed, crate::Error> {
+) -> Result<Deployed, DeployError> {
     let conn = connect_trust(loaded, rendered, options, batch).await?;
     let inputs = plan::PlanInputs::of(loaded, rendered, &conn.target);
     let mut in_flight = std::collections::HashSet::new();
@@ -517,8 +540,7 @@ pub async fn apply_trust_async(
                     what,
                     planned,
                     now,
-                }
-                .into());
+                });
             }
             // Deployments of this plan still running are an interrupted apply of it: noted before the
             // what-ifs below (which take time) so that apply attaches to them rather than redeploying.
@@ -534,8 +556,7 @@ pub async fn apply_trust_async(
                         return Err(DeployError::arm(format!(
                             "apply {}: reading the deployment",
                             d.name
-                        ))(e)
-                        .into())
+                        ))(e))
                     }
                 }
             }
@@ -547,8 +568,7 @@ pub async fn apply_trust_async(
                 return Err(DeployError::LiveStateChanged {
                     path: path.clone(),
                     differences,
-                }
-                .into());
+                });
             }
             saved
         }
@@ -558,7 +578,7 @@ pub async fn apply_trust_async(
     let target = describe_target(&conn);
     let loss = plan.data_loss();
     if !loss.is_empty() && !options.allow_data_loss {
-        return Err(DeployError::DataLoss { resources: loss }.into());
+        return Err(DeployError::DataLoss { resources: loss });
     }
     if !plan.has_changes() {
         return Ok(Deployed {
@@ -567,13 +587,12 @@ pub async fn apply_trust_async(
             target,
         });
     }
-    if needs_confirmation(options, &conn) {
-        confirm(
-            "apply",
-            &target,
-            &format!("Apply these changes to {target}?"),
-            options.yes,
-        )?;
+    if needs_confirmation(options, &conn) && !options.yes {
+        confirm(&Confirmation {
+            command: "apply".into(),
+            target: target.clone(),
+            prompt: format!("Apply these changes to {target}?"),
+        })?;
     }
     let report = apply::apply(
         &conn,
@@ -597,20 +616,33 @@ pub fn destroy_trust(
     loaded: &crate::load::Loaded,
     rendered: &Rendered,
     options: &DeployOptions,
-) -> Result<DestroyReport, crate::Error> {
-    let rt = runtime()?;
-    rt.block_on(async {
-        let conn = connect(&options.target, &loaded.values, &rendered.trust.ods_code).await?;
-        let target = describe_target(&conn);
-        confirm(
-            "destroy",
-            &target,
-            &format!(
+) -> Result<DestroyReport, DeployError> {
+    runtime()?.block_on(destroy_trust_async(
+        loaded,
+        rendered,
+        options,
+        &terminal_confirm,
+    ))
+}
+
+/// [`destroy_trust`] on the caller's runtime, asking `confirm` for the confirmation.
+pub async fn destroy_trust_async(
+    loaded: &crate::load::Loaded,
+    rendered: &Rendered,
+    options: &DeployOptions,
+    confirm: Confirm<'_>,
+) -> Result<DestroyReport, DeployError> {
+    let conn = connect(&options.target, &loaded.values, &rendered.trust.ods_code).await?;
+    let target = describe_target(&conn);
+    if !options.yes {
+        confirm(&Confirmation {
+            command: "destroy".into(),
+            target: target.clone(),
+            prompt: format!(
                 "Destroy every resource of {} ({}) in {target}? This deletes its data.",
                 rendered.trust.name, rendered.trust.ods_code
             ),
-            options.yes,
-        )?;
-        Ok(destroy::destroy(&conn, rendered).await?)
-    })
+        })?;
+    }
+    destroy::destroy(&conn, rendered).await
 }

@@ -49,7 +49,7 @@ impl PlanInputs {
             trust: rendered.trust.clone(),
             blueprint: rendered.blueprint.clone(),
             render_hash: rendered.hash.clone(),
-            values_hash: crate::render::hash_bytes(&crate::render::to_bytes(&loaded.values.tree)),
+            values_hash: crate::hash::hash_bytes(&crate::hash::to_bytes(&loaded.values.tree)),
             target: target.clone(),
         }
     }
@@ -248,21 +248,13 @@ impl Plan {
     }
 
     /// Write the plan file atomically.
-    pub fn save(&self, path: &Path) -> Result<(), crate::Error> {
-        let bytes = crate::render::to_bytes(&serde_json::to_value(self).map_err(|e| {
-            crate::Error::Internal {
+    pub fn save(&self, path: &Path) -> Result<(), DeployError> {
+        let bytes = crate::hash::to_bytes(&serde_json::to_value(self).map_err(|e| {
+            DeployError::Internal {
                 message: format!("serialising the plan: {e}"),
             }
         })?);
-        let dir = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        };
-        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| crate::Error::io(dir, e))?;
-        std::io::Write::write_all(&mut tmp, &bytes).map_err(|e| crate::Error::io(path, e))?;
-        tmp.persist(path)
-            .map_err(|e| crate::Error::io(path, e.error))?;
-        Ok(())
+        crate::atomic::write_atomic(path, &bytes).map_err(DeployError::Write)
     }
 
     /// Read a plan file.
@@ -322,9 +314,6 @@ impl Plan {
             }
         }
         let _ = writeln!(out, "\n{}", self.summary);
-        if let Some(cost) = crate::cost::plan::summary_line(self) {
-            let _ = writeln!(out, "{cost}");
-        }
         out
     }
 }

@@ -507,13 +507,6 @@ pub fn local_subscription(ods_code: &str) -> String {
     .to_string()
 }
 
-fn value_str(values: &crate::values::Values, key: &str) -> Option<String> {
-    values
-        .get(key)
-        .and_then(serde_json::Value::as_str)
-        .map(str::to_owned)
-}
-
 /// ARM clients shared by the trusts of one run: one per endpoint, identity and client options, so that
 /// trusts reaching the same target through the same identity share one connection pool, one TLS setup and
 /// one token cache instead of building their own. A client is tied to the async runtime it first connects
@@ -569,7 +562,7 @@ pub async fn connect_with(
     let configured_sub = options
         .subscription
         .clone()
-        .or_else(|| value_str(values, "azure.subscription_id"));
+        .or_else(|| values.subscription_id().map(str::to_owned));
     let kind = options.kind.unwrap_or(if configured_sub.is_some() {
         TargetKind::Azure
     } else {
@@ -640,7 +633,7 @@ pub async fn connect_with(
                 tenant_id: options
                     .tenant
                     .clone()
-                    .or_else(|| value_str(values, "azure.tenant_id"))
+                    .or_else(|| values.tenant_id().map(str::to_owned))
                     .unwrap_or(tenant),
                 _server: server,
             })
@@ -655,7 +648,7 @@ pub async fn connect_with(
             let tenant = options
                 .tenant
                 .clone()
-                .or_else(|| value_str(values, "azure.tenant_id"));
+                .or_else(|| values.tenant_id().map(str::to_owned));
             let credential = match &options.trust {
                 Some(trust) => trust_credential(trust, None, &var)?,
                 None => environment_credential(None, tenant.as_deref(), &var)?,
@@ -693,7 +686,8 @@ pub async fn connect_with(
                     kind,
                     subscription_id,
                 },
-                tenant_id: tenant.unwrap_or_else(|| crate::run::PLACEHOLDER_ID.to_owned()),
+                tenant_id: tenant
+                    .unwrap_or_else(|| crate::armexpr::PLACEHOLDER_SUBSCRIPTION.to_owned()),
                 _server: None,
             })
         }

@@ -321,22 +321,14 @@ pub fn build(checked: &crate::run::Checked, inputs: &Inputs) -> Result<Pack, Err
         plan: None,
     };
     if let Some(fleet) = &inputs.fleet {
-        let rel = format!(
-            "trusts/{}/{}",
-            rendered.trust.ods_code,
-            crate::record::LOCK_FILE
-        );
-        let path = fleet.join(&rel);
-        match std::fs::read_to_string(&path) {
-            Ok(text) => {
-                let lock: crate::record::Lock =
-                    serde_yaml::from_str(&text).map_err(|e| Error::Usage {
-                        message: format!("{}: not a trustprint lock: {e}", path.display()),
-                    })?;
+        let ods = &rendered.trust.ods_code;
+        let rel = crate::repo::FleetRepo::trust_file_rel(ods, crate::repo::LOCK_FILE);
+        match crate::repo::FleetRepo::new(fleet).read_lock(ods)? {
+            Some(lock) => {
                 deployment.record_source = Some(rel);
                 deployment.last = lock.deployment;
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            None => {
                 return Err(Error::Usage {
                     message: format!(
                         "fleet repository {}: no {rel}; stamp the trust into the fleet first",
@@ -344,7 +336,6 @@ pub fn build(checked: &crate::run::Checked, inputs: &Inputs) -> Result<Pack, Err
                     ),
                 })
             }
-            Err(e) => return Err(Error::io(&path, e)),
         }
     }
     if let Some(file) = &inputs.plan {
@@ -381,7 +372,7 @@ pub fn files(pack: &Pack) -> Vec<(String, Vec<u8>)> {
         (FILES[1].into(), render::html(pack).into_bytes()),
         (
             FILES[2].into(),
-            crate::render::to_bytes(&serde_json::json!(pack)),
+            crate::hash::to_bytes(&serde_json::json!(pack)),
         ),
     ]
 }
@@ -404,7 +395,8 @@ pub fn write(out: &Path, pack: &Pack) -> Result<Vec<PathBuf>, Error> {
 /// under the fleet's lock, one commit holding only those files). Returns the commit, or None when the files
 /// are unchanged. A restamp of the trust keeps them.
 pub fn commit(fleet: &Path, pack: &Pack) -> Result<Option<String>, Error> {
-    let dir = format!("trusts/{}/evidence", pack.trust.ods_code);
+    let dir =
+        crate::repo::FleetRepo::trust_file_rel(&pack.trust.ods_code, crate::repo::EVIDENCE_DIR);
     let files: Vec<(String, Vec<u8>)> = files(pack)
         .into_iter()
         .map(|(name, bytes)| (format!("{dir}/{name}"), bytes))
@@ -418,7 +410,12 @@ pub fn commit(fleet: &Path, pack: &Pack) -> Result<Option<String>, Error> {
         pack.generated_at,
         pack.trustprint_version
     );
-    crate::record::record_files(fleet, &files, &message, crate::record::DEFAULT_LOCK_TIMEOUT)
+    Ok(crate::record::record_files(
+        fleet,
+        &files,
+        &message,
+        crate::record::DEFAULT_LOCK_TIMEOUT,
+    )?)
 }
 
 #[cfg(test)]

@@ -221,12 +221,12 @@ impl Fleet {
         files: Vec<(String, Vec<u8>)>,
         message: &str,
     ) -> Result<Option<String>, crate::Error> {
-        crate::record::record_files(
+        Ok(crate::record::record_files(
             &self.dir,
             &files,
             message,
             crate::record::DEFAULT_LOCK_TIMEOUT,
-        )
+        )?)
     }
 
     /// fleet.yaml's text for the current file, after address planning and checks.
@@ -266,10 +266,7 @@ impl Fleet {
 
     /// The trust's own values file in the repository.
     pub fn values_path(&self, ods: &str) -> PathBuf {
-        self.dir
-            .join("trusts")
-            .join(ods)
-            .join(crate::record::VALUES_FILE)
+        crate::repo::FleetRepo::new(&self.dir).values_path(ods)
     }
 
     /// What the fleet knows of a trust, as values (`trust.name`, `trust.ods_code`, `network.address_space`,
@@ -401,10 +398,7 @@ impl Fleet {
         let (planned, fleet_text) = self.render_file()?;
         let commit = self.commit(
             vec![
-                (
-                    format!("trusts/{code}/{}", crate::record::VALUES_FILE),
-                    text.into_bytes(),
-                ),
+                (crate::repo::FleetRepo::values_rel(&code), text.into_bytes()),
                 (FLEET_FILE.to_string(), fleet_text.into_bytes()),
             ],
             &format!("Add trust {code}"),

@@ -83,15 +83,7 @@ pub fn build(fleet: &Fleet) -> Result<Report, Error> {
     };
     let mut rows = Vec::new();
     for (ods, t) in fleet.file.trusts.iter().filter(|(_, t)| t.closed.is_none()) {
-        let lock = std::fs::read_to_string(
-            fleet
-                .dir
-                .join("trusts")
-                .join(ods)
-                .join(crate::record::LOCK_FILE),
-        )
-        .ok()
-        .and_then(|text| serde_yaml::from_str::<crate::record::Lock>(&text).ok());
+        let lock = crate::repo::FleetRepo::new(&fleet.dir).read_lock(ods)?;
         let deployment = lock
             .as_ref()
             .and_then(|l| serde_json::to_value(&l.deployment).ok())

@@ -613,20 +613,21 @@ async fn one_at(
         rendered: one.rendered,
         report: one.report,
     };
-    let violations = checked.report.violations().count();
-    if violations > 0 {
+    // A fleet run stops a trust with violations whatever the mode: its plan would not be applied.
+    if let Err(Error::Violations { report }) = crate::run::guard(&checked) {
         return Ok(Outcome::Failed {
             error: format!(
-                "{violations} guardrail violation(s); `trustprint check` on the trust lists them"
+                "{} guardrail violation(s); `trustprint check` on the trust lists them",
+                report.violations().count()
             ),
         });
     }
-    let unchanged = unchanged_since_last_apply(fleet, ods, &checked);
+    let unchanged = unchanged_since_last_apply(fleet, ods, &checked)?;
     if mode == Mode::Drift {
         if !unchanged {
             return Ok(Outcome::NotApplied);
         }
-        let plan = plan_of(&checked, &deploy().await?, &shared.batch).await?;
+        let plan = plan_of(checked, &deploy().await?, &shared.batch).await?;
         return Ok(if plan.has_changes() {
             Outcome::Drifted {
                 resources: plan.changed_resources(),
@@ -639,7 +640,7 @@ async fn one_at(
         return Ok(Outcome::Skipped);
     }
     if mode == Mode::Plan {
-        let plan = plan_of(&checked, &deploy().await?, &shared.batch).await?;
+        let plan = plan_of(checked, &deploy().await?, &shared.batch).await?;
         let s = plan.summary;
         return Ok(if plan.has_changes() {
             Outcome::Changes {
@@ -659,7 +660,7 @@ async fn one_at(
             lock_timeout: crate::record::DEFAULT_LOCK_TIMEOUT,
             deploy: Some(deploy().await?),
         },
-        &|_| {},
+        &|_, _| {},
         &shared.batch,
     )
     .await?;
@@ -686,34 +687,38 @@ async fn one_at(
     }
 }
 
-/// What-if of a checked trust, as one of the run's `batch`.
+/// What-if of a checked trust through the composer, as one of the run's `batch`.
 async fn plan_of(
-    checked: &crate::run::Checked,
+    checked: crate::run::Checked,
     deploy: &DeployOptions,
     batch: &crate::deploy::Batch,
 ) -> Result<crate::deploy::Plan, Error> {
-    let (plan, _) =
-        crate::deploy::plan_trust_async(&checked.loaded, &checked.rendered, deploy, batch).await?;
-    Ok(plan)
+    let composed = crate::run::compose_checked_async(
+        checked,
+        crate::run::Action::Plan(deploy),
+        None,
+        crate::run::Hooks::default(),
+        batch,
+    )
+    .await?;
+    composed
+        .planned
+        .map(|(plan, _)| plan)
+        .ok_or_else(|| Error::Internal {
+            message: "a fleet plan ended without a plan".into(),
+        })
 }
 
 /// Whether the trust's inputs hash as its lock recorded after a successful apply.
-fn unchanged_since_last_apply(fleet: &Fleet, ods: &str, checked: &crate::run::Checked) -> bool {
-    let path = fleet
-        .dir
-        .join("trusts")
-        .join(ods)
-        .join(crate::record::LOCK_FILE);
-    let Some(lock) = std::fs::read_to_string(path)
-        .ok()
-        .and_then(|t| serde_yaml::from_str::<crate::record::Lock>(&t).ok())
-    else {
-        return false;
+/// A lock that is not one fails the trust, naming the file.
+fn unchanged_since_last_apply(
+    fleet: &Fleet,
+    ods: &str,
+    checked: &crate::run::Checked,
+) -> Result<bool, Error> {
+    let Some(lock) = crate::repo::FleetRepo::new(&fleet.dir).read_lock(ods)? else {
+        return Ok(false);
     };
-    let applied = matches!(
-        &lock.deployment,
-        Some(crate::deploy::DeploymentRecord::Apply(r)) if r.succeeded
-    );
     let (_, now) = crate::record::trust_files(&checked.loaded, &checked.rendered);
-    applied && now.content_hash == lock.content_hash
+    Ok(lock.applied() && now.content_hash == lock.content_hash)
 }

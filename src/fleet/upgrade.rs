@@ -116,10 +116,7 @@ pub fn upgrade(
         match fleet.trust_input(ods, &versions.default, target) {
             Ok((input, migrated)) => {
                 if let Some(text) = input.text {
-                    files.push((
-                        format!("trusts/{ods}/{}", crate::record::VALUES_FILE),
-                        text.into_bytes(),
-                    ));
+                    files.push((crate::repo::FleetRepo::values_rel(ods), text.into_bytes()));
                 }
                 notes.insert(ods.clone(), migrated);
                 upgrading.push(ods.clone());
