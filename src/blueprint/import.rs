@@ -1695,7 +1695,7 @@ fn with_parameters(mut template: Value, uses: &Uses, at: At) -> Result<Value, Er
 
 /// A generated ARM template as a Tera file: raw, so nothing in it is read as Tera.
 fn tera_file(template: &Value, at: At) -> Result<Vec<u8>, Error> {
-    let text = String::from_utf8(crate::render::to_bytes(template)).unwrap_or_default();
+    let text = String::from_utf8(crate::hash::to_bytes(template)).unwrap_or_default();
     if text.contains("{{") || text.contains("{%") || text.contains("{#") {
         if text.contains("endraw") {
             return Err(at.err(
