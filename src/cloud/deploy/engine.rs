@@ -13,6 +13,7 @@ use crate::cloud::http::{self, now_rfc3339};
 use crate::cloud::ids;
 use crate::cloud::store::Store;
 use crate::cloud::AppState;
+use crate::protocol::ProvisioningState;
 use serde_json::{json, Map, Value};
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -441,9 +442,9 @@ fn finish(
     props["duration"] = json!(duration_iso(started.elapsed()));
     props["timestamp"] = json!(now_rfc3339());
     let (state, error) = if outcome.canceled {
-        ("Canceled", None)
+        (ProvisioningState::Canceled, None)
     } else if outcome.errors.is_empty() {
-        ("Succeeded", None)
+        (ProvisioningState::Succeeded, None)
     } else {
         let e = ArmError::bad_request(
             "DeploymentFailed",
@@ -451,13 +452,13 @@ fn finish(
         )
         .with_target(id.clone())
         .with_details(outcome.errors);
-        ("Failed", Some(e))
+        (ProvisioningState::Failed, Some(e))
     };
-    props["provisioningState"] = json!(state);
+    props["provisioningState"] = json!(state.as_str());
     if let Some(e) = &error {
         props["error"] = e.to_value();
     }
-    if state == "Succeeded" {
+    if state == ProvisioningState::Succeeded {
         props["outputs"] = Value::Object(outcome.outputs.unwrap_or_default());
         props["outputResources"] = Value::Array(
             outcome
@@ -467,8 +468,8 @@ fn finish(
                 .collect(),
         );
     }
-    let _ = st.store.update_deployment(key, state, body);
-    if state == "Canceled" {
+    let _ = st.store.update_deployment(key, state.as_str(), body);
+    if state == ProvisioningState::Canceled {
         return Some(ArmError::conflict(
             "DeploymentCanceled",
             format!("The deployment '{id}' was canceled."),

@@ -5,7 +5,8 @@ use super::engine::run;
 use super::secrets::take_secure_parameters;
 use super::whatif::what_if;
 use super::{
-    build_plan, deployment_body, deployment_id, is_expression, not_found, parse_request, TERMINAL,
+    build_plan, deployment_body, deployment_id, is_expression, is_terminal, not_found,
+    parse_request,
 };
 use crate::armexpr::{NodeKind, Plan};
 use crate::cloud::catalog;
@@ -100,18 +101,14 @@ pub async fn route(
 fn operation_status(body: &Value, op: &str) -> Value {
     let props = &body["properties"];
     let state = props["provisioningState"].as_str().unwrap_or("Running");
-    let status = if TERMINAL.contains(&state) {
-        state
-    } else {
-        "Running"
-    };
+    let status = if is_terminal(state) { state } else { "Running" };
     let mut out = json!({
         "id": format!("{}/operationStatuses/{op}", body["id"].as_str().unwrap_or("")),
         "name": op,
         "status": status,
         "startTime": props["timestamp"],
     });
-    if TERMINAL.contains(&state) {
+    if is_terminal(state) {
         out["endTime"] = props["timestamp"].clone();
     }
     if let Some(e) = props.get("error") {
@@ -182,7 +179,7 @@ async fn put(
         let state = row.body["properties"]["provisioningState"]
             .as_str()
             .unwrap_or("");
-        if !TERMINAL.contains(&state) {
+        if !is_terminal(state) {
             return Err(ArmError::conflict(
                 "DeploymentActive",
                 format!(
@@ -267,7 +264,7 @@ fn cancel(st: &Arc<AppState>, id: &str, name: &str) -> Result<Response, ArmError
     let state = row.body["properties"]["provisioningState"]
         .as_str()
         .unwrap_or("");
-    if TERMINAL.contains(&state) {
+    if is_terminal(state) {
         return Err(ArmError::conflict(
             "DeploymentCannotBeCancelled",
             format!("The deployment '{name}' cannot be cancelled. Only deployments in state Accepted or Running can be cancelled; it is {state}."),
@@ -291,7 +288,7 @@ fn delete(
     let state = row.body["properties"]["provisioningState"]
         .as_str()
         .unwrap_or("");
-    if !TERMINAL.contains(&state) {
+    if !is_terminal(state) {
         return Err(ArmError::conflict(
             "DeploymentActive",
             format!("Unable to delete deployment '{name}': it is still active. Cancel it first."),

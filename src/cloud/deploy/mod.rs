@@ -24,11 +24,15 @@ use super::http::{self, now_rfc3339};
 use super::ids;
 use super::AppState;
 use crate::armexpr::{self, DeploymentScope, Mode, Plan, ResourceGroupScope};
+use crate::protocol::ProvisioningState;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 use std::time::Duration;
 
-pub(super) const TERMINAL: [&str; 3] = ["Succeeded", "Failed", "Canceled"];
+/// Whether a deployment in `state` has ended (ARM's terminal provisioning states).
+pub(super) fn is_terminal(state: &str) -> bool {
+    ProvisioningState::parse(state).is_terminal()
+}
 
 pub(super) fn deployment_id(sub: &str, rg: Option<&str>, name: &str) -> String {
     format!(
