@@ -153,6 +153,19 @@ pub enum Error {
     /// The local certificate authority or server certificate could not be made.
     #[error("local cloud: TLS setup: {0}")]
     Tls(String),
+    /// Listening where other machines can reach it without a client secret and TLS would hand an Owner token
+    /// to anyone on the network, over plain HTTP.
+    #[error("local cloud: refusing to listen on {addr}, an address other machines can reach, without {missing}: anyone who can reach it could get an Owner token{}. Give --client-secret (or --identity) and --tls, or listen on 127.0.0.1", if *tls { "" } else { " and read every token in plain HTTP" })]
+    Exposed {
+        addr: SocketAddr,
+        /// What is missing, in words (`--tls`, `--client-secret (or --identity)`, or both).
+        missing: String,
+        /// Whether TLS was asked for.
+        tls: bool,
+    },
+    /// A private file of the state folder can be read by other users.
+    #[error("local cloud: {} is readable by other users (mode {mode:04o}); it must be private: run `chmod 600 {}`", path.display(), path.display())]
+    NotPrivate { path: PathBuf, mode: u32 },
     /// No async runtime could be started (CLI only).
     #[error("local cloud: cannot start the async runtime: {0}")]
     Runtime(#[source] std::io::Error),
@@ -241,6 +254,79 @@ impl AppState {
     }
 }
 
+/// Refuse to listen on a non-loopback address without a client secret (or registered identities) and TLS.
+fn check_exposure(config: &Config) -> Result<(), Error> {
+    if config.addr.ip().is_loopback() {
+        return Ok(());
+    }
+    let secret = config.client_secret.is_some() || !config.identities.is_empty();
+    let missing = match (secret, config.tls) {
+        (true, true) => return Ok(()),
+        (false, true) => "--client-secret (or --identity)",
+        (true, false) => "--tls",
+        (false, false) => "--client-secret (or --identity) and --tls",
+    };
+    Err(Error::Exposed {
+        addr: config.addr,
+        missing: missing.to_string(),
+        tls: config.tls,
+    })
+}
+
+/// The files of a state folder that hold state (the CA's key is checked, not changed: see [`tls`]).
+const STATE_FILES: [&str; 4] = ["state.db", "state.db-wal", "state.db-shm", "ca.pem"];
+
+/// Create the state folder if needed and make it private whatever the umask: the folder 0700, its state
+/// files 0600. `state.db` is created 0600 before SQLite opens it, and SQLite gives its `-wal` and `-shm`
+/// files the database's mode.
+fn private_state_dir(dir: &std::path::Path) -> Result<(), Error> {
+    let io = |path: &std::path::Path| {
+        let path = path.to_path_buf();
+        move |source| Error::StateDir { path, source }
+    };
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io(dir))?;
+        let db = dir.join("state.db");
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(&db)
+            .map_err(io(&db))?;
+        for f in STATE_FILES {
+            let p = dir.join(f);
+            if p.exists() {
+                std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600))
+                    .map_err(io(&p))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Refuse a private file (the CA's key) that other users can read, naming the `chmod` that fixes it.
+pub(crate) fn check_private(path: &std::path::Path) -> Result<(), Error> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = std::fs::metadata(path).map_err(|source| Error::StateDir {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(Error::NotPrivate {
+                path: path.to_path_buf(),
+                mode,
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Starts the local cloud.
 pub struct Server;
 
@@ -251,11 +337,9 @@ impl Server {
     /// marked Failed with code `DeploymentInterrupted`; each resource they had written is complete, because
     /// every resource write is one transaction. Interrupted resource group deletes are completed.
     pub async fn start(config: Config) -> Result<RunningServer, Error> {
+        check_exposure(&config)?;
         if let Some(dir) = &config.state_dir {
-            std::fs::create_dir_all(dir).map_err(|source| Error::StateDir {
-                path: dir.clone(),
-                source,
-            })?;
+            private_state_dir(dir)?;
         }
         let store =
             store::Store::open(config.state_dir.as_deref()).map_err(|source| Error::Store {

@@ -300,7 +300,7 @@ fn execute(st: &AppState, plan: &Plan, dep_key: &str, complete: bool, depth: usi
     let started = Instant::now();
     match plan.outputs(&resolver) {
         Ok(o) => {
-            out.outputs = Some(o);
+            out.outputs = Some(without_secure_outputs(o));
             record_operation(
                 st,
                 dep_key,
@@ -327,6 +327,19 @@ fn execute(st: &AppState, plan: &Plan, dep_key: &str, complete: bool, depth: usi
         }
     }
     out
+}
+
+/// Outputs as Azure returns them: `securestring` and `secureObject` outputs are left out (and so never
+/// stored), whatever their value.
+fn without_secure_outputs(outputs: Map<String, Value>) -> Map<String, Value> {
+    outputs
+        .into_iter()
+        .filter(|(_, o)| {
+            !o["type"]
+                .as_str()
+                .is_some_and(|t| t.to_ascii_lowercase().starts_with("secure"))
+        })
+        .collect()
 }
 
 /// Complete mode: delete what the group holds and the template no longer declares.
@@ -411,6 +424,8 @@ fn run_nested(st: &AppState, plan: &Plan, i: usize, depth: usize) -> Result<(), 
         &uuid::Uuid::new_v4().to_string(),
     );
     let request = json!({"properties": {"mode": if complete {"Complete"} else {"Incremental"}, "template": dr.template}, "nested": true});
+    // An inner template evaluated in the outer scope may hold a secure parameter's value: never stored.
+    let request = scrub_secrets(&request, &secrets_in_flight(st));
     st.store
         .put_deployment(&key, &sub, rg, &node.name, "Running", &body, &request)?;
     let started = Instant::now();
