@@ -34,6 +34,7 @@ mod deploy;
 mod errors;
 mod http;
 mod ids;
+mod names;
 mod policy;
 mod rbac;
 mod realism;

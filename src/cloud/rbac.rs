@@ -187,10 +187,35 @@ pub fn authorize(
     client_id: &str,
     req: &Req,
 ) -> Result<(), ArmError> {
+    authorize_path(assignments, client_id, &req.method, &req.segs)
+}
+
+/// Check that `client_id` may perform `method` on the resource `id`, as if it had sent that request itself:
+/// what a deployment's engine asks before each write or delete it makes for its caller.
+pub fn authorize_id(
+    assignments: &[RoleAssignment],
+    client_id: &str,
+    method: &Method,
+    id: &str,
+) -> Result<(), ArmError> {
+    let segs: Vec<String> = id
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
+    authorize_path(assignments, client_id, method, &segs)
+}
+
+fn authorize_path(
+    assignments: &[RoleAssignment],
+    client_id: &str,
+    method: &Method,
+    segs: &[String],
+) -> Result<(), ArmError> {
     if assignments.is_empty() {
         return Ok(());
     }
-    let (action, scope) = action_and_scope(&req.method, &req.segs);
+    let (action, scope) = action_and_scope(method, segs);
     let allowed = assignments.iter().any(|a| {
         a.client_id.eq_ignore_ascii_case(client_id)
             && covers(&a.scope, &scope)

@@ -187,3 +187,295 @@ mod exposure {
         server.shutdown().await;
     }
 }
+
+mod authorisation_in_depth {
+    use super::*;
+    use trustprint::cloud::Identity;
+
+    const SUB_A: &str = "aaaaaaaa-0000-4000-8000-00000000000a";
+    const SUB_C: &str = "cccccccc-0000-4000-8000-00000000000c";
+
+    fn identity(tenant: &str, client: &str) -> Identity {
+        Identity {
+            tenant_id: tenant.into(),
+            client_id: client.into(),
+            client_secret: trustprint::arm::Secret::new(format!("secret-{client}")),
+        }
+    }
+
+    async fn token_as(c: &Cloud, tenant: &str, client: &str) -> String {
+        let r = c
+            .http
+            .post(format!("{}/{tenant}/oauth2/v2.0/token", c.server.url()))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", client),
+                ("client_secret", &format!("secret-{client}")),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        r.json::<Value>().await.unwrap()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    fn group(sub: &str, rg: &str) -> String {
+        format!("/subscriptions/{sub}/resourcegroups/{rg}")
+    }
+
+    fn storage(sub: &str, rg: &str, name: &str) -> String {
+        format!(
+            "{}/providers/Microsoft.Storage/storageAccounts/{name}",
+            group(sub, rg)
+        )
+    }
+
+    /// A deployment in `rg-a` whose one nested deployment targets `sub`/`rg` in `mode`, writing `name`.
+    fn reaching(sub: &str, rg: &str, mode: &str, name: &str) -> Value {
+        json!({"properties": {"mode": "Incremental", "template": {
+        "$schema": RG_SCHEMA, "contentVersion": "1.0.0.0",
+        "resources": [{
+            "type": "Microsoft.Resources/deployments", "apiVersion": "2021-04-01", "name": "reach",
+            "subscriptionId": sub, "resourceGroup": rg,
+            "properties": {"mode": mode, "expressionEvaluationOptions": {"scope": "inner"}, "template": {
+                "$schema": RG_SCHEMA, "contentVersion": "1.0.0.0",
+                "resources": [{"type": "Microsoft.Storage/storageAccounts", "apiVersion": ST_API,
+                               "name": name, "location": "uksouth", "sku": {"name": "Standard_LRS"},
+                               "kind": "StorageV2", "properties": {}}]}}
+        }]}}})
+    }
+
+    async fn deploy_in_a(c: &Cloud, name: &str, body: Value) -> Resp {
+        let path = format!(
+            "{}/providers/Microsoft.Resources/deployments/{name}",
+            group(SUB_A, "rg-a")
+        );
+        let r = c.put(&path, body).await;
+        assert!(r.status.is_success(), "{}: {}", r.status, r.body);
+        c.wait_deployment(&r).await
+    }
+
+    /// Row 4: a Contributor of one group in tenant A reaches, through nested deployments, tenant C's
+    /// subscription (mode Complete) and a group of its own subscription it holds no role on.
+    #[tokio::test]
+    async fn nested_deployments_write_and_delete_only_what_their_caller_may() {
+        let server = Server::start(Config {
+            identities: vec![
+                identity("tenant-a", "owner-a"),
+                identity("tenant-a", "app-a"),
+                identity("tenant-c", "owner-c"),
+            ],
+            subscription_tenants: vec![
+                format!("{SUB_A}:tenant-a").parse().unwrap(),
+                format!("{SUB_C}:tenant-c").parse().unwrap(),
+            ],
+            role_assignments: vec![
+                "owner-a:Owner:/".parse().unwrap(),
+                "owner-c:Owner:/".parse().unwrap(),
+                format!("app-a:Contributor:{}", group(SUB_A, "rg-a"))
+                    .parse()
+                    .unwrap(),
+            ],
+            ..Config::default()
+        })
+        .await
+        .unwrap();
+        let mut c = Cloud {
+            server,
+            http: client(),
+            token: String::new(),
+        };
+        c.token = token_as(&c, "tenant-c", "owner-c").await;
+        assert!(c
+            .put(&group(SUB_C, "rg-c"), json!({"location": "uksouth"}))
+            .await
+            .status
+            .is_success());
+        let victim = storage(SUB_C, "rg-c", "stvictim");
+        assert!(c
+            .put(&victim, storage_body("uksouth"))
+            .await
+            .status
+            .is_success());
+        c.token = token_as(&c, "tenant-a", "owner-a").await;
+        for rg in ["rg-a", "rg-b"] {
+            assert!(c
+                .put(&group(SUB_A, rg), json!({"location": "uksouth"}))
+                .await
+                .status
+                .is_success());
+        }
+        c.token = token_as(&c, "tenant-a", "app-a").await;
+
+        // Into tenant C's subscription, mode Complete: refused as a direct request would be.
+        let d = deploy_in_a(
+            &c,
+            "cross-tenant",
+            reaching(SUB_C, "rg-c", "Complete", "stattacker"),
+        )
+        .await;
+        assert_eq!(
+            d.body["properties"]["provisioningState"], "Failed",
+            "{}",
+            d.body
+        );
+        assert!(
+            d.body
+                .to_string()
+                .contains("InvalidAuthenticationTokenTenant"),
+            "{}",
+            d.body
+        );
+        // Into a group of its own subscription where it holds no role.
+        let d = deploy_in_a(
+            &c,
+            "other-group",
+            reaching(SUB_A, "rg-b", "Incremental", "stintruder"),
+        )
+        .await;
+        assert_eq!(
+            d.body["properties"]["provisioningState"], "Failed",
+            "{}",
+            d.body
+        );
+        assert!(
+            d.body.to_string().contains("AuthorizationFailed"),
+            "{}",
+            d.body
+        );
+        // Into its own group: allowed, so the refusals above are about scope, not nesting.
+        let d = deploy_in_a(
+            &c,
+            "own-group",
+            reaching(SUB_A, "rg-a", "Incremental", "stallowed"),
+        )
+        .await;
+        assert_eq!(
+            d.body["properties"]["provisioningState"], "Succeeded",
+            "{}",
+            d.body
+        );
+
+        c.token = token_as(&c, "tenant-c", "owner-c").await;
+        assert_eq!(
+            c.get(&victim).await.status,
+            StatusCode::OK,
+            "tenant C's resource was deleted"
+        );
+        assert_eq!(
+            c.get(&storage(SUB_C, "rg-c", "stattacker")).await.status,
+            StatusCode::NOT_FOUND
+        );
+        c.token = token_as(&c, "tenant-a", "owner-a").await;
+        assert_eq!(
+            c.get(&storage(SUB_A, "rg-b", "stintruder")).await.status,
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            c.get(&storage(SUB_A, "rg-a", "stallowed")).await.status,
+            StatusCode::OK
+        );
+    }
+}
+
+mod names {
+    use super::*;
+
+    /// Row 5: encoded separators address another resource; control, bidi and huge names are accepted.
+    #[tokio::test]
+    async fn encoded_separators_control_characters_and_bad_names_are_refused_as_arm_does() {
+        let c = Cloud::default().await;
+        c.rg("rg-names", "uksouth").await;
+        let account = storage_path("rg-names", "stconf");
+        assert!(c
+            .put(&account, storage_body("uksouth"))
+            .await
+            .status
+            .is_success());
+        let child = format!("{account}/blobServices/default");
+        let r = c.put(&child, json!({"properties": {}})).await;
+        assert!(r.status.is_success(), "{}", r.body);
+        let encoded = format!(
+            "{}%2FblobServices%2Fdefault",
+            storage_path("rg-names", "stconf")
+        );
+        for r in [
+            c.put(&encoded, json!({"properties": {"x": 1}})).await,
+            c.delete(&encoded).await,
+        ] {
+            assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+            assert_eq!(r.body["error"]["code"], "InvalidResourceName");
+        }
+        let kept = c.get(&child).await;
+        assert_eq!(kept.status, StatusCode::OK);
+        assert!(kept.body["properties"].get("x").is_none(), "{}", kept.body);
+
+        let r = c
+            .put(
+                &rg_path("rg-names%2F..%2Frg-b"),
+                json!({"location": "uksouth"}),
+            )
+            .await;
+        assert_eq!(
+            r.body["error"]["code"], "InvalidResourceGroupName",
+            "{}",
+            r.body
+        );
+        for bad in ["rg.", "rg%07bell", "rg%E2%80%AEevil", &"r".repeat(91)] {
+            let r = c.put(&rg_path(bad), json!({"location": "uksouth"})).await;
+            assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {}", r.body);
+            assert_eq!(r.body["error"]["code"], "InvalidResourceGroupName", "{bad}");
+        }
+        let r = c
+            .put(&rg_path("rg_(ok).1"), json!({"location": "uksouth"}))
+            .await;
+        assert!(r.status.is_success(), "{}", r.body);
+
+        let long = "s".repeat(5000);
+        let r = c
+            .put(&storage_path("rg-names", &long), storage_body("uksouth"))
+            .await;
+        assert_eq!(r.body["error"]["code"], "AccountNameInvalid");
+        let msg = r.body["error"]["message"].as_str().unwrap();
+        assert!(
+            msg.len() < 400,
+            "the message quotes the whole name: {} bytes",
+            msg.len()
+        );
+        let r = c
+            .put(
+                &storage_path("rg-names", "St-Conf"),
+                storage_body("uksouth"),
+            )
+            .await;
+        assert_eq!(
+            r.body["error"],
+            json!({"code": "AccountNameInvalid", "message": "'St-Conf' is not a valid storage account name. Storage account name must be between 3 and 24 characters in length and use numbers and lower-case letters only."})
+        );
+        let vault = format!("/subscriptions/{SUB}/resourceGroups/rg-names/providers/Microsoft.KeyVault/vaults/kv--x");
+        let r = c.put(&vault, json!({"location": "uksouth", "properties": {"tenantId": "t", "sku": {"family": "A", "name": "standard"}}})).await;
+        assert_eq!(r.body["error"]["code"], "VaultNameNotValid", "{}", r.body);
+
+        // A deployment's writes are held to the same rules.
+        let d = c
+            .deploy(
+                Some("rg-names"),
+                "bad-name",
+                json!({"properties": {"mode": "Incremental", "template": storage_template(&["Bad_Name"], "TLS1_2")}}),
+            )
+            .await;
+        assert_eq!(
+            d.body["properties"]["provisioningState"], "Failed",
+            "{}",
+            d.body
+        );
+        assert!(
+            d.body.to_string().contains("AccountNameInvalid"),
+            "{}",
+            d.body
+        );
+    }
+}

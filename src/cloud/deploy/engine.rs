@@ -8,12 +8,15 @@ use super::{
     DeployRequest,
 };
 use crate::armexpr::{self, NodeKind, Plan, Resolver};
+use crate::cloud::auth::{self, Caller};
 use crate::cloud::errors::ArmError;
 use crate::cloud::http::{self, now_rfc3339};
 use crate::cloud::ids;
+use crate::cloud::rbac;
 use crate::cloud::store::Store;
 use crate::cloud::AppState;
 use crate::protocol::ProvisioningState;
+use axum::http::Method;
 use serde_json::{json, Map, Value};
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -110,6 +113,34 @@ impl StateResolver<'_> {
     }
 }
 
+/// Who started a deployment, as stored with its request (`None` for deployments stored before callers were
+/// recorded, which then run unchecked as they did).
+fn caller_of(request: &Value) -> Option<Caller> {
+    let c = &request["caller"];
+    Some(Caller {
+        client_id: c["clientId"].as_str()?.to_string(),
+        tenant_id: c["tenantId"].as_str()?.to_string(),
+    })
+}
+
+/// Every write and delete a deployment makes passes the checks a direct request by its caller would: the
+/// subscription's tenant must accept the caller's token, and the caller's roles must allow the action.
+/// (Policy is checked by the write path itself, as for a direct request.)
+fn authorize(
+    st: &AppState,
+    caller: Option<&Caller>,
+    method: &Method,
+    id: &str,
+) -> Result<(), ArmError> {
+    let Some(caller) = caller else {
+        return Ok(());
+    };
+    if let Some(sub) = id.split('/').nth(2).filter(|s| !s.is_empty()) {
+        auth::check_tenant(st, caller, sub)?;
+    }
+    rbac::authorize_id(&st.config.role_assignments, &caller.client_id, method, id)
+}
+
 /// What running a plan produced.
 #[derive(Default)]
 struct Outcome {
@@ -172,7 +203,13 @@ fn record_operation(
     let _ = st.store.add_deployment_operation(dep_id, &body);
 }
 
-fn apply_resource(st: &AppState, node: &armexpr::Node, body: &Value) -> Result<bool, ArmError> {
+fn apply_resource(
+    st: &AppState,
+    caller: Option<&Caller>,
+    node: &armexpr::Node,
+    body: &Value,
+) -> Result<bool, ArmError> {
+    authorize(st, caller, &Method::PUT, &node.id)?;
     let secrets = secrets_in_flight(st);
     let scrubbed;
     let body = if secrets.is_empty() {
@@ -220,7 +257,14 @@ pub(super) fn runtime_error(e: &armexpr::Error) -> ArmError {
 }
 
 /// Run a plan's layers, recursing into nested deployments.
-fn execute(st: &AppState, plan: &Plan, dep_key: &str, complete: bool, depth: usize) -> Outcome {
+fn execute(
+    st: &AppState,
+    caller: Option<&Caller>,
+    plan: &Plan,
+    dep_key: &str,
+    complete: bool,
+    depth: usize,
+) -> Outcome {
     let resolver = StateResolver { st };
     let mut out = Outcome::default();
     let layers = match plan.layers() {
@@ -253,7 +297,7 @@ fn execute(st: &AppState, plan: &Plan, dep_key: &str, complete: bool, depth: usi
                     let result = plan
                         .evaluate(i, &resolver)
                         .map_err(|e| runtime_error(&e))
-                        .and_then(|body| apply_resource(st, node, &body));
+                        .and_then(|body| apply_resource(st, caller, node, &body));
                     record_operation(
                         st,
                         dep_key,
@@ -268,7 +312,7 @@ fn execute(st: &AppState, plan: &Plan, dep_key: &str, complete: bool, depth: usi
                     }
                 }
                 NodeKind::Deployment => {
-                    let result = run_nested(st, plan, i, depth);
+                    let result = run_nested(st, caller, plan, i, depth);
                     record_operation(
                         st,
                         dep_key,
@@ -294,7 +338,7 @@ fn execute(st: &AppState, plan: &Plan, dep_key: &str, complete: bool, depth: usi
     }
     if complete {
         if let Some(rg) = &plan.scope.resource_group {
-            complete_mode_deletes(st, plan, &rg.name, dep_key, &mut out);
+            complete_mode_deletes(st, caller, plan, &rg.name, dep_key, &mut out);
         }
     }
     let started = Instant::now();
@@ -343,7 +387,14 @@ fn without_secure_outputs(outputs: Map<String, Value>) -> Map<String, Value> {
 }
 
 /// Complete mode: delete what the group holds and the template no longer declares.
-fn complete_mode_deletes(st: &AppState, plan: &Plan, rg: &str, dep_key: &str, out: &mut Outcome) {
+fn complete_mode_deletes(
+    st: &AppState,
+    caller: Option<&Caller>,
+    plan: &Plan,
+    rg: &str,
+    dep_key: &str,
+    out: &mut Outcome,
+) {
     let sub = &plan.scope.subscription_id;
     let Ok(existing) = st.store.list_resources(sub, Some(rg)) else {
         return;
@@ -362,7 +413,8 @@ fn complete_mode_deletes(st: &AppState, plan: &Plan, rg: &str, dep_key: &str, ou
             continue;
         }
         let started = Instant::now();
-        let result = st.store.tx(|tx| Store::delete_resource_tree(tx, id));
+        let result = authorize(st, caller, &Method::DELETE, id)
+            .and_then(|()| st.store.tx(|tx| Store::delete_resource_tree(tx, id)));
         let name = r["name"].as_str().unwrap_or("");
         record_operation(
             st,
@@ -378,7 +430,13 @@ fn complete_mode_deletes(st: &AppState, plan: &Plan, rg: &str, dep_key: &str, ou
     }
 }
 
-fn run_nested(st: &AppState, plan: &Plan, i: usize, depth: usize) -> Result<(), ArmError> {
+fn run_nested(
+    st: &AppState,
+    caller: Option<&Caller>,
+    plan: &Plan,
+    i: usize,
+    depth: usize,
+) -> Result<(), ArmError> {
     if depth > 10 {
         return Err(ArmError::bad_request(
             "InvalidTemplate",
@@ -388,6 +446,13 @@ fn run_nested(st: &AppState, plan: &Plan, i: usize, depth: usize) -> Result<(), 
     let node = &plan.nodes[i];
     let resolver = StateResolver { st };
     let sub = node.target_subscription.clone();
+    // The nested deployment is a write of the caller's, in its own subscription and group.
+    authorize(
+        st,
+        caller,
+        &Method::PUT,
+        &deployment_id(&sub, node.target_resource_group.as_deref(), &node.name),
+    )?;
     http::ensure_subscription(st, &sub)?;
     let rg_location = match &node.target_resource_group {
         Some(rg) => {
@@ -429,7 +494,7 @@ fn run_nested(st: &AppState, plan: &Plan, i: usize, depth: usize) -> Result<(), 
     st.store
         .put_deployment(&key, &sub, rg, &node.name, "Running", &body, &request)?;
     let started = Instant::now();
-    let outcome = execute(st, &nested, &key, complete, depth + 1);
+    let outcome = execute(st, caller, &nested, &key, complete, depth + 1);
     let error = finish(st, &key, &mut body, outcome, started);
     match error {
         None => Ok(()),
@@ -513,6 +578,7 @@ fn run_with_secure_parameters(st: &AppState, key: &str) {
         .get(&key.to_lowercase())
         .cloned()
         .unwrap_or_default();
+    let caller = caller_of(&row.request);
     if let Some(params) = row.request["properties"]["parameters"].as_object_mut() {
         params.extend(secure);
     }
@@ -538,7 +604,7 @@ fn run_with_secure_parameters(st: &AppState, key: &str) {
         }
     };
     let outcome = match build_plan(st, &sub, rg.as_deref(), &name, &dr) {
-        Ok(plan) => execute(st, &plan, key, dr.complete, 0),
+        Ok(plan) => execute(st, caller.as_ref(), &plan, key, dr.complete, 0),
         Err(e) => Outcome {
             errors: vec![e],
             ..Outcome::default()

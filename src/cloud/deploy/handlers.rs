@@ -171,6 +171,7 @@ async fn put(
     rg: Option<&str>,
     name: &str,
 ) -> Result<Response, ArmError> {
+    crate::cloud::names::check_resource("Microsoft.Resources/deployments", name)?;
     let input = req.json()?;
     let dr = parse_request(&input, rg.is_none())?;
     let id = deployment_id(sub, rg, name);
@@ -204,6 +205,9 @@ async fn put(
     let run_id = uuid::Uuid::new_v4().simple().to_string().to_uppercase();
     let mut request = input.clone();
     request["runId"] = json!(run_id);
+    if let Some(c) = &req.caller {
+        request["caller"] = json!({"clientId": c.client_id, "tenantId": c.tenant_id});
+    }
     let secure = take_secure_parameters(&mut request);
     st.secure_parameters
         .lock()

@@ -56,6 +56,8 @@ pub struct Req {
     pub query: HashMap<String, String>,
     pub body: Bytes,
     pub headers: HeaderMap,
+    /// Who sent it, once the bearer token is checked.
+    pub caller: Option<crate::cloud::auth::Caller>,
 }
 
 impl Req {

@@ -69,6 +69,7 @@ pub fn put_resource_group(
     rg: &str,
     input: &Value,
 ) -> Result<(Value, bool), ArmError> {
+    crate::cloud::names::check_resource_group(rg)?;
     let Some(raw_loc) = input["location"].as_str() else {
         return Err(ArmError::bad_request(
             "LocationRequired",
@@ -189,6 +190,10 @@ pub fn prepare_write(
     };
     let resource_type = id.resource_type();
     let info = catalog::check_type(&resource_type, api_version)?;
+    for (i, name) in id.names.iter().enumerate() {
+        let level = format!("{}/{}", id.namespace, id.types[..=i].join("/"));
+        crate::cloud::names::check_resource(&level, name)?;
+    }
     if info
         .name
         .eq_ignore_ascii_case("Microsoft.Resources/deployments")

@@ -87,8 +87,9 @@ pub async fn dispatch(State(st): State<Arc<AppState>>, req: Request) -> Response
                     query,
                     body: bytes,
                     headers: parts.headers.clone(),
+                    caller: None,
                 };
-                handle(&st, &req).await
+                handle(&st, req).await
             }
             Err(_) => ArmError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -153,12 +154,12 @@ fn time_stamp_compact() -> String {
     )
 }
 
-async fn handle(st: &Arc<AppState>, req: &Req) -> Response {
+async fn handle(st: &Arc<AppState>, mut req: Req) -> Response {
     // Identity endpoints need neither a token nor an api-version.
-    if let Some(r) = crate::cloud::auth::identity_route(st, req) {
+    if let Some(r) = crate::cloud::auth::identity_route(st, &req) {
         return r;
     }
-    let caller = match crate::cloud::auth::check_bearer(st, req) {
+    let caller = match crate::cloud::auth::check_bearer(st, &req) {
         Ok(c) => c,
         Err(e) => {
             let unauthorized = e.status == StatusCode::UNAUTHORIZED;
@@ -170,6 +171,13 @@ async fn handle(st: &Arc<AppState>, req: &Req) -> Response {
             return r;
         }
     };
+    req.caller = Some(caller.clone());
+    let req = &req;
+    // Encoded separators and control characters never reach routing (a name holding `%2F` would address
+    // another resource).
+    if let Err(e) = crate::cloud::names::check_segments(&req.segs) {
+        return e.into_response();
+    }
     if req.is(0, "subscriptions") && req.segs.len() >= 2 {
         if let Err(e) = crate::cloud::auth::check_tenant(st, &caller, req.seg(1)) {
             let mut r = e.into_response();
