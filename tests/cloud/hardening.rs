@@ -479,3 +479,146 @@ mod names {
         );
     }
 }
+
+mod bounded_work {
+    use super::*;
+
+    fn template_with(extra: Value) -> Value {
+        let mut t = json!({"$schema": RG_SCHEMA, "contentVersion": "1.0.0.0", "resources": []});
+        for (k, v) in extra.as_object().unwrap() {
+            t[k] = v.clone();
+        }
+        t
+    }
+
+    async fn refused(c: &Cloud, name: &str, template: Value) -> Value {
+        let r = c
+            .put(
+                &dep_path(Some("rg-limits"), name),
+                json!({"properties": {"mode": "Incremental", "template": template}}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{name}: {}", r.body);
+        r.body["error"].clone()
+    }
+
+    /// Azure's documented limits, each with ARM's error.
+    #[tokio::test]
+    async fn templates_beyond_azure_s_limits_are_refused_with_arm_s_errors() {
+        let c = Cloud::default().await;
+        c.rg("rg-limits", "uksouth").await;
+        let params: serde_json::Map<String, Value> = (0..257)
+            .map(|i| {
+                (
+                    format!("p{i}"),
+                    json!({"type": "string", "defaultValue": "x"}),
+                )
+            })
+            .collect();
+        let e = refused(&c, "params", template_with(json!({"parameters": params}))).await;
+        assert_eq!(e["code"], "InvalidTemplate");
+        assert_eq!(e["message"], "Deployment template validation failed: 'The number of template parameters limit exceeded. Limit: '256' and actual: '257'.'");
+        let vars: serde_json::Map<String, Value> =
+            (0..257).map(|i| (format!("v{i}"), json!(i))).collect();
+        let e = refused(&c, "vars", template_with(json!({"variables": vars}))).await;
+        assert!(
+            e["message"]
+                .as_str()
+                .unwrap()
+                .contains("template variables limit exceeded. Limit: '256'"),
+            "{e}"
+        );
+        let outputs: serde_json::Map<String, Value> = (0..65)
+            .map(|i| (format!("o{i}"), json!({"type": "int", "value": i})))
+            .collect();
+        let e = refused(&c, "outputs", template_with(json!({"outputs": outputs}))).await;
+        assert!(
+            e["message"]
+                .as_str()
+                .unwrap()
+                .contains("template outputs limit exceeded. Limit: '64'"),
+            "{e}"
+        );
+        // Two copy loops within armexpr's per-loop bound, 802 resources together.
+        let nsgs = |prefix: &str| {
+            json!({
+                "type": "Microsoft.Network/networkSecurityGroups", "apiVersion": "2023-09-01",
+                "name": format!("[concat('{prefix}', copyIndex())]"), "location": "uksouth",
+                "copy": {"name": prefix, "count": 401}, "properties": {}
+            })
+        };
+        let many = template_with(json!({"resources": [nsgs("nsg-a-"), nsgs("nsg-b-")]}));
+        let e = refused(&c, "resources", many).await;
+        assert_eq!(e["message"], "Deployment template validation failed: 'The number of template resources limit exceeded. Limit: '800' and actual: '802'.'");
+        let long = format!("[concat('{}')]", "a".repeat(24_576));
+        let e = refused(
+            &c,
+            "expression",
+            template_with(json!({"variables": {"long": long}})),
+        )
+        .await;
+        assert_eq!(e["code"], "InvalidTemplate");
+        assert!(
+            e["message"]
+                .as_str()
+                .unwrap()
+                .contains("'variables.long' is 24588 characters long; the limit is '24576'"),
+            "{e}"
+        );
+        let huge = template_with(json!({"variables": {"blob": "b".repeat(4 * 1024 * 1024)}}));
+        let e = refused(&c, "huge", huge).await;
+        assert_eq!(e["code"], "DeploymentTemplateTooLarge", "{e}");
+        // Within every limit: accepted.
+        let d = c
+            .deploy(Some("rg-limits"), "fine", json!({"properties": {"mode": "Incremental", "template": template_with(json!({"variables": {"v": 1}}))}}))
+            .await;
+        assert_eq!(d.body["properties"]["provisioningState"], "Succeeded");
+    }
+
+    /// Row 6: a 1.5 KB deployment whose variables concat a string with itself 27 times (about 6.7 GB) used
+    /// to exhaust the server's memory. The bound lives in armexpr; the cloud answers with ARM's error and
+    /// stays up.
+    #[tokio::test]
+    async fn the_doubling_template_is_answered_with_an_error_and_the_server_stays_up() {
+        let c = Cloud::default().await;
+        c.rg("rg-doubling", "uksouth").await;
+        let mut vars = serde_json::Map::new();
+        vars.insert("v0".into(), json!("x".repeat(50)));
+        for i in 1..=27 {
+            vars.insert(
+                format!("v{i}"),
+                json!(format!(
+                    "[concat(variables('v{0}'), variables('v{0}'))]",
+                    i - 1
+                )),
+            );
+        }
+        let template = json!({
+            "$schema": RG_SCHEMA, "contentVersion": "1.0.0.0", "variables": vars,
+            "resources": [{"type": "Microsoft.Storage/storageAccounts", "apiVersion": ST_API, "name": "stdoubling",
+                           "location": "uksouth", "sku": {"name": "Standard_LRS"}, "kind": "StorageV2",
+                           "tags": {"big": "[variables('v27')]"}, "properties": {}}],
+            "outputs": {"big": {"type": "string", "value": "[variables('v27')]"}}
+        });
+        let body = json!({"properties": {"mode": "Incremental", "template": template}});
+        assert!(body.to_string().len() < 2048);
+        let r = c
+            .put(&dep_path(Some("rg-doubling"), "doubling"), body)
+            .await;
+        let error = if r.status.is_success() {
+            c.wait_deployment(&r).await.body["properties"]["error"].clone()
+        } else {
+            assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+            r.body["error"].clone()
+        };
+        assert!(error.to_string().contains("InvalidTemplate"), "{error}");
+        // Still serving.
+        assert_eq!(c.get(&rg_path("rg-doubling")).await.status, StatusCode::OK);
+        assert_eq!(
+            c.get(&storage_path("rg-doubling", "stdoubling"))
+                .await
+                .status,
+            StatusCode::NOT_FOUND
+        );
+    }
+}

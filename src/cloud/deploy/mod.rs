@@ -122,13 +122,108 @@ pub(super) fn parse_request(body: &Value, sub_scope: bool) -> Result<DeployReque
             Some(_) => {}
         }
     }
+    let parameters = props.get("parameters").cloned().unwrap_or(Value::Null);
+    check_limits(&template, &parameters)?;
     Ok(DeployRequest {
         location: if sub_scope { location } else { None },
         tags: body.get("tags").filter(|t| t.is_object()).cloned(),
         complete,
         template,
-        parameters: props.get("parameters").cloned().unwrap_or(Value::Null),
+        parameters,
     })
+}
+
+/// Azure's documented template limits
+/// (<https://learn.microsoft.com/azure/azure-resource-manager/templates/best-practices#template-limits>):
+/// bytes of the template and of its parameters, counts of parameters, variables and outputs, and characters
+/// in one expression. The resource count (800, copies included) is checked once the plan is expanded.
+pub(super) mod limits {
+    /// Bytes of a template, and of its parameters.
+    pub const TEMPLATE_BYTES: usize = 4 * 1024 * 1024;
+    pub const PARAMETERS: usize = 256;
+    pub const VARIABLES: usize = 256;
+    pub const RESOURCES: usize = 800;
+    pub const OUTPUTS: usize = 64;
+    pub const EXPRESSION_CHARS: usize = 24_576;
+}
+
+fn limit_exceeded(what: &str, limit: usize, actual: usize) -> ArmError {
+    ArmError::bad_request(
+        "InvalidTemplate",
+        format!("Deployment template validation failed: 'The number of {what} limit exceeded. Limit: '{limit}' and actual: '{actual}'.'"),
+    )
+}
+
+fn check_limits(template: &Value, parameters: &Value) -> Result<(), ArmError> {
+    for (what, v, code) in [
+        ("template", template, "DeploymentTemplateTooLarge"),
+        ("parameters", parameters, "DeploymentParametersTooLarge"),
+    ] {
+        let bytes = v.to_string().len();
+        if bytes > limits::TEMPLATE_BYTES {
+            return Err(ArmError::bad_request(
+                code,
+                format!(
+                    "The {what} is {bytes} bytes; Azure accepts at most {} (4 MB). Split the template into nested deployments or modules.",
+                    limits::TEMPLATE_BYTES
+                ),
+            ));
+        }
+    }
+    let count = |key: &str| template[key].as_object().map_or(0, Map::len);
+    for (key, what, limit) in [
+        ("parameters", "template parameters", limits::PARAMETERS),
+        ("variables", "template variables", limits::VARIABLES),
+        ("outputs", "template outputs", limits::OUTPUTS),
+    ] {
+        if count(key) > limit {
+            return Err(limit_exceeded(what, limit, count(key)));
+        }
+    }
+    let given = parameters
+        .get("parameters")
+        .filter(|_| parameters.get("$schema").is_some())
+        .unwrap_or(parameters);
+    if let Some(n) = given
+        .as_object()
+        .map(Map::len)
+        .filter(|n| *n > limits::PARAMETERS)
+    {
+        return Err(limit_exceeded("parameters", limits::PARAMETERS, n));
+    }
+    longest_expression(template, "")
+}
+
+/// Refuse a template expression longer than ARM's limit, naming where it is.
+fn longest_expression(v: &Value, path: &str) -> Result<(), ArmError> {
+    match v {
+        Value::String(s) if is_expression(s) => {
+            let n = s.chars().count();
+            if n > limits::EXPRESSION_CHARS {
+                return Err(ArmError::bad_request(
+                    "InvalidTemplate",
+                    format!(
+                        "Deployment template validation failed: 'The template expression at '{path}' is {n} characters long; the limit is '{}'.'",
+                        limits::EXPRESSION_CHARS
+                    ),
+                ));
+            }
+            Ok(())
+        }
+        Value::Array(a) => a
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, x)| longest_expression(x, &format!("{path}[{i}]"))),
+        Value::Object(o) => o.iter().try_for_each(|(k, x)| {
+            let p = if path.is_empty() {
+                k.clone()
+            } else {
+                format!("{path}.{k}")
+            };
+            longest_expression(x, &p)
+        }),
+        _ => Ok(()),
+    }
 }
 
 pub(super) fn template_error(e: &armexpr::Error) -> ArmError {
@@ -234,6 +329,14 @@ pub(super) fn build_plan(
     let scope = scope_for(st, sub, rg, dr.location.as_deref(), name)?;
     let plan =
         Plan::new(&dr.template, &values, &scope, Mode::Strict).map_err(|e| template_error(&e))?;
+    let resources = plan.nodes.len();
+    if resources > limits::RESOURCES {
+        return Err(limit_exceeded(
+            "template resources",
+            limits::RESOURCES,
+            resources,
+        ));
+    }
     plan.layers().map_err(|e| template_error(&e))?;
     // ARM validates the outputs' expressions up front too; values that need deployed resources wait.
     if let Err(e) = plan.outputs(&armexpr::Unresolved) {
