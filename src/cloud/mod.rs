@@ -38,6 +38,7 @@ mod names;
 mod policy;
 mod rbac;
 mod realism;
+mod sealed;
 mod storage;
 mod store;
 mod tls;
@@ -191,6 +192,8 @@ pub(crate) struct AppState {
     /// Secure parameters (`securestring`, `secureObject`) of deployments in flight, by deployment key. They
     /// live only here, never in the state database: a restart fails those deployments (see `deploy::recover`).
     pub secure_parameters: Mutex<HashMap<String, Map<String, Value>>>,
+    /// Seals Key Vault secret values before they are stored.
+    pub sealer: sealed::Sealer,
     stopping: std::sync::atomic::AtomicBool,
 }
 
@@ -276,6 +279,7 @@ fn check_exposure(config: &Config) -> Result<(), Error> {
 
 /// The files of a state folder that hold state (the CA's key is checked, not changed: see [`tls`]).
 const STATE_FILES: [&str; 4] = ["state.db", "state.db-wal", "state.db-shm", "ca.pem"];
+// `state.key` is checked like the CA key: created 0600, refused when others can read it.
 
 /// Create the state folder if needed and make it private whatever the umask: the folder 0700, its state
 /// files 0600. `state.db` is created 0600 before SQLite opens it, and SQLite gives its `-wal` and `-shm`
@@ -371,6 +375,7 @@ impl Server {
             tokens: Mutex::new(HashMap::new()),
             issued: Mutex::new(std::collections::BTreeMap::new()),
             secure_parameters: Mutex::new(HashMap::new()),
+            sealer: sealed::Sealer::open_or_create(config.state_dir.as_deref())?,
             stopping: std::sync::atomic::AtomicBool::new(false),
             config,
         });

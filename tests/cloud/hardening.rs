@@ -134,6 +134,58 @@ mod secrets {
             )
         );
     }
+    /// Row 3: emulated Key Vault secret values sat in plain text in state.db.
+    #[tokio::test]
+    async fn key_vault_secret_values_are_sealed_at_rest_and_still_resolve_after_a_restart() {
+        const VALUE: &str = "Kv-S3cret-Value-0123456789";
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config {
+            state_dir: Some(dir.path().to_path_buf()),
+            ..Config::default()
+        };
+        let vault = format!("/subscriptions/{SUB}/resourceGroups/rg-kv/providers/Microsoft.KeyVault/vaults/kv-sealed");
+        let c = Cloud::start(config.clone()).await;
+        c.rg("rg-kv", "uksouth").await;
+        let r = c.put(&vault, json!({"location": "uksouth", "properties": {"tenantId": "t", "sku": {"family": "A", "name": "standard"}}})).await;
+        assert!(r.status.is_success(), "{}", r.body);
+        let r = c
+            .put(
+                &format!("{vault}/secrets/admin"),
+                json!({"properties": {"value": VALUE}}),
+            )
+            .await;
+        assert!(r.status.is_success(), "{}", r.body);
+        assert!(!r.body.to_string().contains(VALUE));
+        c.server.shutdown().await;
+        for entry in std::fs::read_dir(dir.path()).unwrap() {
+            let path = entry.unwrap().path();
+            let bytes = std::fs::read(&path).unwrap();
+            assert!(
+                !bytes.windows(VALUE.len()).any(|w| w == VALUE.as_bytes()),
+                "{} holds the secret value",
+                path.display()
+            );
+        }
+        assert_eq!(mode(&dir.path().join("state.key")), 0o600);
+        // After a restart a Key Vault reference still resolves to the value.
+        let c = Cloud::start(config).await;
+        let template = json!({"$schema": RG_SCHEMA, "contentVersion": "1.0.0.0",
+            "parameters": {"pw": {"type": "string"}}, "resources": [],
+            "outputs": {"pw": {"type": "string", "value": "[parameters('pw')]"}}});
+        let d = c
+            .deploy(
+                Some("rg-kv"),
+                "kvref",
+                json!({"properties": {"mode": "Incremental", "template": template, "parameters": {
+                    "pw": {"reference": {"keyVault": {"id": vault}, "secretName": "admin"}}}}}),
+            )
+            .await;
+        assert_eq!(
+            d.body["properties"]["outputs"]["pw"]["value"], VALUE,
+            "{}",
+            d.body
+        );
+    }
 }
 
 mod exposure {

@@ -66,8 +66,12 @@ impl Resolver for StateResolver<'_> {
             }
         };
         match found {
-            Some(body) if full => Ok(body),
-            Some(body) => Ok(body.get("properties").cloned().unwrap_or(Value::Null)),
+            // Secret values are write-only here too, as in Azure.
+            Some(body) if full => Ok(http::redact(body)),
+            Some(body) => Ok(http::redact(body)
+                .get("properties")
+                .cloned()
+                .unwrap_or(Value::Null)),
             None => Err(armexpr::Error::Resolver {
                 code: "ResourceNotFound".into(),
                 message: format!("The Resource '{id}' was not found."),

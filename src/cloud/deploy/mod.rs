@@ -261,7 +261,7 @@ fn resolve_key_vault(st: &AppState, parameters: &Value) -> Result<Value, ArmErro
                 let value = st
                     .store
                     .get_resource(&format!("{vault}/secrets/{secret}"))?
-                    .and_then(|s| s["properties"]["value"].as_str().map(str::to_string))
+                    .and_then(|s| http::secret_value(st, &s))
                     .ok_or_else(|| {
                         ArmError::bad_request(
                             "KeyVaultParameterReferenceSecretRetrieveFailed",

@@ -218,7 +218,13 @@ fn changes_for(
                     ));
                 };
                 match http::prepare_write(st, &rid, &node.api_version, &body, false) {
-                    Ok(w) => out.push(change(&w.id, w.existing, Some(w.body), ids_only)),
+                    // Compared and shown as clients see them: a secret's value is write-only.
+                    Ok(w) => out.push(change(
+                        &w.id,
+                        w.existing.map(http::redact),
+                        Some(http::redact(w.body)),
+                        ids_only,
+                    )),
                     Err(e)
                         if e.code == "ResourceGroupNotFound"
                             || e.code == "ParentResourceNotFound" =>

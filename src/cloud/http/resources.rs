@@ -379,7 +379,8 @@ pub fn write_resource(
     input: &Value,
     patch: bool,
 ) -> Result<(Value, bool), ArmError> {
-    let w = prepare_write(st, id, api_version, input, patch)?;
+    let mut w = prepare_write(st, id, api_version, input, patch)?;
+    seal_secret_value(st, &mut w.body)?;
     let created = st.store.tx(|tx| {
         Store::put_resource(
             tx,
@@ -391,6 +392,29 @@ pub fn write_resource(
         )
     })?;
     Ok((w.body, created))
+}
+
+/// A Key Vault secret's value is stored sealed (see `sealed`); other bodies are stored as they are.
+fn seal_secret_value(st: &AppState, body: &mut Value) -> Result<(), ArmError> {
+    if !body["type"]
+        .as_str()
+        .is_some_and(|t| t.eq_ignore_ascii_case("Microsoft.KeyVault/vaults/secrets"))
+    {
+        return Ok(());
+    }
+    if let Some(v) = body["properties"]["value"].as_str() {
+        let sealed = st
+            .sealer
+            .seal(v)
+            .ok_or_else(|| ArmError::internal("The local cloud could not seal a secret value."))?;
+        body["properties"]["value"] = json!(sealed);
+    }
+    Ok(())
+}
+
+/// The plain value of a stored Key Vault secret.
+pub fn secret_value(st: &AppState, stored: &Value) -> Option<String> {
+    st.sealer.open(stored["properties"]["value"].as_str()?)
 }
 
 /// A resource as clients see it: Key Vault secret values are write-only, as in Azure.
