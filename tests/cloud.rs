@@ -2089,3 +2089,5 @@ mod exemplar {
         assert_eq!(denied.body["error"]["code"], "RequestDisallowedByPolicy");
     }
 }
+
+mod hardening;

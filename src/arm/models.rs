@@ -3,95 +3,11 @@
 //! matches case-insensitively. Maps are `BTreeMap` so that serialising a model is deterministic.
 
 use super::error::ErrorDetail;
+use crate::protocol::lenient_enum;
+pub use crate::protocol::ProvisioningState;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 use std::collections::BTreeMap;
-
-macro_rules! lenient_enum {
-    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-        pub enum $name {
-            $($(#[$vmeta])* $variant,)+
-            /// A value this version of trustprint does not know, kept as ARM wrote it.
-            Other(String),
-        }
-
-        impl $name {
-            /// The value as ARM writes it.
-            pub fn as_str(&self) -> &str {
-                match self {
-                    $($name::$variant => stringify!($variant),)+
-                    $name::Other(s) => s,
-                }
-            }
-
-            /// Parses case-insensitively; unknown values become `Other`.
-            pub fn parse(s: &str) -> Self {
-                $(if s.eq_ignore_ascii_case(stringify!($variant)) {
-                    return $name::$variant;
-                })+
-                $name::Other(s.to_owned())
-            }
-        }
-
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-
-        impl Serialize for $name {
-            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.serialize_str(self.as_str())
-            }
-        }
-
-        impl<'de> Deserialize<'de> for $name {
-            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let s = String::deserialize(d)?;
-                Ok($name::parse(&s))
-            }
-        }
-    };
-}
-
-lenient_enum! {
-    /// `provisioningState` of a resource, a deployment or an operation status.
-    ProvisioningState {
-        /// Accepted, not started.
-        Accepted,
-        /// In progress.
-        Running,
-        /// In progress (resource providers).
-        Creating,
-        /// In progress (resource providers).
-        Updating,
-        /// In progress (resource groups, deployments being deleted).
-        Deleting,
-        /// Deployment queued behind another.
-        Waiting,
-        /// Done, well.
-        Succeeded,
-        /// Done, badly.
-        Failed,
-        /// Cancelled by a caller.
-        Canceled,
-        /// The deployment is ready (an intermediate state).
-        Ready,
-    }
-}
-
-impl ProvisioningState {
-    /// Succeeded, Failed and Canceled end an operation; everything else (including unknown states) means
-    /// keep polling.
-    pub fn is_terminal(&self) -> bool {
-        matches!(
-            self,
-            ProvisioningState::Succeeded | ProvisioningState::Failed | ProvisioningState::Canceled
-        )
-    }
-}
 
 lenient_enum! {
     /// Deployment mode.

@@ -9,6 +9,7 @@ pub mod import;
 pub mod manifest;
 mod migrate;
 pub mod release;
+mod secrets;
 mod source;
 
 pub use manifest::{
@@ -17,6 +18,7 @@ pub use manifest::{
 };
 pub use migrate::Migrated;
 pub use release::open_version;
+pub use secrets::secret_outputs;
 pub use source::{cache_dir, lint};
 
 use std::path::PathBuf;

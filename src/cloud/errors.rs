@@ -1,9 +1,11 @@
-//! ARM's error shape: `{"error":{"code","message","target"?,"details":[..],"additionalInfo":[..]}}` with the
-//! `x-ms-error-code` header. Every handler returns [`ArmError`] on failure so the wire shape is built in one place.
+//! The emulator's error: ARM's error tree ([`crate::protocol::ErrorDetail`], the one definition of the wire
+//! shape the client reads too) with the HTTP status it travels with and the `x-ms-error-code` header. Every
+//! handler returns [`ArmError`] on failure.
 
+use crate::protocol::{AdditionalInfo, ErrorDetail, ErrorResponse};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 
 /// An error as Azure Resource Manager reports it, with the HTTP status it travels with.
 #[derive(Debug, Clone, PartialEq)]
@@ -64,49 +66,55 @@ impl ArmError {
         self
     }
 
+    /// The error tree as the protocol defines it.
+    pub fn detail(&self) -> ErrorDetail {
+        ErrorDetail {
+            code: self.code.clone(),
+            message: self.message.clone(),
+            target: self.target.clone(),
+            details: self.details.iter().map(ArmError::detail).collect(),
+            additional_info: self
+                .additional_info
+                .iter()
+                .map(|v| {
+                    serde_json::from_value(v.clone()).unwrap_or_else(|_| AdditionalInfo {
+                        kind: String::new(),
+                        info: v.clone(),
+                    })
+                })
+                .collect(),
+        }
+    }
+
+    /// An error read from its protocol form, travelling with `status`.
+    pub fn from_detail(status: StatusCode, d: ErrorDetail) -> Self {
+        ArmError {
+            status,
+            code: d.code,
+            message: d.message,
+            target: d.target,
+            details: d
+                .details
+                .into_iter()
+                .map(|d| ArmError::from_detail(StatusCode::BAD_REQUEST, d))
+                .collect(),
+            additional_info: d
+                .additional_info
+                .iter()
+                .filter_map(|i| serde_json::to_value(i).ok())
+                .collect(),
+        }
+    }
+
     /// The inner object (`{"code","message",...}`), as it appears nested in `details` or `properties.error`.
     pub fn to_value(&self) -> Value {
-        let mut m = Map::new();
-        m.insert("code".into(), json!(self.code));
-        m.insert("message".into(), json!(self.message));
-        if let Some(t) = &self.target {
-            m.insert("target".into(), json!(t));
-        }
-        if !self.details.is_empty() {
-            m.insert(
-                "details".into(),
-                Value::Array(self.details.iter().map(ArmError::to_value).collect()),
-            );
-        }
-        if !self.additional_info.is_empty() {
-            m.insert(
-                "additionalInfo".into(),
-                Value::Array(self.additional_info.clone()),
-            );
-        }
-        Value::Object(m)
+        serde_json::to_value(self.detail()).unwrap_or(Value::Null)
     }
 
     /// Read an error back from its JSON form (stored deployment errors).
     pub fn from_value(v: &Value) -> Option<ArmError> {
-        let code = v.get("code")?.as_str()?;
-        let message = v.get("message").and_then(Value::as_str).unwrap_or("");
-        Some(ArmError {
-            status: StatusCode::BAD_REQUEST,
-            code: code.to_string(),
-            message: message.to_string(),
-            target: v.get("target").and_then(Value::as_str).map(str::to_string),
-            details: v
-                .get("details")
-                .and_then(Value::as_array)
-                .map(|d| d.iter().filter_map(ArmError::from_value).collect())
-                .unwrap_or_default(),
-            additional_info: v
-                .get("additionalInfo")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default(),
-        })
+        let d: ErrorDetail = serde_json::from_value(v.clone()).ok()?;
+        (!d.code.is_empty()).then(|| ArmError::from_detail(StatusCode::BAD_REQUEST, d))
     }
 }
 
@@ -118,7 +126,10 @@ impl std::fmt::Display for ArmError {
 
 impl IntoResponse for ArmError {
     fn into_response(self) -> Response {
-        let body = json!({ "error": self.to_value() });
+        let body = ErrorResponse {
+            error: self.detail(),
+        };
+        let body = serde_json::to_value(&body).unwrap_or(Value::Null);
         let mut resp = (self.status, super::http::json_body(&body)).into_response();
         if let Ok(v) = HeaderValue::from_str(&self.code) {
             resp.headers_mut().insert("x-ms-error-code", v);
@@ -141,5 +152,41 @@ impl From<serde_json::Error> for ArmError {
         ArmError::internal(format!(
             "The local cloud's stored state is not valid JSON: {e}"
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[tokio::test]
+    async fn the_wire_body_is_the_one_the_arm_client_reads() {
+        let e = ArmError::bad_request("DeploymentFailed", "At least one resource failed.")
+            .with_target("/subscriptions/s/deployments/d")
+            .with_details(vec![ArmError::bad_request("InvalidTemplate", "bad")
+                .with_info(
+                    json!({"type": "TemplateViolation", "info": {"path": "resources[0]"}}),
+                )]);
+        let resp = e.clone().into_response();
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(resp.headers()["x-ms-error-code"], "DeploymentFailed");
+        let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let read = crate::arm::ErrorDetail::from_body(&bytes).unwrap();
+        assert_eq!(read.code, "DeploymentFailed");
+        assert_eq!(
+            read.target.as_deref(),
+            Some("/subscriptions/s/deployments/d")
+        );
+        assert_eq!(read.details[0].code, "InvalidTemplate");
+        assert_eq!(read.details[0].additional_info[0].kind, "TemplateViolation");
+        assert_eq!(
+            read.details[0].additional_info[0].info["path"],
+            "resources[0]"
+        );
+        // And a stored error reads back whole.
+        assert_eq!(ArmError::from_value(&e.to_value()), Some(e));
     }
 }

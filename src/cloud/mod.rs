@@ -15,10 +15,14 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Layout: `http` (front door and routing; groups, subscriptions, tags, generic resources), `deploy`
-//! (deployments, validate, what-if, the engine on [`crate::armexpr`]), `auth` (tokens), `store` (SQLite),
-//! `catalog` (regions and resource types), `policy` (Allowed locations), `realism` (latency, throttling,
-//! faults), `tls` (local CA).
+//! Layout: `http` (the handlers' toolkit; `http::router` is the front door and routes to the handlers of
+//! subscriptions, groups, tags and generic resources; `http::resources` is the write path requests and
+//! deployments share), `deploy` (`handlers` for deployments' HTTP API, `engine` runs them on
+//! [`crate::armexpr`], `whatif`, `secrets`), `auth` (tokens), `rbac` (roles), `store` (SQLite), `catalog`
+//! (regions and resource types), `policy` (Allowed locations), `realism` (latency, throttling, faults), `tls`
+//! (local CA). ARM's wire shapes (error body, provisioning states) come from [`crate::protocol`], shared with
+//! the client. Nothing here imports the tool's stages (run, deploy, fleet, cli, record, render, check, cost,
+//! evidence).
 
 // ArmError carries ARM's whole error shape (details, additionalInfo); it travels only on the cold error path
 // of a request, so its size does not matter and boxing it would only obscure the handlers.
@@ -30,9 +34,11 @@ mod deploy;
 mod errors;
 mod http;
 mod ids;
+mod names;
 mod policy;
 mod rbac;
 mod realism;
+mod sealed;
 mod storage;
 mod store;
 mod tls;
@@ -149,6 +155,19 @@ pub enum Error {
     /// The local certificate authority or server certificate could not be made.
     #[error("local cloud: TLS setup: {0}")]
     Tls(String),
+    /// Listening where other machines can reach it without a client secret and TLS would hand an Owner token
+    /// to anyone on the network, over plain HTTP.
+    #[error("local cloud: refusing to listen on {addr}, an address other machines can reach, without {missing}: anyone who can reach it could get an Owner token{}. Give --client-secret (or --identity) and --tls, or listen on 127.0.0.1", if *tls { "" } else { " and read every token in plain HTTP" })]
+    Exposed {
+        addr: SocketAddr,
+        /// What is missing, in words (`--tls`, `--client-secret (or --identity)`, or both).
+        missing: String,
+        /// Whether TLS was asked for.
+        tls: bool,
+    },
+    /// A private file of the state folder can be read by other users.
+    #[error("local cloud: {} is readable by other users (mode {mode:04o}); it must be private: run `chmod 600 {}`", path.display(), path.display())]
+    NotPrivate { path: PathBuf, mode: u32 },
     /// No async runtime could be started (CLI only).
     #[error("local cloud: cannot start the async runtime: {0}")]
     Runtime(#[source] std::io::Error),
@@ -173,6 +192,8 @@ pub(crate) struct AppState {
     /// Secure parameters (`securestring`, `secureObject`) of deployments in flight, by deployment key. They
     /// live only here, never in the state database: a restart fails those deployments (see `deploy::recover`).
     pub secure_parameters: Mutex<HashMap<String, Map<String, Value>>>,
+    /// Seals Key Vault secret values before they are stored.
+    pub sealer: sealed::Sealer,
     stopping: std::sync::atomic::AtomicBool,
 }
 
@@ -237,6 +258,80 @@ impl AppState {
     }
 }
 
+/// Refuse to listen on a non-loopback address without a client secret (or registered identities) and TLS.
+fn check_exposure(config: &Config) -> Result<(), Error> {
+    if config.addr.ip().is_loopback() {
+        return Ok(());
+    }
+    let secret = config.client_secret.is_some() || !config.identities.is_empty();
+    let missing = match (secret, config.tls) {
+        (true, true) => return Ok(()),
+        (false, true) => "--client-secret (or --identity)",
+        (true, false) => "--tls",
+        (false, false) => "--client-secret (or --identity) and --tls",
+    };
+    Err(Error::Exposed {
+        addr: config.addr,
+        missing: missing.to_string(),
+        tls: config.tls,
+    })
+}
+
+/// The files of a state folder that hold state (the CA's key is checked, not changed: see [`tls`]).
+const STATE_FILES: [&str; 4] = ["state.db", "state.db-wal", "state.db-shm", "ca.pem"];
+// `state.key` is checked like the CA key: created 0600, refused when others can read it.
+
+/// Create the state folder if needed and make it private whatever the umask: the folder 0700, its state
+/// files 0600. `state.db` is created 0600 before SQLite opens it, and SQLite gives its `-wal` and `-shm`
+/// files the database's mode.
+fn private_state_dir(dir: &std::path::Path) -> Result<(), Error> {
+    let io = |path: &std::path::Path| {
+        let path = path.to_path_buf();
+        move |source| Error::StateDir { path, source }
+    };
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io(dir))?;
+        let db = dir.join("state.db");
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(&db)
+            .map_err(io(&db))?;
+        for f in STATE_FILES {
+            let p = dir.join(f);
+            if p.exists() {
+                std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600))
+                    .map_err(io(&p))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Refuse a private file (the CA's key) that other users can read, naming the `chmod` that fixes it.
+pub(crate) fn check_private(path: &std::path::Path) -> Result<(), Error> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = std::fs::metadata(path).map_err(|source| Error::StateDir {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(Error::NotPrivate {
+                path: path.to_path_buf(),
+                mode,
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Starts the local cloud.
 pub struct Server;
 
@@ -247,11 +342,9 @@ impl Server {
     /// marked Failed with code `DeploymentInterrupted`; each resource they had written is complete, because
     /// every resource write is one transaction. Interrupted resource group deletes are completed.
     pub async fn start(config: Config) -> Result<RunningServer, Error> {
+        check_exposure(&config)?;
         if let Some(dir) = &config.state_dir {
-            std::fs::create_dir_all(dir).map_err(|source| Error::StateDir {
-                path: dir.clone(),
-                source,
-            })?;
+            private_state_dir(dir)?;
         }
         let store =
             store::Store::open(config.state_dir.as_deref()).map_err(|source| Error::Store {
@@ -282,6 +375,7 @@ impl Server {
             tokens: Mutex::new(HashMap::new()),
             issued: Mutex::new(std::collections::BTreeMap::new()),
             secure_parameters: Mutex::new(HashMap::new()),
+            sealer: sealed::Sealer::open_or_create(config.state_dir.as_deref())?,
             stopping: std::sync::atomic::AtomicBool::new(false),
             config,
         });

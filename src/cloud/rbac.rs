@@ -7,8 +7,9 @@
 //! fresh local cloud needs no setup). With assignments, an identity holds the roles assigned to its client
 //! id at the request's scope or any scope above it; reads need any role, writes, deletes and POST actions
 //! need Contributor or Owner, and writes or deletes of `Microsoft.Authorization` resources (role and policy
-//! assignments) need Owner. Not emulated: custom roles, deny assignments, data actions, and checks of the
-//! resources a deployment writes (the deployment itself is checked; see `docs/local-cloud.md`).
+//! assignments) need Owner. Every write and delete a deployment makes, at every nesting level, is checked
+//! as a request of the deployment's caller ([`authorize_id`]). Not emulated: custom roles, deny assignments
+//! and data actions (see `docs/local-cloud.md`).
 
 use super::errors::ArmError;
 use super::http::Req;
@@ -187,10 +188,35 @@ pub fn authorize(
     client_id: &str,
     req: &Req,
 ) -> Result<(), ArmError> {
+    authorize_path(assignments, client_id, &req.method, &req.segs)
+}
+
+/// Check that `client_id` may perform `method` on the resource `id`, as if it had sent that request itself:
+/// what a deployment's engine asks before each write or delete it makes for its caller.
+pub fn authorize_id(
+    assignments: &[RoleAssignment],
+    client_id: &str,
+    method: &Method,
+    id: &str,
+) -> Result<(), ArmError> {
+    let segs: Vec<String> = id
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
+    authorize_path(assignments, client_id, method, &segs)
+}
+
+fn authorize_path(
+    assignments: &[RoleAssignment],
+    client_id: &str,
+    method: &Method,
+    segs: &[String],
+) -> Result<(), ArmError> {
     if assignments.is_empty() {
         return Ok(());
     }
-    let (action, scope) = action_and_scope(&req.method, &req.segs);
+    let (action, scope) = action_and_scope(method, segs);
     let allowed = assignments.iter().any(|a| {
         a.client_id.eq_ignore_ascii_case(client_id)
             && covers(&a.scope, &scope)

@@ -57,6 +57,7 @@ fn load_or_create_ca(dir: Option<&Path>) -> Result<(String, KeyPair), Error> {
     if let Some(d) = dir {
         let (cert_path, key_path) = (d.join("ca.pem"), d.join("ca-key.pem"));
         if cert_path.exists() && key_path.exists() {
+            super::check_private(&key_path)?;
             let read = |p: &Path| {
                 std::fs::read_to_string(p).map_err(|source| Error::StateDir {
                     path: p.to_path_buf(),
