@@ -782,3 +782,47 @@ mod properties {
         }
     }
 }
+
+/// Issue #18, row 1: an output derived from a secure parameter passed `blueprint lint`, and the stamp then
+/// recorded the password in the lock. Lint now refuses it, naming the deployment, template, output and source.
+#[test]
+fn blueprint_lint_refuses_outputs_derived_from_secrets() {
+    fn copy(from: &std::path::Path, to: &std::path::Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            let target = to.join(entry.file_name());
+            if entry.file_type().unwrap().is_dir() {
+                copy(&entry.path(), &target);
+            } else {
+                std::fs::copy(entry.path(), &target).unwrap();
+            }
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let bp = dir.path().join("minimal");
+    copy(&crate::harness::fixture_blueprint("minimal"), &bp);
+    let lint = || {
+        crate::harness::Test::new()
+            .arg("--blueprint")
+            .arg(&bp)
+            .args(["blueprint", "lint"])
+    };
+    lint().status(0).stdout_has("no problems").run();
+
+    let spoke = bp.join("templates/core/spoke.json.tera");
+    let text = std::fs::read_to_string(&spoke).unwrap().replacen(
+        "\"outputs\": {",
+        "\"outputs\": {\n    \"password\": { \"type\": \"securestring\", \"value\": \"[parameters('sqlAdminPassword')]\" },",
+        1,
+    );
+    std::fs::write(&spoke, text).unwrap();
+    lint()
+        .status(4)
+        .stderr_has(
+            "deployment 'spoke' (core/spoke.json.tera): output 'password' derives from secure parameter \
+             'sqlAdminPassword'; Azure never returns secure outputs and trustprint records every output, so \
+             remove these outputs",
+        )
+        .run();
+}

@@ -1599,4 +1599,85 @@ mod tests {
             "{err}"
         );
     }
+
+    // Issue #13's leniencies, as Microsoft's quickstart templates write them.
+    #[test]
+    fn arm_leniencies_of_microsofts_quickstart_templates() {
+        let t = json!({
+            "contentVersion": "1.0.0.0",
+            "parameters": {
+                "subnets": {"type": "array"},
+                "count": {"type": "int"},
+                "tags": {"type": "object"},
+                "enabled": {"type": "bool"},
+                "id": {"type": "string", "defaultValue": "[newGuid()]"}
+            },
+            "resources": [
+                {"type": "Microsoft.Storage/storageAccounts", "apiVersion": "2023-01-01", "name": "st",
+                 "resources": [
+                    {"type": "blobServices/containers", "apiVersion": "2023-01-01", "name": "default/logs",
+                     "dependsOn": ["[resourceId('Microsoft.Storage/storageAccounts/', 'st')]"]},
+                    {"type": "providers/diagnosticSettings", "apiVersion": "2021-05-01-preview",
+                     "name": "Microsoft.Insights/service", "dependsOn": ["st"]}
+                 ]},
+                {"type": "Microsoft.Web/sites", "apiVersion": "2023-01-01", "name": "web", "dependsOn": ["logs"]}
+            ]
+        });
+        let params: Map<String, Value> = serde_json::from_value(json!({
+            "subnets": "[\"a\", \"b\"]", "count": "3", "tags": "{\"x\": \"y\"}", "enabled": "True"
+        }))
+        .unwrap();
+        let scope = DeploymentScope::resource_group("s", "t", "rg", "uksouth", "d");
+        let plan = Plan::new(&t, &params, &scope, Mode::Strict).unwrap();
+        assert_eq!(plan.parameters["subnets"], json!(["a", "b"]));
+        assert_eq!(plan.parameters["count"], json!(3));
+        assert_eq!(plan.parameters["tags"], json!({"x": "y"}));
+        assert_eq!(plan.parameters["enabled"], json!(true));
+        assert_eq!(plan.parameters["id"].as_str().map(str::len), Some(36));
+        let names: Vec<(&str, &str)> = plan
+            .nodes
+            .iter()
+            .map(|n| (n.resource_type.as_str(), n.name.as_str()))
+            .collect();
+        assert_eq!(
+            names,
+            vec![
+                ("Microsoft.Storage/storageAccounts", "st"),
+                (
+                    "Microsoft.Storage/storageAccounts/blobServices/containers",
+                    "st/default/logs"
+                ),
+                (
+                    "Microsoft.Storage/storageAccounts/providers/diagnosticSettings",
+                    "st/Microsoft.Insights/service"
+                ),
+                ("Microsoft.Web/sites", "web"),
+            ]
+        );
+        assert_eq!(
+            plan.nodes[1].id,
+            "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/st/blobServices/default/containers/logs"
+        );
+        assert_eq!(
+            plan.nodes[2].id,
+            "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/st/providers/Microsoft.Insights/diagnosticSettings/service"
+        );
+        assert_eq!(plan.nodes[1].depends_on, vec![0]);
+        assert_eq!(
+            plan.nodes[3].depends_on,
+            vec![1],
+            "dependsOn a child by its short name"
+        );
+        // A string that does not convert is refused with the declared type.
+        let bad: Map<String, Value> = serde_json::from_value(json!({
+            "subnets": "a,b", "count": 3, "tags": {}, "enabled": true
+        }))
+        .unwrap();
+        assert_eq!(
+            Plan::new(&t, &bad, &scope, Mode::Strict)
+                .unwrap_err()
+                .to_string(),
+            "parameter 'subnets': expected a value of type array, got string"
+        );
+    }
 }

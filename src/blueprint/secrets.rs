@@ -29,11 +29,18 @@ pub fn secret_outputs(bp: &Blueprint) -> Result<Vec<String>, crate::Error> {
     Ok(found)
 }
 
-/// Values made of every parameter's example (or default): what the docs show a trust would give.
+/// Values made of every parameter's example (or default), secrets named by environment variable: what the
+/// docs show a trust would give.
 fn example_values(bp: &Blueprint) -> Result<crate::values::Values, crate::Error> {
     let mut tree = Map::new();
     for (key, p) in &bp.manifest.parameters {
         if p.ty == ParamType::Secret {
+            // Secrets are named, never given: an environment variable that is only read at apply time.
+            let env = format!(
+                "TRUSTPRINT_LINT_{}",
+                key.replace('.', "_").to_ascii_uppercase()
+            );
+            insert_dotted(&mut tree, key, serde_json::json!({ "env": env }));
             continue;
         }
         let Some(v) = p.example.as_ref().or(p.default.as_ref()) else {
