@@ -22,6 +22,7 @@ pub mod fleet;
 pub mod load;
 pub mod model;
 pub mod ods;
+pub mod policy;
 pub mod record;
 pub mod render;
 pub mod run;
