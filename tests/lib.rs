@@ -13,5 +13,6 @@ mod evidence;
 mod fleet;
 mod harness;
 mod load;
+mod policy;
 mod render;
 mod run;

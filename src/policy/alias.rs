@@ -64,12 +64,17 @@ mod tests {
             "Microsoft.Sql/servers/databases/zoneRedundant",
             "Microsoft.Sql/servers"
         ));
-        assert!(!applies_to("Microsoft.Sql/servers", "Microsoft.Sql/servers"));
+        assert!(!applies_to(
+            "Microsoft.Sql/servers",
+            "Microsoft.Sql/servers"
+        ));
     }
 
     #[test]
     fn lookups_ignore_case() {
-        let a = Aliases::parse("Microsoft.Storage/storageAccounts/minimumTlsVersion,properties.minimumTlsVersion\n");
+        let a = Aliases::parse(
+            "Microsoft.Storage/storageAccounts/minimumTlsVersion,properties.minimumTlsVersion\n",
+        );
         assert_eq!(
             a.path("microsoft.storage/storageaccounts/MINIMUMTLSVERSION"),
             Some("properties.minimumTlsVersion")

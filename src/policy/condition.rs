@@ -30,10 +30,9 @@ impl std::fmt::Display for Undecidable {
                 f,
                 "the alias {a} is not in the alias data (data/azure-policy/builtins/aliases.csv)"
             ),
-            Undecidable::AfterDeployment { field, expression } => write!(
-                f,
-                "{field} is {expression}, only known after deployment"
-            ),
+            Undecidable::AfterDeployment { field, expression } => {
+                write!(f, "{field} is {expression}, only known after deployment")
+            }
             Undecidable::Invalid(m) => write!(f, "{m}"),
         }
     }
@@ -68,10 +67,12 @@ impl Subject {
             api_version: r.api_version.clone(),
             name,
             full_name: r.name.clone(),
-            location: r
-                .location
-                .clone()
-                .or_else(|| r.body.get("location").and_then(Value::as_str).map(str::to_string)),
+            location: r.location.clone().or_else(|| {
+                r.body
+                    .get("location")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            }),
             tags: r
                 .tags
                 .clone()
@@ -130,7 +131,10 @@ pub fn type_of_id(id: &str) -> Option<String> {
         [s, _] if s.eq_ignore_ascii_case("subscriptions") => {
             Some("Microsoft.Resources/subscriptions".into())
         }
-        [s, _, r, _] if s.eq_ignore_ascii_case("subscriptions") && r.eq_ignore_ascii_case("resourceGroups") => {
+        [s, _, r, _]
+            if s.eq_ignore_ascii_case("subscriptions")
+                && r.eq_ignore_ascii_case("resourceGroups") =>
+        {
             Some("Microsoft.Resources/subscriptions/resourceGroups".into())
         }
         _ => None,
@@ -175,9 +179,12 @@ fn short(v: &Value) -> String {
 #[derive(Debug, Clone)]
 enum Frame {
     /// A field count: the array's property path (lower case, ending `[*]`) and the element.
-    Field { alias: String, path: String, element: Value },
+    Field { alias: String, element: Value },
     /// A value count: its `name` and the element.
-    Value { name: Option<String>, element: Value },
+    Value {
+        name: Option<String>,
+        element: Value,
+    },
 }
 
 /// A field's value on a resource: one value, or every member of a `[*]` array.
@@ -220,7 +227,12 @@ impl Context for PolicyContext {
     fn tenant(&self) -> Value {
         json!({"tenantId": crate::armexpr::PLACEHOLDER_SUBSCRIPTION})
     }
-    fn reference(&self, id: &str, _: Option<&str>, _: bool) -> Result<Value, crate::armexpr::Error> {
+    fn reference(
+        &self,
+        id: &str,
+        _: Option<&str>,
+        _: bool,
+    ) -> Result<Value, crate::armexpr::Error> {
         Err(crate::armexpr::Error::NotYetKnown {
             what: format!("reference('{id}')"),
         })
@@ -242,7 +254,10 @@ const RUNTIME_FUNCTIONS: [&str; 7] = [
 fn needs_runtime(expr: &Expr) -> bool {
     match expr {
         Expr::Call { name, args, .. } => {
-            RUNTIME_FUNCTIONS.iter().any(|f| f.eq_ignore_ascii_case(name)) || args.iter().any(needs_runtime)
+            RUNTIME_FUNCTIONS
+                .iter()
+                .any(|f| f.eq_ignore_ascii_case(name))
+                || args.iter().any(needs_runtime)
         }
         Expr::Property(b, _) => needs_runtime(b),
         Expr::Index(b, i) => needs_runtime(b) || needs_runtime(i),
@@ -274,7 +289,11 @@ pub fn prepare(value: &Value, params: &Map<String, Value>) -> Result<Value, Unde
                 Ok(escape(v))
             }
         },
-        Value::Array(a) => a.iter().map(|v| prepare(v, params)).collect::<Result<_, _>>().map(Value::Array),
+        Value::Array(a) => a
+            .iter()
+            .map(|v| prepare(v, params))
+            .collect::<Result<_, _>>()
+            .map(Value::Array),
         Value::Object(m) => {
             let mut out = Map::with_capacity(m.len());
             for (k, v) in m {
@@ -318,7 +337,9 @@ impl<'a> Evaluation<'a> {
     /// Evaluate a condition with `field` reading `target`.
     pub fn condition(&self, c: &Value, target: &Subject) -> Result<bool, Undecidable> {
         let Some(obj) = c.as_object() else {
-            return Err(Undecidable::Invalid(format!("a condition must be an object, not {c}")));
+            return Err(Undecidable::Invalid(format!(
+                "a condition must be an object, not {c}"
+            )));
         };
         if let Some(list) = get_ci(obj, "allOf") {
             return self.all(list, target);
@@ -404,18 +425,41 @@ impl<'a> Evaluation<'a> {
     fn applicability(&self, c: &Value, target: &Subject) -> Option<bool> {
         let obj = c.as_object()?;
         if let Some(list) = get_ci(obj, "allOf") {
-            let r: Vec<_> = list.as_array()?.iter().map(|c| self.applicability(c, target)).collect();
-            return if r.contains(&Some(false)) { Some(false) } else if r.iter().all(|x| *x == Some(true)) { Some(true) } else { None };
+            let r: Vec<_> = list
+                .as_array()?
+                .iter()
+                .map(|c| self.applicability(c, target))
+                .collect();
+            return if r.contains(&Some(false)) {
+                Some(false)
+            } else if r.iter().all(|x| *x == Some(true)) {
+                Some(true)
+            } else {
+                None
+            };
         }
         if let Some(list) = get_ci(obj, "anyOf") {
-            let r: Vec<_> = list.as_array()?.iter().map(|c| self.applicability(c, target)).collect();
-            return if r.contains(&Some(true)) { Some(true) } else if r.iter().all(|x| *x == Some(false)) { Some(false) } else { None };
+            let r: Vec<_> = list
+                .as_array()?
+                .iter()
+                .map(|c| self.applicability(c, target))
+                .collect();
+            return if r.contains(&Some(true)) {
+                Some(true)
+            } else if r.iter().all(|x| *x == Some(false)) {
+                Some(false)
+            } else {
+                None
+            };
         }
         if let Some(inner) = get_ci(obj, "not") {
             return self.applicability(inner, target).map(|b| !b);
         }
         let field = get_ci(obj, "field")?.as_str()?;
-        if ["type", "name", "kind"].iter().any(|f| f.eq_ignore_ascii_case(field)) {
+        if ["type", "name", "kind"]
+            .iter()
+            .any(|f| f.eq_ignore_ascii_case(field))
+        {
             self.condition(c, target).ok()
         } else {
             None
@@ -424,23 +468,34 @@ impl<'a> Evaluation<'a> {
 
     /// The conditions that made `c` true on `target` (`negated`: that made it false), for the report.
     pub fn explain(&self, c: &Value, target: &Subject, negated: bool) -> Vec<Reason> {
-        let Some(obj) = c.as_object() else { return Vec::new() };
-        let every = get_ci(obj, "allOf").map(|l| (l, true)).or_else(|| get_ci(obj, "anyOf").map(|l| (l, false)));
+        let Some(obj) = c.as_object() else {
+            return Vec::new();
+        };
+        let every = get_ci(obj, "allOf")
+            .map(|l| (l, true))
+            .or_else(|| get_ci(obj, "anyOf").map(|l| (l, false)));
         if let Some((list, is_all)) = every {
             let items = list.as_array().cloned().unwrap_or_default();
             // allOf true / anyOf false: every member explains; otherwise the first member that decided.
             if is_all != negated {
-                return items.iter().flat_map(|i| self.explain(i, target, negated)).collect();
+                return items
+                    .iter()
+                    .flat_map(|i| self.explain(i, target, negated))
+                    .collect();
             }
             let deciding = items
                 .iter()
                 .find(|i| self.condition(i, target).ok() == Some(!negated));
-            return deciding.map(|i| self.explain(i, target, negated)).unwrap_or_default();
+            return deciding
+                .map(|i| self.explain(i, target, negated))
+                .unwrap_or_default();
         }
         if let Some(inner) = get_ci(obj, "not") {
             return self.explain(inner, target, !negated);
         }
-        let Ok((op, expected)) = operator(obj) else { return Vec::new() };
+        let Ok((op, expected)) = operator(obj) else {
+            return Vec::new();
+        };
         let expected = self.value(expected).unwrap_or(Value::Null);
         let condition = if negated { negate(&op) } else { op.clone() };
         let (field, actual) = if let Some(count) = get_ci(obj, "count") {
@@ -449,7 +504,12 @@ impl<'a> Evaluation<'a> {
                 .or_else(|| count.get("value"))
                 .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
                 .unwrap_or_default();
-            (format!("count({what})"), self.count(count, target).map(Value::from).unwrap_or(Value::Null))
+            (
+                format!("count({what})"),
+                self.count(count, target)
+                    .map(Value::from)
+                    .unwrap_or(Value::Null),
+            )
         } else if let Some(field) = get_ci(obj, "field") {
             let name = self.name_of(field).unwrap_or_default();
             if name.eq_ignore_ascii_case("type") {
@@ -457,25 +517,40 @@ impl<'a> Evaluation<'a> {
             }
             let actual = match self.field(&name, target) {
                 Ok(Got::One(v)) => v.map(Cow::into_owned).unwrap_or(Value::Null),
-                Ok(Got::Each(items)) => {
-                    Value::Array(items.into_iter().map(|v| v.map(Cow::into_owned).unwrap_or(Value::Null)).collect())
-                }
+                Ok(Got::Each(items)) => Value::Array(
+                    items
+                        .into_iter()
+                        .map(|v| v.map(Cow::into_owned).unwrap_or(Value::Null))
+                        .collect(),
+                ),
                 Err(_) => Value::Null,
             };
             (name, actual)
         } else if let Some(value) = get_ci(obj, "value") {
-            let shown = value.as_str().map_or_else(|| value.to_string(), str::to_string);
-            (format!("value {shown}"), self.value(value).unwrap_or(Value::Null))
+            let shown = value
+                .as_str()
+                .map_or_else(|| value.to_string(), str::to_string);
+            (
+                format!("value {shown}"),
+                self.value(value).unwrap_or(Value::Null),
+            )
         } else {
             return Vec::new();
         };
-        vec![Reason { field, actual, condition, expected }]
+        vec![Reason {
+            field,
+            actual,
+            condition,
+            expected,
+        }]
     }
 
     fn name_of(&self, field: &Value) -> Result<String, Undecidable> {
         match self.value(field)? {
             Value::String(s) => Ok(s),
-            other => Err(Undecidable::Invalid(format!("a field must name a string, not {other}"))),
+            other => Err(Undecidable::Invalid(format!(
+                "a field must name a string, not {other}"
+            ))),
         }
     }
 
@@ -489,17 +564,21 @@ impl<'a> Evaluation<'a> {
                     "count.field must be an array alias ending in [*], not {alias}"
                 )));
             }
-            let path = self.alias_path(&alias, target)?;
             let members = match self.field(&alias, target)? {
-                Got::Each(items) => items.into_iter().flatten().map(Cow::into_owned).collect::<Vec<_>>(),
+                Got::Each(items) => items
+                    .into_iter()
+                    .flatten()
+                    .map(Cow::into_owned)
+                    .collect::<Vec<_>>(),
                 Got::One(_) => Vec::new(),
             };
-            let Some(cond) = where_ else { return Ok(members.len()) };
+            let Some(cond) = where_ else {
+                return Ok(members.len());
+            };
             let mut n = 0;
             for element in members {
                 self.frames.borrow_mut().push(Frame::Field {
                     alias: alias.to_ascii_lowercase(),
-                    path: path.clone().unwrap_or_default().to_ascii_lowercase(),
                     element,
                 });
                 let r = self.condition(cond, target);
@@ -516,14 +595,24 @@ impl<'a> Evaluation<'a> {
         let values = match self.value(values)? {
             Value::Array(a) => a,
             other => {
-                return Err(Undecidable::Invalid(format!("count.value must be an array, not {other}")))
+                return Err(Undecidable::Invalid(format!(
+                    "count.value must be an array, not {other}"
+                )))
             }
         };
-        let Some(cond) = where_ else { return Ok(values.len()) };
-        let name = count.get("name").and_then(Value::as_str).map(str::to_string);
+        let Some(cond) = where_ else {
+            return Ok(values.len());
+        };
+        let name = count
+            .get("name")
+            .and_then(Value::as_str)
+            .map(str::to_string);
         let mut n = 0;
         for element in values {
-            self.frames.borrow_mut().push(Frame::Value { name: name.clone(), element });
+            self.frames.borrow_mut().push(Frame::Value {
+                name: name.clone(),
+                element,
+            });
             let r = self.condition(cond, target);
             self.frames.borrow_mut().pop();
             if r? {
@@ -550,12 +639,22 @@ impl<'a> Evaluation<'a> {
             "name" => return one(Some(Value::String(target.name.clone()))),
             "fullname" => return one(Some(Value::String(target.full_name.clone()))),
             "id" => return one(Some(Value::String(target.id.clone()))),
-            "kind" => return Ok(Got::One(get_path_ci(&target.body, "kind").map(Cow::Borrowed))),
+            "kind" => {
+                return Ok(Got::One(
+                    get_path_ci(&target.body, "kind").map(Cow::Borrowed),
+                ))
+            }
             "location" => return one(target.location.clone().map(Value::String)),
             "tags" => return one(target.tags.clone().map(Value::Object)),
-            "identity.type" => return Ok(Got::One(get_path_ci(&target.body, "identity.type").map(Cow::Borrowed))),
+            "identity.type" => {
+                return Ok(Got::One(
+                    get_path_ci(&target.body, "identity.type").map(Cow::Borrowed),
+                ))
+            }
             "identity.userassignedidentities" => {
-                return Ok(Got::One(get_path_ci(&target.body, "identity.userAssignedIdentities").map(Cow::Borrowed)))
+                return Ok(Got::One(
+                    get_path_ci(&target.body, "identity.userAssignedIdentities").map(Cow::Borrowed),
+                ))
             }
             _ => {}
         }
@@ -593,7 +692,10 @@ impl<'a> Evaluation<'a> {
     /// The property path below the counted member for a field `name` whose first `len` characters are
     /// the count's alias.
     fn relative_path(&self, name: &str, len: usize) -> Result<String, Undecidable> {
-        let full = self.aliases.path(name).ok_or_else(|| Undecidable::UnknownAlias(name.to_string()))?;
+        let full = self
+            .aliases
+            .path(name)
+            .ok_or_else(|| Undecidable::UnknownAlias(name.to_string()))?;
         let outer = self
             .aliases
             .path(&name[..len])
@@ -612,9 +714,11 @@ impl<'a> Evaluation<'a> {
                 Template::Literal(text) => Ok(Value::String(text.into_owned())),
                 Template::Expression(inner) => self.expression(s, inner),
             },
-            Value::Array(a) if a.iter().any(|x| x.is_string() || x.is_object()) => {
-                a.iter().map(|x| self.value(x)).collect::<Result<_, _>>().map(Value::Array)
-            }
+            Value::Array(a) if a.iter().any(|x| x.is_string() || x.is_object()) => a
+                .iter()
+                .map(|x| self.value(x))
+                .collect::<Result<_, _>>()
+                .map(Value::Array),
             other => Ok(other.clone()),
         }
     }
@@ -639,7 +743,8 @@ impl<'a> Evaluation<'a> {
             resource_group: self.primary.resource_group().map(str::to_string),
             location: self.primary.location.clone(),
         };
-        let scope = Scope::new(params, &Map::new()).map_err(|e| Undecidable::Invalid(e.to_string()))?;
+        let scope =
+            Scope::new(params, &Map::new()).map_err(|e| Undecidable::Invalid(e.to_string()))?;
         Evaluator::new(&ctx, &scope)
             .eval(expr)
             .map_err(|e| Undecidable::Invalid(e.to_string()))
@@ -648,7 +753,11 @@ impl<'a> Evaluation<'a> {
     /// Replace the policy functions in `expr` by their values (as `parameters('__policy_n')`).
     fn substitute(&self, expr: &Expr, extra: &mut Map<String, Value>) -> Result<Expr, Undecidable> {
         Ok(match expr {
-            Expr::Call { name, args, position } => {
+            Expr::Call {
+                name,
+                args,
+                position,
+            } => {
                 let args = args
                     .iter()
                     .map(|a| self.substitute(a, extra))
@@ -664,7 +773,10 @@ impl<'a> Evaluation<'a> {
                         let got = match self.field(&field, self.primary)? {
                             Got::One(v) => v.map(Cow::into_owned).unwrap_or(Value::Null),
                             Got::Each(items) => Value::Array(
-                                items.into_iter().map(|v| v.map(Cow::into_owned).unwrap_or(Value::Null)).collect(),
+                                items
+                                    .into_iter()
+                                    .map(|v| v.map(Cow::into_owned).unwrap_or(Value::Null))
+                                    .collect(),
                             ),
                         };
                         unresolved(&field, &got)?;
@@ -672,7 +784,12 @@ impl<'a> Evaluation<'a> {
                     }
                     "current" => {
                         let key = match args.first() {
-                            Some(a) => Some(self.arm(a, extra)?.as_str().unwrap_or_default().to_ascii_lowercase()),
+                            Some(a) => Some(
+                                self.arm(a, extra)?
+                                    .as_str()
+                                    .unwrap_or_default()
+                                    .to_ascii_lowercase(),
+                            ),
                             None => None,
                         };
                         Some(self.current(key.as_deref())?)
@@ -691,7 +808,11 @@ impl<'a> Evaluation<'a> {
                             position: *position,
                         }
                     }
-                    None => Expr::Call { name: name.clone(), args, position: *position },
+                    None => Expr::Call {
+                        name: name.clone(),
+                        args,
+                        position: *position,
+                    },
                 }
             }
             Expr::Property(b, n) => Expr::Property(Box::new(self.substitute(b, extra)?), n.clone()),
@@ -707,17 +828,29 @@ impl<'a> Evaluation<'a> {
     fn current(&self, key: Option<&str>) -> Result<Value, Undecidable> {
         let frames = self.frames.borrow();
         let found = frames.iter().rev().find_map(|f| match (f, key) {
-            (Frame::Value { element, .. } | Frame::Field { element, .. }, None) => Some(element.clone()),
-            (Frame::Value { name: Some(n), element }, Some(k)) if n.eq_ignore_ascii_case(k) => Some(element.clone()),
+            (Frame::Value { element, .. } | Frame::Field { element, .. }, None) => {
+                Some(element.clone())
+            }
+            (
+                Frame::Value {
+                    name: Some(n),
+                    element,
+                },
+                Some(k),
+            ) if n.eq_ignore_ascii_case(k) => Some(element.clone()),
             (Frame::Field { alias, element, .. }, Some(k)) if alias == k => Some(element.clone()),
             (Frame::Field { alias, element, .. }, Some(k))
-                if k.starts_with(alias.as_str()) && k.as_bytes().get(alias.len()) == Some(&b'.') =>
+                if k.starts_with(alias.as_str())
+                    && k.as_bytes().get(alias.len()) == Some(&b'.') =>
             {
                 let rel = self.relative_path(k, alias.len()).ok()?;
                 match collect(element, &rel) {
                     Got::One(v) => Some(v.map(Cow::into_owned).unwrap_or(Value::Null)),
                     Got::Each(items) => Some(Value::Array(
-                        items.into_iter().map(|v| v.map(Cow::into_owned).unwrap_or(Value::Null)).collect(),
+                        items
+                            .into_iter()
+                            .map(|v| v.map(Cow::into_owned).unwrap_or(Value::Null))
+                            .collect(),
                     )),
                 }
             }
@@ -736,7 +869,12 @@ impl<'v> Got<'v> {
     fn map_owned(self) -> Got<'static> {
         match self {
             Got::One(v) => Got::One(v.map(|c| Cow::Owned(c.into_owned()))),
-            Got::Each(items) => Got::Each(items.into_iter().map(|v| v.map(|c| Cow::Owned(c.into_owned()))).collect()),
+            Got::Each(items) => Got::Each(
+                items
+                    .into_iter()
+                    .map(|v| v.map(|c| Cow::Owned(c.into_owned())))
+                    .collect(),
+            ),
         }
     }
 }
@@ -775,10 +913,17 @@ fn tag_name(field: &str) -> Option<String> {
 fn operator(obj: &Map<String, Value>) -> Result<(String, &Value), Undecidable> {
     obj.iter()
         .find(|(k, _)| {
-            !["field", "value", "count"].iter().any(|x| x.eq_ignore_ascii_case(k))
+            !["field", "value", "count"]
+                .iter()
+                .any(|x| x.eq_ignore_ascii_case(k))
         })
         .map(|(k, v)| (k.clone(), v))
-        .ok_or_else(|| Undecidable::Invalid(format!("a condition needs an operator: {}", Value::Object(obj.clone()))))
+        .ok_or_else(|| {
+            Undecidable::Invalid(format!(
+                "a condition needs an operator: {}",
+                Value::Object(obj.clone())
+            ))
+        })
 }
 
 fn negate(op: &str) -> String {
@@ -812,8 +957,11 @@ fn negate(op: &str) -> String {
 
 /// Member of an object by name, case-insensitively (exact match first).
 pub(crate) fn get_ci<'m>(obj: &'m Map<String, Value>, key: &str) -> Option<&'m Value> {
-    obj.get(key)
-        .or_else(|| obj.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v))
+    obj.get(key).or_else(|| {
+        obj.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v)
+    })
 }
 
 /// A dotted path without wildcards.
@@ -880,9 +1028,13 @@ pub fn equals(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Null, Value::Null) => true,
         (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
-        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| equals(p, q)),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| equals(p, q))
+        }
         (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| get_ci(y, k).is_some_and(|w| equals(v, w)))
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| get_ci(y, k).is_some_and(|w| equals(v, w)))
         }
         _ => match (text(a), text(b)) {
             (Some(x), Some(y)) => x.to_lowercase() == y.to_lowercase(),
@@ -941,17 +1093,28 @@ fn order(a: &Value, b: &Value) -> Result<std::cmp::Ordering, Undecidable> {
         (Value::String(x), Value::String(y)) => Ok(x.to_lowercase().cmp(&y.to_lowercase())),
         (Value::Number(x), Value::String(y)) | (Value::String(y), Value::Number(x)) => {
             let parsed: f64 = y.parse().map_err(|_| {
-                Undecidable::Invalid(format!("cannot compare the number {x} with the string {y:?}"))
+                Undecidable::Invalid(format!(
+                    "cannot compare the number {x} with the string {y:?}"
+                ))
             })?;
             let o = x.as_f64().unwrap_or(0.0).total_cmp(&parsed);
-            Ok(if matches!(a, Value::Number(_)) { o } else { o.reverse() })
+            Ok(if matches!(a, Value::Number(_)) {
+                o
+            } else {
+                o.reverse()
+            })
         }
         _ => Err(Undecidable::Invalid(format!("cannot order {a} and {b}"))),
     }
 }
 
 /// Apply a condition operator. `present` is false when the field does not exist on the resource.
-pub fn compare_op(op: &str, actual: &Value, present: bool, expected: &Value) -> Result<bool, Undecidable> {
+pub fn compare_op(
+    op: &str,
+    actual: &Value,
+    present: bool,
+    expected: &Value,
+) -> Result<bool, Undecidable> {
     let lower = op.to_ascii_lowercase();
     let as_text = |v: &Value| text(v).map(|c| c.into_owned());
     Ok(match lower.as_str() {
@@ -964,7 +1127,8 @@ pub fn compare_op(op: &str, actual: &Value, present: bool, expected: &Value) -> 
         }
         "match" | "notmatch" | "matchinsensitively" | "notmatchinsensitively" => {
             let pattern = as_text(expected).unwrap_or_default();
-            let hit = as_text(actual).is_some_and(|a| matches(&a, &pattern, lower.contains("insensitively")));
+            let hit = as_text(actual)
+                .is_some_and(|a| matches(&a, &pattern, lower.contains("insensitively")));
             hit == !lower.starts_with("not")
         }
         "contains" | "notcontains" => {
@@ -980,14 +1144,18 @@ pub fn compare_op(op: &str, actual: &Value, present: bool, expected: &Value) -> 
         }
         "in" | "notin" => {
             let Value::Array(list) = expected else {
-                return Err(Undecidable::Invalid(format!("{op} needs an array, not {expected}")));
+                return Err(Undecidable::Invalid(format!(
+                    "{op} needs an array, not {expected}"
+                )));
             };
             let hit = present && list.iter().any(|x| equals(actual, x));
             hit == (lower == "in")
         }
         "containskey" | "notcontainskey" => {
             let key = as_text(expected).unwrap_or_default();
-            let hit = actual.as_object().is_some_and(|o| get_ci(o, &key).is_some());
+            let hit = actual
+                .as_object()
+                .is_some_and(|o| get_ci(o, &key).is_some());
             hit == (lower == "containskey")
         }
         "less" | "lessorequals" | "greater" | "greaterorequals" => {
@@ -1006,10 +1174,18 @@ pub fn compare_op(op: &str, actual: &Value, present: bool, expected: &Value) -> 
             let want = match expected {
                 Value::Bool(b) => *b,
                 Value::String(s) => s.eq_ignore_ascii_case("true"),
-                _ => return Err(Undecidable::Invalid(format!("exists needs true or false, not {expected}"))),
+                _ => {
+                    return Err(Undecidable::Invalid(format!(
+                        "exists needs true or false, not {expected}"
+                    )))
+                }
             };
             (present && !actual.is_null()) == want
         }
-        _ => return Err(Undecidable::Invalid(format!("unknown condition operator '{op}'"))),
+        _ => {
+            return Err(Undecidable::Invalid(format!(
+                "unknown condition operator '{op}'"
+            )))
+        }
     })
 }

@@ -73,7 +73,9 @@ impl Library {
 
     /// A shipped initiative by its short name (`uk-nhs`, `ncsc-caf`).
     pub fn initiative(&self, short: &str) -> Option<Initiative> {
-        let (_, text) = INITIATIVES.iter().find(|(n, _)| n.eq_ignore_ascii_case(short))?;
+        let (_, text) = INITIATIVES
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(short))?;
         let value: Value = serde_json::from_str(text).expect("embedded initiatives are JSON");
         Some(Initiative::from_json(&value, &self.titles).expect("embedded initiatives parse"))
     }
@@ -116,13 +118,18 @@ impl Library {
             return Err(Error::Definition {
                 definition: path.display().to_string(),
                 member: "properties".into(),
-                expected: "a policy definition (policyRule) or an initiative (policyDefinitions)".into(),
+                expected: "a policy definition (policyRule) or an initiative (policyDefinitions)"
+                    .into(),
             });
         }
         let extra = value
             .get("definitions")
             .and_then(Value::as_array)
-            .map(|a| a.iter().map(Definition::from_json).collect::<Result<Vec<_>, _>>())
+            .map(|a| {
+                a.iter()
+                    .map(Definition::from_json)
+                    .collect::<Result<Vec<_>, _>>()
+            })
             .transpose()?
             .unwrap_or_default();
         let initiative = Initiative::from_json(&value, &builtin.titles)?;

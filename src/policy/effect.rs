@@ -84,7 +84,10 @@ pub fn apply(
                 .path(&op.field)
                 .ok_or_else(|| format!("the alias {} is not in the alias data", op.field))?;
             if p.contains("[*]") {
-                p.trim_end_matches("[*]").split('.').map(str::to_string).collect()
+                p.trim_end_matches("[*]")
+                    .split('.')
+                    .map(str::to_string)
+                    .collect()
             } else {
                 p.split('.').map(str::to_string).collect()
             }
@@ -93,12 +96,24 @@ pub fn apply(
         let (last, parents) = path.split_last().ok_or("an empty field")?;
         let mut cur = &mut *body;
         for seg in parents {
-            let obj = cur.as_object_mut().ok_or_else(|| format!("{} is not an object", op.field))?;
-            let key = obj.keys().find(|k| k.eq_ignore_ascii_case(seg)).cloned().unwrap_or_else(|| seg.clone());
+            let obj = cur
+                .as_object_mut()
+                .ok_or_else(|| format!("{} is not an object", op.field))?;
+            let key = obj
+                .keys()
+                .find(|k| k.eq_ignore_ascii_case(seg))
+                .cloned()
+                .unwrap_or_else(|| seg.clone());
             cur = obj.entry(key).or_insert_with(|| Value::Object(Map::new()));
         }
-        let obj = cur.as_object_mut().ok_or_else(|| format!("{} is not an object", op.field))?;
-        let key = obj.keys().find(|k| k.eq_ignore_ascii_case(last)).cloned().unwrap_or_else(|| last.clone());
+        let obj = cur
+            .as_object_mut()
+            .ok_or_else(|| format!("{} is not an object", op.field))?;
+        let key = obj
+            .keys()
+            .find(|k| k.eq_ignore_ascii_case(last))
+            .cloned()
+            .unwrap_or_else(|| last.clone());
         match op.operation.to_ascii_lowercase().as_str() {
             "remove" => {
                 obj.remove(&key);
@@ -122,7 +137,10 @@ pub fn apply(
 }
 
 fn tag_of(field: &str) -> Option<String> {
-    let tail = field.get(..4).filter(|p| p.eq_ignore_ascii_case("tags")).map(|_| &field[4..])?;
+    let tail = field
+        .get(..4)
+        .filter(|p| p.eq_ignore_ascii_case("tags"))
+        .map(|_| &field[4..])?;
     if let Some(inner) = tail.strip_prefix('[').and_then(|t| t.strip_suffix(']')) {
         return Some(inner.trim_matches('\'').to_string());
     }

@@ -30,9 +30,15 @@ const DATA_PLANE_TYPES: [(&str, &[&str]); 3] = [
     ("Microsoft.KeyVault.Data", &["Microsoft.KeyVault/vaults"]),
     (
         "Microsoft.Kubernetes.Data",
-        &["Microsoft.ContainerService/managedClusters", "Microsoft.Kubernetes/connectedClusters"],
+        &[
+            "Microsoft.ContainerService/managedClusters",
+            "Microsoft.Kubernetes/connectedClusters",
+        ],
     ),
-    ("Microsoft.Network.Data", &["Microsoft.Network/networkManagers"]),
+    (
+        "Microsoft.Network.Data",
+        &["Microsoft.Network/networkManagers"],
+    ),
 ];
 
 /// Resource types whose instances live on another resource (extension resources): an existence condition
@@ -77,14 +83,18 @@ pub fn prepare_initiative<'l>(
     }
     let mut out = Vec::with_capacity(initiative.references.len());
     for reference in &initiative.references {
-        let definition = library.definition(&reference.definition).ok_or_else(|| Error::UnknownDefinition {
-            initiative: initiative.name.clone(),
-            reference: reference.reference_id.clone(),
-            definition: reference.definition.clone(),
-        })?;
+        let definition =
+            library
+                .definition(&reference.definition)
+                .ok_or_else(|| Error::UnknownDefinition {
+                    initiative: initiative.name.clone(),
+                    reference: reference.reference_id.clone(),
+                    definition: reference.definition.clone(),
+                })?;
         let mut params = Map::new();
         for (name, decl) in &definition.parameters {
-            let given = get_ci(&reference.parameters, name).map(|v| v.get("value").cloned().unwrap_or_else(|| v.clone()));
+            let given = get_ci(&reference.parameters, name)
+                .map(|v| v.get("value").cloned().unwrap_or_else(|| v.clone()));
             let value = match given {
                 Some(v) => prepare(&v, &set_params).map_err(|e| Error::Parameter {
                     initiative: initiative.name.clone(),
@@ -130,11 +140,24 @@ pub fn prepare_definition(
         expected: e.to_string(),
     };
     let then = &definition.rule["then"];
-    let effect_text = prepare(&then["effect"], &params).map_err(|e| bad("properties.policyRule.then.effect", e))?;
-    let effect = Effect::parse(unescape(effect_text).as_str().unwrap_or_default(), &definition.name)?;
-    let condition = prepare(&definition.rule["if"], &params).map_err(|e| bad("properties.policyRule.if", e))?;
-    let details = prepare(then.get("details").unwrap_or(&Value::Null), &params)
-        .map_err(|e| bad("properties.policyRule.then.details", e))?;
+    let effect_text = prepare(&then["effect"], &params)
+        .map_err(|e| bad("properties.policyRule.then.effect", e))?;
+    let effect = Effect::parse(
+        unescape(effect_text).as_str().unwrap_or_default(),
+        &definition.name,
+    )?;
+    let condition =
+        prepare(&definition.rule["if"], &params).map_err(|e| bad("properties.policyRule.if", e))?;
+    // A deployIfNotExists deployment is an ARM template with its own parameters: it is shown, not evaluated.
+    let mut raw_details = then.get("details").cloned().unwrap_or(Value::Null);
+    let deployment = raw_details
+        .as_object_mut()
+        .and_then(|d| d.remove("deployment"));
+    let mut details =
+        prepare(&raw_details, &params).map_err(|e| bad("properties.policyRule.then.details", e))?;
+    if let (Some(d), Some(deployment)) = (details.as_object_mut(), deployment) {
+        d.insert("deployment".into(), deployment);
+    }
     let mut undecidable = None;
     if let Some((_, why)) = DATA_PLANE_TYPES.iter().find(|(m, _)| m.eq_ignore_ascii_case(&definition.mode)).map(|m| {
         (m, format!(
@@ -145,8 +168,14 @@ pub fn prepare_definition(
         undecidable = Some(why);
     }
     if effect.if_not_exists() {
-        let related = details.get("type").and_then(Value::as_str).unwrap_or_default();
-        if let Some((_, why)) = AFTER_DEPLOYMENT.iter().find(|(t, _)| t.eq_ignore_ascii_case(related)) {
+        let related = details
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if let Some((_, why)) = AFTER_DEPLOYMENT
+            .iter()
+            .find(|(t, _)| t.eq_ignore_ascii_case(related))
+        {
             undecidable = Some(format!("it needs {why}"));
         }
     }
@@ -165,11 +194,17 @@ pub fn prepare_definition(
 /// evaluate the subscription itself).
 pub fn subjects(resources: &[crate::model::Resource]) -> Vec<Subject> {
     let mut out: Vec<Subject> = resources.iter().map(Subject::from_resource).collect();
-    let mut subs: Vec<String> = out.iter().filter_map(|s| s.subscription_id().map(str::to_string)).collect();
+    let mut subs: Vec<String> = out
+        .iter()
+        .filter_map(|s| s.subscription_id().map(str::to_string))
+        .collect();
     subs.sort();
     subs.dedup();
     for s in subs {
-        if !out.iter().any(|r| r.id.eq_ignore_ascii_case(&format!("/subscriptions/{s}"))) {
+        if !out
+            .iter()
+            .any(|r| r.id.eq_ignore_ascii_case(&format!("/subscriptions/{s}")))
+        {
             out.push(Subject::subscription(&s));
         }
     }
@@ -211,7 +246,12 @@ pub fn evaluate_policy(
             .details
             .get("roleDefinitionIds")
             .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
             .unwrap_or_default(),
         resources: Vec::new(),
         not_applicable: 0,
@@ -222,7 +262,9 @@ pub fn evaluate_policy(
         return result;
     }
     let mode = p.definition.mode.to_ascii_lowercase();
-    let data_plane = DATA_PLANE_TYPES.iter().find(|(m, _)| m.eq_ignore_ascii_case(&mode));
+    let data_plane = DATA_PLANE_TYPES
+        .iter()
+        .find(|(m, _)| m.eq_ignore_ascii_case(&mode));
     let policy_fn = json!({
         "assignmentId": format!("{}/providers/Microsoft.Authorization/policyAssignments/{}", assignment.scope, assignment.name),
         "definitionId": p.definition.id(),
@@ -234,8 +276,16 @@ pub fn evaluate_policy(
             continue;
         }
         if let Some((_, types)) = data_plane {
-            if types.iter().any(|t| t.eq_ignore_ascii_case(&subject.resource_type)) {
-                result.resources.push(ResourceOutcome::new(subject, State::NotEvaluable, Vec::new(), p.undecidable.clone()));
+            if types
+                .iter()
+                .any(|t| t.eq_ignore_ascii_case(&subject.resource_type))
+            {
+                result.resources.push(ResourceOutcome::new(
+                    subject,
+                    State::NotEvaluable,
+                    Vec::new(),
+                    p.undecidable.clone(),
+                ));
             } else {
                 result.not_applicable += 1;
             }
@@ -248,15 +298,28 @@ pub fn evaluate_policy(
         let mut eval = Evaluation::new(&library.aliases, &p.params, subject);
         eval.policy = policy_fn.clone();
         let outcome = match eval.condition(&p.condition, subject) {
-            Err(u) => Some(ResourceOutcome::new(subject, State::NotEvaluable, Vec::new(), Some(u.to_string()))),
+            Err(u) => Some(ResourceOutcome::new(
+                subject,
+                State::NotEvaluable,
+                Vec::new(),
+                Some(u.to_string()),
+            )),
             Ok(false) => {
-                if !p.effect.if_not_exists() && p.effect != Effect::Manual && eval.applicable(&p.condition, subject) {
-                    Some(ResourceOutcome::new(subject, State::Compliant, Vec::new(), None))
+                if !p.effect.if_not_exists()
+                    && p.effect != Effect::Manual
+                    && eval.applicable(&p.condition, subject)
+                {
+                    Some(ResourceOutcome::new(
+                        subject,
+                        State::Compliant,
+                        Vec::new(),
+                        None,
+                    ))
                 } else {
                     None
                 }
             }
-            Ok(true) => Some(matched(library, p, &eval, subject, subjects)),
+            Ok(true) => Some(matched(p, &eval, subject, subjects)),
         };
         match outcome {
             None => result.not_applicable += 1,
@@ -276,10 +339,15 @@ pub fn evaluate_policy(
             None => "no resource of the trust it applies to".into(),
         });
     } else if result.state == PolicyState::NotEvaluable {
-        result.reason = p.undecidable.clone().or_else(|| result.resources.iter().find_map(|r| r.detail.clone()));
+        result.reason = p
+            .undecidable
+            .clone()
+            .or_else(|| result.resources.iter().find_map(|r| r.detail.clone()));
     }
     if assignment.enforcement == Enforcement::DoNotEnforce && p.effect == Effect::Deny {
-        result.reason.get_or_insert_with(|| "enforcement mode DoNotEnforce: not denied, only reported".into());
+        result.reason.get_or_insert_with(|| {
+            "enforcement mode DoNotEnforce: not denied, only reported".into()
+        });
     }
     result
 }
@@ -288,31 +356,63 @@ pub fn evaluate_policy(
 /// subscriptions, or child and extension resources without a location).
 fn indexed(s: &Subject) -> bool {
     s.location.is_some()
-        && !s.resource_type.eq_ignore_ascii_case("Microsoft.Resources/subscriptions")
-        && !s.resource_type.eq_ignore_ascii_case("Microsoft.Resources/subscriptions/resourceGroups")
+        && !s
+            .resource_type
+            .eq_ignore_ascii_case("Microsoft.Resources/subscriptions")
+        && !s
+            .resource_type
+            .eq_ignore_ascii_case("Microsoft.Resources/subscriptions/resourceGroups")
 }
 
 /// The outcome for a resource whose `if` is true.
-fn matched(library: &Library, p: &Prepared<'_>, eval: &Evaluation<'_>, subject: &Subject, all: &[Subject]) -> ResourceOutcome {
+fn matched(
+    p: &Prepared<'_>,
+    eval: &Evaluation<'_>,
+    subject: &Subject,
+    all: &[Subject],
+) -> ResourceOutcome {
     match p.effect {
         Effect::AuditIfNotExists | Effect::DeployIfNotExists => {
             if let Some(why) = &p.undecidable {
-                return ResourceOutcome::new(subject, State::NotEvaluable, Vec::new(), Some(why.clone()));
+                return ResourceOutcome::new(
+                    subject,
+                    State::NotEvaluable,
+                    Vec::new(),
+                    Some(why.clone()),
+                );
             }
-            existence(library, p, eval, subject, all)
+            existence(p, eval, subject, all)
         }
         Effect::Manual => {
-            let default = p.details.get("defaultState").and_then(Value::as_str).unwrap_or("Unknown");
+            let default = p
+                .details
+                .get("defaultState")
+                .and_then(Value::as_str)
+                .unwrap_or("Unknown");
             let state = match default.to_ascii_lowercase().as_str() {
                 "compliant" => State::Compliant,
                 "noncompliant" => State::NonCompliant,
                 _ => State::NotEvaluable,
             };
-            ResourceOutcome::new(subject, state, Vec::new(), Some(format!("manual attestation (default state {default})")))
+            ResourceOutcome::new(
+                subject,
+                state,
+                Vec::new(),
+                Some(format!("manual attestation (default state {default})")),
+            )
         }
         Effect::DenyAction => {
-            let actions = p.details.get("actionNames").map(Value::to_string).unwrap_or_default();
-            ResourceOutcome::new(subject, State::Compliant, Vec::new(), Some(format!("protected: {actions} refused")))
+            let actions = p
+                .details
+                .get("actionNames")
+                .map(Value::to_string)
+                .unwrap_or_default();
+            ResourceOutcome::new(
+                subject,
+                State::Compliant,
+                Vec::new(),
+                Some(format!("protected: {actions} refused")),
+            )
         }
         Effect::Modify | Effect::Append => {
             let reasons = eval.explain(&p.condition, subject, false);
@@ -321,7 +421,10 @@ fn matched(library: &Library, p: &Prepared<'_>, eval: &Evaluation<'_>, subject: 
                 Ok(ops) if !ops.is_empty() => Some(format!(
                     "{} would {}",
                     p.effect,
-                    ops.iter().map(|o| format!("{} {} {}", o.operation, o.field, o.value)).collect::<Vec<_>>().join("; ")
+                    ops.iter()
+                        .map(|o| format!("{} {} {}", o.operation, o.field, o.value))
+                        .collect::<Vec<_>>()
+                        .join("; ")
                 )),
                 Ok(_) => None,
                 Err(e) => Some(e.to_string()),
@@ -338,7 +441,11 @@ fn matched(library: &Library, p: &Prepared<'_>, eval: &Evaluation<'_>, subject: 
 /// `modify`'s `details.operations`, or `append`'s `details` list, with values evaluated for the resource.
 pub fn operations(p: &Prepared<'_>, eval: &Evaluation<'_>) -> Result<Vec<Operation>, Undecidable> {
     let list = if p.effect == Effect::Modify {
-        p.details.get("operations").and_then(Value::as_array).cloned().unwrap_or_default()
+        p.details
+            .get("operations")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
     } else {
         p.details.as_array().cloned().unwrap_or_default()
     };
@@ -346,26 +453,57 @@ pub fn operations(p: &Prepared<'_>, eval: &Evaluation<'_>) -> Result<Vec<Operati
         .map(|o| {
             // Azure accepts a field count inside `value` only from the request; a value is evaluated here.
             Ok(Operation {
-                operation: o.get("operation").and_then(Value::as_str).unwrap_or("add").to_string(),
-                field: eval.value(o.get("field").unwrap_or(&Value::Null))?.as_str().unwrap_or_default().to_string(),
-                value: o.get("value").map(|v| eval.value(v)).transpose()?.unwrap_or(Value::Null),
+                operation: o
+                    .get("operation")
+                    .and_then(Value::as_str)
+                    .unwrap_or("add")
+                    .to_string(),
+                field: eval
+                    .value(o.get("field").unwrap_or(&Value::Null))?
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                value: o
+                    .get("value")
+                    .map(|v| eval.value(v))
+                    .transpose()?
+                    .unwrap_or(Value::Null),
             })
         })
         .collect()
 }
 
 /// `auditIfNotExists` / `deployIfNotExists`: is there a related resource matching the existence condition?
-fn existence(library: &Library, p: &Prepared<'_>, eval: &Evaluation<'_>, subject: &Subject, all: &[Subject]) -> ResourceOutcome {
+fn existence(
+    p: &Prepared<'_>,
+    eval: &Evaluation<'_>,
+    subject: &Subject,
+    all: &[Subject],
+) -> ResourceOutcome {
     let d = &p.details;
     let related_type = d.get("type").and_then(Value::as_str).unwrap_or_default();
     let name = match d.get("name").map(|n| eval.value(n)) {
         Some(Ok(v)) => v.as_str().map(str::to_string),
-        Some(Err(e)) => return ResourceOutcome::new(subject, State::NotEvaluable, Vec::new(), Some(e.to_string())),
+        Some(Err(e)) => {
+            return ResourceOutcome::new(
+                subject,
+                State::NotEvaluable,
+                Vec::new(),
+                Some(e.to_string()),
+            )
+        }
         None => None,
     };
     let rg = match d.get("resourceGroupName").map(|n| eval.value(n)) {
         Some(Ok(v)) => v.as_str().map(str::to_string),
-        Some(Err(e)) => return ResourceOutcome::new(subject, State::NotEvaluable, Vec::new(), Some(e.to_string())),
+        Some(Err(e)) => {
+            return ResourceOutcome::new(
+                subject,
+                State::NotEvaluable,
+                Vec::new(),
+                Some(e.to_string()),
+            )
+        }
         None => None,
     };
     let scope_sub = d
@@ -373,13 +511,20 @@ fn existence(library: &Library, p: &Prepared<'_>, eval: &Evaluation<'_>, subject
         .and_then(Value::as_str)
         .is_some_and(|s| s.eq_ignore_ascii_case("subscription"));
     let lower_type = related_type.to_ascii_lowercase();
-    let beneath = lower_type.starts_with(&format!("{}/", subject.resource_type.to_ascii_lowercase()))
-        || EXTENSION_NAMESPACES.iter().any(|n| lower_type.starts_with(&n.to_ascii_lowercase()));
+    let beneath = lower_type
+        .starts_with(&format!("{}/", subject.resource_type.to_ascii_lowercase()))
+        || EXTENSION_NAMESPACES
+            .iter()
+            .any(|n| lower_type.starts_with(&n.to_ascii_lowercase()));
     let prefix = format!("{}/", subject.id.to_ascii_lowercase());
     let candidates: Vec<&Subject> = all
         .iter()
         .filter(|r| r.resource_type.eq_ignore_ascii_case(related_type))
-        .filter(|r| name.as_deref().is_none_or(|n| r.name.eq_ignore_ascii_case(n) || r.full_name.eq_ignore_ascii_case(n)))
+        .filter(|r| {
+            name.as_deref().is_none_or(|n| {
+                r.name.eq_ignore_ascii_case(n) || r.full_name.eq_ignore_ascii_case(n)
+            })
+        })
         .filter(|r| {
             if beneath && !scope_sub {
                 r.id.to_ascii_lowercase().starts_with(&prefix)
@@ -388,7 +533,8 @@ fn existence(library: &Library, p: &Prepared<'_>, eval: &Evaluation<'_>, subject
             } else {
                 let want = rg.as_deref().or(subject.resource_group());
                 r.subscription_id() == subject.subscription_id()
-                    && r.resource_group().map(str::to_ascii_lowercase) == want.map(str::to_ascii_lowercase)
+                    && r.resource_group().map(str::to_ascii_lowercase)
+                        == want.map(str::to_ascii_lowercase)
             }
         })
         .collect();
@@ -397,14 +543,24 @@ fn existence(library: &Library, p: &Prepared<'_>, eval: &Evaluation<'_>, subject
     for c in &candidates {
         match condition.map_or(Ok(true), |cond| eval.condition(cond, c)) {
             Ok(true) => {
-                return ResourceOutcome::new(subject, State::Compliant, Vec::new(), Some(format!("related {related_type}: {}", c.id)))
+                return ResourceOutcome::new(
+                    subject,
+                    State::Compliant,
+                    Vec::new(),
+                    Some(format!("related {related_type}: {}", c.id)),
+                )
             }
             Ok(false) => {}
             Err(u) => undecided = undecided.or(Some(u)),
         }
     }
     if let Some(u) = undecided {
-        return ResourceOutcome::new(subject, State::NotEvaluable, Vec::new(), Some(u.to_string()));
+        return ResourceOutcome::new(
+            subject,
+            State::NotEvaluable,
+            Vec::new(),
+            Some(u.to_string()),
+        );
     }
     let mut reasons = Vec::new();
     if let (Some(cond), Some(first)) = (condition, candidates.first()) {
@@ -420,7 +576,10 @@ fn existence(library: &Library, p: &Prepared<'_>, eval: &Evaluation<'_>, subject
     let detail = if candidates.is_empty() {
         format!("no related {what} found")
     } else {
-        format!("{} related {what}, none meets the existence condition", candidates.len())
+        format!(
+            "{} related {what}, none meets the existence condition",
+            candidates.len()
+        )
     };
     ResourceOutcome::new(subject, State::NonCompliant, reasons, Some(detail))
 }

@@ -89,12 +89,62 @@ pub fn resolve(name: &str) -> Result<(std::borrow::Cow<'static, Library>, Initia
         return Ok((std::borrow::Cow::Borrowed(builtin), i));
     }
     let path = std::path::Path::new(name);
-    if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")) || path.exists() {
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+        || path.exists()
+    {
         let (lib, i) = Library::load_file(path)?;
         return Ok((std::borrow::Cow::Owned(lib), i));
     }
-    Err(Error::UnknownInitiative { name: name.to_string() })
+    Err(Error::UnknownInitiative {
+        name: name.to_string(),
+    })
 }
 
 #[cfg(test)]
 mod tests;
+
+/// Evaluate initiatives (`--policy` names) over a rendered trust: every deployment expanded with `ctx`
+/// (as the guardrails see it), assigned at the trust's subscription with default parameters.
+pub fn check_rendered(
+    rendered: &crate::model::Rendered,
+    ctx: &crate::armexpr::StaticContext,
+    names: &[String],
+) -> Result<Vec<Report>, crate::Error> {
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut resources = Vec::new();
+    for deployment in &rendered.deployments {
+        let expanded =
+            crate::armexpr::expand(deployment, ctx).map_err(|source| crate::Error::Expand {
+                deployment: deployment.name.clone(),
+                source,
+            })?;
+        resources.extend(expanded);
+    }
+    let assignment = Assignment::at(format!("/subscriptions/{}", ctx.subscription_id));
+    names
+        .iter()
+        .map(|name| {
+            let (library, initiative) = resolve(name)?;
+            Ok(evaluate(&library, &initiative, &assignment, &resources)?)
+        })
+        .collect()
+}
+
+/// What the trust's values say the subscription and tenant are (placeholders until known).
+pub fn static_context(values: &crate::values::Values) -> crate::armexpr::StaticContext {
+    let id = |key: &str| {
+        values
+            .get(key)
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_string)
+    };
+    let default = crate::armexpr::StaticContext::default();
+    crate::armexpr::StaticContext {
+        subscription_id: id("azure.subscription_id").unwrap_or(default.subscription_id),
+        tenant_id: id("azure.tenant_id").unwrap_or(default.tenant_id),
+    }
+}

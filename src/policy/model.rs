@@ -38,7 +38,11 @@ impl Definition {
             .unwrap_or("")
             .to_string();
         let what = |member: &str, expected: &str| Error::Definition {
-            definition: if name.is_empty() { "(unnamed)".into() } else { name.clone() },
+            definition: if name.is_empty() {
+                "(unnamed)".into()
+            } else {
+                name.clone()
+            },
             member: member.to_string(),
             expected: expected.to_string(),
         };
@@ -61,7 +65,10 @@ impl Definition {
                 .and_then(Value::as_str)
                 .unwrap_or("Indexed")
                 .to_string(),
-            version: props.get("version").and_then(Value::as_str).map(str::to_string),
+            version: props
+                .get("version")
+                .and_then(Value::as_str)
+                .map(str::to_string),
             parameters: props
                 .get("parameters")
                 .and_then(Value::as_object)
@@ -74,7 +81,10 @@ impl Definition {
 
     /// `/providers/Microsoft.Authorization/policyDefinitions/{name}`.
     pub fn id(&self) -> String {
-        format!("/providers/Microsoft.Authorization/policyDefinitions/{}", self.name)
+        format!(
+            "/providers/Microsoft.Authorization/policyDefinitions/{}",
+            self.name
+        )
     }
 }
 
@@ -160,7 +170,12 @@ impl Initiative {
                 groups: r
                     .get("groupNames")
                     .and_then(Value::as_array)
-                    .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(Value::as_str)
+                            .map(str::to_string)
+                            .collect()
+                    })
                     .unwrap_or_default(),
             });
         }
@@ -209,7 +224,12 @@ impl Initiative {
         let parameters: Map<String, Value> = definition
             .parameters
             .keys()
-            .map(|k| (k.clone(), serde_json::json!({"value": format!("[parameters('{k}')]")})))
+            .map(|k| {
+                (
+                    k.clone(),
+                    serde_json::json!({"value": format!("[parameters('{k}')]")}),
+                )
+            })
             .collect();
         Initiative {
             name: definition.name.clone(),
@@ -286,17 +306,18 @@ impl Assignment {
                 || is_under(resource_id, scope)
         };
         under(&self.scope)
-            && !self
-                .not_scopes
-                .iter()
-                .any(|s| !s.to_ascii_lowercase().contains("managementgroups") && is_under(resource_id, s))
+            && !self.not_scopes.iter().any(|s| {
+                !s.to_ascii_lowercase().contains("managementgroups") && is_under(resource_id, s)
+            })
     }
 
     /// The exemption covering this policy reference on this resource, if any.
     pub fn exemption(&self, reference_id: &str, resource_id: &str) -> Option<&Exemption> {
         self.exemptions.iter().find(|e| {
             (e.reference_ids.is_empty()
-                || e.reference_ids.iter().any(|r| r.eq_ignore_ascii_case(reference_id)))
+                || e.reference_ids
+                    .iter()
+                    .any(|r| r.eq_ignore_ascii_case(reference_id)))
                 && (e
                     .scope
                     .to_ascii_lowercase()

@@ -192,19 +192,29 @@ pub struct Report {
 }
 
 impl Report {
-    pub fn new(initiative: &Initiative, assignment: &Assignment, policies: Vec<PolicyResult>) -> Report {
+    pub fn new(
+        initiative: &Initiative,
+        assignment: &Assignment,
+        policies: Vec<PolicyResult>,
+    ) -> Report {
         let groups = groups(&initiative.groups, &policies);
         let mut worst: std::collections::BTreeMap<String, State> = Default::default();
         for p in &policies {
             for r in &p.resources {
-                let e = worst.entry(r.resource_id.to_ascii_lowercase()).or_insert(r.state);
+                let e = worst
+                    .entry(r.resource_id.to_ascii_lowercase())
+                    .or_insert(r.state);
                 if r.state.weight() > e.weight() {
                     *e = r.state;
                 }
             }
         }
         let n = |s: State| worst.values().filter(|v| **v == s).count();
-        let (compliant, non_compliant, exempt) = (n(State::Compliant), n(State::NonCompliant), n(State::Exempt));
+        let (compliant, non_compliant, exempt) = (
+            n(State::Compliant),
+            n(State::NonCompliant),
+            n(State::Exempt),
+        );
         let judged = compliant + non_compliant + exempt;
         let ps = |s: PolicyState| policies.iter().filter(|p| p.state == s).count();
         let summary = Summary {
@@ -226,12 +236,15 @@ impl Report {
                 .iter()
                 .filter(|p| p.effect == Effect::Deny)
                 .flat_map(|p| {
-                    p.resources.iter().filter(|r| r.state == State::NonCompliant).map(|r| Denial {
-                        reference_id: p.reference_id.clone(),
-                        display_name: p.display_name.clone(),
-                        resource_id: r.resource_id.clone(),
-                        reasons: r.reasons.clone(),
-                    })
+                    p.resources
+                        .iter()
+                        .filter(|r| r.state == State::NonCompliant)
+                        .map(|r| Denial {
+                            reference_id: p.reference_id.clone(),
+                            display_name: p.display_name.clone(),
+                            resource_id: r.resource_id.clone(),
+                            reasons: r.reasons.clone(),
+                        })
                 })
                 .collect()
         } else {
@@ -273,7 +286,10 @@ impl Report {
             out,
             "Azure Policy: {}{} ({})",
             self.display_name,
-            self.version.as_deref().map(|v| format!(" v{v}")).unwrap_or_default(),
+            self.version
+                .as_deref()
+                .map(|v| format!(" v{v}"))
+                .unwrap_or_default(),
             self.initiative
         );
         let _ = writeln!(
@@ -300,12 +316,23 @@ impl Report {
         }
         let _ = writeln!(out, "\nPolicies");
         for p in &self.policies {
-            let _ = writeln!(out, "\n{} ({}, {}): {}", p.display_name, p.effect, p.reference_id, p.state.as_str());
+            let _ = writeln!(
+                out,
+                "\n{} ({}, {}): {}",
+                p.display_name,
+                p.effect,
+                p.reference_id,
+                p.state.as_str()
+            );
             if let Some(r) = &p.reason {
                 let _ = writeln!(out, "  {r}");
             }
             if !p.role_definition_ids.is_empty() {
-                let _ = writeln!(out, "  remediation roles: {}", p.role_definition_ids.join(", "));
+                let _ = writeln!(
+                    out,
+                    "  remediation roles: {}",
+                    p.role_definition_ids.join(", ")
+                );
             }
             let compliant = p.count(State::Compliant);
             if compliant > 0 {
@@ -322,10 +349,18 @@ impl Report {
             }
         }
         if !self.missing_aliases.is_empty() {
-            let _ = writeln!(out, "\naliases missing from the alias data: {}", self.missing_aliases.join(", "));
+            let _ = writeln!(
+                out,
+                "\naliases missing from the alias data: {}",
+                self.missing_aliases.join(", ")
+            );
         }
         if !self.denials.is_empty() {
-            let _ = writeln!(out, "\n{} resource(s) would be denied by Azure Policy:", self.denials.len());
+            let _ = writeln!(
+                out,
+                "\n{} resource(s) would be denied by Azure Policy:",
+                self.denials.len()
+            );
             for d in &self.denials {
                 let _ = writeln!(out, "  {}: {}", d.display_name, d.resource_id);
                 for r in &d.reasons {
@@ -341,8 +376,10 @@ fn groups(groups: &[Group], policies: &[PolicyResult]) -> Vec<GroupResult> {
     groups
         .iter()
         .map(|g| {
-            let members: Vec<&PolicyResult> =
-                policies.iter().filter(|p| p.groups.iter().any(|n| n.eq_ignore_ascii_case(&g.name))).collect();
+            let members: Vec<&PolicyResult> = policies
+                .iter()
+                .filter(|p| p.groups.iter().any(|n| n.eq_ignore_ascii_case(&g.name)))
+                .collect();
             let n = |s: PolicyState| members.iter().filter(|p| p.state == s).count();
             let state = if n(PolicyState::NonCompliant) > 0 {
                 PolicyState::NonCompliant

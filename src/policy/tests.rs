@@ -16,7 +16,10 @@ fn resource(rtype: &str, name: &str, body: Value) -> Resource {
         resource_type: rtype.to_string(),
         api_version: "2023-01-01".into(),
         name: name.to_string(),
-        location: body.get("location").and_then(Value::as_str).map(str::to_string),
+        location: body
+            .get("location")
+            .and_then(Value::as_str)
+            .map(str::to_string),
         tags: body.get("tags").and_then(Value::as_object).cloned(),
         body,
         deployment: "app".into(),
@@ -69,22 +72,40 @@ fn state_of(report: &Report, id_suffix: &str) -> Option<State> {
 fn equals_is_case_insensitive_and_not_equals_its_negation() {
     let r = storage(json!({"minimumTlsVersion": "TLS1_2"}));
     let f = "Microsoft.Storage/storageAccounts/minimumTlsVersion";
-    assert_eq!(holds(json!({"field": f, "equals": "tls1_2"}), &r, json!({})), Ok(true));
-    assert_eq!(holds(json!({"field": f, "notEquals": "TLS1_2"}), &r, json!({})), Ok(false));
+    assert_eq!(
+        holds(json!({"field": f, "equals": "tls1_2"}), &r, json!({})),
+        Ok(true)
+    );
+    assert_eq!(
+        holds(json!({"field": f, "notEquals": "TLS1_2"}), &r, json!({})),
+        Ok(false)
+    );
     // A boolean property compared with the string "false", as built-ins write it.
     let r = storage(json!({"supportsHttpsTrafficOnly": false}));
     let f = "Microsoft.Storage/storageAccounts/supportsHttpsTrafficOnly";
-    assert_eq!(holds(json!({"field": f, "equals": "false"}), &r, json!({})), Ok(true));
+    assert_eq!(
+        holds(json!({"field": f, "equals": "false"}), &r, json!({})),
+        Ok(true)
+    );
 }
 
 #[test]
 fn like_takes_a_wildcard_and_not_like_negates_it() {
-    assert!(like("Microsoft.Compute/virtualMachines", "microsoft.compute/*"));
+    assert!(like(
+        "Microsoft.Compute/virtualMachines",
+        "microsoft.compute/*"
+    ));
     assert!(like("vm-rm3-uks-epr01", "vm-*-epr*"));
     assert!(!like("vm-rm3", "st*"));
     let r = storage(json!({}));
-    assert_eq!(holds(json!({"field": "name", "like": "st*"}), &r, json!({})), Ok(true));
-    assert_eq!(holds(json!({"field": "name", "notLike": "st*"}), &r, json!({})), Ok(false));
+    assert_eq!(
+        holds(json!({"field": "name", "like": "st*"}), &r, json!({})),
+        Ok(true)
+    );
+    assert_eq!(
+        holds(json!({"field": "name", "notLike": "st*"}), &r, json!({})),
+        Ok(false)
+    );
 }
 
 #[test]
@@ -95,18 +116,59 @@ fn match_uses_hash_for_digits_and_question_mark_for_letters() {
     assert!(matches("contoso-123", "Contoso-###", true));
     assert!(matches("ab.c", "??.?", false));
     assert!(!matches("Contoso-12", "Contoso-###", false));
-    let r = resource("Microsoft.Web/sites", "Contoso-123", json!({"location": "uksouth"}));
-    assert_eq!(holds(json!({"field": "name", "match": "Contoso-###"}), &r, json!({})), Ok(true));
-    assert_eq!(holds(json!({"field": "name", "notMatch": "Contoso-###"}), &r, json!({})), Ok(false));
-    assert_eq!(holds(json!({"field": "name", "matchInsensitively": "CONTOSO-###"}), &r, json!({})), Ok(true));
-    assert_eq!(holds(json!({"field": "name", "notMatchInsensitively": "CONTOSO-###"}), &r, json!({})), Ok(false));
+    let r = resource(
+        "Microsoft.Web/sites",
+        "Contoso-123",
+        json!({"location": "uksouth"}),
+    );
+    assert_eq!(
+        holds(
+            json!({"field": "name", "match": "Contoso-###"}),
+            &r,
+            json!({})
+        ),
+        Ok(true)
+    );
+    assert_eq!(
+        holds(
+            json!({"field": "name", "notMatch": "Contoso-###"}),
+            &r,
+            json!({})
+        ),
+        Ok(false)
+    );
+    assert_eq!(
+        holds(
+            json!({"field": "name", "matchInsensitively": "CONTOSO-###"}),
+            &r,
+            json!({})
+        ),
+        Ok(true)
+    );
+    assert_eq!(
+        holds(
+            json!({"field": "name", "notMatchInsensitively": "CONTOSO-###"}),
+            &r,
+            json!({})
+        ),
+        Ok(false)
+    );
 }
 
 #[test]
 fn contains_and_not_contains_on_strings_and_arrays() {
-    assert_eq!(compare_op("contains", &json!("rg-rm3-uks-epr"), true, &json!("UKS")), Ok(true));
-    assert_eq!(compare_op("notContains", &json!("rg-rm3-uks-epr"), true, &json!("ukw")), Ok(true));
-    assert_eq!(compare_op("contains", &json!(["a", "B"]), true, &json!("b")), Ok(true));
+    assert_eq!(
+        compare_op("contains", &json!("rg-rm3-uks-epr"), true, &json!("UKS")),
+        Ok(true)
+    );
+    assert_eq!(
+        compare_op("notContains", &json!("rg-rm3-uks-epr"), true, &json!("ukw")),
+        Ok(true)
+    );
+    assert_eq!(
+        compare_op("contains", &json!(["a", "B"]), true, &json!("b")),
+        Ok(true)
+    );
 }
 
 #[test]
@@ -116,8 +178,18 @@ fn in_and_not_in_compare_with_every_member() {
     let params = json!({"listOfAllowedLocations": ["uksouth", "ukwest"]});
     let c = json!({"field": "location", "notIn": "[parameters('listOfAllowedLocations')]"});
     assert_eq!(holds(c.clone(), &r, params), Ok(false));
-    assert_eq!(holds(c, &r, json!({"listOfAllowedLocations": ["westeurope"]})), Ok(true));
-    assert_eq!(holds(json!({"field": "location", "in": ["UKSOUTH"]}), &r, json!({})), Ok(true));
+    assert_eq!(
+        holds(c, &r, json!({"listOfAllowedLocations": ["westeurope"]})),
+        Ok(true)
+    );
+    assert_eq!(
+        holds(
+            json!({"field": "location", "in": ["UKSOUTH"]}),
+            &r,
+            json!({})
+        ),
+        Ok(true)
+    );
 }
 
 #[test]
@@ -129,18 +201,57 @@ fn contains_key_on_tags_from_the_documentation() {
         {"field": "type", "equals": "Microsoft.Storage/storageAccounts"}
     ]});
     assert_eq!(holds(c, &r, json!({})), Ok(true));
-    assert_eq!(holds(json!({"field": "tags", "containsKey": "environment"}), &r, json!({})), Ok(true));
-    assert_eq!(holds(json!({"field": "tags", "notContainsKey": "environment"}), &r, json!({})), Ok(false));
-    assert_eq!(holds(json!({"field": "tags['Environment']", "equals": "prod"}), &r, json!({})), Ok(true));
-    assert_eq!(holds(json!({"field": "tags.environment", "exists": true}), &r, json!({})), Ok(true));
+    assert_eq!(
+        holds(
+            json!({"field": "tags", "containsKey": "environment"}),
+            &r,
+            json!({})
+        ),
+        Ok(true)
+    );
+    assert_eq!(
+        holds(
+            json!({"field": "tags", "notContainsKey": "environment"}),
+            &r,
+            json!({})
+        ),
+        Ok(false)
+    );
+    assert_eq!(
+        holds(
+            json!({"field": "tags['Environment']", "equals": "prod"}),
+            &r,
+            json!({})
+        ),
+        Ok(true)
+    );
+    assert_eq!(
+        holds(
+            json!({"field": "tags.environment", "exists": true}),
+            &r,
+            json!({})
+        ),
+        Ok(true)
+    );
 }
 
 #[test]
 fn less_greater_and_their_or_equals_forms() {
     assert_eq!(compare_op("less", &json!(1), true, &json!(2)), Ok(true));
-    assert_eq!(compare_op("lessOrEquals", &json!(2), true, &json!(2)), Ok(true));
+    assert_eq!(
+        compare_op("lessOrEquals", &json!(2), true, &json!(2)),
+        Ok(true)
+    );
     assert_eq!(compare_op("greater", &json!(2), true, &json!(2)), Ok(false));
-    assert_eq!(compare_op("greaterOrEquals", &json!("2026-01-02"), true, &json!("2026-01-01")), Ok(true));
+    assert_eq!(
+        compare_op(
+            "greaterOrEquals",
+            &json!("2026-01-02"),
+            true,
+            &json!("2026-01-01")
+        ),
+        Ok(true)
+    );
     // Different types fail the evaluation, as in Azure, rather than guessing.
     assert!(compare_op("less", &json!(true), true, &json!(1)).is_err());
 }
@@ -149,9 +260,15 @@ fn less_greater_and_their_or_equals_forms() {
 fn exists_tells_present_from_absent() {
     let r = storage(json!({"minimumTlsVersion": "TLS1_2"}));
     let f = "Microsoft.Storage/storageAccounts/minimumTlsVersion";
-    assert_eq!(holds(json!({"field": f, "exists": "true"}), &r, json!({})), Ok(true));
+    assert_eq!(
+        holds(json!({"field": f, "exists": "true"}), &r, json!({})),
+        Ok(true)
+    );
     let r = storage(json!({}));
-    assert_eq!(holds(json!({"field": f, "exists": false}), &r, json!({})), Ok(true));
+    assert_eq!(
+        holds(json!({"field": f, "exists": false}), &r, json!({})),
+        Ok(true)
+    );
 }
 
 #[test]
@@ -203,10 +320,21 @@ fn field_count_with_where_counts_matching_members() {
     let rule = rdp_rule();
     assert_eq!(holds(rule["if"].clone(), &open, json!({})), Ok(true));
     assert_eq!(holds(rule["if"].clone(), &shut, json!({})), Ok(false));
-    let report = run(definition(rule, "All", json!({})), &[open], sub_assignment());
-    let o = &report.policies[0].resources.iter().find(|r| r.resource_id.ends_with("nsg-app")).unwrap();
+    let report = run(
+        definition(rule, "All", json!({})),
+        &[open],
+        sub_assignment(),
+    );
+    let o = &report.policies[0]
+        .resources
+        .iter()
+        .find(|r| r.resource_id.ends_with("nsg-app"))
+        .unwrap();
     assert_eq!(o.state, State::NonCompliant);
-    assert_eq!(o.reasons[0].field, "count(Microsoft.Network/networkSecurityGroups/securityRules[*])");
+    assert_eq!(
+        o.reasons[0].field,
+        "count(Microsoft.Network/networkSecurityGroups/securityRules[*])"
+    );
     assert_eq!(o.reasons[0].actual, json!(1));
 }
 
@@ -217,8 +345,14 @@ fn a_star_field_outside_count_needs_every_member() {
         {"properties": {"access": "Allow"}}
     ]));
     let f = "Microsoft.Network/networkSecurityGroups/securityRules[*].access";
-    assert_eq!(holds(json!({"field": f, "equals": "Deny"}), &r, json!({})), Ok(false));
-    assert_eq!(holds(json!({"field": f, "in": ["Deny", "Allow"]}), &r, json!({})), Ok(true));
+    assert_eq!(
+        holds(json!({"field": f, "equals": "Deny"}), &r, json!({})),
+        Ok(false)
+    );
+    assert_eq!(
+        holds(json!({"field": f, "in": ["Deny", "Allow"]}), &r, json!({})),
+        Ok(true)
+    );
     let count = json!({"count": {"field": "Microsoft.Network/networkSecurityGroups/securityRules[*]"}, "equals": 2});
     assert_eq!(holds(count, &r, json!({})), Ok(true));
 }
@@ -241,15 +375,21 @@ fn an_alias_the_data_lacks_is_reported_not_guessed() {
     let c = json!({"field": "Microsoft.Storage/storageAccounts/noSuchProperty", "equals": "x"});
     assert_eq!(
         holds(c, &r, json!({})),
-        Err(Undecidable::UnknownAlias("Microsoft.Storage/storageAccounts/noSuchProperty".into()))
+        Err(Undecidable::UnknownAlias(
+            "Microsoft.Storage/storageAccounts/noSuchProperty".into()
+        ))
     );
 }
 
 #[test]
 fn a_value_known_only_after_deployment_is_not_evaluable() {
     let r = storage(json!({"minimumTlsVersion": "[reference('x').tls]"}));
-    let c = json!({"field": "Microsoft.Storage/storageAccounts/minimumTlsVersion", "equals": "TLS1_2"});
-    assert!(matches!(holds(c, &r, json!({})), Err(Undecidable::AfterDeployment { .. })));
+    let c =
+        json!({"field": "Microsoft.Storage/storageAccounts/minimumTlsVersion", "equals": "TLS1_2"});
+    assert!(matches!(
+        holds(c, &r, json!({})),
+        Err(Undecidable::AfterDeployment { .. })
+    ));
 }
 
 fn https_only(effect: &str) -> Definition {
@@ -271,14 +411,28 @@ fn audit_marks_matching_resources_non_compliant_others_compliant_or_not_applicab
     let bad = storage(json!({"supportsHttpsTrafficOnly": false}));
     let mut good = storage(json!({"supportsHttpsTrafficOnly": true}));
     good.id = good.id.replace("stapp", "stgood");
-    let vnet = resource("Microsoft.Network/virtualNetworks", "vnet", json!({"location": "uksouth"}));
+    let vnet = resource(
+        "Microsoft.Network/virtualNetworks",
+        "vnet",
+        json!({"location": "uksouth"}),
+    );
     let report = run(https_only("Audit"), &[bad, good, vnet], sub_assignment());
     assert_eq!(state_of(&report, "/stapp"), Some(State::NonCompliant));
     assert_eq!(state_of(&report, "/stgood"), Some(State::Compliant));
-    assert_eq!(state_of(&report, "/vnet"), None, "not applicable: another type");
-    assert_eq!(report.policies[0].not_applicable, 1, "the vnet; Indexed skips the subscription");
+    assert_eq!(
+        state_of(&report, "/vnet"),
+        None,
+        "not applicable: another type"
+    );
+    assert_eq!(
+        report.policies[0].not_applicable, 2,
+        "the vnet, and the subscription Indexed skips"
+    );
     let r = &report.policies[0].resources[0].reasons[0];
-    assert_eq!(r.field, "Microsoft.Storage/storageAccounts/supportsHttpsTrafficOnly");
+    assert_eq!(
+        r.field,
+        "Microsoft.Storage/storageAccounts/supportsHttpsTrafficOnly"
+    );
     assert_eq!(r.actual, json!(false));
     assert_eq!(r.condition, "notEquals");
     assert_eq!(report.summary.compliance_percent, Some(50.0));
@@ -288,7 +442,11 @@ fn audit_marks_matching_resources_non_compliant_others_compliant_or_not_applicab
 #[test]
 fn deny_fails_the_check_unless_not_enforced_or_exempt() {
     let bad = storage(json!({"supportsHttpsTrafficOnly": false}));
-    let report = run(https_only("Deny"), std::slice::from_ref(&bad), sub_assignment());
+    let report = run(
+        https_only("Deny"),
+        std::slice::from_ref(&bad),
+        sub_assignment(),
+    );
     assert!(!report.passed());
     assert_eq!(report.denials[0].resource_id, bad.id);
 
@@ -296,7 +454,11 @@ fn deny_fails_the_check_unless_not_enforced_or_exempt() {
     relaxed.enforcement = Enforcement::DoNotEnforce;
     let report = run(https_only("Deny"), std::slice::from_ref(&bad), relaxed);
     assert!(report.passed());
-    assert_eq!(state_of(&report, "/stapp"), Some(State::NonCompliant), "still reported");
+    assert_eq!(
+        state_of(&report, "/stapp"),
+        Some(State::NonCompliant),
+        "still reported"
+    );
 
     let mut exempted = sub_assignment();
     exempted.exemptions.push(Exemption {
@@ -308,14 +470,19 @@ fn deny_fails_the_check_unless_not_enforced_or_exempt() {
     let report = run(https_only("Deny"), std::slice::from_ref(&bad), exempted);
     assert!(report.passed());
     assert_eq!(state_of(&report, "/stapp"), Some(State::Exempt));
-    assert_eq!(report.summary.compliance_percent, Some(100.0), "exempt counts as compliant");
+    assert_eq!(
+        report.summary.compliance_percent,
+        Some(100.0),
+        "exempt counts as compliant"
+    );
 }
 
 #[test]
 fn not_scopes_leave_resources_out() {
     let bad = storage(json!({"supportsHttpsTrafficOnly": false}));
     let mut a = sub_assignment();
-    a.not_scopes.push(format!("/subscriptions/{SUB}/resourceGroups/RG-APP"));
+    a.not_scopes
+        .push(format!("/subscriptions/{SUB}/resourceGroups/RG-APP"));
     let report = run(https_only("Deny"), &[bad], a);
     assert!(report.policies[0].resources.is_empty());
     assert_eq!(report.policies[0].state, PolicyState::NotApplicable);
@@ -323,7 +490,11 @@ fn not_scopes_leave_resources_out() {
 
 #[test]
 fn disabled_evaluates_nothing() {
-    let report = run(https_only("Disabled"), &[storage(json!({}))], sub_assignment());
+    let report = run(
+        https_only("Disabled"),
+        &[storage(json!({}))],
+        sub_assignment(),
+    );
     assert_eq!(report.policies[0].state, PolicyState::Disabled);
     assert!(report.policies[0].resources.is_empty());
 }
@@ -341,11 +512,19 @@ fn indexed_mode_skips_resource_groups_all_mode_includes_them() {
         body: json!({"location": "uksouth"}),
         deployment: "base".into(),
     };
-    let indexed = run(definition(rule.clone(), "Indexed", json!({})), std::slice::from_ref(&rg), sub_assignment());
+    let indexed = run(
+        definition(rule.clone(), "Indexed", json!({})),
+        std::slice::from_ref(&rg),
+        sub_assignment(),
+    );
     assert!(indexed.policies[0].resources.is_empty());
     let all = run(definition(rule, "All", json!({})), &[rg], sub_assignment());
     assert_eq!(state_of(&all, "/rg-app"), Some(State::NonCompliant));
-    assert_eq!(all.policies[0].resources.len(), 2, "the resource group and the subscription");
+    assert_eq!(
+        all.policies[0].resources.len(),
+        2,
+        "the resource group and the subscription"
+    );
 }
 
 #[test]
@@ -358,13 +537,25 @@ fn append_and_modify_report_and_apply_their_operations() {
             "operations": [{"operation": "addOrReplace", "field": "tags['environment']", "value": "[parameters('tagValue')]"}]
         }}
     });
-    let def = definition(rule, "Indexed", json!({"tagValue": {"type": "String", "defaultValue": "prod"}}));
-    let r = resource("Microsoft.Web/sites", "app", json!({"location": "uksouth", "tags": {}}));
+    let def = definition(
+        rule,
+        "Indexed",
+        json!({"tagValue": {"type": "String", "defaultValue": "prod"}}),
+    );
+    let r = resource(
+        "Microsoft.Web/sites",
+        "app",
+        json!({"location": "uksouth", "tags": {}}),
+    );
     let report = run(def.clone(), std::slice::from_ref(&r), sub_assignment());
     let p = &report.policies[0];
     assert_eq!(p.role_definition_ids.len(), 1);
     assert_eq!(p.resources[0].state, State::NonCompliant);
-    assert!(p.resources[0].detail.as_deref().unwrap().contains("addOrReplace tags['environment'] \"prod\""));
+    assert!(p.resources[0]
+        .detail
+        .as_deref()
+        .unwrap()
+        .contains("addOrReplace tags['environment'] \"prod\""));
 
     let lib = Library::with_definitions([def.clone()]);
     let prepared = evaluate::prepare_definition(
@@ -373,7 +564,9 @@ fn append_and_modify_report_and_apply_their_operations() {
         json!({"tagValue": "prod"}).as_object().unwrap().clone(),
     )
     .unwrap();
-    let (_, ops) = evaluate::on_request(&lib, &prepared, &Subject::from_resource(&r)).unwrap().unwrap();
+    let (_, ops) = evaluate::on_request(&lib, &prepared, &Subject::from_resource(&r))
+        .unwrap()
+        .unwrap();
     let mut body = r.body.clone();
     effect::apply(&mut body, &ops, &lib.aliases).unwrap();
     assert_eq!(body["tags"]["environment"], "prod");
@@ -390,7 +583,11 @@ fn append_and_modify_report_and_apply_their_operations() {
 }
 
 fn sql_server() -> Resource {
-    resource("Microsoft.Sql/servers", "sql-app", json!({"location": "uksouth", "properties": {}}))
+    resource(
+        "Microsoft.Sql/servers",
+        "sql-app",
+        json!({"location": "uksouth", "properties": {}}),
+    )
 }
 
 /// The documentation's auditIfNotExists shape: SQL servers should have auditing on.
@@ -412,10 +609,17 @@ fn sql_auditing() -> Definition {
 #[test]
 fn audit_if_not_exists_looks_for_the_related_resource() {
     let server = sql_server();
-    let report = run(sql_auditing(), std::slice::from_ref(&server), sub_assignment());
+    let report = run(
+        sql_auditing(),
+        std::slice::from_ref(&server),
+        sub_assignment(),
+    );
     let o = &report.policies[0].resources[0];
     assert_eq!(o.state, State::NonCompliant);
-    assert_eq!(o.detail.as_deref(), Some("no related Microsoft.Sql/servers/auditingSettings named default found"));
+    assert_eq!(
+        o.detail.as_deref(),
+        Some("no related Microsoft.Sql/servers/auditingSettings named default found")
+    );
 
     let mut on = resource(
         "Microsoft.Sql/servers/auditingSettings",
@@ -424,12 +628,20 @@ fn audit_if_not_exists_looks_for_the_related_resource() {
     );
     on.id = format!("{}/auditingSettings/default", server.id);
     on.name = "sql-app/default".into();
-    let report = run(sql_auditing(), &[server.clone(), on.clone()], sub_assignment());
+    let report = run(
+        sql_auditing(),
+        &[server.clone(), on.clone()],
+        sub_assignment(),
+    );
     assert_eq!(state_of(&report, "/sql-app"), Some(State::Compliant));
 
     on.body = json!({"properties": {"state": "Disabled"}});
     let report = run(sql_auditing(), &[server, on], sub_assignment());
-    let o = report.policies[0].resources.iter().find(|r| r.resource_id.ends_with("/sql-app")).unwrap();
+    let o = report.policies[0]
+        .resources
+        .iter()
+        .find(|r| r.resource_id.ends_with("/sql-app"))
+        .unwrap();
     assert_eq!(o.state, State::NonCompliant);
     assert_eq!(o.reasons[0].actual, json!("Disabled"));
 }
@@ -451,12 +663,20 @@ fn deploy_if_not_exists_with_subscription_existence_scope_shows_its_roles() {
         "All",
         json!({}),
     );
-    let mut pricing = resource("Microsoft.Security/pricings", "VirtualMachines", json!({"properties": {"pricingTier": "Standard"}}));
-    pricing.id = format!("/subscriptions/{SUB}/providers/Microsoft.Security/pricings/VirtualMachines");
+    let mut pricing = resource(
+        "Microsoft.Security/pricings",
+        "VirtualMachines",
+        json!({"properties": {"pricingTier": "Standard"}}),
+    );
+    pricing.id =
+        format!("/subscriptions/{SUB}/providers/Microsoft.Security/pricings/VirtualMachines");
     let report = run(def, &[pricing], sub_assignment());
     let p = &report.policies[0];
     assert_eq!(p.role_definition_ids.len(), 1);
-    assert_eq!(state_of(&report, &format!("/subscriptions/{SUB}")), Some(State::Compliant));
+    assert_eq!(
+        state_of(&report, &format!("/subscriptions/{SUB}")),
+        Some(State::Compliant)
+    );
 }
 
 #[test]
@@ -484,8 +704,8 @@ fn manual_takes_its_default_state_and_deny_action_protects() {
         "All",
         json!({}),
     );
-    let report = run(manual, &[], sub_assignment());
-    assert_eq!(report.policies[0].resources[0].state, State::NotEvaluable);
+    let report = run(manual, &[storage(json!({}))], sub_assignment());
+    assert_eq!(state_of(&report, SUB), Some(State::NotEvaluable));
     let deny_action = definition(
         json!({"if": {"field": "type", "equals": "Microsoft.Storage/storageAccounts"},
                "then": {"effect": "denyAction", "details": {"actionNames": ["delete"]}}}),
@@ -493,8 +713,15 @@ fn manual_takes_its_default_state_and_deny_action_protects() {
         json!({}),
     );
     let report = run(deny_action, &[storage(json!({}))], sub_assignment());
-    assert!(report.passed(), "denyAction refuses deletes, not deployments");
-    assert!(report.policies[0].resources[0].detail.as_deref().unwrap().contains("delete"));
+    assert!(
+        report.passed(),
+        "denyAction refuses deletes, not deployments"
+    );
+    assert!(report.policies[0].resources[0]
+        .detail
+        .as_deref()
+        .unwrap()
+        .contains("delete"));
 }
 
 #[test]
@@ -505,9 +732,15 @@ fn initiative_parameters_flow_to_references_and_assignment_values_win() {
     assert_eq!(initiative.groups.len(), 15);
     let mut a = sub_assignment();
     let p = evaluate::prepare_initiative(lib, &initiative, &a).unwrap();
-    let i = p.iter().position(|p| p.reference.reference_id.starts_with("ea53dbee")).unwrap();
+    let i = p
+        .iter()
+        .position(|p| p.reference.reference_id.starts_with("ea53dbee"))
+        .unwrap();
     assert_eq!(p[i].params["IncludeArcMachines"], json!("false"));
-    a.parameters.insert("IncludeArcMachines-ea53dbee-c6c9-4f0e-9f9e-de0039b78023".into(), json!({"value": "true"}));
+    a.parameters.insert(
+        "IncludeArcMachines-ea53dbee-c6c9-4f0e-9f9e-de0039b78023".into(),
+        json!({"value": "true"}),
+    );
     let p = evaluate::prepare_initiative(lib, &initiative, &a).unwrap();
     assert_eq!(p[i].params["IncludeArcMachines"], json!("true"));
 }
