@@ -900,9 +900,10 @@ fn unresolved(field: &str, v: &Value) -> Result<(), Undecidable> {
 
 /// `tags['x']`, `tags[x]`, `tags.x` → `x`.
 fn tag_name(field: &str) -> Option<String> {
-    let rest = field.get(..4).filter(|p| p.eq_ignore_ascii_case("tags"))?;
-    let _ = rest;
-    let tail = &field[4..];
+    let tail = field
+        .get(..4)
+        .filter(|p| p.eq_ignore_ascii_case("tags"))
+        .map(|_| &field[4..])?;
     if let Some(inner) = tail.strip_prefix('[').and_then(|t| t.strip_suffix(']')) {
         return Some(inner.trim_matches('\'').to_string());
     }
@@ -1129,7 +1130,7 @@ pub fn compare_op(
             let pattern = as_text(expected).unwrap_or_default();
             let hit = as_text(actual)
                 .is_some_and(|a| matches(&a, &pattern, lower.contains("insensitively")));
-            hit == !lower.starts_with("not")
+            hit != lower.starts_with("not")
         }
         "contains" | "notcontains" => {
             let hit = match actual {

@@ -584,13 +584,16 @@ fn existence(
     ResourceOutcome::new(subject, State::NonCompliant, reasons, Some(detail))
 }
 
+/// A matching policy's effect on a request: why it matched, and the operations it applies (modify, append).
+pub type RequestEffect = (Vec<Reason>, Vec<Operation>);
+
 /// What a `deny`/`modify`/`append` policy does to a request (for the local cloud): `Ok(None)` when the
 /// policy does not match, the reasons when it denies, the operations when it changes the request.
 pub fn on_request(
     library: &Library,
     p: &Prepared<'_>,
     subject: &Subject,
-) -> Result<Option<(Vec<Reason>, Vec<Operation>)>, Undecidable> {
+) -> Result<Option<RequestEffect>, Undecidable> {
     let eval = Evaluation::new(&library.aliases, &p.params, subject);
     if !eval.condition(&p.condition, subject)? {
         return Ok(None);
