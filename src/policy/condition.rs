@@ -351,7 +351,7 @@ impl<'a> Evaluation<'a> {
             return self.condition(inner, target).map(|b| !b);
         }
         let (op, expected) = operator(obj)?;
-        let expected = self.value(expected)?;
+        let expected = self.operand(expected)?;
         if let Some(count) = get_ci(obj, "count") {
             let n = self.count(count, target)?;
             return compare_op(&op, &Value::from(n), true, &expected);
@@ -384,7 +384,7 @@ impl<'a> Evaluation<'a> {
             };
         }
         if let Some(value) = get_ci(obj, "value") {
-            let actual = self.value(value)?;
+            let actual = self.operand(value)?;
             return compare_op(&op, &actual, !actual.is_null(), &expected);
         }
         Err(Undecidable::Invalid(format!(
@@ -546,6 +546,9 @@ impl<'a> Evaluation<'a> {
     }
 
     fn name_of(&self, field: &Value) -> Result<String, Undecidable> {
+        if let Some(s) = field.as_str().filter(|s| !s.starts_with('[')) {
+            return Ok(s.to_string());
+        }
         match self.value(field)? {
             Value::String(s) => Ok(s),
             other => Err(Undecidable::Invalid(format!(
@@ -705,6 +708,26 @@ impl<'a> Evaluation<'a> {
             .unwrap_or("")
             .trim_start_matches('.')
             .to_string())
+    }
+
+    /// [`Self::value`], borrowing the rule's own value when it holds no expression (most operands), so
+    /// evaluating many resources copies nothing.
+    fn operand<'v>(&self, v: &'v Value) -> Result<Cow<'v, Value>, Undecidable> {
+        let literal = |x: &Value| match x {
+            Value::String(s) => !s.starts_with('['),
+            Value::Array(_) | Value::Object(_) => false,
+            _ => true,
+        };
+        let plain = match v {
+            Value::Array(a) => a.iter().all(literal),
+            Value::Object(_) => true,
+            other => literal(other),
+        };
+        if plain {
+            Ok(Cow::Borrowed(v))
+        } else {
+            self.value(v).map(Cow::Owned)
+        }
     }
 
     /// A value from the rule: literals as they are, expressions evaluated (policy functions answered here).

@@ -211,6 +211,43 @@ pub fn subjects(resources: &[crate::model::Resource]) -> Vec<Subject> {
     out
 }
 
+/// An initiative with its parameters resolved, ready to evaluate many trusts (a fleet assigns the same
+/// initiative with the same parameters to each trust's subscription).
+pub struct Compiled<'l> {
+    pub initiative: Initiative,
+    pub prepared: Vec<Prepared<'l>>,
+}
+
+impl<'l> Compiled<'l> {
+    /// Resolve `initiative`'s parameters with `assignment`'s values (its scope does not matter here).
+    pub fn new(
+        library: &'l Library,
+        initiative: &Initiative,
+        assignment: &Assignment,
+    ) -> Result<Compiled<'l>, Error> {
+        Ok(Compiled {
+            initiative: initiative.clone(),
+            prepared: prepare_initiative(library, initiative, assignment)?,
+        })
+    }
+
+    /// Evaluate over a trust's subjects ([`subjects`]) under `assignment` (scope, notScopes, exemptions,
+    /// enforcement; its parameter values are the ones compiled in).
+    pub fn evaluate(
+        &self,
+        library: &Library,
+        assignment: &Assignment,
+        subjects: &[Subject],
+    ) -> Report {
+        let policies = self
+            .prepared
+            .iter()
+            .map(|p| evaluate_policy(library, p, assignment, subjects))
+            .collect();
+        Report::new(&self.initiative, assignment, policies)
+    }
+}
+
 /// Evaluate an assignment of an initiative over a trust's resources.
 pub fn evaluate(
     library: &Library,
