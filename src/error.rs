@@ -143,6 +143,15 @@ pub enum Error {
     )]
     Violations { report: Box<crate::check::Report> },
 
+    /// An Azure Policy initiative or definition that cannot be loaded or assigned (`--policy`).
+    #[error(transparent)]
+    Policy(#[from] crate::policy::Error),
+
+    /// Enforced `deny` effects of an assigned initiative would refuse resources (the CLI prints the report
+    /// before this error).
+    #[error("Azure Policy {initiative} would deny {denials} resource(s)")]
+    PolicyDenied { initiative: String, denials: usize },
+
     /// A command line that parses but cannot be used (`--set` without `=`, a bad `--blueprint`).
     #[error("{message}")]
     Usage { message: String },
@@ -291,7 +300,8 @@ impl Error {
             | Error::FleetDirty { .. }
             | Error::Cloud(_) => ExitCode::Failure,
             Error::Arm(_) => ExitCode::Failure,
-            Error::Violations { .. } => ExitCode::Violations,
+            Error::Violations { .. } | Error::PolicyDenied { .. } => ExitCode::Violations,
+            Error::Policy(_) => ExitCode::InvalidInput,
             Error::Fleet(_) => ExitCode::InvalidInput,
             Error::Deploy(e) => e.exit_code(),
             Error::Cost(e) => e.exit_code(),

@@ -23,6 +23,7 @@ pub mod hash;
 pub mod load;
 pub mod model;
 pub mod ods;
+pub mod policy;
 pub mod protocol;
 pub mod record;
 pub mod render;

@@ -16,6 +16,7 @@ mod fleet;
 mod harness;
 mod layers;
 mod load;
+mod policy;
 mod record;
 mod render;
 mod run;

@@ -107,6 +107,8 @@ fn kind(error: &Error) -> &'static str {
         Error::FleetLocked { .. } => "fleet-locked",
         Error::FleetDirty { .. } => "fleet-dirty",
         Error::Violations { .. } => "violations",
+        Error::Policy(_) => "policy",
+        Error::PolicyDenied { .. } => "policy-denied",
         Error::Usage { .. } => "usage",
         Error::Internal { .. } => "internal",
         Error::Expand { .. } => "expand",

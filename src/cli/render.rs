@@ -19,7 +19,9 @@ pub(super) const CHECK_HELP: &str = "\
 Example:
   trustprint check --values blueprints/exemplar-epr/examples/rhw.yaml
 
-Exit code 3 when any guardrail is violated; waived findings are shown with their justification.";
+Exit code 3 when any guardrail is violated; waived findings are shown with their justification.
+--policy uk-nhs|ncsc-caf|FILE also evaluates Azure Policy's built-in initiative (or a definition or
+initiative JSON file) over the rendered trust; its enforced deny effects fail the check too (exit 3).";
 
 /// `render`.
 #[derive(Debug, Args)]
@@ -38,6 +40,10 @@ pub struct CheckArgs {
     /// The trust's values file (YAML).
     #[arg(long, value_name = "FILE")]
     pub values: PathBuf,
+    /// Evaluate an Azure Policy initiative: `uk-nhs` (UK OFFICIAL and UK NHS), `ncsc-caf` (NCSC CAF v3.2),
+    /// or a policy definition / initiative JSON file. Repeatable.
+    #[arg(long, value_name = "INITIATIVE|FILE")]
+    pub policy: Vec<String>,
 }
 
 pub(super) fn render(args: &RenderArgs, global: &Global) -> Result<(), Error> {
@@ -57,14 +63,32 @@ pub(super) fn render(args: &RenderArgs, global: &Global) -> Result<(), Error> {
 pub(super) fn check(args: &CheckArgs, global: &Global) -> Result<(), Error> {
     let inputs = global.inputs(&args.values)?;
     let checked = crate::run::check_trust(&inputs)?;
+    let ctx = crate::policy::static_context(&checked.loaded.values);
+    let policies = crate::policy::check_rendered(&checked.rendered, &ctx, &args.policy)?;
     let report = checked.report;
     let mut value = rendered_json(&checked.rendered);
     value["check"] = json!(report);
+    if !args.policy.is_empty() {
+        value["policy"] = json!(policies);
+    }
     // The report is the result whether or not it passes; a violation also sets the exit code (3).
-    emit(global, &value, || report.render_text(global.color_out))?;
+    emit(global, &value, || {
+        let mut text = report.render_text(global.color_out);
+        for p in &policies {
+            text.push('\n');
+            text.push_str(&p.render_text());
+        }
+        text
+    })?;
     if report.violations().next().is_some() {
         return Err(Error::Violations {
             report: Box::new(report),
+        });
+    }
+    if let Some(denied) = policies.iter().find(|p| !p.passed()) {
+        return Err(Error::PolicyDenied {
+            initiative: denied.display_name.clone(),
+            denials: denied.denials.len(),
         });
     }
     Ok(())

@@ -123,6 +123,19 @@ pub struct PolicyAssignment {
     pub enforcement_mode: String,
 }
 
+/// An Azure Policy initiative evaluated over the trust (before deployment, by trustprint's policy engine).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyCompliance {
+    pub initiative: String,
+    pub display_name: String,
+    pub version: Option<String>,
+    /// Where the states come from: `before deployment (trustprint policy engine)`.
+    pub evaluated: String,
+    pub compliance_percent: Option<f64>,
+    pub groups: Vec<crate::policy::report::GroupResult>,
+}
+
 /// The guardrail results.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -172,6 +185,8 @@ pub struct Pack {
     pub secret_parameters: Vec<String>,
     pub guardrails: Guardrails,
     pub policy_assignments: Vec<PolicyAssignment>,
+    /// Microsoft's UK NHS and NCSC CAF initiatives, evaluated per group.
+    pub policy_compliance: Vec<PolicyCompliance>,
     pub deployment: Deployment,
     pub controls: Vec<Control>,
     pub mapping_about: String,
@@ -198,6 +213,35 @@ fn now_rfc3339() -> String {
                 .ok()
         })
         .unwrap_or_default()
+}
+
+/// Both shipped initiatives over the trust's resources, assigned at its subscription.
+fn policy_compliance(
+    values: &crate::values::Values,
+    resources: &[crate::model::Resource],
+) -> Result<Vec<PolicyCompliance>, Error> {
+    let lib = crate::policy::Library::builtin();
+    let ctx = crate::policy::static_context(values);
+    let assignment =
+        crate::policy::Assignment::at(format!("/subscriptions/{}", ctx.subscription_id));
+    let mut out = Vec::new();
+    for (name, _) in crate::policy::data::INITIATIVES {
+        let initiative =
+            lib.initiative(name)
+                .ok_or_else(|| crate::policy::Error::UnknownInitiative {
+                    name: name.to_string(),
+                })?;
+        let report = crate::policy::evaluate(lib, &initiative, &assignment, resources)?;
+        out.push(PolicyCompliance {
+            initiative: report.initiative,
+            display_name: report.display_name,
+            version: report.version,
+            evaluated: "before deployment (trustprint policy engine)".into(),
+            compliance_percent: report.summary.compliance_percent,
+            groups: report.groups,
+        });
+    }
+    Ok(out)
 }
 
 /// Build the pack of a checked trust.
@@ -243,6 +287,7 @@ pub fn build(checked: &crate::run::Checked, inputs: &Inputs) -> Result<Pack, Err
         })
         .collect();
     policy_assignments.sort_by(|a, b| a.id.cmp(&b.id));
+    let policy_compliance = policy_compliance(values, &resources)?;
 
     let mut controls = Vec::new();
     for def in &mapping.controls {
@@ -358,6 +403,7 @@ pub fn build(checked: &crate::run::Checked, inputs: &Inputs) -> Result<Pack, Err
         secret_parameters: values.secrets.keys().cloned().collect(),
         guardrails,
         policy_assignments,
+        policy_compliance,
         deployment,
         controls,
         mapping_about: mapping.about,

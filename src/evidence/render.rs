@@ -151,6 +151,42 @@ fn blocks(p: &Pack) -> Vec<Block> {
             .collect(),
     ));
 
+    b.push(Heading(2, "Azure Policy compliance".into()));
+    for c in &p.policy_compliance {
+        b.push(Para(format!(
+            "{}{}: compliance {} evaluated {}. Not evaluable: Azure decides after deployment (Defender \
+             assessments, guest configuration, data plane) or the alias data lacks a field; see `trustprint check \
+             --policy`.",
+            c.display_name,
+            c.version.as_deref().map(|v| format!(" v{v}")).unwrap_or_default(),
+            c.compliance_percent
+                .map_or("n/a".to_string(), |v| format!("{v:.1}%")),
+            c.evaluated
+        )));
+        b.push(Table(
+            vec![
+                "Group",
+                "Control",
+                "State",
+                "Policies non-compliant / compliant / not evaluable / not applicable",
+            ],
+            c.groups
+                .iter()
+                .map(|g| {
+                    vec![
+                        g.name.clone(),
+                        g.title.clone(),
+                        g.state.as_str().to_string(),
+                        format!(
+                            "{} / {} / {} / {}",
+                            g.non_compliant, g.compliant, g.not_evaluable, g.not_applicable
+                        ),
+                    ]
+                })
+                .collect(),
+        ));
+    }
+
     b.push(Heading(2, "Last plan and deployment".into()));
     match &p.deployment.plan {
         Some(plan) => b.push(Para(format!(
