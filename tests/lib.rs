@@ -6,6 +6,7 @@ mod blueprint;
 mod check;
 mod cli;
 mod cloud;
+mod conformance;
 mod cost;
 mod dataset;
 mod deploy;

@@ -25,7 +25,7 @@
 #![allow(clippy::result_large_err)]
 
 mod auth;
-mod catalog;
+pub mod catalog;
 mod deploy;
 mod errors;
 mod http;
