@@ -103,7 +103,10 @@ impl TypeInfo {
         {
             return true;
         }
-        let (Some(asked), Some(newest)) = (ApiVersion::parse(api_version), ApiVersion::parse(self.newest())) else {
+        let (Some(asked), Some(newest)) = (
+            ApiVersion::parse(api_version),
+            ApiVersion::parse(self.newest()),
+        ) else {
             return false;
         };
         asked.date <= newest.date
@@ -118,11 +121,13 @@ impl TypeInfo {
             .api_versions
             .iter()
             .enumerate()
-            .filter_map(|(i, v)| ApiVersion::parse(v).map(|p| (p.days().abs_diff(asked.days()), i, *v)))
+            .filter_map(|(i, v)| {
+                ApiVersion::parse(v).map(|p| (p.days().abs_diff(asked.days()), i, *v))
+            })
             .collect();
         by_distance.sort_unstable();
         by_distance.truncate(n);
-        by_distance.sort_unstable_by(|a, b| b.1.cmp(&a.1));
+        by_distance.sort_unstable_by_key(|d| std::cmp::Reverse(d.1));
         by_distance.into_iter().map(|(_, _, v)| v).collect()
     }
 }
@@ -154,7 +159,9 @@ impl ApiVersion {
         }
         let num = |r: std::ops::Range<usize>| -> Option<u32> {
             let s = &date[r];
-            s.bytes().all(|c| c.is_ascii_digit()).then(|| s.parse().ok())?
+            s.bytes()
+                .all(|c| c.is_ascii_digit())
+                .then(|| s.parse().ok())?
         };
         let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
         if !(2000..=2999).contains(&y) || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
@@ -346,8 +353,16 @@ fn catalog() -> &'static Catalog {
             if let Some((ns, _)) = key.split_once('/') {
                 namespaces.insert(ns.to_string());
             }
-            versions.sort_by_key(|v| (ApiVersion::parse(v).map(|p| p.date), !v.contains('-') || v.len() == 10));
-            let placement = placements.get(&key).copied().unwrap_or(Placement::Unrecorded);
+            versions.sort_by_key(|v| {
+                (
+                    ApiVersion::parse(v).map(|p| p.date),
+                    !v.contains('-') || v.len() == 10,
+                )
+            });
+            let placement = placements
+                .get(&key)
+                .copied()
+                .unwrap_or(Placement::Unrecorded);
             types.insert(
                 key,
                 TypeInfo {
@@ -386,7 +401,9 @@ pub fn find_type(resource_type: &str) -> Option<&'static TypeInfo> {
 
 /// Whether the catalogue knows this namespace (`Microsoft.Storage`), case-insensitively.
 pub fn is_namespace(namespace: &str) -> bool {
-    catalog().namespaces.contains(&namespace.to_ascii_lowercase())
+    catalog()
+        .namespaces
+        .contains(&namespace.to_ascii_lowercase())
 }
 
 /// Every type in the catalogue, in no particular order.
@@ -521,7 +538,14 @@ mod tests {
         assert!(check_type("Microsoft.Network/virtualNetworks/", "2015-06-15").is_ok());
         let newest = find_type("Microsoft.KeyVault/vaults").unwrap().newest();
         assert!(check_type("Microsoft.KeyVault/vaults", newest).is_ok());
-        for bad in ["2999-01-01", "2020-13-01", "2020-1-1", "latest", "2020-01-01-", "2020-01-01-pre view"] {
+        for bad in [
+            "2999-01-01",
+            "2020-13-01",
+            "2020-1-1",
+            "latest",
+            "2020-01-01-",
+            "2020-01-01-pre view",
+        ] {
             let e = check_type("Microsoft.KeyVault/vaults", bad).unwrap_err();
             assert_eq!(e.code, "NoRegisteredProviderFound", "{bad}");
         }
@@ -531,7 +555,13 @@ mod tests {
     fn a_refused_version_lists_the_nearest_supported_ones_newest_first() {
         let e = check_type("Microsoft.Storage/storageAccounts", "2099-01-01").unwrap_err();
         let info = find_type("Microsoft.Storage/storageAccounts").unwrap();
-        let listed: Vec<&str> = info.api_versions.iter().rev().take(VERSIONS_LISTED).copied().collect();
+        let listed: Vec<&str> = info
+            .api_versions
+            .iter()
+            .rev()
+            .take(VERSIONS_LISTED)
+            .copied()
+            .collect();
         assert_eq!(
             e.message,
             format!(

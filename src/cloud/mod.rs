@@ -31,6 +31,7 @@ mod errors;
 mod http;
 mod ids;
 mod policy;
+mod providers;
 mod rbac;
 mod realism;
 mod storage;
