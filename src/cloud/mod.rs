@@ -15,10 +15,14 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Layout: `http` (front door and routing; groups, subscriptions, tags, generic resources), `deploy`
-//! (deployments, validate, what-if, the engine on [`crate::armexpr`]), `auth` (tokens), `store` (SQLite),
-//! `catalog` (regions and resource types), `policy` (Allowed locations), `realism` (latency, throttling,
-//! faults), `tls` (local CA).
+//! Layout: `http` (the handlers' toolkit; `http::router` is the front door and routes to the handlers of
+//! subscriptions, groups, tags and generic resources; `http::resources` is the write path requests and
+//! deployments share), `deploy` (`handlers` for deployments' HTTP API, `engine` runs them on
+//! [`crate::armexpr`], `whatif`, `secrets`), `auth` (tokens), `rbac` (roles), `store` (SQLite), `catalog`
+//! (regions and resource types), `policy` (Allowed locations), `realism` (latency, throttling, faults), `tls`
+//! (local CA). ARM's wire shapes (error body, provisioning states) come from [`crate::protocol`], shared with
+//! the client. Nothing here imports the tool's stages (run, deploy, fleet, cli, record, render, check, cost,
+//! evidence).
 
 // ArmError carries ARM's whole error shape (details, additionalInfo); it travels only on the cold error path
 // of a request, so its size does not matter and boxing it would only obscure the handlers.

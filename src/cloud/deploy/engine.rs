@@ -1,0 +1,546 @@
+//! The execution engine: runs a stored deployment's plan layer by layer on a blocking thread, writing each
+//! resource through the same code as a direct request, recursing into nested deployments, then evaluating
+//! the outputs and writing the deployment's final state.
+
+use super::secrets::{scrub_secrets, secrets_in_flight};
+use super::{
+    build_plan, deployment_body, deployment_id, duration_iso, parse_request, template_error,
+    DeployRequest,
+};
+use crate::armexpr::{self, NodeKind, Plan, Resolver};
+use crate::cloud::errors::ArmError;
+use crate::cloud::http::{self, now_rfc3339};
+use crate::cloud::ids;
+use crate::cloud::store::Store;
+use crate::cloud::AppState;
+use serde_json::{json, Map, Value};
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+/// Mark deployments interrupted by a stop or crash as Failed (see the module docs).
+pub fn recover(st: &AppState) -> Result<(), ArmError> {
+    for key in st.store.unfinished_deployments()? {
+        if let Some(row) = st.store.get_deployment(&key)? {
+            let mut body = row.body;
+            body["properties"]["provisioningState"] = json!("Failed");
+            body["properties"]["error"] = ArmError::conflict(
+                "DeploymentInterrupted",
+                "The local cloud stopped while this deployment was running. Resources it had written are complete; the rest were not started. Deploy again to finish.",
+            )
+            .to_value();
+            st.store.update_deployment(&key, "Failed", &body)?;
+        }
+    }
+    Ok(())
+}
+
+/// Answers `reference()` from the emulator's state: resources, resource groups and deployments.
+pub(super) struct StateResolver<'a> {
+    pub(super) st: &'a AppState,
+}
+
+impl Resolver for StateResolver<'_> {
+    fn reference(&self, id: &str, _api: Option<&str>, full: bool) -> Result<Value, armexpr::Error> {
+        let store_err = |e: ArmError| armexpr::Error::Resolver {
+            code: e.code.clone(),
+            message: e.message.clone(),
+        };
+        let found = if let Some(r) = self.st.store.get_resource(id).map_err(store_err)? {
+            Some(r)
+        } else if let Some(d) = self.st.store.get_deployment(id).map_err(store_err)? {
+            Some(d.body)
+        } else {
+            let segs: Vec<&str> = id.trim_matches('/').split('/').collect();
+            if segs.len() == 4 && segs[2].eq_ignore_ascii_case("resourcegroups") {
+                self.st
+                    .store
+                    .get_rg(segs[1], segs[3])
+                    .map_err(store_err)?
+                    .map(|(b, _)| b)
+            } else {
+                None
+            }
+        };
+        match found {
+            Some(body) if full => Ok(body),
+            Some(body) => Ok(body.get("properties").cloned().unwrap_or(Value::Null)),
+            None => Err(armexpr::Error::Resolver {
+                code: "ResourceNotFound".into(),
+                message: format!("The Resource '{id}' was not found."),
+            }),
+        }
+    }
+
+    fn list(
+        &self,
+        function: &str,
+        id: &str,
+        _api_version: &str,
+        _body: Option<&Value>,
+    ) -> Result<Value, armexpr::Error> {
+        let is_storage = ids::parse_str(id)
+            .is_some_and(|r| r.resource_type() == "Microsoft.Storage/storageAccounts");
+        if function.eq_ignore_ascii_case("listKeys") && is_storage {
+            return self.list_keys(id);
+        }
+        Err(armexpr::Error::Resolver {
+            code: "InvalidTemplate".into(),
+            message: format!(
+                "The local cloud does not emulate {function}() for '{id}' (only listKeys of storage accounts)."
+            ),
+        })
+    }
+}
+
+impl StateResolver<'_> {
+    /// `listKeys` of a storage account: two deterministic keys (the emulator has no data plane).
+    fn list_keys(&self, id: &str) -> Result<Value, armexpr::Error> {
+        if self.st.store.get_resource(id).ok().flatten().is_none() {
+            return Err(armexpr::Error::Resolver {
+                code: "ResourceNotFound".into(),
+                message: format!("The Resource '{id}' was not found."),
+            });
+        }
+        let key = |n: &str| crate::cloud::storage::storage_account_key(id, n);
+        Ok(json!({"keys": [
+            {"keyName": "key1", "value": key("key1"), "permissions": "FULL"},
+            {"keyName": "key2", "value": key("key2"), "permissions": "FULL"},
+        ]}))
+    }
+}
+
+/// What running a plan produced.
+#[derive(Default)]
+struct Outcome {
+    deployed: Vec<String>,
+    errors: Vec<ArmError>,
+    canceled: bool,
+    interrupted: bool,
+    outputs: Option<Map<String, Value>>,
+}
+
+/// Sleep for the configured step duration, waking early when the server stops.
+fn step_sleep(st: &AppState) -> bool {
+    let end = Instant::now() + st.config.lro;
+    while Instant::now() < end {
+        if st.is_stopping() {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10).min(end - Instant::now()));
+    }
+    !st.is_stopping()
+}
+
+fn record_operation(
+    st: &AppState,
+    dep_id: &str,
+    operation: &str,
+    target: Option<(&str, &str, &str)>,
+    started: Instant,
+    result: Result<bool, &ArmError>,
+) {
+    let op_id = uuid::Uuid::new_v4().simple().to_string()[..16].to_uppercase();
+    let (state, code, message) = match result {
+        Ok(true) => ("Succeeded", "Created", json!({"status": "Succeeded"})),
+        Ok(false) => ("Succeeded", "OK", json!({"status": "Succeeded"})),
+        Err(e) => (
+            "Failed",
+            e.status.canonical_reason().unwrap_or("BadRequest"),
+            json!({"status": "Failed", "error": e.to_value()}),
+        ),
+    };
+    let mut props = json!({
+        "provisioningOperation": operation,
+        "provisioningState": state,
+        "timestamp": now_rfc3339(),
+        "duration": duration_iso(started.elapsed()),
+        "trackingId": uuid::Uuid::new_v4().to_string(),
+        "serviceRequestId": uuid::Uuid::new_v4().to_string(),
+        "statusCode": code.replace(' ', ""),
+        "statusMessage": message,
+    });
+    if let Some((id, ty, name)) = target {
+        props["targetResource"] = json!({"id": id, "resourceType": ty, "resourceName": name});
+    }
+    let body = json!({
+        "id": format!("{dep_id}/operations/{op_id}"),
+        "operationId": op_id,
+        "properties": props,
+    });
+    // A failure to record an operation must not fail the deployment itself.
+    let _ = st.store.add_deployment_operation(dep_id, &body);
+}
+
+fn apply_resource(st: &AppState, node: &armexpr::Node, body: &Value) -> Result<bool, ArmError> {
+    let secrets = secrets_in_flight(st);
+    let scrubbed;
+    let body = if secrets.is_empty() {
+        body
+    } else {
+        scrubbed = scrub_secrets(body, &secrets);
+        &scrubbed
+    };
+    if node
+        .resource_type
+        .eq_ignore_ascii_case("Microsoft.Resources/resourceGroups")
+    {
+        let id = ids::parse_str(&node.id);
+        let sub = node
+            .id
+            .split('/')
+            .nth(2)
+            .map(str::to_string)
+            .or_else(|| id.map(|i| i.subscription))
+            .unwrap_or_default();
+        http::ensure_subscription(st, &sub)?;
+        return http::put_resource_group(st, &sub, &node.name, body).map(|(_, created)| created);
+    }
+    let rid = ids::parse_str(&node.id).ok_or_else(|| {
+        ArmError::bad_request(
+            "InvalidResourceId",
+            format!("'{}' is not a valid resource id.", node.id),
+        )
+    })?;
+    http::write_resource(st, &rid, &node.api_version, body, false).map(|(_, created)| created)
+}
+
+fn resource_failure(id: &str, inner: ArmError) -> ArmError {
+    ArmError::bad_request(
+        "ResourceDeploymentFailure",
+        format!("The resource write operation failed to complete successfully, because it reached terminal provisioning state 'Failed'. Resource: '{id}'."),
+    )
+    .with_target(id)
+    .with_details(vec![inner])
+}
+
+pub(super) fn runtime_error(e: &armexpr::Error) -> ArmError {
+    let code = e.arm_code().to_string();
+    ArmError::bad_request(&code, e.to_string())
+}
+
+/// Run a plan's layers, recursing into nested deployments.
+fn execute(st: &AppState, plan: &Plan, dep_key: &str, complete: bool, depth: usize) -> Outcome {
+    let resolver = StateResolver { st };
+    let mut out = Outcome::default();
+    let layers = match plan.layers() {
+        Ok(l) => l,
+        Err(e) => {
+            out.errors.push(template_error(&e));
+            return out;
+        }
+    };
+    for layer in layers {
+        if st.is_stopping() {
+            out.interrupted = true;
+            return out;
+        }
+        if st
+            .store
+            .get_deployment(dep_key)
+            .ok()
+            .flatten()
+            .is_some_and(|r| r.cancel)
+        {
+            out.canceled = true;
+            return out;
+        }
+        for i in layer {
+            let node = &plan.nodes[i];
+            let started = Instant::now();
+            match node.kind {
+                NodeKind::Resource => {
+                    let result = plan
+                        .evaluate(i, &resolver)
+                        .map_err(|e| runtime_error(&e))
+                        .and_then(|body| apply_resource(st, node, &body));
+                    record_operation(
+                        st,
+                        dep_key,
+                        "Create",
+                        Some((&node.id, &node.resource_type, &node.name)),
+                        started,
+                        result.as_ref().copied(),
+                    );
+                    match result {
+                        Ok(_) => out.deployed.push(node.id.to_lowercase()),
+                        Err(e) => out.errors.push(resource_failure(&node.id, e)),
+                    }
+                }
+                NodeKind::Deployment => {
+                    let result = run_nested(st, plan, i, depth);
+                    record_operation(
+                        st,
+                        dep_key,
+                        "Create",
+                        Some((&node.id, "Microsoft.Resources/deployments", &node.name)),
+                        started,
+                        result.as_ref().map(|()| true),
+                    );
+                    match result {
+                        Ok(()) => out.deployed.push(node.id.to_lowercase()),
+                        Err(e) => out.errors.push(e),
+                    }
+                }
+            }
+        }
+        if !step_sleep(st) {
+            out.interrupted = true;
+            return out;
+        }
+        if !out.errors.is_empty() {
+            return out;
+        }
+    }
+    if complete {
+        if let Some(rg) = &plan.scope.resource_group {
+            complete_mode_deletes(st, plan, &rg.name, dep_key, &mut out);
+        }
+    }
+    let started = Instant::now();
+    match plan.outputs(&resolver) {
+        Ok(o) => {
+            out.outputs = Some(o);
+            record_operation(
+                st,
+                dep_key,
+                "EvaluateDeploymentOutput",
+                None,
+                started,
+                Ok(false),
+            );
+        }
+        Err(e) => {
+            let err = ArmError::bad_request(
+                "DeploymentOutputEvaluationFailed",
+                format!("Unable to evaluate template outputs: {e}"),
+            );
+            record_operation(
+                st,
+                dep_key,
+                "EvaluateDeploymentOutput",
+                None,
+                started,
+                Err(&err),
+            );
+            out.errors.push(err);
+        }
+    }
+    out
+}
+
+/// Complete mode: delete what the group holds and the template no longer declares.
+fn complete_mode_deletes(st: &AppState, plan: &Plan, rg: &str, dep_key: &str, out: &mut Outcome) {
+    let sub = &plan.scope.subscription_id;
+    let Ok(existing) = st.store.list_resources(sub, Some(rg)) else {
+        return;
+    };
+    let keep: HashSet<&str> = out.deployed.iter().map(String::as_str).collect();
+    for r in existing {
+        let Some(id) = r["id"].as_str() else { continue };
+        let lower = id.to_lowercase();
+        let ty = r["type"].as_str().unwrap_or("");
+        // Extension resources (locks, role and policy assignments) are not part of a template's contents.
+        if ty.to_lowercase().starts_with("microsoft.authorization/") {
+            continue;
+        }
+        if keep.contains(lower.as_str()) || keep.iter().any(|k| lower.starts_with(&format!("{k}/")))
+        {
+            continue;
+        }
+        let started = Instant::now();
+        let result = st.store.tx(|tx| Store::delete_resource_tree(tx, id));
+        let name = r["name"].as_str().unwrap_or("");
+        record_operation(
+            st,
+            dep_key,
+            "Delete",
+            Some((id, ty, name)),
+            started,
+            result.as_ref().map(|_| false),
+        );
+        if let Err(e) = result {
+            out.errors.push(resource_failure(id, e));
+        }
+    }
+}
+
+fn run_nested(st: &AppState, plan: &Plan, i: usize, depth: usize) -> Result<(), ArmError> {
+    if depth > 10 {
+        return Err(ArmError::bad_request(
+            "InvalidTemplate",
+            "Nested deployments are nested more than 10 levels deep.",
+        ));
+    }
+    let node = &plan.nodes[i];
+    let resolver = StateResolver { st };
+    let sub = node.target_subscription.clone();
+    http::ensure_subscription(st, &sub)?;
+    let rg_location = match &node.target_resource_group {
+        Some(rg) => {
+            let (body, _) = st
+                .store
+                .get_rg(&sub, rg)?
+                .ok_or_else(|| http::rg_not_found(rg))?;
+            body["location"].as_str().map(str::to_string)
+        }
+        None => None,
+    };
+    let evaluated = plan.evaluate(i, &resolver).map_err(|e| runtime_error(&e))?;
+    let nested = plan
+        .nested(i, &resolver, rg_location.as_deref())
+        .map_err(|e| template_error(&e))?;
+    let complete = evaluated["properties"]["mode"]
+        .as_str()
+        .is_some_and(|m| m.eq_ignore_ascii_case("complete"));
+    let rg = node.target_resource_group.as_deref();
+    let key = deployment_id(&sub, rg, &node.name);
+    let dr = DeployRequest {
+        location: nested.scope.location.clone().filter(|_| rg.is_none()),
+        tags: None,
+        complete,
+        template: evaluated["properties"]["template"].clone(),
+        parameters: Value::Null,
+    };
+    let mut body = deployment_body(
+        &key,
+        &node.name,
+        &dr,
+        &nested,
+        "Running",
+        &uuid::Uuid::new_v4().to_string(),
+    );
+    let request = json!({"properties": {"mode": if complete {"Complete"} else {"Incremental"}, "template": dr.template}, "nested": true});
+    st.store
+        .put_deployment(&key, &sub, rg, &node.name, "Running", &body, &request)?;
+    let started = Instant::now();
+    let outcome = execute(st, &nested, &key, complete, depth + 1);
+    let error = finish(st, &key, &mut body, outcome, started);
+    match error {
+        None => Ok(()),
+        Some(e) => Err(e),
+    }
+}
+
+/// Write a deployment's final state; returns its error when it did not succeed.
+fn finish(
+    st: &AppState,
+    key: &str,
+    body: &mut Value,
+    outcome: Outcome,
+    started: Instant,
+) -> Option<ArmError> {
+    if outcome.interrupted {
+        // Leave the record as it is: the next start marks it interrupted.
+        return Some(ArmError::conflict(
+            "DeploymentInterrupted",
+            "The local cloud is stopping.",
+        ));
+    }
+    let id = body["id"].as_str().unwrap_or("").to_string();
+    let props = &mut body["properties"];
+    props["duration"] = json!(duration_iso(started.elapsed()));
+    props["timestamp"] = json!(now_rfc3339());
+    let (state, error) = if outcome.canceled {
+        ("Canceled", None)
+    } else if outcome.errors.is_empty() {
+        ("Succeeded", None)
+    } else {
+        let e = ArmError::bad_request(
+            "DeploymentFailed",
+            "At least one resource deployment operation failed. Please list deployment operations for details. Please see https://aka.ms/arm-deployment-operations for usage details.",
+        )
+        .with_target(id.clone())
+        .with_details(outcome.errors);
+        ("Failed", Some(e))
+    };
+    props["provisioningState"] = json!(state);
+    if let Some(e) = &error {
+        props["error"] = e.to_value();
+    }
+    if state == "Succeeded" {
+        props["outputs"] = Value::Object(outcome.outputs.unwrap_or_default());
+        props["outputResources"] = Value::Array(
+            outcome
+                .deployed
+                .iter()
+                .map(|d| json!({ "id": d }))
+                .collect(),
+        );
+    }
+    let _ = st.store.update_deployment(key, state, body);
+    if state == "Canceled" {
+        return Some(ArmError::conflict(
+            "DeploymentCanceled",
+            format!("The deployment '{id}' was canceled."),
+        ));
+    }
+    error
+}
+
+/// Run a stored deployment to its end (on a blocking thread).
+pub(super) fn run(st: &AppState, key: &str) {
+    run_with_secure_parameters(st, key);
+    st.secure_parameters
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(&key.to_lowercase());
+}
+
+fn run_with_secure_parameters(st: &AppState, key: &str) {
+    let Ok(Some(mut row)) = st.store.get_deployment(key) else {
+        return;
+    };
+    let secure = st
+        .secure_parameters
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&key.to_lowercase())
+        .cloned()
+        .unwrap_or_default();
+    if let Some(params) = row.request["properties"]["parameters"].as_object_mut() {
+        params.extend(secure);
+    }
+    let mut body = row.body;
+    let Some(id) = ids_of(&body) else { return };
+    let (sub, rg, name) = id;
+    let started = Instant::now();
+    // A short pause before Running so clients observe Accepted, as with ARM.
+    if !step_sleep(st) {
+        return;
+    }
+    body["properties"]["provisioningState"] = json!("Running");
+    let _ = st.store.update_deployment(key, "Running", &body);
+    let dr = match parse_request(&row.request, rg.is_none()) {
+        Ok(d) => d,
+        Err(e) => {
+            let outcome = Outcome {
+                errors: vec![e],
+                ..Outcome::default()
+            };
+            finish(st, key, &mut body, outcome, started);
+            return;
+        }
+    };
+    let outcome = match build_plan(st, &sub, rg.as_deref(), &name, &dr) {
+        Ok(plan) => execute(st, &plan, key, dr.complete, 0),
+        Err(e) => Outcome {
+            errors: vec![e],
+            ..Outcome::default()
+        },
+    };
+    finish(st, key, &mut body, outcome, started);
+}
+
+/// (subscription, resource group, name) of a deployment body's id.
+fn ids_of(body: &Value) -> Option<(String, Option<String>, String)> {
+    let id = body["id"].as_str()?;
+    let segs: Vec<&str> = id.trim_matches('/').split('/').collect();
+    let sub = segs.get(1)?.to_string();
+    let rg = (segs
+        .get(2)
+        .is_some_and(|s| s.eq_ignore_ascii_case("resourcegroups")))
+    .then(|| segs.get(3).map(|s| (*s).to_string()))
+    .flatten();
+    let name = segs.last()?.to_string();
+    Some((sub, rg, name))
+}

@@ -1,0 +1,349 @@
+//! Deployments at subscription and resource-group scope: PUT (an asynchronous operation reported through
+//! `Azure-AsyncOperation`), GET, list, validate, what-if, cancel, delete, exportTemplate, operations and
+//! operation statuses. Templates are evaluated by [`crate::armexpr`] (the same evaluator the guardrails use):
+//! a [`Plan`] gives the resources in dependency layers; the engine writes each layer (resources of one layer
+//! are independent, so a layer takes one operation duration, as if run in parallel), recursing into nested
+//! deployments, then evaluates the outputs.
+//!
+//! The engine runs on a blocking thread and checks, between layers, whether the deployment was cancelled or
+//! the server is stopping. Every resource write is one transaction. A deployment found Accepted or Running at
+//! startup (the server stopped or was killed mid-way) is marked Failed with code `DeploymentInterrupted`: the
+//! resources it wrote are whole, the rest were never started, and redeploying finishes the job.
+
+mod engine;
+mod handlers;
+mod secrets;
+mod whatif;
+
+pub use engine::recover;
+pub use handlers::route;
+
+use super::catalog;
+use super::errors::ArmError;
+use super::http::{self, now_rfc3339};
+use super::ids;
+use super::AppState;
+use crate::armexpr::{self, DeploymentScope, Mode, Plan, ResourceGroupScope};
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+use std::time::Duration;
+
+pub(super) const TERMINAL: [&str; 3] = ["Succeeded", "Failed", "Canceled"];
+
+pub(super) fn deployment_id(sub: &str, rg: Option<&str>, name: &str) -> String {
+    format!(
+        "{}/providers/Microsoft.Resources/deployments/{name}",
+        ids::scope_id(sub, rg)
+    )
+}
+
+pub(super) fn not_found(name: &str) -> ArmError {
+    ArmError::not_found(
+        "DeploymentNotFound",
+        format!("Deployment '{name}' could not be found."),
+    )
+}
+
+/// A deployment request body, checked.
+pub(super) struct DeployRequest {
+    pub(super) location: Option<String>,
+    pub(super) tags: Option<Value>,
+    pub(super) complete: bool,
+    pub(super) template: Value,
+    pub(super) parameters: Value,
+}
+
+fn invalid_content(message: &str) -> ArmError {
+    ArmError::bad_request(
+        "InvalidRequestContent",
+        format!("The request content was invalid and could not be deserialized: '{message}'."),
+    )
+}
+
+pub(super) fn parse_request(body: &Value, sub_scope: bool) -> Result<DeployRequest, ArmError> {
+    let props = body
+        .get("properties")
+        .filter(|p| p.is_object())
+        .ok_or_else(|| invalid_content("Required property 'properties' not found in JSON"))?;
+    if let Some(link) = props.get("templateLink") {
+        return Err(ArmError::bad_request(
+            "InvalidContentLink",
+            format!(
+                "The local cloud does not fetch linked templates (templateLink '{}'): send the template inline.",
+                link["uri"].as_str().unwrap_or("")
+            ),
+        ));
+    }
+    if props.get("parametersLink").is_some() {
+        return Err(ArmError::bad_request(
+            "InvalidContentLink",
+            "The local cloud does not fetch linked parameters (parametersLink): send the parameters inline.",
+        ));
+    }
+    let template = props
+        .get("template")
+        .cloned()
+        .ok_or_else(|| invalid_content("Required property 'template' not found in JSON"))?;
+    let mode = props["mode"].as_str().unwrap_or("Incremental");
+    let complete = if mode.eq_ignore_ascii_case("complete") {
+        true
+    } else if mode.eq_ignore_ascii_case("incremental") {
+        false
+    } else {
+        return Err(invalid_content(&format!(
+            "Error converting value \"{mode}\" to type 'DeploymentMode'"
+        )));
+    };
+    if complete && sub_scope {
+        return Err(ArmError::bad_request(
+            "InvalidDeploymentMode",
+            "Complete mode is supported for resource group scope deployments only.",
+        ));
+    }
+    let location = body["location"].as_str().map(catalog::normalize_location);
+    if sub_scope {
+        match &location {
+            None => {
+                return Err(ArmError::bad_request(
+                    "LocationRequired",
+                    "The location property is required for this definition.",
+                ))
+            }
+            Some(l) if !catalog::is_region(l) => {
+                return Err(ArmError::bad_request(
+                    "InvalidDeploymentLocation",
+                    format!("The provided location '{l}' is not a valid Azure region."),
+                ))
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(DeployRequest {
+        location: if sub_scope { location } else { None },
+        tags: body.get("tags").filter(|t| t.is_object()).cloned(),
+        complete,
+        template,
+        parameters: props.get("parameters").cloned().unwrap_or(Value::Null),
+    })
+}
+
+pub(super) fn template_error(e: &armexpr::Error) -> ArmError {
+    ArmError::bad_request(
+        "InvalidTemplate",
+        format!("Deployment template validation failed: '{e}'."),
+    )
+    .with_info(json!({
+        "type": "TemplateViolation",
+        "info": {"lineNumber": 0, "linePosition": 0, "path": e.path().unwrap_or("")}
+    }))
+}
+
+/// Replace Key Vault references with the secret's value from the emulated vault
+/// (`{vault}/secrets/{name}` with `properties.value`).
+fn resolve_key_vault(st: &AppState, parameters: &Value) -> Result<Value, ArmError> {
+    let Some(obj) = parameters.as_object() else {
+        return Ok(parameters.clone());
+    };
+    // A whole parameters file or just its `parameters` member.
+    let (inner, wrapped) = match obj.get("parameters") {
+        Some(Value::Object(p))
+            if obj.contains_key("$schema") || obj.contains_key("contentVersion") =>
+        {
+            (p, true)
+        }
+        _ => (obj, false),
+    };
+    let mut out = Map::new();
+    for (name, entry) in inner {
+        match entry.get("reference") {
+            Some(r) => {
+                let vault = r["keyVault"]["id"].as_str().unwrap_or("");
+                let secret = r["secretName"].as_str().unwrap_or("");
+                let value = st
+                    .store
+                    .get_resource(&format!("{vault}/secrets/{secret}"))?
+                    .and_then(|s| s["properties"]["value"].as_str().map(str::to_string))
+                    .ok_or_else(|| {
+                        ArmError::bad_request(
+                            "KeyVaultParameterReferenceSecretRetrieveFailed",
+                            format!("The secret of KeyVault parameter '{name}' cannot be retrieved. Http status code: 'NotFound'. Error message: 'A secret with (name/id) {secret} was not found in this key vault.'"),
+                        )
+                    })?;
+                out.insert(name.clone(), json!({ "value": value }));
+            }
+            None => {
+                out.insert(name.clone(), entry.clone());
+            }
+        }
+    }
+    let _ = wrapped;
+    Ok(Value::Object(out))
+}
+
+/// The scope `subscription()`/`resourceGroup()` describe for a deployment.
+fn scope_for(
+    st: &AppState,
+    sub: &str,
+    rg: Option<&str>,
+    location: Option<&str>,
+    name: &str,
+) -> Result<DeploymentScope, ArmError> {
+    let display = st
+        .store
+        .get_subscription(sub)?
+        .and_then(|s| s["displayName"].as_str().map(str::to_string))
+        .unwrap_or_default();
+    let resource_group = match rg {
+        Some(rg) => {
+            let (body, _) = st
+                .store
+                .get_rg(sub, rg)?
+                .ok_or_else(|| http::rg_not_found(rg))?;
+            Some(ResourceGroupScope {
+                name: body["name"].as_str().unwrap_or(rg).to_string(),
+                location: body["location"].as_str().unwrap_or("").to_string(),
+                tags: body["tags"].as_object().cloned().unwrap_or_default(),
+            })
+        }
+        None => None,
+    };
+    Ok(DeploymentScope {
+        subscription_id: sub.to_string(),
+        tenant_id: st.config.tenant_id.clone(),
+        resource_group,
+        deployment_name: name.to_string(),
+        location: location.map(str::to_string),
+        subscription_display_name: display,
+    })
+}
+
+pub(super) fn build_plan(
+    st: &AppState,
+    sub: &str,
+    rg: Option<&str>,
+    name: &str,
+    dr: &DeployRequest,
+) -> Result<Plan, ArmError> {
+    let parameters = resolve_key_vault(st, &dr.parameters)?;
+    let values =
+        armexpr::parameter_values(&parameters, Mode::Strict).map_err(|e| template_error(&e))?;
+    let scope = scope_for(st, sub, rg, dr.location.as_deref(), name)?;
+    let plan =
+        Plan::new(&dr.template, &values, &scope, Mode::Strict).map_err(|e| template_error(&e))?;
+    plan.layers().map_err(|e| template_error(&e))?;
+    // ARM validates the outputs' expressions up front too; values that need deployed resources wait.
+    if let Err(e) = plan.outputs(&armexpr::Unresolved) {
+        if !e.is_not_yet_known() {
+            return Err(template_error(&e));
+        }
+    }
+    Ok(plan)
+}
+
+pub(super) fn is_expression(s: &str) -> bool {
+    s.starts_with('[') && !s.starts_with("[[")
+}
+
+fn template_hash(template: &Value) -> String {
+    let h = Sha256::digest(template.to_string().as_bytes());
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&h[..8]);
+    u64::from_be_bytes(b).to_string()
+}
+
+pub(super) fn duration_iso(d: Duration) -> String {
+    format!("PT{:.3}S", d.as_secs_f64())
+}
+
+/// `providers` and `dependencies` as ARM reports them.
+fn providers_and_dependencies(plan: &Plan) -> (Value, Value) {
+    // namespace → [(type, locations)], in first-seen order.
+    type Types = Vec<(String, Vec<String>)>;
+    let mut providers: Vec<(String, Types)> = Vec::new();
+    for n in &plan.nodes {
+        let (ns, ty) = n
+            .resource_type
+            .split_once('/')
+            .unwrap_or((&n.resource_type, ""));
+        let entry = match providers
+            .iter_mut()
+            .find(|(p, _)| p.eq_ignore_ascii_case(ns))
+        {
+            Some(e) => e,
+            None => {
+                providers.push((ns.to_string(), Vec::new()));
+                let last = providers.len() - 1;
+                &mut providers[last]
+            }
+        };
+        let loc = n
+            .location
+            .clone()
+            .filter(|l| !is_expression(l))
+            .map(|l| catalog::normalize_location(&l));
+        match entry.1.iter_mut().find(|(t, _)| t == ty) {
+            Some((_, locs)) => {
+                if let Some(l) = loc {
+                    if !locs.contains(&l) {
+                        locs.push(l);
+                    }
+                }
+            }
+            None => entry.1.push((ty.to_string(), loc.into_iter().collect())),
+        }
+    }
+    let providers = providers
+        .into_iter()
+        .map(|(ns, types)| {
+            json!({"namespace": ns, "resourceTypes": types.into_iter().map(|(t, l)| json!({"resourceType": t, "locations": l})).collect::<Vec<_>>()})
+        })
+        .collect::<Vec<_>>();
+    let dependencies = plan
+        .nodes
+        .iter()
+        .filter(|n| !n.depends_on.is_empty())
+        .map(|n| {
+            json!({
+                "dependsOn": n.depends_on.iter().filter_map(|d| plan.nodes.get(*d)).map(|d| json!({
+                    "id": d.id, "resourceType": d.resource_type, "resourceName": d.name
+                })).collect::<Vec<_>>(),
+                "id": n.id, "resourceType": n.resource_type, "resourceName": n.name,
+            })
+        })
+        .collect::<Vec<_>>();
+    (Value::Array(providers), Value::Array(dependencies))
+}
+
+pub(super) fn deployment_body(
+    id: &str,
+    name: &str,
+    dr: &DeployRequest,
+    plan: &Plan,
+    state: &str,
+    correlation: &str,
+) -> Value {
+    let (providers, dependencies) = providers_and_dependencies(plan);
+    let mut body = json!({
+        "id": id,
+        "name": name,
+        "type": "Microsoft.Resources/deployments",
+    });
+    if let Some(l) = &dr.location {
+        body["location"] = json!(l);
+    }
+    if let Some(t) = &dr.tags {
+        body["tags"] = t.clone();
+    }
+    body["properties"] = json!({
+        "templateHash": template_hash(&dr.template),
+        "parameters": plan.reported_parameters(),
+        "mode": if dr.complete { "Complete" } else { "Incremental" },
+        "provisioningState": state,
+        "timestamp": now_rfc3339(),
+        "duration": "PT0S",
+        "correlationId": correlation,
+        "providers": providers,
+        "dependencies": dependencies,
+    });
+    body
+}
