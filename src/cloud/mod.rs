@@ -35,7 +35,7 @@ mod errors;
 mod http;
 mod ids;
 mod policy;
-mod providers;
+pub(crate) mod providers;
 mod rbac;
 mod realism;
 mod storage;

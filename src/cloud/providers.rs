@@ -466,6 +466,51 @@ pub fn fill(
                 }
             }
         }
+        "microsoft.containerservice/containerservices" => {
+            if let Some(m) = p.get_mut("masterProfile").and_then(Value::as_object_mut) {
+                if let Some(prefix) = m
+                    .get("dnsPrefix")
+                    .and_then(Value::as_str)
+                    .map(str::to_ascii_lowercase)
+                {
+                    default(
+                        m,
+                        "fqdn",
+                        json!(format!("{prefix}.{location}.cloudapp.azure.com")),
+                    );
+                }
+            }
+            for pool in p
+                .get_mut("agentPoolProfiles")
+                .and_then(Value::as_array_mut)
+                .into_iter()
+                .flatten()
+            {
+                if let Some(pool) = pool.as_object_mut() {
+                    if let Some(prefix) = pool
+                        .get("dnsPrefix")
+                        .and_then(Value::as_str)
+                        .map(str::to_ascii_lowercase)
+                    {
+                        default(
+                            pool,
+                            "fqdn",
+                            json!(format!("{prefix}.{location}.cloudapp.azure.com")),
+                        );
+                    }
+                }
+            }
+        }
+        "microsoft.eventgrid/topics" | "microsoft.eventgrid/domains" => {
+            default(
+                p,
+                "endpoint",
+                json!(format!(
+                    "https://{}.{location}-1.eventgrid.azure.net/api/events",
+                    name.to_ascii_lowercase()
+                )),
+            );
+        }
         "microsoft.devices/iothubs" => {
             let n = name.to_ascii_lowercase();
             default(p, "hostName", json!(format!("{n}.azure-devices.net")));
@@ -814,6 +859,12 @@ pub fn list_action(
         ("microsoft.devices/iothubs", "listkeys") => json!({"value": [
             {"keyName": "iothubowner", "primaryKey": k("p", 32), "secondaryKey": k("s", 32), "rights": "RegistryWrite, ServiceConnect, DeviceConnect"}
         ]}),
+        ("microsoft.devices/iothubs/iothubkeys", "listkeys") => json!({
+            "keyName": name, "primaryKey": k("p", 32), "secondaryKey": k("s", 32), "rights": "ServiceConnect"
+        }),
+        ("microsoft.eventgrid/topics" | "microsoft.eventgrid/domains", "listkeys") => {
+            json!({"key1": k("1", 32), "key2": k("2", 32)})
+        }
         ("microsoft.maps/accounts", "listkeys") => {
             json!({"primaryKey": k("p", 32), "secondaryKey": k("s", 32)})
         }
