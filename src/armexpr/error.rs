@@ -21,6 +21,12 @@ pub enum Error {
     #[error("{function}(): {message}")]
     Function { function: String, message: String },
 
+    /// A function was called with the wrong number or types of arguments (checked against the function
+    /// registry before it runs), or where it may not be used. The message names counts, types and places
+    /// only, never values.
+    #[error("{function}(): {message}")]
+    Signature { function: String, message: String },
+
     /// A template construct trustprint refuses rather than evaluating wrongly.
     #[error("unsupported template construct: {construct}")]
     Unsupported { construct: String },
@@ -49,6 +55,19 @@ pub enum Error {
     #[error("evaluation nested more than {limit} levels deep")]
     TooDeep { limit: usize },
 
+    /// An expression built a value (string, array or object) larger than the bound, Azure's 4 MB template
+    /// limit. ARM reports it as `InvalidTemplate`; the local cloud answers with that code, never by running out
+    /// of memory.
+    #[error(
+        "the expression builds a value larger than {limit} bytes (Azure's 4 MB template limit)"
+    )]
+    ValueTooLarge { limit: usize },
+
+    /// Evaluation took more steps than the bound (nested lambdas or copy loops over large ranges). Reported
+    /// as `InvalidTemplate`.
+    #[error("evaluation took more than {limit} steps; the template does too much work to deploy")]
+    TooManySteps { limit: u64 },
+
     /// The value depends on something only known once resources exist (`reference()`, `list*()`).
     /// Static expansion keeps such properties as their expression text.
     #[error("{what} is only known after deployment")]
@@ -73,7 +92,6 @@ impl Error {
         match self {
             Error::Resolver { code, .. } => code,
             Error::At { source, .. } => source.arm_code(),
-            Error::DependencyCycle { .. } => "InvalidTemplate",
             _ => "InvalidTemplate",
         }
     }
@@ -121,6 +139,84 @@ impl Error {
                 path: prefix.to_string(),
                 source: Box::new(e),
             },
+        }
+    }
+
+    /// Hide what an error says about a value derived from a secure parameter (or a `list*` result), keeping
+    /// which function failed and where.
+    pub(crate) fn conceal(self, source: &str) -> Error {
+        let hidden = || format!("the value derives from {source} and is not shown");
+        match self {
+            Error::Function { function, .. } => Error::Function {
+                function,
+                message: format!("invalid argument ({})", hidden()),
+            },
+            Error::Template { .. } => Error::Template {
+                message: format!("cannot evaluate the expression ({})", hidden()),
+            },
+            Error::Parameter { name, .. } => Error::Parameter {
+                name,
+                message: hidden(),
+            },
+            Error::At {
+                path,
+                source: inner,
+            } => Error::At {
+                path,
+                source: Box::new(inner.conceal(source)),
+            },
+            e => e,
+        }
+    }
+
+    /// Replace every secret's text left in the error's words with `***`.
+    pub(crate) fn scrub(self, secrets: &[String]) -> Error {
+        let clean = |s: String| {
+            secrets
+                .iter()
+                .fold(s, |acc, secret| acc.replace(secret.as_str(), "***"))
+        };
+        match self {
+            Error::Parse {
+                expression,
+                position,
+                message,
+            } => Error::Parse {
+                expression: clean(expression),
+                position,
+                message: clean(message),
+            },
+            Error::UnknownFunction { name, reason } => Error::UnknownFunction {
+                name,
+                reason: clean(reason),
+            },
+            Error::Function { function, message } => Error::Function {
+                function,
+                message: clean(message),
+            },
+            Error::Unsupported { construct } => Error::Unsupported {
+                construct: clean(construct),
+            },
+            Error::Template { message } => Error::Template {
+                message: clean(message),
+            },
+            Error::Parameter { name, message } => Error::Parameter {
+                name,
+                message: clean(message),
+            },
+            Error::UnknownDependency { target } => Error::UnknownDependency {
+                target: clean(target),
+            },
+            Error::NotYetKnown { what } => Error::NotYetKnown { what: clean(what) },
+            Error::Resolver { code, message } => Error::Resolver {
+                code,
+                message: clean(message),
+            },
+            Error::At { path, source } => Error::At {
+                path: clean(path),
+                source: Box::new(source.scrub(secrets)),
+            },
+            e => e,
         }
     }
 

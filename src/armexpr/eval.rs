@@ -11,6 +11,15 @@ use std::sync::{Arc, Mutex};
 /// How deeply evaluation may recurse through variables and user-defined functions.
 pub const MAX_EVAL_DEPTH: usize = 128;
 
+/// The largest value (string, array or object, measured as its JSON text) an expression may build: Azure's
+/// 4 MB limit on a whole template. Anything larger is [`Error::ValueTooLarge`], found before memory runs out.
+pub const MAX_VALUE_BYTES: usize = 4 * 1024 * 1024;
+
+/// How many evaluation steps (expression nodes and template values) one evaluator may take before it gives up
+/// with [`Error::TooManySteps`]: far above what Azure's limits let a real template need (800 resources, 800
+/// copies), low enough that nested lambdas over `range()` stop within seconds.
+pub const MAX_EVAL_STEPS: u64 = 5_000_000;
+
 /// What the evaluator asks the outside world. The local cloud implements it with live state; static expansion
 /// (guardrails) implements it with placeholders and answers [`Error::NotYetKnown`] for `reference()`.
 pub trait Context: Sync {
@@ -56,9 +65,24 @@ pub trait Context: Sync {
             what: format!("{function}('{id}')"),
         })
     }
-    /// The deployment's time, for `utcNow()` (only allowed in parameter default values). `None`: refused.
+    /// The deployment's time, for `utcNow()` and `newGuid()` (only allowed in parameter default values).
+    /// `None`: refused.
     fn utc_now(&self) -> Option<time::OffsetDateTime> {
         None
+    }
+    /// `deployer()`: `{objectId, tenantId, userPrincipalName}` of the principal deploying. The default is a
+    /// placeholder principal in the deployment's tenant.
+    fn deployer(&self) -> Value {
+        let tenant = self
+            .tenant()
+            .get("tenantId")
+            .cloned()
+            .unwrap_or(Value::Null);
+        serde_json::json!({
+            "objectId": "00000000-0000-0000-0000-000000000000",
+            "tenantId": tenant,
+            "userPrincipalName": ""
+        })
     }
 }
 
@@ -110,6 +134,10 @@ pub struct Scope {
     functions: HashMap<String, UserFunction>,
     cache: Mutex<HashMap<String, Value>>,
     unknown: std::collections::HashSet<String>,
+    /// Parameters declared `securestring` or `secureObject` (lower case).
+    secure: std::collections::HashSet<String>,
+    /// Their values' text (every string in them), scrubbed from error messages as a last line of defence.
+    secrets: Vec<String>,
     /// Parsed expressions by text: templates repeat the same expressions (and copy loops evaluate one many
     /// times), so each is parsed once per template.
     parsed: Mutex<HashMap<String, Arc<Expr>>>,
@@ -254,6 +282,61 @@ impl Scope {
     pub(crate) fn set_parameter(&mut self, name: &str, value: Value) {
         self.parameters.insert(name.to_ascii_lowercase(), value);
     }
+
+    /// Mark a parameter as secure (`securestring`/`secureObject`): no error message shows its value, or
+    /// anything derived from it.
+    pub fn mark_secure(&mut self, name: &str) {
+        let key = name.to_ascii_lowercase();
+        if let Some(v) = self.parameters.get(&key) {
+            collect_strings(v, &mut self.secrets);
+        }
+        self.secrets.retain(|s| s.chars().count() >= MIN_SCRUBBED);
+        self.secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        self.secrets.dedup();
+        self.secure.insert(key);
+    }
+
+    /// Whether a parameter is declared secure.
+    pub fn is_secure(&self, name: &str) -> bool {
+        self.secure.contains(&name.to_ascii_lowercase())
+    }
+
+    /// Whether any parameter is secure.
+    pub fn has_secure(&self) -> bool {
+        !self.secure.is_empty()
+    }
+
+    pub(crate) fn secrets(&self) -> &[String] {
+        &self.secrets
+    }
+
+    /// A variable's raw definition (for tracing what an expression derives from).
+    pub(crate) fn variable_def(&self, name: &str) -> Option<Value> {
+        self.variables
+            .get(&name.to_ascii_lowercase())
+            .map(|(_, d)| match d {
+                VariableDef::Plain(v) | VariableDef::Copy(v) => v.clone(),
+            })
+    }
+
+    /// The parsed form of an expression, for callers outside the evaluator.
+    pub(crate) fn parse_cached(&self, inner: &str) -> Result<Arc<Expr>, Error> {
+        self.parsed(inner)
+    }
+}
+
+/// Secret values shorter than this are not scrubbed by value (they would blank out ordinary words); what
+/// derives from a secure parameter is concealed by tracing instead.
+const MIN_SCRUBBED: usize = 4;
+
+fn collect_strings(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::String(s) => out.push(s.clone()),
+        Value::Number(n) => out.push(n.to_string()),
+        Value::Array(items) => items.iter().for_each(|i| collect_strings(i, out)),
+        Value::Object(map) => map.values().for_each(|i| collect_strings(i, out)),
+        _ => {}
+    }
 }
 
 /// Where a value is in the template, built as evaluation descends and only turned into text for an error.
@@ -295,6 +378,11 @@ pub struct Evaluator<'a> {
     copy: RefCell<Vec<CopyFrame>>,
     stack: RefCell<Vec<String>>,
     depth: std::cell::Cell<usize>,
+    /// Evaluation steps taken so far (bounded by [`MAX_EVAL_STEPS`]).
+    steps: std::cell::Cell<u64>,
+    step_limit: u64,
+    /// Bound lambda variables, innermost last.
+    lambdas: RefCell<Vec<(String, Value)>>,
     /// Keep expressions that depend on deployed resources as their text instead of failing.
     lenient: bool,
 }
@@ -309,8 +397,17 @@ impl<'a> Evaluator<'a> {
             copy: RefCell::new(Vec::new()),
             stack: RefCell::new(Vec::new()),
             depth: std::cell::Cell::new(0),
+            steps: std::cell::Cell::new(0),
+            step_limit: MAX_EVAL_STEPS,
+            lambdas: RefCell::new(Vec::new()),
             lenient: false,
         }
+    }
+
+    /// Give up after `limit` evaluation steps instead of [`MAX_EVAL_STEPS`].
+    pub fn with_step_limit(mut self, limit: u64) -> Self {
+        self.step_limit = limit;
+        self
     }
 
     /// Keep string expressions whose value is only known after deployment as their text.
@@ -360,7 +457,7 @@ impl<'a> Evaluator<'a> {
             Template::Literal(text) => Ok(Value::String(text.into_owned())),
             Template::Expression(inner) => {
                 let expr = self.scope.parsed(inner)?;
-                self.eval(&expr)
+                self.eval(&expr).map_err(|e| self.redact(e, &expr))
             }
         }
     }
@@ -396,46 +493,71 @@ impl<'a> Evaluator<'a> {
                 Err(e) if self.lenient && e.is_not_yet_known() => Ok(value.clone()),
                 Err(e) => Err(e.at(|| path.to_string())),
             },
-            Value::Array(items) => items
-                .iter()
-                .enumerate()
-                .map(|(i, v)| self.eval_at(v, &Path::Index(path, i), property_copy))
-                .collect::<Result<Vec<_>, _>>()
-                .map(Value::Array),
-            Value::Object(map) => {
-                let mut out = Map::with_capacity(map.len());
-                for (k, v) in map {
-                    let child = Path::Key(path, k);
-                    if property_copy && k == "copy" && v.is_array() {
-                        let mut expanded = Map::new();
-                        match self.property_copy(v, &child.to_string(), &mut expanded) {
-                            Ok(()) => out.extend(expanded),
-                            // A count only known after deployment: static checks see the loop as written.
-                            Err(e) if self.lenient && e.is_not_yet_known() => {
-                                out.insert(k.clone(), v.clone());
-                            }
-                            Err(e) => return Err(e),
-                        }
-                        continue;
-                    }
-                    let key = match self.eval_str(k) {
-                        Ok(Value::String(s)) => s,
-                        Ok(other) => {
-                            return Err(Error::template(format!(
-                                "a property name must evaluate to a string, not {}",
-                                type_name(&other)
-                            ))
-                            .at(|| child.to_string()))
-                        }
-                        Err(e) if self.lenient && e.is_not_yet_known() => k.clone(),
-                        Err(e) => return Err(e.at(|| child.to_string())),
-                    };
-                    out.insert(key, self.eval_at(v, &child, property_copy)?);
-                }
-                Ok(Value::Object(out))
-            }
+            Value::Array(items) => self.eval_array(items, path, property_copy),
+            Value::Object(map) => self.eval_object(map, path, property_copy),
             other => Ok(other.clone()),
         }
+    }
+
+    // Arrays and objects are evaluated in functions of their own, so the frames on the recursion path (strings
+    // through variables) stay small: deep but allowed nesting must fit in a thread's stack.
+    #[inline(never)]
+    fn eval_array(
+        &self,
+        items: &[Value],
+        path: &Path<'_>,
+        property_copy: bool,
+    ) -> Result<Value, Error> {
+        let mut budget = Budget::default();
+        let mut out = Vec::with_capacity(items.len());
+        for (i, v) in items.iter().enumerate() {
+            let item = self.eval_at(v, &Path::Index(path, i), property_copy)?;
+            budget.add(&item).map_err(|e| e.at(|| path.to_string()))?;
+            out.push(item);
+        }
+        Ok(Value::Array(out))
+    }
+
+    #[inline(never)]
+    fn eval_object(
+        &self,
+        map: &Map<String, Value>,
+        path: &Path<'_>,
+        property_copy: bool,
+    ) -> Result<Value, Error> {
+        let mut out = Map::with_capacity(map.len());
+        let mut budget = Budget::default();
+        for (k, v) in map {
+            let child = Path::Key(path, k);
+            if property_copy && k == "copy" && v.is_array() {
+                let mut expanded = Map::new();
+                match self.property_copy(v, &child.to_string(), &mut expanded) {
+                    Ok(()) => out.extend(expanded),
+                    // A count only known after deployment: static checks see the loop as written.
+                    Err(e) if self.lenient && e.is_not_yet_known() => {
+                        out.insert(k.clone(), v.clone());
+                    }
+                    Err(e) => return Err(e),
+                }
+                continue;
+            }
+            let key = match self.eval_str(k) {
+                Ok(Value::String(s)) => s,
+                Ok(other) => {
+                    return Err(Error::template(format!(
+                        "a property name must evaluate to a string, not {}",
+                        type_name(&other)
+                    ))
+                    .at(|| child.to_string()))
+                }
+                Err(e) if self.lenient && e.is_not_yet_known() => k.clone(),
+                Err(e) => return Err(e.at(|| child.to_string())),
+            };
+            let item = self.eval_at(v, &child, property_copy)?;
+            budget.add(&item).map_err(|e| e.at(|| child.to_string()))?;
+            out.insert(key, item);
+        }
+        Ok(Value::Object(out))
     }
 
     fn property_copy(
@@ -454,6 +576,7 @@ impl<'a> Evaluator<'a> {
                 Error::template("a property copy needs 'input'").at(|| at.clone())
             })?;
             let mut items = Vec::with_capacity(count as usize);
+            let mut budget = Budget::default();
             for index in 0..count {
                 self.push_copy(CopyFrame {
                     name: name.to_string(),
@@ -462,7 +585,9 @@ impl<'a> Evaluator<'a> {
                 });
                 let item = self.eval_value(input, &format!("{at}.input"), true);
                 self.pop_copy();
-                items.push(item?);
+                let item = item?;
+                budget.add(&item).map_err(|e| e.at(|| at.clone()))?;
+                items.push(item);
             }
             out.insert(name.to_string(), Value::Array(items));
         }
@@ -493,6 +618,13 @@ impl<'a> Evaluator<'a> {
     }
 
     fn enter(&self) -> Result<(), Error> {
+        let steps = self.steps.get() + 1;
+        if steps > self.step_limit {
+            return Err(Error::TooManySteps {
+                limit: self.step_limit,
+            });
+        }
+        self.steps.set(steps);
         let d = self.depth.get() + 1;
         if d > MAX_EVAL_DEPTH {
             return Err(Error::TooDeep {
@@ -534,8 +666,80 @@ impl<'a> Evaluator<'a> {
         }
     }
 
+    /// Evaluate a call's arguments, bounding their total size (so no function is handed more than the
+    /// largest value it may build).
     pub(crate) fn args(&self, args: &[Expr]) -> Result<Vec<Value>, Error> {
-        args.iter().map(|a| self.eval(a)).collect()
+        let mut budget = Budget::default();
+        let mut out = Vec::with_capacity(args.len());
+        for a in args {
+            let v = self.eval(a)?;
+            budget.add(&v)?;
+            out.push(v);
+        }
+        Ok(out)
+    }
+
+    /// A function's result, refused when larger than [`MAX_VALUE_BYTES`].
+    pub(crate) fn bounded(&self, value: Value) -> Result<Value, Error> {
+        Budget::default().add(&value)?;
+        Ok(value)
+    }
+
+    /// `lambdaVariables('name')`: the innermost lambda variable of that name.
+    pub(crate) fn lambda_variable(&self, name: &str) -> Result<Value, Error> {
+        self.lambdas
+            .borrow()
+            .iter()
+            .rev()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+            .ok_or_else(|| {
+                Error::func(
+                    "lambdaVariables",
+                    format!("no lambda variable named '{name}' is in scope"),
+                )
+            })
+    }
+
+    /// Evaluate `body` with lambda variables bound to `values`.
+    pub(crate) fn with_lambda(
+        &self,
+        names: &[String],
+        values: Vec<Value>,
+        body: &Expr,
+    ) -> Result<Value, Error> {
+        let n = names.len().min(values.len());
+        {
+            let mut frames = self.lambdas.borrow_mut();
+            for (name, value) in names.iter().zip(values) {
+                frames.push((name.clone(), value));
+            }
+        }
+        let result = self.eval(body);
+        let mut frames = self.lambdas.borrow_mut();
+        let keep = frames.len().saturating_sub(n);
+        frames.truncate(keep);
+        result
+    }
+
+    /// Hide secure values from an error raised evaluating `expr`: when the expression derives from a secure
+    /// parameter (or a `list*` action), the error says so instead of showing the value; and any secure
+    /// parameter's value left in the text is replaced, whatever the error.
+    #[cold]
+    #[inline(never)]
+    fn redact(&self, e: Error, expr: &Expr) -> Error {
+        if e.is_not_yet_known() {
+            return e;
+        }
+        let e = match super::secure::source(self.scope, expr) {
+            Some(source) => e.conceal(&source),
+            None => e,
+        };
+        if self.scope.secrets().is_empty() {
+            e
+        } else {
+            e.scrub(self.scope.secrets())
+        }
     }
 
     /// `variables('name')`: evaluated on first use, cached, cycles detected.
@@ -593,6 +797,7 @@ impl<'a> Evaluator<'a> {
             Error::template("a variable copy needs 'input'").at(|| path.to_string())
         })?;
         let mut items = Vec::with_capacity(count as usize);
+        let mut budget = Budget::default();
         for index in 0..count {
             self.push_copy(CopyFrame {
                 name: name.to_string(),
@@ -601,7 +806,9 @@ impl<'a> Evaluator<'a> {
             });
             let item = self.eval_value(input, &format!("{path}.input"), false);
             self.pop_copy();
-            items.push(item?);
+            let item = item?;
+            budget.add(&item).map_err(|e| e.at(|| path.to_string()))?;
+            items.push(item);
         }
         Ok(Value::Array(items))
     }
@@ -654,9 +861,14 @@ impl<'a> Evaluator<'a> {
             copy: RefCell::new(Vec::new()),
             stack: RefCell::new(Vec::new()),
             depth: std::cell::Cell::new(self.depth.get()),
+            steps: std::cell::Cell::new(self.steps.get()),
+            step_limit: self.step_limit,
+            lambdas: RefCell::new(Vec::new()),
             lenient: false,
         };
-        inner.eval_value(&f.output, &format!("functions.{name}.output.value"), false)
+        let result = inner.eval_value(&f.output, &format!("functions.{name}.output.value"), false);
+        self.steps.set(inner.steps.get());
+        result
     }
 }
 
@@ -725,5 +937,51 @@ pub fn index_value(base: &Value, index: &Value) -> Result<Value, Error> {
             type_name(b),
             type_name(i)
         ))),
+    }
+}
+
+/// A running total of the size of values being put together, refused past [`MAX_VALUE_BYTES`].
+#[derive(Default)]
+pub(crate) struct Budget(usize);
+
+impl Budget {
+    pub(crate) fn add(&mut self, v: &Value) -> Result<(), Error> {
+        self.0 = self
+            .0
+            .saturating_add(size_up_to(v, MAX_VALUE_BYTES.saturating_sub(self.0)));
+        if self.0 > MAX_VALUE_BYTES {
+            return Err(Error::ValueTooLarge {
+                limit: MAX_VALUE_BYTES,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// About the size of a value's JSON text, counting no further than just past `limit`.
+fn size_up_to(v: &Value, limit: usize) -> usize {
+    match v {
+        Value::String(s) => s.len() + 2,
+        Value::Array(items) => {
+            let mut n = 2;
+            for i in items {
+                n += size_up_to(i, limit.saturating_sub(n)) + 1;
+                if n > limit {
+                    break;
+                }
+            }
+            n
+        }
+        Value::Object(map) => {
+            let mut n = 2;
+            for (k, i) in map {
+                n += k.len() + 4 + size_up_to(i, limit.saturating_sub(n));
+                if n > limit {
+                    break;
+                }
+            }
+            n
+        }
+        _ => 5,
     }
 }

@@ -1,7 +1,6 @@
 //! Resource ids, `guid()` and `uniqueString()`.
 
 use super::Error;
-use sha2::{Digest, Sha256};
 
 /// ARM's namespace for `guid()`.
 pub const GUID_NAMESPACE: uuid::Uuid = uuid::uuid!("11fb06fb-712d-4ddd-98c7-e71bbd588830");
@@ -12,27 +11,91 @@ pub fn guid(parts: &[&str]) -> String {
     uuid::Uuid::new_v5(&GUID_NAMESPACE, parts.join("-").as_bytes()).to_string()
 }
 
-/// `uniqueString(a, b, ...)`: 13 characters of `[a-z2-7]`, deterministic. Azure's own hash is not public, so this
-/// is the first 64 bits of SHA-256 over the arguments joined by `-`, in lower-case base32: the same inputs always
-/// give the same string, but not the string Azure would give.
+/// `uniqueString(a, b, ...)`: Azure's own value. The arguments are joined by `-`, hashed with the 64-bit
+/// MurmurHash variant of Microsoft's `Azure.Deployments.Expression` (two 32-bit lanes, Murmur3's mixing
+/// constants; the same code as `Microsoft.WindowsAzure.ResourceStack`'s `ComputeHash`), and the hash written as
+/// 13 characters of `a-z2-7`, five bits at a time from the top.
 pub fn unique_string(parts: &[&str]) -> String {
     const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
-    let digest = Sha256::digest(parts.join("-").as_bytes());
-    let mut bits = u64::from_be_bytes([
-        digest[0], digest[1], digest[2], digest[3], digest[4], digest[5], digest[6], digest[7],
-    ]);
-    // 13 base32 digits hold 65 bits; the top digit carries the top 4 bits.
-    let mut out = [0u8; 13];
-    for slot in out.iter_mut().rev() {
-        *slot = ALPHABET[(bits & 31) as usize];
-        bits >>= 5;
+    let mut bits = murmur64(parts.join("-").as_bytes());
+    let mut out = String::with_capacity(13);
+    for _ in 0..13 {
+        out.push(char::from(ALPHABET[(bits >> 59) as usize]));
+        bits <<= 5;
     }
-    out.iter().map(|&b| char::from(b)).collect()
+    out
+}
+
+/// The 64-bit MurmurHash variant (seed 0) behind ARM's `uniqueString()` and its template hashes.
+fn murmur64(data: &[u8]) -> u64 {
+    const C1: u32 = 0x239b_961b;
+    const C2: u32 = 0xab0e_9789;
+    const C3: u32 = 0x561c_cd1b;
+    const C4: u32 = 0x0bca_a747;
+    const C5: u32 = 0x85eb_ca6b;
+    const C6: u32 = 0xc2b2_ae35;
+    fn word(bytes: &[u8]) -> u32 {
+        bytes
+            .iter()
+            .take(4)
+            .enumerate()
+            .fold(0, |w, (i, &b)| w | (u32::from(b) << (8 * i)))
+    }
+    fn mix1(k: u32) -> u32 {
+        k.wrapping_mul(C1).rotate_left(15).wrapping_mul(C2)
+    }
+    fn mix2(k: u32) -> u32 {
+        k.wrapping_mul(C2).rotate_left(17).wrapping_mul(C1)
+    }
+    fn finish(mut h: u32) -> u32 {
+        h ^= h >> 16;
+        h = h.wrapping_mul(C5);
+        h ^= h >> 13;
+        h = h.wrapping_mul(C6);
+        h ^ (h >> 16)
+    }
+    let (mut h1, mut h2) = (0u32, 0u32);
+    let mut blocks = data.chunks_exact(8);
+    for block in blocks.by_ref() {
+        h1 ^= mix1(word(&block[..4]));
+        h1 = h1
+            .rotate_left(19)
+            .wrapping_add(h2)
+            .wrapping_mul(5)
+            .wrapping_add(C3);
+        h2 ^= mix2(word(&block[4..]));
+        h2 = h2
+            .rotate_left(13)
+            .wrapping_add(h1)
+            .wrapping_mul(5)
+            .wrapping_add(C4);
+    }
+    let tail = blocks.remainder();
+    if !tail.is_empty() {
+        h1 ^= mix1(word(tail));
+        if tail.len() > 4 {
+            h2 ^= mix2(word(&tail[4..]));
+        }
+    }
+    // The length is mixed in as a 32-bit value, as the reference does.
+    let len = data.len() as u32;
+    h1 ^= len;
+    h2 ^= len;
+    h1 = h1.wrapping_add(h2);
+    h2 = h2.wrapping_add(h1);
+    h1 = finish(h1);
+    h2 = finish(h2);
+    h1 = h1.wrapping_add(h2);
+    h2 = h2.wrapping_add(h1);
+    (u64::from(h2) << 32) | u64::from(h1)
 }
 
 /// `{ns}/{t1}/{n1}/{t2}/{n2}...` for a type (`Microsoft.Network/virtualNetworks/subnets`) and its names
 /// (`["vnet1", "app"]`, or one name `vnet1/app`).
 pub fn provider_path(resource_type: &str, names: &[&str]) -> Result<String, Error> {
+    // ARM accepts a type written with a trailing slash (`'Microsoft.Network/virtualNetworks/'`), as many of
+    // Microsoft's quickstart templates write it.
+    let resource_type = resource_type.strip_suffix('/').unwrap_or(resource_type);
     let type_segments: Vec<&str> = resource_type.split('/').collect();
     if type_segments.len() < 2 || type_segments.iter().any(|s| s.is_empty()) {
         return Err(Error::template(format!(
@@ -127,6 +190,19 @@ mod tests {
     }
 
     #[test]
+    fn unique_string_matches_azure_on_published_pairs() {
+        // Stack Overflow question 43295720 ("Azure ARM uniqueString function mimic"), answer of 2023-01-05:
+        // computed with Microsoft's Azure.Deployments.Expression package, uniqueString('tyeth').
+        assert_eq!(unique_string(&["tyeth"]), "zcztcwvu6iyg6");
+        // github.com/JasonWhall/go-azure-uniquestring README: uniqueString('hello', 'world'), hash
+        // 571013382255652050.
+        assert_eq!(murmur64(b"hello-world"), 571_013_382_255_652_050);
+        assert_eq!(unique_string(&["hello", "world"]), "a7wkljktk6wne");
+        // An empty input hashes to 0 (all lanes zero, length 0).
+        assert_eq!(unique_string(&[""]), "aaaaaaaaaaaaa");
+    }
+
+    #[test]
     fn unique_string_is_13_base32_chars_and_deterministic() {
         let a = unique_string(&["/subscriptions/s/resourceGroups/rg"]);
         assert_eq!(a.len(), 13);
@@ -159,6 +235,10 @@ mod tests {
             "resource type 'Microsoft.Network/virtualNetworks/subnets' needs 2 name segment(s), got 1 ('vnet1')"
         );
         assert!(provider_path("storageAccounts", &["x"]).is_err());
+        assert_eq!(
+            provider_path("Microsoft.Network/virtualNetworks/", &["vnet1"]).unwrap(),
+            "Microsoft.Network/virtualNetworks/vnet1"
+        );
     }
 
     #[test]

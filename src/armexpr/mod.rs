@@ -73,13 +73,21 @@ mod eval;
 mod functions;
 mod ids;
 mod parse;
+mod secure;
+mod symbolic;
 mod template;
 
 pub use error::Error;
-pub use eval::{azure_cloud, Context, CopyFrame, Evaluator, Scope, MAX_EVAL_DEPTH};
-pub use functions::{to_text, SUPPORTED};
+pub use eval::{
+    azure_cloud, Context, CopyFrame, Evaluator, Scope, MAX_EVAL_DEPTH, MAX_EVAL_STEPS,
+    MAX_VALUE_BYTES,
+};
+pub use functions::{
+    lookup, markdown_table, registry, supported, to_text, Family, FunctionDef, Kind,
+};
 pub use ids::{guid, provider_path, resource_id_at, unique_string, GUID_NAMESPACE};
 pub use parse::{classify, parse, Expr, Template, MAX_DEPTH};
+pub use secure::{secure_outputs, SecureOutput};
 pub use template::{
     parameter_values, secret_placeholder, DeploymentScope, Mode, Node, NodeKind, Plan, Resolver,
     ResourceGroupScope, Unresolved,

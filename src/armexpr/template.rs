@@ -3,6 +3,7 @@
 
 use super::eval::{type_name, Context, CopyFrame, Evaluator, Scope};
 use super::ids;
+use super::symbolic::{classic_form, Symbol};
 use super::Error;
 use serde_json::{Map, Value};
 use std::collections::{HashMap, HashSet};
@@ -388,6 +389,28 @@ fn arm_type_name(t: &str) -> Option<&'static str> {
     })
 }
 
+/// ARM converts a parameter value given as a string where the template declares an int, a bool, an array or
+/// an object (`"3"`, `"true"`, `"[\"a\"]"`, `"{}"`): parameter files and the CLI often pass them so. A string
+/// that does not convert stays a string (and is then refused with the declared type).
+fn coerce(arm_type: &str, value: Value) -> Value {
+    let Value::String(text) = &value else {
+        return value;
+    };
+    let converted = match arm_type {
+        "Int" => text.trim().parse::<i64>().ok().map(Value::from),
+        "Bool" if text.trim().eq_ignore_ascii_case("true") => Some(Value::Bool(true)),
+        "Bool" if text.trim().eq_ignore_ascii_case("false") => Some(Value::Bool(false)),
+        "Array" => serde_json::from_str::<Value>(text)
+            .ok()
+            .filter(Value::is_array),
+        "Object" | "SecureObject" => serde_json::from_str::<Value>(text)
+            .ok()
+            .filter(Value::is_object),
+        _ => None,
+    };
+    converted.unwrap_or(value)
+}
+
 fn type_matches(arm_type: &str, v: &Value) -> bool {
     match arm_type {
         "String" | "SecureString" => v.is_string(),
@@ -425,19 +448,18 @@ impl Plan {
                 type_name(template)
             ))
         })?;
-        if t.contains_key("languageVersion") {
-            return Err(Error::Unsupported {
-                construct:
-                    "languageVersion (symbolic-name templates, as Bicep emits with some features); \
-                            use the classic template form"
-                        .into(),
-            });
-        }
-        if matches!(t.get("resources"), Some(Value::Object(_))) {
-            return Err(Error::Unsupported {
-                construct: "resources as an object (symbolic-name templates)".into(),
-            });
-        }
+        // A `languageVersion: 2.0` template (resources keyed by symbolic name, `existing` resources,
+        // user-defined types) is brought to the classic form, remembering each resource's symbolic name.
+        let converted;
+        let (t, symbols): (&Map<String, Value>, &[Symbol]) = if t.contains_key("languageVersion")
+            || matches!(t.get("resources"), Some(Value::Object(_)))
+            || t.contains_key("definitions")
+        {
+            converted = classic_form(t)?;
+            (&converted.0, converted.1.as_slice())
+        } else {
+            (t, &[])
+        };
         let content_version = t
             .get("contentVersion")
             .and_then(Value::as_str)
@@ -465,6 +487,11 @@ impl Plan {
                     s = s
                         .with_functions(fs)
                         .map_err(|e| e.at(|| "functions".into()))?;
+                }
+                for (name, t) in &types {
+                    if t.as_str().is_some_and(|t| t.starts_with("Secure")) {
+                        s.mark_secure(name);
+                    }
                 }
                 if lenient {
                     for (name, v) in &values {
@@ -494,6 +521,7 @@ impl Plan {
         let mut pending = Vec::new();
         let mut groups: HashMap<String, Vec<usize>> = HashMap::new();
         let mut excluded: HashSet<String> = HashSet::new();
+        let mut symbol_ids: Vec<(String, String)> = Vec::new();
         {
             let ctx = shared.context(resolver);
             let ev = shared.evaluator(&ctx, lenient);
@@ -508,16 +536,47 @@ impl Plan {
                 }
             };
             for (i, r) in resources.iter().enumerate() {
+                let path = match symbols.get(i) {
+                    Some(sym) => format!("resources.{}", sym.name),
+                    None => format!("resources[{i}]"),
+                };
+                let sym = symbols.get(i);
+                if sym.is_some_and(|s| s.existing) {
+                    // An `existing` resource is not deployed: only its id is needed, for reference() and
+                    // dependsOn (which ARM drops for it).
+                    let (mut scratch, mut g, mut x) = (Vec::new(), HashMap::new(), HashSet::new());
+                    expand_resource(&ev, r, &path, None, target, &mut scratch, &mut g, &mut x)?;
+                    let key = sym.map(|s| s.name.to_ascii_lowercase()).unwrap_or_default();
+                    if let Some(first) = scratch.first() {
+                        symbol_ids.push((key.clone(), first.id.clone()));
+                    }
+                    excluded.insert(key);
+                    continue;
+                }
+                let before = pending.len();
                 expand_resource(
                     &ev,
                     r,
-                    &format!("resources[{i}]"),
+                    &path,
                     None,
                     target,
                     &mut pending,
                     &mut groups,
                     &mut excluded,
                 )?;
+                if let Some(sym) = sym {
+                    let key = sym.name.to_ascii_lowercase();
+                    let made: Vec<usize> = (before..pending.len()).collect();
+                    if r.get("copy").is_none() {
+                        if let Some(&first) = made.first() {
+                            symbol_ids.push((key.clone(), pending[first].id.clone()));
+                        }
+                    }
+                    if made.is_empty() {
+                        excluded.insert(key.clone());
+                    }
+                    groups.entry(key).or_default().extend(made);
+                }
             }
         }
         for p in &pending {
@@ -525,10 +584,15 @@ impl Plan {
                 .names
                 .insert(p.name.to_ascii_lowercase(), p.id.clone());
         }
+        for (key, id) in symbol_ids {
+            shared.names.insert(key, id);
+        }
         let shared = Arc::new(shared);
 
         // Pass 2: evaluate bodies (as far as possible) and dependencies.
         let mut index_of: HashMap<String, Vec<usize>> = HashMap::new();
+        // A child resource's last name segment: ARM accepts it in dependsOn when nothing else matches.
+        let mut short_names: HashMap<String, Vec<usize>> = HashMap::new();
         for (i, p) in pending.iter().enumerate() {
             let by_id = index_of.entry(ids::comparable(&p.id)).or_default();
             if let Some(&first) = by_id.first() {
@@ -545,6 +609,12 @@ impl Plan {
                 .push(i);
             if let Ok(tn) = ids::provider_path(&p.resource_type, &[&p.name]) {
                 index_of.entry(tn.to_ascii_lowercase()).or_default().push(i);
+            }
+            if let Some((_, short)) = p.name.rsplit_once('/') {
+                short_names
+                    .entry(short.to_ascii_lowercase())
+                    .or_default()
+                    .push(i);
             }
         }
         let mut nodes = Vec::with_capacity(pending.len());
@@ -588,6 +658,7 @@ impl Plan {
                         .get(&key)
                         .cloned()
                         .or_else(|| groups.get(&key).cloned())
+                        .or_else(|| short_names.get(&key).cloned())
                         .unwrap_or_default();
                     if found.is_empty() && !excluded.contains(&key) {
                         return Err(Error::UnknownDependency {
@@ -995,6 +1066,7 @@ fn process_parameters(
             types.insert(name.clone(), Value::String(arm_type.into()));
             continue;
         }
+        let value = coerce(arm_type, value);
         if !type_matches(arm_type, &value) {
             return Err(perr(format!(
                 "expected a value of type {t}, got {}",
@@ -1216,12 +1288,24 @@ fn expand_one(
     let rname = eval_string_field(ev, r, "name", path)?
         .ok_or_else(|| Error::template("a resource needs a 'name'").at(|| path.into()))?;
     let (full_type, full_name) = match parent {
-        Some(p) if !rtype.contains('/') => (
-            format!("{}/{rtype}", p.resource_type),
-            format!("{}/{rname}", p.name),
-        ),
-        Some(p) if !rname.contains('/') => (rtype.clone(), format!("{}/{rname}", p.name)),
-        _ => (rtype.clone(), rname.clone()),
+        Some(p) => {
+            // A child's type is relative to its parent's unless it starts with a namespace
+            // (`blobServices/containers`, `providers/diagnosticSettings`), and its name is relative when it
+            // has fewer segments than its full type needs (`default/x` under storage account `st`).
+            let relative = rtype.split('/').next().is_some_and(|ns| !ns.contains('.'));
+            let full_type = if relative {
+                format!("{}/{rtype}", p.resource_type)
+            } else {
+                rtype.clone()
+            };
+            let full_name = if rname.split('/').count() < name_segments(&full_type) {
+                format!("{}/{rname}", p.name)
+            } else {
+                rname.clone()
+            };
+            (full_type, full_name)
+        }
+        None => (rtype.clone(), rname.clone()),
     };
     if let Some(cond) = r.get("condition") {
         let at = format!("{path}.condition");
@@ -1359,6 +1443,15 @@ fn expand_one(
         }
     }
     Ok(())
+}
+
+/// How many name segments a full type needs: one per type segment after the namespace; the older extension
+/// form (`{base type}/providers/{ext type}`) also names the extension's namespace.
+fn name_segments(full_type: &str) -> usize {
+    match split_extension_type(full_type) {
+        Some((base, ext)) => base.split('/').count() - 1 + 1 + ext.split('/').count(),
+        None => full_type.split('/').count().saturating_sub(1),
+    }
 }
 
 /// `Microsoft.Storage/storageAccounts/providers/diagnosticSettings` → (`Microsoft.Storage/storageAccounts`,

@@ -8,11 +8,13 @@ mod git;
 pub mod manifest;
 mod migrate;
 pub mod release;
+mod secrets;
 mod source;
 
 pub use manifest::{Deployment, Manifest, Migration, Output, ParamType, Parameter, ScannerSkip};
 pub use migrate::Migrated;
 pub use release::open_version;
+pub use secrets::secret_outputs;
 pub use source::{cache_dir, lint};
 
 use std::path::PathBuf;

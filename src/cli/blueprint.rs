@@ -24,7 +24,27 @@ pub(super) fn run(cmd: &BlueprintCommand, global: &Global) -> Result<(), Error> 
             let bp = crate::blueprint::open(&global.source()?)?;
             // Every template must at least parse (the render stage's own loader says where it does not).
             crate::render::Renderer::new(&bp)?;
-            let warnings = crate::blueprint::lint(&bp);
+            let mut warnings = crate::blueprint::lint(&bp);
+            // An output derived from a secret would be recorded in the lock: refuse it (issue #18).
+            match crate::blueprint::secret_outputs(&bp) {
+                Ok(found) if !found.is_empty() => {
+                    return Err(Error::Blueprint {
+                        source_desc: bp.source.clone(),
+                        message: format!(
+                            "{}; Azure never returns secure outputs and trustprint records every output, \
+                             so remove these outputs",
+                            found.join("; ")
+                        ),
+                    })
+                }
+                Ok(_) => {}
+                Err(e) => warnings.push(crate::diag::Diagnostic::at(
+                    &bp.manifest_file,
+                    "",
+                    crate::yaml::Span::default(),
+                    format!("outputs not checked for secrets: the parameters' examples do not render ({e})"),
+                )),
+            }
             let m = &bp.manifest;
             let value = json!({
                 "blueprint": bp.reference(),
