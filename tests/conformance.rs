@@ -178,7 +178,8 @@ fn fill_placeholders(text: &str, sample: &str) -> String {
 
 /// Every resource type a template declares: nested `resources` with relative types resolved against their
 /// parent, languageVersion 2.0's symbolic resources, and inline nested deployments' templates. Types that are
-/// expressions and extension spellings (`.../providers/...`) are skipped: neither names a retired type.
+/// expressions are skipped; extension spellings (`.../providers/diagnosticSettings`) are kept, and the catalogue
+/// reads them as the extension type.
 fn declared_types(template: &Value, out: &mut BTreeSet<String>) {
     fn walk(resources: &Value, parent: Option<&str>, out: &mut BTreeSet<String>) {
         let list: Vec<&Value> = match resources {
@@ -198,9 +199,7 @@ fn declared_types(template: &Value, out: &mut BTreeSet<String>) {
                 Some(p) if !t.split('/').next().unwrap_or("").contains('.') => format!("{p}/{t}"),
                 _ => t.to_string(),
             };
-            if full.to_ascii_lowercase().contains("/providers/") {
-                continue;
-            }
+
             if r["existing"] != json!(true) {
                 out.insert(full.clone());
             }

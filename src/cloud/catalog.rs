@@ -395,9 +395,32 @@ pub fn is_region(loc: &str) -> bool {
 /// Look a resource type up by name (case-insensitive). ARM tolerates a trailing slash (`Microsoft.Network/
 /// virtualNetworks/`), so it is ignored.
 pub fn find_type(resource_type: &str) -> Option<&'static TypeInfo> {
-    let trimmed = resource_type.trim_end_matches('/');
-    catalog().types.get(&trimmed.to_ascii_lowercase())
+    let lower = resource_type.trim_end_matches('/').to_ascii_lowercase();
+    if let Some(t) = catalog().types.get(&lower) {
+        return Some(t);
+    }
+    // Templates spell an extension resource as `{Ns}/{type}/providers/{extension type}` (its namespace is in
+    // the name: `vault/Microsoft.Insights/setting`): the extension type is what ARM checks.
+    let (_, extension) = lower.rsplit_once("/providers/")?;
+    if extension.split('/').next().is_some_and(|s| s.contains('.')) {
+        return catalog().types.get(extension);
+    }
+    EXTENSION_NAMESPACES.iter().find_map(|ns| {
+        catalog()
+            .types
+            .get(&format!("{}/{extension}", ns.to_ascii_lowercase()))
+    })
 }
+
+/// Where the extension types a template names without their namespace live (`providers/diagnosticSettings`,
+/// `providers/locks`, `providers/links`), in the order ARM's own extension providers are tried.
+const EXTENSION_NAMESPACES: &[&str] = &[
+    "Microsoft.Insights",
+    "Microsoft.Authorization",
+    "Microsoft.Resources",
+    "Microsoft.Security",
+    "Microsoft.PolicyInsights",
+];
 
 /// Whether the catalogue knows this namespace (`Microsoft.Storage`), case-insensitively.
 pub fn is_namespace(namespace: &str) -> bool {
@@ -572,6 +595,18 @@ mod tests {
         );
         let near = info.nearest_versions("2016-01-02", 3);
         assert!(near.contains(&"2016-01-01"), "{near:?}");
+    }
+
+    #[test]
+    fn extension_spellings_name_the_extension_type() {
+        let t =
+            find_type("Microsoft.RecoveryServices/vaults/providers/diagnosticSettings").unwrap();
+        assert_eq!(t.name, "Microsoft.Insights/diagnosticSettings");
+        let t = find_type("Microsoft.Web/sites/providers/roleAssignments").unwrap();
+        assert_eq!(t.name, "Microsoft.Authorization/roleAssignments");
+        let t = find_type("Microsoft.Sql/servers/providers/Microsoft.Authorization/locks").unwrap();
+        assert_eq!(t.name, "Microsoft.Authorization/locks");
+        assert!(find_type("Microsoft.Web/sites/providers/nonsense").is_none());
     }
 
     #[test]
