@@ -465,6 +465,94 @@ pub fn check_type(resource_type: &str, api_version: &str) -> Result<&'static Typ
     Ok(info)
 }
 
+/// A literal `apiVersion` in template text that the catalogue does not list for its literal `type`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnlistedVersion {
+    /// 1-based line and column of the api-version's text.
+    pub line: usize,
+    pub column: usize,
+    pub resource_type: String,
+    pub api_version: String,
+    /// ARM's refusal when ARM would refuse it (later than the newest, malformed); `None` when the version is
+    /// older than the newest and only missing from the published specifications.
+    pub refusal: Option<String>,
+}
+
+/// Scan template text (JSON, possibly with Tera markup) for resources whose literal `type` and `apiVersion`
+/// the catalogue does not list together. Types it does not know are left to `check` (guardrail TP-ARM-001);
+/// values that are expressions or template markup are skipped.
+pub fn unlisted_versions(text: &str) -> Vec<UnlistedVersion> {
+    let re = regex::Regex::new(r#""(type|apiVersion)"\s*:\s*"([^"]*)""#).expect("valid regex");
+    let matches: Vec<(usize, String, String, usize)> = re
+        .captures_iter(text)
+        .filter_map(|c| {
+            let whole = c.get(0)?;
+            let value = c.get(2)?;
+            Some((
+                whole.start(),
+                c[1].to_string(),
+                c[2].to_string(),
+                value.start(),
+            ))
+        })
+        .collect();
+    // The object each match sits in: the innermost `{` open at its offset, outside strings.
+    let mut owners = Vec::with_capacity(matches.len());
+    let (mut stack, mut in_string, mut escaped, mut next) = (Vec::new(), false, false, 0);
+    for (i, b) in text.bytes().enumerate() {
+        while next < matches.len() && matches[next].0 == i {
+            owners.push(stack.last().copied());
+            next += 1;
+        }
+        match (in_string, escaped, b) {
+            (true, true, _) => escaped = false,
+            (true, false, b'\\') => escaped = true,
+            (true, false, b'"') | (false, _, b'"') => in_string = !in_string,
+            (false, _, b'{') => stack.push(i),
+            (false, _, b'}') => {
+                stack.pop();
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    for (i, (_, key, value, _)) in matches.iter().enumerate() {
+        if key != "type" || value.contains(['[', '{']) {
+            continue;
+        }
+        let Some(owner) = owners.get(i).copied().flatten() else {
+            continue;
+        };
+        let version = matches
+            .iter()
+            .zip(&owners)
+            .find(|((_, k, _, _), o)| k == "apiVersion" && **o == Some(owner));
+        let Some(((_, _, v, at), _)) = version else {
+            continue;
+        };
+        if v.contains(['[', '{']) {
+            continue;
+        }
+        let Some(info) = find_type(value) else {
+            continue;
+        };
+        if info.api_versions.iter().any(|l| l.eq_ignore_ascii_case(v)) {
+            continue;
+        }
+        let before = &text[..*at];
+        let line = before.matches('\n').count() + 1;
+        let column = before.len() - before.rfind('\n').map_or(0, |n| n + 1) + 1;
+        out.push(UnlistedVersion {
+            line,
+            column,
+            resource_type: info.name.to_string(),
+            api_version: v.clone(),
+            refusal: check_type(value, v).err().map(|e| e.message),
+        });
+    }
+    out
+}
+
 /// Check a resource's location against where its type may be placed.
 pub fn check_location(info: &TypeInfo, location: Option<&str>) -> Result<(), ArmError> {
     let Some(raw) = location else {
@@ -607,6 +695,36 @@ mod tests {
         let t = find_type("Microsoft.Sql/servers/providers/Microsoft.Authorization/locks").unwrap();
         assert_eq!(t.name, "Microsoft.Authorization/locks");
         assert!(find_type("Microsoft.Web/sites/providers/nonsense").is_none());
+    }
+
+    #[test]
+    fn template_text_is_scanned_for_versions_the_catalogue_does_not_list() {
+        let text = r#"{
+  "resources": [
+    {"type": "Microsoft.Storage/storageAccounts", "apiVersion": "2023-05-01", "name": "{{ name }}"},
+    {
+      "apiVersion": "2016-01-02",
+      "type": "Microsoft.KeyVault/vaults",
+      "properties": {"type": "inner", "apiVersion": "1"}
+    },
+    {"type": "Microsoft.Network/virtualNetworks", "apiVersion": "2099-01-01"},
+    {"type": "Microsoft.Network/virtualNetworks", "apiVersion": "{{ api }}"}
+  ]
+}"#;
+        let found = unlisted_versions(text);
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert_eq!((found[0].line, found[0].column), (5, 22));
+        assert_eq!(found[0].resource_type, "Microsoft.KeyVault/vaults");
+        assert!(
+            found[0].refusal.is_none(),
+            "older than the newest: accepted, only unlisted"
+        );
+        assert_eq!(found[1].api_version, "2099-01-01");
+        assert!(found[1]
+            .refusal
+            .as_deref()
+            .unwrap()
+            .starts_with("No registered resource provider"));
     }
 
     #[test]
