@@ -741,6 +741,7 @@ const IMPLICIT: &[(&str, &str)] = &[
         "*",
     ),
     ("Microsoft.RecoveryServices/vaults/replicationFabrics", "*"),
+    ("Microsoft.RecoveryServices/vaults/replicationFabrics/replicationNetworks", "*"),
     ("Microsoft.Sql/servers/databases", "master"),
 ];
 
