@@ -353,6 +353,11 @@ fn catalog() -> &'static Catalog {
             if let Some((ns, _)) = key.split_once('/') {
                 namespaces.insert(ns.to_string());
             }
+            for (t, v) in NEWER_THAN_CATALOGUE {
+                if t.eq_ignore_ascii_case(name) && !versions.contains(v) {
+                    versions.push(v);
+                }
+            }
             versions.sort_by_key(|v| {
                 (
                     ApiVersion::parse(v).map(|p| p.date),
@@ -375,6 +380,14 @@ fn catalog() -> &'static Catalog {
         Catalog { types, namespaces }
     })
 }
+
+/// Versions Azure registers that the August 2026 catalogue does not list yet: Microsoft.Resources 2026-06-01 is
+/// the version Microsoft's own `azure-mgmt-resource` Python SDK sends (the local cloud's SDK test uses it).
+const NEWER_THAN_CATALOGUE: &[(&str, &str)] = &[
+    ("Microsoft.Resources/deployments", "2026-06-01"),
+    ("Microsoft.Resources/resourceGroups", "2026-06-01"),
+    ("Microsoft.Resources/tags", "2026-06-01"),
+];
 
 /// How many api-versions an error lists: the nearest to the one asked for.
 const VERSIONS_LISTED: usize = 10;

@@ -741,7 +741,10 @@ const IMPLICIT: &[(&str, &str)] = &[
         "*",
     ),
     ("Microsoft.RecoveryServices/vaults/replicationFabrics", "*"),
-    ("Microsoft.RecoveryServices/vaults/replicationFabrics/replicationNetworks", "*"),
+    (
+        "Microsoft.RecoveryServices/vaults/replicationFabrics/replicationNetworks",
+        "*",
+    ),
     ("Microsoft.Sql/servers/databases", "master"),
 ];
 
