@@ -123,7 +123,8 @@ fn rules_each_name_an_ncsc_principle() {
             "TP-NET-001",
             "TP-NET-002",
             "TP-BAK-001",
-            "TP-DIAG-001"
+            "TP-DIAG-001",
+            "TP-ARM-001"
         ]
     );
 }

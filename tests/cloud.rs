@@ -774,7 +774,7 @@ mod resources {
         assert_eq!(r.status, StatusCode::BAD_REQUEST);
         assert_eq!(r.body["error"]["code"], "NoRegisteredProviderFound");
         assert!(r.body["error"]["message"].as_str().unwrap().starts_with(
-            "No registered resource provider found for location 'uksouth' and API version '2099-01-01' for type 'storageAccounts'. The supported api-versions are '2019-06-01, "
+            "No registered resource provider found for location 'uksouth' and API version '2099-01-01' for type 'storageAccounts'. The supported api-versions are '2026-04-01, "
         ));
         let r = c
             .put(

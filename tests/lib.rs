@@ -7,6 +7,7 @@ mod blueprint_import;
 mod check;
 mod cli;
 mod cloud;
+mod conformance;
 mod cost;
 mod dataset;
 mod deploy;

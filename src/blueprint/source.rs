@@ -643,6 +643,32 @@ pub fn lint(bp: &Blueprint) -> Vec<Diagnostic> {
             );
         }
     }
+    // api-versions Microsoft's published catalogue does not list for the resource's type.
+    for (path, template) in &bp.templates {
+        for u in crate::cloud::catalog::unlisted_versions(template) {
+            let span = crate::yaml::Span {
+                line: u.line,
+                column: u.column,
+                len: u.api_version.chars().count(),
+            };
+            let d = Diagnostic::at(
+                path,
+                line_of(template, u.line),
+                span,
+                format!(
+                    "apiVersion `{}` of `{}` is not in Microsoft's published catalogue",
+                    u.api_version, u.resource_type
+                ),
+            );
+            out.push(match u.refusal {
+                Some(arm) => d.expected(format!("a version Azure accepts; ARM answers: {arm}")),
+                None => d.expected(format!(
+                    "a listed version (newest: {}); older unlisted ones usually still deploy",
+                    crate::cloud::catalog::find_type(&u.resource_type).map_or("", |t| t.newest())
+                )),
+            });
+        }
+    }
     out.sort_by_key(|d| (d.line == 0, d.line, d.column));
     out
 }

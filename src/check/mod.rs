@@ -6,7 +6,8 @@
 //! [`check_rendered`] does the expansion of every deployment first and checks the whole estate at once, because
 //! rules such as backup coverage and diagnostic settings relate resources declared in different deployments.
 //!
-//! The rules live one family per file (location, tags, storage, keyvault, sql, network, backup, diagnostics);
+//! The rules live one family per file (location, tags, storage, keyvault, sql, network, backup, diagnostics,
+//! catalog);
 //! `docs/guardrails.md` lists each with its reason, NCSC cloud security principle and fix.
 //!
 //! Expression policy: a property a rule needs that is still an ARM expression string after expansion (a
@@ -15,6 +16,7 @@
 //! means it can waive that finding with a justification like any other.
 
 mod backup;
+mod catalog;
 mod diagnostics;
 mod estate;
 mod keyvault;
@@ -216,7 +218,7 @@ impl Report {
 
 /// Every rule, in the order they are run.
 pub fn rules() -> &'static [Rule] {
-    static RULES: [Rule; 21] = [
+    static RULES: [Rule; 22] = [
         location::LOC_001,
         location::LOC_002,
         tags::TAG_001,
@@ -238,6 +240,7 @@ pub fn rules() -> &'static [Rule] {
         network::NET_002,
         backup::BAK_001,
         diagnostics::DIAG_001,
+        catalog::ARM_001,
     ];
     &RULES
 }
@@ -254,6 +257,7 @@ pub fn check(resources: &[Resource], settings: &Settings) -> Report {
     network::check(&estate, &mut findings);
     backup::check(&estate, &mut findings);
     diagnostics::check(&estate, settings, &mut findings);
+    catalog::check(&estate, &mut findings);
 
     let warnings = apply_waivers(&mut findings, &settings.waivers);
     // Stable sort keeps rule order within each group, so output is deterministic for the same input.

@@ -1,8 +1,15 @@
 //! What the local cloud knows about Azure: public region names and the resource types it accepts, with their
-//! api-versions. Real ARM asks each resource provider; we answer from this table so that an unknown type, an
-//! api-version the type never had, or a region the type is not offered in fails with ARM's own error codes.
+//! api-versions. Real ARM asks each resource provider; we answer from Microsoft's published catalogue
+//! (3,475 types, embedded gzipped from `data/arm-catalog/`) so that an unknown namespace or type, an api-version
+//! later than the type's newest or not an api-version at all, or a region the type is not offered in fails with
+//! ARM's own error codes and messages.
 
 use super::errors::ArmError;
+use flate2::read::GzDecoder;
+use indexmap::IndexMap;
+use std::collections::{HashMap, HashSet};
+use std::io::Read;
+use std::sync::OnceLock;
 
 /// Azure public regions: (name, display name).
 pub const REGIONS: &[(&str, &str)] = &[
@@ -56,7 +63,7 @@ pub const REGIONS: &[(&str, &str)] = &[
 /// Where a resource type may be placed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Placement {
-    /// Any region in [`REGIONS`].
+    /// Any region in [`REGIONS`]; a location is required.
     Regional,
     /// Only `global` (or no location at all).
     Global,
@@ -64,410 +71,326 @@ pub enum Placement {
     RegionalOrGlobal,
     /// No location: extension and settings resources (role assignments, pricings, diagnostic settings).
     None,
+    /// A type whose placement this table does not record: a location is optional and, when given, must be a
+    /// region or `global` (ARM's catalogue knows more, but refusing a valid deployment is the worse error).
+    Unrecorded,
 }
 
 /// One resource type the emulator accepts.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct TypeInfo {
     /// Canonical casing, e.g. `Microsoft.Storage/storageAccounts`.
     pub name: &'static str,
-    pub api_versions: &'static [&'static str],
+    /// The api-versions Microsoft's specifications list, oldest first.
+    pub api_versions: Vec<&'static str>,
     pub placement: Placement,
 }
 
-const NET: &[&str] = &[
-    "2019-11-01",
-    "2020-05-01",
-    "2020-06-01",
-    "2020-11-01",
-    "2021-02-01",
-    "2021-03-01",
-    "2021-05-01",
-    "2021-08-01",
-    "2022-01-01",
-    "2022-05-01",
-    "2022-07-01",
-    "2022-09-01",
-    "2022-11-01",
-    "2023-02-01",
-    "2023-04-01",
-    "2023-05-01",
-    "2023-06-01",
-    "2023-09-01",
-    "2023-11-01",
-    "2024-01-01",
-    "2024-03-01",
-    "2024-05-01",
-    "2024-07-01",
-    "2024-10-01",
-    "2025-01-01",
-    "2025-03-01",
-    "2025-05-01",
-];
-const COMPUTE: &[&str] = &[
-    "2019-07-01",
-    "2020-06-01",
-    "2020-12-01",
-    "2021-03-01",
-    "2021-04-01",
-    "2021-07-01",
-    "2021-11-01",
-    "2022-03-01",
-    "2022-08-01",
-    "2022-11-01",
-    "2023-03-01",
-    "2023-07-01",
-    "2023-09-01",
-    "2024-03-01",
-    "2024-07-01",
-    "2024-11-01",
-    "2025-04-01",
-];
-const DISKS: &[&str] = &[
-    "2019-07-01",
-    "2020-12-01",
-    "2021-04-01",
-    "2021-08-01",
-    "2021-12-01",
-    "2022-03-02",
-    "2022-07-02",
-    "2023-01-02",
-    "2023-04-02",
-    "2023-10-02",
-    "2024-03-02",
-    "2025-01-02",
-];
-const STORAGE: &[&str] = &[
-    "2019-06-01",
-    "2021-01-01",
-    "2021-04-01",
-    "2021-06-01",
-    "2021-08-01",
-    "2021-09-01",
-    "2022-05-01",
-    "2022-09-01",
-    "2023-01-01",
-    "2023-04-01",
-    "2023-05-01",
-    "2024-01-01",
-    "2025-01-01",
-];
-const KV: &[&str] = &[
-    "2019-09-01",
-    "2021-04-01-preview",
-    "2021-10-01",
-    "2022-07-01",
-    "2022-11-01",
-    "2023-02-01",
-    "2023-07-01",
-    "2024-11-01",
-    "2024-12-01-preview",
-];
-const AUTHZ_POLICY: &[&str] = &[
-    "2019-09-01",
-    "2020-09-01",
-    "2021-06-01",
-    "2022-06-01",
-    "2023-04-01",
-    "2024-04-01",
-    "2024-05-01",
-    "2025-01-01",
-    "2025-03-01",
-];
-const AUTHZ_ROLE: &[&str] = &[
-    "2018-09-01-preview",
-    "2020-04-01-preview",
-    "2020-10-01-preview",
-    "2022-04-01",
-    "2022-05-01-preview",
-    "2022-05-01",
-];
-const RESOURCES: &[&str] = &[
-    "2019-10-01",
-    "2020-06-01",
-    "2020-10-01",
-    "2021-01-01",
-    "2021-04-01",
-    "2022-09-01",
-    "2023-07-01",
-    "2024-03-01",
-    "2024-07-01",
-    "2024-11-01",
-    "2025-03-01",
-    "2025-04-01",
-    "2026-06-01",
-];
-const INSIGHTS_DIAG: &[&str] = &["2017-05-01-preview", "2021-05-01-preview", "2024-03-01"];
-const INSIGHTS_ALERTS: &[&str] = &[
-    "2018-03-01",
-    "2019-06-01",
-    "2021-10-01",
-    "2022-06-01",
-    "2023-01-01",
-    "2023-09-01-preview",
-    "2024-02-01",
-];
-const LOGS: &[&str] = &[
-    "2020-08-01",
-    "2020-10-01",
-    "2021-06-01",
-    "2021-12-01-preview",
-    "2022-10-01",
-    "2023-09-01",
-    "2025-02-01",
-];
-const RECOVERY: &[&str] = &[
-    "2021-06-01",
-    "2022-01-01",
-    "2022-10-01",
-    "2023-01-01",
-    "2023-04-01",
-    "2023-06-01",
-    "2023-08-01",
-    "2024-01-01",
-    "2024-04-01",
-    "2024-10-01",
-    "2025-01-01",
-    "2025-02-01",
-];
-const SQL: &[&str] = &[
-    "2021-02-01-preview",
-    "2021-11-01",
-    "2022-05-01-preview",
-    "2023-05-01-preview",
-    "2023-08-01",
-    "2024-05-01-preview",
-];
-const SQLVM: &[&str] = &[
-    "2017-03-01-preview",
-    "2022-02-01",
-    "2022-08-01-preview",
-    "2023-10-01",
-];
-const MANAGED_ID: &[&str] = &[
-    "2018-11-30",
-    "2022-01-31-preview",
-    "2023-01-31",
-    "2023-07-31-preview",
-    "2024-11-30",
-];
-const SECURITY: &[&str] = &["2018-06-01", "2022-03-01", "2023-01-01", "2024-01-01"];
-const SECURITY_CONTACTS: &[&str] = &["2020-01-01-preview", "2023-12-01-preview"];
-const CONSUMPTION: &[&str] = &[
-    "2019-10-01",
-    "2021-10-01",
-    "2023-05-01",
-    "2023-11-01",
-    "2024-08-01",
-];
-const MAINT: &[&str] = &[
-    "2021-05-01",
-    "2022-07-01-preview",
-    "2023-04-01",
-    "2023-09-01-preview",
-    "2023-10-01-preview",
-];
-const DESKTOP: &[&str] = &[
-    "2021-07-12",
-    "2022-09-09",
-    "2023-09-05",
-    "2024-04-03",
-    "2024-04-08-preview",
-];
-const OPS: &[&str] = &["2015-11-01-preview"];
-const SECINSIGHTS: &[&str] = &[
-    "2022-11-01",
-    "2023-02-01",
-    "2023-11-01",
-    "2024-03-01",
-    "2024-09-01",
-    "2025-06-01",
-];
-const LIGHTHOUSE: &[&str] = &[
-    "2019-09-01",
-    "2020-02-01-preview",
-    "2022-01-01-preview",
-    "2022-10-01",
-];
-const DNS: &[&str] = &["2018-09-01", "2020-01-01", "2020-06-01", "2024-06-01"];
-const AUTOMATION: &[&str] = &[
-    "2020-01-13-preview",
-    "2022-08-08",
-    "2023-11-01",
-    "2024-10-23",
-];
-const WEB: &[&str] = &[
-    "2021-02-01",
-    "2022-03-01",
-    "2022-09-01",
-    "2023-01-01",
-    "2023-12-01",
-    "2024-04-01",
-    "2024-11-01",
-];
-const DNS_RESOLVER: &[&str] = &[
-    "2020-04-01-preview",
-    "2022-07-01",
-    "2023-07-01-preview",
-    "2025-05-01",
-];
-const LOCKS: &[&str] = &["2016-09-01", "2020-05-01"];
-const DCR: &[&str] = &["2021-04-01", "2022-06-01", "2023-03-11"];
+impl TypeInfo {
+    /// The newest api-version the catalogue lists.
+    pub fn newest(&self) -> &'static str {
+        self.api_versions.last().copied().unwrap_or("")
+    }
+
+    /// Whether ARM would route this api-version to the type's provider: any version the catalogue lists, or a
+    /// well-formed version no later than the newest listed (providers register older versions that no
+    /// published specification lists, such as `Microsoft.Resources/deployments` 2015-01-01).
+    pub fn accepts(&self, api_version: &str) -> bool {
+        if self
+            .api_versions
+            .iter()
+            .any(|v| v.eq_ignore_ascii_case(api_version))
+        {
+            return true;
+        }
+        let (Some(asked), Some(newest)) = (
+            ApiVersion::parse(api_version),
+            ApiVersion::parse(self.newest()),
+        ) else {
+            return false;
+        };
+        asked.date <= newest.date
+    }
+
+    /// The listed api-versions nearest to `api_version` (by date), newest first, at most `n`.
+    pub fn nearest_versions(&self, api_version: &str, n: usize) -> Vec<&'static str> {
+        let Some(asked) = ApiVersion::parse(api_version) else {
+            return self.api_versions.iter().rev().take(n).copied().collect();
+        };
+        let mut by_distance: Vec<(u32, usize, &'static str)> = self
+            .api_versions
+            .iter()
+            .enumerate()
+            .filter_map(|(i, v)| {
+                ApiVersion::parse(v).map(|p| (p.days().abs_diff(asked.days()), i, *v))
+            })
+            .collect();
+        by_distance.sort_unstable();
+        by_distance.truncate(n);
+        by_distance.sort_unstable_by_key(|d| std::cmp::Reverse(d.1));
+        by_distance.into_iter().map(|(_, _, v)| v).collect()
+    }
+}
+
+/// An api-version as ARM writes them: `YYYY-MM-DD` with an optional suffix (`-preview`, `-beta`...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApiVersion {
+    /// `(year, month, day)`.
+    pub date: (u32, u32, u32),
+    pub preview: bool,
+}
+
+impl ApiVersion {
+    /// Parse a well-formed api-version; `None` for anything else (`2020-13-01`, `latest`, `2020-1-1`).
+    pub fn parse(text: &str) -> Option<ApiVersion> {
+        let (date, suffix) = match text.get(10..) {
+            Some("") => (text, None),
+            Some(rest) => (&text[..10], Some(rest.strip_prefix('-')?)),
+            None => return None,
+        };
+        if let Some(s) = suffix {
+            if s.is_empty() || !s.chars().all(|c| c.is_ascii_alphanumeric()) {
+                return None;
+            }
+        }
+        let b = date.as_bytes();
+        if b[4] != b'-' || b[7] != b'-' {
+            return None;
+        }
+        let num = |r: std::ops::Range<usize>| -> Option<u32> {
+            let s = &date[r];
+            s.bytes()
+                .all(|c| c.is_ascii_digit())
+                .then(|| s.parse().ok())?
+        };
+        let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+        if !(2000..=2999).contains(&y) || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+            return None;
+        }
+        Some(ApiVersion {
+            date: (y, m, d),
+            preview: suffix.is_some(),
+        })
+    }
+
+    fn days(self) -> u32 {
+        let (y, m, d) = self.date;
+        y * 372 + m * 31 + d
+    }
+}
 
 use Placement::{Global, None as NoLoc, Regional, RegionalOrGlobal};
 
-/// The resource types the emulator accepts (generous: every type the exemplar blueprint uses and their
-/// neighbours). Child types are listed with their full path.
-pub const TYPES: &[TypeInfo] = &[
-    t("Microsoft.Resources/resourceGroups", RESOURCES, Regional),
-    t("Microsoft.Resources/deployments", RESOURCES, RegionalOrGlobal),
-    t("Microsoft.Resources/tags", RESOURCES, NoLoc),
-    t("Microsoft.Resources/deploymentScripts", &["2020-10-01", "2023-08-01"], Regional),
-    t("Microsoft.Authorization/policyAssignments", AUTHZ_POLICY, RegionalOrGlobal),
-    t("Microsoft.Authorization/policyDefinitions", AUTHZ_POLICY, NoLoc),
-    t("Microsoft.Authorization/policySetDefinitions", AUTHZ_POLICY, NoLoc),
-    t("Microsoft.Authorization/policyExemptions", &["2020-07-01-preview", "2022-07-01-preview", "2024-12-01-preview"], NoLoc),
-    t("Microsoft.Authorization/roleAssignments", AUTHZ_ROLE, NoLoc),
-    t("Microsoft.Authorization/roleDefinitions", AUTHZ_ROLE, NoLoc),
-    t("Microsoft.Authorization/locks", LOCKS, NoLoc),
-    t("Microsoft.ManagedServices/registrationDefinitions", LIGHTHOUSE, NoLoc),
-    t("Microsoft.ManagedServices/registrationAssignments", LIGHTHOUSE, NoLoc),
-    t("Microsoft.Security/pricings", &["2018-06-01", "2022-03-01", "2023-01-01", "2024-01-01"], NoLoc),
-    t("Microsoft.Security/securityContacts", SECURITY_CONTACTS, NoLoc),
-    t("Microsoft.Security/autoProvisioningSettings", &["2017-08-01-preview"], NoLoc),
-    t("Microsoft.Security/workspaceSettings", &["2017-08-01-preview"], NoLoc),
-    t("Microsoft.Security/settings", &["2019-01-01", "2021-06-01", "2022-05-01"], NoLoc),
-    t("Microsoft.Security/assessments", SECURITY, NoLoc),
-    t("Microsoft.Consumption/budgets", CONSUMPTION, NoLoc),
-    t("Microsoft.Network/virtualNetworks", NET, Regional),
-    t("Microsoft.Network/virtualNetworks/subnets", NET, NoLoc),
-    t("Microsoft.Network/virtualNetworks/virtualNetworkPeerings", NET, NoLoc),
-    t("Microsoft.Network/networkSecurityGroups", NET, Regional),
-    t("Microsoft.Network/networkSecurityGroups/securityRules", NET, NoLoc),
-    t("Microsoft.Network/routeTables", NET, Regional),
-    t("Microsoft.Network/routeTables/routes", NET, NoLoc),
-    t("Microsoft.Network/publicIPAddresses", NET, Regional),
-    t("Microsoft.Network/publicIPPrefixes", NET, Regional),
-    t("Microsoft.Network/networkInterfaces", NET, Regional),
-    t("Microsoft.Network/azureFirewalls", NET, Regional),
-    t("Microsoft.Network/firewallPolicies", NET, Regional),
-    t("Microsoft.Network/firewallPolicies/ruleCollectionGroups", NET, NoLoc),
-    t("Microsoft.Network/bastionHosts", NET, Regional),
-    t("Microsoft.Network/virtualNetworkGateways", NET, Regional),
-    t("Microsoft.Network/localNetworkGateways", NET, Regional),
-    t("Microsoft.Network/connections", NET, Regional),
-    t("Microsoft.Network/expressRouteCircuits", NET, Regional),
-    t("Microsoft.Network/natGateways", NET, Regional),
-    t("Microsoft.Network/loadBalancers", NET, Regional),
-    t("Microsoft.Network/applicationGateways", NET, Regional),
-    t("Microsoft.Network/ApplicationGatewayWebApplicationFirewallPolicies", NET, Regional),
-    t("Microsoft.Network/privateEndpoints", NET, Regional),
-    t("Microsoft.Network/privateEndpoints/privateDnsZoneGroups", NET, NoLoc),
-    t("Microsoft.Network/privateDnsZones", DNS, Global),
-    t("Microsoft.Network/privateDnsZones/virtualNetworkLinks", DNS, Global),
-    t("Microsoft.Network/privateDnsZones/A", DNS, NoLoc),
-    t("Microsoft.Network/dnsZones", DNS, Global),
-    t("Microsoft.Network/ddosProtectionPlans", NET, Regional),
-    t("Microsoft.Network/dnsResolvers", DNS_RESOLVER, Regional),
-    t("Microsoft.Network/dnsResolvers/inboundEndpoints", DNS_RESOLVER, Regional),
-    t("Microsoft.Network/dnsResolvers/outboundEndpoints", DNS_RESOLVER, Regional),
-    t("Microsoft.Network/dnsForwardingRulesets", DNS_RESOLVER, Regional),
-    t("Microsoft.Network/dnsForwardingRulesets/forwardingRules", DNS_RESOLVER, NoLoc),
-    t("Microsoft.Network/dnsForwardingRulesets/virtualNetworkLinks", DNS_RESOLVER, NoLoc),
-    t("Microsoft.Network/networkWatchers", NET, Regional),
-    t("Microsoft.Network/networkWatchers/flowLogs", NET, Regional),
-    t("Microsoft.Network/applicationSecurityGroups", NET, Regional),
-    t("Microsoft.Compute/virtualMachines", COMPUTE, Regional),
-    t("Microsoft.Compute/virtualMachines/extensions", COMPUTE, Regional),
-    t("Microsoft.Compute/virtualMachineScaleSets", COMPUTE, Regional),
-    t("Microsoft.Compute/availabilitySets", COMPUTE, Regional),
-    t("Microsoft.Compute/proximityPlacementGroups", COMPUTE, Regional),
-    t("Microsoft.Compute/disks", DISKS, Regional),
-    t("Microsoft.Compute/snapshots", DISKS, Regional),
-    t("Microsoft.Compute/diskEncryptionSets", DISKS, Regional),
-    t("Microsoft.Compute/images", COMPUTE, Regional),
-    t("Microsoft.Compute/galleries", &["2021-10-01", "2022-03-03", "2022-08-03", "2023-07-03", "2024-03-03"], Regional),
-    t("Microsoft.Storage/storageAccounts", STORAGE, Regional),
-    t("Microsoft.Storage/storageAccounts/blobServices", STORAGE, NoLoc),
-    t("Microsoft.Storage/storageAccounts/blobServices/containers", STORAGE, NoLoc),
-    t("Microsoft.Storage/storageAccounts/blobServices/containers/immutabilityPolicies", STORAGE, NoLoc),
-    t("Microsoft.Storage/storageAccounts/fileServices", STORAGE, NoLoc),
-    t("Microsoft.Storage/storageAccounts/fileServices/shares", STORAGE, NoLoc),
-    t("Microsoft.Storage/storageAccounts/queueServices", STORAGE, NoLoc),
-    t("Microsoft.Storage/storageAccounts/tableServices", STORAGE, NoLoc),
-    t("Microsoft.Storage/storageAccounts/managementPolicies", STORAGE, NoLoc),
-    t("Microsoft.KeyVault/vaults", KV, Regional),
-    t("Microsoft.KeyVault/vaults/keys", KV, NoLoc),
-    t("Microsoft.KeyVault/vaults/secrets", KV, NoLoc),
-    t("Microsoft.KeyVault/vaults/accessPolicies", KV, NoLoc),
-    t("Microsoft.KeyVault/managedHSMs", KV, Regional),
-    t("Microsoft.ManagedIdentity/userAssignedIdentities", MANAGED_ID, Regional),
-    t("Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials", MANAGED_ID, NoLoc),
-    t("Microsoft.Insights/diagnosticSettings", INSIGHTS_DIAG, NoLoc),
-    t("Microsoft.Insights/actionGroups", INSIGHTS_ALERTS, RegionalOrGlobal),
-    t("Microsoft.Insights/activityLogAlerts", &["2017-04-01", "2020-10-01", "2023-01-01-preview"], RegionalOrGlobal),
-    t("Microsoft.Insights/metricAlerts", &["2018-03-01", "2024-03-01-preview"], RegionalOrGlobal),
-    t("Microsoft.Insights/scheduledQueryRules", &["2018-04-16", "2021-08-01", "2022-06-15", "2023-03-15-preview", "2023-12-01"], Regional),
-    t("Microsoft.Insights/components", &["2015-05-01", "2020-02-02"], Regional),
-    t("Microsoft.Insights/dataCollectionRules", DCR, Regional),
-    t("Microsoft.Insights/dataCollectionRuleAssociations", DCR, NoLoc),
-    t("Microsoft.Insights/dataCollectionEndpoints", DCR, Regional),
-    t("Microsoft.Insights/workbooks", &["2021-08-01", "2022-04-01", "2023-06-01"], Regional),
-    t("Microsoft.OperationalInsights/workspaces", LOGS, Regional),
-    t("Microsoft.OperationalInsights/workspaces/tables", LOGS, NoLoc),
-    t("Microsoft.OperationalInsights/workspaces/dataSources", LOGS, NoLoc),
-    t("Microsoft.OperationalInsights/workspaces/savedSearches", LOGS, NoLoc),
-    t("Microsoft.OperationsManagement/solutions", OPS, Regional),
-    t("Microsoft.SecurityInsights/onboardingStates", SECINSIGHTS, NoLoc),
-    t("Microsoft.SecurityInsights/dataConnectors", SECINSIGHTS, NoLoc),
-    t("Microsoft.SecurityInsights/alertRules", SECINSIGHTS, NoLoc),
-    t("Microsoft.RecoveryServices/vaults", RECOVERY, Regional),
-    t("Microsoft.RecoveryServices/vaults/backupPolicies", RECOVERY, NoLoc),
-    t("Microsoft.RecoveryServices/vaults/backupstorageconfig", RECOVERY, NoLoc),
-    t("Microsoft.RecoveryServices/vaults/backupconfig", RECOVERY, NoLoc),
-    t("Microsoft.RecoveryServices/vaults/backupFabrics/protectionContainers/protectedItems", RECOVERY, NoLoc),
-    t("Microsoft.RecoveryServices/vaults/replicationFabrics", RECOVERY, NoLoc),
-    t("Microsoft.RecoveryServices/vaults/replicationPolicies", RECOVERY, NoLoc),
-    t("Microsoft.RecoveryServices/vaults/replicationFabrics/replicationNetworks/replicationNetworkMappings", RECOVERY, NoLoc),
-    t("Microsoft.RecoveryServices/vaults/replicationFabrics/replicationProtectionContainers", RECOVERY, NoLoc),
-    t("Microsoft.RecoveryServices/vaults/replicationFabrics/replicationProtectionContainers/replicationProtectionContainerMappings", RECOVERY, NoLoc),
-    t("Microsoft.RecoveryServices/vaults/replicationFabrics/replicationProtectionContainers/replicationProtectedItems", RECOVERY, NoLoc),
-    t("Microsoft.DataProtection/backupVaults", &["2022-05-01", "2023-01-01", "2023-05-01", "2024-04-01"], Regional),
-    t("Microsoft.Sql/servers", SQL, Regional),
-    t("Microsoft.Sql/servers/databases", SQL, Regional),
-    t("Microsoft.Sql/servers/firewallRules", SQL, NoLoc),
-    t("Microsoft.Sql/servers/auditingSettings", SQL, NoLoc),
-    t("Microsoft.Sql/servers/securityAlertPolicies", SQL, NoLoc),
-    t("Microsoft.Sql/servers/administrators", SQL, NoLoc),
-    t("Microsoft.SqlVirtualMachine/sqlVirtualMachines", SQLVM, Regional),
-    t("Microsoft.SqlVirtualMachine/sqlVirtualMachineGroups", SQLVM, Regional),
-    t("Microsoft.SqlVirtualMachine/sqlVirtualMachineGroups/availabilityGroupListeners", SQLVM, NoLoc),
-    t("Microsoft.Maintenance/maintenanceConfigurations", MAINT, Regional),
-    t("Microsoft.Maintenance/configurationAssignments", MAINT, RegionalOrGlobal),
-    t("Microsoft.DesktopVirtualization/hostPools", DESKTOP, Regional),
-    t("Microsoft.DesktopVirtualization/applicationGroups", DESKTOP, Regional),
-    t("Microsoft.DesktopVirtualization/workspaces", DESKTOP, Regional),
-    t("Microsoft.DesktopVirtualization/scalingPlans", DESKTOP, Regional),
-    t("Microsoft.Automation/automationAccounts", AUTOMATION, Regional),
-    t("Microsoft.Web/serverfarms", WEB, Regional),
-    t("Microsoft.Web/sites", WEB, Regional),
-    t("Microsoft.ContainerRegistry/registries", &["2021-09-01", "2023-07-01", "2023-11-01-preview", "2025-04-01"], Regional),
-    t("Microsoft.ContainerService/managedClusters", &["2023-08-01", "2024-02-01", "2024-09-01", "2025-01-01"], Regional),
-    t("Microsoft.EventHub/namespaces", &["2021-11-01", "2022-10-01-preview", "2024-01-01"], Regional),
-    t("Microsoft.Cache/redis", &["2023-04-01", "2023-08-01", "2024-03-01", "2024-11-01"], Regional),
+/// Placements this table records (the types the exemplar blueprint uses and their neighbours); every other
+/// type in the catalogue is [`Placement::Unrecorded`].
+const PLACEMENTS: &[(&str, Placement)] = &[
+    ("Microsoft.Resources/resourceGroups", Regional),
+    ("Microsoft.Resources/deployments", RegionalOrGlobal),
+    ("Microsoft.Resources/tags", NoLoc),
+    ("Microsoft.Resources/deploymentScripts", Regional),
+    ("Microsoft.Authorization/policyAssignments", RegionalOrGlobal),
+    ("Microsoft.Authorization/policyDefinitions", NoLoc),
+    ("Microsoft.Authorization/policySetDefinitions", NoLoc),
+    ("Microsoft.Authorization/policyExemptions", NoLoc),
+    ("Microsoft.Authorization/roleAssignments", NoLoc),
+    ("Microsoft.Authorization/roleDefinitions", NoLoc),
+    ("Microsoft.Authorization/locks", NoLoc),
+    ("Microsoft.ManagedServices/registrationDefinitions", NoLoc),
+    ("Microsoft.ManagedServices/registrationAssignments", NoLoc),
+    ("Microsoft.Security/pricings", NoLoc),
+    ("Microsoft.Security/securityContacts", NoLoc),
+    ("Microsoft.Security/autoProvisioningSettings", NoLoc),
+    ("Microsoft.Security/workspaceSettings", NoLoc),
+    ("Microsoft.Security/settings", NoLoc),
+    ("Microsoft.Security/assessments", NoLoc),
+    ("Microsoft.Consumption/budgets", NoLoc),
+    ("Microsoft.Network/virtualNetworks", Regional),
+    ("Microsoft.Network/virtualNetworks/subnets", NoLoc),
+    ("Microsoft.Network/virtualNetworks/virtualNetworkPeerings", NoLoc),
+    ("Microsoft.Network/networkSecurityGroups", Regional),
+    ("Microsoft.Network/networkSecurityGroups/securityRules", NoLoc),
+    ("Microsoft.Network/routeTables", Regional),
+    ("Microsoft.Network/routeTables/routes", NoLoc),
+    ("Microsoft.Network/publicIPAddresses", Regional),
+    ("Microsoft.Network/publicIPPrefixes", Regional),
+    ("Microsoft.Network/networkInterfaces", Regional),
+    ("Microsoft.Network/azureFirewalls", Regional),
+    ("Microsoft.Network/firewallPolicies", Regional),
+    ("Microsoft.Network/firewallPolicies/ruleCollectionGroups", NoLoc),
+    ("Microsoft.Network/bastionHosts", Regional),
+    ("Microsoft.Network/virtualNetworkGateways", Regional),
+    ("Microsoft.Network/localNetworkGateways", Regional),
+    ("Microsoft.Network/connections", Regional),
+    ("Microsoft.Network/expressRouteCircuits", Regional),
+    ("Microsoft.Network/natGateways", Regional),
+    ("Microsoft.Network/loadBalancers", Regional),
+    ("Microsoft.Network/applicationGateways", Regional),
+    ("Microsoft.Network/ApplicationGatewayWebApplicationFirewallPolicies", Regional),
+    ("Microsoft.Network/privateEndpoints", Regional),
+    ("Microsoft.Network/privateEndpoints/privateDnsZoneGroups", NoLoc),
+    ("Microsoft.Network/privateDnsZones", Global),
+    ("Microsoft.Network/privateDnsZones/virtualNetworkLinks", Global),
+    ("Microsoft.Network/privateDnsZones/A", NoLoc),
+    ("Microsoft.Network/dnsZones", Global),
+    ("Microsoft.Network/ddosProtectionPlans", Regional),
+    ("Microsoft.Network/dnsResolvers", Regional),
+    ("Microsoft.Network/dnsResolvers/inboundEndpoints", Regional),
+    ("Microsoft.Network/dnsResolvers/outboundEndpoints", Regional),
+    ("Microsoft.Network/dnsForwardingRulesets", Regional),
+    ("Microsoft.Network/dnsForwardingRulesets/forwardingRules", NoLoc),
+    ("Microsoft.Network/dnsForwardingRulesets/virtualNetworkLinks", NoLoc),
+    ("Microsoft.Network/networkWatchers", Regional),
+    ("Microsoft.Network/networkWatchers/flowLogs", Regional),
+    ("Microsoft.Network/applicationSecurityGroups", Regional),
+    ("Microsoft.Compute/virtualMachines", Regional),
+    ("Microsoft.Compute/virtualMachines/extensions", Regional),
+    ("Microsoft.Compute/virtualMachineScaleSets", Regional),
+    ("Microsoft.Compute/availabilitySets", Regional),
+    ("Microsoft.Compute/proximityPlacementGroups", Regional),
+    ("Microsoft.Compute/disks", Regional),
+    ("Microsoft.Compute/snapshots", Regional),
+    ("Microsoft.Compute/diskEncryptionSets", Regional),
+    ("Microsoft.Compute/images", Regional),
+    ("Microsoft.Compute/galleries", Regional),
+    ("Microsoft.Storage/storageAccounts", Regional),
+    ("Microsoft.Storage/storageAccounts/blobServices", NoLoc),
+    ("Microsoft.Storage/storageAccounts/blobServices/containers", NoLoc),
+    ("Microsoft.Storage/storageAccounts/blobServices/containers/immutabilityPolicies", NoLoc),
+    ("Microsoft.Storage/storageAccounts/fileServices", NoLoc),
+    ("Microsoft.Storage/storageAccounts/fileServices/shares", NoLoc),
+    ("Microsoft.Storage/storageAccounts/queueServices", NoLoc),
+    ("Microsoft.Storage/storageAccounts/tableServices", NoLoc),
+    ("Microsoft.Storage/storageAccounts/managementPolicies", NoLoc),
+    ("Microsoft.KeyVault/vaults", Regional),
+    ("Microsoft.KeyVault/vaults/keys", NoLoc),
+    ("Microsoft.KeyVault/vaults/secrets", NoLoc),
+    ("Microsoft.KeyVault/vaults/accessPolicies", NoLoc),
+    ("Microsoft.KeyVault/managedHSMs", Regional),
+    ("Microsoft.ManagedIdentity/userAssignedIdentities", Regional),
+    ("Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials", NoLoc),
+    ("Microsoft.Insights/diagnosticSettings", NoLoc),
+    ("Microsoft.Insights/actionGroups", RegionalOrGlobal),
+    ("Microsoft.Insights/activityLogAlerts", RegionalOrGlobal),
+    ("Microsoft.Insights/metricAlerts", RegionalOrGlobal),
+    ("Microsoft.Insights/scheduledQueryRules", Regional),
+    ("Microsoft.Insights/components", Regional),
+    ("Microsoft.Insights/dataCollectionRules", Regional),
+    ("Microsoft.Insights/dataCollectionRuleAssociations", NoLoc),
+    ("Microsoft.Insights/dataCollectionEndpoints", Regional),
+    ("Microsoft.Insights/workbooks", Regional),
+    ("Microsoft.OperationalInsights/workspaces", Regional),
+    ("Microsoft.OperationalInsights/workspaces/tables", NoLoc),
+    ("Microsoft.OperationalInsights/workspaces/dataSources", NoLoc),
+    ("Microsoft.OperationalInsights/workspaces/savedSearches", NoLoc),
+    ("Microsoft.OperationsManagement/solutions", Regional),
+    ("Microsoft.SecurityInsights/onboardingStates", NoLoc),
+    ("Microsoft.SecurityInsights/dataConnectors", NoLoc),
+    ("Microsoft.SecurityInsights/alertRules", NoLoc),
+    ("Microsoft.RecoveryServices/vaults", Regional),
+    ("Microsoft.RecoveryServices/vaults/backupPolicies", NoLoc),
+    ("Microsoft.RecoveryServices/vaults/backupstorageconfig", NoLoc),
+    ("Microsoft.RecoveryServices/vaults/backupconfig", NoLoc),
+    ("Microsoft.RecoveryServices/vaults/backupFabrics/protectionContainers/protectedItems", NoLoc),
+    ("Microsoft.RecoveryServices/vaults/replicationFabrics", NoLoc),
+    ("Microsoft.RecoveryServices/vaults/replicationPolicies", NoLoc),
+    ("Microsoft.RecoveryServices/vaults/replicationFabrics/replicationNetworks/replicationNetworkMappings", NoLoc),
+    ("Microsoft.RecoveryServices/vaults/replicationFabrics/replicationProtectionContainers", NoLoc),
+    ("Microsoft.RecoveryServices/vaults/replicationFabrics/replicationProtectionContainers/replicationProtectionContainerMappings", NoLoc),
+    ("Microsoft.RecoveryServices/vaults/replicationFabrics/replicationProtectionContainers/replicationProtectedItems", NoLoc),
+    ("Microsoft.DataProtection/backupVaults", Regional),
+    ("Microsoft.Sql/servers", Regional),
+    ("Microsoft.Sql/servers/databases", Regional),
+    ("Microsoft.Sql/servers/firewallRules", NoLoc),
+    ("Microsoft.Sql/servers/auditingSettings", NoLoc),
+    ("Microsoft.Sql/servers/securityAlertPolicies", NoLoc),
+    ("Microsoft.Sql/servers/administrators", NoLoc),
+    ("Microsoft.SqlVirtualMachine/sqlVirtualMachines", Regional),
+    ("Microsoft.SqlVirtualMachine/sqlVirtualMachineGroups", Regional),
+    ("Microsoft.SqlVirtualMachine/sqlVirtualMachineGroups/availabilityGroupListeners", NoLoc),
+    ("Microsoft.Maintenance/maintenanceConfigurations", Regional),
+    ("Microsoft.Maintenance/configurationAssignments", RegionalOrGlobal),
+    ("Microsoft.DesktopVirtualization/hostPools", Regional),
+    ("Microsoft.DesktopVirtualization/applicationGroups", Regional),
+    ("Microsoft.DesktopVirtualization/workspaces", Regional),
+    ("Microsoft.DesktopVirtualization/scalingPlans", Regional),
+    ("Microsoft.Automation/automationAccounts", Regional),
+    ("Microsoft.Web/serverfarms", Regional),
+    ("Microsoft.Web/sites", Regional),
+    ("Microsoft.ContainerRegistry/registries", Regional),
+    ("Microsoft.ContainerService/managedClusters", Regional),
+    ("Microsoft.EventHub/namespaces", Regional),
+    ("Microsoft.Cache/redis", Regional),
 ];
 
-const fn t(
-    name: &'static str,
-    api_versions: &'static [&'static str],
-    placement: Placement,
-) -> TypeInfo {
-    TypeInfo {
-        name,
-        api_versions,
-        placement,
-    }
+/// Microsoft's resource type catalogue (see `data/README.md`), gzipped: `{"Namespace/type": ["api-version", ...]}`.
+const RESOURCE_TYPES_GZ: &[u8] = include_bytes!("../../data/arm-catalog/resource-types.json.gz");
+
+/// The catalogue, keyed by lower-case type, and the lower-case namespaces it holds.
+struct Catalog {
+    types: HashMap<String, TypeInfo>,
+    namespaces: HashSet<String>,
 }
+
+fn catalog() -> &'static Catalog {
+    static CATALOG: OnceLock<Catalog> = OnceLock::new();
+    CATALOG.get_or_init(|| {
+        let mut text = String::new();
+        GzDecoder::new(RESOURCE_TYPES_GZ)
+            .read_to_string(&mut text)
+            .expect("the embedded resource type catalogue is valid gzip");
+        // The catalogue lives as long as the process: leaking its text once lets every entry borrow from it.
+        let text: &'static str = Box::leak(text.into_boxed_str());
+        let raw: IndexMap<&'static str, Vec<&'static str>> =
+            serde_json::from_str(text).expect("the embedded resource type catalogue is valid JSON");
+        let placements: HashMap<String, Placement> = PLACEMENTS
+            .iter()
+            .map(|(n, p)| (n.to_ascii_lowercase(), *p))
+            .collect();
+        let mut types = HashMap::with_capacity(raw.len());
+        let mut namespaces = HashSet::new();
+        for (name, mut versions) in raw {
+            let key = name.to_ascii_lowercase();
+            if let Some((ns, _)) = key.split_once('/') {
+                namespaces.insert(ns.to_string());
+            }
+            for (t, v) in NEWER_THAN_CATALOGUE {
+                if t.eq_ignore_ascii_case(name) && !versions.contains(v) {
+                    versions.push(v);
+                }
+            }
+            versions.sort_by_key(|v| {
+                (
+                    ApiVersion::parse(v).map(|p| p.date),
+                    !v.contains('-') || v.len() == 10,
+                )
+            });
+            let placement = placements
+                .get(&key)
+                .copied()
+                .unwrap_or(Placement::Unrecorded);
+            types.insert(
+                key,
+                TypeInfo {
+                    name,
+                    api_versions: versions,
+                    placement,
+                },
+            );
+        }
+        Catalog { types, namespaces }
+    })
+}
+
+/// Versions Azure registers that the August 2026 catalogue does not list yet: Microsoft.Resources 2026-06-01 is
+/// the version Microsoft's own `azure-mgmt-resource` Python SDK sends (the local cloud's SDK test uses it).
+const NEWER_THAN_CATALOGUE: &[(&str, &str)] = &[
+    ("Microsoft.Resources/deployments", "2026-06-01"),
+    ("Microsoft.Resources/resourceGroups", "2026-06-01"),
+    ("Microsoft.Resources/tags", "2026-06-01"),
+];
+
+/// How many api-versions an error lists: the nearest to the one asked for.
+const VERSIONS_LISTED: usize = 10;
 
 /// Normalise a location as ARM does: `UK South` and `uksouth` are the same region.
 pub fn normalize_location(loc: &str) -> String {
@@ -482,23 +405,53 @@ pub fn is_region(loc: &str) -> bool {
     REGIONS.iter().any(|(n, _)| *n == loc)
 }
 
-/// Look a resource type up by name (case-insensitive).
+/// Look a resource type up by name (case-insensitive). ARM tolerates a trailing slash (`Microsoft.Network/
+/// virtualNetworks/`), so it is ignored.
 pub fn find_type(resource_type: &str) -> Option<&'static TypeInfo> {
-    TYPES
-        .iter()
-        .find(|t| t.name.eq_ignore_ascii_case(resource_type))
+    let lower = resource_type.trim_end_matches('/').to_ascii_lowercase();
+    if let Some(t) = catalog().types.get(&lower) {
+        return Some(t);
+    }
+    // Templates spell an extension resource as `{Ns}/{type}/providers/{extension type}` (its namespace is in
+    // the name: `vault/Microsoft.Insights/setting`): the extension type is what ARM checks.
+    let (_, extension) = lower.rsplit_once("/providers/")?;
+    if extension.split('/').next().is_some_and(|s| s.contains('.')) {
+        return catalog().types.get(extension);
+    }
+    EXTENSION_NAMESPACES.iter().find_map(|ns| {
+        catalog()
+            .types
+            .get(&format!("{}/{extension}", ns.to_ascii_lowercase()))
+    })
+}
+
+/// Where the extension types a template names without their namespace live (`providers/diagnosticSettings`,
+/// `providers/locks`, `providers/links`), in the order ARM's own extension providers are tried.
+const EXTENSION_NAMESPACES: &[&str] = &[
+    "Microsoft.Insights",
+    "Microsoft.Authorization",
+    "Microsoft.Resources",
+    "Microsoft.Security",
+    "Microsoft.PolicyInsights",
+];
+
+/// Whether the catalogue knows this namespace (`Microsoft.Storage`), case-insensitively.
+pub fn is_namespace(namespace: &str) -> bool {
+    catalog()
+        .namespaces
+        .contains(&namespace.to_ascii_lowercase())
+}
+
+/// Every type in the catalogue, in no particular order.
+pub fn all_types() -> impl Iterator<Item = &'static TypeInfo> {
+    catalog().types.values()
 }
 
 /// Check a type and api-version as ARM's front door does, returning the type's entry.
 pub fn check_type(resource_type: &str, api_version: &str) -> Result<&'static TypeInfo, ArmError> {
     let (namespace, rest) = resource_type.split_once('/').unwrap_or((resource_type, ""));
     let Some(info) = find_type(resource_type) else {
-        let ns_known = TYPES.iter().any(|t| {
-            t.name
-                .split_once('/')
-                .is_some_and(|(ns, _)| ns.eq_ignore_ascii_case(namespace))
-        });
-        if !ns_known {
+        if !is_namespace(namespace) {
             return Err(ArmError::bad_request(
                 "InvalidResourceNamespace",
                 format!("The resource namespace '{namespace}' is invalid."),
@@ -511,18 +464,106 @@ pub fn check_type(resource_type: &str, api_version: &str) -> Result<&'static Typ
             ),
         ));
     };
-    if !info.api_versions.contains(&api_version) {
+    if !info.accepts(api_version) {
         let short = info.name.split_once('/').map_or(info.name, |(_, r)| r);
         return Err(ArmError::bad_request(
             "NoRegisteredProviderFound",
             format!(
                 "No registered resource provider found for location 'uksouth' and API version '{api_version}' for type '{short}'. The supported api-versions are '{}'. The supported locations are '{}'.",
-                info.api_versions.join(", "),
+                info.nearest_versions(api_version, VERSIONS_LISTED).join(", "),
                 REGIONS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
             ),
         ));
     }
     Ok(info)
+}
+
+/// A literal `apiVersion` in template text that the catalogue does not list for its literal `type`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnlistedVersion {
+    /// 1-based line and column of the api-version's text.
+    pub line: usize,
+    pub column: usize,
+    pub resource_type: String,
+    pub api_version: String,
+    /// ARM's refusal when ARM would refuse it (later than the newest, malformed); `None` when the version is
+    /// older than the newest and only missing from the published specifications.
+    pub refusal: Option<String>,
+}
+
+/// Scan template text (JSON, possibly with Tera markup) for resources whose literal `type` and `apiVersion`
+/// the catalogue does not list together. Types it does not know are left to `check` (guardrail TP-ARM-001);
+/// values that are expressions or template markup are skipped.
+pub fn unlisted_versions(text: &str) -> Vec<UnlistedVersion> {
+    let re = regex::Regex::new(r#""(type|apiVersion)"\s*:\s*"([^"]*)""#).expect("valid regex");
+    let matches: Vec<(usize, String, String, usize)> = re
+        .captures_iter(text)
+        .filter_map(|c| {
+            let whole = c.get(0)?;
+            let value = c.get(2)?;
+            Some((
+                whole.start(),
+                c[1].to_string(),
+                c[2].to_string(),
+                value.start(),
+            ))
+        })
+        .collect();
+    // The object each match sits in: the innermost `{` open at its offset, outside strings.
+    let mut owners = Vec::with_capacity(matches.len());
+    let (mut stack, mut in_string, mut escaped, mut next) = (Vec::new(), false, false, 0);
+    for (i, b) in text.bytes().enumerate() {
+        while next < matches.len() && matches[next].0 == i {
+            owners.push(stack.last().copied());
+            next += 1;
+        }
+        match (in_string, escaped, b) {
+            (true, true, _) => escaped = false,
+            (true, false, b'\\') => escaped = true,
+            (true, false, b'"') | (false, _, b'"') => in_string = !in_string,
+            (false, _, b'{') => stack.push(i),
+            (false, _, b'}') => {
+                stack.pop();
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    for (i, (_, key, value, _)) in matches.iter().enumerate() {
+        if key != "type" || value.contains(['[', '{']) {
+            continue;
+        }
+        let Some(owner) = owners.get(i).copied().flatten() else {
+            continue;
+        };
+        let version = matches
+            .iter()
+            .zip(&owners)
+            .find(|((_, k, _, _), o)| k == "apiVersion" && **o == Some(owner));
+        let Some(((_, _, v, at), _)) = version else {
+            continue;
+        };
+        if v.contains(['[', '{']) {
+            continue;
+        }
+        let Some(info) = find_type(value) else {
+            continue;
+        };
+        if info.api_versions.iter().any(|l| l.eq_ignore_ascii_case(v)) {
+            continue;
+        }
+        let before = &text[..*at];
+        let line = before.matches('\n').count() + 1;
+        let column = before.len() - before.rfind('\n').map_or(0, |n| n + 1) + 1;
+        out.push(UnlistedVersion {
+            line,
+            column,
+            resource_type: info.name.to_string(),
+            api_version: v.clone(),
+            refusal: check_type(value, v).err().map(|e| e.message),
+        });
+    }
+    out
 }
 
 /// Check a resource's location against where its type may be placed.
@@ -540,7 +581,9 @@ pub fn check_location(info: &TypeInfo, location: Option<&str>) -> Result<(), Arm
     let ok = match info.placement {
         Placement::Regional => is_region(&loc),
         Placement::Global => loc == "global",
-        Placement::RegionalOrGlobal | Placement::None => loc == "global" || is_region(&loc),
+        Placement::RegionalOrGlobal | Placement::None | Placement::Unrecorded => {
+            loc == "global" || is_region(&loc)
+        }
     };
     if ok {
         return Ok(());
@@ -600,9 +643,110 @@ mod tests {
 
     #[test]
     fn every_type_has_api_versions_and_a_namespace() {
-        for t in TYPES {
+        let mut n = 0;
+        for t in all_types() {
             assert!(!t.api_versions.is_empty(), "{}", t.name);
             assert!(t.name.contains('/'), "{}", t.name);
+            n += 1;
         }
+        assert_eq!(n, 3475);
+        for (name, _) in PLACEMENTS {
+            assert!(find_type(name).is_some(), "{name} is not in the catalogue");
+        }
+    }
+
+    #[test]
+    fn older_unlisted_versions_are_accepted_up_to_the_newest_and_malformed_ones_refused() {
+        // Quickstart templates deploy deployments at 2015-01-01, which no published specification lists.
+        assert!(check_type("Microsoft.Resources/deployments", "2015-01-01").is_ok());
+        assert!(check_type("Microsoft.Network/virtualNetworks/", "2015-06-15").is_ok());
+        let newest = find_type("Microsoft.KeyVault/vaults").unwrap().newest();
+        assert!(check_type("Microsoft.KeyVault/vaults", newest).is_ok());
+        for bad in [
+            "2999-01-01",
+            "2020-13-01",
+            "2020-1-1",
+            "latest",
+            "2020-01-01-",
+            "2020-01-01-pre view",
+        ] {
+            let e = check_type("Microsoft.KeyVault/vaults", bad).unwrap_err();
+            assert_eq!(e.code, "NoRegisteredProviderFound", "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_refused_version_lists_the_nearest_supported_ones_newest_first() {
+        let e = check_type("Microsoft.Storage/storageAccounts", "2099-01-01").unwrap_err();
+        let info = find_type("Microsoft.Storage/storageAccounts").unwrap();
+        let listed: Vec<&str> = info
+            .api_versions
+            .iter()
+            .rev()
+            .take(VERSIONS_LISTED)
+            .copied()
+            .collect();
+        assert_eq!(
+            e.message,
+            format!(
+                "No registered resource provider found for location 'uksouth' and API version '2099-01-01' for type 'storageAccounts'. The supported api-versions are '{}'. The supported locations are '{}'.",
+                listed.join(", "),
+                REGIONS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+            )
+        );
+        let near = info.nearest_versions("2016-01-02", 3);
+        assert!(near.contains(&"2016-01-01"), "{near:?}");
+    }
+
+    #[test]
+    fn extension_spellings_name_the_extension_type() {
+        let t =
+            find_type("Microsoft.RecoveryServices/vaults/providers/diagnosticSettings").unwrap();
+        assert_eq!(t.name, "Microsoft.Insights/diagnosticSettings");
+        let t = find_type("Microsoft.Web/sites/providers/roleAssignments").unwrap();
+        assert_eq!(t.name, "Microsoft.Authorization/roleAssignments");
+        let t = find_type("Microsoft.Sql/servers/providers/Microsoft.Authorization/locks").unwrap();
+        assert_eq!(t.name, "Microsoft.Authorization/locks");
+        assert!(find_type("Microsoft.Web/sites/providers/nonsense").is_none());
+    }
+
+    #[test]
+    fn template_text_is_scanned_for_versions_the_catalogue_does_not_list() {
+        let text = r#"{
+  "resources": [
+    {"type": "Microsoft.Storage/storageAccounts", "apiVersion": "2023-05-01", "name": "{{ name }}"},
+    {
+      "apiVersion": "2016-01-02",
+      "type": "Microsoft.KeyVault/vaults",
+      "properties": {"type": "inner", "apiVersion": "1"}
+    },
+    {"type": "Microsoft.Network/virtualNetworks", "apiVersion": "2099-01-01"},
+    {"type": "Microsoft.Network/virtualNetworks", "apiVersion": "{{ api }}"}
+  ]
+}"#;
+        let found = unlisted_versions(text);
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert_eq!((found[0].line, found[0].column), (5, 22));
+        assert_eq!(found[0].resource_type, "Microsoft.KeyVault/vaults");
+        assert!(
+            found[0].refusal.is_none(),
+            "older than the newest: accepted, only unlisted"
+        );
+        assert_eq!(found[1].api_version, "2099-01-01");
+        assert!(found[1]
+            .refusal
+            .as_deref()
+            .unwrap()
+            .starts_with("No registered resource provider"));
+    }
+
+    #[test]
+    fn api_versions_parse_as_arm_writes_them() {
+        let p = ApiVersion::parse("2021-04-01-preview").unwrap();
+        assert_eq!(p.date, (2021, 4, 1));
+        assert!(p.preview);
+        assert!(!ApiVersion::parse("2021-04-01").unwrap().preview);
+        assert!(ApiVersion::parse("2021-04-01preview").is_none());
+        assert!(ApiVersion::parse("v1").is_none());
     }
 }

@@ -29,13 +29,14 @@
 #![allow(clippy::result_large_err)]
 
 mod auth;
-mod catalog;
+pub mod catalog;
 mod deploy;
 mod errors;
 mod http;
 mod ids;
 mod names;
 mod policy;
+pub(crate) mod providers;
 mod rbac;
 mod realism;
 mod sealed;

@@ -41,10 +41,39 @@ pub fn recover(st: &AppState) -> Result<(), ArmError> {
 /// Answers `reference()` from the emulator's state: resources, resource groups and deployments.
 pub(super) struct StateResolver<'a> {
     pub(super) st: &'a AppState,
+    /// The id of the scope the deployment runs at (`/subscriptions/{s}[/resourceGroups/{rg}]`): ARM reads a
+    /// relative id (`Microsoft.Sql/servers/sql1`) in `reference()` as a resource there.
+    pub(super) scope: String,
+}
+
+impl<'a> StateResolver<'a> {
+    pub(super) fn new(st: &'a AppState, plan: &Plan) -> Self {
+        let s = &plan.scope;
+        StateResolver {
+            st,
+            scope: crate::cloud::ids::scope_id(
+                &s.subscription_id,
+                s.resource_group.as_ref().map(|rg| rg.name.as_str()),
+            ),
+        }
+    }
+
+    /// `id` made absolute: `Namespace/type/name[/...]` is a resource of this deployment's scope.
+    fn absolute(&self, id: &str) -> String {
+        let relative = !id.starts_with('/')
+            && id.split('/').next().is_some_and(|ns| ns.contains('.'))
+            && id.split('/').count() >= 3;
+        if relative {
+            format!("{}/providers/{id}", self.scope)
+        } else {
+            id.to_string()
+        }
+    }
 }
 
 impl Resolver for StateResolver<'_> {
     fn reference(&self, id: &str, _api: Option<&str>, full: bool) -> Result<Value, armexpr::Error> {
+        let id = &self.absolute(id);
         let store_err = |e: ArmError| armexpr::Error::Resolver {
             code: e.code.clone(),
             message: e.message.clone(),
@@ -83,37 +112,37 @@ impl Resolver for StateResolver<'_> {
         &self,
         function: &str,
         id: &str,
-        _api_version: &str,
+        api_version: &str,
         _body: Option<&Value>,
     ) -> Result<Value, armexpr::Error> {
-        let is_storage = ids::parse_str(id)
-            .is_some_and(|r| r.resource_type() == "Microsoft.Storage/storageAccounts");
-        if function.eq_ignore_ascii_case("listKeys") && is_storage {
-            return self.list_keys(id);
+        let not_found = |what: &str| armexpr::Error::Resolver {
+            code: "ResourceNotFound".into(),
+            message: format!("The Resource '{what}' was not found."),
+        };
+        let id = &self.absolute(id);
+        let rid = ids::parse_str(id).ok_or_else(|| not_found(id))?;
+        // The action's target may be a sub-resource the provider answers for (an authorization rule, a web
+        // app's publishing credentials); the resource at its top must exist.
+        let mut top = rid.clone();
+        top.types.truncate(1);
+        top.names.truncate(1);
+        if self
+            .st
+            .store
+            .get_resource(&top.id())
+            .ok()
+            .flatten()
+            .is_none()
+        {
+            return Err(not_found(&top.id()));
         }
-        Err(armexpr::Error::Resolver {
-            code: "InvalidTemplate".into(),
-            message: format!(
-                "The local cloud does not emulate {function}() for '{id}' (only listKeys of storage accounts)."
-            ),
-        })
-    }
-}
-
-impl StateResolver<'_> {
-    /// `listKeys` of a storage account: two deterministic keys (the emulator has no data plane).
-    fn list_keys(&self, id: &str) -> Result<Value, armexpr::Error> {
-        if self.st.store.get_resource(id).ok().flatten().is_none() {
-            return Err(armexpr::Error::Resolver {
-                code: "ResourceNotFound".into(),
-                message: format!("The Resource '{id}' was not found."),
-            });
-        }
-        let key = |n: &str| crate::cloud::storage::storage_account_key(id, n);
-        Ok(json!({"keys": [
-            {"keyName": "key1", "value": key("key1"), "permissions": "FULL"},
-            {"keyName": "key2", "value": key("key2"), "permissions": "FULL"},
-        ]}))
+        crate::cloud::providers::list_action(&rid.resource_type(), &rid.id(), function, api_version)
+            .ok_or_else(|| armexpr::Error::Resolver {
+                code: "InvalidTemplate".into(),
+                message: format!(
+                    "The local cloud does not emulate {function}() for '{id}' (docs/local-cloud.md lists the list* actions it answers)."
+                ),
+            })
     }
 }
 
@@ -269,7 +298,7 @@ fn execute(
     complete: bool,
     depth: usize,
 ) -> Outcome {
-    let resolver = StateResolver { st };
+    let resolver = StateResolver::new(st, plan);
     let mut out = Outcome::default();
     let layers = match plan.layers() {
         Ok(l) => l,
@@ -448,7 +477,7 @@ fn run_nested(
         ));
     }
     let node = &plan.nodes[i];
-    let resolver = StateResolver { st };
+    let resolver = StateResolver::new(st, plan);
     let sub = node.target_subscription.clone();
     // The nested deployment is a write of the caller's, in its own subscription and group.
     authorize(

@@ -154,7 +154,7 @@ fn changes_for(
     secrets: &[String],
     out: &mut Vec<Value>,
 ) -> Result<(), ArmError> {
-    let resolver = StateResolver { st };
+    let resolver = StateResolver::new(st, plan);
     let mut declared = HashSet::new();
     for (i, node) in plan.nodes.iter().enumerate() {
         declared.insert(node.id.to_lowercase());

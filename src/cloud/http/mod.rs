@@ -10,7 +10,7 @@ mod router;
 
 pub use resources::{
     assignments, ensure_subscription, existing_rg, prepare_write, put_resource_group, redact,
-    rg_not_found, secret_value, write_resource,
+    resource_not_found, rg_not_found, secret_value, write_resource,
 };
 pub use router::dispatch;
 

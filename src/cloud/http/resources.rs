@@ -218,9 +218,14 @@ pub fn prepare_write(
     let canonical_id = rid.id();
     // Parents Azure creates implicitly (backup fabrics, protection containers) are not in the catalogue and
     // not checked.
-    let parent = rid
-        .parent()
-        .filter(|p| catalog::find_type(&p.resource_type()).is_some());
+    let mut parent = rid.parent();
+    while let Some(p) = parent
+        .as_ref()
+        .filter(|p| super::super::providers::is_implicit(&p.resource_type(), &p.name()))
+    {
+        parent = p.parent();
+    }
+    let parent = parent.filter(|p| catalog::find_type(&p.resource_type()).is_some());
     if let Some(parent) = parent {
         if st.store.get_resource(&parent.id())?.is_none() {
             return Err(ArmError::not_found(
@@ -321,6 +326,9 @@ pub fn prepare_write(
         props["tenantId"] = json!(st.config.tenant_id);
     }
     provider_properties(info.name, &id.names, &canonical_id, &mut props);
+    super::super::providers::fill(info.name, &canonical_id, &out, &mut props, &|rid| {
+        st.store.get_resource(rid).ok().flatten()
+    });
     props["provisioningState"] = json!("Succeeded");
     out.insert("properties".into(), props);
     Ok(PreparedWrite {

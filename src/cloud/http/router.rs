@@ -513,6 +513,9 @@ fn list_resources(
 }
 
 fn generic(st: &Arc<AppState>, req: &Req, id: &ResourceId) -> Result<Response, ArmError> {
+    if req.method == Method::POST && id.is_collection() && id.types.len() >= 2 {
+        return super::super::providers::post_action(st, req, id);
+    }
     let resource_type = id.resource_type();
     if id.is_collection() {
         if req.method != Method::GET {

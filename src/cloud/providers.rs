@@ -1,0 +1,1123 @@
+//! Resource providers' side of a write: the read-only properties Azure fills in (endpoints, host names, ids,
+//! addresses) and the `list*` actions (keys, connection strings, credentials).
+//!
+//! Contract: [`fill`] completes a resource body being stored so that `GET` and `reference()` show what Azure
+//! would: values are well formed and derived only from the resource's id, name, location and declared
+//! properties, so the same write always gives the same body (what-if after a deployment sees no change).
+//! [`list_action`] answers `POST {id}/{action}` for the common types with deterministic fake secrets that
+//! look like Azure's (base64 keys, connection strings) and are no real secret anywhere. Which paths a type
+//! marks read-only comes from Microsoft's specifications (`data/arm-catalog/read-only-properties.json.gz`).
+
+use flate2::read::GzDecoder;
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::io::Read;
+use std::net::Ipv4Addr;
+use std::sync::OnceLock;
+
+/// Read-only property paths by type, gzipped: `{"Ns/type": {"apiVersion": "...", "readOnly": {"properties.x": "string"}}}`.
+const READ_ONLY_GZ: &[u8] = include_bytes!("../../data/arm-catalog/read-only-properties.json.gz");
+
+/// Read-only property paths of each type (lower-case type → path → JSON kind).
+fn read_only() -> &'static HashMap<String, Vec<(String, String)>> {
+    static READ_ONLY: OnceLock<HashMap<String, Vec<(String, String)>>> = OnceLock::new();
+    READ_ONLY.get_or_init(|| {
+        let mut text = String::new();
+        GzDecoder::new(READ_ONLY_GZ)
+            .read_to_string(&mut text)
+            .expect("the embedded read-only property catalogue is valid gzip");
+        let raw: Map<String, Value> = serde_json::from_str(&text)
+            .expect("the embedded read-only property catalogue is valid JSON");
+        raw.into_iter()
+            .map(|(t, v)| {
+                let paths = v["readOnly"]
+                    .as_object()
+                    .map(|o| {
+                        o.iter()
+                            .map(|(p, k)| (p.clone(), k.as_str().unwrap_or("").to_string()))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                (t.to_ascii_lowercase(), paths)
+            })
+            .collect()
+    })
+}
+
+/// The read-only property paths Microsoft's specifications list for a type (dotted, e.g.
+/// `properties.primaryEndpoints`), with their JSON kind.
+pub fn read_only_paths(resource_type: &str) -> &'static [(String, String)] {
+    read_only()
+        .get(&resource_type.to_ascii_lowercase())
+        .map_or(&[], Vec::as_slice)
+}
+
+/// Whether a dotted path (`properties.ipAddress`) is read-only for the type, or lies inside a read-only
+/// object.
+#[allow(dead_code)] // what-if's comparison will use it once the engine's split lands
+pub fn is_read_only(resource_type: &str, path: &str) -> bool {
+    read_only_paths(resource_type).iter().any(|(p, _)| {
+        p.eq_ignore_ascii_case(path)
+            || (path.len() > p.len()
+                && path.as_bytes()[p.len()] == b'.'
+                && path[..p.len()].eq_ignore_ascii_case(p))
+    })
+}
+
+fn digest(text: &str) -> [u8; 32] {
+    Sha256::digest(text.as_bytes()).into()
+}
+
+/// A GUID derived from text (as a provider's ids look: version-4 shape).
+pub fn guid_of(text: &str) -> String {
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest(text)[..16]);
+    uuid::Builder::from_random_bytes(bytes)
+        .into_uuid()
+        .to_string()
+}
+
+/// A base64 key of `len` bytes derived from text: looks like Azure's access keys, is nobody's secret.
+pub fn key_of(text: &str, len: usize) -> String {
+    use base64::Engine;
+    let mut bytes = Vec::with_capacity(len + 32);
+    let mut block = digest(text);
+    while bytes.len() < len {
+        bytes.extend_from_slice(&block);
+        block = digest(&hex::encode(block));
+    }
+    bytes.truncate(len);
+    base64::engine::general_purpose::STANDARD.encode(&bytes)
+}
+
+/// A public IPv4 address derived from text, in 20.0.0.0/8 (a range Azure allocates public addresses from).
+fn public_ip_of(text: &str) -> String {
+    let d = digest(text);
+    Ipv4Addr::new(20, d[0], d[1], d[2].max(4)).to_string()
+}
+
+/// The `n`-th usable host address (Azure reserves the first four and the last) of a CIDR prefix.
+fn host_in(prefix: &str, n: u32) -> Option<String> {
+    let net: ipnet::Ipv4Net = prefix.trim().parse().ok()?;
+    let size = 1u64 << (32 - net.prefix_len());
+    let offset = 4 + u64::from(n);
+    (offset < size.saturating_sub(1)).then(|| {
+        let base = u32::from(net.network());
+        Ipv4Addr::from(base + u32::try_from(offset).unwrap_or(4)).to_string()
+    })
+}
+
+fn last_name(id: &str) -> &str {
+    id.rsplit('/').next().unwrap_or("")
+}
+
+/// The name segments of a resource id (`.../vaults/kv/secrets/s` → `["kv", "s"]`), for the resource's own
+/// provider (after the last `providers/`).
+fn names_of(id: &str) -> Vec<&str> {
+    let lower = id.to_ascii_lowercase();
+    let start = lower
+        .rfind("/providers/")
+        .map_or(0, |i| i + "/providers/".len());
+    id[start..].split('/').skip(2).step_by(2).collect()
+}
+
+/// Set `props[key]` unless the resource already has a value there.
+fn default(props: &mut Map<String, Value>, key: &str, value: Value) {
+    if props.get(key).is_none_or(Value::is_null) {
+        props.insert(key.to_string(), value);
+    }
+}
+
+/// Looks another stored resource up by id (private endpoints read their subnet's prefix).
+pub type Lookup<'a> = &'a dyn Fn(&str) -> Option<Value>;
+
+/// Fill in what the type's provider fills in. `resource` is the stored body without `properties`; `props`
+/// is its `properties` object.
+pub fn fill(
+    resource_type: &str,
+    id: &str,
+    resource: &Map<String, Value>,
+    props: &mut Value,
+    lookup: Lookup<'_>,
+) {
+    let Some(p) = props.as_object_mut() else {
+        return;
+    };
+    let names = names_of(id);
+    let first = names.first().copied().unwrap_or("");
+    let name = last_name(id);
+    let key = id.to_ascii_lowercase();
+    let location = resource
+        .get("location")
+        .and_then(Value::as_str)
+        .unwrap_or("uksouth");
+    match resource_type.to_ascii_lowercase().as_str() {
+        "microsoft.network/publicipaddresses" => {
+            default(p, "ipAddress", json!(public_ip_of(&key)));
+            let label = p
+                .get("dnsSettings")
+                .and_then(|d| d.get("domainNameLabel"))
+                .and_then(Value::as_str)
+                .map(str::to_ascii_lowercase);
+            if let (Some(label), Some(dns)) = (
+                label,
+                p.get_mut("dnsSettings").and_then(Value::as_object_mut),
+            ) {
+                default(
+                    dns,
+                    "fqdn",
+                    json!(format!("{label}.{location}.cloudapp.azure.com")),
+                );
+            }
+            default(p, "resourceGuid", json!(guid_of(&format!("guid:{key}"))));
+        }
+        "microsoft.network/networkinterfaces" => {
+            let mac = digest(&format!("mac:{key}"));
+            default(
+                p,
+                "macAddress",
+                json!(format!(
+                    "00-0D-3A-{:02X}-{:02X}-{:02X}",
+                    mac[0], mac[1], mac[2]
+                )),
+            );
+            default(p, "resourceGuid", json!(guid_of(&format!("guid:{key}"))));
+            if let Some(configs) = p.get_mut("ipConfigurations").and_then(Value::as_array_mut) {
+                for (i, c) in configs.iter_mut().enumerate() {
+                    let Some(cp) = c.get_mut("properties").and_then(Value::as_object_mut) else {
+                        continue;
+                    };
+                    if cp.get("privateIPAddress").is_none_or(Value::is_null) {
+                        let subnet = cp
+                            .get("subnet")
+                            .and_then(|s| s["id"].as_str())
+                            .map(str::to_string);
+                        if let Some(ip) =
+                            subnet
+                                .and_then(|s| subnet_prefix(&s, lookup))
+                                .and_then(|pre| {
+                                    host_in(
+                                        &pre,
+                                        u32::from(digest(&key)[0] % 64)
+                                            + u32::try_from(i).unwrap_or(0),
+                                    )
+                                })
+                        {
+                            cp.insert("privateIPAddress".into(), json!(ip));
+                        }
+                    }
+                }
+            }
+        }
+        "microsoft.network/privateendpoints" => {
+            let nic = format!("{}.nic.{}", name, &guid_of(&key)[..8]);
+            let rg_scope = id
+                .to_ascii_lowercase()
+                .find("/providers/")
+                .map_or(id, |i| &id[..i]);
+            default(
+                p,
+                "networkInterfaces",
+                json!([{"id": format!("{rg_scope}/providers/Microsoft.Network/networkInterfaces/{nic}")}]),
+            );
+            let subnet = p
+                .get("subnet")
+                .and_then(|s| s["id"].as_str())
+                .map(str::to_string);
+            if let Some(prefix) = subnet.and_then(|s| subnet_prefix(&s, lookup)) {
+                let ip = host_in(&prefix, u32::from(digest(&key)[0] % 64)).unwrap_or_default();
+                let fqdns: Vec<Value> = p
+                    .get("privateLinkServiceConnections")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|c| c["properties"]["privateLinkServiceId"].as_str())
+                    .map(|target| {
+                        json!(format!(
+                            "{}.privatelink.azure.net",
+                            last_name(target).to_ascii_lowercase()
+                        ))
+                    })
+                    .collect();
+                default(
+                    p,
+                    "customDnsConfigs",
+                    json!([{"fqdn": fqdns.first().cloned().unwrap_or(json!(name)), "ipAddresses": [ip]}]),
+                );
+                default(p, "ipConfigurations", json!([]));
+            }
+        }
+        "microsoft.storage/storageaccounts" => {
+            default(p, "primaryLocation", json!(location));
+            default(p, "statusOfPrimary", json!("available"));
+        }
+        "microsoft.web/sites" => {
+            let host = format!("{}.azurewebsites.net", first.to_ascii_lowercase());
+            default(p, "defaultHostName", json!(host));
+            default(p, "hostNames", json!([host]));
+            default(
+                p,
+                "enabledHostNames",
+                json!([
+                    host,
+                    format!("{}.scm.azurewebsites.net", first.to_ascii_lowercase())
+                ]),
+            );
+            default(p, "state", json!("Running"));
+            default(
+                p,
+                "outboundIpAddresses",
+                json!(public_ip_of(&format!("out:{key}"))),
+            );
+        }
+        "microsoft.web/sites/slots" => {
+            let host = format!(
+                "{}-{}.azurewebsites.net",
+                first.to_ascii_lowercase(),
+                name.to_ascii_lowercase()
+            );
+            default(p, "defaultHostName", json!(host));
+            default(p, "hostNames", json!([host]));
+        }
+        "microsoft.web/staticsites" => {
+            let d = hex::encode(&digest(&key)[..6]);
+            default(
+                p,
+                "defaultHostname",
+                json!(format!(
+                    "{}-{d}.azurestaticapps.net",
+                    name.to_ascii_lowercase()
+                )),
+            );
+        }
+        "microsoft.sql/servers" => {
+            default(
+                p,
+                "fullyQualifiedDomainName",
+                json!(format!(
+                    "{}.database.windows.net",
+                    name.to_ascii_lowercase()
+                )),
+            );
+            default(p, "state", json!("Ready"));
+        }
+        "microsoft.dbforpostgresql/servers" | "microsoft.dbforpostgresql/flexibleservers" => {
+            default(
+                p,
+                "fullyQualifiedDomainName",
+                json!(format!(
+                    "{}.postgres.database.azure.com",
+                    name.to_ascii_lowercase()
+                )),
+            );
+        }
+        "microsoft.dbformysql/servers" | "microsoft.dbformysql/flexibleservers" => {
+            default(
+                p,
+                "fullyQualifiedDomainName",
+                json!(format!(
+                    "{}.mysql.database.azure.com",
+                    name.to_ascii_lowercase()
+                )),
+            );
+        }
+        "microsoft.dbformariadb/servers" => {
+            default(
+                p,
+                "fullyQualifiedDomainName",
+                json!(format!(
+                    "{}.mariadb.database.azure.com",
+                    name.to_ascii_lowercase()
+                )),
+            );
+        }
+        "microsoft.containerservice/managedclusters" => {
+            let prefix = p
+                .get("dnsPrefix")
+                .and_then(Value::as_str)
+                .unwrap_or(name)
+                .to_ascii_lowercase();
+            let d = hex::encode(&digest(&key)[..4]);
+            default(
+                p,
+                "fqdn",
+                json!(format!("{prefix}-{d}.hcp.{location}.azmk8s.io")),
+            );
+            default(
+                p,
+                "azurePortalFQDN",
+                json!(format!("{prefix}-{d}.portal.hcp.{location}.azmk8s.io")),
+            );
+            default(
+                p,
+                "currentKubernetesVersion",
+                p.get("kubernetesVersion")
+                    .cloned()
+                    .unwrap_or(json!("1.30.6")),
+            );
+            default(p, "powerState", json!({"code": "Running"}));
+        }
+        "microsoft.keyvault/vaults" | "microsoft.keyvault/managedhsms" => {
+            default(
+                p,
+                "vaultUri",
+                json!(format!(
+                    "https://{}.vault.azure.net/",
+                    name.to_ascii_lowercase()
+                )),
+            );
+        }
+        "microsoft.documentdb/databaseaccounts" => {
+            let endpoint = format!(
+                "https://{}.documents.azure.com:443/",
+                name.to_ascii_lowercase()
+            );
+            default(p, "documentEndpoint", json!(endpoint));
+            let region = json!([{"locationName": location, "documentEndpoint": format!("https://{}-{location}.documents.azure.com:443/", name.to_ascii_lowercase()), "failoverPriority": 0}]);
+            default(p, "writeLocations", region.clone());
+            default(p, "readLocations", region);
+            default(p, "instanceId", json!(guid_of(&format!("instance:{key}"))));
+        }
+        "microsoft.eventhub/namespaces"
+        | "microsoft.servicebus/namespaces"
+        | "microsoft.relay/namespaces" => {
+            default(
+                p,
+                "serviceBusEndpoint",
+                json!(format!(
+                    "https://{}.servicebus.windows.net:443/",
+                    name.to_ascii_lowercase()
+                )),
+            );
+            default(
+                p,
+                "metricId",
+                json!(format!(
+                    "{}:{}",
+                    guid_of(&format!("sub:{key}")),
+                    name.to_ascii_lowercase()
+                )),
+            );
+            default(p, "status", json!("Active"));
+        }
+        "microsoft.containerregistry/registries" => {
+            default(
+                p,
+                "loginServer",
+                json!(format!("{}.azurecr.io", name.to_ascii_lowercase())),
+            );
+        }
+        "microsoft.insights/components" => {
+            let ikey = guid_of(&format!("ikey:{key}"));
+            default(p, "InstrumentationKey", json!(ikey));
+            default(p, "ConnectionString", json!(format!("InstrumentationKey={ikey};IngestionEndpoint=https://{location}-1.in.applicationinsights.azure.com/;LiveEndpoint=https://{location}.livediagnostics.monitor.azure.com/")));
+            default(p, "AppId", json!(guid_of(&format!("appid:{key}"))));
+            default(p, "ApplicationId", json!(name));
+            default(p, "Name", json!(name));
+        }
+        "microsoft.cache/redis" => {
+            default(
+                p,
+                "hostName",
+                json!(format!(
+                    "{}.redis.cache.windows.net",
+                    name.to_ascii_lowercase()
+                )),
+            );
+            default(p, "port", json!(6379));
+            default(p, "sslPort", json!(6380));
+        }
+        "microsoft.cognitiveservices/accounts" => {
+            let sub = p
+                .get("customSubDomainName")
+                .and_then(Value::as_str)
+                .unwrap_or(name)
+                .to_ascii_lowercase();
+            default(
+                p,
+                "endpoint",
+                json!(format!("https://{sub}.cognitiveservices.azure.com/")),
+            );
+        }
+        "microsoft.search/searchservices" => {
+            default(p, "status", json!("running"));
+        }
+        "microsoft.signalrservice/signalr" | "microsoft.signalrservice/webpubsub" => {
+            default(
+                p,
+                "hostName",
+                json!(format!("{}.service.signalr.net", name.to_ascii_lowercase())),
+            );
+        }
+        "microsoft.containerinstance/containergroups" => {
+            if let Some(ip) = p.get_mut("ipAddress").and_then(Value::as_object_mut) {
+                default(ip, "ip", json!(public_ip_of(&key)));
+                if let Some(label) = ip
+                    .get("dnsNameLabel")
+                    .and_then(Value::as_str)
+                    .map(str::to_ascii_lowercase)
+                {
+                    default(
+                        ip,
+                        "fqdn",
+                        json!(format!("{label}.{location}.azurecontainer.io")),
+                    );
+                }
+            }
+        }
+        "microsoft.containerservice/containerservices" => {
+            if let Some(m) = p.get_mut("masterProfile").and_then(Value::as_object_mut) {
+                if let Some(prefix) = m
+                    .get("dnsPrefix")
+                    .and_then(Value::as_str)
+                    .map(str::to_ascii_lowercase)
+                {
+                    default(
+                        m,
+                        "fqdn",
+                        json!(format!("{prefix}.{location}.cloudapp.azure.com")),
+                    );
+                }
+            }
+            for pool in p
+                .get_mut("agentPoolProfiles")
+                .and_then(Value::as_array_mut)
+                .into_iter()
+                .flatten()
+            {
+                if let Some(pool) = pool.as_object_mut() {
+                    if let Some(prefix) = pool
+                        .get("dnsPrefix")
+                        .and_then(Value::as_str)
+                        .map(str::to_ascii_lowercase)
+                    {
+                        default(
+                            pool,
+                            "fqdn",
+                            json!(format!("{prefix}.{location}.cloudapp.azure.com")),
+                        );
+                    }
+                }
+            }
+        }
+        "microsoft.eventgrid/topics" | "microsoft.eventgrid/domains" => {
+            default(
+                p,
+                "endpoint",
+                json!(format!(
+                    "https://{}.{location}-1.eventgrid.azure.net/api/events",
+                    name.to_ascii_lowercase()
+                )),
+            );
+        }
+        "microsoft.devices/iothubs" => {
+            let n = name.to_ascii_lowercase();
+            default(p, "hostName", json!(format!("{n}.azure-devices.net")));
+            let ns = format!(
+                "iothub-ns-{}-{}",
+                &n[..n.len().min(10)],
+                &hex::encode(&digest(&key)[..3])
+            );
+            default(
+                p,
+                "eventHubEndpoints",
+                json!({"events": {
+                    "retentionTimeInDays": 1, "partitionCount": 2,
+                    "path": n, "endpoint": format!("sb://{ns}.servicebus.windows.net/"),
+                    "partitionIds": ["0", "1"]
+                }}),
+            );
+            default(p, "state", json!("Active"));
+        }
+        "microsoft.devices/provisioningservices" => {
+            let n = name.to_ascii_lowercase();
+            default(
+                p,
+                "serviceOperationsHostName",
+                json!(format!("{n}.azure-devices-provisioning.net")),
+            );
+            default(
+                p,
+                "deviceProvisioningHostName",
+                json!("global.azure-devices-provisioning.net"),
+            );
+            default(
+                p,
+                "idScope",
+                json!(format!(
+                    "0ne{}",
+                    hex::encode(&digest(&key)[..4]).to_uppercase()
+                )),
+            );
+        }
+        "microsoft.cdn/profiles/endpoints" => {
+            default(
+                p,
+                "hostName",
+                json!(format!("{}.azureedge.net", name.to_ascii_lowercase())),
+            );
+        }
+        "microsoft.cdn/profiles/afdendpoints" => {
+            let d = hex::encode(&digest(&key)[..7]);
+            default(
+                p,
+                "hostName",
+                json!(format!("{}-{d}.z01.azurefd.net", name.to_ascii_lowercase())),
+            );
+        }
+        "microsoft.timeseriesinsights/environments" => {
+            default(
+                p,
+                "dataAccessFqdn",
+                json!(format!(
+                    "{}-{}.env.timeseries.azure.com",
+                    guid_of(&key),
+                    name.to_ascii_lowercase()
+                )),
+            );
+            default(p, "dataAccessId", json!(guid_of(&format!("access:{key}"))));
+        }
+        "microsoft.datalakestore/accounts" | "microsoft.datalakeanalytics/accounts" => {
+            let suffix = if resource_type.to_ascii_lowercase().contains("store") {
+                "azuredatalakestore.net"
+            } else {
+                "azuredatalakeanalytics.net"
+            };
+            default(
+                p,
+                "endpoint",
+                json!(format!("{}.{suffix}", name.to_ascii_lowercase())),
+            );
+        }
+        "microsoft.hdinsight/clusters" => {
+            let n = name.to_ascii_lowercase();
+            default(
+                p,
+                "connectivityEndpoints",
+                json!([
+                    {"name": "SSH", "protocol": "TCP", "location": format!("{n}-ssh.azurehdinsight.net"), "port": 22},
+                    {"name": "HTTPS", "protocol": "TCP", "location": format!("{n}.azurehdinsight.net"), "port": 443}
+                ]),
+            );
+        }
+        "microsoft.operationalinsights/workspaces" => {
+            default(p, "customerId", json!(guid_of(&format!("workspace:{key}"))));
+        }
+        "microsoft.managedidentity/userassignedidentities" => {
+            default(
+                p,
+                "principalId",
+                json!(guid_of(&format!("principal:{key}"))),
+            );
+            default(p, "clientId", json!(guid_of(&format!("client:{key}"))));
+        }
+        "microsoft.apimanagement/service" => {
+            let n = name.to_ascii_lowercase();
+            default(p, "gatewayUrl", json!(format!("https://{n}.azure-api.net")));
+            default(
+                p,
+                "portalUrl",
+                json!(format!("https://{n}.portal.azure-api.net")),
+            );
+            default(
+                p,
+                "managementApiUrl",
+                json!(format!("https://{n}.management.azure-api.net")),
+            );
+        }
+        "microsoft.network/frontdoors" => {
+            default(
+                p,
+                "cname",
+                json!(format!("{}.azurefd.net", name.to_ascii_lowercase())),
+            );
+        }
+        "microsoft.network/trafficmanagerprofiles" => {
+            if let Some(dns) = p.get_mut("dnsConfig").and_then(Value::as_object_mut) {
+                if let Some(rel) = dns
+                    .get("relativeName")
+                    .and_then(Value::as_str)
+                    .map(str::to_ascii_lowercase)
+                {
+                    default(dns, "fqdn", json!(format!("{rel}.trafficmanager.net")));
+                }
+            }
+        }
+        "microsoft.app/managedenvironments" => {
+            let d = hex::encode(&digest(&key)[..5]);
+            default(
+                p,
+                "defaultDomain",
+                json!(format!(
+                    "{}-{d}.{location}.azurecontainerapps.io",
+                    name.to_ascii_lowercase()
+                )),
+            );
+            default(p, "staticIp", json!(public_ip_of(&key)));
+        }
+        "microsoft.app/containerapps" => {
+            let d = hex::encode(&digest(&key)[..5]);
+            let fqdn = format!(
+                "{}.{d}.{location}.azurecontainerapps.io",
+                name.to_ascii_lowercase()
+            );
+            default(p, "latestRevisionFqdn", json!(fqdn.clone()));
+            if let Some(ingress) = p
+                .get_mut("configuration")
+                .and_then(|c| c.get_mut("ingress"))
+                .and_then(Value::as_object_mut)
+            {
+                default(ingress, "fqdn", json!(fqdn));
+            }
+        }
+        _ => {}
+    }
+    fill_generic(resource_type, &key, p);
+}
+
+/// For any type: the read-only identifiers its specification lists directly under `properties` get a
+/// derived GUID when absent, so `reference()` of them works.
+fn fill_generic(resource_type: &str, key: &str, p: &mut Map<String, Value>) {
+    const GUID_LEAVES: &[&str] = &[
+        "resourceGuid",
+        "uniqueIdentifier",
+        "instanceId",
+        "uuid",
+        "customerId",
+    ];
+    for (path, kind) in read_only_paths(resource_type) {
+        let Some(leaf) = path.strip_prefix("properties.") else {
+            continue;
+        };
+        if kind == "string" && GUID_LEAVES.iter().any(|g| g.eq_ignore_ascii_case(leaf)) {
+            default(p, leaf, json!(guid_of(&format!("{leaf}:{key}"))));
+        }
+    }
+}
+
+/// The address prefix of a subnet, from the stored subnet or from its virtual network's `subnets`.
+fn subnet_prefix(subnet_id: &str, lookup: Lookup<'_>) -> Option<String> {
+    let prefix_of = |props: &Value| {
+        props["addressPrefix"]
+            .as_str()
+            .map(str::to_string)
+            .or_else(|| props["addressPrefixes"][0].as_str().map(str::to_string))
+    };
+    if let Some(s) = lookup(subnet_id) {
+        if let Some(p) = prefix_of(&s["properties"]) {
+            return Some(p);
+        }
+    }
+    let lower = subnet_id.to_ascii_lowercase();
+    let cut = lower.rfind("/subnets/")?;
+    let vnet = lookup(&subnet_id[..cut])?;
+    let name = &subnet_id[cut + "/subnets/".len()..];
+    vnet["properties"]["subnets"]
+        .as_array()?
+        .iter()
+        .find(|s| {
+            s["name"]
+                .as_str()
+                .is_some_and(|n| n.eq_ignore_ascii_case(name))
+        })
+        .and_then(|s| prefix_of(&s["properties"]))
+}
+
+/// Child resources a provider creates with their parent (a storage account's `default` services) or that
+/// exist without being created (a web app's `config`, a vault's discovered backup containers): a write under
+/// one of them needs only the resource above it. `(type, name)`; `*` is any name.
+const IMPLICIT: &[(&str, &str)] = &[
+    ("Microsoft.Storage/storageAccounts/blobServices", "default"),
+    ("Microsoft.Storage/storageAccounts/fileServices", "default"),
+    ("Microsoft.Storage/storageAccounts/queueServices", "default"),
+    ("Microsoft.Storage/storageAccounts/tableServices", "default"),
+    ("Microsoft.Web/sites/config", "*"),
+    ("Microsoft.Web/sites/slots/config", "*"),
+    ("Microsoft.Web/sites/host", "*"),
+    ("Microsoft.RecoveryServices/vaults/backupFabrics", "*"),
+    (
+        "Microsoft.RecoveryServices/vaults/backupFabrics/protectionContainers",
+        "*",
+    ),
+    ("Microsoft.RecoveryServices/vaults/replicationFabrics", "*"),
+    (
+        "Microsoft.RecoveryServices/vaults/replicationFabrics/replicationNetworks",
+        "*",
+    ),
+    ("Microsoft.Sql/servers/databases", "master"),
+];
+
+/// Whether a resource of this type and (last) name exists as soon as its own parent does.
+pub fn is_implicit(resource_type: &str, name: &str) -> bool {
+    let leaf = last_name(name);
+    IMPLICIT.iter().any(|(t, n)| {
+        t.eq_ignore_ascii_case(resource_type) && (*n == "*" || n.eq_ignore_ascii_case(leaf))
+    })
+}
+
+/// Answer a `list*` action (`POST {id}/listKeys`, `.../authorizationRules/{rule}/listKeys`,
+/// `.../config/publishingcredentials/list`...) of a stored resource; `None` when the local cloud does not
+/// emulate that action for the type.
+pub fn list_action(
+    resource_type: &str,
+    id: &str,
+    action: &str,
+    api_version: &str,
+) -> Option<Value> {
+    let key = id.to_ascii_lowercase();
+    let name = last_name(id).to_ascii_lowercase();
+    let names = names_of(id);
+    let first = names
+        .first()
+        .map_or(String::new(), |n| n.to_ascii_lowercase());
+    let k = |label: &str, len: usize| key_of(&format!("{label}:{action}:{key}"), len);
+    let action = action.to_ascii_lowercase();
+    let t = resource_type.to_ascii_lowercase();
+    let answer = match (t.as_str(), action.as_str()) {
+        // Before 2016-01-01 the storage provider answered with the two keys as properties.
+        ("microsoft.storage/storageaccounts", "listkeys") if api_version < "2016-01-01" => json!({
+            "key1": super::storage::storage_account_key(id, "key1"),
+            "key2": super::storage::storage_account_key(id, "key2"),
+        }),
+        ("microsoft.storage/storageaccounts", "listkeys") => json!({"keys": [
+            {"keyName": "key1", "value": super::storage::storage_account_key(id, "key1"), "permissions": "FULL"},
+            {"keyName": "key2", "value": super::storage::storage_account_key(id, "key2"), "permissions": "FULL"},
+        ]}),
+        ("microsoft.storage/storageaccounts", "listaccountsas") => {
+            json!({"accountSasToken": format!("sv=2022-11-02&ss=b&srt=sco&sp=rl&se=2030-01-01T00:00:00Z&sig={}", urlencode(&k("sas", 32)))})
+        }
+        ("microsoft.storage/storageaccounts", "listservicesas") => {
+            json!({"serviceSasToken": format!("sv=2022-11-02&sr=c&sp=rl&se=2030-01-01T00:00:00Z&sig={}", urlencode(&k("sas", 32)))})
+        }
+        ("microsoft.documentdb/databaseaccounts", "listkeys") => json!({
+            "primaryMasterKey": k("pm", 64), "secondaryMasterKey": k("sm", 64),
+            "primaryReadonlyMasterKey": k("pr", 64), "secondaryReadonlyMasterKey": k("sr", 64),
+        }),
+        ("microsoft.documentdb/databaseaccounts", "listreadonlykeys") => json!({
+            "primaryReadonlyMasterKey": k("pr", 64), "secondaryReadonlyMasterKey": k("sr", 64),
+        }),
+        ("microsoft.documentdb/databaseaccounts", "listconnectionstrings") => {
+            let endpoint = format!("https://{name}.documents.azure.com:443/");
+            json!({"connectionStrings": [
+                {"connectionString": format!("AccountEndpoint={endpoint};AccountKey={}", k("pm", 64)), "description": "Primary SQL Connection String"},
+                {"connectionString": format!("AccountEndpoint={endpoint};AccountKey={}", k("sm", 64)), "description": "Secondary SQL Connection String"},
+            ]})
+        }
+        (t, "listkeys")
+            if t.starts_with("microsoft.eventhub/")
+                || t.starts_with("microsoft.servicebus/")
+                || t.starts_with("microsoft.relay/") =>
+        {
+            let rule = if t.ends_with("/authorizationrules") {
+                name.clone()
+            } else {
+                "RootManageSharedAccessKey".into()
+            };
+            let (pk, sk) = (k("primary", 32), k("secondary", 32));
+            let entity = if names.len() >= 3 {
+                format!(";EntityPath={}", names[1])
+            } else {
+                String::new()
+            };
+            let cs = |key: &str| {
+                format!("Endpoint=sb://{first}.servicebus.windows.net/;SharedAccessKeyName={rule};SharedAccessKey={key}{entity}")
+            };
+            json!({"keyName": rule, "primaryKey": pk, "secondaryKey": sk,
+                   "primaryConnectionString": cs(&pk), "secondaryConnectionString": cs(&sk)})
+        }
+        ("microsoft.web/sites/config", "list") if name == "publishingcredentials" => json!({
+            "id": id, "name": "publishingcredentials", "type": "Microsoft.Web/sites/config",
+            "properties": {"publishingUserName": format!("${first}"), "publishingPassword": k("pw", 45),
+                           "scmUri": format!("https://${first}:{}@{first}.scm.azurewebsites.net", k("pw", 45))}
+        }),
+        ("microsoft.web/sites", "listpublishingcredentials") => json!({
+            "properties": {"publishingUserName": format!("${name}"), "publishingPassword": k("pw", 45)}
+        }),
+        ("microsoft.web/sites/host", "listkeys") | ("microsoft.web/sites", "listkeys") => json!({
+            "masterKey": k("master", 40), "functionKeys": {"default": k("default", 40)}, "systemKeys": {}
+        }),
+        ("microsoft.cache/redis", "listkeys") => {
+            json!({"primaryKey": k("p", 32), "secondaryKey": k("s", 32)})
+        }
+        ("microsoft.cognitiveservices/accounts", "listkeys") => {
+            json!({"key1": hex::encode(&digest(&format!("1:{key}"))[..16]), "key2": hex::encode(&digest(&format!("2:{key}"))[..16])})
+        }
+        ("microsoft.search/searchservices", "listadminkeys") => {
+            json!({"primaryKey": hex::encode(&digest(&format!("p:{key}"))[..16]).to_uppercase(), "secondaryKey": hex::encode(&digest(&format!("s:{key}"))[..16]).to_uppercase()})
+        }
+        ("microsoft.search/searchservices", "listquerykeys") => {
+            json!({"value": [{"name": null, "key": hex::encode(&digest(&format!("q:{key}"))[..16]).to_uppercase()}]})
+        }
+        ("microsoft.containerregistry/registries", "listcredentials") => json!({
+            "username": name, "passwords": [{"name": "password", "value": k("p1", 32)}, {"name": "password2", "value": k("p2", 32)}]
+        }),
+        ("microsoft.operationalinsights/workspaces", "sharedkeys" | "listkeys") => {
+            json!({"primarySharedKey": k("p", 64), "secondarySharedKey": k("s", 64)})
+        }
+        ("microsoft.signalrservice/signalr" | "microsoft.signalrservice/webpubsub", "listkeys") => {
+            let pk = k("p", 32);
+            json!({"primaryKey": pk, "secondaryKey": k("s", 32),
+                   "primaryConnectionString": format!("Endpoint=https://{name}.service.signalr.net;AccessKey={pk};Version=1.0;")})
+        }
+        ("microsoft.devices/iothubs", "listkeys") => json!({"value": [
+            {"keyName": "iothubowner", "primaryKey": k("p", 32), "secondaryKey": k("s", 32), "rights": "RegistryWrite, ServiceConnect, DeviceConnect"}
+        ]}),
+        ("microsoft.devices/iothubs/iothubkeys", "listkeys") => json!({
+            "keyName": name, "primaryKey": k("p", 32), "secondaryKey": k("s", 32), "rights": "ServiceConnect"
+        }),
+        ("microsoft.eventgrid/topics" | "microsoft.eventgrid/domains", "listkeys") => {
+            json!({"key1": k("1", 32), "key2": k("2", 32)})
+        }
+        ("microsoft.maps/accounts", "listkeys") => {
+            json!({"primaryKey": k("p", 32), "secondaryKey": k("s", 32)})
+        }
+        ("microsoft.batch/batchaccounts", "listkeys") => {
+            json!({"accountName": name, "primary": k("p", 64), "secondary": k("s", 64)})
+        }
+        ("microsoft.appconfiguration/configurationstores", "listkeys") => json!({"value": [
+            {"id": k("id", 9), "name": "Primary", "value": k("p", 32), "connectionString": format!("Endpoint=https://{name}.azconfig.io;Id={};Secret={}", k("id", 9), k("p", 32)), "readOnly": false}
+        ]}),
+        ("microsoft.logic/workflows/triggers", "listcallbackurl") => json!({
+            "value": format!("https://prod-00.{}.logic.azure.com/workflows/{}/triggers/{name}/paths/invoke?sig={}", "uksouth", guid_of(&key).replace('-', ""), urlencode(&k("sig", 32)))
+        }),
+        _ => return None,
+    };
+    Some(answer)
+}
+
+/// `POST {resource id}/{action}`: the action's answer for a stored resource, or ARM's errors when the resource
+/// does not exist or the local cloud does not emulate that action.
+pub fn post_action(
+    st: &super::AppState,
+    req: &super::http::Req,
+    id: &super::ids::ResourceId,
+) -> Result<axum::response::Response, super::errors::ArmError> {
+    let mut target = id.clone();
+    let action = target.types.pop().unwrap_or_default();
+    let mut top = target.clone();
+    top.types.truncate(1);
+    top.names.truncate(1);
+    if st.store.get_resource(&top.id())?.is_none() {
+        return Err(super::http::resource_not_found(&top));
+    }
+    list_action(
+        &target.resource_type(),
+        &target.id(),
+        &action,
+        req.api_version(),
+    )
+    .map(|v| super::http::json_body(&v))
+    .ok_or_else(|| super::http::no_route(req))
+}
+
+fn urlencode(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RG: &str = "/subscriptions/s/resourceGroups/rg/providers";
+
+    fn filled(
+        resource_type: &str,
+        id: &str,
+        resource: Value,
+        props: Value,
+        lookup: Lookup<'_>,
+    ) -> Value {
+        let mut props = props;
+        fill(
+            resource_type,
+            id,
+            resource.as_object().unwrap(),
+            &mut props,
+            lookup,
+        );
+        props
+    }
+
+    #[test]
+    fn public_ips_get_an_address_and_their_dns_label_an_fqdn() {
+        let id = format!("{RG}/Microsoft.Network/publicIPAddresses/pip1");
+        let p = filled(
+            "Microsoft.Network/publicIPAddresses",
+            &id,
+            json!({"location": "uksouth"}),
+            json!({"dnsSettings": {"domainNameLabel": "MyApp"}}),
+            &|_| None,
+        );
+        assert_eq!(p["dnsSettings"]["fqdn"], "myapp.uksouth.cloudapp.azure.com");
+        let ip: Ipv4Addr = p["ipAddress"].as_str().unwrap().parse().unwrap();
+        assert_eq!(ip.octets()[0], 20);
+        let again = filled(
+            "Microsoft.Network/publicIPAddresses",
+            &id,
+            json!({"location": "uksouth"}),
+            json!({}),
+            &|_| None,
+        );
+        assert_eq!(again["ipAddress"], p["ipAddress"], "deterministic");
+    }
+
+    #[test]
+    fn host_names_follow_azures_patterns() {
+        let site = filled(
+            "Microsoft.Web/sites",
+            &format!("{RG}/Microsoft.Web/sites/App1"),
+            json!({}),
+            json!({}),
+            &|_| None,
+        );
+        assert_eq!(site["defaultHostName"], "app1.azurewebsites.net");
+        let sql = filled(
+            "Microsoft.Sql/servers",
+            &format!("{RG}/Microsoft.Sql/servers/sql1"),
+            json!({}),
+            json!({}),
+            &|_| None,
+        );
+        assert_eq!(sql["fullyQualifiedDomainName"], "sql1.database.windows.net");
+        let kv = filled(
+            "Microsoft.KeyVault/vaults",
+            &format!("{RG}/Microsoft.KeyVault/vaults/kv1"),
+            json!({}),
+            json!({}),
+            &|_| None,
+        );
+        assert_eq!(kv["vaultUri"], "https://kv1.vault.azure.net/");
+        let aks = filled(
+            "Microsoft.ContainerService/managedClusters",
+            &format!("{RG}/Microsoft.ContainerService/managedClusters/aks"),
+            json!({"location": "uksouth"}),
+            json!({"dnsPrefix": "dns1"}),
+            &|_| None,
+        );
+        let fqdn = aks["fqdn"].as_str().unwrap();
+        assert!(
+            fqdn.starts_with("dns1-") && fqdn.ends_with(".hcp.uksouth.azmk8s.io"),
+            "{fqdn}"
+        );
+    }
+
+    #[test]
+    fn private_endpoints_get_an_address_inside_their_subnet() {
+        let vnet = format!("{RG}/Microsoft.Network/virtualNetworks/v");
+        let stored = json!({"properties": {"subnets": [{"name": "pe", "properties": {"addressPrefix": "10.1.2.0/24"}}]}});
+        let lookup = |id: &str| (id == vnet).then(|| stored.clone());
+        let p = filled(
+            "Microsoft.Network/privateEndpoints",
+            &format!("{RG}/Microsoft.Network/privateEndpoints/pe1"),
+            json!({}),
+            json!({"subnet": {"id": format!("{vnet}/subnets/pe")}}),
+            &lookup,
+        );
+        let ip: Ipv4Addr = p["customDnsConfigs"][0]["ipAddresses"][0]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let net: ipnet::Ipv4Net = "10.1.2.0/24".parse().unwrap();
+        assert!(net.contains(&ip) && ip.octets()[3] >= 4, "{ip}");
+        assert!(p["networkInterfaces"][0]["id"]
+            .as_str()
+            .unwrap()
+            .contains("/networkInterfaces/pe1.nic."));
+    }
+
+    #[test]
+    fn list_actions_answer_deterministic_keys_and_connection_strings() {
+        let eh = format!("{RG}/Microsoft.EventHub/namespaces/ns1/authorizationRules/send");
+        let a = list_action(
+            "Microsoft.EventHub/namespaces/authorizationRules",
+            &eh,
+            "listKeys",
+            "2021-11-01",
+        )
+        .unwrap();
+        assert_eq!(
+            a,
+            list_action(
+                "Microsoft.EventHub/namespaces/authorizationRules",
+                &eh,
+                "listKeys",
+                "2021-11-01"
+            )
+            .unwrap()
+        );
+        let cs = a["primaryConnectionString"].as_str().unwrap();
+        assert!(cs.starts_with("Endpoint=sb://ns1.servicebus.windows.net/;SharedAccessKeyName=send;SharedAccessKey="), "{cs}");
+        let cosmos = list_action(
+            "Microsoft.DocumentDB/databaseAccounts",
+            &format!("{RG}/Microsoft.DocumentDB/databaseAccounts/c1"),
+            "listKeys",
+            "2024-05-15",
+        )
+        .unwrap();
+        assert_eq!(cosmos["primaryMasterKey"].as_str().unwrap().len(), 88);
+        let creds = list_action(
+            "Microsoft.Web/sites/config",
+            &format!("{RG}/Microsoft.Web/sites/app/config/publishingcredentials"),
+            "list",
+            "2022-03-01",
+        )
+        .unwrap();
+        assert_eq!(creds["properties"]["publishingUserName"], "$app");
+        assert!(list_action(
+            "Microsoft.Network/virtualNetworks",
+            "x",
+            "listKeys",
+            "2024-01-01"
+        )
+        .is_none());
+        let st = format!("{RG}/Microsoft.Storage/storageAccounts/st1");
+        let old = list_action(
+            "Microsoft.Storage/storageAccounts",
+            &st,
+            "listKeys",
+            "2015-06-15",
+        )
+        .unwrap();
+        let new = list_action(
+            "Microsoft.Storage/storageAccounts",
+            &st,
+            "listKeys",
+            "2023-05-01",
+        )
+        .unwrap();
+        assert_eq!(old["key1"], new["keys"][0]["value"]);
+    }
+
+    #[test]
+    fn default_services_exist_with_their_account() {
+        assert!(is_implicit(
+            "microsoft.storage/storageAccounts/blobServices",
+            "st1/default"
+        ));
+        assert!(!is_implicit(
+            "Microsoft.Storage/storageAccounts/blobServices",
+            "st1/other"
+        ));
+        assert!(!is_implicit(
+            "Microsoft.Network/virtualNetworks/subnets",
+            "v/default"
+        ));
+    }
+
+    #[test]
+    fn read_only_paths_come_from_the_specifications() {
+        assert!(is_read_only(
+            "Microsoft.Storage/storageAccounts",
+            "properties.primaryEndpoints.blob"
+        ));
+        assert!(!is_read_only(
+            "Microsoft.Storage/storageAccounts",
+            "properties.minimumTlsVersion"
+        ));
+        assert!(read_only_paths("microsoft.web/SITES")
+            .iter()
+            .any(|(p, _)| p == "properties.defaultHostName"));
+    }
+}
