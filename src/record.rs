@@ -166,7 +166,9 @@ pub fn trust_files_with(
         content_hash: hash_bytes(all.as_bytes()),
         deployment,
     };
-    let lock_text = lock.to_text();
+    // A last line of defence: a template that leaks a secret through an output (Azure omits secure outputs,
+    // but a plain `string` output of a secret parameter is returned) must not put it into git.
+    let lock_text = scrub_secrets(&lock.to_text(), &known_secrets(rendered));
     // A fleet trust without values of its own has none to record: fleet.yaml holds them.
     let mut files = if loaded.values.file == crate::values::NO_FILE {
         Vec::new()
@@ -180,6 +182,40 @@ pub fn trust_files_with(
     );
     files.push((LOCK_FILE.to_string(), lock_text.into_bytes()));
     (files, lock)
+}
+
+/// Secrets shorter than this are not scrubbed: replacing every `a` or `12` in a lock would corrupt it and hide
+/// nothing (so short a secret is refused by Azure's password rules anyway).
+const MIN_SCRUBBED_SECRET: usize = 8;
+
+/// The secret values this run sends: the trust's `secret_env` variables as they are set now, longest first.
+fn known_secrets(rendered: &Rendered) -> Vec<String> {
+    let mut secrets: Vec<String> = rendered
+        .deployments
+        .iter()
+        .flat_map(|d| d.secret_env.values())
+        .filter_map(|variable| std::env::var(variable).ok())
+        .filter(|v| v.chars().count() >= MIN_SCRUBBED_SECRET)
+        .collect();
+    secrets.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+    secrets.dedup();
+    secrets
+}
+
+/// `text` with every secret replaced by `***`, whether written as is or escaped as in a JSON or YAML
+/// double-quoted string.
+fn scrub_secrets(text: &str, secrets: &[String]) -> String {
+    let mut out = text.to_string();
+    for secret in secrets {
+        let escaped = serde_json::to_string(secret).unwrap_or_default();
+        let escaped = escaped.trim_matches('"');
+        for form in [secret.as_str(), escaped] {
+            if !form.is_empty() && out.contains(form) {
+                out = out.replace(form, "***");
+            }
+        }
+    }
+    out
 }
 
 /// Commit a rendered trust to the fleet repository at `fleet`, waiting up to a minute for another trustprint.
@@ -864,6 +900,39 @@ mod tests {
                 .unwrap();
         }
         repo
+    }
+
+    #[test]
+    fn a_secret_leaked_into_the_lock_is_scrubbed_in_every_written_form() {
+        let secret = "Pa\"ss\\word-12345".to_string();
+        let lock = format!(
+            "outputs:\n  plain: {secret}\n  quoted: \"{}\"\n  short: abc\n",
+            serde_json::to_string(&secret).unwrap().trim_matches('"')
+        );
+        let scrubbed = scrub_secrets(&lock, &[secret.clone(), "abc".into()]);
+        assert!(!scrubbed.contains(&secret), "{scrubbed}");
+        assert!(!scrubbed.contains("Pa\\\"ss"), "{scrubbed}");
+        assert_eq!(scrubbed.matches("***").count(), 3, "{scrubbed}");
+    }
+
+    #[test]
+    fn the_lock_never_holds_the_value_of_a_secret_variable() {
+        let mut loaded = crate::render::tests::standard("Scrub Trust");
+        loaded.values.text = "trust:\n  name: Scrub Trust\n".into();
+        let mut rendered = crate::render::render(&loaded).unwrap();
+        let variable = "TP_RECORD_TEST_SCRUB_SECRET";
+        let secret = "s3cret-value-that-leaked";
+        std::env::set_var(variable, secret);
+        rendered.deployments[0]
+            .secret_env
+            .insert("adminPassword".into(), variable.into());
+        // The trust's name carries the secret, as an output would: it must not reach the lock.
+        rendered.trust.name = format!("leaked {secret}");
+        let (files, _) = trust_files_with(&loaded, &rendered, None);
+        let lock = files.iter().find(|(name, _)| name == LOCK_FILE).unwrap();
+        let text = String::from_utf8(lock.1.clone()).unwrap();
+        assert!(!text.contains(secret), "{text}");
+        assert!(text.contains("leaked ***"), "{text}");
     }
 
     fn head_id(repo: &Repository) -> String {
