@@ -132,8 +132,12 @@ pub fn render_as(diags: &[Diagnostic], severity: Severity, color: bool) -> Strin
     out
 }
 
-/// How many characters of the offending line are shown either side of the offending text.
+/// How many characters of the offending line are shown either side of the offending text, when it is cut.
 const CONTEXT: usize = 60;
+
+/// Lines up to this many characters are shown whole (a file's ordinary long lines keep their columns); longer
+/// ones are cut around the offending text.
+const LONG_LINE: usize = 400;
 
 /// The offending line as shown under a diagnostic, and the caret's 1-based column in it: control characters
 /// drawn as their Unicode pictures (`␛` for ESC, so nothing reaches the terminal raw), and a long line cut to
@@ -141,6 +145,8 @@ const CONTEXT: usize = 60;
 /// is not printed whole).
 fn shown_line(line: &str, column: usize, len: usize) -> (String, usize) {
     let picture = |c: char| match c {
+        // A tab is shown as a tab: the YAML reader reports tabs in indentation with their real column.
+        '\t' => '\t',
         '\u{0}'..='\u{1f}' => char::from_u32(0x2400 + c as u32).unwrap_or('\u{fffd}'),
         '\u{7f}' => '\u{2421}',
         c if c.is_control() => '\u{fffd}',
@@ -148,6 +154,9 @@ fn shown_line(line: &str, column: usize, len: usize) -> (String, usize) {
     };
     let chars: Vec<char> = line.chars().map(picture).collect();
     let at = column.saturating_sub(1).min(chars.len());
+    if chars.len() <= LONG_LINE {
+        return (chars.into_iter().collect(), column);
+    }
     let from = at.saturating_sub(CONTEXT);
     let to = (at + len.clamp(1, CONTEXT) + CONTEXT).min(chars.len());
     let mut shown = String::new();
@@ -199,6 +208,14 @@ fn render_one(d: &Diagnostic, severity: Severity, color: bool) -> String {
         };
         (source, report.with_labels(vec![label]))
     };
+    if d.line != 0 && d.source_line.chars().count() > LONG_LINE {
+        notes.push(format!(
+            "line {} is {} characters long: shown cut around column {}",
+            d.line,
+            d.source_line.chars().count(),
+            d.column
+        ));
+    }
     if let Some(s) = &d.suggestion {
         notes.push(format!("help: {s}"));
     }

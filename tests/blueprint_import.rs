@@ -171,7 +171,10 @@ fn caf_foundation_imports_lints_renders_and_checks() {
         .arg("--blueprint")
         .arg(&bp)
         .args(["blueprint", "lint"])
-        .stdout_has("no problems")
+        // Microsoft's published catalogue lists neither version; ARM still accepts both (older than the newest).
+        .stdout_has("apiVersion `2017-08-01-preview` of `Microsoft.Security/pricings` is not in Microsoft's published catalogue")
+        .stdout_has("apiVersion `2017-03-15-preview` of `Microsoft.OperationalInsights/workspaces` is not in Microsoft's published catalogue")
+        .stdout_has("2 warning(s)")
         .run();
     // Held to UK locations: trustprint's other rules (Key Vault, storage, diagnostics) are advice.
     let check = Test::in_dir(lint.dir)
@@ -181,17 +184,19 @@ fn caf_foundation_imports_lints_renders_and_checks() {
         .stdout_has("0 violations, 12 waived, 17 resources checked")
         .stdout_has("advice only: the blueprint is held to uk-locations")
         .run();
-    // Stamping needs the local cloud to accept the sample's 2016-2018 api-versions (Microsoft.Security/pricings
-    // 2017-08-01-preview, Key Vault 2016-10-01, storage 2018-07-01, Log Analytics 2017-03-15-preview) and the
-    // legacy `<type>/providers/locks` form: the local cloud's catalog refuses them today, as this pins.
+    // The sample's 2016-2018 api-versions (Microsoft.Security/pricings 2017-08-01-preview, Key Vault 2016-10-01,
+    // storage 2018-07-01, Log Analytics 2017-03-15-preview) are older than each type's newest, so ARM accepts
+    // them, and so does the local cloud; the legacy `<type>/providers/locks` form deploys too.
     Test::in_dir(check.dir)
         .arg("--blueprint")
         .arg(&bp)
         .args([
             "stamp", "--values", values, "--fleet", "fleet", "--target", "local",
         ])
-        .status(1)
-        .stderr_has("API version '2017-08-01-preview' for type 'pricings'")
+        .stdout_has("✓ artifact-template-securitycenter-standard: Succeeded (deployed)")
+        .stdout_has("✓ artifact-template-keyvaults-deploy: Succeeded (deployed)")
+        .stdout_has("Apply complete: 16 deployment(s), 17 resource(s) deployed")
+        .stdout_has("recorded trusts/RM3 in fleet as commit")
         .run();
 }
 
