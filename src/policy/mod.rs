@@ -65,6 +65,13 @@ pub enum Error {
         parameter: String,
         message: String,
     },
+    /// A rendered ARM template could not be evaluated before its resources were checked.
+    #[error("deployment '{deployment}': {source}")]
+    Expand {
+        deployment: String,
+        #[source]
+        source: crate::armexpr::Error,
+    },
     /// `--policy` names neither a shipped initiative nor a file.
     #[error("unknown policy {name:?}: expected uk-nhs, ncsc-caf or the path of a policy definition or initiative JSON file")]
     UnknownInitiative { name: String },
@@ -111,14 +118,14 @@ pub fn check_rendered(
     rendered: &crate::model::Rendered,
     ctx: &crate::armexpr::StaticContext,
     names: &[String],
-) -> Result<Vec<Report>, crate::Error> {
+) -> Result<Vec<Report>, Error> {
     if names.is_empty() {
         return Ok(Vec::new());
     }
     let mut resources = Vec::new();
     for deployment in &rendered.deployments {
         let expanded =
-            crate::armexpr::expand(deployment, ctx).map_err(|source| crate::Error::Expand {
+            crate::armexpr::expand(deployment, ctx).map_err(|source| Error::Expand {
                 deployment: deployment.name.clone(),
                 source,
             })?;
