@@ -26,8 +26,6 @@ const KNOWN_BACK_EDGES: &[(&str, &str)] = &[
     ("blueprint", "values"),
     // A trust's target names its credential as fleet.yaml spells it (`fleet::config::Credential`).
     ("deploy", "fleet"),
-    // The evidence pack carries the trust's cost estimate, and the fleet report the evidence.
-    ("evidence", "cost"),
 ];
 
 type Graph = BTreeMap<String, BTreeMap<String, Vec<String>>>;

@@ -343,17 +343,10 @@ pub fn resources(
     values: &crate::values::Values,
     rendered: &crate::model::Rendered,
 ) -> Result<Vec<Resource>, crate::Error> {
-    let ctx = values.static_context();
-    let mut all = Vec::new();
-    for deployment in &rendered.deployments {
-        all.extend(crate::armexpr::expand(deployment, &ctx).map_err(|source| {
-            crate::Error::Expand {
-                deployment: deployment.name.clone(),
-                source,
-            }
-        })?);
-    }
-    Ok(all)
+    Ok(crate::check::expand_rendered(
+        rendered,
+        &values.static_context(),
+    )?)
 }
 
 /// The trust's primary region: `azure.location`, else the first deployment's.
