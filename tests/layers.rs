@@ -14,18 +14,9 @@ use std::path::{Path, PathBuf};
 
 /// Edges known to close a cycle, to be removed (see docs/architecture.md, "Layers").
 const KNOWN_BACK_EDGES: &[(&str, &str)] = &[
-    // Stages that return the crate's `Error` instead of their own (issue 14, point 2).
-    ("blueprint", "error"),
-    ("values", "error"),
-    ("load", "error"),
     // The crate's `Error` wraps the features' errors, which sit above the composer.
-    ("error", "dataset"),
     ("error", "fleet"),
     ("error", "cost"),
-    // A manifest's defaults are checked as values are; values are checked against a manifest.
-    ("blueprint", "values"),
-    // A trust's target names its credential as fleet.yaml spells it (`fleet::config::Credential`).
-    ("deploy", "fleet"),
 ];
 
 type Graph = BTreeMap<String, BTreeMap<String, Vec<String>>>;

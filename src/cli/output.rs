@@ -113,6 +113,7 @@ fn kind(error: &Error) -> &'static str {
         Error::Cost(_) => "cost",
         Error::Fleet(_) => "fleet",
         Error::Repo(_) => "fleet-repo",
+        Error::Feature(e) => e.0.kind(),
         #[allow(unreachable_patterns)]
         _ => "other",
     }
