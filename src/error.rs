@@ -61,8 +61,10 @@ pub enum Error {
     #[error(transparent)]
     Cloud(#[from] crate::cloud::Error),
 
-    /// A feature above the composer failed (generating, loading or verifying a fictional dataset): the
-    /// feature's own error, which knows its exit code and JSON kind, so this type need not name the feature.
+    /// A feature above the composer failed: a fleet repository or its fleet.yaml is invalid (`fleet`), estimating
+    /// cost, refreshing prices or a budget check (`cost`), generating, loading or verifying a fictional dataset
+    /// (`dataset`). The feature's own error, which knows its exit code and JSON kind, so this type need not name
+    /// the feature.
     #[error(transparent)]
     Feature(Feature),
 
@@ -148,14 +150,6 @@ pub enum Error {
     #[error("{message}")]
     Usage { message: String },
 
-    /// A fleet repository or its fleet.yaml is invalid.
-    #[error(transparent)]
-    Fleet(Box<crate::fleet::FleetError>),
-
-    /// Estimating cost, refreshing prices or a budget check (src/cost).
-    #[error(transparent)]
-    Cost(#[from] crate::cost::Error),
-
     /// The fleet repository's layout: a lock that is not one, a path through a symbolic link.
     #[error(transparent)]
     Repo(#[from] crate::repo::Error),
@@ -165,7 +159,7 @@ pub enum Error {
     Internal { message: String },
 }
 
-/// The error of a feature that sits above the crate's `Error` (the dataset): it converts itself into
+/// The error of a feature that sits above the crate's `Error` (fleet, cost, dataset): it converts itself into
 /// [`Error::Feature`] (`impl From<ItsError> for crate::Error` lives with the feature).
 pub trait FeatureError: std::error::Error + Send + Sync + 'static {
     /// The exit code this error ends the process with.
@@ -371,9 +365,7 @@ impl Error {
             | Error::Cloud(_) => ExitCode::Failure,
             Error::Arm(_) => ExitCode::Failure,
             Error::Violations { .. } => ExitCode::Violations,
-            Error::Fleet(_) => ExitCode::InvalidInput,
             Error::Deploy(e) => e.exit_code(),
-            Error::Cost(e) => e.exit_code(),
             Error::Feature(e) => e.0.exit_code(),
             Error::Repo(crate::repo::Error::Io { .. }) => ExitCode::Failure,
             Error::Repo(_) => ExitCode::InvalidInput,

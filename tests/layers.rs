@@ -13,11 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// Edges known to close a cycle, to be removed (see docs/architecture.md, "Layers").
-const KNOWN_BACK_EDGES: &[(&str, &str)] = &[
-    // The crate's `Error` wraps the features' errors, which sit above the composer.
-    ("error", "fleet"),
-    ("error", "cost"),
-];
+const KNOWN_BACK_EDGES: &[(&str, &str)] = &[];
 
 type Graph = BTreeMap<String, BTreeMap<String, Vec<String>>>;
 

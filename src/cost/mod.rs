@@ -72,6 +72,21 @@ pub enum Error {
     },
 }
 
+impl crate::error::FeatureError for Error {
+    fn exit_code(&self) -> crate::ExitCode {
+        Error::exit_code(self)
+    }
+    fn kind(&self) -> &'static str {
+        "cost"
+    }
+}
+
+impl From<Error> for crate::Error {
+    fn from(e: Error) -> Self {
+        crate::Error::Feature(crate::error::Feature(Box::new(e)))
+    }
+}
+
 impl Error {
     /// The exit code: a budget overrun is a broken guardrail (3), a bad price sheet or assumption invalid
     /// input (4), a failed fetch or write a failed operation (1).
