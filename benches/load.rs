@@ -69,7 +69,7 @@ fn bench(c: &mut Criterion) {
         };
         match values::load(&bp.manifest, &input) {
             Ok(_) => {}
-            Err(trustprint::Error::Values { diagnostics, .. }) => {
+            Err(trustprint::values::Error::Invalid { diagnostics, .. }) => {
                 panic!("{}", trustprint::diag::render(&diagnostics, false))
             }
             Err(e) => panic!("{}: {e}", f.display()),

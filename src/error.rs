@@ -61,9 +61,12 @@ pub enum Error {
     #[error(transparent)]
     Cloud(#[from] crate::cloud::Error),
 
-    /// Generating, loading or verifying a fictional dataset failed.
+    /// A feature above the composer failed: a fleet repository or its fleet.yaml is invalid (`fleet`), estimating
+    /// cost, refreshing prices or a budget check (`cost`), generating, loading or verifying a fictional dataset
+    /// (`dataset`). The feature's own error, which knows its exit code and JSON kind, so this type need not name
+    /// the feature.
     #[error(transparent)]
-    Dataset(#[from] crate::dataset::DatasetError),
+    Feature(Feature),
 
     /// A git operation failed.
     #[error("git: {context}")]
@@ -156,14 +159,6 @@ pub enum Error {
     #[error("{message}")]
     Usage { message: String },
 
-    /// A fleet repository or its fleet.yaml is invalid.
-    #[error(transparent)]
-    Fleet(Box<crate::fleet::FleetError>),
-
-    /// Estimating cost, refreshing prices or a budget check (src/cost).
-    #[error(transparent)]
-    Cost(#[from] crate::cost::Error),
-
     /// The fleet repository's layout: a lock that is not one, a path through a symbolic link.
     #[error(transparent)]
     Repo(#[from] crate::repo::Error),
@@ -171,6 +166,44 @@ pub enum Error {
     /// A bug in trustprint.
     #[error("internal error (a bug in trustprint, please report it): {message}")]
     Internal { message: String },
+}
+
+/// The error of a feature that sits above the crate's `Error` (fleet, cost, dataset): it converts itself into
+/// [`Error::Feature`] (`impl From<ItsError> for crate::Error` lives with the feature).
+pub trait FeatureError: std::error::Error + Send + Sync + 'static {
+    /// The exit code this error ends the process with.
+    fn exit_code(&self) -> ExitCode;
+    /// The `kind` of the `--output json` error document.
+    fn kind(&self) -> &'static str;
+}
+
+/// A feature's error, displayed (and its causes chained) exactly as the feature's own.
+pub struct Feature(pub Box<dyn FeatureError>);
+
+impl Feature {
+    /// The feature's error as its own type, when it is one.
+    pub fn downcast_ref<T: FeatureError>(&self) -> Option<&T> {
+        let e: &dyn std::error::Error = &*self.0;
+        e.downcast_ref::<T>()
+    }
+}
+
+impl std::fmt::Debug for Feature {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl std::fmt::Display for Feature {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(&*self.0, f)
+    }
+}
+
+impl std::error::Error for Feature {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
 }
 
 impl From<crate::render::Error> for Error {
@@ -272,6 +305,46 @@ impl From<crate::yaml::ReadError> for Error {
     }
 }
 
+impl From<crate::blueprint::Error> for Error {
+    fn from(e: crate::blueprint::Error) -> Self {
+        use crate::blueprint::Error as B;
+        match e {
+            B::Io { path, source } => Error::Io { path, source },
+            B::Manifest { file, diagnostics } => Error::Manifest { file, diagnostics },
+            B::Blueprint {
+                source_desc,
+                message,
+            } => Error::Blueprint {
+                source_desc,
+                message,
+            },
+            B::Git { context, source } => Error::Git { context, source },
+            B::OutDir { path, message } => Error::OutDir { path, message },
+            B::Internal { message } => Error::Internal { message },
+        }
+    }
+}
+
+impl From<crate::load::Error> for Error {
+    fn from(e: crate::load::Error) -> Self {
+        match e {
+            crate::load::Error::Blueprint(e) => e.into(),
+            crate::load::Error::Values(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::values::Error> for Error {
+    fn from(e: crate::values::Error) -> Self {
+        match e {
+            crate::values::Error::Read(e) => e.into(),
+            crate::values::Error::Invalid { file, diagnostics } => {
+                Error::Values { file, diagnostics }
+            }
+        }
+    }
+}
+
 impl From<crate::atomic::Error> for Error {
     fn from(e: crate::atomic::Error) -> Self {
         match e {
@@ -302,10 +375,8 @@ impl Error {
             Error::Arm(_) => ExitCode::Failure,
             Error::Violations { .. } | Error::PolicyDenied { .. } => ExitCode::Violations,
             Error::Policy(_) => ExitCode::InvalidInput,
-            Error::Fleet(_) => ExitCode::InvalidInput,
             Error::Deploy(e) => e.exit_code(),
-            Error::Cost(e) => e.exit_code(),
-            Error::Dataset(e) => e.exit_code(),
+            Error::Feature(e) => e.0.exit_code(),
             Error::Repo(crate::repo::Error::Io { .. }) => ExitCode::Failure,
             Error::Repo(_) => ExitCode::InvalidInput,
             Error::Internal { .. } => ExitCode::Internal,

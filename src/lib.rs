@@ -20,6 +20,7 @@ pub mod error;
 pub mod evidence;
 pub mod fleet;
 pub mod hash;
+pub mod lint;
 pub mod load;
 pub mod model;
 pub mod ods;

@@ -15,8 +15,17 @@ pub struct Loaded {
     pub values: Values,
 }
 
+/// Why loading failed: the blueprint's error or the values'. `crate::Error` maps each as it maps the inner one.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Blueprint(#[from] crate::blueprint::Error),
+    #[error(transparent)]
+    Values(#[from] crate::values::Error),
+}
+
 /// Open the blueprint (fetching it when it is a git URL) and validate the values against its manifest.
-pub fn load(source: &SourceSpec, input: &ValuesInput) -> Result<Loaded, crate::Error> {
+pub fn load(source: &SourceSpec, input: &ValuesInput) -> Result<Loaded, Error> {
     let blueprint = crate::blueprint::open(source)?;
     let values = crate::values::load(&blueprint.manifest, input)?;
     Ok(Loaded {

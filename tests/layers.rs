@@ -13,22 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// Edges known to close a cycle, to be removed (see docs/architecture.md, "Layers").
-const KNOWN_BACK_EDGES: &[(&str, &str)] = &[
-    // Stages that return the crate's `Error` instead of their own (issue 14, point 2).
-    ("blueprint", "error"),
-    ("values", "error"),
-    ("load", "error"),
-    // The crate's `Error` wraps the features' errors, which sit above the composer.
-    ("error", "dataset"),
-    ("error", "fleet"),
-    ("error", "cost"),
-    // A manifest's defaults are checked as values are; values are checked against a manifest.
-    ("blueprint", "values"),
-    // A trust's target names its credential as fleet.yaml spells it (`fleet::config::Credential`).
-    ("deploy", "fleet"),
-    // The evidence pack carries the trust's cost estimate, and the fleet report the evidence.
-    ("evidence", "cost"),
-];
+const KNOWN_BACK_EDGES: &[(&str, &str)] = &[];
 
 type Graph = BTreeMap<String, BTreeMap<String, Vec<String>>>;
 

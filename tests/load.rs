@@ -56,6 +56,7 @@ fn load_file(file: &str) -> Result<values::Values, trustprint::Error> {
             ..Default::default()
         },
     )
+    .map_err(trustprint::Error::from)
 }
 
 /// The rendered diagnostics of a failed load (the exact text a user sees, without colour).
@@ -109,7 +110,7 @@ fn invalid_values_fixtures() {
 }
 
 fn load_with(input: ValuesInput) -> Result<values::Values, trustprint::Error> {
-    values::load(&minimal().manifest, &input)
+    values::load(&minimal().manifest, &input).map_err(trustprint::Error::from)
 }
 
 fn required_only() -> ValuesInput {
@@ -384,7 +385,7 @@ fn temp_blueprint(manifest: &str, templates: &[&str]) -> tempfile::TempDir {
 fn open_err(dir: &tempfile::TempDir) -> String {
     let err =
         blueprint::open(&SourceSpec::Dir(dir.path().join("bp"))).expect_err("invalid blueprint");
-    rendered(err).replace(&dir.path().display().to_string(), "<tmp>")
+    rendered(err.into()).replace(&dir.path().display().to_string(), "<tmp>")
 }
 
 const HEAD: &str = "apiVersion: trustprint/v1
@@ -833,7 +834,10 @@ fn git_source_at_a_tag_branch_and_commit() {
             "blueprint {url}//bp/minimal@v9.9.9: unknown ref `v9.9.9`: no tag, branch or commit of that name in {url} (its tags include v1.0.0)"
         )
     );
-    assert_eq!(err.exit_code(), trustprint::ExitCode::InvalidInput);
+    assert_eq!(
+        trustprint::Error::from(err).exit_code(),
+        trustprint::ExitCode::InvalidInput
+    );
 
     let err =
         blueprint::open(&SourceSpec::parse(&format!("{url}//bp/nothing@v1.0.0")).expect("spec"))

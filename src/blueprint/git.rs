@@ -5,7 +5,7 @@
 //! changes, so a checkout is written once, into a temporary folder renamed into place: a reader sees either no
 //! checkout or a whole one, never half of one.
 
-use crate::Error;
+use super::Error;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 

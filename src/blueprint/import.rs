@@ -26,9 +26,9 @@ use super::manifest::{
     Deployment, Exemplar, Guardrails, LockMode, Locks, Manifest, ParamType, Parameter, RuleSet,
     API_VERSION,
 };
+use super::Error;
 use crate::armexpr::{self, Expr, Template};
 use crate::model::Scope;
-use crate::Error;
 use indexmap::IndexMap;
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, BTreeSet};

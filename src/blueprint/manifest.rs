@@ -236,8 +236,8 @@ pub struct Parsed {
 
 /// Parse `blueprint.yaml`: YAML and shape errors come back with `file:line:col`. Semantic checks are
 /// [`validate`]'s job, once the templates are known.
-pub fn parse(file: &str, bytes: &[u8]) -> Result<Parsed, crate::Error> {
-    let err = |diagnostics| crate::Error::Manifest {
+pub fn parse(file: &str, bytes: &[u8]) -> Result<Parsed, super::Error> {
+    let err = |diagnostics| super::Error::Manifest {
         file: file.to_string(),
         diagnostics,
     };
@@ -466,7 +466,7 @@ pub fn validate(
                     continue;
                 }
                 let mut ds =
-                    crate::values::check_in_manifest(p, &format!("{key} ({field})"), v, file, text);
+                    super::param::check_in_manifest(p, &format!("{key} ({field})"), v, file, text);
                 out.append(&mut ds);
             }
         }
@@ -533,7 +533,7 @@ pub fn validate(
                     ),
                 )
                 .expected(format!("one of the deployments {}", quote_list(&names)));
-                if let Some(n) = crate::values::nearest(dep, names.iter().copied()) {
+                if let Some(n) = super::param::nearest(dep, names.iter().copied()) {
                     diag = diag.suggest(format!("did you mean `{n}`?"));
                 }
                 out.push(diag);
@@ -554,8 +554,7 @@ pub fn validate(
                     ),
                 )
                 .expected("a parameter key declared under `parameters`");
-                if let Some(n) =
-                    crate::values::nearest(key, m.parameters.keys().map(String::as_str))
+                if let Some(n) = super::param::nearest(key, m.parameters.keys().map(String::as_str))
                 {
                     diag = diag.suggest(format!("did you mean `{n}`?"));
                 }
@@ -599,7 +598,7 @@ pub fn validate(
                 )
             ));
             if let Some(n) =
-                crate::values::nearest(&d.template, templates.files.iter().map(String::as_str))
+                super::param::nearest(&d.template, templates.files.iter().map(String::as_str))
             {
                 diag = diag.suggest(format!("did you mean `{n}`?"));
             }

@@ -4,21 +4,22 @@
 //! Contract: [`open`] returns a [`Blueprint`] whose manifest is valid and whose every deployment template exists
 //! inside one of the blueprint's template roots (no `..`, no absolute paths, no symlinks out).
 
+mod error;
 mod git;
 pub mod import;
 pub mod manifest;
 mod migrate;
+pub mod param;
 pub mod release;
-mod secrets;
 mod source;
 
+pub use error::Error;
 pub use manifest::{
     Deployment, Guardrails, LockMode, Locks, Manifest, Migration, Output, ParamType, Parameter,
     RuleSet, ScannerSkip,
 };
 pub use migrate::Migrated;
 pub use release::open_version;
-pub use secrets::secret_outputs;
 pub use source::{cache_dir, lint};
 
 use std::path::PathBuf;
@@ -69,6 +70,6 @@ impl Blueprint {
 
 /// Open a blueprint: read and validate its manifest and load its templates. Git sources are fetched with git2
 /// into a cache (`$TRUSTPRINT_CACHE`, else the user cache dir) and checked out at the ref.
-pub fn open(source: &SourceSpec) -> Result<Blueprint, crate::Error> {
+pub fn open(source: &SourceSpec) -> Result<Blueprint, Error> {
     source::open(source)
 }

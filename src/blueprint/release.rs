@@ -9,8 +9,8 @@
 //!   is applied in memory with libgit2, never to the files on disk;
 //! - whatever the route, the manifest found must say `version: <version>`.
 
+use super::Error;
 use super::{source, Blueprint, SourceSpec};
-use crate::Error;
 use semver::Version;
 
 /// The folder, beside blueprint.yaml, that holds earlier releases as patches.

@@ -6,10 +6,10 @@
 //! may point up (`../../templates`) but never out of the boundary, and no template may be a symlink out of it.
 
 use super::manifest::{self, Parsed, TemplateIndex};
+use super::Error;
 use super::{Blueprint, SourceSpec};
 use crate::diag::Diagnostic;
 use crate::yaml::Seg;
-use crate::Error;
 use include_dir::{include_dir, Dir};
 use std::path::{Component, Path, PathBuf};
 

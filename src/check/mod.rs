@@ -296,6 +296,16 @@ pub fn check_rendered(
     settings: &Settings,
     ctx: &crate::armexpr::StaticContext,
 ) -> Result<Report, Error> {
+    Ok(check(&expand_rendered(rendered, ctx)?, settings))
+}
+
+/// The concrete resources of a rendered trust: every deployment expanded (ARM expressions, conditions, copy
+/// loops), in order. The same resources the guardrails check and the cost estimate prices. A template that
+/// cannot be evaluated is [`Error::Expand`], naming the deployment.
+pub fn expand_rendered(
+    rendered: &Rendered,
+    ctx: &crate::armexpr::StaticContext,
+) -> Result<Vec<crate::model::Resource>, Error> {
     let mut resources = Vec::new();
     for deployment in &rendered.deployments {
         let expanded = crate::armexpr::expand(deployment, ctx).map_err(|source| Error::Expand {
@@ -304,7 +314,7 @@ pub fn check_rendered(
         })?;
         resources.extend(expanded);
     }
-    Ok(check(&resources, settings))
+    Ok(resources)
 }
 
 /// Mark findings excused by a waiver and report waivers that excuse nothing.

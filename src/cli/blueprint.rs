@@ -60,7 +60,7 @@ pub(super) fn run(cmd: &BlueprintCommand, global: &Global) -> Result<(), Error> 
             crate::render::Renderer::new(&bp)?;
             let mut warnings = crate::blueprint::lint(&bp);
             // An output derived from a secret would be recorded in the lock: refuse it (issue #18).
-            match crate::blueprint::secret_outputs(&bp) {
+            match crate::lint::secret_outputs(&bp) {
                 Ok(found) if !found.is_empty() => {
                     return Err(Error::Blueprint {
                         source_desc: bp.source.clone(),

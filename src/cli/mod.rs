@@ -168,7 +168,7 @@ impl Global {
     pub(crate) fn source(&self) -> Result<SourceSpec, Error> {
         match &self.blueprint {
             None => Ok(SourceSpec::Embedded),
-            Some(s) => SourceSpec::parse(s),
+            Some(s) => Ok(SourceSpec::parse(s)?),
         }
     }
 

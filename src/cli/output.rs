@@ -112,9 +112,8 @@ fn kind(error: &Error) -> &'static str {
         Error::Usage { .. } => "usage",
         Error::Internal { .. } => "internal",
         Error::Expand { .. } => "expand",
-        Error::Cost(_) => "cost",
-        Error::Fleet(_) => "fleet",
         Error::Repo(_) => "fleet-repo",
+        Error::Feature(e) => e.0.kind(),
         #[allow(unreachable_patterns)]
         _ => "other",
     }

@@ -72,6 +72,21 @@ pub enum Error {
     },
 }
 
+impl crate::error::FeatureError for Error {
+    fn exit_code(&self) -> crate::ExitCode {
+        Error::exit_code(self)
+    }
+    fn kind(&self) -> &'static str {
+        "cost"
+    }
+}
+
+impl From<Error> for crate::Error {
+    fn from(e: Error) -> Self {
+        crate::Error::Feature(crate::error::Feature(Box::new(e)))
+    }
+}
+
 impl Error {
     /// The exit code: a budget overrun is a broken guardrail (3), a bad price sheet or assumption invalid
     /// input (4), a failed fetch or write a failed operation (1).
@@ -343,17 +358,10 @@ pub fn resources(
     values: &crate::values::Values,
     rendered: &crate::model::Rendered,
 ) -> Result<Vec<Resource>, crate::Error> {
-    let ctx = values.static_context();
-    let mut all = Vec::new();
-    for deployment in &rendered.deployments {
-        all.extend(crate::armexpr::expand(deployment, &ctx).map_err(|source| {
-            crate::Error::Expand {
-                deployment: deployment.name.clone(),
-                source,
-            }
-        })?);
-    }
-    Ok(all)
+    Ok(crate::check::expand_rendered(
+        rendered,
+        &values.static_context(),
+    )?)
 }
 
 /// The trust's primary region: `azure.location`, else the first deployment's.

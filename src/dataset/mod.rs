@@ -80,6 +80,21 @@ pub enum DatasetError {
     Internal { message: String },
 }
 
+impl crate::error::FeatureError for DatasetError {
+    fn exit_code(&self) -> crate::ExitCode {
+        DatasetError::exit_code(self)
+    }
+    fn kind(&self) -> &'static str {
+        "other"
+    }
+}
+
+impl From<DatasetError> for crate::Error {
+    fn from(e: DatasetError) -> Self {
+        crate::Error::Feature(crate::error::Feature(Box::new(e)))
+    }
+}
+
 impl DatasetError {
     pub(crate) fn io(path: impl AsRef<Path>, source: std::io::Error) -> Self {
         DatasetError::Io {

@@ -79,7 +79,29 @@ pub struct TrustTarget {
     /// The tenant the trust's subscription belongs to.
     pub tenant_id: String,
     /// How to get a token for it.
-    pub credential: crate::fleet::config::Credential,
+    pub credential: CredentialRef,
+}
+
+/// How to get a token for a trust's tenant (`trusts.<ODS>.target.credential` in fleet.yaml, where it is
+/// `fleet::config::Credential`). Only names of environment variables, never secrets.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum CredentialRef {
+    /// Whatever `--target azure` finds in the environment (service principal, workload identity, managed
+    /// identity, Azure CLI), as for a single trust.
+    #[default]
+    Default,
+    /// A service principal whose id and secret are in these environment variables.
+    ServicePrincipal {
+        client_id_env: String,
+        client_secret_env: String,
+    },
+    /// Workload identity federation (GitHub Actions, Azure DevOps): the app's client id, the token file from
+    /// the environment.
+    WorkloadIdentity { client_id: String },
+    /// The fleet's own identity in a managing tenant, delegated the trust's subscription through Azure
+    /// Lighthouse: the token is issued by the managing tenant.
+    Lighthouse { managing_tenant_id: String },
 }
 
 /// The identity the environment describes. For the local cloud at `local` (its token endpoint is the
@@ -130,7 +152,7 @@ pub fn trust_credential(
     local: Option<&Url>,
     var: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Credential, DeployError> {
-    use crate::fleet::config::Credential as Reference;
+    use CredentialRef as Reference;
     let ods = &trust.ods;
     let field = |rest: &str| format!("trusts.{ods}.target.credential.{rest}");
     let authority = || -> Result<Url, DeployError> {
@@ -706,7 +728,7 @@ mod tests {
         assert!(uuid::Uuid::parse_str(&a).is_ok());
     }
 
-    use crate::fleet::config::Credential as Reference;
+    use super::CredentialRef as Reference;
     use std::collections::HashMap;
 
     fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {

@@ -249,7 +249,7 @@ pub fn build(checked: &crate::run::Checked, inputs: &Inputs) -> Result<Pack, Err
     let mapping = mapping()?;
     let rendered = &checked.rendered;
     let values = &checked.loaded.values;
-    let resources = crate::cost::resources(values, rendered)?;
+    let resources = crate::check::expand_rendered(rendered, &values.static_context())?;
     let report = &checked.report;
 
     let row = |f: &crate::check::Finding| FindingRow {

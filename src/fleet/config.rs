@@ -167,26 +167,9 @@ pub struct Target {
     pub credential: Credential,
 }
 
-/// How to get a token for a trust's tenant. Only names of environment variables, never secrets.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
-pub enum Credential {
-    /// Whatever `--target azure` finds in the environment (service principal, workload identity, managed
-    /// identity, Azure CLI), as for a single trust.
-    #[default]
-    Default,
-    /// A service principal whose id and secret are in these environment variables.
-    ServicePrincipal {
-        client_id_env: String,
-        client_secret_env: String,
-    },
-    /// Workload identity federation (GitHub Actions, Azure DevOps): the app's client id, the token file from
-    /// the environment.
-    WorkloadIdentity { client_id: String },
-    /// The fleet's own identity in a managing tenant, delegated the trust's subscription through Azure
-    /// Lighthouse: the token is issued by the managing tenant.
-    Lighthouse { managing_tenant_id: String },
-}
+/// How to get a token for a trust's tenant, as fleet.yaml spells it; defined by the deployment target, which
+/// reads it at connect time.
+pub use crate::deploy::target::CredentialRef as Credential;
 
 /// Values fleet.yaml gives each trust itself ([`super::Fleet::trust_layer`]), which `defaults:` need not hold.
 pub const GIVEN_PER_TRUST: [&str; 6] = [
@@ -419,7 +402,7 @@ pub fn check_shared_defaults(
         };
         let missing: Vec<(String, String)> = match crate::values::load(manifest, &input) {
             Ok(_) => return Ok(()),
-            Err(crate::Error::Values { diagnostics, .. }) => diagnostics
+            Err(crate::values::Error::Invalid { diagnostics, .. }) => diagnostics
                 .iter()
                 .filter_map(|d| {
                     let key = d

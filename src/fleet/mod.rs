@@ -408,8 +408,18 @@ impl Fleet {
     }
 }
 
+impl crate::error::FeatureError for FleetError {
+    /// A fleet repository or its fleet.yaml is invalid: invalid input.
+    fn exit_code(&self) -> crate::ExitCode {
+        crate::ExitCode::InvalidInput
+    }
+    fn kind(&self) -> &'static str {
+        "fleet"
+    }
+}
+
 impl From<FleetError> for crate::Error {
     fn from(e: FleetError) -> Self {
-        crate::Error::Fleet(Box::new(e))
+        crate::Error::Feature(crate::error::Feature(Box::new(e)))
     }
 }

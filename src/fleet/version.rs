@@ -16,7 +16,7 @@ use semver::Version;
 impl Fleet {
     /// The fleet's blueprint source, without a version.
     pub fn source_spec(&self) -> Result<SourceSpec, Error> {
-        SourceSpec::parse(&self.file.blueprint.source)
+        Ok(SourceSpec::parse(&self.file.blueprint.source)?)
     }
 
     /// A version as fleet.yaml writes it (`1.1.0` or `v1.1.0`), or an error naming the field.
@@ -50,8 +50,8 @@ impl Fleet {
     pub fn blueprint_at(&self, version: Option<&Version>) -> Result<Blueprint, Error> {
         let spec = self.source_spec()?;
         match version {
-            Some(v) => crate::blueprint::open_version(&spec, v),
-            None => crate::blueprint::open(&spec),
+            Some(v) => Ok(crate::blueprint::open_version(&spec, v)?),
+            None => Ok(crate::blueprint::open(&spec)?),
         }
     }
 

@@ -124,11 +124,10 @@ pub fn check_rendered(
     }
     let mut resources = Vec::new();
     for deployment in &rendered.deployments {
-        let expanded =
-            crate::armexpr::expand(deployment, ctx).map_err(|source| Error::Expand {
-                deployment: deployment.name.clone(),
-                source,
-            })?;
+        let expanded = crate::armexpr::expand(deployment, ctx).map_err(|source| Error::Expand {
+            deployment: deployment.name.clone(),
+            source,
+        })?;
         resources.extend(expanded);
     }
     let assignment = Assignment::at(format!("/subscriptions/{}", ctx.subscription_id));

@@ -1,11 +1,11 @@
-//! `blueprint lint`'s refusal of template outputs that publish a secret (issue #18, row 1). Azure never returns
+//! Checks of a whole blueprint that need the stages above it (values, render): `blueprint lint`'s refusal of template outputs that publish a secret (issue #18, row 1). Azure never returns
 //! `securestring` or `secureObject` outputs, and trustprint records every output in the trust's lock, so an
 //! output derived from a secure parameter (or a `list*` action's keys) would put the secret in git.
 //!
 //! Templates are Tera, so the blueprint is rendered once with its parameters' examples (defaults where there
 //! is no example), and each rendered ARM template's outputs are traced by [`crate::armexpr::secure_outputs`].
 
-use super::{Blueprint, ParamType};
+use crate::blueprint::{Blueprint, ParamType};
 use serde_json::{Map, Value};
 
 /// One output that derives from a secret, in words naming the deployment, template, output and source.
@@ -53,14 +53,14 @@ fn example_values(bp: &Blueprint) -> Result<crate::values::Values, crate::Error>
             source_desc: bp.source.clone(),
             message: format!("cannot write the parameters' examples as values: {e}"),
         })?;
-    crate::values::load(
+    Ok(crate::values::load(
         &bp.manifest,
         &crate::values::ValuesInput {
             file: Some(std::path::PathBuf::from("<parameter examples>")),
             text: Some(text),
             ..Default::default()
         },
-    )
+    )?)
 }
 
 fn insert_dotted(tree: &mut Map<String, Value>, key: &str, value: Value) {
