@@ -995,3 +995,54 @@ fn set_overrides_are_recorded_so_a_plan_from_the_record_has_no_change() {
     .status(0)
     .run();
 }
+
+/// Issue 18, row 11: stamps started at once from one working folder share its embedded cloud's state. Each
+/// waits for the state's write lock (and its sealing key) instead of failing, and every one of them records the
+/// trust without a failed outcome.
+#[test]
+fn stamps_at_once_from_one_folder_take_turns_at_the_local_clouds_state() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("values.yaml"), values()).unwrap();
+    let blueprint = crate::harness::fixture_blueprint(BLUEPRINT);
+    for round in 0..3 {
+        let children: Vec<_> = ["a", "b", "c"]
+            .iter()
+            .map(|f| {
+                let fleet = format!("fleet-{round}-{f}");
+                std::process::Command::new(env!("CARGO_BIN_EXE_trustprint"))
+                    .current_dir(dir.path())
+                    .env("NO_COLOR", "1")
+                    .env("GIT_CONFIG_NOSYSTEM", "1")
+                    .env("TP_TEST_ADMIN_PASSWORD", SECRET)
+                    .arg("--blueprint")
+                    .arg(&blueprint)
+                    .args(["stamp", "--values", "values.yaml", "--fleet", &fleet])
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for (child, f) in children.into_iter().zip(["a", "b", "c"]) {
+            let out = child.wait_with_output().unwrap();
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                out.status.success() && !stderr.contains("locked"),
+                "round {round}, stamp {f}: {}\n{stdout}\n{stderr}",
+                out.status
+            );
+            let lock = std::fs::read_to_string(
+                dir.path()
+                    .join(format!("fleet-{round}-{f}/trusts/RHW/trustprint.lock")),
+            )
+            .unwrap();
+            // A stamp that finds the estate already deployed by another plans no change and deploys nothing;
+            // none records a failure.
+            assert!(
+                lock.contains("ods_code: RHW") && !lock.contains("succeeded: false"),
+                "{lock}"
+            );
+        }
+    }
+}

@@ -26,22 +26,40 @@ impl Sealer {
             let path = path.to_path_buf();
             move |source| Error::StateDir { path, source }
         };
-        match dir.map(|d| d.join("state.key")) {
-            Some(path) if path.exists() => {
-                super::check_private(&path)?;
-                let stored = std::fs::read(&path).map_err(io(&path))?;
-                if stored.len() != bytes.len() {
-                    return Err(Error::Tls(format!(
-                        "{} is not a 32-byte key; delete it and every sealed secret with `trustprint cloud reset`",
-                        path.display()
-                    )));
-                }
-                bytes.copy_from_slice(&stored);
+        let read_key = |path: &Path, bytes: &mut [u8; 32]| -> Result<(), Error> {
+            super::check_private(path)?;
+            let stored = std::fs::read(path).map_err(io(path))?;
+            if stored.len() != bytes.len() {
+                return Err(Error::Tls(format!(
+                    "{} is not a 32-byte key; delete it and every sealed secret with `trustprint cloud reset`",
+                    path.display()
+                )));
             }
+            bytes.copy_from_slice(&stored);
+            Ok(())
+        };
+        match dir.map(|d| d.join("state.key")) {
+            Some(path) if path.exists() => read_key(&path, &mut bytes)?,
             Some(path) => {
                 rng.fill(&mut bytes)
                     .map_err(|_| Error::Tls("no system randomness for state.key".into()))?;
-                write_private(&path, &bytes).map_err(io(&path))?;
+                // Several processes may start on one state folder at once: the key is written whole to a
+                // private temporary file and linked into place only if no other process got there first, in
+                // which case that process's key is the one used.
+                let folder = path.parent().unwrap_or(Path::new("."));
+                let mut tmp = tempfile::Builder::new()
+                    .prefix(".state.key.")
+                    .tempfile_in(folder)
+                    .map_err(io(&path))?;
+                std::io::Write::write_all(&mut tmp, &bytes).map_err(io(&path))?;
+                tmp.as_file().sync_all().map_err(io(&path))?;
+                match tmp.persist_noclobber(&path) {
+                    Ok(_) => {}
+                    Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => {
+                        read_key(&path, &mut bytes)?
+                    }
+                    Err(e) => return Err(io(&path)(e.error)),
+                }
             }
             None => rng
                 .fill(&mut bytes)
@@ -92,18 +110,6 @@ impl Sealer {
             .ok()?;
         String::from_utf8(plain.to_vec()).ok()
     }
-}
-
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    options.open(path)?.write_all(bytes)
 }
 
 #[cfg(test)]

@@ -65,7 +65,9 @@ impl Store {
                 let c = Connection::open(d.join("state.db"))?;
                 c.pragma_update(None, "journal_mode", "WAL")?;
                 c.pragma_update(None, "synchronous", "NORMAL")?;
-                c.busy_timeout(std::time::Duration::from_secs(5))?;
+                // Several trustprint processes may share one state folder (stamps from one working folder):
+                // a writer waits for another's short transaction rather than failing.
+                c.busy_timeout(std::time::Duration::from_secs(60))?;
                 c
             }
             None => Connection::open_in_memory()?,
@@ -88,7 +90,9 @@ impl Store {
         f: impl FnOnce(&Transaction<'_>) -> Result<T, ArmError>,
     ) -> Result<T, ArmError> {
         let mut conn = self.lock();
-        let tx = conn.transaction()?;
+        // IMMEDIATE takes the write lock at BEGIN, where the busy timeout waits for it; a deferred transaction
+        // that reads and then writes fails at once if another process wrote in between.
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let out = f(&tx)?;
         tx.commit()?;
         Ok(out)
