@@ -312,19 +312,22 @@ pub fn record_with(
     Ok(outcome(Some(commit.to_string())))
 }
 
-/// Whether the trust's folder has nothing staged, modified or untracked.
-fn clean(repo: &Repository, trust_rel: &str) -> Result<bool, Error> {
+/// The git status of every file under the trust's folder (untracked ones too, ignored ones not).
+fn trust_statuses<'r>(repo: &'r Repository, trust_rel: &str) -> Result<git2::Statuses<'r>, Error> {
     let mut opts = StatusOptions::new();
     opts.pathspec(format!("{trust_rel}/"))
         .include_untracked(true)
         .recurse_untracked_dirs(true)
         .include_ignored(false);
-    let statuses = repo
-        .statuses(Some(&mut opts))
-        .map_err(|source| Error::Git {
-            context: format!("reading the status of {trust_rel}"),
-            source,
-        })?;
+    repo.statuses(Some(&mut opts)).map_err(|source| Error::Git {
+        context: format!("reading the status of {trust_rel}"),
+        source,
+    })
+}
+
+/// Whether the trust's folder has nothing staged, modified or untracked.
+fn clean(repo: &Repository, trust_rel: &str) -> Result<bool, Error> {
+    let statuses = trust_statuses(repo, trust_rel)?;
     Ok(statuses
         .iter()
         .all(|s| s.status().is_empty() || s.status().is_ignored()))
@@ -614,17 +617,7 @@ fn refuse_dirty(
     trust_rel: &str,
     files: &[(String, Vec<u8>)],
 ) -> Result<(), Error> {
-    let mut opts = StatusOptions::new();
-    opts.pathspec(format!("{trust_rel}/"))
-        .include_untracked(true)
-        .recurse_untracked_dirs(true)
-        .include_ignored(false);
-    let statuses = repo
-        .statuses(Some(&mut opts))
-        .map_err(|source| Error::Git {
-            context: format!("reading the status of {trust_rel}"),
-            source,
-        })?;
+    let statuses = trust_statuses(repo, trust_rel)?;
     // An uncommitted file is not an edit to protect when it already holds what recording writes there (a
     // stamp killed between writing the folder and committing, or a trust's values file not yet committed);
     // the lock is trustprint's own.
