@@ -617,9 +617,24 @@ mod bounded_work {
                 .contains("'variables.long' is 24588 characters long; the limit is '24576'"),
             "{e}"
         );
+        // A template over 4 MB: ARM refuses the request's content before reading it as a template.
         let huge = template_with(json!({"variables": {"blob": "b".repeat(4 * 1024 * 1024)}}));
-        let e = refused(&c, "huge", huge).await;
-        assert_eq!(e["code"], "DeploymentTemplateTooLarge", "{e}");
+        let r = c
+            .put(
+                &dep_path(Some("rg-limits"), "huge"),
+                json!({"properties": {"mode": "Incremental", "template": huge}}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.body);
+        assert_eq!(
+            r.body["error"]["code"], "RequestContentTooLarge",
+            "{}",
+            r.body
+        );
+        assert_eq!(
+            r.body["error"]["message"],
+            "The request content size exceeds the maximum size of 4 MB."
+        );
         // Within every limit: accepted.
         let d = c
             .deploy(Some("rg-limits"), "fine", json!({"properties": {"mode": "Incremental", "template": template_with(json!({"variables": {"v": 1}}))}}))

@@ -23,8 +23,9 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// Largest request body accepted (templates can be large; ARM's own limit is 4 MB per template).
-const MAX_BODY: usize = 32 * 1024 * 1024;
+/// Largest request body accepted: ARM refuses a request whose content exceeds 4 MB with 413
+/// `RequestContentTooLarge` (what a template over 4 MB meets first).
+const MAX_BODY: usize = 4 * 1024 * 1024;
 
 /// Every request enters here.
 pub async fn dispatch(State(st): State<Arc<AppState>>, req: Request) -> Response {
@@ -94,7 +95,7 @@ pub async fn dispatch(State(st): State<Arc<AppState>>, req: Request) -> Response
             Err(_) => ArmError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "RequestContentTooLarge",
-                "The request content size exceeds the maximum allowed.",
+                "The request content size exceeds the maximum size of 4 MB.",
             )
             .into_response(),
         },
