@@ -238,6 +238,51 @@ mod exposure {
         assert!(server.url().starts_with("https://0.0.0.0:"));
         server.shutdown().await;
     }
+
+    /// Served beyond loopback, the certificate names what other machines connect to (`--tls-name`): a client
+    /// reaching the server by that name verifies it against the local CA; by a name not listed, it is refused.
+    #[tokio::test]
+    async fn the_certificate_names_what_clients_on_other_machines_connect_to() {
+        let server = Server::start(Config {
+            tls: true,
+            client_secret: Some("s3cret".into()),
+            tls_names: vec!["cloud.rhw.example.nhs.uk".into()],
+            ..everywhere()
+        })
+        .await
+        .unwrap();
+        let port = server.addr().port();
+        let ca = reqwest::Certificate::from_pem(server.ca_pem().unwrap().as_bytes()).unwrap();
+        let via = |name: &str| {
+            reqwest::Client::builder()
+                .no_proxy()
+                .add_root_certificate(ca.clone())
+                .resolve(name, std::net::SocketAddr::from(([127, 0, 0, 1], port)))
+                .build()
+                .unwrap()
+        };
+        let named = via("cloud.rhw.example.nhs.uk")
+            .get(format!(
+                "https://cloud.rhw.example.nhs.uk:{port}/subscriptions?api-version=2022-09-01"
+            ))
+            .send()
+            .await
+            .unwrap();
+        // The handshake held; ARM's answer to a request without a token follows.
+        assert_eq!(named.status(), StatusCode::UNAUTHORIZED);
+        let unnamed = via("elsewhere.example.nhs.uk")
+            .get(format!(
+                "https://elsewhere.example.nhs.uk:{port}/subscriptions?api-version=2022-09-01"
+            ))
+            .send()
+            .await;
+        let e = unnamed.expect_err("a name the certificate does not hold was trusted");
+        assert!(
+            format!("{e:?}").to_lowercase().contains("certificate"),
+            "{e:?}"
+        );
+        server.shutdown().await;
+    }
 }
 
 mod authorisation_in_depth {
