@@ -67,16 +67,7 @@ fn check_many_matches_one_at_a_time_in_input_order_and_keeps_going_past_a_failur
 fn apply_asks_the_injected_confirmation_and_a_refusal_deploys_nothing() {
     use trustprint::deploy::{Confirmation, DeployError, DeployOptions, TargetKind, TargetOptions};
     let dir = tempfile::tempdir().unwrap();
-    let values = dir.path().join("values.yaml");
-    std::fs::write(
-        &values,
-        "trust:\n  name: ROYAL BERKSHIRE NHS FOUNDATION TRUST\n  ods_code: RHW\nadmin:\n  password: {env: TP_RUN_TEST_UNSET_PASSWORD}\n",
-    )
-    .unwrap();
-    let inputs = trustprint::run::Inputs {
-        blueprint: SourceSpec::Dir(Path::new(ROOT).join("tests/fixtures/blueprints/deploy-cases")),
-        values: input(values),
-    };
+    let inputs = deploy_cases(dir.path(), "TP_RUN_TEST_UNSET_PASSWORD");
     let target = TargetOptions {
         kind: Some(TargetKind::Local),
         state_dir: Some(dir.path().join("cloud")),
@@ -142,16 +133,7 @@ fn apply_reports_progress_through_the_injected_callback() {
     // A variable of this test's own: no other test reads it.
     std::env::set_var("TP_RUN_PROGRESS_PASSWORD", "Progress-test-pw-1!");
     let dir = tempfile::tempdir().unwrap();
-    let values = dir.path().join("values.yaml");
-    std::fs::write(
-        &values,
-        "trust:\n  name: ROYAL BERKSHIRE NHS FOUNDATION TRUST\n  ods_code: RHW\nadmin:\n  password: {env: TP_RUN_PROGRESS_PASSWORD}\n",
-    )
-    .unwrap();
-    let inputs = trustprint::run::Inputs {
-        blueprint: SourceSpec::Dir(Path::new(ROOT).join("tests/fixtures/blueprints/deploy-cases")),
-        values: input(values),
-    };
+    let inputs = deploy_cases(dir.path(), "TP_RUN_PROGRESS_PASSWORD");
     let events = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
     let seen = std::sync::Arc::clone(&events);
     let options = DeployOptions {
@@ -199,4 +181,19 @@ fn apply_reports_progress_through_the_injected_callback() {
         !events.iter().any(|e| e.starts_with("trust ")),
         "{events:?}"
     );
+}
+
+/// Royal Berkshire's values for the deploy-cases fixture, written in `dir`, its admin password read from the
+/// environment variable `password_env`.
+fn deploy_cases(dir: &Path, password_env: &str) -> trustprint::run::Inputs {
+    let values = dir.join("values.yaml");
+    std::fs::write(
+        &values,
+        format!("trust:\n  name: ROYAL BERKSHIRE NHS FOUNDATION TRUST\n  ods_code: RHW\nadmin:\n  password: {{env: {password_env}}}\n"),
+    )
+    .unwrap();
+    trustprint::run::Inputs {
+        blueprint: SourceSpec::Dir(Path::new(ROOT).join("tests/fixtures/blueprints/deploy-cases")),
+        values: input(values),
+    }
 }
