@@ -407,54 +407,39 @@ mod authorisation_in_depth {
         }
         c.token = token_as(&c, "tenant-a", "app-a").await;
 
-        // Into tenant C's subscription, mode Complete: refused as a direct request would be.
-        let d = deploy_in_a(
-            &c,
-            "cross-tenant",
-            reaching(SUB_C, "rg-c", "Complete", "stattacker"),
-        )
-        .await;
-        assert_eq!(
-            d.body["properties"]["provisioningState"], "Failed",
-            "{}",
-            d.body
-        );
-        assert!(
-            d.body
-                .to_string()
-                .contains("InvalidAuthenticationTokenTenant"),
-            "{}",
-            d.body
-        );
-        // Into a group of its own subscription where it holds no role.
-        let d = deploy_in_a(
-            &c,
-            "other-group",
-            reaching(SUB_A, "rg-b", "Incremental", "stintruder"),
-        )
-        .await;
-        assert_eq!(
-            d.body["properties"]["provisioningState"], "Failed",
-            "{}",
-            d.body
-        );
-        assert!(
-            d.body.to_string().contains("AuthorizationFailed"),
-            "{}",
-            d.body
-        );
-        // Into its own group: allowed, so the refusals above are about scope, not nesting.
-        let d = deploy_in_a(
-            &c,
-            "own-group",
-            reaching(SUB_A, "rg-a", "Incremental", "stallowed"),
-        )
-        .await;
-        assert_eq!(
-            d.body["properties"]["provisioningState"], "Succeeded",
-            "{}",
-            d.body
-        );
+        // Each case: the deployment's name, where its nested deployment reaches, the state it ends in and what
+        // its body says.
+        for (name, nested, state, says) in [
+            // Into tenant C's subscription, mode Complete: refused as a direct request would be.
+            (
+                "cross-tenant",
+                reaching(SUB_C, "rg-c", "Complete", "stattacker"),
+                "Failed",
+                "InvalidAuthenticationTokenTenant",
+            ),
+            // Into a group of its own subscription where it holds no role.
+            (
+                "other-group",
+                reaching(SUB_A, "rg-b", "Incremental", "stintruder"),
+                "Failed",
+                "AuthorizationFailed",
+            ),
+            // Into its own group: allowed, so the refusals above are about scope, not nesting.
+            (
+                "own-group",
+                reaching(SUB_A, "rg-a", "Incremental", "stallowed"),
+                "Succeeded",
+                "Succeeded",
+            ),
+        ] {
+            let d = deploy_in_a(&c, name, nested).await;
+            assert_eq!(
+                d.body["properties"]["provisioningState"], state,
+                "{name}: {}",
+                d.body
+            );
+            assert!(d.body.to_string().contains(says), "{name}: {}", d.body);
+        }
 
         c.token = token_as(&c, "tenant-c", "owner-c").await;
         assert_eq!(
