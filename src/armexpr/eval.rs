@@ -755,8 +755,9 @@ impl<'a> Evaluator<'a> {
             return Ok(v);
         }
         let Some((orig, def)) = self.scope.variables.get(&key) else {
+            // ARM's wording (InvalidTemplate), so a user can search for it.
             return Err(Error::template(format!(
-                "the template has no variable '{name}'"
+                "The template variable '{name}' is not found. Please see https://aka.ms/arm-syntax-variables for usage details."
             )));
         };
         if self

@@ -70,7 +70,7 @@ fn parameters_and_variables() {
     );
     assert_eq!(
         err("[variables('nope')]"),
-        "the template has no variable 'nope'"
+        "The template variable 'nope' is not found. Please see https://aka.ms/arm-syntax-variables for usage details."
     );
 }
 
