@@ -113,6 +113,13 @@ pub trait Resolver: Sync {
             what: format!("{function}('{id}')"),
         })
     }
+    /// `providers(namespace, [resourceType])`, from the cloud's provider registrations.
+    fn providers(&self, namespace: &str, resource_type: Option<&str>) -> Result<Value, Error> {
+        let _ = resource_type;
+        Err(Error::NotYetKnown {
+            what: format!("providers('{namespace}')"),
+        })
+    }
 }
 
 /// A resolver for when nothing is deployed: every `reference()` is [`Error::NotYetKnown`].
@@ -219,6 +226,9 @@ impl Context for ScopeContext<'_> {
     }
     fn utc_now(&self) -> Option<time::OffsetDateTime> {
         self.utc_now
+    }
+    fn providers(&self, namespace: &str, resource_type: Option<&str>) -> Result<Value, Error> {
+        self.resolver.providers(namespace, resource_type)
     }
 }
 
