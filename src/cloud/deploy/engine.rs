@@ -108,6 +108,19 @@ impl Resolver for StateResolver<'_> {
         }
     }
 
+    fn providers(
+        &self,
+        namespace: &str,
+        resource_type: Option<&str>,
+    ) -> Result<Value, armexpr::Error> {
+        crate::cloud::catalog::provider_registration(namespace, resource_type).map_err(|e| {
+            armexpr::Error::Resolver {
+                code: e.code.clone(),
+                message: e.message.clone(),
+            }
+        })
+    }
+
     fn list(
         &self,
         function: &str,
