@@ -2090,4 +2090,5 @@ mod exemplar {
     }
 }
 
+mod azure_policy;
 mod hardening;

@@ -79,7 +79,11 @@ pub fn builtin(resource_type: &str, name: &str) -> Option<Value> {
         &b.definitions
     };
     list.iter()
-        .find(|v| v["name"].as_str().is_some_and(|n| n.eq_ignore_ascii_case(name)))
+        .find(|v| {
+            v["name"]
+                .as_str()
+                .is_some_and(|n| n.eq_ignore_ascii_case(name))
+        })
         .cloned()
 }
 
@@ -147,16 +151,31 @@ pub fn complete(
 ) -> Result<(), ArmError> {
     let bad = |code: &str, m: String| ArmError::bad_request(code, m);
     if resource_type.eq_ignore_ascii_case(DEFINITIONS) {
-        let def = Definition::from_json(&json!({"name": id.rsplit('/').next(), "properties": props}))
-            .map_err(|e| bad("InvalidPolicyRule", format!("Failed to parse the policy definition: {e}.")))?;
-        engine_eval::prepare_definition(&def, reference_of(&def), default_params(&def))
-            .map_err(|e| bad("InvalidPolicyRule", format!("The policy definition is not valid: {e}.")))?;
+        let def =
+            Definition::from_json(&json!({"name": id.rsplit('/').next(), "properties": props}))
+                .map_err(|e| {
+                    bad(
+                        "InvalidPolicyRule",
+                        format!("Failed to parse the policy definition: {e}."),
+                    )
+                })?;
+        engine_eval::prepare_definition(&def, reference_of(&def), default_params(&def)).map_err(
+            |e| {
+                bad(
+                    "InvalidPolicyRule",
+                    format!("The policy definition is not valid: {e}."),
+                )
+            },
+        )?;
         props["policyType"] = json!("Custom");
         if props.get("mode").is_none() {
             props["mode"] = json!("Indexed");
         }
     } else if resource_type.eq_ignore_ascii_case(SET_DEFINITIONS) {
-        let refs = props["policyDefinitions"].as_array().cloned().unwrap_or_default();
+        let refs = props["policyDefinitions"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         if refs.is_empty() {
             return Err(bad(
                 "InvalidPolicySetDefinitionRequest",
@@ -182,7 +201,10 @@ pub fn complete(
                 "The policy assignment must have properties.policyDefinitionId.".into(),
             ));
         };
-        let ty = if def_id.to_ascii_lowercase().contains("/policysetdefinitions/") {
+        let ty = if def_id
+            .to_ascii_lowercase()
+            .contains("/policysetdefinitions/")
+        {
             SET_DEFINITIONS
         } else {
             DEFINITIONS
@@ -190,7 +212,10 @@ pub fn complete(
         let Some(def) = find(st, &def_id)? else {
             return Err(not_found(ty, &def_id));
         };
-        let declared = def["properties"]["parameters"].as_object().cloned().unwrap_or_default();
+        let declared = def["properties"]["parameters"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
         let given = props["parameters"].as_object().cloned().unwrap_or_default();
         for name in given.keys() {
             if !declared.keys().any(|k| k.eq_ignore_ascii_case(name)) {
@@ -204,7 +229,9 @@ pub fn complete(
             }
         }
         for (name, decl) in &declared {
-            if decl.get("defaultValue").is_none() && !given.keys().any(|k| k.eq_ignore_ascii_case(name)) {
+            if decl.get("defaultValue").is_none()
+                && !given.keys().any(|k| k.eq_ignore_ascii_case(name))
+            {
                 return Err(bad(
                     "MissingPolicyParameter",
                     format!("The policy assignment is missing the parameter '{name}' the policy definition '{def_id}' requires."),
@@ -213,11 +240,14 @@ pub fn complete(
         }
         match props["enforcementMode"].as_str() {
             None => props["enforcementMode"] = json!("Default"),
-            Some(m) if m.eq_ignore_ascii_case("Default") || m.eq_ignore_ascii_case("DoNotEnforce") => {}
+            Some(m)
+                if m.eq_ignore_ascii_case("Default") || m.eq_ignore_ascii_case("DoNotEnforce") => {}
             Some(m) => {
                 return Err(bad(
                     "InvalidCreatePolicyAssignmentRequest",
-                    format!("The enforcementMode '{m}' is not valid: expected Default or DoNotEnforce."),
+                    format!(
+                        "The enforcementMode '{m}' is not valid: expected Default or DoNotEnforce."
+                    ),
                 ))
             }
         }
@@ -249,12 +279,12 @@ pub fn complete(
         }
         match props["exemptionCategory"].as_str() {
             Some(c) if c.eq_ignore_ascii_case("Waiver") || c.eq_ignore_ascii_case("Mitigated") => {}
-            other => {
-                return Err(bad(
-                    "InvalidCreatePolicyExemptionRequest",
-                    format!("The exemptionCategory {other:?} is not valid: expected Waiver or Mitigated."),
-                ))
-            }
+            other => return Err(bad(
+                "InvalidCreatePolicyExemptionRequest",
+                format!(
+                    "The exemptionCategory {other:?} is not valid: expected Waiver or Mitigated."
+                ),
+            )),
         }
     }
     if let Some(p) = props.as_object_mut() {
@@ -270,7 +300,12 @@ fn reference_of(def: &Definition) -> crate::policy::Reference {
 fn default_params(def: &Definition) -> Map<String, Value> {
     def.parameters
         .iter()
-        .map(|(k, d)| (k.clone(), d.get("defaultValue").cloned().unwrap_or(Value::Null)))
+        .map(|(k, d)| {
+            (
+                k.clone(),
+                d.get("defaultValue").cloned().unwrap_or(Value::Null),
+            )
+        })
         .collect()
 }
 
@@ -326,27 +361,44 @@ fn compile(st: &AppState, body: &Value, exemptions: &[Value]) -> Result<Compiled
     let id = body["id"].as_str().unwrap_or_default().to_string();
     let props = &body["properties"];
     let def_id = props["policyDefinitionId"].as_str().unwrap_or_default();
-    let def = find(st, def_id)?.ok_or_else(|| policy_failed(&id, &format!("its definition {def_id} no longer exists")))?;
+    let def = find(st, def_id)?
+        .ok_or_else(|| policy_failed(&id, &format!("its definition {def_id} no longer exists")))?;
     let builtin_lib = Library::builtin();
     let mut custom = Vec::new();
     let mut definition_ids = Map::new();
-    let (initiative, set) = if def_id.to_ascii_lowercase().contains("/policysetdefinitions/") {
-        for r in def["properties"]["policyDefinitions"].as_array().into_iter().flatten() {
+    let (initiative, set) = if def_id
+        .to_ascii_lowercase()
+        .contains("/policysetdefinitions/")
+    {
+        for r in def["properties"]["policyDefinitions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
             let rid = r["policyDefinitionId"].as_str().unwrap_or_default();
             let name = rid.rsplit('/').next().unwrap_or_default();
             definition_ids.insert(name.to_ascii_lowercase(), json!(rid));
             if !rid.to_ascii_lowercase().starts_with("/providers/") || is_mg_scoped(rid) {
-                let v = find(st, rid)?.ok_or_else(|| policy_failed(&id, &format!("its definition {rid} no longer exists")))?;
-                custom.push(Definition::from_json(&v).map_err(|e| policy_failed(&id, &e.to_string()))?);
+                let v = find(st, rid)?.ok_or_else(|| {
+                    policy_failed(&id, &format!("its definition {rid} no longer exists"))
+                })?;
+                custom.push(
+                    Definition::from_json(&v).map_err(|e| policy_failed(&id, &e.to_string()))?,
+                );
             }
         }
-        let i = Initiative::from_json(&def, builtin_lib.titles()).map_err(|e| policy_failed(&id, &e.to_string()))?;
+        let i = Initiative::from_json(&def, builtin_lib.titles())
+            .map_err(|e| policy_failed(&id, &e.to_string()))?;
         (i, Some(def.clone()))
     } else {
         let d = Definition::from_json(&def).map_err(|e| policy_failed(&id, &e.to_string()))?;
         definition_ids.insert(d.name.to_ascii_lowercase(), json!(def_id));
         let i = Initiative::single(&d);
-        if builtin_lib.definition(&d.name).is_none() || !def_id.to_ascii_lowercase().starts_with("/providers/microsoft.authorization/") {
+        if builtin_lib.definition(&d.name).is_none()
+            || !def_id
+                .to_ascii_lowercase()
+                .starts_with("/providers/microsoft.authorization/")
+        {
             custom.push(d);
         }
         (i, None)
@@ -367,22 +419,38 @@ fn compile(st: &AppState, body: &Value, exemptions: &[Value]) -> Result<Compiled
         .filter(|x| {
             x["properties"]["expiresOn"]
                 .as_str()
-                .and_then(|e| time::OffsetDateTime::parse(e, &time::format_description::well_known::Rfc3339).ok())
+                .and_then(|e| {
+                    time::OffsetDateTime::parse(e, &time::format_description::well_known::Rfc3339)
+                        .ok()
+                })
                 .is_none_or(|e| e > now)
         })
         .map(|x| Exemption {
             name: x["name"].as_str().unwrap_or_default().to_string(),
             scope: scope_of(x["id"].as_str().unwrap_or_default()).to_string(),
-            category: x["properties"]["exemptionCategory"].as_str().unwrap_or("Waiver").to_string(),
+            category: x["properties"]["exemptionCategory"]
+                .as_str()
+                .unwrap_or("Waiver")
+                .to_string(),
             reference_ids: x["properties"]["policyDefinitionReferenceIds"]
                 .as_array()
-                .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_string)
+                        .collect()
+                })
                 .unwrap_or_default(),
         })
         .collect();
     let strings = |v: &Value| -> Vec<String> {
         v.as_array()
-            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
             .unwrap_or_default()
     };
     let assignment = Assignment {
@@ -423,11 +491,14 @@ pub fn subject(id: &str, resource_type: &str, body: &Value) -> Subject {
     };
     Subject {
         id: id.to_string(),
-        resource_type: crate::policy::condition::type_of_id(id).unwrap_or_else(|| resource_type.to_string()),
+        resource_type: crate::policy::condition::type_of_id(id)
+            .unwrap_or_else(|| resource_type.to_string()),
         api_version: String::new(),
         name: id.rsplit('/').next().unwrap_or_default().to_string(),
         full_name,
-        location: body["location"].as_str().map(super::catalog::normalize_location),
+        location: body["location"]
+            .as_str()
+            .map(super::catalog::normalize_location),
         tags: body["tags"].as_object().cloned(),
         body: body.clone(),
     }
@@ -452,7 +523,9 @@ fn enforced(st: &AppState, sub: &str, id: &str) -> Result<Vec<Compiled>, ArmErro
 
 fn applies(p: &Prepared<'_>, c: &Compiled, s: &Subject) -> bool {
     (!p.definition.mode.eq_ignore_ascii_case("Indexed") || engine_eval::indexed(s))
-        && c.assignment.exemption(&p.reference.reference_id, &s.id).is_none()
+        && c.assignment
+            .exemption(&p.reference.reference_id, &s.id)
+            .is_none()
 }
 
 /// What the assignments covering a write do to it: `modify` and `append` change `body`, then a `deny` refuses
@@ -472,14 +545,21 @@ pub fn on_write(
         return Ok(());
     }
     for c in &compiled {
-        for p in c.prepared()?.iter().filter(|p| matches!(p.effect, Effect::Modify | Effect::Append)) {
+        for p in c
+            .prepared()?
+            .iter()
+            .filter(|p| matches!(p.effect, Effect::Modify | Effect::Append))
+        {
             let s = subject(id, resource_type, body);
             if !applies(p, c, &s) {
                 continue;
             }
             if let Ok(Some((_, ops))) = engine_eval::on_request(&c.library, p, &s) {
                 crate::policy::effect::apply(body, &ops, &c.library.aliases).map_err(|e| {
-                    policy_failed(c.id(), &format!("{} of {}: {e}", p.effect, p.definition.name))
+                    policy_failed(
+                        c.id(),
+                        &format!("{} of {}: {e}", p.effect, p.definition.name),
+                    )
                 })?;
             }
         }
@@ -512,15 +592,23 @@ const DENY_ACTION_EXEMPT: [&str; 6] = [
 /// matches it.
 pub fn on_delete(st: &AppState, sub: &str, id: &str, stored: &Value) -> Result<(), ArmError> {
     let ty = stored["type"].as_str().unwrap_or_default();
-    if DENY_ACTION_EXEMPT.iter().any(|t| t.eq_ignore_ascii_case(ty)) {
+    if DENY_ACTION_EXEMPT
+        .iter()
+        .any(|t| t.eq_ignore_ascii_case(ty))
+    {
         return Ok(());
     }
     let s = subject(id, ty, stored);
     for c in &enforced(st, sub, id)? {
-        for p in c.prepared()?.iter().filter(|p| p.effect == Effect::DenyAction) {
-            let deletes = p.details["actionNames"]
-                .as_array()
-                .is_some_and(|a| a.iter().any(|n| n.as_str().is_some_and(|n| n.eq_ignore_ascii_case("delete"))));
+        for p in c
+            .prepared()?
+            .iter()
+            .filter(|p| p.effect == Effect::DenyAction)
+        {
+            let deletes = p.details["actionNames"].as_array().is_some_and(|a| {
+                a.iter()
+                    .any(|n| n.as_str().is_some_and(|n| n.eq_ignore_ascii_case("delete")))
+            });
             if !deletes || !applies(p, c, &s) {
                 continue;
             }
@@ -559,8 +647,11 @@ fn disallowed(c: &Compiled, p: &Prepared<'_>, s: &Subject, reasons: &[Reason]) -
         "policyExemptionIds": [],
     });
     if let Some(set) = &c.set {
-        let set_display = set["properties"]["displayName"].as_str().unwrap_or_default();
-        ids["policySetDefinition"] = json!({"name": set_display, "id": set["id"], "version": set["properties"]["version"]});
+        let set_display = set["properties"]["displayName"]
+            .as_str()
+            .unwrap_or_default();
+        ids["policySetDefinition"] =
+            json!({"name": set_display, "id": set["id"], "version": set["properties"]["version"]});
         info["policySetDefinitionId"] = set["id"].clone();
         info["policySetDefinitionName"] = set["name"].clone();
         info["policySetDefinitionDisplayName"] = json!(set_display);
@@ -611,7 +702,12 @@ pub fn evaluate_subscription(st: &AppState, sub: &str) -> Result<usize, ArmError
     let exemptions = stored(st, sub, EXEMPTIONS)?;
     let mut subjects: Vec<Subject> = Vec::new();
     let mut bodies: std::collections::HashMap<String, Value> = Default::default();
-    for body in st.store.list_rgs(sub)?.into_iter().chain(st.store.list_resources(sub, None)?) {
+    for body in st
+        .store
+        .list_rgs(sub)?
+        .into_iter()
+        .chain(st.store.list_resources(sub, None)?)
+    {
         let id = body["id"].as_str().unwrap_or_default().to_string();
         let ty = body["type"].as_str().unwrap_or_default().to_string();
         if is_policy_type(&ty) {
@@ -632,10 +728,7 @@ pub fn evaluate_subscription(st: &AppState, sub: &str) -> Result<usize, ArmError
             for outcome in &policy.resources {
                 let body = bodies.get(&outcome.resource_id.to_ascii_lowercase());
                 let state = state_json(&c, policy, outcome, body, sub, &timestamp);
-                let key = format!(
-                    "{}|{}|{}",
-                    outcome.resource_id, c.id(), policy.reference_id
-                );
+                let key = format!("{}|{}|{}", outcome.resource_id, c.id(), policy.reference_id);
                 states.push((key, state));
             }
         }
@@ -679,7 +772,10 @@ fn state_json(
             s["id"].as_str().unwrap_or_default().to_string(),
             s["name"].as_str().unwrap_or_default().to_string(),
             category(Some(s)),
-            s["properties"]["version"].as_str().unwrap_or_default().to_string(),
+            s["properties"]["version"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
             props["parameters"].to_string(),
         ),
         None => Default::default(),
@@ -734,7 +830,12 @@ fn state_json(
 /// Store a management-group-scoped policy resource (validated), or read, delete or list them. `id` is the
 /// resource's id (`/providers/Microsoft.Management/managementGroups/{mg}/providers/Microsoft.Authorization/
 /// {type}/{name}`).
-pub fn put_scoped(st: &AppState, id: &str, resource_type: &str, input: &Value) -> Result<(Value, bool), ArmError> {
+pub fn put_scoped(
+    st: &AppState,
+    id: &str,
+    resource_type: &str,
+    input: &Value,
+) -> Result<(Value, bool), ArmError> {
     let name = id.rsplit('/').next().unwrap_or_default();
     super::names::check_resource(resource_type, name)?;
     let mut props = input["properties"].clone();
@@ -753,15 +854,19 @@ pub fn put_scoped(st: &AppState, id: &str, resource_type: &str, input: &Value) -
             body[k] = v.clone();
         }
     }
-    let created = st.store.put_scoped(id, scope_of(id), resource_type, &body)?;
+    let created = st
+        .store
+        .put_scoped(id, scope_of(id), resource_type, &body)?;
     Ok((body, created))
 }
 
 /// The `$filter`s Azure Policy's lists take: `policyType eq '...'`, `category eq '...'`,
 /// `policyDefinitionId eq '...'`, `atScope()`, `atExactScope()`.
 fn list_filter(raw: Option<&String>) -> Result<impl Fn(&Value) -> bool, ArmError> {
-    let re = regex::Regex::new(r"(?i)^\s*(policyType|category|policyDefinitionId)\s+eq\s+'((?:[^']|'')*)'\s*$")
-        .map_err(|e| ArmError::internal(e.to_string()))?;
+    let re = regex::Regex::new(
+        r"(?i)^\s*(policyType|category|policyDefinitionId)\s+eq\s+'((?:[^']|'')*)'\s*$",
+    )
+    .map_err(|e| ArmError::internal(e.to_string()))?;
     let mut clause: Option<(String, String)> = None;
     if let Some(f) = raw {
         let t = f.trim();
@@ -796,13 +901,24 @@ pub fn list_at_subscription(
     req: &super::http::Req,
     sub: &str,
 ) -> Result<axum::response::Response, ArmError> {
-    let ty = if req.is(4, "policysetdefinitions") { SET_DEFINITIONS } else { DEFINITIONS };
+    let ty = if req.is(4, "policysetdefinitions") {
+        SET_DEFINITIONS
+    } else {
+        DEFINITIONS
+    };
     super::catalog::check_type(ty, req.api_version())?;
     let keep = list_filter(req.query.get("$filter"))?;
     let mut items = builtins_of(ty);
-    items.extend(st.store.resources_of_type(sub, ty)?.into_iter().filter(|v| {
-        v["id"].as_str().is_some_and(|i| scope_of(i).eq_ignore_ascii_case(&format!("/subscriptions/{sub}")))
-    }));
+    items.extend(
+        st.store
+            .resources_of_type(sub, ty)?
+            .into_iter()
+            .filter(|v| {
+                v["id"].as_str().is_some_and(|i| {
+                    scope_of(i).eq_ignore_ascii_case(&format!("/subscriptions/{sub}"))
+                })
+            }),
+    );
     items.retain(|v| keep(v));
     super::http::page(st, req, items)
 }
@@ -824,7 +940,8 @@ pub async fn route_tenant(
         _ => None,
     };
     match l.as_slice() {
-        ["providers", "microsoft.authorization", t] | ["providers", "microsoft.authorization", t, _]
+        ["providers", "microsoft.authorization", t]
+        | ["providers", "microsoft.authorization", t, _]
             if matches!(*t, "policydefinitions" | "policysetdefinitions") =>
         {
             let ty = type_of(t).unwrap_or(DEFINITIONS);
@@ -841,7 +958,9 @@ pub async fn route_tenant(
             let items = builtins_of(ty).into_iter().filter(|v| keep(v)).collect();
             page(st, req, items)
         }
-        ["providers", "microsoft.management", "managementgroups", _] if req.method == Method::GET => {
+        ["providers", "microsoft.management", "managementgroups", _]
+            if req.method == Method::GET =>
+        {
             let mg = req.seg(3);
             Ok(json_body(&json!({
                 "id": format!("/providers/Microsoft.Management/managementGroups/{mg}"),
@@ -858,7 +977,10 @@ pub async fn route_tenant(
         {
             let ty = type_of(t).unwrap_or(DEFINITIONS);
             super::catalog::check_type(ty, req.api_version())?;
-            let scope = format!("/providers/Microsoft.Management/managementGroups/{}", req.seg(3));
+            let scope = format!(
+                "/providers/Microsoft.Management/managementGroups/{}",
+                req.seg(3)
+            );
             if rest.is_empty() {
                 if req.method != Method::GET {
                     return Err(method_not_allowed(req));
@@ -870,7 +992,9 @@ pub async fn route_tenant(
                     Vec::new()
                 };
                 items.extend(st.store.scoped_of_type(ty)?.into_iter().filter(|v| {
-                    v["id"].as_str().is_some_and(|i| scope_of(i).eq_ignore_ascii_case(&scope))
+                    v["id"]
+                        .as_str()
+                        .is_some_and(|i| scope_of(i).eq_ignore_ascii_case(&scope))
                 }));
                 items.retain(|v| keep(v));
                 return page(st, req, items);
@@ -880,16 +1004,28 @@ pub async fn route_tenant(
                 Method::PUT => {
                     let (body, created) = put_scoped(st, &id, ty, &req.json()?)?;
                     Ok(json_response(
-                        if created { StatusCode::CREATED } else { StatusCode::OK },
+                        if created {
+                            StatusCode::CREATED
+                        } else {
+                            StatusCode::OK
+                        },
                         &body,
                     ))
                 }
-                Method::GET => st.store.get_scoped(&id)?.map(|b| json_body(&b)).ok_or_else(|| {
-                    ArmError::not_found(
-                        "ResourceNotFound",
-                        format!("The Resource '{ty}/{}' under management group '{}' was not found.", req.seg(7), req.seg(3)),
-                    )
-                }),
+                Method::GET => st
+                    .store
+                    .get_scoped(&id)?
+                    .map(|b| json_body(&b))
+                    .ok_or_else(|| {
+                        ArmError::not_found(
+                            "ResourceNotFound",
+                            format!(
+                                "The Resource '{ty}/{}' under management group '{}' was not found.",
+                                req.seg(7),
+                                req.seg(3)
+                            ),
+                        )
+                    }),
                 Method::DELETE => Ok(empty(if st.store.delete_scoped(&id)? {
                     StatusCode::OK
                 } else {

@@ -13,7 +13,10 @@
 //! - Only the latest evaluation is kept: `$from`/`$to` are accepted and do not select older ones.
 
 use super::errors::ArmError;
-use super::http::{accepted_location, finish_operation, json_body, method_not_allowed, new_operation, no_route, Req};
+use super::http::{
+    accepted_location, finish_operation, json_body, method_not_allowed, new_operation, no_route,
+    Req,
+};
 use super::AppState;
 use axum::http::Method;
 use axum::response::Response;
@@ -28,7 +31,11 @@ enum Scope {
     Subscription(String),
     Under(String),
     Assignment(String),
-    Definition { sub: String, field: &'static str, name: String },
+    Definition {
+        sub: String,
+        field: &'static str,
+        name: String,
+    },
 }
 
 impl Scope {
@@ -111,11 +118,13 @@ fn scope_of(req: &Req, at: usize) -> Result<Scope, ArmError> {
         | ["subscriptions", _, "resourcegroups", _, "providers", "microsoft.authorization", "policyassignments", _] => {
             Scope::Assignment(id)
         }
-        ["subscriptions", _, "providers", "microsoft.authorization", "policydefinitions", _] => Scope::Definition {
-            sub: seg(1),
-            field: "policyDefinitionName",
-            name: seg(5),
-        },
+        ["subscriptions", _, "providers", "microsoft.authorization", "policydefinitions", _] => {
+            Scope::Definition {
+                sub: seg(1),
+                field: "policyDefinitionName",
+                name: seg(5),
+            }
+        }
         ["subscriptions", _, "providers", "microsoft.authorization", "policysetdefinitions", _] => {
             Scope::Definition {
                 sub: seg(1),
@@ -136,7 +145,12 @@ fn context(st: &AppState, req: &Req, at: usize, what: &str) -> String {
     )
 }
 
-fn query_results(st: &AppState, req: &Req, at: usize, mut states: Vec<Value>) -> Result<Response, ArmError> {
+fn query_results(
+    st: &AppState,
+    req: &Req,
+    at: usize,
+    mut states: Vec<Value>,
+) -> Result<Response, ArmError> {
     if req.query.contains_key("$apply") {
         return Err(ArmError::bad_request(
             "InvalidApplyClause",
@@ -166,7 +180,10 @@ fn query_results(st: &AppState, req: &Req, at: usize, mut states: Vec<Value>) ->
     }
     let skip = match req.query.get("$skiptoken") {
         Some(s) => s.parse::<usize>().map_err(|_| {
-            ArmError::bad_request("InvalidSkipToken", format!("The skip token '{s}' is invalid."))
+            ArmError::bad_request(
+                "InvalidSkipToken",
+                format!("The skip token '{s}' is invalid."),
+            )
         })?,
         None => 0,
     };
@@ -193,7 +210,9 @@ fn query_results(st: &AppState, req: &Req, at: usize, mut states: Vec<Value>) ->
         .take(end.saturating_sub(skip))
         .map(|mut s| {
             if let (Some(sel), Some(obj)) = (&select, s.as_object_mut()) {
-                obj.retain(|k, _| k.starts_with('@') || sel.iter().any(|f| f.eq_ignore_ascii_case(k)));
+                obj.retain(|k, _| {
+                    k.starts_with('@') || sel.iter().any(|f| f.eq_ignore_ascii_case(k))
+                });
             }
             s
         })
@@ -211,7 +230,12 @@ fn query_results(st: &AppState, req: &Req, at: usize, mut states: Vec<Value>) ->
             }
         }
         q.append_pair("$skiptoken", &end.to_string());
-        out["@odata.nextLink"] = json!(format!("{}/{}?{}", st.base_url(), req.segs.join("/"), q.finish()));
+        out["@odata.nextLink"] = json!(format!(
+            "{}/{}?{}",
+            st.base_url(),
+            req.segs.join("/"),
+            q.finish()
+        ));
     }
     Ok(json_body(&out))
 }
@@ -219,7 +243,11 @@ fn query_results(st: &AppState, req: &Req, at: usize, mut states: Vec<Value>) ->
 fn field<'v>(state: &'v Value, name: &str) -> &'v Value {
     state
         .as_object()
-        .and_then(|o| o.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v))
+        .and_then(|o| {
+            o.iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v)
+        })
         .unwrap_or(&Value::Null)
 }
 
@@ -260,11 +288,21 @@ fn results(states: &[&Value], query_uri: String) -> Value {
         let state = st["complianceState"].as_str().unwrap_or("Unknown");
         let r = per_resource.entry(s(st, "resourceId")).or_insert(state);
         *r = worst(r, state);
-        let key = (s(st, "policyAssignmentId"), s(st, "policyDefinitionReferenceId") + &s(st, "policyDefinitionId"));
+        let key = (
+            s(st, "policyAssignmentId"),
+            s(st, "policyDefinitionReferenceId") + &s(st, "policyDefinitionId"),
+        );
         let p = per_policy.entry(key).or_insert(state);
         *p = worst(p, state);
-        for g in st["policyDefinitionGroupNames"].as_array().into_iter().flatten() {
-            let key = (s(st, "policyAssignmentId"), g.as_str().unwrap_or_default().to_ascii_lowercase());
+        for g in st["policyDefinitionGroupNames"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let key = (
+                s(st, "policyAssignmentId"),
+                g.as_str().unwrap_or_default().to_ascii_lowercase(),
+            );
             let e = per_group.entry(key).or_insert(state);
             *e = worst(e, state);
         }
@@ -310,7 +348,10 @@ fn summarize(st: &AppState, req: &Req, at: usize, states: &[Value]) -> Result<Re
     let mut assignments: Map<String, Value> = Map::new();
     let mut order: Vec<String> = Vec::new();
     for s in states {
-        let id = s["policyAssignmentId"].as_str().unwrap_or_default().to_string();
+        let id = s["policyAssignmentId"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         if !assignments.contains_key(&id.to_ascii_lowercase()) {
             order.push(id.clone());
             assignments.insert(id.to_ascii_lowercase(), json!(null));
@@ -321,26 +362,49 @@ fn summarize(st: &AppState, req: &Req, at: usize, states: &[Value]) -> Result<Re
         let mine: Vec<&Value> = all
             .iter()
             .copied()
-            .filter(|s| s["policyAssignmentId"].as_str().is_some_and(|a| a.eq_ignore_ascii_case(&id)))
+            .filter(|s| {
+                s["policyAssignmentId"]
+                    .as_str()
+                    .is_some_and(|a| a.eq_ignore_ascii_case(&id))
+            })
             .collect();
-        let set = mine.first().map(|s| s["policySetDefinitionId"].clone()).unwrap_or(json!(""));
+        let set = mine
+            .first()
+            .map(|s| s["policySetDefinitionId"].clone())
+            .unwrap_or(json!(""));
         let mut refs: Vec<(String, String)> = Vec::new();
         let mut groups: Vec<String> = Vec::new();
         for s in &mine {
             let r = (
-                s["policyDefinitionId"].as_str().unwrap_or_default().to_string(),
-                s["policyDefinitionReferenceId"].as_str().unwrap_or_default().to_string(),
+                s["policyDefinitionId"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                s["policyDefinitionReferenceId"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
             );
             if !refs.contains(&r) {
                 refs.push(r);
             }
-            for g in s["policyDefinitionGroupNames"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+            for g in s["policyDefinitionGroupNames"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+            {
                 if !groups.iter().any(|x| x == g) {
                     groups.push(g.to_string());
                 }
             }
         }
-        let filter_uri = |extra: &str| format!("{base}&$filter={}", urlencode(&format!("policyAssignmentId eq '{id}'{extra}")));
+        let filter_uri = |extra: &str| {
+            format!(
+                "{base}&$filter={}",
+                urlencode(&format!("policyAssignmentId eq '{id}'{extra}"))
+            )
+        };
         let definitions: Vec<Value> = refs
             .iter()
             .map(|(def, reference)| {
@@ -411,10 +475,18 @@ fn trigger(st: &Arc<AppState>, req: &Req, sub: String) -> Result<Response, ArmEr
     st.spawn(async move {
         tokio::time::sleep(st2.config.lro).await;
         let st3 = Arc::clone(&st2);
-        let result = tokio::task::spawn_blocking(move || super::policy::evaluate_subscription(&st3, &sub2)).await;
+        let result =
+            tokio::task::spawn_blocking(move || super::policy::evaluate_subscription(&st3, &sub2))
+                .await;
         let _ = match result {
             Ok(Ok(_)) => finish_operation(&st2, &op2, "Succeeded", 200, None),
-            Ok(Err(e)) => finish_operation(&st2, &op2, "Failed", 500, Some(json!({"error": e.to_value()}))),
+            Ok(Err(e)) => finish_operation(
+                &st2,
+                &op2,
+                "Failed",
+                500,
+                Some(json!({"error": e.to_value()})),
+            ),
             Err(_) => finish_operation(&st2, &op2, "Failed", 500, None),
         };
     });
@@ -424,7 +496,11 @@ fn trigger(st: &Arc<AppState>, req: &Req, sub: String) -> Result<Response, ArmEr
 /// A parsed OData `$filter`: comparisons of a state's fields joined by `and`, `or`, `not`.
 #[derive(Debug)]
 enum Filter {
-    Cmp { field: String, equal: bool, value: Value },
+    Cmp {
+        field: String,
+        equal: bool,
+        value: Value,
+    },
     And(Box<Filter>, Box<Filter>),
     Or(Box<Filter>, Box<Filter>),
     Not(Box<Filter>),
@@ -433,7 +509,11 @@ enum Filter {
 impl Filter {
     fn parse(text: &str) -> Result<Filter, ArmError> {
         let tokens = tokenize(text).ok_or_else(|| bad_filter(text, "an unterminated string"))?;
-        let mut p = Parser { tokens: &tokens, at: 0, text };
+        let mut p = Parser {
+            tokens: &tokens,
+            at: 0,
+            text,
+        };
         let f = p.or()?;
         if p.at != tokens.len() {
             return Err(bad_filter(text, &format!("unexpected '{}'", tokens[p.at])));
@@ -446,7 +526,11 @@ impl Filter {
             Filter::And(a, b) => a.eval(state) && b.eval(state),
             Filter::Or(a, b) => a.eval(state) || b.eval(state),
             Filter::Not(a) => !a.eval(state),
-            Filter::Cmp { field: f, equal, value } => {
+            Filter::Cmp {
+                field: f,
+                equal,
+                value,
+            } => {
                 let actual = field(state, f);
                 let same = match (actual, value) {
                     (Value::String(a), Value::String(b)) => a.eq_ignore_ascii_case(b),
@@ -511,7 +595,9 @@ struct Parser<'t> {
 
 impl Parser<'_> {
     fn peek_word(&self, w: &str) -> bool {
-        self.tokens.get(self.at).is_some_and(|t| t.eq_ignore_ascii_case(w))
+        self.tokens
+            .get(self.at)
+            .is_some_and(|t| t.eq_ignore_ascii_case(w))
     }
 
     fn or(&mut self) -> Result<Filter, ArmError> {
@@ -556,7 +642,12 @@ impl Parser<'_> {
         let equal = match op.to_ascii_lowercase().as_str() {
             "eq" => true,
             "ne" => false,
-            other => return Err(bad_filter(self.text, &format!("the operator '{other}' is not supported"))),
+            other => {
+                return Err(bad_filter(
+                    self.text,
+                    &format!("the operator '{other}' is not supported"),
+                ))
+            }
         };
         let value = if let Some(s) = lit.strip_prefix('\'') {
             json!(s)

@@ -563,7 +563,11 @@ impl Store {
     // ---- policy compliance states (the latest evaluation of each subscription)
 
     /// Replace the policy states of a subscription with the latest evaluation's, in one transaction.
-    pub fn replace_policy_states(&self, sub: &str, states: &[(String, Value)]) -> Result<(), ArmError> {
+    pub fn replace_policy_states(
+        &self,
+        sub: &str,
+        states: &[(String, Value)],
+    ) -> Result<(), ArmError> {
         self.tx(|tx| {
             tx.execute(
                 "DELETE FROM policy_states WHERE sub = ?1",

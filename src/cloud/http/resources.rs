@@ -265,7 +265,9 @@ pub fn prepare_write(
     }
     policy::on_write(st, &sub, &canonical_id, info.name, &mut body)?;
     let Some(obj) = body.as_object_mut() else {
-        return Err(ArmError::internal("a policy left the request without a body"));
+        return Err(ArmError::internal(
+            "a policy left the request without a body",
+        ));
     };
     let mut out = Map::new();
     out.insert("id".into(), json!(canonical_id));

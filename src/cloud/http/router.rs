@@ -284,9 +284,9 @@ async fn route(st: &Arc<AppState>, req: &Req) -> Result<Response, ArmError> {
             _ => Err(method_not_allowed(req)),
         };
     }
-    if let Some(at) = (2..n.saturating_sub(1)).find(|&i| {
-        req.is(i, "providers") && req.is(i + 1, "microsoft.policyinsights")
-    }) {
+    if let Some(at) = (2..n.saturating_sub(1))
+        .find(|&i| req.is(i, "providers") && req.is(i + 1, "microsoft.policyinsights"))
+    {
         return crate::cloud::policyinsights::route(st, req, at).await;
     }
     if n == 5
