@@ -36,6 +36,15 @@ def main(tar_path, aliases_path, out):
         with open(f, encoding="utf-8-sig") as fh:
             d = json.load(fh)
         index[d["name"].lower()] = d
+    # The names of every built-in, so the local cloud can accept an assignment of one it does not evaluate.
+    with open(os.path.join(out, "catalog.tsv"), "w") as fh:
+        for kind in ("policyDefinitions", "policySetDefinitions"):
+            names = set()
+            for f in glob.glob(os.path.join(root, kind, "**/*.json"), recursive=True):
+                with open(f, encoding="utf-8-sig") as g:
+                    names.add(json.load(g)["name"])
+            for n in sorted(names):
+                fh.write(f"{kind}\t{n}\n")
     os.makedirs(os.path.join(out, "initiatives"), exist_ok=True)
     wanted = list(EXTRA)
     for key, rel in INITIATIVES.items():

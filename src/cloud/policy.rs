@@ -97,6 +97,25 @@ pub fn builtins_of(resource_type: &str) -> Vec<Value> {
     }
 }
 
+/// The names of every built-in definition and initiative Azure has (April 2026), shipped or not.
+const CATALOG: &str = include_str!("../../data/azure-policy/builtins/catalog.tsv");
+
+/// Is this the id of a built-in Azure has but trustprint does not ship? An assignment of one is accepted
+/// and stored, as Azure would, but not evaluated.
+fn unshipped_builtin(id: &str) -> bool {
+    let lower = id.to_ascii_lowercase();
+    let Some(rest) = lower.strip_prefix("/providers/microsoft.authorization/") else {
+        return false;
+    };
+    let Some((kind, name)) = rest.split_once('/') else {
+        return false;
+    };
+    CATALOG.lines().any(|l| {
+        l.split_once('\t')
+            .is_some_and(|(k, n)| k.eq_ignore_ascii_case(kind) && n.eq_ignore_ascii_case(name))
+    })
+}
+
 fn is_mg_scoped(id: &str) -> bool {
     id.to_ascii_lowercase()
         .starts_with("/providers/microsoft.management/managementgroups/")
@@ -189,7 +208,7 @@ pub fn complete(
                     format!("properties.policyDefinitions[{i}].policyDefinitionId is required."),
                 ));
             };
-            if find(st, def)?.is_none() {
+            if find(st, def)?.is_none() && !unshipped_builtin(def) {
                 return Err(not_found(DEFINITIONS, def));
             }
         }
@@ -209,15 +228,20 @@ pub fn complete(
         } else {
             DEFINITIONS
         };
-        let Some(def) = find(st, &def_id)? else {
-            return Err(not_found(ty, &def_id));
+        let def = match find(st, &def_id)? {
+            Some(d) => d,
+            None if unshipped_builtin(&def_id) => json!({"id": def_id, "properties": {}}),
+            None => return Err(not_found(ty, &def_id)),
         };
         let declared = def["properties"]["parameters"]
             .as_object()
             .cloned()
             .unwrap_or_default();
         let given = props["parameters"].as_object().cloned().unwrap_or_default();
-        for name in given.keys() {
+        // An unshipped built-in's parameters are unknown here: they are taken as given.
+        let known = def["properties"].get("policyRule").is_some()
+            || def["properties"].get("policyDefinitions").is_some();
+        for name in given.keys().filter(|_| known) {
             if !declared.keys().any(|k| k.eq_ignore_ascii_case(name)) {
                 return Err(bad(
                     "UndefinedPolicyParameter",
@@ -279,12 +303,14 @@ pub fn complete(
         }
         match props["exemptionCategory"].as_str() {
             Some(c) if c.eq_ignore_ascii_case("Waiver") || c.eq_ignore_ascii_case("Mitigated") => {}
-            other => return Err(bad(
-                "InvalidCreatePolicyExemptionRequest",
-                format!(
+            other => {
+                return Err(bad(
+                    "InvalidCreatePolicyExemptionRequest",
+                    format!(
                     "The exemptionCategory {other:?} is not valid: expected Waiver or Mitigated."
                 ),
-            )),
+                ))
+            }
         }
     }
     if let Some(p) = props.as_object_mut() {
@@ -357,12 +383,25 @@ fn policy_failed(assignment: &str, message: &str) -> ArmError {
     )
 }
 
-fn compile(st: &AppState, body: &Value, exemptions: &[Value]) -> Result<Compiled, ArmError> {
+/// An assignment ready for the engine; `None` for an assignment of a built-in trustprint does not ship.
+fn compile(
+    st: &AppState,
+    body: &Value,
+    exemptions: &[Value],
+) -> Result<Option<Compiled>, ArmError> {
     let id = body["id"].as_str().unwrap_or_default().to_string();
     let props = &body["properties"];
     let def_id = props["policyDefinitionId"].as_str().unwrap_or_default();
-    let def = find(st, def_id)?
-        .ok_or_else(|| policy_failed(&id, &format!("its definition {def_id} no longer exists")))?;
+    let def = match find(st, def_id)? {
+        Some(d) => d,
+        None if unshipped_builtin(def_id) => return Ok(None),
+        None => {
+            return Err(policy_failed(
+                &id,
+                &format!("its definition {def_id} no longer exists"),
+            ))
+        }
+    };
     let builtin_lib = Library::builtin();
     let mut custom = Vec::new();
     let mut definition_ids = Map::new();
@@ -387,8 +426,15 @@ fn compile(st: &AppState, body: &Value, exemptions: &[Value]) -> Result<Compiled
                 );
             }
         }
-        let i = Initiative::from_json(&def, builtin_lib.titles())
+        let mut i = Initiative::from_json(&def, builtin_lib.titles())
             .map_err(|e| policy_failed(&id, &e.to_string()))?;
+        // Members that are built-ins trustprint does not ship are left out of the evaluation.
+        i.references.retain(|r| {
+            builtin_lib.definition(&r.definition).is_some()
+                || custom
+                    .iter()
+                    .any(|d: &Definition| d.name.eq_ignore_ascii_case(&r.definition))
+        });
         (i, Some(def.clone()))
     } else {
         let d = Definition::from_json(&def).map_err(|e| policy_failed(&id, &e.to_string()))?;
@@ -468,14 +514,14 @@ fn compile(st: &AppState, body: &Value, exemptions: &[Value]) -> Result<Compiled
         parameters: props["parameters"].as_object().cloned().unwrap_or_default(),
         exemptions,
     };
-    Ok(Compiled {
+    Ok(Some(Compiled {
         body: body.clone(),
         assignment,
         library,
         initiative,
         set,
         definition_ids,
-    })
+    }))
 }
 
 /// A resource's stored (or requested) body as a rule sees it.
@@ -513,7 +559,9 @@ fn enforced(st: &AppState, sub: &str, id: &str) -> Result<Vec<Compiled>, ArmErro
     let exemptions = stored(st, sub, EXEMPTIONS)?;
     let mut out = Vec::new();
     for a in &assignments {
-        let c = compile(st, a, &exemptions)?;
+        let Some(c) = compile(st, a, &exemptions)? else {
+            continue;
+        };
         if c.assignment.enforcement == Enforcement::Default && c.assignment.covers(id) {
             out.push(c);
         }
@@ -720,7 +768,9 @@ pub fn evaluate_subscription(st: &AppState, sub: &str) -> Result<usize, ArmError
     let timestamp = super::http::now_rfc3339();
     let mut states = Vec::new();
     for a in &assignments {
-        let c = compile(st, a, &exemptions)?;
+        let Some(c) = compile(st, a, &exemptions)? else {
+            continue;
+        };
         let compiled = engine_eval::Compiled::new(&c.library, &c.initiative, &c.assignment)
             .map_err(|e| policy_failed(c.id(), &e.to_string()))?;
         let report = compiled.evaluate(&c.library, &c.assignment, &subjects);
