@@ -310,7 +310,7 @@ fn results(states: &[&Value], query_uri: String) -> Value {
             noncompliant_resources.insert(s(st, "resourceId"));
         }
     }
-    fn count<'s>(m: Vec<&'s str>) -> BTreeMap<&'s str, usize> {
+    fn count(m: Vec<&str>) -> BTreeMap<&str, usize> {
         let mut c = BTreeMap::new();
         for s in m {
             *c.entry(s).or_insert(0) += 1;
