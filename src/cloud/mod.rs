@@ -19,7 +19,8 @@
 //! subscriptions, groups, tags and generic resources; `http::resources` is the write path requests and
 //! deployments share), `deploy` (`handlers` for deployments' HTTP API, `engine` runs them on
 //! [`crate::armexpr`], `whatif`, `secrets`), `auth` (tokens), `rbac` (roles), `store` (SQLite), `catalog`
-//! (regions and resource types), `policy` (Allowed locations), `realism` (latency, throttling, faults), `tls`
+//! (regions and resource types), `policy` (Azure Policy: definitions, assignments, exemptions, request
+//! effects and evaluation, on [`crate::policy`]), `policyinsights` (compliance states), `realism` (latency, throttling, faults), `tls`
 //! (local CA). ARM's wire shapes (error body, provisioning states) come from [`crate::protocol`], shared with
 //! the client. Nothing here imports the tool's stages (run, deploy, fleet, cli, record, render, check, cost,
 //! evidence).
@@ -36,6 +37,7 @@ mod http;
 mod ids;
 mod names;
 mod policy;
+mod policyinsights;
 pub(crate) mod providers;
 mod rbac;
 mod realism;

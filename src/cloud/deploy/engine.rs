@@ -594,6 +594,10 @@ fn finish(
                 .collect(),
         );
     }
+    // Azure Policy's evaluation after a deployment: the states are there when the client sees it finish.
+    if let Some(sub) = id.split('/').nth(2) {
+        let _ = crate::cloud::policy::evaluate_subscription(st, sub);
+    }
     let _ = st.store.update_deployment(key, state.as_str(), body);
     if state == ProvisioningState::Canceled {
         return Some(ArmError::conflict(

@@ -266,6 +266,9 @@ async fn route(st: &Arc<AppState>, req: &Req) -> Result<Response, ArmError> {
             "id": format!("/tenants/{t}"), "tenantId": t, "displayName": "trustprint local cloud", "tenantCategory": "Home"
         }]})));
     }
+    if req.is(0, "providers") {
+        return crate::cloud::policy::route_tenant(st, req).await;
+    }
     if !req.is(0, "subscriptions") {
         return Err(no_route(req));
     }
@@ -281,6 +284,19 @@ async fn route(st: &Arc<AppState>, req: &Req) -> Result<Response, ArmError> {
             )),
             _ => Err(method_not_allowed(req)),
         };
+    }
+    if let Some(at) = (2..n.saturating_sub(1))
+        .find(|&i| req.is(i, "providers") && req.is(i + 1, "microsoft.policyinsights"))
+    {
+        return crate::cloud::policyinsights::route(st, req, at).await;
+    }
+    if n == 5
+        && req.method == Method::GET
+        && req.is(2, "providers")
+        && req.is(3, "microsoft.authorization")
+        && (req.is(4, "policydefinitions") || req.is(4, "policysetdefinitions"))
+    {
+        return crate::cloud::policy::list_at_subscription(st, req, &sub);
     }
     // Deployments and tags are Microsoft.Resources extension paths; look for them first.
     let prov = if req.is(2, "providers") {
@@ -580,6 +596,9 @@ fn generic(st: &Arc<AppState>, req: &Req, id: &ResourceId) -> Result<Response, A
                 existing_rg(st, &sub, rg)?;
             }
             let key = id.id();
+            if let Some(stored) = st.store.get_resource(&key)? {
+                crate::cloud::policy::on_delete(st, &sub, &key, &stored)?;
+            }
             let existed = st.store.tx(|tx| Store::delete_resource_tree(tx, &key))?;
             Ok(empty(if existed {
                 StatusCode::OK
