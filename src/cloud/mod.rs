@@ -30,6 +30,7 @@
 
 mod auth;
 pub mod catalog;
+mod deny;
 mod deploy;
 mod errors;
 mod http;
@@ -40,13 +41,14 @@ pub(crate) mod providers;
 mod rbac;
 mod realism;
 mod sealed;
+mod stacks;
 mod storage;
 mod store;
 mod tls;
 
 pub use auth::{Delegation, Identity, SubscriptionTenant};
 pub use errors::ArmError;
-pub use rbac::{Role, RoleAssignment};
+pub use rbac::{object_id, Role, RoleAssignment};
 pub use realism::{Bucket, ThrottleLimits};
 pub use storage::{blob_endpoint, storage_account_key, BLOB_ENDPOINT_ENV};
 
@@ -380,7 +382,16 @@ impl Server {
             stopping: std::sync::atomic::AtomicBool::new(false),
             config,
         });
+        state
+            .store
+            .tx(|tx| {
+                tx.execute_batch(stacks::SCHEMA)?;
+                tx.execute_batch(deny::SCHEMA)?;
+                Ok(())
+            })
+            .map_err(recovery)?;
         deploy::recover(&state).map_err(recovery)?;
+        stacks::recover(&state).map_err(recovery)?;
         for (sub, rg) in state.store.rgs_being_deleted().map_err(recovery)? {
             state.store.delete_rg_cascade(&sub, &rg).map_err(recovery)?;
         }
