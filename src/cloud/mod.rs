@@ -18,7 +18,9 @@
 //! Layout: `http` (the handlers' toolkit; `http::router` is the front door and routes to the handlers of
 //! subscriptions, groups, tags and generic resources; `http::resources` is the write path requests and
 //! deployments share), `deploy` (`handlers` for deployments' HTTP API, `engine` runs them on
-//! [`crate::armexpr`], `whatif`, `secrets`), `auth` (tokens), `rbac` (roles), `store` (SQLite), `catalog`
+//! [`crate::armexpr`], `whatif`, `secrets`), `stacks` (deployment stacks, run on the engine), `deny` (their
+//! deny assignments and the activity log of refused requests), `auth` (tokens), `rbac` (roles), `store`
+//! (SQLite), `catalog`
 //! (regions and resource types), `policy` (Allowed locations), `realism` (latency, throttling, faults), `tls`
 //! (local CA). ARM's wire shapes (error body, provisioning states) come from [`crate::protocol`], shared with
 //! the client. Nothing here imports the tool's stages (run, deploy, fleet, cli, record, render, check, cost,
