@@ -106,15 +106,21 @@ struct OnUnmanage {
     resources: Action,
     resource_groups: Action,
     management_groups: Action,
+    /// 2025-07-01: `detach` or `fail` for resources that cannot be deleted (`None`: not given).
+    without_delete_support: Option<&'static str>,
 }
 
 impl OnUnmanage {
     fn to_value(self) -> Value {
-        json!({
+        let mut v = json!({
             "resources": self.resources.as_str(),
             "resourceGroups": self.resource_groups.as_str(),
             "managementGroups": self.management_groups.as_str(),
-        })
+        });
+        if let Some(w) = self.without_delete_support {
+            v["resourcesWithoutDeleteSupport"] = json!(w);
+        }
+        v
     }
 
     fn for_id(self, id: &str) -> Action {
@@ -160,6 +166,15 @@ struct StackRequest {
     parameters: Value,
     bypass_out_of_sync: bool,
     deployment_scope: Option<String>,
+    validation_level: Option<&'static str>,
+}
+
+fn without_delete_support(s: &str) -> Option<&'static str> {
+    match s.to_ascii_lowercase().as_str() {
+        "detach" => Some("detach"),
+        "fail" => Some("fail"),
+        _ => None,
+    }
 }
 
 fn invalid_content(message: &str) -> ArmError {
@@ -219,6 +234,14 @@ fn parse_request(body: &Value, scope: &Scope, name: &str) -> Result<StackRequest
         resources: action("resources", true)?,
         resource_groups: action("resourceGroups", false)?,
         management_groups: action("managementGroups", false)?,
+        without_delete_support: match aou.get("resourcesWithoutDeleteSupport").and_then(Value::as_str) {
+            None => None,
+            Some(w) => Some(without_delete_support(w).ok_or_else(|| {
+                invalid_content(&format!(
+                    "Error converting value \"{w}\" to type 'ResourcesWithoutDeleteSupportAction' (actionOnUnmanage.resourcesWithoutDeleteSupport: expected 'detach' or 'fail')"
+                ))
+            })?),
+        },
     };
     let ds = props
         .get("denySettings")
@@ -310,6 +333,19 @@ fn parse_request(body: &Value, scope: &Scope, name: &str) -> Result<StackRequest
         ));
     }
     let deployment_scope = props["deploymentScope"].as_str().map(str::to_string);
+    let validation_level = match props["validationLevel"].as_str() {
+        None => None,
+        Some(v) => Some(
+            ["Template", "Provider", "ProviderNoRbac"]
+                .into_iter()
+                .find(|l| l.eq_ignore_ascii_case(v))
+                .ok_or_else(|| {
+                    invalid_content(&format!(
+                        "Error converting value \"{v}\" to type 'ValidationLevel' (validationLevel: expected 'Template', 'Provider' or 'ProviderNoRbac')"
+                    ))
+                })?,
+        ),
+    };
     Ok(StackRequest {
         location,
         tags: body.get("tags").filter(|t| t.is_object()).cloned(),
@@ -322,6 +358,7 @@ fn parse_request(body: &Value, scope: &Scope, name: &str) -> Result<StackRequest
             .as_bool()
             .unwrap_or(false),
         deployment_scope,
+        validation_level,
     })
 }
 
@@ -847,6 +884,9 @@ fn put(st: &Arc<AppState>, req: &Req, scope: &Scope, name: &str) -> Result<Respo
     if let Some(d) = &sr.description {
         props["description"] = json!(d);
     }
+    if let Some(v) = sr.validation_level {
+        props["validationLevel"] = json!(v);
+    }
     body["properties"] = props;
     put_row(st, scope, name, &body, &sr.template)?;
     let op = http::new_operation(st, "stack-put", &id)?;
@@ -1225,10 +1265,28 @@ fn query_action(req: &Req, key: &str) -> Result<Action, ArmError> {
 
 fn delete(st: &Arc<AppState>, req: &Req, scope: &Scope, name: &str) -> Result<Response, ArmError> {
     let id = scope.stack_id(name);
+    let without = match req.query.get("unmanageaction.resourceswithoutdeletesupport") {
+        None => None,
+        Some(v) => Some(without_delete_support(v).ok_or_else(|| {
+            ArmError::bad_request(
+                "InvalidQueryParameterValue",
+                format!("The value '{v}' of query parameter 'unmanageAction.ResourcesWithoutDeleteSupport' is invalid: expected 'detach' or 'fail'."),
+            )
+        })?),
+    };
+    if let Some(v) = req.query.get("bypassstackoutofsyncerror") {
+        if !v.eq_ignore_ascii_case("true") && !v.eq_ignore_ascii_case("false") {
+            return Err(ArmError::bad_request(
+                "InvalidQueryParameterValue",
+                format!("The value '{v}' of query parameter 'bypassStackOutOfSyncError' is invalid: expected true or false."),
+            ));
+        }
+    }
     let on_unmanage = OnUnmanage {
         resources: query_action(req, "unmanageAction.Resources")?,
         resource_groups: query_action(req, "unmanageAction.ResourceGroups")?,
         management_groups: query_action(req, "unmanageAction.ManagementGroups")?,
+        without_delete_support: without,
     };
     let Some(row) = get_row(st, &id)? else {
         return Ok(http::empty(StatusCode::NO_CONTENT));
