@@ -51,7 +51,7 @@ fn list(
 
 /// Import, lint, render, check and stamp one sample into a local cloud; then list what it made. Returns the
 /// policy assignments' definition ids and the role assignments' principal ids found.
-fn round_trip(sample_name: &str, example: &str) -> (Vec<String>, Vec<String>, usize) {
+fn round_trip(sample_name: &str, example: &str) -> (Vec<String>, Vec<String>, Vec<Value>) {
     let out = import(sample_name);
     let bp = out.path("imported");
     let values = format!("imported/examples/{example}.yaml");
@@ -114,7 +114,6 @@ fn round_trip(sample_name: &str, example: &str) -> (Vec<String>, Vec<String>, us
         "policyDefinitionId",
     );
     let roles = of_type("Microsoft.Authorization/roleAssignments", "principalId");
-    let resources = resources.len();
     drop(stamp);
     rt.block_on(server.shutdown());
     (policies, roles, resources)
@@ -281,5 +280,54 @@ fn importing_into_an_existing_folder_is_refused() {
         .args(["--out", "imported"])
         .status(1)
         .stderr_has("already exists")
+        .run();
+}
+
+#[test]
+fn artifact_outputs_reach_the_artifacts_that_read_them() {
+    let out = import("artifact-outputs");
+    let spoke = out.read("imported/templates/spoke.json.tera");
+    assert!(
+        spoke.contains("reference(resourceId(parameters('rg_network_name'), 'Microsoft.Resources/deployments', 'bp-outputs-hub'), '2021-04-01').outputs.vnetId.value"),
+        "{spoke}"
+    );
+    let manifest = out.read("imported/blueprint.yaml");
+    assert!(
+        manifest.contains("- name: spoke") && manifest.contains("dependsOn:\n  - hub"),
+        "the spoke is deployed after the hub though its dependsOn does not say so: {manifest}"
+    );
+
+    let (_, _, resources) = round_trip("artifact-outputs", "artifact-outputs");
+    let nsg = resources
+        .iter()
+        .find(|r| r["name"] == "nsg-spoke")
+        .expect("the spoke's network security group");
+    let vnet = resources
+        .iter()
+        .find(|r| r["name"] == "vnet-hub")
+        .expect("the hub's virtual network");
+    assert_eq!(nsg["tags"]["hub"], vnet["id"]);
+    assert_eq!(nsg["tags"]["hub-prefix"], "10.1.0.0/16");
+}
+
+#[test]
+fn an_output_no_artifact_declares_is_an_error_naming_the_artifact() {
+    let t = Test::new();
+    let src = t.path().join("export");
+    std::fs::create_dir_all(src.join("artifacts")).unwrap();
+    let from = sample("artifact-outputs");
+    std::fs::copy(from.join("blueprint.json"), src.join("blueprint.json")).unwrap();
+    std::fs::copy(
+        from.join("artifacts/hub.json"),
+        src.join("artifacts/hub.json"),
+    )
+    .unwrap();
+    let spoke = std::fs::read_to_string(from.join("artifacts/spoke.json"))
+        .unwrap()
+        .replace("outputs.vnetId", "outputs.vnetName");
+    std::fs::write(src.join("artifacts/spoke.json"), spoke).unwrap();
+    t.args(["blueprint", "import", "--azure-blueprint", "export", "--out", "imported"])
+        .status(4)
+        .stderr_has("artifact `spoke` at $.properties.parameters.hubId.value: artifacts('hub').outputs.vnetName: the template of artifact `hub` declares no output `vnetName`")
         .run();
 }
