@@ -29,6 +29,7 @@
 #![allow(clippy::result_large_err)]
 
 mod auth;
+mod blueprints;
 pub mod catalog;
 mod deploy;
 mod errors;

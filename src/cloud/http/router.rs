@@ -265,6 +265,16 @@ async fn route(st: &Arc<AppState>, req: &Req) -> Result<Response, ArmError> {
             "id": format!("/tenants/{t}"), "tenantId": t, "displayName": "trustprint local cloud", "tenantCategory": "Home"
         }]})));
     }
+    // Management group scope: only Microsoft.Blueprint is served there.
+    if req.is(0, "providers")
+        && req.is(1, "microsoft.management")
+        && req.is(2, "managementgroups")
+        && req.is(4, "providers")
+        && req.is(5, "microsoft.blueprint")
+    {
+        let scope = crate::cloud::blueprints::BlueprintScope::management_group(req.seg(3));
+        return crate::cloud::blueprints::route(st, req, &scope, 6);
+    }
     if !req.is(0, "subscriptions") {
         return Err(no_route(req));
     }
@@ -294,6 +304,10 @@ async fn route(st: &Arc<AppState>, req: &Req) -> Result<Response, ArmError> {
             let rg = (p == 4).then(|| req.seg(3).to_string());
             return deploy::route(st, req, &sub, rg.as_deref(), p + 3).await;
         }
+    }
+    if req.is(2, "providers") && req.is(3, "microsoft.blueprint") {
+        let scope = crate::cloud::blueprints::BlueprintScope::subscription(&sub);
+        return crate::cloud::blueprints::route(st, req, &scope, 4);
     }
     // The specs also route deployment operations without `providers/Microsoft.Resources`.
     if req.is(2, "deployments") {
