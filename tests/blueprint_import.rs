@@ -508,3 +508,16 @@ fn management_groups_hold_blueprints_too() {
     assert!(out.read("imported/blueprint.yaml").contains("deployments:"));
     rt.block_on(server.shutdown());
 }
+
+#[test]
+fn check_evaluates_the_initiative_the_imported_blueprint_assigned() {
+    // UK OFFICIAL and UK NHS assigns Microsoft's initiative 3937f550-...: `check` evaluates it without --policy.
+    let out = import("uknhs");
+    let bp = out.path("imported");
+    Test::in_dir(out.dir)
+        .arg("--blueprint")
+        .arg(&bp)
+        .args(["check", "--values", "imported/examples/uknhs.yaml"])
+        .stdout_has("Azure Policy: UK OFFICIAL and UK NHS")
+        .run();
+}
