@@ -512,12 +512,12 @@ fn template_errors_name_the_path_and_what_was_expected() {
     let t = template(
         json!({}),
         json!({}),
-        json!([{"type": "Microsoft.Web/sites", "apiVersion": "2023-01-01", "name": "[providers('Microsoft.Web')]"}]),
+        json!([{"type": "Microsoft.Web/sites", "apiVersion": "2023-01-01", "name": "[references('sites')]"}]),
     );
     let err = expand(&rg_deployment(t, json!({})), &ctx()).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "resources[0].name: unsupported function 'providers': deprecated by Microsoft; provider metadata is not evaluated"
+        "resources[0].name: unsupported function 'references': symbolic-name collections are not supported"
     );
 
     let t = template(

@@ -51,7 +51,7 @@ fn list(
 
 /// Import, lint, render, check and stamp one sample into a local cloud; then list what it made. Returns the
 /// policy assignments' definition ids and the role assignments' principal ids found.
-fn round_trip(sample_name: &str, example: &str) -> (Vec<String>, Vec<String>, usize) {
+fn round_trip(sample_name: &str, example: &str) -> (Vec<String>, Vec<String>, Vec<Value>) {
     let out = import(sample_name);
     let bp = out.path("imported");
     let values = format!("imported/examples/{example}.yaml");
@@ -114,7 +114,6 @@ fn round_trip(sample_name: &str, example: &str) -> (Vec<String>, Vec<String>, us
         "policyDefinitionId",
     );
     let roles = of_type("Microsoft.Authorization/roleAssignments", "principalId");
-    let resources = resources.len();
     drop(stamp);
     rt.block_on(server.shutdown());
     (policies, roles, resources)
@@ -281,5 +280,244 @@ fn importing_into_an_existing_folder_is_refused() {
         .args(["--out", "imported"])
         .status(1)
         .stderr_has("already exists")
+        .run();
+}
+
+#[test]
+fn artifact_outputs_reach_the_artifacts_that_read_them() {
+    let out = import("artifact-outputs");
+    let spoke = out.read("imported/templates/spoke.json.tera");
+    assert!(
+        spoke.contains("reference(resourceId(parameters('rg_network_name'), 'Microsoft.Resources/deployments', 'bp-outputs-hub'), '2021-04-01').outputs.vnetId.value"),
+        "{spoke}"
+    );
+    let manifest = out.read("imported/blueprint.yaml");
+    assert!(
+        manifest.contains("- name: spoke") && manifest.contains("dependsOn:\n  - hub"),
+        "the spoke is deployed after the hub though its dependsOn does not say so: {manifest}"
+    );
+
+    let (_, _, resources) = round_trip("artifact-outputs", "artifact-outputs");
+    let nsg = resources
+        .iter()
+        .find(|r| r["name"] == "nsg-spoke")
+        .expect("the spoke's network security group");
+    let vnet = resources
+        .iter()
+        .find(|r| r["name"] == "vnet-hub")
+        .expect("the hub's virtual network");
+    assert_eq!(nsg["tags"]["hub"], vnet["id"]);
+    assert_eq!(nsg["tags"]["hub-prefix"], "10.1.0.0/16");
+}
+
+#[test]
+fn an_output_no_artifact_declares_is_an_error_naming_the_artifact() {
+    let t = Test::new();
+    let src = t.path().join("export");
+    std::fs::create_dir_all(src.join("artifacts")).unwrap();
+    let from = sample("artifact-outputs");
+    std::fs::copy(from.join("blueprint.json"), src.join("blueprint.json")).unwrap();
+    std::fs::copy(
+        from.join("artifacts/hub.json"),
+        src.join("artifacts/hub.json"),
+    )
+    .unwrap();
+    let spoke = std::fs::read_to_string(from.join("artifacts/spoke.json"))
+        .unwrap()
+        .replace("outputs.vnetId", "outputs.vnetName");
+    std::fs::write(src.join("artifacts/spoke.json"), spoke).unwrap();
+    t.args(["blueprint", "import", "--azure-blueprint", "export", "--out", "imported"])
+        .status(4)
+        .stderr_has("artifact `spoke` at $.properties.parameters.hubId.value: artifacts('hub').outputs.vnetName: the template of artifact `hub` declares no output `vnetName`")
+        .run();
+}
+
+/// Two folders hold the same files with the same bytes; else the first difference, readably.
+fn same_tree(a: &Path, b: &Path, what: &str) {
+    let (ta, tb) = (tree(a), tree(b));
+    let names = |t: &[(String, Vec<u8>)]| t.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+    assert_eq!(names(&ta), names(&tb), "{what}: different files");
+    for ((n, x), (_, y)) in ta.iter().zip(&tb) {
+        let (x, y) = (String::from_utf8_lossy(x), String::from_utf8_lossy(y));
+        if let Some((i, (lx, ly))) = x
+            .lines()
+            .zip(y.lines())
+            .enumerate()
+            .find(|(_, (lx, ly))| lx != ly)
+        {
+            panic!("{what}: {n} differs at line {}:\n  {lx}\n  {ly}", i + 1);
+        }
+        assert_eq!(x, y, "{what}: {n} differs in length");
+    }
+}
+
+/// Put a Microsoft sample into the local cloud over the Microsoft.Blueprint API, as Azure held it: the
+/// definition, each artifact under its file's name, and a published version.
+fn put_sample(
+    rt: &tokio::runtime::Runtime,
+    client: &trustprint::arm::ArmClient,
+    scope: &str,
+    sample_name: &str,
+) -> String {
+    let api = trustprint::blueprint::azure::API_VERSION;
+    let read = |p: &Path| -> Value {
+        let text = std::fs::read_to_string(p).unwrap();
+        serde_json::from_str(text.trim_start_matches('\u{feff}')).unwrap()
+    };
+    let dir = sample(sample_name);
+    let definition = read(&dir.join("blueprint.json"));
+    // Azure names it as the export does: its `name`, else the folder's.
+    let bp_name = definition["name"]
+        .as_str()
+        .unwrap_or(sample_name)
+        .to_string();
+    let bp = format!("{scope}/providers/Microsoft.Blueprint/blueprints/{bp_name}");
+    rt.block_on(client.put_resource(
+        &bp,
+        api,
+        &serde_json::json!({"properties": definition["properties"]}),
+    ))
+    .unwrap();
+    for f in crate::harness::walk(&dir) {
+        let Some(stem) = f
+            .strip_prefix("artifact.")
+            .or_else(|| f.strip_prefix("artifacts/"))
+            .and_then(|s| s.strip_suffix(".json"))
+        else {
+            continue;
+        };
+        let a = read(&dir.join(&f));
+        let name = a["name"].as_str().unwrap_or(stem).to_string();
+        rt.block_on(client.put_resource(
+            &format!("{bp}/artifacts/{name}"),
+            api,
+            &serde_json::json!({"kind": a["kind"], "properties": a["properties"]}),
+        ))
+        .unwrap();
+    }
+    rt.block_on(client.put_resource(
+        &format!("{bp}/versions/1.0"),
+        api,
+        &serde_json::json!({"properties": {"changeNotes": "as published"}}),
+    ))
+    .unwrap();
+    bp_name
+}
+
+#[test]
+fn a_blueprint_read_from_azure_imports_as_its_export_does() {
+    let (rt, server) = crate::deploy::start_cloud(trustprint::cloud::Config::default());
+    let url = server.url().to_string();
+    let client = crate::deploy::local_client(&url);
+    let sub = "/subscriptions/c0c0c0c0-1111-4222-8333-444444444444";
+    for name in ["two-resource-groups-with-rbac", "ukofficial_governance"] {
+        let bp_name = put_sample(&rt, &client, sub, name);
+        let folder = import(name);
+        let azure = Test::new()
+            .args([
+                "blueprint",
+                "import",
+                "--from-azure",
+                &bp_name,
+                "--scope",
+                sub,
+                "--cloud-url",
+                &url,
+            ])
+            .args(["--out", "imported"])
+            .stdout_has("Imported ")
+            .stderr_has("published version 1.0")
+            .run();
+        same_tree(&azure.path("imported"), &folder.path("imported"), name);
+        // The definition is kept on disk: importing the written export again gives the same blueprint.
+        let again = Test::in_dir(azure.dir)
+            .args([
+                "blueprint",
+                "import",
+                "--azure-blueprint",
+                "imported.azure-export",
+                "--out",
+                "again",
+            ])
+            .run();
+        same_tree(&again.path("again"), &folder.path("imported"), name);
+    }
+    // The published version is frozen: publishing it again is refused, as Azure does.
+    let err = rt
+        .block_on(client.put_resource(
+            &format!(
+                "{sub}/providers/Microsoft.Blueprint/blueprints/UKOFFICIAL_Governance/versions/1.0"
+            ),
+            trustprint::blueprint::azure::API_VERSION,
+            &serde_json::json!({}),
+        ))
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("PublishedBlueprintVersionExists"),
+        "{err}"
+    );
+    // An unknown blueprint is an error naming it and its scope.
+    Test::new()
+        .args([
+            "blueprint",
+            "import",
+            "--from-azure",
+            "nope",
+            "--scope",
+            sub,
+            "--cloud-url",
+            &url,
+        ])
+        .args(["--out", "imported"])
+        .status(4)
+        .stderr_has("no blueprint `nope` in /subscriptions/c0c0c0c0-1111-4222-8333-444444444444")
+        .run();
+    rt.block_on(server.shutdown());
+}
+
+#[test]
+fn management_groups_hold_blueprints_too() {
+    let (rt, server) = crate::deploy::start_cloud(trustprint::cloud::Config::default());
+    let url = server.url().to_string();
+    let client = crate::deploy::local_client(&url);
+    let mg = "/providers/Microsoft.Management/managementGroups/nhs-trusts";
+    put_sample(&rt, &client, mg, "101-boilerplate");
+    let list = rt
+        .block_on(client.get_resource(
+            &format!("{mg}/providers/Microsoft.Blueprint/blueprints/101-boilerplate/versions/1.0/artifacts"),
+            trustprint::blueprint::azure::API_VERSION,
+        ))
+        .unwrap()
+        .unwrap();
+    let mut names: Vec<&str> = list["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["name"].as_str())
+        .collect();
+    names.sort_unstable();
+    assert_eq!(names, ["myTemplate", "policyAssignment", "rbacAssignment"]);
+    let out = Test::new()
+        .args(["blueprint", "import", "--from-azure"])
+        .arg(format!(
+            "{mg}/providers/Microsoft.Blueprint/blueprints/101-boilerplate/versions/1.0"
+        ))
+        .args(["--cloud-url", &url, "--out", "imported"])
+        .stdout_has("Imported ")
+        .run();
+    assert!(out.read("imported/blueprint.yaml").contains("deployments:"));
+    rt.block_on(server.shutdown());
+}
+
+#[test]
+fn check_evaluates_the_initiative_the_imported_blueprint_assigned() {
+    // UK OFFICIAL and UK NHS assigns Microsoft's initiative 3937f550-...: `check` evaluates it without --policy.
+    let out = import("uknhs");
+    let bp = out.path("imported");
+    Test::in_dir(out.dir)
+        .arg("--blueprint")
+        .arg(&bp)
+        .args(["check", "--values", "imported/examples/uknhs.yaml"])
+        .stdout_has("Azure Policy: UK OFFICIAL and UK NHS")
         .run();
 }

@@ -545,9 +545,16 @@ async fn run_sample(c: &Client, i: usize, s: &Sample) -> Result<(), String> {
         .filter(|id| !type_of(id).eq_ignore_ascii_case("Microsoft.Resources/deployments"))
         .collect();
     let before = read_all(c, &made).await?;
-    deploy(c, &dep, &body).await.map_err(|e| format!("second deployment: {e}"))?;
+    deploy(c, &dep, &body)
+        .await
+        .map_err(|e| format!("second deployment: {e}"))?;
     let after = read_all(c, &made).await?;
-    if let Some((id, _)) = before.iter().zip(&after).find(|(b, a)| b != a).map(|(b, _)| b) {
+    if let Some((id, _)) = before
+        .iter()
+        .zip(&after)
+        .find(|(b, a)| b != a)
+        .map(|(b, _)| b)
+    {
         return Err(format!("deploying again changed {id}"));
     }
     Ok(())
@@ -617,7 +624,9 @@ async fn refused_as_azure_refuses(
 /// The resource type of an id: the namespace and type segments after its last `/providers/`.
 fn type_of(id: &str) -> String {
     let lower = id.to_ascii_lowercase();
-    let start = lower.rfind("/providers/").map_or(0, |i| i + "/providers/".len());
+    let start = lower
+        .rfind("/providers/")
+        .map_or(0, |i| i + "/providers/".len());
     let segs: Vec<&str> = id[start..].split('/').collect();
     let mut t = vec![segs[0]];
     t.extend(segs.iter().skip(1).step_by(2));

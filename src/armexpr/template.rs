@@ -1642,7 +1642,10 @@ mod tests {
         let given: Map<String, Value> =
             serde_json::from_value(json!({"sku": "standard_lrs", "zones": ["1", "3"]})).unwrap();
         let plan = Plan::new(&t, &given, &scope, Mode::Strict).unwrap();
-        assert_eq!(plan.parameters["sku"], "standard_lrs", "the value is kept as given");
+        assert_eq!(
+            plan.parameters["sku"], "standard_lrs",
+            "the value is kept as given"
+        );
         let bad: Map<String, Value> =
             serde_json::from_value(json!({"sku": "Premium_LRS", "zones": ["1"]})).unwrap();
         assert_eq!(

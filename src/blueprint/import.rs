@@ -18,7 +18,9 @@
 //!   or in their resource group, ordered by `dependsOn`;
 //! - Blueprint expressions → ARM expressions computing the same values at deploy time (`parameters()` of the
 //!   blueprint become the template's `bp_` parameters, `resourceGroups('x').name`/`.location` the placeholder's
-//!   expression; `resourceGroup()`, `subscription()`, `concat()` and the rest are ARM's own);
+//!   expression, `artifacts('x').outputs.y` a `reference()` of the nested deployment `bp-outputs-x` that
+//!   template artifact `x` gains to publish its outputs under a name others can compute; `resourceGroup()`,
+//!   `subscription()`, `concat()` and the rest are ARM's own);
 //! - the assignment's lock mode → `locks` in the manifest; guardrails → UK locations and the assigned
 //!   initiatives.
 
@@ -244,13 +246,40 @@ impl At<'_> {
 struct Ctx<'a> {
     params: IndexMap<String, ValueParam>,
     groups: IndexMap<String, ResourceGroup>,
+    /// Template artifacts by name (lower case), for `artifacts('x').outputs.y`.
+    artifacts: IndexMap<String, ArtifactOutputs>,
     at: At<'a>,
 }
 
-/// The deployment being built from one artifact: the ARM parameters its expressions use.
+/// Where a template artifact's outputs can be read once it is deployed.
+#[derive(Debug, Clone)]
+struct ArtifactOutputs {
+    /// The artifact's name as the blueprint writes it.
+    name: String,
+    /// Its trustprint deployment.
+    deployment: String,
+    /// The resource group placeholder it deploys into (`None`: the subscription).
+    group: Option<String>,
+    /// The outputs its template declares.
+    outputs: Vec<String>,
+}
+
+/// The name of the nested deployment that publishes a template artifact's outputs under a name other
+/// deployments can compute (trustprint's own deployment names carry a content hash).
+fn outputs_deployment(deployment: &str) -> String {
+    let mut name = format!("bp-outputs-{deployment}");
+    name.truncate(64);
+    name
+}
+
+/// The deployment being built from one artifact: the ARM parameters its expressions use and the artifacts
+/// whose outputs they read.
 #[derive(Default)]
 struct Uses {
     params: BTreeMap<String, ValueParam>,
+    outputs_of: BTreeSet<String>,
+    /// How many `artifacts(...).outputs` reads were translated (a value that adds one reads outputs).
+    output_reads: usize,
 }
 
 /// Translate an export into the files of a trustprint blueprint.
@@ -414,6 +443,7 @@ pub fn translate(export: &Export) -> Result<Translated, Error> {
     let mut ctx = Ctx {
         params,
         groups: IndexMap::new(),
+        artifacts: IndexMap::new(),
         at: bp_at,
     };
     for (placeholder, def) in bp_groups {
@@ -594,6 +624,28 @@ pub fn translate(export: &Export) -> Result<Translated, Error> {
             file: &f.file,
         });
     }
+    for a in arts.iter().filter(|a| a.kind == "template") {
+        let outputs = a
+            .props
+            .get("template")
+            .and_then(|t| t.get("outputs"))
+            .and_then(Value::as_object)
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default();
+        let entry = ArtifactOutputs {
+            name: a.name.clone(),
+            deployment: a.deployment.clone(),
+            group: a
+                .props
+                .get("resourceGroup")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            outputs,
+        };
+        ctx.artifacts
+            .insert(a.stem.to_ascii_lowercase(), entry.clone());
+        ctx.artifacts.insert(a.name.to_ascii_lowercase(), entry);
+    }
     let resolve = |dep: &str| -> Option<Vec<String>> {
         if let Some(a) = arts
             .iter()
@@ -670,12 +722,22 @@ pub fn translate(export: &Export) -> Result<Translated, Error> {
                 ))
             }
         };
-        let template = with_parameters(template, &uses, at)?;
+        let mut template = with_parameters(template, &uses, at)?;
+        if art.kind == "template" {
+            publish_outputs(&mut template, &art.deployment, scope, at)?;
+        }
         for vp in uses.params.values() {
             mapped.insert(vp.arm.clone(), vp.key.clone());
         }
         let mut depends_on: Vec<String> = Vec::new();
         let mut deps = string_list(art.props.get("dependsOn"), at, "$.properties.dependsOn")?;
+        // Reading an artifact's outputs needs it deployed first, whether or not dependsOn says so.
+        deps.extend(
+            uses.outputs_of
+                .iter()
+                .filter_map(|d| ctx.artifacts.values().find(|a| &a.deployment == d))
+                .map(|a| a.name.clone()),
+        );
         if let Some((_, rg)) = &group {
             deps.extend(rg.depends_on.iter().cloned());
         }
@@ -1264,17 +1326,10 @@ fn translate_expr(e: &Expr, ctx: &Ctx, uses: &mut Uses, path: &str) -> Result<Ex
             if let Expr::Property(inner2, outputs) = inner.as_ref() {
                 if let Expr::Call { name, args, .. } = inner2.as_ref() {
                     if name.eq_ignore_ascii_case("artifacts") && outputs.eq_ignore_ascii_case("outputs") {
-                        let a = match args.as_slice() {
-                            [Expr::Str(a)] => a.as_str(),
-                            _ => "?",
+                        let [Expr::Str(a)] = args.as_slice() else {
+                            return Err(ctx.at.err(path, "artifacts() takes one literal artifact name"));
                         };
-                        return Err(ctx.at.err(
-                            path,
-                            format!(
-                                "artifacts('{a}').outputs.{prop}: a trustprint deployment cannot yet read another \
-                                 deployment's outputs; pass the value as a parameter instead"
-                            ),
-                        ));
+                        return artifact_output(a, prop, ctx, uses, path);
                     }
                 }
             }
@@ -1313,6 +1368,238 @@ fn translate_expr(e: &Expr, ctx: &Ctx, uses: &mut Uses, path: &str) -> Result<Ex
         )),
         other => Ok(other.clone()),
     }
+}
+
+/// `artifacts('a').outputs.prop` as ARM computes it at deploy time: the output of the nested deployment that
+/// publishes artifact `a`'s outputs (see [`publish_outputs`]), read with `reference()`.
+fn artifact_output(
+    a: &str,
+    prop: &str,
+    ctx: &Ctx,
+    uses: &mut Uses,
+    path: &str,
+) -> Result<Expr, Error> {
+    let art = ctx.artifacts.get(&a.to_ascii_lowercase()).ok_or_else(|| {
+        ctx.at.err(
+            path,
+            format!(
+                "artifacts('{a}') names no template artifact of the blueprint (only a template artifact's outputs \
+                 can be imported; it has {})",
+                names_or_none(ctx.artifacts.values().map(|x| &x.name))
+            ),
+        )
+    })?;
+    let output = art
+        .outputs
+        .iter()
+        .find(|o| o.eq_ignore_ascii_case(prop))
+        .ok_or_else(|| {
+            ctx.at.err(
+                path,
+                format!(
+                    "artifacts('{a}').outputs.{prop}: the template of artifact `{}` declares no output `{prop}` (it \
+                     declares {})",
+                    art.name,
+                    names_or_none(art.outputs.iter())
+                ),
+            )
+        })?;
+    let name = Expr::Str(outputs_deployment(&art.deployment));
+    let kind = Expr::Str("Microsoft.Resources/deployments".into());
+    let id = match &art.group {
+        Some(g) => {
+            let rg = ctx
+                .groups
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(g))
+                .map(|(_, v)| v)
+                .ok_or_else(|| ctx.at.err(path, format!("artifact `{}` deploys into `{g}`, which is not a resource group placeholder", art.name)))?;
+            collect_params(&rg.name_arm, ctx, uses);
+            call("resourceId", vec![rg.name_arm.clone(), kind, name])
+        }
+        None => call("subscriptionResourceId", vec![kind, name]),
+    };
+    uses.outputs_of.insert(art.deployment.clone());
+    uses.output_reads += 1;
+    Ok(Expr::Property(
+        Box::new(Expr::Property(
+            Box::new(Expr::Property(
+                Box::new(call(
+                    "reference",
+                    vec![id, Expr::Str(DEPLOYMENTS_API.into())],
+                )),
+                "outputs".into(),
+            )),
+            output.clone(),
+        )),
+        "value".into(),
+    ))
+}
+
+/// The api-version of the nested deployments the import writes.
+const DEPLOYMENTS_API: &str = "2021-04-01";
+
+/// Add to a template artifact's template the nested deployment that publishes its outputs under the stable
+/// name [`outputs_deployment`]: its parameter carries the template's output values (evaluated in the
+/// artifact's deployment, so `reference()` in them works and orders it after what it reads), and its own
+/// outputs return them. `artifacts('x').outputs.y` elsewhere reads them (ARM's own way of reading another
+/// deployment's outputs).
+fn publish_outputs(
+    template: &mut Value,
+    deployment: &str,
+    scope: Scope,
+    at: At,
+) -> Result<(), Error> {
+    let Some(outputs) = template.get("outputs").and_then(Value::as_object).cloned() else {
+        return Ok(());
+    };
+    if outputs.is_empty() {
+        return Ok(());
+    }
+    let mut values = Map::new();
+    let mut declared = Map::new();
+    for (k, o) in &outputs {
+        let path = format!("$.properties.template.outputs.{k}");
+        if o.get("copy").is_some() {
+            return Err(at.err(
+                &path,
+                "an output with `copy` cannot be published to other artifacts yet",
+            ));
+        }
+        let value = o
+            .get("value")
+            .ok_or_else(|| at.err(&path, "an output needs a value"))?;
+        let ty = o.get("type").and_then(Value::as_str).unwrap_or("string");
+        if ty.to_ascii_lowercase().starts_with("secure") {
+            continue;
+        }
+        values.insert(k.clone(), value.clone());
+        declared.insert(
+            k.clone(),
+            json!({"type": ty, "value": format!("[parameters('outputs')['{}']]", k.replace('\'', "''"))}),
+        );
+    }
+    let mut nested = json!({
+        "type": "Microsoft.Resources/deployments",
+        "apiVersion": DEPLOYMENTS_API,
+        "name": outputs_deployment(deployment),
+        "properties": {
+            "mode": "Incremental",
+            "expressionEvaluationOptions": {"scope": "inner"},
+            "parameters": {"outputs": {"value": Value::Object(values)}},
+            "template": {
+                "$schema": schema(scope),
+                "contentVersion": "1.0.0.0",
+                "parameters": {"outputs": {"type": "object"}},
+                "resources": [],
+                "outputs": Value::Object(declared),
+            },
+        },
+    });
+    if scope == Scope::Subscription {
+        nested["location"] = json!("[deployment().location]");
+    }
+    match template.get_mut("resources") {
+        Some(Value::Array(r)) => r.push(nested),
+        _ => template["resources"] = json!([nested]),
+    }
+    Ok(())
+}
+
+/// Replace `parameters('name')` in every expression of a template's resources and outputs by `with`: a
+/// template artifact's parameter whose value reads another artifact's outputs (ARM allows `reference()` there,
+/// not in a parameter's default value).
+fn substitute_parameter(
+    template: &mut Value,
+    name: &str,
+    with: &Expr,
+    at: At,
+    path: &str,
+) -> Result<(), Error> {
+    fn walk(v: &mut Value, name: &str, with: &Expr) {
+        match v {
+            Value::String(s) => {
+                let Template::Expression(inner) = armexpr::classify(s) else {
+                    return;
+                };
+                let Ok(e) = armexpr::parse(inner) else {
+                    return;
+                };
+                let (e, changed) = replace(&e, name, with);
+                if changed {
+                    *s = format!("[{}]", print(&e));
+                }
+            }
+            Value::Array(a) => a.iter_mut().for_each(|x| walk(x, name, with)),
+            Value::Object(o) => o.values_mut().for_each(|x| walk(x, name, with)),
+            _ => {}
+        }
+    }
+    fn replace(e: &Expr, name: &str, with: &Expr) -> (Expr, bool) {
+        match e {
+            Expr::Call { name: f, args, .. }
+                if f.eq_ignore_ascii_case("parameters")
+                    && matches!(args.as_slice(), [Expr::Str(p)] if p.eq_ignore_ascii_case(name)) =>
+            {
+                (with.clone(), true)
+            }
+            Expr::Call {
+                name: f,
+                args,
+                position,
+            } => {
+                let mut changed = false;
+                let args = args
+                    .iter()
+                    .map(|a| {
+                        let (a, c) = replace(a, name, with);
+                        changed |= c;
+                        a
+                    })
+                    .collect();
+                (
+                    Expr::Call {
+                        name: f.clone(),
+                        args,
+                        position: *position,
+                    },
+                    changed,
+                )
+            }
+            Expr::Property(a, p) => {
+                let (a, c) = replace(a, name, with);
+                (Expr::Property(Box::new(a), p.clone()), c)
+            }
+            Expr::Index(a, b) => {
+                let (a, c1) = replace(a, name, with);
+                let (b, c2) = replace(b, name, with);
+                (Expr::Index(Box::new(a), Box::new(b)), c1 || c2)
+            }
+            other => (other.clone(), false),
+        }
+    }
+    if let Some(vars) = template.get("variables") {
+        let mut probe = vars.clone();
+        walk(&mut probe, name, &Expr::Null);
+        if &probe != vars {
+            return Err(at.err(
+                path,
+                format!("reads another artifact's outputs, and the template uses parameter `{name}` in its variables, where ARM allows no reference(); use it in resources or outputs"),
+            ));
+        }
+    }
+    for key in ["resources", "outputs"] {
+        if let Some(v) = template.get_mut(key) {
+            walk(v, name, with);
+        }
+    }
+    if let Some(ps) = template
+        .get_mut("parameters")
+        .and_then(Value::as_object_mut)
+    {
+        ps.remove(name);
+    }
+    Ok(())
 }
 
 /// The ARM parameters an already-translated expression reads.
@@ -1642,8 +1929,25 @@ fn template_artifact(
                 }
             }
         }
+        let before = uses.output_reads;
         let t = translate_value(value, ctx, uses, &format!("{path}.value"))?;
-        template["parameters"][k]["defaultValue"] = t;
+        if uses.output_reads == before {
+            template["parameters"][k]["defaultValue"] = t;
+            continue;
+        }
+        // It reads another artifact's outputs: `reference()`, which ARM refuses in a default value, so the
+        // expression takes the parameter's place in the template.
+        let expr = match t.as_str().map(armexpr::classify) {
+            Some(Template::Expression(inner)) => armexpr::parse(inner).ok(),
+            _ => None,
+        }
+        .ok_or_else(|| {
+            ctx.at.err(
+                &format!("{path}.value"),
+                "reads another artifact's outputs inside an array or object; write the whole value as one expression",
+            )
+        })?;
+        substitute_parameter(&mut template, k, &expr, ctx.at, &format!("{path}.value"))?;
     }
     let art_key = snake(artifact);
     for (k, def) in &declared {

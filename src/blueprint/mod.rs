@@ -4,6 +4,7 @@
 //! Contract: [`open`] returns a [`Blueprint`] whose manifest is valid and whose every deployment template exists
 //! inside one of the blueprint's template roots (no `..`, no absolute paths, no symlinks out).
 
+pub mod azure;
 mod error;
 mod git;
 pub mod import;

@@ -64,11 +64,32 @@ pub(super) fn check(args: &CheckArgs, global: &Global) -> Result<(), Error> {
     let inputs = global.inputs(&args.values)?;
     let checked = crate::run::check_trust(&inputs)?;
     let ctx = checked.loaded.values.static_context();
-    let policies = crate::policy::check_rendered(&checked.rendered, &ctx, &args.policy)?;
+    let mut names = args.policy.clone();
+    // A blueprint is held to the initiatives its manifest names (an imported Azure Blueprint: those it
+    // assigned); the ones trustprint ships are evaluated without --policy.
+    let held: &[String] = checked
+        .loaded
+        .blueprint
+        .manifest
+        .guardrails
+        .as_ref()
+        .map_or(&[], |g| &g.initiatives);
+    for id in held {
+        let guid = id.rsplit('/').next().unwrap_or(id);
+        for (short, _) in crate::policy::data::INITIATIVES.iter() {
+            let shipped = crate::policy::Library::initiative_json(short)
+                .and_then(|j| j["name"].as_str().map(|n| n.eq_ignore_ascii_case(guid)))
+                .unwrap_or(false);
+            if shipped && !names.iter().any(|n| n.eq_ignore_ascii_case(short)) {
+                names.push((*short).to_string());
+            }
+        }
+    }
+    let policies = crate::policy::check_rendered(&checked.rendered, &ctx, &names)?;
     let report = checked.report;
     let mut value = rendered_json(&checked.rendered);
     value["check"] = json!(report);
-    if !args.policy.is_empty() {
+    if !names.is_empty() {
         value["policy"] = json!(policies);
     }
     // The report is the result whether or not it passes; a violation also sets the exit code (3).

@@ -7,9 +7,9 @@
 use super::errors::ArmError;
 use flate2::read::GzDecoder;
 use indexmap::IndexMap;
+use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
-use serde_json::Value;
 use std::sync::OnceLock;
 
 /// Azure public regions: (name, display name).
@@ -684,7 +684,9 @@ mod tests {
             .iter()
             .any(|t| t["resourceType"] == "vaults/secrets"));
         assert_eq!(
-            provider_registration("Contoso.Nothing", None).unwrap_err().code,
+            provider_registration("Contoso.Nothing", None)
+                .unwrap_err()
+                .code,
             "InvalidResourceNamespace"
         );
         assert_eq!(

@@ -32,6 +32,7 @@
 #![allow(clippy::result_large_err)]
 
 mod auth;
+mod blueprints;
 pub mod catalog;
 mod deny;
 mod deploy;

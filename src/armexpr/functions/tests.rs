@@ -899,7 +899,10 @@ fn providers_is_answered_by_the_context_and_unknown_before_deployment() {
     let v = Evaluator::new(&ManagementGroupCtx, &s)
         .eval_str("[providers('Microsoft.Storage', 'storageAccounts')]")
         .unwrap();
-    assert_eq!(v, json!({"asked": ["Microsoft.Storage", "storageAccounts"]}));
+    assert_eq!(
+        v,
+        json!({"asked": ["Microsoft.Storage", "storageAccounts"]})
+    );
     assert!(eval("[providers('Microsoft.Storage')]")
         .unwrap_err()
         .is_not_yet_known());

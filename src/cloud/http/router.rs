@@ -282,7 +282,8 @@ async fn route(st: &Arc<AppState>, req: &Req) -> Result<Response, ArmError> {
             "id": format!("/tenants/{t}"), "tenantId": t, "displayName": "trustprint local cloud", "tenantCategory": "Home"
         }]})));
     }
-    // Management group scope: deployment stacks here; Azure Policy's tenant and management group routes below.
+    // Management group scope: deployment stacks, Microsoft.Blueprint, then Azure Policy's tenant and
+    // management group routes.
     if req.is(0, "providers")
         && req.is(1, "microsoft.management")
         && req.is(2, "managementgroups")
@@ -294,6 +295,15 @@ async fn route(st: &Arc<AppState>, req: &Req) -> Result<Response, ArmError> {
             mg: req.seg(3).to_string(),
         };
         return crate::cloud::stacks::route(st, req, scope, 7).await;
+    }
+    if req.is(0, "providers")
+        && req.is(1, "microsoft.management")
+        && req.is(2, "managementgroups")
+        && req.is(4, "providers")
+        && req.is(5, "microsoft.blueprint")
+    {
+        let scope = crate::cloud::blueprints::BlueprintScope::management_group(req.seg(3));
+        return crate::cloud::blueprints::route(st, req, &scope, 6);
     }
     if req.is(0, "providers") {
         return crate::cloud::policy::route_tenant(st, req).await;
@@ -361,6 +371,10 @@ async fn route(st: &Arc<AppState>, req: &Req) -> Result<Response, ArmError> {
         {
             return crate::cloud::deny::activity_log(st, req, &sub);
         }
+    }
+    if req.is(2, "providers") && req.is(3, "microsoft.blueprint") {
+        let scope = crate::cloud::blueprints::BlueprintScope::subscription(&sub);
+        return crate::cloud::blueprints::route(st, req, &scope, 4);
     }
     // The specs also route deployment operations without `providers/Microsoft.Resources`.
     if req.is(2, "deployments") {
