@@ -1622,6 +1622,37 @@ mod deployments {
         let d = c.deploy(Some("rg-int"), "cut", json!({"properties": {"mode": "Incremental", "template": storage_template(&["stcut"], "TLS1_2")}})).await;
         assert_eq!(d.body["properties"]["provisioningState"], "Succeeded");
     }
+
+    /// Local clouds of several processes share one state folder (stamps started at once each run an embedded
+    /// one): a server that starts while another is deploying leaves that deployment running, and it succeeds.
+    /// Recovery is for a folder no live server holds (the test above).
+    #[tokio::test]
+    async fn a_second_server_on_the_same_state_leaves_the_firsts_deployment_running() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config {
+            state_dir: Some(dir.path().to_path_buf()),
+            lro: Duration::from_millis(600),
+            ..Config::default()
+        };
+        let c = Cloud::start(config.clone()).await;
+        c.rg("rg-two", "uksouth").await;
+        let r = c.put(&dep_path(Some("rg-two"), "live"), json!({"properties": {"mode": "Incremental", "template": storage_template(&["stlive"], "TLS1_2")}})).await;
+        assert_eq!(r.status, StatusCode::CREATED);
+        let second = Server::start(config).await.unwrap();
+        let running = c.get(&dep_path(Some("rg-two"), "live")).await;
+        assert_ne!(
+            running.body["properties"]["provisioningState"], "Failed",
+            "the second server failed the first's deployment: {}",
+            running.body
+        );
+        let done = c.wait_deployment(&r).await;
+        assert_eq!(
+            done.body["properties"]["provisioningState"], "Succeeded",
+            "{}",
+            done.body
+        );
+        second.shutdown().await;
+    }
 }
 
 mod secrets {

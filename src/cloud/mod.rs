@@ -209,6 +209,47 @@ pub(crate) struct AppState {
     stopping: std::sync::atomic::AtomicBool,
 }
 
+/// A running server's mark in its state folder: a shared advisory lock on `serving.lock`, held for the
+/// server's life and released by the OS however the process ends. Local clouds of several processes share one
+/// state folder (stamps started at once each run an embedded one); only a server that finds no other alive
+/// (it gets the lock exclusively) recovers interrupted work, so a newcomer never fails the deployments another
+/// live server is running.
+struct Presence {
+    _file: std::fs::File,
+}
+
+impl Presence {
+    /// Join the servers of `dir`; `true` when none other is alive, in which case `recover` runs first, while the
+    /// lock is still exclusive (so no other server starts deploying meanwhile).
+    fn join(
+        dir: &std::path::Path,
+        recover: impl FnOnce() -> Result<(), Error>,
+    ) -> Result<Self, Error> {
+        let path = dir.join("serving.lock");
+        let io = |source| Error::StateDir {
+            path: path.clone(),
+            source,
+        };
+        let mut open = std::fs::OpenOptions::new();
+        open.read(true).write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
+        let file = open.open(&path).map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => {
+                let recovered = recover();
+                file.unlock().map_err(io)?;
+                recovered?;
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {}
+            Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+        }
+        // Waits while a newcomer recovers under the exclusive lock.
+        file.lock_shared().map_err(io)?;
+        Ok(Presence { _file: file })
+    }
+}
+
 impl AppState {
     /// `http(s)://127.0.0.1:PORT`, no trailing slash.
     pub fn base_url(&self) -> &str {
@@ -306,7 +347,13 @@ pub fn certificate_names(config: &Config) -> Vec<String> {
 }
 
 /// The files of a state folder that hold state (the CA's key is checked, not changed: see [`tls`]).
-const STATE_FILES: [&str; 4] = ["state.db", "state.db-wal", "state.db-shm", "ca.pem"];
+const STATE_FILES: [&str; 5] = [
+    "state.db",
+    "state.db-wal",
+    "state.db-shm",
+    "ca.pem",
+    "serving.lock",
+];
 // `state.key` is checked like the CA key: created 0600, refused when others can read it.
 
 /// Create the state folder if needed and make it private whatever the umask: the folder 0700, its state
@@ -366,8 +413,9 @@ pub struct Server;
 impl Server {
     /// Bind, open (or create) the state, recover interrupted work, and serve in the background.
     ///
-    /// Recovery: deployments found Accepted or Running (the server stopped or was killed mid-deployment) are
-    /// marked Failed with code `DeploymentInterrupted`; each resource they had written is complete, because
+    /// Recovery, only when no other server of the same state folder is alive ([`Presence`]): deployments found
+    /// Accepted or Running (the server stopped or was killed mid-deployment) are marked Failed with code
+    /// `DeploymentInterrupted`; each resource they had written is complete, because
     /// every resource write is one transaction. Interrupted resource group deletes are completed.
     pub async fn start(config: Config) -> Result<RunningServer, Error> {
         check_exposure(&config)?;
@@ -415,17 +463,25 @@ impl Server {
                 Ok(())
             })
             .map_err(recovery)?;
-        deploy::recover(&state).map_err(recovery)?;
-        stacks::recover(&state).map_err(recovery)?;
-        for (sub, rg) in state.store.rgs_being_deleted().map_err(recovery)? {
-            state.store.delete_rg_cascade(&sub, &rg).map_err(recovery)?;
-        }
-        for op in state.store.running_operations().map_err(recovery)? {
-            if op.kind == "rg-delete" {
-                http::finish_operation(&state, &op.id, "Succeeded", 200, None).map_err(recovery)?;
+        let recover = || -> Result<(), Error> {
+            deploy::recover(&state).map_err(recovery)?;
+            stacks::recover(&state).map_err(recovery)?;
+            for (sub, rg) in state.store.rgs_being_deleted().map_err(recovery)? {
+                state.store.delete_rg_cascade(&sub, &rg).map_err(recovery)?;
             }
-        }
-
+            for op in state.store.running_operations().map_err(recovery)? {
+                if op.kind == "rg-delete" {
+                    http::finish_operation(&state, &op.id, "Succeeded", 200, None)
+                        .map_err(recovery)?;
+                }
+            }
+            Ok(())
+        };
+        let presence = match state.config.state_dir.as_deref() {
+            Some(dir) => Some(Presence::join(dir, recover)?),
+            // Memory holds nothing interrupted.
+            None => None,
+        };
         let app = axum::Router::new()
             .fallback(http::dispatch)
             .with_state(Arc::clone(&state));
@@ -443,6 +499,7 @@ impl Server {
                 task: Some(task),
                 state,
                 ca_pem: Some(ca_pem),
+                _presence: presence,
             });
         } else {
             None
@@ -461,6 +518,7 @@ impl Server {
             task: Some(task),
             state,
             ca_pem,
+            _presence: presence,
         })
     }
 }
@@ -473,6 +531,8 @@ pub struct RunningServer {
     task: Option<tokio::task::JoinHandle<()>>,
     state: Arc<AppState>,
     ca_pem: Option<String>,
+    /// This server's shared lock on `serving.lock` in the state folder, held while it runs (see [`Presence`]).
+    _presence: Option<Presence>,
 }
 
 impl RunningServer {
