@@ -366,6 +366,7 @@ mod tests {
                 .collect(),
             depends_on: vec![],
             hash: "sha256:0123456789abcdef".into(),
+            stack: None,
         }
     }
 
