@@ -46,7 +46,7 @@ mod tls;
 
 pub use auth::{Delegation, Identity, SubscriptionTenant};
 pub use errors::ArmError;
-pub use rbac::{Role, RoleAssignment};
+pub use rbac::{object_id, Role, RoleAssignment};
 pub use realism::{Bucket, ThrottleLimits};
 pub use storage::{blob_endpoint, storage_account_key, BLOB_ENDPOINT_ENV};
 

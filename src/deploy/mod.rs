@@ -31,6 +31,7 @@ pub mod apply;
 pub mod critical;
 pub mod destroy;
 pub mod plan;
+pub mod stack;
 pub mod target;
 
 use crate::arm::DeploymentScope;
