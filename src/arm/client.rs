@@ -12,9 +12,9 @@
 use super::auth::{Credential, TokenCache, TokenPool};
 use super::error::{Error, ErrorDetail, Result};
 use super::models::{
-    ActionOnUnmanage, Deployment, DeploymentOperation, DeploymentRequest, DeploymentScope,
-    DeploymentStack, Page, ProvisioningState, ResourceGroup, StackRequest, Subscription,
-    Validation, WhatIfResult,
+    ActionOnUnmanage, ActivityEvent, Deployment, DeploymentOperation, DeploymentRequest,
+    DeploymentScope, DeploymentStack, Page, ProvisioningState, ResourceGroup, StackRequest,
+    Subscription, Validation, WhatIfResult,
 };
 use super::poll::{self, Monitor, PollOptions, PollState};
 use super::request::{self, ArmRequest, Method};
@@ -1149,6 +1149,16 @@ impl ArmClient {
         let raw = expect_success(&op, raw)?;
         self.wait(&op.name(), monitor_of(&raw)).await?;
         Ok(())
+    }
+
+    /// The failed requests of a subscription since `from` (RFC 3339), from its activity log.
+    pub async fn failed_activity(
+        &self,
+        subscription_id: &str,
+        from: &str,
+    ) -> Result<Vec<ActivityEvent>> {
+        let req = request::list_failed_activity(&self.inner.endpoint, subscription_id, from)?;
+        self.list_all(req).await
     }
 
     /// The object id (`oid`) of the identity this client acts as, read from its access token when the

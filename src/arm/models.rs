@@ -728,3 +728,55 @@ impl<'de> Deserialize<'de> for DeploymentStack {
         })
     }
 }
+
+/// One event of the activity log, as far as trustprint reads it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ActivityEvent {
+    /// When (RFC 3339).
+    pub event_timestamp: String,
+    /// Who: the caller's object id (or user principal name).
+    pub caller: String,
+    /// The operation (`Microsoft.RecoveryServices/vaults/delete`).
+    pub operation: String,
+    /// The resource the request was for.
+    pub resource_id: String,
+    /// `Succeeded`, `Failed`, ...
+    pub status: String,
+    /// `Forbidden`, ...
+    pub sub_status: String,
+    /// The error code of a failed request, when the event carries one
+    /// (`DenyAssignmentAuthorizationFailed`).
+    pub error_code: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for ActivityEvent {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = Value::deserialize(d)?;
+        let text = |p: &str| {
+            v.pointer(p)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        // The error is a JSON document inside a string (`properties.statusMessage`).
+        let error_code = v
+            .pointer("/properties/statusMessage")
+            .and_then(Value::as_str)
+            .and_then(|m| serde_json::from_str::<Value>(m).ok())
+            .and_then(|m| {
+                m.pointer("/error/code")
+                    .or_else(|| m.pointer("/code"))
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            });
+        Ok(ActivityEvent {
+            event_timestamp: text("/eventTimestamp"),
+            caller: text("/caller"),
+            operation: text("/operationName/value"),
+            resource_id: text("/resourceId"),
+            status: text("/status/value"),
+            sub_status: text("/subStatus/value"),
+            error_code,
+        })
+    }
+}

@@ -328,6 +328,37 @@ pub(crate) fn stack_json(req: &StackRequest) -> Value {
     body
 }
 
+/// The api-version of the activity log (`Microsoft.Insights/eventtypes/management/values`).
+pub const ACTIVITY_LOG_API_VERSION: &str = "2015-04-01";
+
+/// `GET /subscriptions/{s}/providers/Microsoft.Insights/eventtypes/management/values?$filter=eventTimestamp
+/// ge '{from}' and status eq 'Failed'`: the failed requests of a subscription since `from` (RFC 3339).
+pub fn list_failed_activity(
+    endpoint: &Url,
+    subscription_id: &str,
+    from: &str,
+) -> Result<ArmRequest> {
+    let mut url = arm_url(
+        endpoint,
+        &format!(
+            "/subscriptions/{subscription_id}/providers/Microsoft.Insights/eventtypes/management/values"
+        ),
+        ACTIVITY_LOG_API_VERSION,
+    )?;
+    url.query_pairs_mut().append_pair(
+        "$filter",
+        &format!(
+            "eventTimestamp ge '{}' and status eq 'Failed'",
+            from.replace('\'', "")
+        ),
+    );
+    Ok(ArmRequest {
+        method: Method::Get,
+        url,
+        body: None,
+    })
+}
+
 /// `$filter` for listing resource groups by one tag.
 pub fn tag_filter(name: &str, value: &str) -> String {
     // OData string literals escape a quote by doubling it.
@@ -400,6 +431,18 @@ mod tests {
                     "bypassStackOutOfSyncError": true
                 }
             })
+        );
+    }
+
+    #[test]
+    fn the_activity_log_is_read_from_a_time_on_failed_requests_only() {
+        let endpoint = Url::parse("https://management.azure.com").unwrap();
+        let r = list_failed_activity(&endpoint, "s", "2026-12-04T00:00:00Z").unwrap();
+        assert_eq!(
+            r.url.as_str(),
+            "https://management.azure.com/subscriptions/s/providers/Microsoft.Insights/eventtypes/management/\
+             values?api-version=2015-04-01&%24filter=eventTimestamp+ge+%272026-12-04T00%3A00%3A00Z%27+and+\
+             status+eq+%27Failed%27"
         );
     }
 
