@@ -2091,3 +2091,4 @@ mod exemplar {
 }
 
 mod hardening;
+mod stacks;

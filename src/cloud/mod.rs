@@ -18,7 +18,9 @@
 //! Layout: `http` (the handlers' toolkit; `http::router` is the front door and routes to the handlers of
 //! subscriptions, groups, tags and generic resources; `http::resources` is the write path requests and
 //! deployments share), `deploy` (`handlers` for deployments' HTTP API, `engine` runs them on
-//! [`crate::armexpr`], `whatif`, `secrets`), `auth` (tokens), `rbac` (roles), `store` (SQLite), `catalog`
+//! [`crate::armexpr`], `whatif`, `secrets`), `stacks` (deployment stacks, run on the engine), `deny` (their
+//! deny assignments and the activity log of refused requests), `auth` (tokens), `rbac` (roles), `store`
+//! (SQLite), `catalog`
 //! (regions and resource types), `policy` (Allowed locations), `realism` (latency, throttling, faults), `tls`
 //! (local CA). ARM's wire shapes (error body, provisioning states) come from [`crate::protocol`], shared with
 //! the client. Nothing here imports the tool's stages (run, deploy, fleet, cli, record, render, check, cost,
@@ -30,6 +32,7 @@
 
 mod auth;
 pub mod catalog;
+mod deny;
 mod deploy;
 mod errors;
 mod http;
@@ -40,6 +43,7 @@ pub(crate) mod providers;
 mod rbac;
 mod realism;
 mod sealed;
+mod stacks;
 mod storage;
 mod store;
 mod tls;
@@ -380,7 +384,16 @@ impl Server {
             stopping: std::sync::atomic::AtomicBool::new(false),
             config,
         });
+        state
+            .store
+            .tx(|tx| {
+                tx.execute_batch(stacks::SCHEMA)?;
+                tx.execute_batch(deny::SCHEMA)?;
+                Ok(())
+            })
+            .map_err(recovery)?;
         deploy::recover(&state).map_err(recovery)?;
+        stacks::recover(&state).map_err(recovery)?;
         for (sub, rg) in state.store.rgs_being_deleted().map_err(recovery)? {
             state.store.delete_rg_cascade(&sub, &rg).map_err(recovery)?;
         }

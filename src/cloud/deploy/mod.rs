@@ -16,7 +16,9 @@ mod secrets;
 mod whatif;
 
 pub use engine::recover;
+pub(crate) use engine::run;
 pub use handlers::route;
+pub(crate) use handlers::{submit, validate_request};
 
 use super::catalog;
 use super::errors::ArmError;
