@@ -173,7 +173,7 @@ fn an_upgrade_dropping_resources_deletes_or_detaches_them_as_each_stack_says_and
         assert_eq!(l["blueprint"]["version"], "1.1.0");
         let mut deleted = strings(&recorded(&l, "network")["deleted"]);
         deleted.sort();
-        let mut expected = vec![route_table.clone(), flow_logs.clone()];
+        let mut expected = [route_table.clone(), flow_logs.clone()];
         expected.sort();
         assert_eq!(
             deleted

@@ -580,6 +580,7 @@ pub fn validate(
         }
     }
     let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+    let operation = regex::Regex::new(r"^[A-Za-z0-9.*]+(/[A-Za-z0-9.*_-]+)+$").ok();
     for (i, d) in m.deployments.iter().enumerate() {
         let dpath = |k: &'static str| [Seg::Key("deployments"), Seg::Index(i), Seg::Key(k)];
         if let Some(first) = seen.insert(d.name.as_str(), i) {
@@ -758,9 +759,8 @@ pub fn validate(
                     .expected(format!("at most {MAX_EXCLUDED_ACTIONS} (Azure's limit)")),
                 );
             }
-            let action = regex::Regex::new(r"^[A-Za-z0-9.*]+(/[A-Za-z0-9.*_-]+)+$").ok();
             for (j, a) in deny.excluded_actions.iter().enumerate() {
-                if action.as_ref().is_some_and(|re| !re.is_match(a)) {
+                if operation.as_ref().is_some_and(|re| !re.is_match(a)) {
                     let mut path = spath("excludedActions");
                     path.push(Seg::Index(j));
                     out.push(
