@@ -770,6 +770,49 @@ mod tests {
     }
 
     #[test]
+    fn a_stack_shows_its_deny_mode_what_it_deletes_and_what_it_detaches() {
+        let mut p = plan_with(json!([
+            {"resourceId": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/routeTables/rt", "changeType": "Delete"},
+            {"resourceId": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/st", "changeType": "Ignore"}
+        ]));
+        p.deployments[0].stack = Some(StackPlan {
+            name: "trustprint-security".into(),
+            exists: true,
+            deny_mode: crate::model::DenyMode::DenyWriteAndDelete,
+            settings_change: false,
+            detach: vec![
+                "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/st".into(),
+            ],
+        });
+        p.summary = Summary {
+            delete: 1,
+            ignore: 1,
+            detach: 1,
+            ..Summary::default()
+        };
+        assert!(p.has_changes());
+        assert_eq!(
+            p.render_text(false),
+            "security (resource group rg) as stack trustprint-security, deny settings denyWriteAndDelete\n  \
+             - Microsoft.Network/routeTables/rt [Delete]\n  \
+             * Microsoft.Storage/storageAccounts/st [Ignore]\n  \
+             / Microsoft.Storage/storageAccounts/st [Detach]\n\n\
+             Plan: 0 to create, 0 to modify, 1 to delete, 0 unchanged, 1 to detach, 1 ignored\n"
+        );
+        // A stack that exists with the same settings and nothing to unmanage changes nothing by itself.
+        let mut quiet = plan_with(json!([
+            {"resourceId": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/routeTables/rt", "changeType": "NoChange"}
+        ]));
+        quiet.deployments[0].stack = Some(StackPlan {
+            detach: vec![],
+            ..p.deployments[0].stack.clone().unwrap()
+        });
+        assert!(!quiet.has_changes());
+        quiet.deployments[0].stack.as_mut().unwrap().exists = false;
+        assert!(quiet.has_changes(), "a new stack is a change");
+    }
+
+    #[test]
     fn a_changed_input_makes_the_plan_stale() {
         let a = plan_with(json!([])).inputs;
         let mut b = a.clone();
