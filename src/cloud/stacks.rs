@@ -33,6 +33,11 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Instant;
 
+mod whatif;
+
+pub use whatif::route as whatif_route;
+pub(crate) use whatif::SCHEMA as WHATIF_SCHEMA;
+
 /// The stacks table (created at startup, kept in the state database).
 pub(crate) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS deployment_stacks (
@@ -1063,6 +1068,20 @@ fn failed_refs(f: &[(String, Value)]) -> Value {
             .map(|(i, e)| json!({"id": i, "error": e}))
             .collect(),
     )
+}
+
+/// A managed resource's current body (a resource group's, or a resource's with secrets redacted).
+fn current_body(st: &AppState, id: &str) -> Option<Value> {
+    let segs: Vec<&str> = id.split('/').filter(|s| !s.is_empty()).collect();
+    match kind_of(id) {
+        Kind::ResourceGroup => st
+            .store
+            .get_rg(segs[1], segs[3])
+            .ok()
+            .flatten()
+            .map(|(b, _)| b),
+        _ => st.store.get_resource(id).ok().flatten().map(http::redact),
+    }
 }
 
 fn within(scope: &str, id: &str) -> bool {

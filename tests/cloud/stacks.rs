@@ -716,3 +716,125 @@ async fn validate_checks_the_stack_and_its_template_without_deploying() {
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(r.body["error"]["code"], "InvalidTemplate");
 }
+
+#[tokio::test]
+async fn a_stack_what_if_predicts_creates_modifies_and_what_an_update_would_delete_or_detach() {
+    let c = Cloud::default().await;
+    c.rg("rg-wi", "uksouth").await;
+    let stack = stack_path(Some("rg-wi"), "estate");
+    c.stack(
+        &stack,
+        stack_body(
+            storage_template(&["stwia", "stwib", "stwic"], "TLS1_2"),
+            "delete",
+            json!({"mode": "denyDelete"}),
+        ),
+    )
+    .await;
+    let stack_id = stack.split('?').next().unwrap().to_string();
+    let result = format!("/subscriptions/{SUB}/resourceGroups/rg-wi/providers/Microsoft.Resources/deploymentStacksWhatIfResults/upgrade?api-version=2025-07-01");
+    let mut body = stack_body(
+        storage_template(&["stwia", "stwid"], "TLS1_0"),
+        "delete",
+        json!({"mode": "denyWriteAndDelete"}),
+    );
+    body["properties"]["actionOnUnmanage"]["resources"] = json!("delete");
+    body["properties"]["deploymentStackResourceId"] = json!(stack_id);
+    body["properties"]["retentionInterval"] = json!("P7D");
+    let put = c.put(&result, body.clone()).await;
+    assert_eq!(put.status, StatusCode::CREATED, "{}", put.body);
+    assert_eq!(
+        put.body["type"],
+        "Microsoft.Resources/deploymentStacksWhatIfResults"
+    );
+    let r = c.post(&with(&result, "/whatIf", ""), json!({})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let changes = &r.body["properties"]["changes"];
+    let by_name = |n: &str| {
+        changes["resourceChanges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"].as_str().unwrap().ends_with(&format!("/{n}")))
+            .unwrap_or_else(|| panic!("no change for {n}: {changes}"))
+            .clone()
+    };
+    let a = by_name("stwia");
+    assert_eq!(a["changeType"], "modify");
+    assert_eq!(
+        a["managementStatusChange"],
+        json!({"before": "managed", "after": "managed"})
+    );
+    assert_eq!(
+        a["denyStatusChange"],
+        json!({"before": "denyDelete", "after": "denyWriteAndDelete"})
+    );
+    assert_eq!(
+        a["resourceConfigurationChanges"]["delta"][0]["path"],
+        "properties.minimumTlsVersion"
+    );
+    assert_eq!(
+        a["resourceConfigurationChanges"]["delta"][0]["changeType"],
+        "modify"
+    );
+    let d = by_name("stwid");
+    assert_eq!(d["changeType"], "create");
+    assert_eq!(
+        d["managementStatusChange"],
+        json!({"before": "unmanaged", "after": "managed"})
+    );
+    for gone in ["stwib", "stwic"] {
+        let g = by_name(gone);
+        assert_eq!(g["changeType"], "delete", "{g}");
+        assert_eq!(
+            g["managementStatusChange"],
+            json!({"before": "managed", "after": "unmanaged"})
+        );
+        assert_eq!(g["type"], "Microsoft.Storage/storageAccounts");
+    }
+    assert_eq!(
+        changes["denySettingsChange"]["before"]["mode"],
+        "denyDelete"
+    );
+    assert_eq!(
+        changes["denySettingsChange"]["after"]["mode"],
+        "denyWriteAndDelete"
+    );
+    assert_eq!(
+        changes["denySettingsChange"]["delta"][0],
+        json!({"path": "Mode", "changeType": "modify", "before": "denyDelete", "after": "denyWriteAndDelete"})
+    );
+    // A what-if changes nothing.
+    assert_eq!(
+        c.get(&storage_path("rg-wi", "stwib")).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        c.get(&storage_path("rg-wi", "stwid")).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        c.get(&storage_path("rg-wi", "stwia")).await.body["properties"]["minimumTlsVersion"],
+        "TLS1_2"
+    );
+    // With detach, the dropped resources are detached instead; the result is kept and listed.
+    body["properties"]["actionOnUnmanage"]["resources"] = json!("detach");
+    assert_eq!(c.put(&result, body).await.status, StatusCode::OK);
+    let r = c.post(&with(&result, "/whatIf", ""), json!({})).await;
+    let detached: Vec<&Value> = r.body["properties"]["changes"]["resourceChanges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["changeType"] == "detach")
+        .collect();
+    assert_eq!(detached.len(), 2, "{}", r.body);
+    let got = c.get(&result).await;
+    assert_eq!(
+        got.body["properties"]["changes"],
+        r.body["properties"]["changes"]
+    );
+    let list = c.get(&format!("/subscriptions/{SUB}/resourceGroups/rg-wi/providers/Microsoft.Resources/deploymentStacksWhatIfResults?api-version=2025-07-01")).await;
+    assert_eq!(list.body["value"].as_array().unwrap().len(), 1);
+    assert_eq!(c.delete(&result).await.status, StatusCode::OK);
+    assert_eq!(c.get(&result).await.status, StatusCode::NOT_FOUND);
+}

@@ -294,6 +294,18 @@ async fn route(st: &Arc<AppState>, req: &Req) -> Result<Response, ArmError> {
         };
         return crate::cloud::stacks::route(st, req, scope, 7).await;
     }
+    if req.is(0, "providers")
+        && req.is(1, "microsoft.management")
+        && req.is(2, "managementgroups")
+        && req.is(4, "providers")
+        && req.is(5, "microsoft.resources")
+        && req.is(6, "deploymentstackswhatifresults")
+    {
+        let scope = crate::cloud::stacks::Scope::ManagementGroup {
+            mg: req.seg(3).to_string(),
+        };
+        return crate::cloud::stacks::whatif_route(st, req, scope, 7).await;
+    }
     if !req.is(0, "subscriptions") {
         return Err(no_route(req));
     }
@@ -323,8 +335,10 @@ async fn route(st: &Arc<AppState>, req: &Req) -> Result<Response, ArmError> {
             let rg = (p == 4).then(|| req.seg(3).to_string());
             return deploy::route(st, req, &sub, rg.as_deref(), p + 3).await;
         }
-        if req.is(p + 1, "microsoft.resources") && req.is(p + 2, "deploymentstacks") {
-            use crate::cloud::stacks::{route as stacks_route, Scope};
+        if req.is(p + 1, "microsoft.resources")
+            && (req.is(p + 2, "deploymentstacks") || req.is(p + 2, "deploymentstackswhatifresults"))
+        {
+            use crate::cloud::stacks::{route as stacks_route, whatif_route, Scope};
             let scope = if p == 4 {
                 Scope::ResourceGroup {
                     sub: sub.clone(),
@@ -333,6 +347,9 @@ async fn route(st: &Arc<AppState>, req: &Req) -> Result<Response, ArmError> {
             } else {
                 Scope::Subscription { sub: sub.clone() }
             };
+            if req.is(p + 2, "deploymentstackswhatifresults") {
+                return whatif_route(st, req, scope, p + 3).await;
+            }
             return stacks_route(st, req, scope, p + 3).await;
         }
         if p == 2
