@@ -839,6 +839,10 @@ fn put(st: &Arc<AppState>, req: &Req, scope: &Scope, name: &str) -> Result<Respo
             ),
         ));
     }
+    let denied_before = existing.as_ref().is_some_and(|r| has_deny(&r.body));
+    if sr.deny.mode != DenyMode::None || denied_before {
+        manage_deny_settings(st, req, &id)?;
+    }
     let correlation = correlation_of(req);
     let dep_name = deployment_name(name);
     let submitted = deploy::submit(
@@ -926,6 +930,29 @@ fn put(st: &Arc<AppState>, req: &Req, scope: &Scope, name: &str) -> Result<Respo
     resp.headers_mut()
         .insert("retry-after", HeaderValue::from(http::retry_after(st)));
     Ok(resp)
+}
+
+/// Whether a stack's deny settings are other than `none`.
+fn has_deny(body: &Value) -> bool {
+    body["properties"]["denySettings"]["mode"]
+        .as_str()
+        .and_then(DenyMode::parse)
+        .is_some_and(|m| m != DenyMode::None)
+}
+
+/// Setting deny settings other than `none`, or changing or deleting a stack that has them, needs
+/// `Microsoft.Resources/deploymentStacks/manageDenySetting/action` at the stack (Owner has it, Contributor
+/// does not), as Azure requires since May 2024.
+fn manage_deny_settings(st: &AppState, req: &Req, stack_id: &str) -> Result<(), ArmError> {
+    let Some(c) = &req.caller else {
+        return Ok(());
+    };
+    rbac::authorize_id(
+        &st.config.role_assignments,
+        &c.client_id,
+        &Method::POST,
+        &format!("{stack_id}/manageDenySetting"),
+    )
 }
 
 fn ids_scope(t: &Target) -> String {
@@ -1318,6 +1345,9 @@ fn delete(st: &Arc<AppState>, req: &Req, scope: &Scope, name: &str) -> Result<Re
             "DeploymentStackInProgress",
             format!("The deployment stack '{name}' is currently '{state}': wait for that operation to finish before deleting it."),
         ));
+    }
+    if has_deny(&row.body) {
+        manage_deny_settings(st, req, &id)?;
     }
     let mut body = row.body;
     body["properties"]["provisioningState"] = json!("deleting");

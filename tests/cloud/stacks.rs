@@ -838,3 +838,64 @@ async fn a_stack_what_if_predicts_creates_modifies_and_what_an_update_would_dele
     assert_eq!(c.delete(&result).await.status, StatusCode::OK);
     assert_eq!(c.get(&result).await.status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn managing_deny_settings_needs_more_than_contributor() {
+    let c = Cloud::start(Config {
+        role_assignments: vec![
+            "app:Owner:/".parse().unwrap(),
+            format!("ci-contributor:Contributor:/subscriptions/{SUB}")
+                .parse()
+                .unwrap(),
+        ],
+        ..Config::default()
+    })
+    .await;
+    let contributor = token_for(&c.http, c.server.url(), "ci-contributor").await;
+    c.rg("rg-rbac", "uksouth").await;
+    let path = stack_path(Some("rg-rbac"), "estate");
+    let template = storage_template(&["strbac"], "TLS1_2");
+    let r = c
+        .call_as(
+            &contributor,
+            Method::PUT,
+            &path,
+            Some(stack_body(
+                template.clone(),
+                "detach",
+                json!({"mode": "denyDelete"}),
+            )),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    assert_eq!(r.body["error"]["code"], "AuthorizationFailed");
+    assert!(
+        r.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("'Microsoft.Resources/deploymentStacks/manageDenySetting/action'"),
+        "{}",
+        r.body
+    );
+    // Without deny settings a Contributor may run the stack; the Owner may add them.
+    let r = c
+        .call_as(
+            &contributor,
+            Method::PUT,
+            &path,
+            Some(stack_body(template.clone(), "detach", no_deny())),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    c.wait_stack(&r).await;
+    let s = c
+        .stack(
+            &path,
+            stack_body(template, "detach", json!({"mode": "denyDelete"})),
+        )
+        .await;
+    assert_eq!(s.body["properties"]["provisioningState"], "succeeded");
+    // Now the Contributor can no longer delete the stack.
+    let r = c.call_as(&contributor, Method::DELETE, &path, None).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+}
