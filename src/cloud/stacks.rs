@@ -1047,6 +1047,17 @@ fn delete_managed(st: &AppState, caller: Option<&Caller>, id: &str) -> Result<()
     }
 }
 
+/// Whether a stack can delete the resource: Azure's deployment stacks cannot delete Key Vault secrets (a
+/// documented limitation).
+fn deletable(id: &str) -> bool {
+    let lower = id.to_ascii_lowercase();
+    let Some((_, rest)) = lower.rsplit_once("/providers/microsoft.keyvault/vaults/") else {
+        return true;
+    };
+    let segs: Vec<&str> = rest.split('/').collect();
+    !(segs.len() == 3 && segs[1] == "secrets")
+}
+
 /// What unmanaging a set of resources did.
 #[derive(Default)]
 struct Unmanaged {
@@ -1076,6 +1087,20 @@ fn unmanage(
     for id in order {
         match on_unmanage.for_id(id) {
             Action::Detach => out.detached.push(id.clone()),
+            Action::Delete if !deletable(id) => {
+                if on_unmanage.without_delete_support == Some("detach") {
+                    out.detached.push(id.clone());
+                } else {
+                    out.failed.push((
+                        id.clone(),
+                        ArmError::bad_request(
+                            "DeploymentStackResourceDeletionNotSupported",
+                            format!("Deployment stacks cannot delete '{id}': Key Vault secrets do not support deletion by a stack. Detach it (actionOnUnmanage.resourcesWithoutDeleteSupport 'detach') and delete it yourself if it must go."),
+                        )
+                        .to_value(),
+                    ));
+                }
+            }
             Action::Delete => match delete_managed(st, caller, id) {
                 Ok(()) => out.deleted.push(id.clone()),
                 Err(e) => out.failed.push((id.clone(), e.to_value())),

@@ -899,3 +899,97 @@ async fn managing_deny_settings_needs_more_than_contributor() {
     let r = c.call_as(&contributor, Method::DELETE, &path, None).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
 }
+
+/// A vault with the given secrets (secret values come from a secure parameter, as a blueprint would give them).
+fn vault_template(secrets: &[&str]) -> Value {
+    let mut resources = vec![json!({
+        "type": "Microsoft.KeyVault/vaults", "apiVersion": "2023-07-01", "name": "kv-stack",
+        "location": "[resourceGroup().location]",
+        "properties": {"tenantId": "[subscription().tenantId]", "sku": {"family": "A", "name": "standard"}}
+    })];
+    for s in secrets {
+        resources.push(json!({
+            "type": "Microsoft.KeyVault/vaults/secrets", "apiVersion": "2023-07-01", "name": format!("kv-stack/{s}"),
+            "dependsOn": ["[resourceId('Microsoft.KeyVault/vaults', 'kv-stack')]"],
+            "properties": {"value": "[parameters('value')]"}
+        }));
+    }
+    json!({"$schema": RG_SCHEMA, "contentVersion": "1.0.0.0",
+           "parameters": {"value": {"type": "securestring"}}, "resources": resources})
+}
+
+#[tokio::test]
+async fn a_stack_cannot_delete_a_key_vault_secret_unless_told_to_detach_what_it_cannot_delete() {
+    let c = Cloud::default().await;
+    c.rg("rg-kvs", "uksouth").await;
+    let path = stack_path(Some("rg-kvs"), "keys");
+    let with_value = |mut body: Value| {
+        body["properties"]["parameters"] = json!({"value": {"value": "n0t-a-real-secret"}});
+        body
+    };
+    let s = c
+        .stack(
+            &path,
+            with_value(stack_body(
+                vault_template(&["sql-admin", "old-key"]),
+                "delete",
+                no_deny(),
+            )),
+        )
+        .await;
+    assert_eq!(
+        s.body["properties"]["provisioningState"], "succeeded",
+        "{}",
+        s.body
+    );
+    assert!(
+        !s.body.to_string().contains("n0t-a-real-secret"),
+        "{}",
+        s.body
+    );
+    let s = c
+        .stack(
+            &path,
+            with_value(stack_body(
+                vault_template(&["sql-admin"]),
+                "delete",
+                no_deny(),
+            )),
+        )
+        .await;
+    assert_eq!(
+        s.body["properties"]["provisioningState"], "failed",
+        "{}",
+        s.body
+    );
+    let failed = &s.body["properties"]["failedResources"][0];
+    assert!(failed["id"].as_str().unwrap().ends_with("/secrets/old-key"));
+    assert_eq!(
+        failed["error"]["code"],
+        "DeploymentStackResourceDeletionNotSupported"
+    );
+    let kept = s.body["properties"]["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"].as_str().unwrap().ends_with("/secrets/old-key"))
+        .unwrap()
+        .clone();
+    assert_eq!(kept["status"], "deleteFailed");
+    // With resourcesWithoutDeleteSupport = detach the secret is detached and the update succeeds.
+    let mut body = with_value(stack_body(
+        vault_template(&["sql-admin"]),
+        "delete",
+        no_deny(),
+    ));
+    body["properties"]["actionOnUnmanage"]["resourcesWithoutDeleteSupport"] = json!("detach");
+    let s = c.stack(&path, body).await;
+    assert_eq!(
+        s.body["properties"]["provisioningState"], "succeeded",
+        "{}",
+        s.body
+    );
+    assert_eq!(resource_ids(&s.body, "detachedResources"), ["old-key"]);
+    let secret = format!("/subscriptions/{SUB}/resourceGroups/rg-kvs/providers/Microsoft.KeyVault/vaults/kv-stack/secrets/old-key");
+    assert_eq!(c.get(&secret).await.status, StatusCode::OK);
+}
