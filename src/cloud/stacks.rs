@@ -42,7 +42,7 @@ pub(crate) use whatif::SCHEMA as WHATIF_SCHEMA;
 pub(crate) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS deployment_stacks (
     key TEXT PRIMARY KEY, scope TEXT NOT NULL, name TEXT NOT NULL, body TEXT NOT NULL,
-    template TEXT NOT NULL);
+    template TEXT NOT NULL, out_of_sync INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS deployment_stacks_by_scope ON deployment_stacks (scope);
 ";
 
@@ -522,7 +522,8 @@ fn put_row(
     let id = scope.stack_id(name);
     st.store.tx(|tx| {
         tx.execute(
-            "INSERT OR REPLACE INTO deployment_stacks (key, scope, name, body, template) VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT INTO deployment_stacks (key, scope, name, body, template) VALUES (?1, ?2, ?3, ?4, ?5) \
+             ON CONFLICT (key) DO UPDATE SET body = excluded.body, template = excluded.template",
             params![id.to_lowercase(), scope.key(), name.to_lowercase(), body.to_string(), template.to_string()],
         )?;
         Ok(())
@@ -602,12 +603,67 @@ pub fn recover(st: &AppState) -> Result<(), ArmError> {
             )
             .to_value();
             update_body(st, &key, &body)?;
+            // Its list of managed resources may be inaccurate now.
+            st.store.tx(|tx| {
+                tx.execute(
+                    "UPDATE deployment_stacks SET out_of_sync = 1 WHERE key = ?1",
+                    [&key],
+                )?;
+                Ok(())
+            })?;
         }
     }
     st.store.tx(|tx| {
         tx.execute("UPDATE deny_assignments SET suspended = 0", [])?;
         Ok(())
     })
+}
+
+fn is_out_of_sync(st: &AppState, id: &str) -> Result<bool, ArmError> {
+    st.store.tx(|tx| {
+        Ok(tx
+            .query_row(
+                "SELECT out_of_sync FROM deployment_stacks WHERE key = ?1",
+                [id.to_lowercase()],
+                |r| r.get::<_, i64>(0),
+            )
+            .optional()?
+            .is_some_and(|v| v != 0))
+    })
+}
+
+fn set_in_sync(st: &AppState, id: &str) -> Result<(), ArmError> {
+    st.store.tx(|tx| {
+        tx.execute(
+            "UPDATE deployment_stacks SET out_of_sync = 0 WHERE key = ?1",
+            [id.to_lowercase()],
+        )?;
+        Ok(())
+    })
+}
+
+/// A stack whose last operation was interrupted may not list what it manages accurately: an update or
+/// delete that would delete resources is refused unless `bypassStackOutOfSyncError` is set.
+fn check_in_sync(
+    st: &AppState,
+    id: &str,
+    name: &str,
+    on_unmanage: OnUnmanage,
+    bypass: bool,
+) -> Result<(), ArmError> {
+    let deletes = [
+        on_unmanage.resources,
+        on_unmanage.resource_groups,
+        on_unmanage.management_groups,
+    ]
+    .contains(&Action::Delete);
+    if deletes && !bypass && is_out_of_sync(st, id)? {
+        return Err(ArmError::bad_request(
+            "DeploymentStackOutOfSync",
+            format!("The deployment stack '{name}' might not have an accurate list of managed resources. To prevent resources from being accidentally deleted, check that the managed resource list doesn't have any additional values. If there is any uncertainty, it's recommended to redeploy the stack with the same template and parameters as the current iteration. To bypass this warning, specify the 'BypassStackOutOfSyncError' flag."),
+        ));
+    }
+    Ok(())
 }
 
 fn is_terminal(state: &str) -> bool {
@@ -838,6 +894,9 @@ fn put(st: &Arc<AppState>, req: &Req, scope: &Scope, name: &str) -> Result<Respo
                 scope.id()
             ),
         ));
+    }
+    if existing.is_some() {
+        check_in_sync(st, &id, name, sr.on_unmanage, sr.bypass_out_of_sync)?;
     }
     let denied_before = existing.as_ref().is_some_and(|r| has_deny(&r.body));
     if sr.deny.mode != DenyMode::None || denied_before {
@@ -1148,6 +1207,10 @@ impl Run {
         let _ = deny::suspend_for_stack(st, &self.id);
         self.set_state(st, "deploying");
         deploy::run(st, &self.dep_id);
+        if st.is_stopping() {
+            // Left as it is: the next start marks the stack interrupted (see `recover`).
+            return;
+        }
         let result = self.finish(st, started);
         let (status, body) = match result {
             Ok(None) => ("Succeeded", None),
@@ -1300,6 +1363,7 @@ impl Run {
                 if let Some(o) = props.as_object_mut() {
                     o.remove("error");
                 }
+                set_in_sync(st, &self.id)?;
             }
         }
         let _ = &self.scope;
@@ -1374,6 +1438,11 @@ fn delete(st: &Arc<AppState>, req: &Req, scope: &Scope, name: &str) -> Result<Re
     if has_deny(&row.body) {
         manage_deny_settings(st, req, &id)?;
     }
+    let bypass = req
+        .query
+        .get("bypassstackoutofsyncerror")
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    check_in_sync(st, &id, name, on_unmanage, bypass)?;
     let mut body = row.body;
     body["properties"]["provisioningState"] = json!("deleting");
     update_body(st, &id, &body)?;

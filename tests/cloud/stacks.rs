@@ -993,3 +993,89 @@ async fn a_stack_cannot_delete_a_key_vault_secret_unless_told_to_detach_what_it_
     let secret = format!("/subscriptions/{SUB}/resourceGroups/rg-kvs/providers/Microsoft.KeyVault/vaults/kv-stack/secrets/old-key");
     assert_eq!(c.get(&secret).await.status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_stack_interrupted_by_a_restart_refuses_to_delete_until_told_to_bypass_the_out_of_sync_error(
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = || Config {
+        state_dir: Some(dir.path().to_path_buf()),
+        lro: Duration::from_millis(300),
+        ..Config::default()
+    };
+    let c = Cloud::start(config()).await;
+    c.rg("rg-sync", "uksouth").await;
+    let path = stack_path(Some("rg-sync"), "estate");
+    c.stack(
+        &path,
+        stack_body(
+            storage_template(&["stsynca", "stsyncb"], "TLS1_2"),
+            "delete",
+            no_deny(),
+        ),
+    )
+    .await;
+    // The server stops while an update runs.
+    let r = c
+        .put(
+            &path,
+            stack_body(
+                storage_template(&["stsynca"], "TLS1_2"),
+                "delete",
+                no_deny(),
+            ),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let Cloud { server, .. } = c;
+    server.shutdown().await;
+    let c = Cloud::start(config()).await;
+    let s = c.get(&path).await;
+    assert_eq!(
+        s.body["properties"]["provisioningState"], "failed",
+        "{}",
+        s.body
+    );
+    assert_eq!(
+        s.body["properties"]["error"]["code"],
+        "DeploymentStackInterrupted"
+    );
+    // Deleting what it no longer declares needs the bypass flag now.
+    let body = stack_body(
+        storage_template(&["stsynca"], "TLS1_2"),
+        "delete",
+        no_deny(),
+    );
+    let r = c.put(&path, body.clone()).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert_eq!(r.body["error"]["code"], "DeploymentStackOutOfSync");
+    let r = c
+        .delete(&with(&path, "", "&unmanageAction.Resources=delete"))
+        .await;
+    assert_eq!(r.body["error"]["code"], "DeploymentStackOutOfSync");
+    let mut bypass = body;
+    bypass["properties"]["bypassStackOutOfSyncError"] = json!(true);
+    let s = c.stack(&path, bypass).await;
+    assert_eq!(
+        s.body["properties"]["provisioningState"], "succeeded",
+        "{}",
+        s.body
+    );
+    assert_eq!(resource_ids(&s.body, "deletedResources"), ["stsyncb"]);
+    // In sync again: no flag needed.
+    let s = c
+        .stack(
+            &path,
+            stack_body(
+                storage_template(&["stsynca"], "TLS1_2"),
+                "delete",
+                no_deny(),
+            ),
+        )
+        .await;
+    assert_eq!(
+        s.body["properties"]["provisioningState"], "succeeded",
+        "{}",
+        s.body
+    );
+}
