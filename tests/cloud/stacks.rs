@@ -422,6 +422,14 @@ async fn deny_settings_refuse_another_principals_delete_and_log_it_but_spare_exc
         )
         .await;
     assert_eq!(allowed.status, StatusCode::OK, "{}", allowed.body);
+    // Its deny assignment went with it.
+    let list = c.get(&format!("/subscriptions/{SUB}/resourceGroups/rg-deny/providers/Microsoft.Authorization/denyAssignments?api-version=2022-04-01")).await;
+    assert_eq!(
+        list.body["value"].as_array().unwrap().len(),
+        1,
+        "{}",
+        list.body
+    );
 
     // The stack's own update is not held back by its assignments, and denyWriteAndDelete refuses writes.
     let strict = json!({"mode": "denyWriteAndDelete", "excludedPrincipals": ["platform-ops"]});

@@ -250,13 +250,15 @@ async fn handle(st: &Arc<AppState>, mut req: Req) -> Response {
         Ok(r) => r,
         Err(e) => e.into_response(),
     };
-    // A resource group's deployment stacks go with it.
-    if req.method == Method::DELETE
-        && req.lower.len() == 4
-        && req.is(2, "resourcegroups")
-        && resp.status() == StatusCode::ACCEPTED
-    {
-        if let Err(e) = crate::cloud::stacks::forget_resource_group(st, req.seg(1), req.seg(3)) {
+    // A resource group's deployment stacks go with it, and deny assignments go with their scope.
+    if req.method == Method::DELETE && req.is(0, "subscriptions") && resp.status().is_success() {
+        if req.lower.len() == 4 && req.is(2, "resourcegroups") {
+            if let Err(e) = crate::cloud::stacks::forget_resource_group(st, req.seg(1), req.seg(3))
+            {
+                return e.into_response();
+            }
+        }
+        if let Err(e) = crate::cloud::deny::forget_scope(st, &format!("/{}", req.segs.join("/"))) {
             return e.into_response();
         }
     }
