@@ -1169,14 +1169,27 @@ fn unmanage(
     out
 }
 
+/// The resource type of a managed resource's id (2025-07-01 reports it with each reference).
+fn type_of(id: &str) -> String {
+    match kind_of(id) {
+        Kind::ResourceGroup => "Microsoft.Resources/resourceGroups".into(),
+        Kind::ManagementGroup => "Microsoft.Management/managementGroups".into(),
+        Kind::Resource => super::ids::parse_str(id).map_or_else(String::new, |r| r.resource_type()),
+    }
+}
+
 fn refs(ids: &[String]) -> Value {
-    Value::Array(ids.iter().map(|i| json!({ "id": i })).collect())
+    Value::Array(
+        ids.iter()
+            .map(|i| json!({"id": i, "type": type_of(i)}))
+            .collect(),
+    )
 }
 
 fn failed_refs(f: &[(String, Value)]) -> Value {
     Value::Array(
         f.iter()
-            .map(|(i, e)| json!({"id": i, "error": e}))
+            .map(|(i, e)| json!({"id": i, "type": type_of(i), "error": e}))
             .collect(),
     )
 }
@@ -1321,7 +1334,7 @@ impl Run {
                     }
                     _ => "inapplicable",
                 };
-                json!({"id": id, "status": status, "denyStatus": deny_status})
+                json!({"id": id, "type": type_of(id), "status": status, "denyStatus": deny_status})
             })
             .collect();
         let stack_id = self.id.clone();

@@ -146,6 +146,10 @@ async fn a_resource_group_stack_deploys_its_template_and_reports_what_it_manages
     assert_eq!(p["provisioningState"], "succeeded", "{}", s.body);
     assert_eq!(resource_ids(&s.body, "resources"), ["ststacka", "ststackb"]);
     assert_eq!(p["resources"][0]["status"], "managed");
+    assert_eq!(
+        p["resources"][0]["type"],
+        "Microsoft.Storage/storageAccounts"
+    );
     assert_eq!(p["resources"][0]["denyStatus"], "none");
     assert_eq!(p["actionOnUnmanage"]["resources"], "detach");
     assert_eq!(p["denySettings"]["mode"], "none");
@@ -527,6 +531,10 @@ async fn a_subscription_stack_protects_the_resource_groups_it_creates() {
     assert_eq!(
         s.body["properties"]["resources"][0]["id"],
         format!("/subscriptions/{SUB}/resourceGroups/rg-platform")
+    );
+    assert_eq!(
+        s.body["properties"]["resources"][0]["type"],
+        "Microsoft.Resources/resourceGroups"
     );
     let refused = c
         .call_as(&admin, Method::DELETE, &rg_path("rg-platform"), None)
