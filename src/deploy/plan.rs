@@ -781,7 +781,8 @@ mod tests {
             deny_mode: crate::model::DenyMode::DenyWriteAndDelete,
             settings_change: false,
             detach: vec![
-                "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/st".into(),
+                "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/st"
+                    .into(),
             ],
         });
         p.summary = Summary {
