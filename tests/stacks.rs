@@ -307,3 +307,72 @@ fn a_trust_administrators_delete_of_the_backup_vault_is_refused_the_epr_stays_th
     drop(out);
     rt.block_on(server.shutdown());
 }
+
+#[test]
+fn destroy_deletes_each_stack_with_its_declared_action_and_keeps_what_it_detaches() {
+    let (rt, server) = crate::deploy::start_cloud(trustprint::cloud::Config::default());
+    let url = server.url().to_string();
+    let values = "trust:\n  name: ROYAL BERKSHIRE NHS FOUNDATION TRUST\n  ods_code: RHW\n";
+    let run = |t: Test, args: &[&str]| {
+        t.blueprint("stacks")
+            .args(args.iter().copied())
+            .args(["--cloud-url", &url])
+    };
+    let out = run(
+        Test::new().write("values.yaml", values),
+        &[
+            "stamp",
+            "--values",
+            "values.yaml",
+            "--fleet",
+            "fleet",
+            "--yes",
+        ],
+    )
+    .stdout_has("Apply complete: 2 deployment(s), 2 resource(s) deployed")
+    .run();
+    let sub = trustprint::deploy::target::local_subscription("RHW");
+    let stack = |g: &str| {
+        format!("/subscriptions/{sub}/resourceGroups/rg-rhw-{g}/providers/Microsoft.Resources/deploymentStacks/trustprint-{g}")
+    };
+    let records = format!(
+        "/subscriptions/{sub}/resourceGroups/rg-rhw-data/providers/Microsoft.Storage/storageAccounts/strhwrecords"
+    );
+    let out = run(
+        Test::in_dir(out.dir),
+        &["destroy", "--values", "values.yaml", "--fleet", "fleet", "--yes"],
+    )
+    .stdout_has("  - resource group rg-rhw-network\n")
+    .stdout_has(&format!("  - stack {}\n  - stack {}\n", stack("data"), stack("network")))
+    .stdout_has(&format!("  / kept (detached by its stack): {records}\n"))
+    .stdout_has("Destroy complete: 1 resource group(s), 0 subscription-level resource(s), 0 deployment record(s) removed; 2 stack(s) deleted, 1 resource(s) kept as their stacks detach them")
+    .run();
+    let client = crate::deploy::local_client(&url);
+    let network = format!("/subscriptions/{sub}/resourceGroups/rg-rhw-network");
+    assert!(rt
+        .block_on(client.get_resource(&network, "2021-04-01"))
+        .unwrap()
+        .is_none());
+    assert!(rt
+        .block_on(client.get_resource(&records, "2023-01-01"))
+        .unwrap()
+        .is_some());
+    // Detached, it is no longer protected: its stack and deny assignment went with the destroy.
+    let scope = DeploymentScope::ResourceGroup {
+        subscription_id: sub.clone(),
+        resource_group: "rg-rhw-data".into(),
+    };
+    assert!(rt
+        .block_on(client.get_stack(&scope, "trustprint-data"))
+        .unwrap()
+        .is_none());
+    rt.block_on(local_client_as(&url, "someone-else").delete_resource(&records, "2023-01-01"))
+        .unwrap();
+    let lock = out.read("fleet/trusts/RHW/trustprint.lock");
+    assert!(lock.contains("deployment:\n  action: destroy\n"), "{lock}");
+    assert!(
+        lock.contains(&format!("  detached:\n  - {records}\n")),
+        "{lock}"
+    );
+    rt.block_on(server.shutdown());
+}
