@@ -93,6 +93,7 @@ fn deployment() -> RenderedDeployment {
         secret_env: BTreeMap::new(),
         depends_on: vec![],
         hash: String::new(),
+        stack: None,
     }
 }
 

@@ -60,6 +60,75 @@ pub struct RenderedDeployment {
     pub depends_on: Vec<String>,
     /// `sha256:<hex>` of the template and parameters files' bytes as written.
     pub hash: String,
+    /// Deployed as an Azure Deployment Stack with these settings; `None`: a plain ARM deployment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stack: Option<StackSettings>,
+}
+
+/// What a stack's deny assignment forbids to everyone not excluded (ARM's `denySettings.mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum DenyMode {
+    /// No deny assignment.
+    #[default]
+    None,
+    /// Reads and writes allowed; deletes denied.
+    DenyDelete,
+    /// Reads allowed; writes and deletes denied.
+    DenyWriteAndDelete,
+}
+
+impl DenyMode {
+    /// As ARM and the manifest write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DenyMode::None => "none",
+            DenyMode::DenyDelete => "denyDelete",
+            DenyMode::DenyWriteAndDelete => "denyWriteAndDelete",
+        }
+    }
+}
+
+/// What happens to a resource (or resource group) a stack stops managing (ARM's `actionOnUnmanage`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum UnmanageAction {
+    /// It stays, no longer managed or protected by the stack.
+    #[default]
+    Detach,
+    /// It is deleted.
+    Delete,
+}
+
+impl UnmanageAction {
+    /// As ARM and the manifest write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UnmanageAction::Detach => "detach",
+            UnmanageAction::Delete => "delete",
+        }
+    }
+}
+
+/// A deployment's stack settings with the manifest's principal names resolved against the trust's values.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StackSettings {
+    pub deny_mode: DenyMode,
+    /// Object ids excluded from the deny assignment (from the values, or given literally).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub excluded_principals: Vec<String>,
+    /// Whether the identity that deploys is excluded too (its object id is known only when connected).
+    #[serde(default)]
+    pub exclude_deployer: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub excluded_actions: Vec<String>,
+    #[serde(default)]
+    pub apply_to_child_scopes: bool,
+    /// For resources the template no longer declares.
+    pub unmanage_resources: UnmanageAction,
+    /// For resource groups the template no longer declares.
+    pub unmanage_resource_groups: UnmanageAction,
 }
 
 /// A whole trust, rendered: every deployment in dependency order.

@@ -275,6 +275,9 @@ impl<'a> Renderer<'a> {
                 secret_env,
                 depends_on,
                 hash: String::new(),
+                stack: d.stack.as_ref().map(|st| {
+                    st.resolve(|key| values.get(key).and_then(Value::as_str).map(str::to_owned))
+                }),
             };
             deployment.hash = deployment_hash(&deployment);
             deployments.push(deployment);
@@ -727,6 +730,9 @@ pub fn files(rendered: &Rendered) -> Vec<(String, Vec<u8>)> {
             entry["secretEnv"] = json!(d.secret_env);
         }
         entry["hash"] = Value::String(d.hash.clone());
+        if let Some(stack) = &d.stack {
+            entry["stack"] = json!(stack);
+        }
         listed.push(entry);
         out.push((template_file, to_bytes(&d.template)));
         out.push((parameters_file, to_bytes(&d.parameters)));

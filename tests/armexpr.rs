@@ -33,6 +33,7 @@ fn rg_deployment(template: Value, parameters: Value) -> RenderedDeployment {
         secret_env: BTreeMap::new(),
         depends_on: vec![],
         hash: "sha256:00".into(),
+        stack: None,
     }
 }
 
@@ -319,6 +320,7 @@ fn nested_deployments_inner_and_outer_scope_are_flattened_into_their_groups() {
         secret_env: BTreeMap::new(),
         depends_on: vec![],
         hash: "sha256:00".into(),
+        stack: None,
     };
     let resources = expand(&d, &ctx()).unwrap();
     let rg = format!("/subscriptions/{SUB}/resourceGroups/rg-rm3-uks-net");

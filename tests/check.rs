@@ -1398,6 +1398,7 @@ mod rendered {
                 secret_env: Default::default(),
                 depends_on: vec![],
                 hash: "sha256:00".into(),
+                stack: None,
             }],
             hash: "sha256:00".into(),
         }
@@ -1480,6 +1481,7 @@ mod rendered_errors {
                 secret_env: Default::default(),
                 depends_on: vec![],
                 hash: "sha256:00".into(),
+                stack: None,
             }],
             hash: "sha256:00".into(),
         };

@@ -183,7 +183,7 @@ fn a_broken_fleet_file_and_a_broken_extract_are_named() {
 }
 
 /// Write the fleet's fleet.yaml by hand, as a team member would, and commit it.
-fn commit_fleet_file(out: &Output, text: &str, message: &str) {
+pub(crate) fn commit_fleet_file(out: &Output, text: &str, message: &str) {
     std::fs::write(out.path("fleet/fleet.yaml"), text).unwrap();
     let repo = git2::Repository::open(out.path("fleet")).unwrap();
     let mut index = repo.index().unwrap();
@@ -214,7 +214,7 @@ fn add_own_values(out: Output, ods: &str, text: &str) -> Output {
 
 /// A fleet of the North West's 30 open trusts whose shared defaults (everything but each trust's identity and
 /// address space) come from the Royal Berkshire example: deployable as imported.
-fn deployable_north_west() -> Output {
+pub(crate) fn deployable_north_west() -> Output {
     let out = north_west();
     let mut defaults: serde_yaml::Mapping =
         serde_yaml::from_str(&std::fs::read_to_string(RHW).unwrap()).unwrap();
@@ -523,7 +523,8 @@ fn drift_lists_what_was_changed_outside_trustprint() {
         .find_map(|l| l.trim().strip_prefix("hubVnetId: "))
         .expect("the hub's id among the outputs")
         .to_string();
-    let client = crate::deploy::local_client(&url);
+    // (A member of the trust's own admin group: the connectivity stack's deny settings exclude it.)
+    let client = crate::stacks::local_client_as(&url, crate::stacks::ADMIN_GROUP);
     let mut vnet = rt
         .block_on(client.get_resource(&hub, "2023-09-01"))
         .unwrap()

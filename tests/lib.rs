@@ -21,3 +21,4 @@ mod policy;
 mod record;
 mod render;
 mod run;
+mod stacks;

@@ -12,8 +12,9 @@
 use super::auth::{Credential, TokenCache, TokenPool};
 use super::error::{Error, ErrorDetail, Result};
 use super::models::{
-    Deployment, DeploymentOperation, DeploymentRequest, DeploymentScope, Page, ProvisioningState,
-    ResourceGroup, Subscription, Validation, WhatIfResult,
+    ActionOnUnmanage, ActivityEvent, Deployment, DeploymentOperation, DeploymentRequest,
+    DeploymentScope, DeploymentStack, Page, ProvisioningState, ResourceGroup, StackRequest,
+    Subscription, Validation, WhatIfResult,
 };
 use super::poll::{self, Monitor, PollOptions, PollState};
 use super::request::{self, ArmRequest, Method};
@@ -1073,6 +1074,104 @@ impl ArmClient {
         Ok(())
     }
 
+    // ---- deployment stacks ---------------------------------------------------------------------------
+
+    /// Creates or updates a deployment stack with one PUT (resent only when throttled or on a server error),
+    /// follows the operation with our poller and reads the stack as it then is. A Failed stack is returned,
+    /// not an error: its `error` and `failed_resources` say why.
+    pub async fn create_or_update_stack(
+        &self,
+        scope: &DeploymentScope,
+        name: &str,
+        stack: &StackRequest,
+    ) -> Result<DeploymentStack> {
+        let req = request::put_stack(&self.inner.endpoint, scope, name, stack)?;
+        let op = raw_op(&req);
+        let raw = self.send_raw(&req).await?;
+        drop(req);
+        let raw = expect_success(&op, raw)?;
+        let get = request::get_stack(&self.inner.endpoint, scope, name)?;
+        match monitor_of(&raw) {
+            Monitor::Done => {
+                let first: DeploymentStack = parse(&op, &raw)?;
+                if first.provisioning_state.is_terminal() {
+                    return Ok(first);
+                }
+                self.wait_for_state(&op.name(), &get, |s: &DeploymentStack| {
+                    s.provisioning_state.clone()
+                })
+                .await
+            }
+            m => {
+                match self.wait(&op.name(), m).await {
+                    // The stack has the details; read it either way.
+                    Ok(_) | Err(Error::OperationFailed { .. }) => {}
+                    Err(e) => return Err(e),
+                }
+                let get_op = raw_op(&get);
+                parse(
+                    &get_op,
+                    &expect_success(&get_op, self.send_raw(&get).await?)?,
+                )
+            }
+        }
+    }
+
+    /// Reads a deployment stack; `None` when there is none of that name.
+    pub async fn get_stack(
+        &self,
+        scope: &DeploymentScope,
+        name: &str,
+    ) -> Result<Option<DeploymentStack>> {
+        let req = request::get_stack(&self.inner.endpoint, scope, name)?;
+        let op = raw_op(&req);
+        let raw = self.send_raw(&req).await?;
+        if raw.status == 404 {
+            return Ok(None);
+        }
+        parse(&op, &expect_success(&op, raw)?).map(Some)
+    }
+
+    /// Deletes a deployment stack, its resources deleted or detached as `action` says, waiting until it is
+    /// gone. A missing one counts as deleted.
+    pub async fn delete_stack(
+        &self,
+        scope: &DeploymentScope,
+        name: &str,
+        action: &ActionOnUnmanage,
+    ) -> Result<()> {
+        let req = request::delete_stack(&self.inner.endpoint, scope, name, action)?;
+        let op = raw_op(&req);
+        let raw = self.send_raw(&req).await?;
+        if raw.status == 404 {
+            return Ok(());
+        }
+        let raw = expect_success(&op, raw)?;
+        self.wait(&op.name(), monitor_of(&raw)).await?;
+        Ok(())
+    }
+
+    /// The failed requests of a subscription since `from` (RFC 3339), from its activity log.
+    pub async fn failed_activity(
+        &self,
+        subscription_id: &str,
+        from: &str,
+    ) -> Result<Vec<ActivityEvent>> {
+        let req = request::list_failed_activity(&self.inner.endpoint, subscription_id, from)?;
+        self.list_all(req).await
+    }
+
+    /// The object id (`oid`) of the identity this client acts as, read from its access token when the
+    /// token is a JWT (Entra ID's are); `None` for an opaque token (the local cloud's).
+    pub async fn caller_object_id(&self) -> Result<Option<String>> {
+        let token = self
+            .inner
+            .tokens
+            .token(&[self.inner.options.scope.as_str()])
+            .await?;
+        Ok(jwt_object_id(token.token.secret()))
+    }
+
     // ---- generic resources ---------------------------------------------------------------------------
 
     /// Reads any resource by id with its provider's api-version. `None` when it does not exist.
@@ -1125,6 +1224,17 @@ impl ArmClient {
         self.wait(&op.name(), monitor_of(&raw)).await?;
         Ok(())
     }
+}
+
+/// The `oid` claim of a JWT's payload; `None` when `token` is not a JWT or has none.
+fn jwt_object_id(token: &str) -> Option<String> {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    let claims: Value = serde_json::from_slice(&bytes).ok()?;
+    claims.get("oid")?.as_str().map(str::to_owned)
 }
 
 /// A generic resource's `properties.provisioningState`; none means the provider is done.
@@ -1317,6 +1427,22 @@ mod tests {
         );
         let e = map_error(&op(), &raw(409, &[("x-ms-error-code", "Conflict")], ""));
         assert_eq!(e.code(), Some("Conflict"));
+    }
+
+    #[test]
+    fn the_object_id_comes_from_a_jwt_and_not_from_an_opaque_token() {
+        use base64::Engine as _;
+        let enc = |v: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
+        let jwt = format!(
+            "{}.{}.sig",
+            enc(r#"{"alg":"RS256"}"#),
+            enc(r#"{"oid":"6c2d8e14-3a9b-4f70-b5e2-d1c9a8f7e603","tid":"t"}"#)
+        );
+        assert_eq!(
+            jwt_object_id(&jwt).as_deref(),
+            Some("6c2d8e14-3a9b-4f70-b5e2-d1c9a8f7e603")
+        );
+        assert_eq!(jwt_object_id("0123456789abcdef"), None);
     }
 
     #[test]

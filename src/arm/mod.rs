@@ -52,9 +52,10 @@ pub use auth::{Credential, Secret, TokenPool};
 pub use client::{ArmClient, ArmClientOptions, CaCertificates, DeploymentStarted, ARM_SCOPE};
 pub use error::{AdditionalInfo, CredentialKind, Error, ErrorDetail, Result};
 pub use models::{
-    ChangeType, Deployment, DeploymentMode, DeploymentOperation, DeploymentOutput,
-    DeploymentRequest, DeploymentScope, PropertyChange, PropertyChangeType, ProvisioningState,
-    ResourceGroup, Subscription, TargetResource, Validation, WhatIfChange, WhatIfResult,
+    ActionOnUnmanage, ActivityEvent, ChangeType, DenySettings, Deployment, DeploymentMode,
+    DeploymentOperation, DeploymentOutput, DeploymentRequest, DeploymentScope, DeploymentStack,
+    PropertyChange, PropertyChangeType, ProvisioningState, ResourceGroup, StackRequest,
+    StackResource, Subscription, TargetResource, Validation, WhatIfChange, WhatIfResult,
 };
 pub use poll::PollOptions;
 pub use retry::RetryOptions;

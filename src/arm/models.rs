@@ -576,3 +576,207 @@ mod tests {
         );
     }
 }
+
+// ---- deployment stacks ---------------------------------------------------------------------------------
+
+/// What a stack PUT sends: a deployment request (template, parameters, location for a subscription stack)
+/// and the stack's own settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StackRequest {
+    /// Template, parameters, location and tags, as for a deployment (the mode is not sent: a stack always
+    /// deploys incrementally and then acts on what it no longer manages).
+    pub deployment: DeploymentRequest,
+    /// Shown in the portal.
+    pub description: String,
+    /// Deny settings.
+    pub deny_settings: DenySettings,
+    /// What happens to resources and resource groups the template no longer declares.
+    pub action_on_unmanage: ActionOnUnmanage,
+}
+
+/// A stack's `denySettings`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DenySettings {
+    /// `none`, `denyDelete` or `denyWriteAndDelete`.
+    pub mode: crate::model::DenyMode,
+    /// Object ids not denied.
+    #[serde(default)]
+    pub excluded_principals: Vec<String>,
+    /// Operations not denied.
+    #[serde(default)]
+    pub excluded_actions: Vec<String>,
+    /// Deny on the managed resources' child scopes too.
+    #[serde(default)]
+    pub apply_to_child_scopes: bool,
+}
+
+/// A stack's `actionOnUnmanage` (management groups are always detached: trustprint deploys none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActionOnUnmanage {
+    /// For resources.
+    pub resources: crate::model::UnmanageAction,
+    /// For resource groups.
+    #[serde(default)]
+    pub resource_groups: crate::model::UnmanageAction,
+}
+
+/// A resource a stack refers to (`resources`, `detachedResources`, `deletedResources`, `failedResources`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StackResource {
+    /// Its id.
+    #[serde(default)]
+    pub id: String,
+    /// `managed`, `deleteFailed` or `none` (`resources` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// `denyDelete`, `denyWriteAndDelete`, `none`, `notSupported`, `removedBySystem`, `inapplicable`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deny_status: Option<String>,
+    /// Why it failed (`failedResources` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorDetail>,
+}
+
+/// A deployment stack as `GET .../deploymentStacks/{name}` describes it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DeploymentStack {
+    /// Its id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// `Succeeded`, `Failed`, `Canceled`, or in progress (`Deploying`, `Deleting`, ...).
+    pub provisioning_state: ProvisioningState,
+    /// The deny settings in force.
+    pub deny_settings: Option<DenySettings>,
+    /// What happens to unmanaged resources.
+    pub action_on_unmanage: Option<ActionOnUnmanage>,
+    /// The resources it manages.
+    pub resources: Vec<StackResource>,
+    /// Resources its last update stopped managing and left in place.
+    pub detached_resources: Vec<StackResource>,
+    /// Resources its last update deleted.
+    pub deleted_resources: Vec<StackResource>,
+    /// Resources its last update failed to deploy or delete.
+    pub failed_resources: Vec<StackResource>,
+    /// The underlying deployment's id.
+    pub deployment_id: Option<String>,
+    /// The template's outputs.
+    pub outputs: BTreeMap<String, DeploymentOutput>,
+    /// Why it failed.
+    pub error: Option<ErrorDetail>,
+}
+
+impl<'de> Deserialize<'de> for DeploymentStack {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize, Default)]
+        #[serde(rename_all = "camelCase", default)]
+        struct Props {
+            provisioning_state: Option<ProvisioningState>,
+            deny_settings: Option<DenySettings>,
+            action_on_unmanage: Option<Value>,
+            resources: Vec<StackResource>,
+            detached_resources: Vec<StackResource>,
+            deleted_resources: Vec<StackResource>,
+            failed_resources: Vec<StackResource>,
+            deployment_id: Option<String>,
+            outputs: Option<BTreeMap<String, DeploymentOutput>>,
+            error: Option<Value>,
+        }
+        #[derive(Deserialize)]
+        struct Raw {
+            #[serde(default)]
+            id: String,
+            #[serde(default)]
+            name: String,
+            #[serde(default)]
+            properties: Option<Props>,
+        }
+        let r = Raw::deserialize(d)?;
+        let p = r.properties.unwrap_or_default();
+        // actionOnUnmanage values are lenient: an unknown word reads as detach, never as a failure to read.
+        let action = p.action_on_unmanage.map(|a| {
+            let word = |k: &str| match a.get(k).and_then(Value::as_str) {
+                Some(s) if s.eq_ignore_ascii_case("delete") => crate::model::UnmanageAction::Delete,
+                _ => crate::model::UnmanageAction::Detach,
+            };
+            ActionOnUnmanage {
+                resources: word("resources"),
+                resource_groups: word("resourceGroups"),
+            }
+        });
+        // `error` is ARM's error tree, sometimes wrapped once more in `{"error": {...}}`.
+        let error = p.error.and_then(|e| {
+            let inner = e.get("error").cloned().unwrap_or(e);
+            serde_json::from_value::<ErrorDetail>(inner).ok()
+        });
+        Ok(DeploymentStack {
+            id: r.id,
+            name: r.name,
+            provisioning_state: p.provisioning_state.unwrap_or(ProvisioningState::Succeeded),
+            deny_settings: p.deny_settings,
+            action_on_unmanage: action,
+            resources: p.resources,
+            detached_resources: p.detached_resources,
+            deleted_resources: p.deleted_resources,
+            failed_resources: p.failed_resources,
+            deployment_id: p.deployment_id,
+            outputs: p.outputs.unwrap_or_default(),
+            error,
+        })
+    }
+}
+
+/// One event of the activity log, as far as trustprint reads it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ActivityEvent {
+    /// When (RFC 3339).
+    pub event_timestamp: String,
+    /// Who: the caller's object id (or user principal name).
+    pub caller: String,
+    /// The operation (`Microsoft.RecoveryServices/vaults/delete`).
+    pub operation: String,
+    /// The resource the request was for.
+    pub resource_id: String,
+    /// `Succeeded`, `Failed`, ...
+    pub status: String,
+    /// `Forbidden`, ...
+    pub sub_status: String,
+    /// The error code of a failed request, when the event carries one
+    /// (`DenyAssignmentAuthorizationFailed`).
+    pub error_code: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for ActivityEvent {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = Value::deserialize(d)?;
+        let text = |p: &str| {
+            v.pointer(p)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        // The error is a JSON document inside a string (`properties.statusMessage`).
+        let error_code = v
+            .pointer("/properties/statusMessage")
+            .and_then(Value::as_str)
+            .and_then(|m| serde_json::from_str::<Value>(m).ok())
+            .and_then(|m| {
+                m.pointer("/error/code")
+                    .or_else(|| m.pointer("/code"))
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            });
+        Ok(ActivityEvent {
+            event_timestamp: text("/eventTimestamp"),
+            caller: text("/caller"),
+            operation: text("/operationName/value"),
+            resource_id: text("/resourceId"),
+            status: text("/status/value"),
+            sub_status: text("/subStatus/value"),
+            error_code,
+        })
+    }
+}

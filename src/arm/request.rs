@@ -4,7 +4,9 @@
 //! and the conversion of our [`DeploymentRequest`] into the SDK's request bodies.
 
 use super::error::{Error, Result};
-use super::models::{DeploymentMode, DeploymentRequest, DeploymentScope};
+use super::models::{
+    ActionOnUnmanage, DeploymentMode, DeploymentRequest, DeploymentScope, StackRequest,
+};
 use azure_mgmt_resources::package_resources_2021_04::models as sdk;
 use serde_json::Value;
 use url::Url;
@@ -244,6 +246,119 @@ pub(crate) fn resource_group_body(
     g
 }
 
+/// The api-version of `Microsoft.Resources/deploymentStacks` (GA; the SDK package has no stacks).
+pub const STACKS_API_VERSION: &str = "2024-03-01";
+
+/// The path of stack `name` at `scope`.
+pub fn stack_path(scope: &DeploymentScope, name: &str) -> String {
+    format!(
+        "{}/providers/Microsoft.Resources/deploymentStacks/{name}",
+        scope.path()
+    )
+}
+
+/// `PUT .../deploymentStacks/{name}`: create or update a stack (a long-running operation).
+pub fn put_stack(
+    endpoint: &Url,
+    scope: &DeploymentScope,
+    name: &str,
+    req: &StackRequest,
+) -> Result<ArmRequest> {
+    put_resource(
+        endpoint,
+        &stack_path(scope, name),
+        STACKS_API_VERSION,
+        stack_json(req),
+    )
+}
+
+/// `GET .../deploymentStacks/{name}`.
+pub fn get_stack(endpoint: &Url, scope: &DeploymentScope, name: &str) -> Result<ArmRequest> {
+    get_resource(endpoint, &stack_path(scope, name), STACKS_API_VERSION)
+}
+
+/// `DELETE .../deploymentStacks/{name}?unmanageAction.Resources=...&unmanageAction.ResourceGroups=...`:
+/// the stack goes, and its resources are deleted or detached as `action` says.
+pub fn delete_stack(
+    endpoint: &Url,
+    scope: &DeploymentScope,
+    name: &str,
+    action: &ActionOnUnmanage,
+) -> Result<ArmRequest> {
+    let mut url = arm_url(endpoint, &stack_path(scope, name), STACKS_API_VERSION)?;
+    url.query_pairs_mut()
+        .append_pair("unmanageAction.Resources", action.resources.as_str())
+        .append_pair(
+            "unmanageAction.ResourceGroups",
+            action.resource_groups.as_str(),
+        )
+        .append_pair("unmanageAction.ManagementGroups", "detach");
+    Ok(ArmRequest {
+        method: Method::Delete,
+        url,
+        body: None,
+    })
+}
+
+/// The body of a stack PUT.
+pub(crate) fn stack_json(req: &StackRequest) -> Value {
+    let d = &req.deployment;
+    let mut body = serde_json::json!({
+        "properties": {
+            "description": req.description,
+            "template": d.template,
+            "parameters": d.parameters,
+            "denySettings": req.deny_settings,
+            "actionOnUnmanage": {
+                "resources": req.action_on_unmanage.resources.as_str(),
+                "resourceGroups": req.action_on_unmanage.resource_groups.as_str(),
+                "managementGroups": "detach",
+            },
+            // A stack changed outside trustprint since it last deployed it is updated all the same: the
+            // blueprint is the source of truth, and plan showed what the update does.
+            "bypassStackOutOfSyncError": true,
+        }
+    });
+    if let Some(location) = &d.location {
+        body["location"] = Value::String(location.clone());
+    }
+    if let Some(tags) = tags_value(d) {
+        body["tags"] = tags;
+    }
+    body
+}
+
+/// The api-version of the activity log (`Microsoft.Insights/eventtypes/management/values`).
+pub const ACTIVITY_LOG_API_VERSION: &str = "2015-04-01";
+
+/// `GET /subscriptions/{s}/providers/Microsoft.Insights/eventtypes/management/values?$filter=eventTimestamp
+/// ge '{from}' and status eq 'Failed'`: the failed requests of a subscription since `from` (RFC 3339).
+pub fn list_failed_activity(
+    endpoint: &Url,
+    subscription_id: &str,
+    from: &str,
+) -> Result<ArmRequest> {
+    let mut url = arm_url(
+        endpoint,
+        &format!(
+            "/subscriptions/{subscription_id}/providers/Microsoft.Insights/eventtypes/management/values"
+        ),
+        ACTIVITY_LOG_API_VERSION,
+    )?;
+    url.query_pairs_mut().append_pair(
+        "$filter",
+        &format!(
+            "eventTimestamp ge '{}' and status eq 'Failed'",
+            from.replace('\'', "")
+        ),
+    );
+    Ok(ArmRequest {
+        method: Method::Get,
+        url,
+        body: None,
+    })
+}
+
 /// `$filter` for listing resource groups by one tag.
 pub fn tag_filter(name: &str, value: &str) -> String {
     // OData string literals escape a quote by doubling it.
@@ -258,6 +373,100 @@ pub fn tag_filter(name: &str, value: &str) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn stack_request() -> StackRequest {
+        StackRequest {
+            deployment: DeploymentRequest {
+                location: None,
+                tags: [("managed-by".to_owned(), "trustprint".to_owned())]
+                    .into_iter()
+                    .collect(),
+                mode: DeploymentMode::Incremental,
+                template: json!({"resources": []}),
+                parameters: serde_json::Map::new(),
+            },
+            description: "epr".into(),
+            deny_settings: crate::arm::DenySettings {
+                mode: crate::model::DenyMode::DenyDelete,
+                excluded_principals: vec!["0b6f3c2e-7d41-4a5e-9c18-2f7e4d6a1b93".into()],
+                excluded_actions: vec![],
+                apply_to_child_scopes: false,
+            },
+            action_on_unmanage: ActionOnUnmanage {
+                resources: crate::model::UnmanageAction::Delete,
+                resource_groups: crate::model::UnmanageAction::Detach,
+            },
+        }
+    }
+
+    #[test]
+    fn a_stack_put_carries_deny_settings_and_the_unmanage_actions() {
+        let endpoint = Url::parse("https://management.azure.com").unwrap();
+        let scope = DeploymentScope::ResourceGroup {
+            subscription_id: "s".into(),
+            resource_group: "rg-rm3-uks-epr".into(),
+        };
+        let r = put_stack(&endpoint, &scope, "trustprint-epr", &stack_request()).unwrap();
+        assert_eq!(r.method, Method::Put);
+        assert_eq!(
+            r.url.as_str(),
+            "https://management.azure.com/subscriptions/s/resourcegroups/rg-rm3-uks-epr/providers/\
+             Microsoft.Resources/deploymentStacks/trustprint-epr?api-version=2024-03-01"
+        );
+        assert_eq!(
+            r.body.unwrap(),
+            json!({
+                "tags": {"managed-by": "trustprint"},
+                "properties": {
+                    "description": "epr",
+                    "template": {"resources": []},
+                    "parameters": {},
+                    "denySettings": {
+                        "mode": "denyDelete",
+                        "excludedPrincipals": ["0b6f3c2e-7d41-4a5e-9c18-2f7e4d6a1b93"],
+                        "excludedActions": [],
+                        "applyToChildScopes": false
+                    },
+                    "actionOnUnmanage": {"resources": "delete", "resourceGroups": "detach", "managementGroups": "detach"},
+                    "bypassStackOutOfSyncError": true
+                }
+            })
+        );
+    }
+
+    #[test]
+    fn the_activity_log_is_read_from_a_time_on_failed_requests_only() {
+        let endpoint = Url::parse("https://management.azure.com").unwrap();
+        let r = list_failed_activity(&endpoint, "s", "2026-12-04T00:00:00Z").unwrap();
+        assert_eq!(
+            r.url.as_str(),
+            "https://management.azure.com/subscriptions/s/providers/Microsoft.Insights/eventtypes/management/\
+             values?api-version=2015-04-01&%24filter=eventTimestamp+ge+%272026-12-04T00%3A00%3A00Z%27+and+\
+             status+eq+%27Failed%27"
+        );
+    }
+
+    #[test]
+    fn a_stack_delete_names_what_happens_to_its_resources() {
+        let endpoint = Url::parse("https://management.azure.com").unwrap();
+        let scope = DeploymentScope::Subscription {
+            subscription_id: "s".into(),
+        };
+        let r = delete_stack(
+            &endpoint,
+            &scope,
+            "trustprint-governance",
+            &stack_request().action_on_unmanage,
+        )
+        .unwrap();
+        assert_eq!(r.method, Method::Delete);
+        assert_eq!(
+            r.url.as_str(),
+            "https://management.azure.com/subscriptions/s/providers/Microsoft.Resources/deploymentStacks/\
+             trustprint-governance?api-version=2024-03-01&unmanageAction.Resources=delete&\
+             unmanageAction.ResourceGroups=detach&unmanageAction.ManagementGroups=detach"
+        );
+    }
     use std::collections::BTreeMap;
 
     fn endpoint() -> Url {

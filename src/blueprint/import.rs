@@ -771,6 +771,7 @@ pub fn translate(export: &Export) -> Result<Translated, Error> {
             depends_on,
             parameters: mapped,
             when: None,
+            stack: None,
         });
     }
     // A placeholder no artifact deploys into still becomes a resource group, as the Blueprint made it.
@@ -814,6 +815,7 @@ pub fn translate(export: &Export) -> Result<Translated, Error> {
             depends_on,
             parameters: IndexMap::new(),
             when: None,
+            stack: None,
         });
     }
     let deployments = order(deployments, bp_at)?;

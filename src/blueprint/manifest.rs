@@ -1,5 +1,6 @@
 //! `blueprint.yaml`, `apiVersion: trustprint/v1`.
 
+pub use crate::model::{DenyMode, StackSettings, UnmanageAction};
 use crate::model::{Scope, Waiver};
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
@@ -182,6 +183,105 @@ pub struct Deployment {
     /// A Tera expression over the values; the deployment is left out when it is false (`avd.enabled`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub when: Option<String>,
+    /// Deploy as an Azure Deployment Stack with these settings (docs/deploying.md); absent: a plain ARM
+    /// deployment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stack: Option<Stack>,
+}
+
+/// A deployment's Deployment Stack settings, as the manifest writes them.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Stack {
+    #[serde(default)]
+    pub deny_settings: DenySettings,
+    #[serde(default)]
+    pub action_on_unmanage: ActionOnUnmanage,
+}
+
+/// Who may not change or delete the stack's resources (an Azure deny assignment).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DenySettings {
+    /// `none`, `denyDelete` or `denyWriteAndDelete`.
+    #[serde(default)]
+    pub mode: DenyMode,
+    /// Principals the deny assignment does not apply to: a `uuid` parameter's key (the trust's own group,
+    /// `access.admin_group_object_id`), [`DEPLOYER`] (the identity trustprint deploys as) or an object id.
+    #[serde(default)]
+    pub excluded_principals: Vec<String>,
+    /// Management operations still allowed to everyone (`Microsoft.Compute/virtualMachines/restart/action`).
+    #[serde(default)]
+    pub excluded_actions: Vec<String>,
+    /// Also deny on the child scopes of every managed resource (a Key Vault's secrets, a SQL server's
+    /// databases declared elsewhere).
+    #[serde(default)]
+    pub apply_to_child_scopes: bool,
+}
+
+/// What happens to what a new version of the template no longer declares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ActionOnUnmanage {
+    /// `detach` (the default: kept, no longer managed) or `delete`.
+    #[serde(default)]
+    pub resources: UnmanageAction,
+    /// `detach` (the default) or `delete`.
+    #[serde(default)]
+    pub resource_groups: UnmanageAction,
+}
+
+/// In `excludedPrincipals`: the identity trustprint deploys as, whose object id is known when it connects.
+pub const DEPLOYER: &str = "deployer";
+
+/// Azure's limits on a stack's deny settings.
+pub const MAX_EXCLUDED_PRINCIPALS: usize = 5;
+/// Azure's limits on a stack's deny settings.
+pub const MAX_EXCLUDED_ACTIONS: usize = 200;
+
+impl LockMode {
+    /// The deny settings mode that protects as this Azure Blueprint lock did (docs/migrating-from-blueprints.md).
+    pub fn deny_mode(self) -> DenyMode {
+        match self {
+            LockMode::None => DenyMode::None,
+            LockMode::AllResourcesReadOnly => DenyMode::DenyWriteAndDelete,
+            LockMode::AllResourcesDoNotDelete => DenyMode::DenyDelete,
+        }
+    }
+}
+
+impl Stack {
+    /// The settings with `excludedPrincipals` resolved: parameter keys to the trust's values (a key whose
+    /// value is not given is left out: an optional group), [`DEPLOYER`] to a flag, object ids kept.
+    pub fn resolve(&self, value: impl Fn(&str) -> Option<String>) -> StackSettings {
+        let d = &self.deny_settings;
+        let mut excluded = Vec::new();
+        let mut exclude_deployer = false;
+        for p in &d.excluded_principals {
+            let id = if p == DEPLOYER {
+                exclude_deployer = true;
+                continue;
+            } else if uuid::Uuid::parse_str(p).is_ok() {
+                Some(p.to_ascii_lowercase())
+            } else {
+                value(p).map(|v| v.to_ascii_lowercase())
+            };
+            if let Some(id) = id {
+                if !excluded.contains(&id) {
+                    excluded.push(id);
+                }
+            }
+        }
+        StackSettings {
+            deny_mode: d.mode,
+            excluded_principals: excluded,
+            exclude_deployer,
+            excluded_actions: d.excluded_actions.clone(),
+            apply_to_child_scopes: d.apply_to_child_scopes,
+            unmanage_resources: self.action_on_unmanage.resources,
+            unmanage_resource_groups: self.action_on_unmanage.resource_groups,
+        }
+    }
 }
 
 /// An output the blueprint exposes after apply: a deployment's ARM output.
@@ -480,6 +580,7 @@ pub fn validate(
         }
     }
     let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+    let operation = regex::Regex::new(r"^[A-Za-z0-9.*]+(/[A-Za-z0-9.*_-]+)+$").ok();
     for (i, d) in m.deployments.iter().enumerate() {
         let dpath = |k: &'static str| [Seg::Key("deployments"), Seg::Index(i), Seg::Key(k)];
         if let Some(first) = seen.insert(d.name.as_str(), i) {
@@ -559,6 +660,119 @@ pub fn validate(
                     diag = diag.suggest(format!("did you mean `{n}`?"));
                 }
                 out.push(diag);
+            }
+        }
+        if let Some(stack) = &d.stack {
+            let deny = &stack.deny_settings;
+            let spath = |k: &'static str| {
+                vec![
+                    Seg::Key("deployments"),
+                    Seg::Index(i),
+                    Seg::Key("stack"),
+                    Seg::Key("denySettings"),
+                    Seg::Key(k),
+                ]
+            };
+            let has_exclusions = !deny.excluded_principals.is_empty()
+                || !deny.excluded_actions.is_empty()
+                || deny.apply_to_child_scopes;
+            if deny.mode == DenyMode::None && has_exclusions {
+                out.push(
+                    at(
+                        node.span_at(&spath("mode")),
+                        format!(
+                            "deployment `{}`: stack deny settings have mode `none` but exclusions",
+                            d.name
+                        ),
+                    )
+                    .expected("`mode: denyDelete` or `denyWriteAndDelete` with exclusions, or no exclusions"),
+                );
+            }
+            if deny.excluded_principals.len() > MAX_EXCLUDED_PRINCIPALS {
+                out.push(
+                    at(
+                        node.span_at(&spath("excludedPrincipals")),
+                        format!(
+                            "deployment `{}`: {} excluded principals",
+                            d.name,
+                            deny.excluded_principals.len()
+                        ),
+                    )
+                    .expected(format!(
+                        "at most {MAX_EXCLUDED_PRINCIPALS} (Azure's limit): exclude a group rather than its members"
+                    )),
+                );
+            }
+            for (j, p) in deny.excluded_principals.iter().enumerate() {
+                if p == DEPLOYER || uuid::Uuid::parse_str(p).is_ok() {
+                    continue;
+                }
+                let mut path = spath("excludedPrincipals");
+                path.push(Seg::Index(j));
+                match m.parameters.get(p) {
+                    Some(param) if param.ty == ParamType::Uuid => {}
+                    Some(param) => out.push(
+                        at(
+                            node.span_at(&path),
+                            format!(
+                                "deployment `{}`: excluded principal `{p}` is a {:?} parameter, not an object id",
+                                d.name, param.ty
+                            ),
+                        )
+                        .expected("a `uuid` parameter holding an Entra ID object id"),
+                    ),
+                    None => {
+                        let mut diag = at(
+                            node.span_at(&path),
+                            format!(
+                                "deployment `{}`: excluded principal `{p}` is not a parameter, `{DEPLOYER}` or an object id",
+                                d.name
+                            ),
+                        )
+                        .expected(format!(
+                            "a `uuid` parameter's key (`access.admin_group_object_id`), `{DEPLOYER}` (the deploying \
+                             identity) or an object id"
+                        ));
+                        let uuids = m
+                            .parameters
+                            .iter()
+                            .filter(|(_, q)| q.ty == ParamType::Uuid)
+                            .map(|(k, _)| k.as_str())
+                            .chain([DEPLOYER]);
+                        if let Some(n) = super::param::nearest(p, uuids) {
+                            diag = diag.suggest(format!("did you mean `{n}`?"));
+                        }
+                        out.push(diag);
+                    }
+                }
+            }
+            if deny.excluded_actions.len() > MAX_EXCLUDED_ACTIONS {
+                out.push(
+                    at(
+                        node.span_at(&spath("excludedActions")),
+                        format!(
+                            "deployment `{}`: {} excluded actions",
+                            d.name,
+                            deny.excluded_actions.len()
+                        ),
+                    )
+                    .expected(format!("at most {MAX_EXCLUDED_ACTIONS} (Azure's limit)")),
+                );
+            }
+            for (j, a) in deny.excluded_actions.iter().enumerate() {
+                if operation.as_ref().is_some_and(|re| !re.is_match(a)) {
+                    let mut path = spath("excludedActions");
+                    path.push(Seg::Index(j));
+                    out.push(
+                        at(
+                            node.span_at(&path),
+                            format!("deployment `{}`: `{a}` is not an operation", d.name),
+                        )
+                        .expected(
+                            "a resource provider operation such as `Microsoft.Compute/virtualMachines/restart/action`",
+                        ),
+                    );
+                }
             }
         }
         if let Some(problem) = template_path_problem(&d.template) {
@@ -853,7 +1067,118 @@ mod tests {
             depends_on: deps.iter().map(|d| d.to_string()).collect(),
             parameters: IndexMap::new(),
             when: None,
+            stack: None,
         }
+    }
+
+    const STACKED: &str = "apiVersion: trustprint/v1
+name: t
+version: 1.0.0
+description: d
+exemplar: {trust: T, odsCode: RM3}
+parameters:
+  access.admin_group_object_id: {type: uuid, description: admins, required: true}
+  tier: {type: string, description: tier, default: small}
+deployments:
+  - name: net
+    scope: subscription
+    template: t.json.tera
+    stack:
+      denySettings:
+        mode: MODE
+        excludedPrincipals: PRINCIPALS
+        excludedActions: [Microsoft.Network/virtualNetworks/write, not an action]
+      actionOnUnmanage: {resources: delete}
+";
+
+    fn stacked(mode: &str, principals: &str) -> Vec<String> {
+        let text = STACKED
+            .replace("MODE", mode)
+            .replace("PRINCIPALS", principals);
+        let index = TemplateIndex {
+            incomplete: true,
+            ..TemplateIndex::default()
+        };
+        let diagnostics = match parse("blueprint.yaml", text.as_bytes()) {
+            Ok(p) => validate(&p.manifest, &p.node, "blueprint.yaml", &text, &index),
+            Err(super::super::Error::Manifest { diagnostics, .. }) => diagnostics,
+            Err(e) => panic!("{e}"),
+        };
+        diagnostics.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn stack_settings_name_the_field_that_is_wrong() {
+        assert_eq!(
+            stacked(
+                "denyWriteAndDelete",
+                "[access.admin_group_object_id, deployer, 0b6f3c2e-7d41-4a5e-9c18-2f7e4d6a1b93, tier, access.admin_group_objectid]"
+            ),
+            vec![
+                "blueprint.yaml:16:108: deployment `net`: excluded principal `tier` is a String parameter, not an \
+                 object id; expected a `uuid` parameter holding an Entra ID object id"
+                    .to_string(),
+                "blueprint.yaml:16:114: deployment `net`: excluded principal `access.admin_group_objectid` is not a parameter, \
+                 `deployer` or an object id; expected a `uuid` parameter's key (`access.admin_group_object_id`), \
+                 `deployer` (the deploying identity) or an object id; did you mean `access.admin_group_object_id`?"
+                    .to_string(),
+                "blueprint.yaml:17:68: deployment `net`: `not an action` is not an operation; expected a resource \
+                 provider operation such as `Microsoft.Compute/virtualMachines/restart/action`"
+                    .to_string(),
+            ]
+        );
+        let none = stacked("none", "[deployer]");
+        assert_eq!(
+            none[0],
+            "blueprint.yaml:15:15: deployment `net`: stack deny settings have mode `none` but exclusions; \
+             expected `mode: denyDelete` or `denyWriteAndDelete` with exclusions, or no exclusions"
+        );
+        let six = stacked(
+            "denyDelete",
+            "[deployer, deployer, deployer, deployer, deployer, deployer]",
+        );
+        assert!(
+            six[0].ends_with("6 excluded principals; expected at most 5 (Azure's limit): exclude a group rather than its members"),
+            "{six:?}"
+        );
+        let unknown = stacked("denyAll", "[]");
+        assert!(
+            unknown[0].contains("blueprint.yaml:15:")
+                && unknown[0].contains("unknown variant `denyAll`, expected one of `none`, `denyDelete`, `denyWriteAndDelete`"),
+            "{unknown:?}"
+        );
+    }
+
+    #[test]
+    fn principals_resolve_to_the_trusts_values_and_the_deployer_to_a_flag() {
+        let stack = Stack {
+            deny_settings: DenySettings {
+                mode: DenyMode::DenyDelete,
+                excluded_principals: vec![
+                    "access.admin_group_object_id".into(),
+                    DEPLOYER.into(),
+                    "lighthouse.group_object_id".into(),
+                    "0B6F3C2E-7D41-4A5E-9C18-2F7E4D6A1B93".into(),
+                ],
+                excluded_actions: vec![],
+                apply_to_child_scopes: false,
+            },
+            action_on_unmanage: ActionOnUnmanage::default(),
+        };
+        let settings = stack.resolve(|k| {
+            (k == "access.admin_group_object_id")
+                .then(|| "6c2d8e14-3a9b-4f70-b5e2-d1c9a8f7e603".to_string())
+        });
+        assert_eq!(
+            settings.excluded_principals,
+            vec![
+                "6c2d8e14-3a9b-4f70-b5e2-d1c9a8f7e603".to_string(),
+                "0b6f3c2e-7d41-4a5e-9c18-2f7e4d6a1b93".to_string()
+            ],
+            "an optional group without a value is left out"
+        );
+        assert!(settings.exclude_deployer);
+        assert_eq!(settings.unmanage_resources, UnmanageAction::Detach);
     }
 
     #[test]

@@ -163,6 +163,19 @@ pub fn replace_for_stack(
     Ok(())
 }
 
+/// A scope was deleted (a resource, or a resource group with everything in it): the deny assignments at and
+/// under it go with it, as Azure's do.
+pub fn forget_scope(st: &AppState, scope: &str) -> Result<(), ArmError> {
+    let s = scope.trim_end_matches('/').to_lowercase();
+    st.store.tx(|tx| {
+        tx.execute(
+            "DELETE FROM deny_assignments WHERE scope = ?1 OR substr(scope, 1, length(?1) + 1) = ?1 || '/'",
+            [&s],
+        )?;
+        Ok(())
+    })
+}
+
 /// While a stack runs, its own assignments do not hold against its deployment.
 pub fn suspend_for_stack(st: &AppState, stack_id: &str) -> Result<(), ArmError> {
     st.store.tx(|tx| {

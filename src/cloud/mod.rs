@@ -459,6 +459,7 @@ impl Server {
             .store
             .tx(|tx| {
                 tx.execute_batch(stacks::SCHEMA)?;
+                tx.execute_batch(stacks::WHATIF_SCHEMA)?;
                 tx.execute_batch(deny::SCHEMA)?;
                 Ok(())
             })

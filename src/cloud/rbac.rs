@@ -58,9 +58,11 @@ impl Role {
         let a = action.to_ascii_lowercase();
         match self {
             Role::Owner => true,
+            // Contributor's NotActions include managing a deployment stack's deny settings.
             Role::Contributor => {
                 !(a.starts_with("microsoft.authorization/")
                     && (a.ends_with("/write") || a.ends_with("/delete")))
+                    && a != "microsoft.resources/deploymentstacks/managedenysetting/action"
             }
             Role::Reader => a.ends_with("/read"),
         }

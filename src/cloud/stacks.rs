@@ -33,11 +33,16 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Instant;
 
+mod whatif;
+
+pub use whatif::route as whatif_route;
+pub(crate) use whatif::SCHEMA as WHATIF_SCHEMA;
+
 /// The stacks table (created at startup, kept in the state database).
 pub(crate) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS deployment_stacks (
     key TEXT PRIMARY KEY, scope TEXT NOT NULL, name TEXT NOT NULL, body TEXT NOT NULL,
-    template TEXT NOT NULL);
+    template TEXT NOT NULL, out_of_sync INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS deployment_stacks_by_scope ON deployment_stacks (scope);
 ";
 
@@ -517,7 +522,8 @@ fn put_row(
     let id = scope.stack_id(name);
     st.store.tx(|tx| {
         tx.execute(
-            "INSERT OR REPLACE INTO deployment_stacks (key, scope, name, body, template) VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT INTO deployment_stacks (key, scope, name, body, template) VALUES (?1, ?2, ?3, ?4, ?5) \
+             ON CONFLICT (key) DO UPDATE SET body = excluded.body, template = excluded.template",
             params![id.to_lowercase(), scope.key(), name.to_lowercase(), body.to_string(), template.to_string()],
         )?;
         Ok(())
@@ -597,12 +603,67 @@ pub fn recover(st: &AppState) -> Result<(), ArmError> {
             )
             .to_value();
             update_body(st, &key, &body)?;
+            // Its list of managed resources may be inaccurate now.
+            st.store.tx(|tx| {
+                tx.execute(
+                    "UPDATE deployment_stacks SET out_of_sync = 1 WHERE key = ?1",
+                    [&key],
+                )?;
+                Ok(())
+            })?;
         }
     }
     st.store.tx(|tx| {
         tx.execute("UPDATE deny_assignments SET suspended = 0", [])?;
         Ok(())
     })
+}
+
+fn is_out_of_sync(st: &AppState, id: &str) -> Result<bool, ArmError> {
+    st.store.tx(|tx| {
+        Ok(tx
+            .query_row(
+                "SELECT out_of_sync FROM deployment_stacks WHERE key = ?1",
+                [id.to_lowercase()],
+                |r| r.get::<_, i64>(0),
+            )
+            .optional()?
+            .is_some_and(|v| v != 0))
+    })
+}
+
+fn set_in_sync(st: &AppState, id: &str) -> Result<(), ArmError> {
+    st.store.tx(|tx| {
+        tx.execute(
+            "UPDATE deployment_stacks SET out_of_sync = 0 WHERE key = ?1",
+            [id.to_lowercase()],
+        )?;
+        Ok(())
+    })
+}
+
+/// A stack whose last operation was interrupted may not list what it manages accurately: an update or
+/// delete that would delete resources is refused unless `bypassStackOutOfSyncError` is set.
+fn check_in_sync(
+    st: &AppState,
+    id: &str,
+    name: &str,
+    on_unmanage: OnUnmanage,
+    bypass: bool,
+) -> Result<(), ArmError> {
+    let deletes = [
+        on_unmanage.resources,
+        on_unmanage.resource_groups,
+        on_unmanage.management_groups,
+    ]
+    .contains(&Action::Delete);
+    if deletes && !bypass && is_out_of_sync(st, id)? {
+        return Err(ArmError::bad_request(
+            "DeploymentStackOutOfSync",
+            format!("The deployment stack '{name}' might not have an accurate list of managed resources. To prevent resources from being accidentally deleted, check that the managed resource list doesn't have any additional values. If there is any uncertainty, it's recommended to redeploy the stack with the same template and parameters as the current iteration. To bypass this warning, specify the 'BypassStackOutOfSyncError' flag."),
+        ));
+    }
+    Ok(())
 }
 
 fn is_terminal(state: &str) -> bool {
@@ -834,6 +895,13 @@ fn put(st: &Arc<AppState>, req: &Req, scope: &Scope, name: &str) -> Result<Respo
             ),
         ));
     }
+    if existing.is_some() {
+        check_in_sync(st, &id, name, sr.on_unmanage, sr.bypass_out_of_sync)?;
+    }
+    let denied_before = existing.as_ref().is_some_and(|r| has_deny(&r.body));
+    if sr.deny.mode != DenyMode::None || denied_before {
+        manage_deny_settings(st, req, &id)?;
+    }
     let correlation = correlation_of(req);
     let dep_name = deployment_name(name);
     let submitted = deploy::submit(
@@ -921,6 +989,29 @@ fn put(st: &Arc<AppState>, req: &Req, scope: &Scope, name: &str) -> Result<Respo
     resp.headers_mut()
         .insert("retry-after", HeaderValue::from(http::retry_after(st)));
     Ok(resp)
+}
+
+/// Whether a stack's deny settings are other than `none`.
+fn has_deny(body: &Value) -> bool {
+    body["properties"]["denySettings"]["mode"]
+        .as_str()
+        .and_then(DenyMode::parse)
+        .is_some_and(|m| m != DenyMode::None)
+}
+
+/// Setting deny settings other than `none`, or changing or deleting a stack that has them, needs
+/// `Microsoft.Resources/deploymentStacks/manageDenySetting/action` at the stack (Owner has it, Contributor
+/// does not), as Azure requires since May 2024.
+fn manage_deny_settings(st: &AppState, req: &Req, stack_id: &str) -> Result<(), ArmError> {
+    let Some(c) = &req.caller else {
+        return Ok(());
+    };
+    rbac::authorize_id(
+        &st.config.role_assignments,
+        &c.client_id,
+        &Method::POST,
+        &format!("{stack_id}/manageDenySetting"),
+    )
 }
 
 fn ids_scope(t: &Target) -> String {
@@ -1015,6 +1106,17 @@ fn delete_managed(st: &AppState, caller: Option<&Caller>, id: &str) -> Result<()
     }
 }
 
+/// Whether a stack can delete the resource: Azure's deployment stacks cannot delete Key Vault secrets (a
+/// documented limitation).
+fn deletable(id: &str) -> bool {
+    let lower = id.to_ascii_lowercase();
+    let Some((_, rest)) = lower.rsplit_once("/providers/microsoft.keyvault/vaults/") else {
+        return true;
+    };
+    let segs: Vec<&str> = rest.split('/').collect();
+    !(segs.len() == 3 && segs[1] == "secrets")
+}
+
 /// What unmanaging a set of resources did.
 #[derive(Default)]
 struct Unmanaged {
@@ -1044,6 +1146,20 @@ fn unmanage(
     for id in order {
         match on_unmanage.for_id(id) {
             Action::Detach => out.detached.push(id.clone()),
+            Action::Delete if !deletable(id) => {
+                if on_unmanage.without_delete_support == Some("detach") {
+                    out.detached.push(id.clone());
+                } else {
+                    out.failed.push((
+                        id.clone(),
+                        ArmError::bad_request(
+                            "DeploymentStackResourceDeletionNotSupported",
+                            format!("Deployment stacks cannot delete '{id}': Key Vault secrets do not support deletion by a stack. Detach it (actionOnUnmanage.resourcesWithoutDeleteSupport 'detach') and delete it yourself if it must go."),
+                        )
+                        .to_value(),
+                    ));
+                }
+            }
             Action::Delete => match delete_managed(st, caller, id) {
                 Ok(()) => out.deleted.push(id.clone()),
                 Err(e) => out.failed.push((id.clone(), e.to_value())),
@@ -1053,16 +1169,43 @@ fn unmanage(
     out
 }
 
+/// The resource type of a managed resource's id (2025-07-01 reports it with each reference).
+fn type_of(id: &str) -> String {
+    match kind_of(id) {
+        Kind::ResourceGroup => "Microsoft.Resources/resourceGroups".into(),
+        Kind::ManagementGroup => "Microsoft.Management/managementGroups".into(),
+        Kind::Resource => super::ids::parse_str(id).map_or_else(String::new, |r| r.resource_type()),
+    }
+}
+
 fn refs(ids: &[String]) -> Value {
-    Value::Array(ids.iter().map(|i| json!({ "id": i })).collect())
+    Value::Array(
+        ids.iter()
+            .map(|i| json!({"id": i, "type": type_of(i)}))
+            .collect(),
+    )
 }
 
 fn failed_refs(f: &[(String, Value)]) -> Value {
     Value::Array(
         f.iter()
-            .map(|(i, e)| json!({"id": i, "error": e}))
+            .map(|(i, e)| json!({"id": i, "type": type_of(i), "error": e}))
             .collect(),
     )
+}
+
+/// A managed resource's current body (a resource group's, or a resource's with secrets redacted).
+fn current_body(st: &AppState, id: &str) -> Option<Value> {
+    let segs: Vec<&str> = id.split('/').filter(|s| !s.is_empty()).collect();
+    match kind_of(id) {
+        Kind::ResourceGroup => st
+            .store
+            .get_rg(segs[1], segs[3])
+            .ok()
+            .flatten()
+            .map(|(b, _)| b),
+        _ => st.store.get_resource(id).ok().flatten().map(http::redact),
+    }
 }
 
 fn within(scope: &str, id: &str) -> bool {
@@ -1077,6 +1220,10 @@ impl Run {
         let _ = deny::suspend_for_stack(st, &self.id);
         self.set_state(st, "deploying");
         deploy::run(st, &self.dep_id);
+        if st.is_stopping() {
+            // Left as it is: the next start marks the stack interrupted (see `recover`).
+            return;
+        }
         let result = self.finish(st, started);
         let (status, body) = match result {
             Ok(None) => ("Succeeded", None),
@@ -1187,7 +1334,7 @@ impl Run {
                     }
                     _ => "inapplicable",
                 };
-                json!({"id": id, "status": status, "denyStatus": deny_status})
+                json!({"id": id, "type": type_of(id), "status": status, "denyStatus": deny_status})
             })
             .collect();
         let stack_id = self.id.clone();
@@ -1229,6 +1376,7 @@ impl Run {
                 if let Some(o) = props.as_object_mut() {
                     o.remove("error");
                 }
+                set_in_sync(st, &self.id)?;
             }
         }
         let _ = &self.scope;
@@ -1300,6 +1448,14 @@ fn delete(st: &Arc<AppState>, req: &Req, scope: &Scope, name: &str) -> Result<Re
             format!("The deployment stack '{name}' is currently '{state}': wait for that operation to finish before deleting it."),
         ));
     }
+    if has_deny(&row.body) {
+        manage_deny_settings(st, req, &id)?;
+    }
+    let bypass = req
+        .query
+        .get("bypassstackoutofsyncerror")
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    check_in_sync(st, &id, name, on_unmanage, bypass)?;
     let mut body = row.body;
     body["properties"]["provisioningState"] = json!("deleting");
     update_body(st, &id, &body)?;

@@ -52,6 +52,15 @@ pub struct DeploymentOutcome {
     pub error: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub failures: Vec<ResourceFailure>,
+    /// The deployment stack's id, when the deployment is made as one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stack_id: Option<String>,
+    /// Resources the stack stopped managing and left in place.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub detached: Vec<String>,
+    /// Resources the stack stopped managing and deleted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deleted: Vec<String>,
 }
 
 impl DeploymentOutcome {
@@ -107,6 +116,14 @@ impl ApplyReport {
             if let Some(e) = &d.error {
                 s.push_str(&format!("      {e}\n"));
             }
+            for r in &d.deleted {
+                s.push_str(&format!("      - deleted (no longer declared): {r}\n"));
+            }
+            for r in &d.detached {
+                s.push_str(&format!(
+                    "      / detached (no longer declared, left in place): {r}\n"
+                ));
+            }
             for f in &d.failures {
                 s.push_str(&format!(
                     "      {} ({}): {}: {}\n",
@@ -148,6 +165,16 @@ pub async fn apply(
     for d in &rendered.deployments {
         requests.insert(d.name.clone(), request_parameters(d, conn.target.kind)?);
     }
+    let needs_deployer = rendered
+        .deployments
+        .iter()
+        .any(|d| d.stack.as_ref().is_some_and(|s| s.exclude_deployer));
+    let deployer = if needs_deployer {
+        super::stack::deployer_object_id(conn).await?
+    } else {
+        None
+    };
+    let deployer = deployer.as_deref();
     let planned: HashMap<&str, bool> = plan
         .deployments
         .iter()
@@ -188,6 +215,9 @@ pub async fn apply(
                         finished_at: None,
                         error: None,
                         failures: Vec::new(),
+                        stack_id: None,
+                        detached: Vec::new(),
+                        deleted: Vec::new(),
                     },
                 );
                 continue;
@@ -201,7 +231,13 @@ pub async fn apply(
             running.push(async move {
                 let outcome = match parameters {
                     Some(p) => {
-                        deploy_one(conn, d, p, changes, in_flight, &progress.step(&d.name)).await
+                        let step = progress.step(&d.name);
+                        match &d.stack {
+                            Some(settings) => {
+                                deploy_stack(conn, d, settings, p, changes, deployer, &step).await
+                            }
+                            None => deploy_one(conn, d, p, changes, in_flight, &step).await,
+                        }
                     }
                     None => Err(DeployError::Target {
                         message: format!("deployment {} has no request", d.name),
@@ -238,19 +274,14 @@ pub async fn apply(
     })
 }
 
-async fn deploy_one(
+/// Create the deployment's resource group when it is missing.
+async fn ensure_group(
     conn: &Connection,
     d: &RenderedDeployment,
-    parameters: serde_json::Map<String, serde_json::Value>,
-    has_changes: bool,
-    in_flight: bool,
     step: &dyn Fn(&str),
-) -> Result<DeploymentOutcome, DeployError> {
+) -> Result<(), DeployError> {
     let sub = &conn.target.subscription_id;
-    let scope = scope_of(d, sub);
-    let name = deployment_name(d);
     let ctx = |what: &str| format!("apply {}: {what}", d.name);
-    let started_at = super::now();
     if let (crate::model::Scope::ResourceGroup, Some(rg)) = (d.scope, &d.resource_group) {
         // Only when missing: a group the blueprint itself declares keeps the tags it was given.
         let exists = conn
@@ -273,6 +304,129 @@ async fn deploy_one(
                 ))))?;
         }
     }
+    Ok(())
+}
+
+/// Deploy `d` as its stack: created or updated unless it already succeeded with nothing to change.
+async fn deploy_stack(
+    conn: &Connection,
+    d: &RenderedDeployment,
+    settings: &crate::model::StackSettings,
+    parameters: serde_json::Map<String, serde_json::Value>,
+    has_changes: bool,
+    deployer: Option<&str>,
+    step: &dyn Fn(&str),
+) -> Result<DeploymentOutcome, DeployError> {
+    let sub = &conn.target.subscription_id;
+    let scope = scope_of(d, sub);
+    let name = super::stack::stack_name(d);
+    let ctx = |what: &str| format!("apply {}: {what}", d.name);
+    let started_at = super::now();
+    ensure_group(conn, d, step).await?;
+    let existing = conn
+        .client
+        .get_stack(&scope, &name)
+        .await
+        .map_err(DeployError::arm(ctx(&format!("reading stack {name}"))))?;
+    let (stack, action) = match existing {
+        Some(s) if s.provisioning_state == ProvisioningState::Succeeded && !has_changes => {
+            (s, "kept")
+        }
+        _ => {
+            step("deploying the stack");
+            let request =
+                super::stack::request(d, settings, request_with(d, parameters), deployer)?;
+            let s = match conn
+                .client
+                .create_or_update_stack(&scope, &name, &request)
+                .await
+            {
+                Ok(s) => s,
+                Err(crate::arm::Error::Api { status, detail, .. })
+                    if refused_by_template(status, &detail.code) =>
+                {
+                    return Ok(refused(d, &name, &detail, started_at));
+                }
+                Err(e) => return Err(DeployError::arm(ctx(&format!("deploying stack {name}")))(e)),
+            };
+            (s, "deployed")
+        }
+    };
+    let ids = |v: &[crate::arm::StackResource]| v.iter().map(|r| r.id.clone()).collect::<Vec<_>>();
+    let mut failures: Vec<ResourceFailure> = stack
+        .failed_resources
+        .iter()
+        .map(|r| {
+            let e = r.error.clone().unwrap_or_default();
+            ResourceFailure {
+                resource_id: r.id.clone(),
+                resource_type: super::plan::resource_type(&r.id),
+                code: e.code,
+                message: e.message,
+            }
+        })
+        .collect();
+    if let Some(e) = &stack.error {
+        if failures.is_empty() {
+            for cause in e.root_causes() {
+                let id = cause.target.clone().unwrap_or_default();
+                failures.push(ResourceFailure {
+                    resource_type: super::plan::resource_type(&id),
+                    resource_id: id,
+                    code: cause.code.clone(),
+                    message: cause.message.clone(),
+                });
+            }
+        }
+    }
+    Ok(DeploymentOutcome {
+        name: d.name.clone(),
+        deployment_name: name,
+        state: stack.provisioning_state.to_string(),
+        action: action.to_owned(),
+        deployment_id: stack.deployment_id.clone(),
+        correlation_id: None,
+        outputs: stack
+            .outputs
+            .iter()
+            .map(|(k, v)| (k.clone(), v.value.clone()))
+            .collect(),
+        resource_ids: ids(&stack.resources),
+        started_at: Some(started_at),
+        finished_at: Some(super::now()),
+        error: stack
+            .error
+            .as_ref()
+            .map(|e| format!("{}: {}", e.code, e.message)),
+        failures,
+        stack_id: Some(stack.id.clone()),
+        detached: if action == "kept" {
+            Vec::new()
+        } else {
+            ids(&stack.detached_resources)
+        },
+        deleted: if action == "kept" {
+            Vec::new()
+        } else {
+            ids(&stack.deleted_resources)
+        },
+    })
+}
+
+async fn deploy_one(
+    conn: &Connection,
+    d: &RenderedDeployment,
+    parameters: serde_json::Map<String, serde_json::Value>,
+    has_changes: bool,
+    in_flight: bool,
+    step: &dyn Fn(&str),
+) -> Result<DeploymentOutcome, DeployError> {
+    let sub = &conn.target.subscription_id;
+    let scope = scope_of(d, sub);
+    let name = deployment_name(d);
+    let ctx = |what: &str| format!("apply {}: {what}", d.name);
+    let started_at = super::now();
+    ensure_group(conn, d, step).await?;
     let existing = match conn.client.get_deployment(&scope, &name).await {
         Ok(dep) => Some(dep),
         Err(crate::arm::Error::Api { status: 404, .. }) => None,
@@ -354,6 +508,9 @@ fn refused(
         finished_at: Some(super::now()),
         error: Some(format!("{}: {}", detail.code, detail.message)),
         failures,
+        stack_id: None,
+        detached: Vec::new(),
+        deleted: Vec::new(),
     }
 }
 
@@ -412,6 +569,9 @@ async fn outcome(
             .as_ref()
             .map(|e| format!("{}: {}", e.code, e.message)),
         failures,
+        stack_id: None,
+        detached: Vec::new(),
+        deleted: Vec::new(),
     })
 }
 

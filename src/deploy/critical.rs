@@ -224,6 +224,7 @@ mod tests {
             secret_env: Default::default(),
             depends_on: depends_on.iter().map(|s| s.to_string()).collect(),
             hash: "sha256:00".into(),
+            stack: None,
         }
     }
 

@@ -3,7 +3,9 @@
 //! Contract: [`destroy`] deletes each resource-group deployment's group (last deployed first), then the
 //! resources the subscription-scope deployments declare (role, policy and other assignments, resource
 //! groups, budgets; last declared first) and those deployments' records. Whatever is already gone counts
-//! as deleted, so a rerun after a failure finishes the job.
+//! as deleted, so a rerun after a failure finishes the job. A deployment made as a stack is destroyed by
+//! deleting its stack with its declared `actionOnUnmanage`: what it deletes goes (and a resource group whose
+//! resources are deleted goes with them), what it detaches stays, unmanaged and unprotected, and is listed.
 
 use super::{deployment_name, scope_of, Connection, DeployError};
 use crate::model::{Rendered, Scope};
@@ -17,6 +19,12 @@ pub struct DestroyReport {
     pub resource_groups: Vec<String>,
     pub resources: Vec<String>,
     pub deployments: Vec<String>,
+    /// Deployment stacks deleted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stacks: Vec<String>,
+    /// Resources their stacks detached: left in place as the manifest says.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub detached: Vec<String>,
     pub started_at: String,
     pub finished_at: String,
 }
@@ -31,12 +39,26 @@ impl DestroyReport {
         for r in &self.resources {
             s.push_str(&format!("  - {r}\n"));
         }
+        for r in &self.stacks {
+            s.push_str(&format!("  - stack {r}\n"));
+        }
+        for r in &self.detached {
+            s.push_str(&format!("  / kept (detached by its stack): {r}\n"));
+        }
         s.push_str(&format!(
-            "Destroy complete: {} resource group(s), {} subscription-level resource(s), {} deployment record(s) removed\n",
+            "Destroy complete: {} resource group(s), {} subscription-level resource(s), {} deployment record(s) removed",
             self.resource_groups.len(),
             self.resources.len(),
             self.deployments.len()
         ));
+        if !self.stacks.is_empty() {
+            s.push_str(&format!(
+                "; {} stack(s) deleted, {} resource(s) kept as their stacks detach them",
+                self.stacks.len(),
+                self.detached.len()
+            ));
+        }
+        s.push('\n');
         s
     }
 }
@@ -50,10 +72,78 @@ pub async fn destroy(conn: &Connection, rendered: &Rendered) -> Result<DestroyRe
         resource_groups: Vec::new(),
         resources: Vec::new(),
         deployments: Vec::new(),
+        stacks: Vec::new(),
+        detached: Vec::new(),
         started_at,
         finished_at: String::new(),
     };
     for d in rendered.deployments.iter().rev() {
+        if let Some(settings) = &d.stack {
+            let scope = scope_of(d, sub);
+            let name = super::stack::stack_name(d);
+            let action = super::stack::action_on_unmanage(settings);
+            let exists = match &d.resource_group {
+                Some(rg) if d.scope == Scope::ResourceGroup => conn
+                    .client
+                    .resource_group_exists(sub, rg)
+                    .await
+                    .map_err(DeployError::arm(format!(
+                        "destroy {}: reading resource group {rg}",
+                        d.name
+                    )))?,
+                _ => true,
+            };
+            let current = if exists {
+                conn.client
+                    .get_stack(&scope, &name)
+                    .await
+                    .map_err(DeployError::arm(format!(
+                        "destroy {}: reading stack {name}",
+                        d.name
+                    )))?
+            } else {
+                None
+            };
+            if let Some(stack) = current {
+                tracing::info!(stack = %name, "deleting stack");
+                conn.client
+                    .delete_stack(&scope, &name, &action)
+                    .await
+                    .map_err(DeployError::arm(format!(
+                        "destroy {}: deleting stack {name}",
+                        d.name
+                    )))?;
+                report.stacks.push(stack.id.clone());
+                for r in &stack.resources {
+                    let group =
+                        super::plan::resource_type(&r.id) == "Microsoft.Resources/resourceGroups";
+                    let kept = if group {
+                        action.resource_groups
+                    } else {
+                        action.resources
+                    };
+                    if kept == crate::model::UnmanageAction::Detach {
+                        report.detached.push(r.id.clone());
+                    }
+                }
+            }
+            // Its resources deleted, the group trustprint made for them goes too; detached, it stays.
+            if let (Scope::ResourceGroup, Some(rg), crate::model::UnmanageAction::Delete) =
+                (d.scope, &d.resource_group, action.resources)
+            {
+                if exists && !report.resource_groups.contains(rg) {
+                    conn.client
+                        .delete_resource_group(sub, rg)
+                        .await
+                        .map_err(DeployError::arm(format!(
+                            "destroy {}: deleting resource group {rg}",
+                            d.name
+                        )))?;
+                    report.resource_groups.push(rg.clone());
+                }
+            }
+            continue;
+        }
         match (d.scope, &d.resource_group) {
             (Scope::ResourceGroup, Some(rg)) => {
                 if report.resource_groups.contains(rg) {

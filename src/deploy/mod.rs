@@ -32,6 +32,7 @@ pub mod critical;
 pub mod destroy;
 pub mod plan;
 pub mod progress;
+pub mod stack;
 pub mod target;
 
 use crate::arm::DeploymentScope;
@@ -367,6 +368,7 @@ mod tests {
                 .collect(),
             depends_on: vec![],
             hash: "sha256:0123456789abcdef".into(),
+            stack: None,
         }
     }
 

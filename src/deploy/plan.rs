@@ -108,13 +108,41 @@ pub struct DeploymentPlan {
     pub resource_group: Option<String>,
     /// False when the resource group does not exist yet (the changes then come from the template alone).
     pub resource_group_exists: bool,
+    /// Every resource's change; for a stack, the resources it no longer declares and deletes are `Delete`s.
     pub changes: Vec<WhatIfChange>,
+    /// The deployment's stack, when it is deployed as one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stack: Option<StackPlan>,
+}
+
+/// What applying does to a deployment's stack, besides its resources' changes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StackPlan {
+    /// The stack's name (`trustprint-<deployment>`).
+    pub name: String,
+    /// Whether the stack exists already (false: apply creates it, taking over any resources it declares
+    /// that exist already).
+    pub exists: bool,
+    /// The deny settings mode it will have.
+    pub deny_mode: crate::model::DenyMode,
+    /// Its deny settings or unmanage actions change.
+    pub settings_change: bool,
+    /// Resources it manages today that the template no longer declares and that it will leave in place,
+    /// unmanaged and unprotected.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub detach: Vec<String>,
 }
 
 impl DeploymentPlan {
     /// Whether applying this deployment changes anything.
     pub fn has_changes(&self) -> bool {
-        !self.resource_group_exists || self.changes.iter().any(|c| is_change(&c.change_type))
+        !self.resource_group_exists
+            || self.changes.iter().any(|c| is_change(&c.change_type))
+            || self
+                .stack
+                .as_ref()
+                .is_some_and(|s| !s.exists || s.settings_change || !s.detach.is_empty())
     }
 }
 
@@ -129,12 +157,15 @@ pub struct Summary {
     pub ignore: usize,
     /// `Deploy` (details unknown) and `Unsupported`.
     pub other: usize,
+    /// Resources a stack stops managing and leaves in place.
+    #[serde(default)]
+    pub detach: usize,
 }
 
 impl Summary {
     /// Whether anything would change.
     pub fn has_changes(&self) -> bool {
-        self.create + self.modify + self.delete + self.other > 0
+        self.create + self.modify + self.delete + self.other + self.detach > 0
     }
 }
 
@@ -145,6 +176,9 @@ impl std::fmt::Display for Summary {
             "Plan: {} to create, {} to modify, {} to delete, {} unchanged",
             self.create, self.modify, self.delete, self.no_change
         )?;
+        if self.detach > 0 {
+            write!(f, ", {} to detach", self.detach)?;
+        }
         if self.ignore > 0 {
             write!(f, ", {} ignored", self.ignore)?;
         }
@@ -291,8 +325,23 @@ impl Plan {
                 Some(rg) => format!("resource group {rg}, to be created"),
                 None => "subscription".into(),
             };
-            let _ = writeln!(out, "{} ({place}) as {}", d.name, d.deployment_name);
-            if d.changes.is_empty() {
+            match &d.stack {
+                Some(s) => {
+                    let _ = writeln!(
+                        out,
+                        "{} ({place}) as stack {}{}, deny settings {}{}",
+                        d.name,
+                        s.name,
+                        if s.exists { "" } else { " (new)" },
+                        s.deny_mode.as_str(),
+                        if s.settings_change { " (changing)" } else { "" }
+                    );
+                }
+                None => {
+                    let _ = writeln!(out, "{} ({place}) as {}", d.name, d.deployment_name);
+                }
+            }
+            if d.changes.is_empty() && d.stack.as_ref().is_none_or(|s| s.detach.is_empty()) {
                 let _ = writeln!(out, "  (no resources)");
             }
             for c in &d.changes {
@@ -311,6 +360,15 @@ impl Plan {
                 for p in &c.delta {
                     write_property(&mut out, p, 2, &paint);
                 }
+            }
+            for id in d.stack.iter().flat_map(|s| &s.detach) {
+                let _ = writeln!(
+                    out,
+                    "  {} {} {}",
+                    paint("36", "/"),
+                    short_id(id),
+                    paint("2", "[Detach]")
+                );
             }
         }
         let _ = writeln!(out, "\n{}", self.summary);
@@ -462,6 +520,16 @@ pub async fn plan_with(
     details: bool,
 ) -> Result<Plan, DeployError> {
     let sub = &conn.target.subscription_id;
+    let needs_deployer = rendered
+        .deployments
+        .iter()
+        .any(|d| d.stack.as_ref().is_some_and(|s| s.exclude_deployer));
+    let deployer = if needs_deployer {
+        super::stack::deployer_object_id(conn).await?
+    } else {
+        None
+    };
+    let deployer = deployer.as_deref();
     let deployments =
         futures_util::future::try_join_all(rendered.deployments.iter().map(|d| async move {
             let scope = scope_of(d, sub);
@@ -510,6 +578,12 @@ pub async fn plan_with(
                     .collect()
             };
             let mut changes = changes;
+            let stack = match &d.stack {
+                Some(settings) => Some(
+                    plan_stack(conn, d, settings, &scope, exists, deployer, &mut changes).await?,
+                ),
+                None => None,
+            };
             if !details {
                 drop_details(&mut changes);
             }
@@ -520,10 +594,18 @@ pub async fn plan_with(
                 resource_group: d.resource_group.clone(),
                 resource_group_exists: exists,
                 changes,
+                stack,
             })
         }))
         .await?;
-    let mut summary = Summary::default();
+    let mut summary = Summary {
+        detach: deployments
+            .iter()
+            .filter_map(|d| d.stack.as_ref())
+            .map(|s| s.detach.len())
+            .sum(),
+        ..Summary::default()
+    };
     for c in deployments.iter().flat_map(|d| &d.changes) {
         match c.change_type {
             ChangeType::Create => summary.create += 1,
@@ -540,6 +622,59 @@ pub async fn plan_with(
         deployments,
         summary,
     })
+}
+
+/// The stack part of a deployment's plan: the stack as it is, what the update stops managing (deletes are
+/// added to `changes`, replacing the what-if's `Ignore` of the same resource), and whether its settings change.
+async fn plan_stack(
+    conn: &Connection,
+    d: &crate::model::RenderedDeployment,
+    settings: &crate::model::StackSettings,
+    scope: &crate::arm::DeploymentScope,
+    group_exists: bool,
+    deployer: Option<&str>,
+    changes: &mut Vec<WhatIfChange>,
+) -> Result<StackPlan, DeployError> {
+    let name = super::stack::stack_name(d);
+    let wanted = super::stack::deny_settings(d, settings, deployer)?;
+    let current = if group_exists {
+        conn.client
+            .get_stack(scope, &name)
+            .await
+            .map_err(DeployError::arm(format!(
+                "plan {}: reading stack {name}",
+                d.name
+            )))?
+    } else {
+        None
+    };
+    let mut plan = StackPlan {
+        name,
+        exists: current.is_some(),
+        deny_mode: settings.deny_mode,
+        settings_change: false,
+        detach: Vec::new(),
+    };
+    if let Some(stack) = current {
+        let (delete, detach) = super::stack::unmanaged(&stack, changes, settings);
+        for del in delete {
+            match changes
+                .iter_mut()
+                .find(|c| c.resource_id.eq_ignore_ascii_case(&del.resource_id))
+            {
+                Some(c) => c.change_type = ChangeType::Delete,
+                None => changes.push(del),
+            }
+        }
+        // A detached resource stays, and its what-if `Ignore` says so already; the stack plan names it.
+        plan.detach = detach;
+        plan.settings_change = super::stack::settings_differ(
+            &stack,
+            &wanted,
+            super::stack::action_on_unmanage(settings),
+        );
+    }
+    Ok(plan)
 }
 
 #[cfg(test)]
@@ -593,6 +728,7 @@ mod tests {
                 resource_group: Some("rg".into()),
                 resource_group_exists: true,
                 changes,
+                stack: None,
             }],
             summary: Summary::default(),
         }
@@ -631,6 +767,50 @@ mod tests {
              = Microsoft.Network/virtualNetworks/v [NoChange]\n\n\
              Plan: 0 to create, 1 to modify, 0 to delete, 1 unchanged\n"
         );
+    }
+
+    #[test]
+    fn a_stack_shows_its_deny_mode_what_it_deletes_and_what_it_detaches() {
+        let mut p = plan_with(json!([
+            {"resourceId": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/routeTables/rt", "changeType": "Delete"},
+            {"resourceId": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/st", "changeType": "Ignore"}
+        ]));
+        p.deployments[0].stack = Some(StackPlan {
+            name: "trustprint-security".into(),
+            exists: true,
+            deny_mode: crate::model::DenyMode::DenyWriteAndDelete,
+            settings_change: false,
+            detach: vec![
+                "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/st"
+                    .into(),
+            ],
+        });
+        p.summary = Summary {
+            delete: 1,
+            ignore: 1,
+            detach: 1,
+            ..Summary::default()
+        };
+        assert!(p.has_changes());
+        assert_eq!(
+            p.render_text(false),
+            "security (resource group rg) as stack trustprint-security, deny settings denyWriteAndDelete\n  \
+             - Microsoft.Network/routeTables/rt [Delete]\n  \
+             * Microsoft.Storage/storageAccounts/st [Ignore]\n  \
+             / Microsoft.Storage/storageAccounts/st [Detach]\n\n\
+             Plan: 0 to create, 0 to modify, 1 to delete, 0 unchanged, 1 to detach, 1 ignored\n"
+        );
+        // A stack that exists with the same settings and nothing to unmanage changes nothing by itself.
+        let mut quiet = plan_with(json!([
+            {"resourceId": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/routeTables/rt", "changeType": "NoChange"}
+        ]));
+        quiet.deployments[0].stack = Some(StackPlan {
+            detach: vec![],
+            ..p.deployments[0].stack.clone().unwrap()
+        });
+        assert!(!quiet.has_changes());
+        quiet.deployments[0].stack.as_mut().unwrap().exists = false;
+        assert!(quiet.has_changes(), "a new stack is a change");
     }
 
     #[test]

@@ -226,6 +226,9 @@ pub struct Connection {
     pub target: TargetRef,
     /// The tenant, for `tenant()` in static expansion.
     pub tenant_id: String,
+    /// The client (application) id trustprint acts as, when its credential names one (a service principal,
+    /// a workload identity): the local cloud's principals are known by it.
+    pub client_id: Option<String>,
     /// The embedded cloud, stopped when the connection is dropped.
     _server: Option<crate::cloud::RunningServer>,
 }
@@ -565,6 +568,15 @@ impl Clients {
     }
 }
 
+/// The client id a credential acts as, when it names one.
+fn client_id_of(credential: &Credential) -> Option<String> {
+    match credential {
+        Credential::ServicePrincipal { client_id, .. }
+        | Credential::WorkloadIdentity { client_id, .. } => Some(client_id.clone()),
+        _ => None,
+    }
+}
+
 /// Connect to the target: start the embedded cloud when asked for, pick the credential and subscription.
 pub async fn connect(
     options: &TargetOptions,
@@ -648,6 +660,7 @@ pub async fn connect_with(
             })?;
             Ok(Connection {
                 client,
+                client_id: client_id_of(&credential),
                 target: TargetRef {
                     kind,
                     subscription_id,
@@ -704,6 +717,7 @@ pub async fn connect_with(
             })?;
             Ok(Connection {
                 client,
+                client_id: client_id_of(&credential),
                 target: TargetRef {
                     kind,
                     subscription_id,

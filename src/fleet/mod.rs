@@ -13,6 +13,7 @@
 pub mod address;
 pub mod ci;
 pub mod config;
+pub mod drift;
 pub mod import;
 pub mod report;
 pub mod run;

@@ -127,6 +127,9 @@ pub enum Outcome {
         create: usize,
         modify: usize,
         delete: usize,
+        /// Resources its stacks would stop managing and leave in place.
+        #[serde(skip_serializing_if = "is_zero")]
+        detach: usize,
         data_loss: Vec<String>,
     },
     /// `fleet apply`: applied and recorded.
@@ -134,15 +137,26 @@ pub enum Outcome {
         create: usize,
         modify: usize,
         delete: usize,
+        #[serde(skip_serializing_if = "is_zero")]
+        detach: usize,
         commit: Option<String>,
     },
-    /// `fleet drift`: live resources differ from what the trust was last applied with.
-    Drifted { resources: Vec<String> },
+    /// `fleet drift`: live resources differ from what the trust was last applied with, or its stacks' deny
+    /// assignments refused someone's requests since (`denied`, one line each).
+    Drifted {
+        resources: Vec<String>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        denied: Vec<String>,
+    },
     /// `fleet drift`: the trust's inputs changed since its last successful apply (or it was never applied),
     /// so a difference would be a pending change, not drift.
     NotApplied,
     /// Failed at any stage; the others went on.
     Failed { error: String },
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// One trust's row.
@@ -267,9 +281,13 @@ fn outcome_text(o: &Outcome) -> String {
             create,
             modify,
             delete,
+            detach,
             data_loss,
         } => {
             let mut s = format!("{create} to create, {modify} to modify, {delete} to delete");
+            if *detach > 0 {
+                s.push_str(&format!(", {detach} to detach"));
+            }
             if !data_loss.is_empty() {
                 s.push_str(&format!("; DATA LOSS: {}", data_loss.join(", ")));
             }
@@ -279,18 +297,33 @@ fn outcome_text(o: &Outcome) -> String {
             create,
             modify,
             delete,
+            detach,
             commit,
         } => format!(
-            "applied: {create} created, {modify} modified, {delete} deleted; {}",
+            "applied: {create} created, {modify} modified, {delete} deleted{}; {}",
+            if *detach > 0 {
+                format!(", {detach} detached")
+            } else {
+                String::new()
+            },
             commit.as_deref().map_or("no commit".into(), |c| format!(
                 "recorded {}",
                 &c[..c.len().min(12)]
             ))
         ),
-        Outcome::Drifted { resources } => {
+        Outcome::Drifted { resources, denied } => {
             let mut s = format!("DRIFTED: {} resource(s)", resources.len());
+            if !denied.is_empty() {
+                s.push_str(&format!(
+                    "; {} request(s) refused by its stacks' deny settings",
+                    denied.len()
+                ));
+            }
             for r in resources {
                 s.push_str(&format!("\n         {r}"));
+            }
+            for r in denied {
+                s.push_str(&format!("\n         denied: {r}"));
             }
             s
         }
@@ -634,10 +667,32 @@ async fn one_at(
         if !unchanged {
             return Ok(Outcome::NotApplied);
         }
-        let plan = plan_of(checked, &deploy().await?, &shared.batch).await?;
-        return Ok(if plan.has_changes() {
+        let options = deploy().await?;
+        // Trusts deployed through stacks: the requests their deny assignments refused since the last apply.
+        let denied = match last_apply_started(fleet, ods)? {
+            Some(since)
+                if checked
+                    .rendered
+                    .deployments
+                    .iter()
+                    .any(|d| d.stack.is_some()) =>
+            {
+                let conn = crate::deploy::target::connect_with(
+                    &options.target,
+                    &checked.loaded.values,
+                    ods,
+                    &shared.batch.clients,
+                )
+                .await?;
+                super::drift::denied_attempts(&conn, &since).await?
+            }
+            _ => Vec::new(),
+        };
+        let plan = plan_of(checked, &options, &shared.batch).await?;
+        return Ok(if plan.has_changes() || !denied.is_empty() {
             Outcome::Drifted {
                 resources: plan.changed_resources(),
+                denied,
             }
         } else {
             Outcome::NoChange
@@ -654,6 +709,7 @@ async fn one_at(
                 create: s.create,
                 modify: s.modify,
                 delete: s.delete,
+                detach: s.detach,
                 data_loss: plan.data_loss(),
             }
         } else {
@@ -687,6 +743,7 @@ async fn one_at(
                     create: s.create,
                     modify: s.modify,
                     delete: s.delete,
+                    detach: s.detach,
                     commit,
                 })
             }
@@ -714,6 +771,16 @@ async fn plan_of(
         .ok_or_else(|| Error::Internal {
             message: "a fleet plan ended without a plan".into(),
         })
+}
+
+/// When the trust's last recorded apply started, if its lock records one.
+fn last_apply_started(fleet: &Fleet, ods: &str) -> Result<Option<String>, Error> {
+    Ok(crate::repo::FleetRepo::new(&fleet.dir)
+        .read_lock(ods)?
+        .and_then(|lock| match lock.deployment {
+            Some(crate::deploy::DeploymentRecord::Apply(r)) => Some(r.started_at),
+            _ => None,
+        }))
 }
 
 /// Whether the trust's inputs hash as its lock recorded after a successful apply.

@@ -146,6 +146,10 @@ async fn a_resource_group_stack_deploys_its_template_and_reports_what_it_manages
     assert_eq!(p["provisioningState"], "succeeded", "{}", s.body);
     assert_eq!(resource_ids(&s.body, "resources"), ["ststacka", "ststackb"]);
     assert_eq!(p["resources"][0]["status"], "managed");
+    assert_eq!(
+        p["resources"][0]["type"],
+        "Microsoft.Storage/storageAccounts"
+    );
     assert_eq!(p["resources"][0]["denyStatus"], "none");
     assert_eq!(p["actionOnUnmanage"]["resources"], "detach");
     assert_eq!(p["denySettings"]["mode"], "none");
@@ -422,6 +426,14 @@ async fn deny_settings_refuse_another_principals_delete_and_log_it_but_spare_exc
         )
         .await;
     assert_eq!(allowed.status, StatusCode::OK, "{}", allowed.body);
+    // Its deny assignment went with it.
+    let list = c.get(&format!("/subscriptions/{SUB}/resourceGroups/rg-deny/providers/Microsoft.Authorization/denyAssignments?api-version=2022-04-01")).await;
+    assert_eq!(
+        list.body["value"].as_array().unwrap().len(),
+        1,
+        "{}",
+        list.body
+    );
 
     // The stack's own update is not held back by its assignments, and denyWriteAndDelete refuses writes.
     let strict = json!({"mode": "denyWriteAndDelete", "excludedPrincipals": ["platform-ops"]});
@@ -519,6 +531,10 @@ async fn a_subscription_stack_protects_the_resource_groups_it_creates() {
     assert_eq!(
         s.body["properties"]["resources"][0]["id"],
         format!("/subscriptions/{SUB}/resourceGroups/rg-platform")
+    );
+    assert_eq!(
+        s.body["properties"]["resources"][0]["type"],
+        "Microsoft.Resources/resourceGroups"
     );
     let refused = c
         .call_as(&admin, Method::DELETE, &rg_path("rg-platform"), None)
@@ -715,4 +731,367 @@ async fn validate_checks_the_stack_and_its_template_without_deploying() {
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(r.body["error"]["code"], "InvalidTemplate");
+}
+
+#[tokio::test]
+async fn a_stack_what_if_predicts_creates_modifies_and_what_an_update_would_delete_or_detach() {
+    let c = Cloud::default().await;
+    c.rg("rg-wi", "uksouth").await;
+    let stack = stack_path(Some("rg-wi"), "estate");
+    c.stack(
+        &stack,
+        stack_body(
+            storage_template(&["stwia", "stwib", "stwic"], "TLS1_2"),
+            "delete",
+            json!({"mode": "denyDelete"}),
+        ),
+    )
+    .await;
+    let stack_id = stack.split('?').next().unwrap().to_string();
+    let result = format!("/subscriptions/{SUB}/resourceGroups/rg-wi/providers/Microsoft.Resources/deploymentStacksWhatIfResults/upgrade?api-version=2025-07-01");
+    let mut body = stack_body(
+        storage_template(&["stwia", "stwid"], "TLS1_0"),
+        "delete",
+        json!({"mode": "denyWriteAndDelete"}),
+    );
+    body["properties"]["actionOnUnmanage"]["resources"] = json!("delete");
+    body["properties"]["deploymentStackResourceId"] = json!(stack_id);
+    body["properties"]["retentionInterval"] = json!("P7D");
+    let put = c.put(&result, body.clone()).await;
+    assert_eq!(put.status, StatusCode::CREATED, "{}", put.body);
+    assert_eq!(
+        put.body["type"],
+        "Microsoft.Resources/deploymentStacksWhatIfResults"
+    );
+    let r = c.post(&with(&result, "/whatIf", ""), json!({})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let changes = &r.body["properties"]["changes"];
+    let by_name = |n: &str| {
+        changes["resourceChanges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"].as_str().unwrap().ends_with(&format!("/{n}")))
+            .unwrap_or_else(|| panic!("no change for {n}: {changes}"))
+            .clone()
+    };
+    let a = by_name("stwia");
+    assert_eq!(a["changeType"], "modify");
+    assert_eq!(
+        a["managementStatusChange"],
+        json!({"before": "managed", "after": "managed"})
+    );
+    assert_eq!(
+        a["denyStatusChange"],
+        json!({"before": "denyDelete", "after": "denyWriteAndDelete"})
+    );
+    assert_eq!(
+        a["resourceConfigurationChanges"]["delta"][0]["path"],
+        "properties.minimumTlsVersion"
+    );
+    assert_eq!(
+        a["resourceConfigurationChanges"]["delta"][0]["changeType"],
+        "modify"
+    );
+    let d = by_name("stwid");
+    assert_eq!(d["changeType"], "create");
+    assert_eq!(
+        d["managementStatusChange"],
+        json!({"before": "unmanaged", "after": "managed"})
+    );
+    for gone in ["stwib", "stwic"] {
+        let g = by_name(gone);
+        assert_eq!(g["changeType"], "delete", "{g}");
+        assert_eq!(
+            g["managementStatusChange"],
+            json!({"before": "managed", "after": "unmanaged"})
+        );
+        assert_eq!(g["type"], "Microsoft.Storage/storageAccounts");
+    }
+    assert_eq!(
+        changes["denySettingsChange"]["before"]["mode"],
+        "denyDelete"
+    );
+    assert_eq!(
+        changes["denySettingsChange"]["after"]["mode"],
+        "denyWriteAndDelete"
+    );
+    assert_eq!(
+        changes["denySettingsChange"]["delta"][0],
+        json!({"path": "Mode", "changeType": "modify", "before": "denyDelete", "after": "denyWriteAndDelete"})
+    );
+    // A what-if changes nothing.
+    assert_eq!(
+        c.get(&storage_path("rg-wi", "stwib")).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        c.get(&storage_path("rg-wi", "stwid")).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        c.get(&storage_path("rg-wi", "stwia")).await.body["properties"]["minimumTlsVersion"],
+        "TLS1_2"
+    );
+    // With detach, the dropped resources are detached instead; the result is kept and listed.
+    body["properties"]["actionOnUnmanage"]["resources"] = json!("detach");
+    assert_eq!(c.put(&result, body).await.status, StatusCode::OK);
+    let r = c.post(&with(&result, "/whatIf", ""), json!({})).await;
+    let detached: Vec<&Value> = r.body["properties"]["changes"]["resourceChanges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["changeType"] == "detach")
+        .collect();
+    assert_eq!(detached.len(), 2, "{}", r.body);
+    let got = c.get(&result).await;
+    assert_eq!(
+        got.body["properties"]["changes"],
+        r.body["properties"]["changes"]
+    );
+    let list = c.get(&format!("/subscriptions/{SUB}/resourceGroups/rg-wi/providers/Microsoft.Resources/deploymentStacksWhatIfResults?api-version=2025-07-01")).await;
+    assert_eq!(list.body["value"].as_array().unwrap().len(), 1);
+    assert_eq!(c.delete(&result).await.status, StatusCode::OK);
+    assert_eq!(c.get(&result).await.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn managing_deny_settings_needs_more_than_contributor() {
+    let c = Cloud::start(Config {
+        role_assignments: vec![
+            "app:Owner:/".parse().unwrap(),
+            format!("ci-contributor:Contributor:/subscriptions/{SUB}")
+                .parse()
+                .unwrap(),
+        ],
+        ..Config::default()
+    })
+    .await;
+    let contributor = token_for(&c.http, c.server.url(), "ci-contributor").await;
+    c.rg("rg-rbac", "uksouth").await;
+    let path = stack_path(Some("rg-rbac"), "estate");
+    let template = storage_template(&["strbac"], "TLS1_2");
+    let r = c
+        .call_as(
+            &contributor,
+            Method::PUT,
+            &path,
+            Some(stack_body(
+                template.clone(),
+                "detach",
+                json!({"mode": "denyDelete"}),
+            )),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    assert_eq!(r.body["error"]["code"], "AuthorizationFailed");
+    assert!(
+        r.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("'Microsoft.Resources/deploymentStacks/manageDenySetting/action'"),
+        "{}",
+        r.body
+    );
+    // Without deny settings a Contributor may run the stack; the Owner may add them.
+    let r = c
+        .call_as(
+            &contributor,
+            Method::PUT,
+            &path,
+            Some(stack_body(template.clone(), "detach", no_deny())),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    c.wait_stack(&r).await;
+    let s = c
+        .stack(
+            &path,
+            stack_body(template, "detach", json!({"mode": "denyDelete"})),
+        )
+        .await;
+    assert_eq!(s.body["properties"]["provisioningState"], "succeeded");
+    // Now the Contributor can no longer delete the stack.
+    let r = c.call_as(&contributor, Method::DELETE, &path, None).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+}
+
+/// A vault with the given secrets (secret values come from a secure parameter, as a blueprint would give them).
+fn vault_template(secrets: &[&str]) -> Value {
+    let mut resources = vec![json!({
+        "type": "Microsoft.KeyVault/vaults", "apiVersion": "2023-07-01", "name": "kv-stack",
+        "location": "[resourceGroup().location]",
+        "properties": {"tenantId": "[subscription().tenantId]", "sku": {"family": "A", "name": "standard"}}
+    })];
+    for s in secrets {
+        resources.push(json!({
+            "type": "Microsoft.KeyVault/vaults/secrets", "apiVersion": "2023-07-01", "name": format!("kv-stack/{s}"),
+            "dependsOn": ["[resourceId('Microsoft.KeyVault/vaults', 'kv-stack')]"],
+            "properties": {"value": "[parameters('value')]"}
+        }));
+    }
+    json!({"$schema": RG_SCHEMA, "contentVersion": "1.0.0.0",
+           "parameters": {"value": {"type": "securestring"}}, "resources": resources})
+}
+
+#[tokio::test]
+async fn a_stack_cannot_delete_a_key_vault_secret_unless_told_to_detach_what_it_cannot_delete() {
+    let c = Cloud::default().await;
+    c.rg("rg-kvs", "uksouth").await;
+    let path = stack_path(Some("rg-kvs"), "keys");
+    let with_value = |mut body: Value| {
+        body["properties"]["parameters"] = json!({"value": {"value": "n0t-a-real-secret"}});
+        body
+    };
+    let s = c
+        .stack(
+            &path,
+            with_value(stack_body(
+                vault_template(&["sql-admin", "old-key"]),
+                "delete",
+                no_deny(),
+            )),
+        )
+        .await;
+    assert_eq!(
+        s.body["properties"]["provisioningState"], "succeeded",
+        "{}",
+        s.body
+    );
+    assert!(
+        !s.body.to_string().contains("n0t-a-real-secret"),
+        "{}",
+        s.body
+    );
+    let s = c
+        .stack(
+            &path,
+            with_value(stack_body(
+                vault_template(&["sql-admin"]),
+                "delete",
+                no_deny(),
+            )),
+        )
+        .await;
+    assert_eq!(
+        s.body["properties"]["provisioningState"], "failed",
+        "{}",
+        s.body
+    );
+    let failed = &s.body["properties"]["failedResources"][0];
+    assert!(failed["id"].as_str().unwrap().ends_with("/secrets/old-key"));
+    assert_eq!(
+        failed["error"]["code"],
+        "DeploymentStackResourceDeletionNotSupported"
+    );
+    let kept = s.body["properties"]["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"].as_str().unwrap().ends_with("/secrets/old-key"))
+        .unwrap()
+        .clone();
+    assert_eq!(kept["status"], "deleteFailed");
+    // With resourcesWithoutDeleteSupport = detach the secret is detached and the update succeeds.
+    let mut body = with_value(stack_body(
+        vault_template(&["sql-admin"]),
+        "delete",
+        no_deny(),
+    ));
+    body["properties"]["actionOnUnmanage"]["resourcesWithoutDeleteSupport"] = json!("detach");
+    let s = c.stack(&path, body).await;
+    assert_eq!(
+        s.body["properties"]["provisioningState"], "succeeded",
+        "{}",
+        s.body
+    );
+    assert_eq!(resource_ids(&s.body, "detachedResources"), ["old-key"]);
+    let secret = format!("/subscriptions/{SUB}/resourceGroups/rg-kvs/providers/Microsoft.KeyVault/vaults/kv-stack/secrets/old-key");
+    assert_eq!(c.get(&secret).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_stack_interrupted_by_a_restart_refuses_to_delete_until_told_to_bypass_the_out_of_sync_error(
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = || Config {
+        state_dir: Some(dir.path().to_path_buf()),
+        lro: Duration::from_millis(300),
+        ..Config::default()
+    };
+    let c = Cloud::start(config()).await;
+    c.rg("rg-sync", "uksouth").await;
+    let path = stack_path(Some("rg-sync"), "estate");
+    c.stack(
+        &path,
+        stack_body(
+            storage_template(&["stsynca", "stsyncb"], "TLS1_2"),
+            "delete",
+            no_deny(),
+        ),
+    )
+    .await;
+    // The server stops while an update runs.
+    let r = c
+        .put(
+            &path,
+            stack_body(
+                storage_template(&["stsynca"], "TLS1_2"),
+                "delete",
+                no_deny(),
+            ),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let Cloud { server, .. } = c;
+    server.shutdown().await;
+    let c = Cloud::start(config()).await;
+    let s = c.get(&path).await;
+    assert_eq!(
+        s.body["properties"]["provisioningState"], "failed",
+        "{}",
+        s.body
+    );
+    assert_eq!(
+        s.body["properties"]["error"]["code"],
+        "DeploymentStackInterrupted"
+    );
+    // Deleting what it no longer declares needs the bypass flag now.
+    let body = stack_body(
+        storage_template(&["stsynca"], "TLS1_2"),
+        "delete",
+        no_deny(),
+    );
+    let r = c.put(&path, body.clone()).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert_eq!(r.body["error"]["code"], "DeploymentStackOutOfSync");
+    let r = c
+        .delete(&with(&path, "", "&unmanageAction.Resources=delete"))
+        .await;
+    assert_eq!(r.body["error"]["code"], "DeploymentStackOutOfSync");
+    let mut bypass = body;
+    bypass["properties"]["bypassStackOutOfSyncError"] = json!(true);
+    let s = c.stack(&path, bypass).await;
+    assert_eq!(
+        s.body["properties"]["provisioningState"], "succeeded",
+        "{}",
+        s.body
+    );
+    assert_eq!(resource_ids(&s.body, "deletedResources"), ["stsyncb"]);
+    // In sync again: no flag needed.
+    let s = c
+        .stack(
+            &path,
+            stack_body(
+                storage_template(&["stsynca"], "TLS1_2"),
+                "delete",
+                no_deny(),
+            ),
+        )
+        .await;
+    assert_eq!(
+        s.body["properties"]["provisioningState"], "succeeded",
+        "{}",
+        s.body
+    );
 }

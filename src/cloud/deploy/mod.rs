@@ -459,3 +459,21 @@ pub(super) fn deployment_body(
     });
     body
 }
+
+/// The what-if of a deployment request (the full result format of `POST .../whatIf`, computed at once): ARM's
+/// change objects (`resourceId`, `changeType`, `before`, `after`, `delta`). A deployment stack's what-if
+/// builds on it.
+pub(crate) fn what_if_changes(
+    st: &AppState,
+    sub: &str,
+    rg: Option<&str>,
+    name: &str,
+    input: &Value,
+) -> Result<Vec<Value>, ArmError> {
+    let dr = parse_request(input, rg.is_none())?;
+    let plan = build_plan(st, sub, rg, name, &dr)?;
+    let secrets = secrets::secret_strings([&secrets::take_secure_parameters(&mut input.clone())]);
+    let mut out = Vec::new();
+    whatif::changes_for(st, &plan, dr.complete, false, &secrets, &mut out)?;
+    Ok(out)
+}

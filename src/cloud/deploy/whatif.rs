@@ -162,7 +162,7 @@ fn synthesized(node: &armexpr::Node, body: &Value) -> Value {
     b
 }
 
-fn changes_for(
+pub(super) fn changes_for(
     st: &AppState,
     plan: &Plan,
     complete: bool,

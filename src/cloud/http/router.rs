@@ -251,13 +251,15 @@ async fn handle(st: &Arc<AppState>, mut req: Req) -> Response {
         Ok(r) => r,
         Err(e) => e.into_response(),
     };
-    // A resource group's deployment stacks go with it.
-    if req.method == Method::DELETE
-        && req.lower.len() == 4
-        && req.is(2, "resourcegroups")
-        && resp.status() == StatusCode::ACCEPTED
-    {
-        if let Err(e) = crate::cloud::stacks::forget_resource_group(st, req.seg(1), req.seg(3)) {
+    // A resource group's deployment stacks go with it, and deny assignments go with their scope.
+    if req.method == Method::DELETE && req.is(0, "subscriptions") && resp.status().is_success() {
+        if req.lower.len() == 4 && req.is(2, "resourcegroups") {
+            if let Err(e) = crate::cloud::stacks::forget_resource_group(st, req.seg(1), req.seg(3))
+            {
+                return e.into_response();
+            }
+        }
+        if let Err(e) = crate::cloud::deny::forget_scope(st, &format!("/{}", req.segs.join("/"))) {
             return e.into_response();
         }
     }
@@ -295,6 +297,18 @@ async fn route(st: &Arc<AppState>, req: &Req) -> Result<Response, ArmError> {
             mg: req.seg(3).to_string(),
         };
         return crate::cloud::stacks::route(st, req, scope, 7).await;
+    }
+    if req.is(0, "providers")
+        && req.is(1, "microsoft.management")
+        && req.is(2, "managementgroups")
+        && req.is(4, "providers")
+        && req.is(5, "microsoft.resources")
+        && req.is(6, "deploymentstackswhatifresults")
+    {
+        let scope = crate::cloud::stacks::Scope::ManagementGroup {
+            mg: req.seg(3).to_string(),
+        };
+        return crate::cloud::stacks::whatif_route(st, req, scope, 7).await;
     }
     if req.is(0, "providers")
         && req.is(1, "microsoft.management")
@@ -350,8 +364,10 @@ async fn route(st: &Arc<AppState>, req: &Req) -> Result<Response, ArmError> {
             let rg = (p == 4).then(|| req.seg(3).to_string());
             return deploy::route(st, req, &sub, rg.as_deref(), p + 3).await;
         }
-        if req.is(p + 1, "microsoft.resources") && req.is(p + 2, "deploymentstacks") {
-            use crate::cloud::stacks::{route as stacks_route, Scope};
+        if req.is(p + 1, "microsoft.resources")
+            && (req.is(p + 2, "deploymentstacks") || req.is(p + 2, "deploymentstackswhatifresults"))
+        {
+            use crate::cloud::stacks::{route as stacks_route, whatif_route, Scope};
             let scope = if p == 4 {
                 Scope::ResourceGroup {
                     sub: sub.clone(),
@@ -360,6 +376,9 @@ async fn route(st: &Arc<AppState>, req: &Req) -> Result<Response, ArmError> {
             } else {
                 Scope::Subscription { sub: sub.clone() }
             };
+            if req.is(p + 2, "deploymentstackswhatifresults") {
+                return whatif_route(st, req, scope, p + 3).await;
+            }
             return stacks_route(st, req, scope, p + 3).await;
         }
         if p == 2
