@@ -13,7 +13,17 @@ INITIATIVES = {
     "uk-nhs": "policySetDefinitions/Regulatory Compliance/ukofficial_audit.json",
     "ncsc-caf": "policySetDefinitions/Regulatory Compliance/UK_NCSC_CAF_v3.2.json",
 }
-EXTRA = ["e56962a6-4747-49cd-b67b-bf8b01975c4c"]  # Allowed locations: assigned beside the initiatives
+# Assigned beside the initiatives (the exemplar's governance template) or commonly assigned with them, so the
+# local cloud has them as built-ins: Allowed locations, Allowed locations for resource groups, Require a tag on
+# resources, Require a tag on resource groups, Add a tag to resources, Not allowed resource types.
+EXTRA = [
+    "e56962a6-4747-49cd-b67b-bf8b01975c4c",
+    "e765b5de-1225-4ba3-bd56-1ac6695af988",
+    "871b6d14-10aa-478d-b590-94f262ecfa99",
+    "96670d01-0a4d-4649-9c89-2d3abc0a5025",
+    "4f9dc7db-30c1-420c-b61a-e1d640128d26",
+    "6c112d4e-5bc7-47ae-a041-ea2d9dccd749",
+]
 
 
 def main(tar_path, aliases_path, out):
@@ -26,6 +36,15 @@ def main(tar_path, aliases_path, out):
         with open(f, encoding="utf-8-sig") as fh:
             d = json.load(fh)
         index[d["name"].lower()] = d
+    # The names of every built-in, so the local cloud can accept an assignment of one it does not evaluate.
+    with open(os.path.join(out, "catalog.tsv"), "w") as fh:
+        for kind in ("policyDefinitions", "policySetDefinitions"):
+            names = set()
+            for f in glob.glob(os.path.join(root, kind, "**/*.json"), recursive=True):
+                with open(f, encoding="utf-8-sig") as g:
+                    names.add(json.load(g)["name"])
+            for n in sorted(names):
+                fh.write(f"{kind}\t{n}\n")
     os.makedirs(os.path.join(out, "initiatives"), exist_ok=True)
     wanted = list(EXTRA)
     for key, rel in INITIATIVES.items():

@@ -1792,7 +1792,7 @@ mod tls_and_sdk {
     use super::*;
 
     /// The exact command `.ci/run` uses to create the virtual environment the SDK test needs.
-    const VENV_INSTALL: &str = "python3 -m venv .venv && .venv/bin/pip install azure-identity==1.27.0 azure-mgmt-resource==26.0.0 azure-mgmt-resource-deployments==2.0.0 pytest==9.2.0";
+    const VENV_INSTALL: &str = "python3 -m venv .venv && .venv/bin/pip install azure-identity==1.27.0 azure-mgmt-resource==26.0.0 azure-mgmt-resource-deployments==2.0.0 azure-mgmt-policyinsights==1.0.1 pytest==9.2.0";
 
     #[tokio::test]
     async fn tls_serves_with_a_local_ca_written_to_the_state_folder() {
@@ -1907,7 +1907,7 @@ mod tls_and_sdk {
         assert!(
             venv_ready(
                 &python,
-                "azure.identity, azure.mgmt.resource.resources, azure.mgmt.resource.deployments, pytest"
+                "azure.identity, azure.mgmt.resource.resources, azure.mgmt.resource.deployments, azure.mgmt.policyinsights, pytest"
             ),
             "the Python SDK test needs a virtual environment at {}: run `{VENV_INSTALL}` in the repository root",
             root.join(".venv").display()
@@ -2091,5 +2091,6 @@ mod exemplar {
     }
 }
 
+mod azure_policy;
 mod hardening;
 mod stacks;

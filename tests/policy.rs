@@ -35,7 +35,7 @@ fn evaluate(values: &Path, initiative: &str) -> trustprint::policy::Report {
     };
     let loaded = trustprint::load::load(&SourceSpec::Dir(blueprint_dir()), &input).expect("loads");
     let rendered = trustprint::render::render(&loaded).expect("renders");
-    let ctx = trustprint::policy::static_context(&loaded.values);
+    let ctx = loaded.values.static_context();
     trustprint::policy::check_rendered(&rendered, &ctx, &[initiative.to_string()])
         .expect("evaluates")
         .remove(0)

@@ -63,7 +63,7 @@ pub(super) fn render(args: &RenderArgs, global: &Global) -> Result<(), Error> {
 pub(super) fn check(args: &CheckArgs, global: &Global) -> Result<(), Error> {
     let inputs = global.inputs(&args.values)?;
     let checked = crate::run::check_trust(&inputs)?;
-    let ctx = crate::policy::static_context(&checked.loaded.values);
+    let ctx = checked.loaded.values.static_context();
     let policies = crate::policy::check_rendered(&checked.rendered, &ctx, &args.policy)?;
     let report = checked.report;
     let mut value = rendered_json(&checked.rendered);

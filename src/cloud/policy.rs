@@ -1,180 +1,1089 @@
-//! Policy: the built-in "Allowed locations" definition (e56962a6-4747-49cd-b67b-bf8b01975c4c), enforced as
-//! Azure enforces it (mode Indexed: resources with a location other than `global`; resource groups are not
-//! evaluated). Assignments are ordinary resources of type `Microsoft.Authorization/policyAssignments`; a write
-//! inside an assignment's scope (and outside its `notScopes`) whose location is not listed is refused with
-//! 403 `RequestDisallowedByPolicy` and a `PolicyViolation` in `additionalInfo`. Other policy definitions are
-//! stored but not evaluated.
+//! Azure Policy in the local cloud, evaluated by trustprint's one policy engine ([`crate::policy`]).
+//!
+//! Contract:
+//! - Built-in definitions and initiatives (the ones trustprint ships: both UK initiatives, every definition they
+//!   reference, and a few assigned beside them) are present at
+//!   `/providers/Microsoft.Authorization/policyDefinitions/{name}` and `policySetDefinitions/{name}` (GET,
+//!   list). Custom definitions and initiatives are PUT at a subscription or a management group.
+//! - Assignments and exemptions are stored at a management group, a subscription or a resource group. Those
+//!   at a subscription or group are ordinary resources (a deployment can create them); those at a management
+//!   group are kept beside them. The local cloud has no management group hierarchy: every subscription is
+//!   under every management group.
+//! - A write (a direct PUT or PATCH, and every write a deployment makes) inside an assignment's scope, outside
+//!   its `notScopes`, with `enforcementMode` `Default` and no exemption, is first changed by the `modify` and
+//!   `append` policies that match it, then refused with 403 `RequestDisallowedByPolicy` by the first `deny`
+//!   policy that matches it, as Azure orders effects. A DELETE matching a `denyAction` policy whose
+//!   `actionNames` hold `delete` is refused the same way.
+//! - [`evaluate_subscription`] evaluates every assignment covering a subscription over its resources, groups
+//!   and itself, and stores the compliance states Microsoft.PolicyInsights serves (`policyinsights`): after
+//!   each deployment and on `triggerEvaluation`.
 
-use super::catalog::normalize_location;
 use super::errors::ArmError;
+use super::AppState;
+use crate::policy::condition::Subject;
+use crate::policy::evaluate::{self as engine_eval, Prepared};
+use crate::policy::model::{Assignment, Definition, Enforcement, Exemption, Initiative};
+use crate::policy::{Effect, Library, Reason, State};
 use axum::http::StatusCode;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
+use std::borrow::Cow;
+use std::sync::OnceLock;
 
-/// The built-in "Allowed locations" policy definition id.
-pub const ALLOWED_LOCATIONS: &str =
-    "/providers/Microsoft.Authorization/policyDefinitions/e56962a6-4747-49cd-b67b-bf8b01975c4c";
+pub const DEFINITIONS: &str = "Microsoft.Authorization/policyDefinitions";
+pub const SET_DEFINITIONS: &str = "Microsoft.Authorization/policySetDefinitions";
+pub const ASSIGNMENTS: &str = "Microsoft.Authorization/policyAssignments";
+pub const EXEMPTIONS: &str = "Microsoft.Authorization/policyExemptions";
 
-/// The scope of an assignment: its id up to `/providers/Microsoft.Authorization/policyAssignments/`.
-fn assignment_scope(id: &str) -> Option<&str> {
-    let lower = id.to_lowercase();
-    let at = lower.rfind("/providers/microsoft.authorization/policyassignments/")?;
-    Some(&id[..at])
+/// Is this one of Azure Policy's own resource types?
+pub fn is_policy_type(resource_type: &str) -> bool {
+    [DEFINITIONS, SET_DEFINITIONS, ASSIGNMENTS, EXEMPTIONS]
+        .iter()
+        .any(|t| t.eq_ignore_ascii_case(resource_type))
 }
 
-fn within(target: &str, scope: &str) -> bool {
-    let (t, s) = (target.to_lowercase(), scope.to_lowercase());
-    t == s || t.starts_with(&format!("{s}/"))
+/// The built-in definitions and initiatives as ARM returns them, by lower-case name.
+struct Builtins {
+    definitions: Vec<Value>,
+    sets: Vec<Value>,
 }
 
-/// Check a write of `resource_id` (type `resource_type`) at `location` against the given assignments.
-pub fn check_write(
-    assignments: &[Value],
-    resource_id: &str,
-    resource_name: &str,
-    resource_type: &str,
-    location: Option<&str>,
-) -> Result<(), ArmError> {
-    let Some(raw_loc) = location else {
-        return Ok(());
-    };
-    let loc = normalize_location(raw_loc);
-    if loc == "global" || resource_type.eq_ignore_ascii_case("Microsoft.Resources/resourceGroups") {
-        return Ok(());
-    }
-    for a in assignments {
-        let props = &a["properties"];
-        let def = props["policyDefinitionId"].as_str().unwrap_or("");
-        if !def.eq_ignore_ascii_case(ALLOWED_LOCATIONS) {
-            continue;
-        }
-        if props["enforcementMode"]
-            .as_str()
-            .is_some_and(|m| m.eq_ignore_ascii_case("DoNotEnforce"))
-        {
-            continue;
-        }
-        let Some(id) = a["id"].as_str() else { continue };
-        let Some(scope) = assignment_scope(id) else {
-            continue;
+fn builtins() -> &'static Builtins {
+    static B: OnceLock<Builtins> = OnceLock::new();
+    B.get_or_init(|| {
+        let shape = |mut v: Value, ty: &str| {
+            let name = v["name"].as_str().unwrap_or_default().to_string();
+            v["id"] = json!(format!("/providers/{ty}/{name}"));
+            v["type"] = json!(ty);
+            v["properties"]["policyType"] = json!("BuiltIn");
+            v
         };
-        if !within(resource_id, scope) {
-            continue;
+        let definitions = Library::definitions_json()
+            .into_iter()
+            .map(|v| shape(v, DEFINITIONS))
+            .collect();
+        let sets = crate::policy::data::INITIATIVES
+            .iter()
+            .filter_map(|(short, _)| Library::initiative_json(short))
+            .map(|v| shape(v, SET_DEFINITIONS))
+            .collect();
+        Builtins { definitions, sets }
+    })
+}
+
+/// A built-in definition (`DEFINITIONS`) or initiative (`SET_DEFINITIONS`) by name.
+pub fn builtin(resource_type: &str, name: &str) -> Option<Value> {
+    let b = builtins();
+    let list = if resource_type.eq_ignore_ascii_case(SET_DEFINITIONS) {
+        &b.sets
+    } else {
+        &b.definitions
+    };
+    list.iter()
+        .find(|v| {
+            v["name"]
+                .as_str()
+                .is_some_and(|n| n.eq_ignore_ascii_case(name))
+        })
+        .cloned()
+}
+
+/// Every built-in of a type, sorted by name.
+pub fn builtins_of(resource_type: &str) -> Vec<Value> {
+    let b = builtins();
+    if resource_type.eq_ignore_ascii_case(SET_DEFINITIONS) {
+        b.sets.clone()
+    } else {
+        b.definitions.clone()
+    }
+}
+
+/// The names of every built-in definition and initiative Azure has (April 2026), shipped or not.
+const CATALOG: &str = include_str!("../../data/azure-policy/builtins/catalog.tsv");
+
+/// Is this the id of a built-in Azure has but trustprint does not ship? An assignment of one is accepted
+/// and stored, as Azure would, but not evaluated.
+fn unshipped_builtin(id: &str) -> bool {
+    let lower = id.to_ascii_lowercase();
+    let Some(rest) = lower.strip_prefix("/providers/microsoft.authorization/") else {
+        return false;
+    };
+    let Some((kind, name)) = rest.split_once('/') else {
+        return false;
+    };
+    CATALOG.lines().any(|l| {
+        l.split_once('\t')
+            .is_some_and(|(k, n)| k.eq_ignore_ascii_case(kind) && n.eq_ignore_ascii_case(name))
+    })
+}
+
+fn is_mg_scoped(id: &str) -> bool {
+    id.to_ascii_lowercase()
+        .starts_with("/providers/microsoft.management/managementgroups/")
+}
+
+/// The scope an extension resource of Microsoft.Authorization is created at: its id before
+/// `/providers/Microsoft.Authorization/`.
+pub fn scope_of(id: &str) -> &str {
+    let lower = id.to_ascii_lowercase();
+    match lower.rfind("/providers/microsoft.authorization/") {
+        Some(at) => &id[..at],
+        None => "",
+    }
+}
+
+/// A definition or initiative by its full id: built-in, at a subscription or at a management group.
+pub fn find(st: &AppState, id: &str) -> Result<Option<Value>, ArmError> {
+    let lower = id.to_ascii_lowercase();
+    let ty = if lower.contains("/policysetdefinitions/") {
+        SET_DEFINITIONS
+    } else if lower.contains("/policydefinitions/") {
+        DEFINITIONS
+    } else {
+        return Ok(None);
+    };
+    let name = id.rsplit('/').next().unwrap_or_default();
+    if lower.starts_with("/providers/microsoft.authorization/") {
+        return Ok(builtin(ty, name));
+    }
+    if is_mg_scoped(id) {
+        return st.store.get_scoped(id);
+    }
+    st.store.get_resource(id)
+}
+
+fn not_found(ty: &str, id: &str) -> ArmError {
+    let (code, what) = if ty.eq_ignore_ascii_case(SET_DEFINITIONS) {
+        ("PolicySetDefinitionNotFound", "policy set definition")
+    } else {
+        ("PolicyDefinitionNotFound", "policy definition")
+    };
+    ArmError::not_found(code, format!("The {what} '{id}' could not be found."))
+}
+
+/// Validate a policy resource's write and fill in what Azure fills in (policy type, defaults, scope).
+/// `id` is the resource's canonical id; `props` its `properties`.
+pub fn complete(
+    st: &AppState,
+    resource_type: &str,
+    id: &str,
+    props: &mut Value,
+) -> Result<(), ArmError> {
+    let bad = |code: &str, m: String| ArmError::bad_request(code, m);
+    if resource_type.eq_ignore_ascii_case(DEFINITIONS) {
+        let def =
+            Definition::from_json(&json!({"name": id.rsplit('/').next(), "properties": props}))
+                .map_err(|e| {
+                    bad(
+                        "InvalidPolicyRule",
+                        format!("Failed to parse the policy definition: {e}."),
+                    )
+                })?;
+        engine_eval::prepare_definition(&def, reference_of(&def), default_params(&def)).map_err(
+            |e| {
+                bad(
+                    "InvalidPolicyRule",
+                    format!("The policy definition is not valid: {e}."),
+                )
+            },
+        )?;
+        props["policyType"] = json!("Custom");
+        if props.get("mode").is_none() {
+            props["mode"] = json!("Indexed");
         }
-        let excluded = props["notScopes"].as_array().is_some_and(|ns| {
-            ns.iter()
-                .filter_map(Value::as_str)
-                .any(|n| within(resource_id, n))
-        });
-        if excluded {
-            continue;
-        }
-        let allowed: Vec<String> = props["parameters"]["listOfAllowedLocations"]["value"]
+    } else if resource_type.eq_ignore_ascii_case(SET_DEFINITIONS) {
+        let refs = props["policyDefinitions"]
             .as_array()
-            .map(|l| {
-                l.iter()
-                    .filter_map(Value::as_str)
-                    .map(normalize_location)
-                    .collect()
-            })
+            .cloned()
             .unwrap_or_default();
-        if allowed.contains(&loc) {
-            continue;
+        if refs.is_empty() {
+            return Err(bad(
+                "InvalidPolicySetDefinitionRequest",
+                "The policy set definition must have at least one policy definition in properties.policyDefinitions.".into(),
+            ));
         }
-        let name = a["name"].as_str().unwrap_or("");
-        let display = props["displayName"].as_str().unwrap_or(name);
-        let identifiers = json!([{
-            "policyAssignment": {"name": display, "id": id},
-            "policyDefinition": {"name": "Allowed locations", "id": ALLOWED_LOCATIONS},
-        }]);
-        return Err(ArmError::new(
-            StatusCode::FORBIDDEN,
-            "RequestDisallowedByPolicy",
-            format!(
-                "Resource '{resource_name}' was disallowed by policy. Policy identifiers: '{identifiers}'."
-            ),
-        )
-        .with_target(resource_name)
-        .with_info(json!({
-            "type": "PolicyViolation",
-            "info": {
-                "evaluationDetails": {"evaluatedExpressions": [{
-                    "result": "False",
-                    "expressionKind": "Field",
-                    "expression": "location",
-                    "path": "location",
-                    "expressionValue": raw_loc,
-                    "targetValue": allowed,
-                    "operator": "In",
-                }]},
-                "policyDefinitionId": ALLOWED_LOCATIONS,
-                "policyDefinitionName": "e56962a6-4747-49cd-b67b-bf8b01975c4c",
-                "policyDefinitionDisplayName": "Allowed locations",
-                "policyDefinitionEffect": "deny",
-                "policyAssignmentId": id,
-                "policyAssignmentName": name,
-                "policyAssignmentDisplayName": display,
-                "policyAssignmentScope": scope,
-                "policyAssignmentParameters": props["parameters"].clone(),
+        for (i, r) in refs.iter().enumerate() {
+            let Some(def) = r["policyDefinitionId"].as_str() else {
+                return Err(bad(
+                    "InvalidPolicySetDefinitionRequest",
+                    format!("properties.policyDefinitions[{i}].policyDefinitionId is required."),
+                ));
+            };
+            if find(st, def)?.is_none() && !unshipped_builtin(def) {
+                return Err(not_found(DEFINITIONS, def));
             }
-        })));
+        }
+        props["policyType"] = json!("Custom");
+    } else if resource_type.eq_ignore_ascii_case(ASSIGNMENTS) {
+        let Some(def_id) = props["policyDefinitionId"].as_str().map(str::to_string) else {
+            return Err(bad(
+                "InvalidCreatePolicyAssignmentRequest",
+                "The policy assignment must have properties.policyDefinitionId.".into(),
+            ));
+        };
+        let ty = if def_id
+            .to_ascii_lowercase()
+            .contains("/policysetdefinitions/")
+        {
+            SET_DEFINITIONS
+        } else {
+            DEFINITIONS
+        };
+        let def = match find(st, &def_id)? {
+            Some(d) => d,
+            None if unshipped_builtin(&def_id) => json!({"id": def_id, "properties": {}}),
+            None => return Err(not_found(ty, &def_id)),
+        };
+        let declared = def["properties"]["parameters"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        let given = props["parameters"].as_object().cloned().unwrap_or_default();
+        // An unshipped built-in's parameters are unknown here: they are taken as given.
+        let known = def["properties"].get("policyRule").is_some()
+            || def["properties"].get("policyDefinitions").is_some();
+        for name in given.keys().filter(|_| known) {
+            if !declared.keys().any(|k| k.eq_ignore_ascii_case(name)) {
+                return Err(bad(
+                    "UndefinedPolicyParameter",
+                    format!(
+                        "The policy assignment '{}' has the parameter '{name}' which is not defined in the policy definition '{def_id}'.",
+                        id.rsplit('/').next().unwrap_or_default()
+                    ),
+                ));
+            }
+        }
+        for (name, decl) in &declared {
+            if decl.get("defaultValue").is_none()
+                && !given.keys().any(|k| k.eq_ignore_ascii_case(name))
+            {
+                return Err(bad(
+                    "MissingPolicyParameter",
+                    format!("The policy assignment is missing the parameter '{name}' the policy definition '{def_id}' requires."),
+                ));
+            }
+        }
+        match props["enforcementMode"].as_str() {
+            None => props["enforcementMode"] = json!("Default"),
+            Some(m)
+                if m.eq_ignore_ascii_case("Default") || m.eq_ignore_ascii_case("DoNotEnforce") => {}
+            Some(m) => {
+                return Err(bad(
+                    "InvalidCreatePolicyAssignmentRequest",
+                    format!(
+                        "The enforcementMode '{m}' is not valid: expected Default or DoNotEnforce."
+                    ),
+                ))
+            }
+        }
+        props["scope"] = json!(scope_of(id));
+        if props.get("notScopes").is_none() {
+            props["notScopes"] = json!([]);
+        }
+        if props.get("parameters").is_none() {
+            props["parameters"] = json!({});
+        }
+        props["policyDefinitionId"] = def["id"].clone();
+    } else if resource_type.eq_ignore_ascii_case(EXEMPTIONS) {
+        let Some(aid) = props["policyAssignmentId"].as_str() else {
+            return Err(bad(
+                "InvalidCreatePolicyExemptionRequest",
+                "The policy exemption must have properties.policyAssignmentId.".into(),
+            ));
+        };
+        let exists = if is_mg_scoped(aid) {
+            st.store.get_scoped(aid)?
+        } else {
+            st.store.get_resource(aid)?
+        };
+        if exists.is_none() {
+            return Err(ArmError::not_found(
+                "PolicyAssignmentNotFound",
+                format!("The policy assignment '{aid}' could not be found."),
+            ));
+        }
+        match props["exemptionCategory"].as_str() {
+            Some(c) if c.eq_ignore_ascii_case("Waiver") || c.eq_ignore_ascii_case("Mitigated") => {}
+            other => {
+                return Err(bad(
+                    "InvalidCreatePolicyExemptionRequest",
+                    format!(
+                    "The exemptionCategory {other:?} is not valid: expected Waiver or Mitigated."
+                ),
+                ))
+            }
+        }
+    }
+    if let Some(p) = props.as_object_mut() {
+        p.remove("provisioningState");
     }
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+fn reference_of(def: &Definition) -> crate::policy::Reference {
+    Initiative::single(def).references.remove(0)
+}
 
-    fn assignment(scope: &str, locations: &[&str]) -> Value {
-        json!({
-            "id": format!("{scope}/providers/Microsoft.Authorization/policyAssignments/allowed-locations"),
-            "name": "allowed-locations",
-            "properties": {
-                "policyDefinitionId": ALLOWED_LOCATIONS,
-                "parameters": {"listOfAllowedLocations": {"value": locations}},
-            }
+fn default_params(def: &Definition) -> Map<String, Value> {
+    def.parameters
+        .iter()
+        .map(|(k, d)| {
+            (
+                k.clone(),
+                d.get("defaultValue").cloned().unwrap_or(Value::Null),
+            )
         })
+        .collect()
+}
+
+/// The assignments that may cover resources of a subscription (its own, its groups', and every management
+/// group's), and the exemptions beside them.
+fn stored(st: &AppState, sub: &str, ty: &str) -> Result<Vec<Value>, ArmError> {
+    let mut v = st.store.resources_of_type(sub, ty)?;
+    v.extend(st.store.scoped_of_type(ty)?);
+    Ok(v)
+}
+
+/// One stored assignment, ready for the engine.
+struct Compiled {
+    body: Value,
+    assignment: Assignment,
+    library: Cow<'static, Library>,
+    initiative: Initiative,
+    /// The initiative's id when the assignment is of one.
+    set: Option<Value>,
+    /// Definition names (lower case) to their full ids.
+    definition_ids: Map<String, Value>,
+}
+
+impl Compiled {
+    fn id(&self) -> &str {
+        self.body["id"].as_str().unwrap_or_default()
     }
 
-    #[test]
-    fn writes_outside_the_allowed_locations_are_denied_in_scope_only() {
-        let a = [assignment("/subscriptions/s", &["uksouth", "ukwest"])];
-        let id =
-            "/subscriptions/S/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/st";
-        assert!(check_write(
-            &a,
-            id,
-            "st",
-            "Microsoft.Storage/storageAccounts",
-            Some("UK South")
-        )
-        .is_ok());
-        let e = check_write(
-            &a,
-            id,
-            "st",
-            "Microsoft.Storage/storageAccounts",
-            Some("eastus"),
-        )
-        .unwrap_err();
-        assert_eq!(e.status, StatusCode::FORBIDDEN);
-        assert_eq!(e.code, "RequestDisallowedByPolicy");
-        assert_eq!(e.additional_info[0]["type"], "PolicyViolation");
-        assert!(check_write(
-            &a,
-            "/subscriptions/other/resourceGroups/rg/providers/X/y/z",
-            "z",
-            "X/y",
-            Some("eastus")
-        )
-        .is_ok());
-        assert!(check_write(
-            &a,
-            id,
-            "st",
-            "Microsoft.Storage/storageAccounts",
-            Some("global")
-        )
-        .is_ok());
+    fn prepared(&self) -> Result<Vec<Prepared<'_>>, ArmError> {
+        engine_eval::prepare_initiative(&self.library, &self.initiative, &self.assignment)
+            .map_err(|e| policy_failed(self.id(), &e.to_string()))
+    }
+
+    fn definition_id(&self, name: &str) -> String {
+        self.definition_ids
+            .get(&name.to_ascii_lowercase())
+            .and_then(Value::as_str)
+            .map_or_else(
+                || format!("/providers/{DEFINITIONS}/{name}"),
+                str::to_string,
+            )
+    }
+}
+
+fn policy_failed(assignment: &str, message: &str) -> ArmError {
+    ArmError::bad_request(
+        "PolicyEvaluationFailed",
+        format!("The policy assignment '{assignment}' could not be evaluated: {message}"),
+    )
+}
+
+/// An assignment ready for the engine; `None` for an assignment of a built-in trustprint does not ship.
+fn compile(
+    st: &AppState,
+    body: &Value,
+    exemptions: &[Value],
+) -> Result<Option<Compiled>, ArmError> {
+    let id = body["id"].as_str().unwrap_or_default().to_string();
+    let props = &body["properties"];
+    let def_id = props["policyDefinitionId"].as_str().unwrap_or_default();
+    let def = match find(st, def_id)? {
+        Some(d) => d,
+        None if unshipped_builtin(def_id) => return Ok(None),
+        None => {
+            return Err(policy_failed(
+                &id,
+                &format!("its definition {def_id} no longer exists"),
+            ))
+        }
+    };
+    let builtin_lib = Library::builtin();
+    let mut custom = Vec::new();
+    let mut definition_ids = Map::new();
+    let (initiative, set) = if def_id
+        .to_ascii_lowercase()
+        .contains("/policysetdefinitions/")
+    {
+        for r in def["properties"]["policyDefinitions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let rid = r["policyDefinitionId"].as_str().unwrap_or_default();
+            let name = rid.rsplit('/').next().unwrap_or_default();
+            definition_ids.insert(name.to_ascii_lowercase(), json!(rid));
+            if !rid.to_ascii_lowercase().starts_with("/providers/") || is_mg_scoped(rid) {
+                let v = find(st, rid)?.ok_or_else(|| {
+                    policy_failed(&id, &format!("its definition {rid} no longer exists"))
+                })?;
+                custom.push(
+                    Definition::from_json(&v).map_err(|e| policy_failed(&id, &e.to_string()))?,
+                );
+            }
+        }
+        let mut i = Initiative::from_json(&def, builtin_lib.titles())
+            .map_err(|e| policy_failed(&id, &e.to_string()))?;
+        // Members that are built-ins trustprint does not ship are left out of the evaluation.
+        i.references.retain(|r| {
+            builtin_lib.definition(&r.definition).is_some()
+                || custom
+                    .iter()
+                    .any(|d: &Definition| d.name.eq_ignore_ascii_case(&r.definition))
+        });
+        (i, Some(def.clone()))
+    } else {
+        let d = Definition::from_json(&def).map_err(|e| policy_failed(&id, &e.to_string()))?;
+        definition_ids.insert(d.name.to_ascii_lowercase(), json!(def_id));
+        let i = Initiative::single(&d);
+        if builtin_lib.definition(&d.name).is_none()
+            || !def_id
+                .to_ascii_lowercase()
+                .starts_with("/providers/microsoft.authorization/")
+        {
+            custom.push(d);
+        }
+        (i, None)
+    };
+    let library = if custom.is_empty() {
+        Cow::Borrowed(builtin_lib)
+    } else {
+        Cow::Owned(Library::with_definitions(custom))
+    };
+    let now = time::OffsetDateTime::now_utc();
+    let exemptions = exemptions
+        .iter()
+        .filter(|x| {
+            x["properties"]["policyAssignmentId"]
+                .as_str()
+                .is_some_and(|a| a.eq_ignore_ascii_case(&id))
+        })
+        .filter(|x| {
+            x["properties"]["expiresOn"]
+                .as_str()
+                .and_then(|e| {
+                    time::OffsetDateTime::parse(e, &time::format_description::well_known::Rfc3339)
+                        .ok()
+                })
+                .is_none_or(|e| e > now)
+        })
+        .map(|x| Exemption {
+            name: x["name"].as_str().unwrap_or_default().to_string(),
+            scope: scope_of(x["id"].as_str().unwrap_or_default()).to_string(),
+            category: x["properties"]["exemptionCategory"]
+                .as_str()
+                .unwrap_or("Waiver")
+                .to_string(),
+            reference_ids: x["properties"]["policyDefinitionReferenceIds"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default(),
+        })
+        .collect();
+    let strings = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let assignment = Assignment {
+        name: body["name"].as_str().unwrap_or_default().to_string(),
+        scope: scope_of(&id).to_string(),
+        not_scopes: strings(&props["notScopes"]),
+        enforcement: if props["enforcementMode"]
+            .as_str()
+            .is_some_and(|m| m.eq_ignore_ascii_case("DoNotEnforce"))
+        {
+            Enforcement::DoNotEnforce
+        } else {
+            Enforcement::Default
+        },
+        parameters: props["parameters"].as_object().cloned().unwrap_or_default(),
+        exemptions,
+    };
+    Ok(Some(Compiled {
+        body: body.clone(),
+        assignment,
+        library,
+        initiative,
+        set,
+        definition_ids,
+    }))
+}
+
+/// A resource's stored (or requested) body as a rule sees it.
+pub fn subject(id: &str, resource_type: &str, body: &Value) -> Subject {
+    let full_name = match id.to_ascii_lowercase().rfind("/providers/") {
+        Some(at) => id[at + "/providers/".len()..]
+            .split('/')
+            .skip(2)
+            .step_by(2)
+            .collect::<Vec<_>>()
+            .join("/"),
+        None => id.rsplit('/').next().unwrap_or_default().to_string(),
+    };
+    Subject {
+        id: id.to_string(),
+        resource_type: crate::policy::condition::type_of_id(id)
+            .unwrap_or_else(|| resource_type.to_string()),
+        api_version: String::new(),
+        name: id.rsplit('/').next().unwrap_or_default().to_string(),
+        full_name,
+        location: body["location"]
+            .as_str()
+            .map(super::catalog::normalize_location),
+        tags: body["tags"].as_object().cloned(),
+        body: body.clone(),
+    }
+}
+
+/// The assignments that act on a request for `id` in subscription `sub`: covering it and enforced.
+fn enforced(st: &AppState, sub: &str, id: &str) -> Result<Vec<Compiled>, ArmError> {
+    let assignments = stored(st, sub, ASSIGNMENTS)?;
+    if assignments.is_empty() {
+        return Ok(Vec::new());
+    }
+    let exemptions = stored(st, sub, EXEMPTIONS)?;
+    let mut out = Vec::new();
+    for a in &assignments {
+        let Some(c) = compile(st, a, &exemptions)? else {
+            continue;
+        };
+        if c.assignment.enforcement == Enforcement::Default && c.assignment.covers(id) {
+            out.push(c);
+        }
+    }
+    Ok(out)
+}
+
+fn applies(p: &Prepared<'_>, c: &Compiled, s: &Subject) -> bool {
+    (!p.definition.mode.eq_ignore_ascii_case("Indexed") || engine_eval::indexed(s))
+        && c.assignment
+            .exemption(&p.reference.reference_id, &s.id)
+            .is_none()
+}
+
+/// What the assignments covering a write do to it: `modify` and `append` change `body`, then a `deny` refuses
+/// it. `resource_type` is the catalogue's type; `body` the request as it will be stored (location included).
+pub fn on_write(
+    st: &AppState,
+    sub: &str,
+    id: &str,
+    resource_type: &str,
+    body: &mut Value,
+) -> Result<(), ArmError> {
+    if is_policy_type(resource_type) {
+        return Ok(());
+    }
+    let compiled = enforced(st, sub, id)?;
+    if compiled.is_empty() {
+        return Ok(());
+    }
+    for c in &compiled {
+        for p in c
+            .prepared()?
+            .iter()
+            .filter(|p| matches!(p.effect, Effect::Modify | Effect::Append))
+        {
+            let s = subject(id, resource_type, body);
+            if !applies(p, c, &s) {
+                continue;
+            }
+            if let Ok(Some((_, ops))) = engine_eval::on_request(&c.library, p, &s) {
+                crate::policy::effect::apply(body, &ops, &c.library.aliases).map_err(|e| {
+                    policy_failed(
+                        c.id(),
+                        &format!("{} of {}: {e}", p.effect, p.definition.name),
+                    )
+                })?;
+            }
+        }
+    }
+    let s = subject(id, resource_type, body);
+    for c in &compiled {
+        for p in c.prepared()?.iter().filter(|p| p.effect == Effect::Deny) {
+            if !applies(p, c, &s) {
+                continue;
+            }
+            if let Ok(Some((reasons, _))) = engine_eval::on_request(&c.library, p, &s) {
+                return Err(disallowed(c, p, &s, &reasons));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Types Azure never protects with `denyAction` (to prevent lockouts).
+const DENY_ACTION_EXEMPT: [&str; 6] = [
+    "Microsoft.Authorization/policyAssignments",
+    "Microsoft.Authorization/denyAssignments",
+    "Microsoft.Blueprint/blueprintAssignments",
+    "Microsoft.Resources/deploymentStacks",
+    "Microsoft.Resources/subscriptions",
+    "Microsoft.Authorization/locks",
+];
+
+/// A DELETE of a stored resource: refused when a `denyAction` policy with `delete` in its `actionNames`
+/// matches it.
+pub fn on_delete(st: &AppState, sub: &str, id: &str, stored: &Value) -> Result<(), ArmError> {
+    let ty = stored["type"].as_str().unwrap_or_default();
+    if DENY_ACTION_EXEMPT
+        .iter()
+        .any(|t| t.eq_ignore_ascii_case(ty))
+    {
+        return Ok(());
+    }
+    let s = subject(id, ty, stored);
+    for c in &enforced(st, sub, id)? {
+        for p in c
+            .prepared()?
+            .iter()
+            .filter(|p| p.effect == Effect::DenyAction)
+        {
+            let deletes = p.details["actionNames"].as_array().is_some_and(|a| {
+                a.iter()
+                    .any(|n| n.as_str().is_some_and(|n| n.eq_ignore_ascii_case("delete")))
+            });
+            if !deletes || !applies(p, c, &s) {
+                continue;
+            }
+            if let Ok(Some((reasons, _))) = engine_eval::on_request(&c.library, p, &s) {
+                return Err(disallowed(c, p, &s, &reasons));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// ARM's 403 `RequestDisallowedByPolicy`, with the policy's identifiers in the message and a
+/// `PolicyViolation` in `additionalInfo`.
+fn disallowed(c: &Compiled, p: &Prepared<'_>, s: &Subject, reasons: &[Reason]) -> ArmError {
+    let props = &c.body["properties"];
+    let aid = c.id();
+    let aname = c.body["name"].as_str().unwrap_or_default();
+    let adisplay = props["displayName"].as_str().unwrap_or(aname);
+    let def_id = c.definition_id(&p.definition.name);
+    let mut ids = json!({
+        "policyAssignment": {"name": adisplay, "id": aid},
+        "policyDefinition": {"name": p.definition.display_name, "id": def_id},
+    });
+    let mut info = json!({
+        "evaluationDetails": {"evaluatedExpressions": reasons.iter().map(expression).collect::<Vec<_>>()},
+        "policyDefinitionId": def_id,
+        "policyDefinitionName": p.definition.name,
+        "policyDefinitionDisplayName": p.definition.display_name,
+        "policyDefinitionVersion": p.definition.version,
+        "policyDefinitionEffect": p.effect.to_string(),
+        "policyAssignmentId": aid,
+        "policyAssignmentName": aname,
+        "policyAssignmentDisplayName": adisplay,
+        "policyAssignmentScope": c.assignment.scope,
+        "policyAssignmentParameters": props["parameters"],
+        "policyExemptionIds": [],
+    });
+    if let Some(set) = &c.set {
+        let set_display = set["properties"]["displayName"]
+            .as_str()
+            .unwrap_or_default();
+        ids["policySetDefinition"] =
+            json!({"name": set_display, "id": set["id"], "version": set["properties"]["version"]});
+        info["policySetDefinitionId"] = set["id"].clone();
+        info["policySetDefinitionName"] = set["name"].clone();
+        info["policySetDefinitionDisplayName"] = json!(set_display);
+        info["policySetDefinitionVersion"] = set["properties"]["version"].clone();
+        info["policyDefinitionReferenceId"] = json!(p.reference.reference_id);
+    }
+    ArmError::new(
+        StatusCode::FORBIDDEN,
+        "RequestDisallowedByPolicy",
+        format!(
+            "Resource '{}' was disallowed by policy. Policy identifiers: '{}'.",
+            s.name,
+            json!([ids])
+        ),
+    )
+    .with_target(s.name.clone())
+    .with_info(json!({"type": "PolicyViolation", "info": info}))
+}
+
+/// A reason as ARM's `evaluatedExpressions` entry.
+fn expression(r: &Reason) -> Value {
+    let kind = if r.field.starts_with("count") {
+        "Count"
+    } else if r.field == "value" {
+        "Value"
+    } else {
+        "Field"
+    };
+    json!({
+        "result": "True",
+        "expressionKind": kind,
+        "expression": r.field,
+        "path": r.field,
+        "expressionValue": r.actual,
+        "targetValue": r.expected,
+        "operator": r.condition,
+    })
+}
+
+/// Evaluate every assignment covering subscription `sub` over its resources, resource groups and itself, and
+/// store the states (replacing the previous evaluation's). Returns how many states were stored.
+pub fn evaluate_subscription(st: &AppState, sub: &str) -> Result<usize, ArmError> {
+    let assignments = stored(st, sub, ASSIGNMENTS)?;
+    if assignments.is_empty() {
+        st.store.replace_policy_states(sub, &[])?;
+        return Ok(0);
+    }
+    let exemptions = stored(st, sub, EXEMPTIONS)?;
+    let mut subjects: Vec<Subject> = Vec::new();
+    let mut bodies: std::collections::HashMap<String, Value> = Default::default();
+    for body in st
+        .store
+        .list_rgs(sub)?
+        .into_iter()
+        .chain(st.store.list_resources(sub, None)?)
+    {
+        let id = body["id"].as_str().unwrap_or_default().to_string();
+        let ty = body["type"].as_str().unwrap_or_default().to_string();
+        if is_policy_type(&ty) {
+            continue;
+        }
+        subjects.push(subject(&id, &ty, &body));
+        bodies.insert(id.to_ascii_lowercase(), body);
+    }
+    subjects.push(Subject::subscription(sub));
+    let timestamp = super::http::now_rfc3339();
+    let mut states = Vec::new();
+    for a in &assignments {
+        let Some(c) = compile(st, a, &exemptions)? else {
+            continue;
+        };
+        let compiled = engine_eval::Compiled::new(&c.library, &c.initiative, &c.assignment)
+            .map_err(|e| policy_failed(c.id(), &e.to_string()))?;
+        let report = compiled.evaluate(&c.library, &c.assignment, &subjects);
+        for policy in &report.policies {
+            for outcome in &policy.resources {
+                let body = bodies.get(&outcome.resource_id.to_ascii_lowercase());
+                let state = state_json(&c, policy, outcome, body, sub, &timestamp);
+                let key = format!("{}|{}|{}", outcome.resource_id, c.id(), policy.reference_id);
+                states.push((key, state));
+            }
+        }
+    }
+    st.store.replace_policy_states(sub, &states)?;
+    Ok(states.len())
+}
+
+fn state_json(
+    c: &Compiled,
+    policy: &crate::policy::PolicyResult,
+    outcome: &crate::policy::ResourceOutcome,
+    body: Option<&Value>,
+    sub: &str,
+    timestamp: &str,
+) -> Value {
+    let props = &c.body["properties"];
+    let compliance = match outcome.state {
+        State::NonCompliant => "NonCompliant",
+        State::Compliant if policy.effect == Effect::DenyAction => "Protected",
+        State::Compliant => "Compliant",
+        State::Exempt => "Exempt",
+        State::NotEvaluable => "Unknown",
+    };
+    let rg = outcome
+        .resource_id
+        .split('/')
+        .collect::<Vec<_>>()
+        .windows(2)
+        .find(|w| w[0].eq_ignore_ascii_case("resourceGroups"))
+        .map(|w| w[1].to_string())
+        .unwrap_or_default();
+    let def = c.library.definition(&policy.definition);
+    let category = |v: Option<&Value>| {
+        v.and_then(|d| d["properties"]["metadata"]["category"].as_str())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let (set_id, set_name, set_category, set_version, set_params) = match &c.set {
+        Some(s) => (
+            s["id"].as_str().unwrap_or_default().to_string(),
+            s["name"].as_str().unwrap_or_default().to_string(),
+            category(Some(s)),
+            s["properties"]["version"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            props["parameters"].to_string(),
+        ),
+        None => Default::default(),
+    };
+    let mut details = json!({
+        "evaluatedExpressions": outcome.reasons.iter().map(|r| {
+            let mut e = expression(r);
+            e["result"] = json!("True");
+            e
+        }).collect::<Vec<_>>(),
+    });
+    if let Some(d) = &outcome.detail {
+        details["reason"] = json!(d);
+    }
+    json!({
+        "@odata.id": null,
+        "@odata.context": "https://management.azure.com/providers/Microsoft.PolicyInsights/policyStates/$metadata#latest/$entity",
+        "timestamp": timestamp,
+        "resourceId": outcome.resource_id,
+        "policyAssignmentId": c.id(),
+        "policyDefinitionId": c.definition_id(&policy.definition),
+        "effectiveParameters": "",
+        "isCompliant": outcome.state == State::Compliant,
+        "subscriptionId": sub,
+        "resourceType": outcome.resource_type,
+        "resourceLocation": body.and_then(|b| b["location"].as_str()).unwrap_or_default(),
+        "resourceGroup": rg,
+        "resourceTags": body.map(|b| b["tags"].clone()).filter(|t| t.is_object()).unwrap_or_else(|| json!({})).to_string(),
+        "policyAssignmentName": c.body["name"],
+        "policyAssignmentOwner": "tbd",
+        "policyAssignmentParameters": props["parameters"].to_string(),
+        "policyAssignmentScope": c.assignment.scope,
+        "policyDefinitionName": policy.definition,
+        "policyDefinitionAction": policy.effect.to_string().to_ascii_lowercase(),
+        "policyDefinitionCategory": "tbd",
+        "policySetDefinitionId": set_id,
+        "policySetDefinitionName": set_name,
+        "policySetDefinitionOwner": if c.set.is_some() { "tbd" } else { "" },
+        "policySetDefinitionCategory": set_category,
+        "policySetDefinitionParameters": set_params,
+        "managementGroupIds": "",
+        "policyDefinitionReferenceId": if c.set.is_some() { policy.reference_id.clone() } else { String::new() },
+        "complianceState": compliance,
+        "policyEvaluationDetails": details,
+        "policyDefinitionGroupNames": policy.groups,
+        "policyDefinitionVersion": def.and_then(|d| d.version.clone()).unwrap_or_default(),
+        "policySetDefinitionVersion": set_version,
+        "policyAssignmentVersion": "",
+    })
+}
+
+/// Store a management-group-scoped policy resource (validated), or read, delete or list them. `id` is the
+/// resource's id (`/providers/Microsoft.Management/managementGroups/{mg}/providers/Microsoft.Authorization/
+/// {type}/{name}`).
+pub fn put_scoped(
+    st: &AppState,
+    id: &str,
+    resource_type: &str,
+    input: &Value,
+) -> Result<(Value, bool), ArmError> {
+    let name = id.rsplit('/').next().unwrap_or_default();
+    super::names::check_resource(resource_type, name)?;
+    let mut props = input["properties"].clone();
+    if !props.is_object() {
+        props = json!({});
+    }
+    complete(st, resource_type, id, &mut props)?;
+    let mut body = json!({
+        "id": id,
+        "name": name,
+        "type": resource_type,
+        "properties": props,
+    });
+    for k in ["location", "identity", "metadata"] {
+        if let Some(v) = input.get(k) {
+            body[k] = v.clone();
+        }
+    }
+    let created = st
+        .store
+        .put_scoped(id, scope_of(id), resource_type, &body)?;
+    Ok((body, created))
+}
+
+/// The `$filter`s Azure Policy's lists take: `policyType eq '...'`, `category eq '...'`,
+/// `policyDefinitionId eq '...'`, `atScope()`, `atExactScope()`.
+fn list_filter(raw: Option<&String>) -> Result<impl Fn(&Value) -> bool, ArmError> {
+    let re = regex::Regex::new(
+        r"(?i)^\s*(policyType|category|policyDefinitionId)\s+eq\s+'((?:[^']|'')*)'\s*$",
+    )
+    .map_err(|e| ArmError::internal(e.to_string()))?;
+    let mut clause: Option<(String, String)> = None;
+    if let Some(f) = raw {
+        let t = f.trim();
+        if !(t.eq_ignore_ascii_case("atScope()") || t.eq_ignore_ascii_case("atExactScope()")) {
+            let c = re.captures(t).ok_or_else(|| {
+                ArmError::bad_request(
+                    "InvalidFilterInQueryString",
+                    format!("The $filter '{f}' is not supported: use policyType eq '...', category eq '...', policyDefinitionId eq '...', atScope() or atExactScope()."),
+                )
+            })?;
+            clause = Some((c[1].to_ascii_lowercase(), c[2].replace("''", "'")));
+        }
+    }
+    Ok(move |v: &Value| match &clause {
+        None => true,
+        Some((k, want)) => {
+            let p = &v["properties"];
+            let got = match k.as_str() {
+                "policytype" => p["policyType"].as_str(),
+                "category" => p["metadata"]["category"].as_str(),
+                _ => p["policyDefinitionId"].as_str(),
+            };
+            got.is_some_and(|g| g.eq_ignore_ascii_case(want))
+        }
+    })
+}
+
+/// `GET /subscriptions/{s}/providers/Microsoft.Authorization/policy{Set}Definitions`: the built-ins and the
+/// subscription's own.
+pub fn list_at_subscription(
+    st: &AppState,
+    req: &super::http::Req,
+    sub: &str,
+) -> Result<axum::response::Response, ArmError> {
+    let ty = if req.is(4, "policysetdefinitions") {
+        SET_DEFINITIONS
+    } else {
+        DEFINITIONS
+    };
+    super::catalog::check_type(ty, req.api_version())?;
+    let keep = list_filter(req.query.get("$filter"))?;
+    let mut items = builtins_of(ty);
+    items.extend(
+        st.store
+            .resources_of_type(sub, ty)?
+            .into_iter()
+            .filter(|v| {
+                v["id"].as_str().is_some_and(|i| {
+                    scope_of(i).eq_ignore_ascii_case(&format!("/subscriptions/{sub}"))
+                })
+            }),
+    );
+    items.retain(|v| keep(v));
+    super::http::page(st, req, items)
+}
+
+/// Requests under `/providers/`: the built-in definitions and initiatives, and management groups' policy
+/// resources and compliance states.
+pub async fn route_tenant(
+    st: &std::sync::Arc<AppState>,
+    req: &super::http::Req,
+) -> Result<axum::response::Response, ArmError> {
+    use super::http::{empty, json_body, json_response, method_not_allowed, no_route, page};
+    use axum::http::Method;
+    let l: Vec<&str> = req.lower.iter().map(String::as_str).collect();
+    let type_of = |seg: &str| match seg {
+        "policydefinitions" => Some(DEFINITIONS),
+        "policysetdefinitions" => Some(SET_DEFINITIONS),
+        "policyassignments" => Some(ASSIGNMENTS),
+        "policyexemptions" => Some(EXEMPTIONS),
+        _ => None,
+    };
+    match l.as_slice() {
+        ["providers", "microsoft.authorization", t]
+        | ["providers", "microsoft.authorization", t, _]
+            if matches!(*t, "policydefinitions" | "policysetdefinitions") =>
+        {
+            let ty = type_of(t).unwrap_or(DEFINITIONS);
+            if req.method != Method::GET {
+                return Err(method_not_allowed(req));
+            }
+            super::catalog::check_type(ty, req.api_version())?;
+            if l.len() == 4 {
+                return builtin(ty, req.seg(3))
+                    .map(|v| json_body(&v))
+                    .ok_or_else(|| not_found(ty, &format!("/{}", req.segs.join("/"))));
+            }
+            let keep = list_filter(req.query.get("$filter"))?;
+            let items = builtins_of(ty).into_iter().filter(|v| keep(v)).collect();
+            page(st, req, items)
+        }
+        ["providers", "microsoft.management", "managementgroups", _]
+            if req.method == Method::GET =>
+        {
+            let mg = req.seg(3);
+            Ok(json_body(&json!({
+                "id": format!("/providers/Microsoft.Management/managementGroups/{mg}"),
+                "name": mg,
+                "type": "Microsoft.Management/managementGroups",
+                "properties": {"tenantId": st.config.tenant_id, "displayName": mg},
+            })))
+        }
+        ["providers", "microsoft.management", "managementgroups", _, "providers", "microsoft.policyinsights", ..] => {
+            super::policyinsights::route(st, req, 4).await
+        }
+        ["providers", "microsoft.management", "managementgroups", _, "providers", "microsoft.authorization", t, rest @ ..]
+            if type_of(t).is_some() && rest.len() <= 1 =>
+        {
+            let ty = type_of(t).unwrap_or(DEFINITIONS);
+            super::catalog::check_type(ty, req.api_version())?;
+            let scope = format!(
+                "/providers/Microsoft.Management/managementGroups/{}",
+                req.seg(3)
+            );
+            if rest.is_empty() {
+                if req.method != Method::GET {
+                    return Err(method_not_allowed(req));
+                }
+                let keep = list_filter(req.query.get("$filter"))?;
+                let mut items = if matches!(ty, DEFINITIONS | SET_DEFINITIONS) {
+                    builtins_of(ty)
+                } else {
+                    Vec::new()
+                };
+                items.extend(st.store.scoped_of_type(ty)?.into_iter().filter(|v| {
+                    v["id"]
+                        .as_str()
+                        .is_some_and(|i| scope_of(i).eq_ignore_ascii_case(&scope))
+                }));
+                items.retain(|v| keep(v));
+                return page(st, req, items);
+            }
+            let id = format!("{scope}/providers/{ty}/{}", req.seg(7));
+            match req.method {
+                Method::PUT => {
+                    let (body, created) = put_scoped(st, &id, ty, &req.json()?)?;
+                    Ok(json_response(
+                        if created {
+                            StatusCode::CREATED
+                        } else {
+                            StatusCode::OK
+                        },
+                        &body,
+                    ))
+                }
+                Method::GET => st
+                    .store
+                    .get_scoped(&id)?
+                    .map(|b| json_body(&b))
+                    .ok_or_else(|| {
+                        ArmError::not_found(
+                            "ResourceNotFound",
+                            format!(
+                                "The Resource '{ty}/{}' under management group '{}' was not found.",
+                                req.seg(7),
+                                req.seg(3)
+                            ),
+                        )
+                    }),
+                Method::DELETE => Ok(empty(if st.store.delete_scoped(&id)? {
+                    StatusCode::OK
+                } else {
+                    StatusCode::NO_CONTENT
+                })),
+                _ => Err(method_not_allowed(req)),
+            }
+        }
+        _ => Err(no_route(req)),
     }
 }

@@ -25,6 +25,10 @@ CREATE TABLE IF NOT EXISTS operations (
     id TEXT PRIMARY KEY, kind TEXT NOT NULL, target TEXT NOT NULL, status TEXT NOT NULL,
     http_status INTEGER, body TEXT);
 CREATE TABLE IF NOT EXISTS tokens (token TEXT PRIMARY KEY, expires INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS scoped_resources (
+    key TEXT PRIMARY KEY, scope TEXT NOT NULL, type TEXT NOT NULL, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS policy_states (
+    key TEXT PRIMARY KEY, sub TEXT NOT NULL, body TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS token_clients (token TEXT PRIMARY KEY, client_id TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS token_tenants (token TEXT PRIMARY KEY, tenant_id TEXT NOT NULL);
 ";
@@ -498,6 +502,96 @@ impl Store {
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .optional()?)
+    }
+
+    // ---- resources above subscriptions (management group policy definitions, assignments, exemptions)
+
+    /// Insert or replace a resource whose scope is a management group; true when it is new.
+    pub fn put_scoped(
+        &self,
+        id: &str,
+        scope: &str,
+        resource_type: &str,
+        body: &Value,
+    ) -> Result<bool, ArmError> {
+        self.tx(|tx| {
+            let key = id.to_lowercase();
+            let existed: Option<i64> = tx
+                .query_row(
+                    "SELECT 1 FROM scoped_resources WHERE key = ?1",
+                    [&key],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            tx.execute(
+                "INSERT OR REPLACE INTO scoped_resources (key, scope, type, body) VALUES (?1, ?2, ?3, ?4)",
+                params![key, scope.to_lowercase(), resource_type.to_lowercase(), body.to_string()],
+            )?;
+            Ok(existed.is_none())
+        })
+    }
+
+    pub fn get_scoped(&self, id: &str) -> Result<Option<Value>, ArmError> {
+        let row: Option<String> = self
+            .lock()
+            .query_row(
+                "SELECT body FROM scoped_resources WHERE key = ?1",
+                [id.to_lowercase()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        row.map(|s| parse(&s)).transpose()
+    }
+
+    /// Delete a management-group-scoped resource; true when it existed.
+    pub fn delete_scoped(&self, id: &str) -> Result<bool, ArmError> {
+        let n = self.lock().execute(
+            "DELETE FROM scoped_resources WHERE key = ?1",
+            [id.to_lowercase()],
+        )?;
+        Ok(n > 0)
+    }
+
+    /// Every management-group-scoped resource of one type, ordered by id.
+    pub fn scoped_of_type(&self, resource_type: &str) -> Result<Vec<Value>, ArmError> {
+        self.bodies(
+            "SELECT body FROM scoped_resources WHERE type = ?1 ORDER BY key",
+            params![resource_type.to_lowercase()],
+        )
+    }
+
+    // ---- policy compliance states (the latest evaluation of each subscription)
+
+    /// Replace the policy states of a subscription with the latest evaluation's, in one transaction.
+    pub fn replace_policy_states(
+        &self,
+        sub: &str,
+        states: &[(String, Value)],
+    ) -> Result<(), ArmError> {
+        self.tx(|tx| {
+            tx.execute(
+                "DELETE FROM policy_states WHERE sub = ?1",
+                [sub.to_lowercase()],
+            )?;
+            for (key, body) in states {
+                tx.execute(
+                    "INSERT OR REPLACE INTO policy_states (key, sub, body) VALUES (?1, ?2, ?3)",
+                    params![key.to_lowercase(), sub.to_lowercase(), body.to_string()],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    /// The latest policy states, of one subscription or of every one, ordered by key.
+    pub fn policy_states(&self, sub: Option<&str>) -> Result<Vec<Value>, ArmError> {
+        match sub {
+            Some(s) => self.bodies(
+                "SELECT body FROM policy_states WHERE sub = ?1 ORDER BY key",
+                params![s.to_lowercase()],
+            ),
+            None => self.bodies("SELECT body FROM policy_states ORDER BY key", []),
+        }
     }
 
     /// Counts for `trustprint cloud status`: (subscriptions, resource groups, resources, deployments).

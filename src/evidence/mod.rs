@@ -221,7 +221,7 @@ fn policy_compliance(
     resources: &[crate::model::Resource],
 ) -> Result<Vec<PolicyCompliance>, Error> {
     let lib = crate::policy::Library::builtin();
-    let ctx = crate::policy::static_context(values);
+    let ctx = values.static_context();
     let assignment =
         crate::policy::Assignment::at(format!("/subscriptions/{}", ctx.subscription_id));
     let mut out = Vec::new();

@@ -59,6 +59,11 @@ impl Library {
         }
     }
 
+    /// The titles of initiative groups Microsoft's JSON lacks (for [`Initiative::from_json`]).
+    pub fn titles(&self) -> &Map<String, Value> {
+        &self.titles
+    }
+
     /// A definition by name (case-insensitive).
     pub fn definition(&self, name: &str) -> Option<&Definition> {
         self.definitions.get(&name.to_ascii_lowercase())

@@ -391,7 +391,7 @@ pub fn evaluate_policy(
 
 /// `Indexed` mode evaluates only resources that take tags and a location (not resource groups,
 /// subscriptions, or child and extension resources without a location).
-fn indexed(s: &Subject) -> bool {
+pub fn indexed(s: &Subject) -> bool {
     s.location.is_some()
         && !s
             .resource_type

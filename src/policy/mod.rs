@@ -139,18 +139,3 @@ pub fn check_rendered(
         })
         .collect()
 }
-
-/// What the trust's values say the subscription and tenant are (placeholders until known).
-pub fn static_context(values: &crate::values::Values) -> crate::armexpr::StaticContext {
-    let id = |key: &str| {
-        values
-            .get(key)
-            .and_then(serde_json::Value::as_str)
-            .map(str::to_string)
-    };
-    let default = crate::armexpr::StaticContext::default();
-    crate::armexpr::StaticContext {
-        subscription_id: id("azure.subscription_id").unwrap_or(default.subscription_id),
-        tenant_id: id("azure.tenant_id").unwrap_or(default.tenant_id),
-    }
-}

@@ -108,6 +108,19 @@ impl Resolver for StateResolver<'_> {
         }
     }
 
+    fn providers(
+        &self,
+        namespace: &str,
+        resource_type: Option<&str>,
+    ) -> Result<Value, armexpr::Error> {
+        crate::cloud::catalog::provider_registration(namespace, resource_type).map_err(|e| {
+            armexpr::Error::Resolver {
+                code: e.code.clone(),
+                message: e.message.clone(),
+            }
+        })
+    }
+
     fn list(
         &self,
         function: &str,
@@ -583,6 +596,10 @@ fn finish(
                 .map(|d| json!({ "id": d }))
                 .collect(),
         );
+    }
+    // Azure Policy's evaluation after a deployment: the states are there when the client sees it finish.
+    if let Some(sub) = id.split('/').nth(2) {
+        let _ = crate::cloud::policy::evaluate_subscription(st, sub);
     }
     let _ = st.store.update_deployment(key, state.as_str(), body);
     if state == ProvisioningState::Canceled {

@@ -132,13 +132,13 @@ fn preflight(st: &AppState, name: &str, plan: &Plan) -> Result<Vec<String>, ArmE
             }
             let sub = ids::parse_str(&node.id)
                 .map_or_else(|| plan.scope.subscription_id.clone(), |r| r.subscription);
-            crate::cloud::policy::check_write(
-                &http::assignments(st, &sub)?,
-                &node.id,
-                &node.name,
-                info.name,
-                location.map(catalog::normalize_location).as_deref(),
-            )
+            // What the write would meet: modify and append first, then deny (a value still an expression is
+            // left to the write itself).
+            let mut body = node.body.clone();
+            if let (Some(l), Some(obj)) = (location, body.as_object_mut()) {
+                obj.insert("location".into(), serde_json::json!(l));
+            }
+            crate::cloud::policy::on_write(st, &sub, &node.id, info.name, &mut body)
         };
         match check() {
             Ok(()) => validated.push(node.id.clone()),

@@ -9,7 +9,7 @@ mod resources;
 mod router;
 
 pub use resources::{
-    assignments, ensure_subscription, existing_rg, prepare_write, put_resource_group, redact,
+    ensure_subscription, existing_rg, prepare_write, put_resource_group, redact,
     resource_not_found, rg_not_found, secret_value, write_resource,
 };
 pub use router::dispatch;

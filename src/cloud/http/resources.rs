@@ -118,6 +118,13 @@ pub fn put_resource_group(
     if let Some(m) = input.get("managedBy").filter(|t| t.is_string()) {
         body["managedBy"] = m.clone();
     }
+    policy::on_write(
+        st,
+        sub,
+        &ids::scope_id(sub, Some(&name)),
+        "Microsoft.Resources/resourceGroups",
+        &mut body,
+    )?;
     body["properties"] = json!({"provisioningState": "Succeeded"});
     st.store.put_rg(sub, &name, "Succeeded", &body)?;
     Ok((body, existing.is_none()))
@@ -155,12 +162,6 @@ pub fn resource_not_found(id: &ResourceId) -> ArmError {
             id.name()
         ),
     )
-}
-
-/// Policy assignments in force for a subscription.
-pub fn assignments(st: &AppState, sub: &str) -> Result<Vec<Value>, ArmError> {
-    st.store
-        .resources_of_type(sub, "Microsoft.Authorization/policyAssignments")
 }
 
 /// A resource write that passed every check, ready to store.
@@ -258,13 +259,16 @@ pub fn prepare_write(
         .and_then(Value::as_str)
         .map(normalize_location);
     catalog::check_location(info, location.as_deref())?;
-    policy::check_write(
-        &assignments(st, &sub)?,
-        &canonical_id,
-        &id.name(),
-        info.name,
-        location.as_deref(),
-    )?;
+    // Azure Policy acts on the request (modify, append, then deny) before the provider sees it.
+    if let Some(l) = &location {
+        obj.insert("location".into(), json!(l));
+    }
+    policy::on_write(st, &sub, &canonical_id, info.name, &mut body)?;
+    let Some(obj) = body.as_object_mut() else {
+        return Err(ArmError::internal(
+            "a policy left the request without a body",
+        ));
+    };
     let mut out = Map::new();
     out.insert("id".into(), json!(canonical_id));
     out.insert("name".into(), json!(id.name()));
@@ -325,11 +329,15 @@ pub fn prepare_write(
         props["clientId"] = json!(derived_guid(&format!("client:{key}")));
         props["tenantId"] = json!(st.config.tenant_id);
     }
-    provider_properties(info.name, &id.names, &canonical_id, &mut props);
+    if policy::is_policy_type(info.name) {
+        policy::complete(st, info.name, &canonical_id, &mut props)?;
+    }
     super::super::providers::fill(info.name, &canonical_id, &out, &mut props, &|rid| {
         st.store.get_resource(rid).ok().flatten()
     });
-    props["provisioningState"] = json!("Succeeded");
+    if !policy::is_policy_type(info.name) {
+        props["provisioningState"] = json!("Succeeded");
+    }
     out.insert("properties".into(), props);
     Ok(PreparedWrite {
         id: canonical_id,
@@ -339,43 +347,6 @@ pub fn prepare_write(
         body: Value::Object(out),
         existing,
     })
-}
-
-/// Read-only properties a provider fills in and templates commonly `reference()` (endpoints, key URIs,
-/// workspace ids). Deterministic, derived from the id.
-fn provider_properties(resource_type: &str, names: &[String], id: &str, props: &mut Value) {
-    let version = || derived_guid(&format!("version:{}", id.to_lowercase())).replace('-', "");
-    let first = names.first().map_or("", String::as_str);
-    let last = names.last().map_or("", String::as_str);
-    match resource_type {
-        "Microsoft.KeyVault/vaults" => {
-            props["vaultUri"] = json!(format!("https://{first}.vault.azure.net/"))
-        }
-        "Microsoft.KeyVault/vaults/keys" => {
-            let uri = format!("https://{first}.vault.azure.net/keys/{last}");
-            props["keyUriWithVersion"] = json!(format!("{uri}/{}", version()));
-            props["keyUri"] = json!(uri);
-        }
-        "Microsoft.KeyVault/vaults/secrets" => {
-            let uri = format!("https://{first}.vault.azure.net/secrets/{last}");
-            props["secretUriWithVersion"] = json!(format!("{uri}/{}", version()));
-            props["secretUri"] = json!(uri);
-        }
-        "Microsoft.Storage/storageAccounts" => {
-            props["primaryEndpoints"] = json!({
-                "blob": crate::cloud::storage::blob_endpoint(first),
-                "file": format!("https://{first}.file.core.windows.net/"),
-                "queue": format!("https://{first}.queue.core.windows.net/"),
-                "table": format!("https://{first}.table.core.windows.net/"),
-                "dfs": format!("https://{first}.dfs.core.windows.net/"),
-                "web": format!("https://{first}.z33.web.core.windows.net/"),
-            });
-        }
-        "Microsoft.OperationalInsights/workspaces" => {
-            props["customerId"] = json!(derived_guid(&format!("workspace:{}", id.to_lowercase())));
-        }
-        _ => {}
-    }
 }
 
 /// Validate and store a resource write (used by HTTP and by deployments). Returns the stored body and whether

@@ -23,8 +23,9 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// Largest request body accepted (templates can be large; ARM's own limit is 4 MB per template).
-const MAX_BODY: usize = 32 * 1024 * 1024;
+/// Largest request body accepted: ARM refuses a request whose content exceeds 4 MB with 413
+/// `RequestContentTooLarge` (what a template over 4 MB meets first).
+const MAX_BODY: usize = 4 * 1024 * 1024;
 
 /// Every request enters here.
 pub async fn dispatch(State(st): State<Arc<AppState>>, req: Request) -> Response {
@@ -94,7 +95,7 @@ pub async fn dispatch(State(st): State<Arc<AppState>>, req: Request) -> Response
             Err(_) => ArmError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "RequestContentTooLarge",
-                "The request content size exceeds the maximum allowed.",
+                "The request content size exceeds the maximum size of 4 MB.",
             )
             .into_response(),
         },
@@ -283,7 +284,7 @@ async fn route(st: &Arc<AppState>, req: &Req) -> Result<Response, ArmError> {
             "id": format!("/tenants/{t}"), "tenantId": t, "displayName": "trustprint local cloud", "tenantCategory": "Home"
         }]})));
     }
-    // Management group scope: only deployment stacks are emulated there.
+    // Management group scope: deployment stacks here; Azure Policy's tenant and management group routes below.
     if req.is(0, "providers")
         && req.is(1, "microsoft.management")
         && req.is(2, "managementgroups")
@@ -308,6 +309,9 @@ async fn route(st: &Arc<AppState>, req: &Req) -> Result<Response, ArmError> {
         };
         return crate::cloud::stacks::whatif_route(st, req, scope, 7).await;
     }
+    if req.is(0, "providers") {
+        return crate::cloud::policy::route_tenant(st, req).await;
+    }
     if !req.is(0, "subscriptions") {
         return Err(no_route(req));
     }
@@ -323,6 +327,19 @@ async fn route(st: &Arc<AppState>, req: &Req) -> Result<Response, ArmError> {
             )),
             _ => Err(method_not_allowed(req)),
         };
+    }
+    if let Some(at) = (2..n.saturating_sub(1))
+        .find(|&i| req.is(i, "providers") && req.is(i + 1, "microsoft.policyinsights"))
+    {
+        return crate::cloud::policyinsights::route(st, req, at).await;
+    }
+    if n == 5
+        && req.method == Method::GET
+        && req.is(2, "providers")
+        && req.is(3, "microsoft.authorization")
+        && (req.is(4, "policydefinitions") || req.is(4, "policysetdefinitions"))
+    {
+        return crate::cloud::policy::list_at_subscription(st, req, &sub);
     }
     // Deployments and tags are Microsoft.Resources extension paths; look for them first.
     let prov = if req.is(2, "providers") {
@@ -660,6 +677,9 @@ fn generic(st: &Arc<AppState>, req: &Req, id: &ResourceId) -> Result<Response, A
                 existing_rg(st, &sub, rg)?;
             }
             let key = id.id();
+            if let Some(stored) = st.store.get_resource(&key)? {
+                crate::cloud::policy::on_delete(st, &sub, &key, &stored)?;
+            }
             let existed = st.store.tx(|tx| Store::delete_resource_tree(tx, &key))?;
             Ok(empty(if existed {
                 StatusCode::OK
