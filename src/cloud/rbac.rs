@@ -7,9 +7,11 @@
 //! fresh local cloud needs no setup). With assignments, an identity holds the roles assigned to its client
 //! id at the request's scope or any scope above it; reads need any role, writes, deletes and POST actions
 //! need Contributor or Owner, and writes or deletes of `Microsoft.Authorization` resources (role and policy
-//! assignments) need Owner. Every write and delete a deployment makes, at every nesting level, is checked
-//! as a request of the deployment's caller ([`authorize_id`]). Not emulated: custom roles, deny assignments
-//! and data actions (see `docs/local-cloud.md`).
+//! assignments) and managing a deployment stack's deny settings need Owner. Every write and delete a
+//! deployment makes, at every nesting level, is checked as a request of the deployment's caller
+//! ([`authorize_id`]). Deployment stacks' deny assignments are checked after these roles, in
+//! [`super::deny`]. Not emulated: custom roles, other deny assignments and data actions (see
+//! `docs/local-cloud.md`).
 
 use super::errors::ArmError;
 use super::http::Req;

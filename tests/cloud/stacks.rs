@@ -493,6 +493,16 @@ async fn deny_settings_refuse_another_principals_delete_and_log_it_but_spare_exc
         c.get(&vault).await.body["properties"]["minimumTlsVersion"],
         "TLS1_2"
     );
+    // The deployment's refused write is in the activity log too, with the direct PUT refused above.
+    let log = c.get(&format!("/subscriptions/{SUB}/providers/Microsoft.Insights/eventtypes/management/values?api-version=2015-04-01&$filter=eventTimestamp ge '2020-01-01' and resourceUri eq '{}' and status eq 'Failed'", vault.split('?').next().unwrap())).await;
+    let writes: Vec<&Value> = log.body["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["operationName"]["value"] == "Microsoft.Storage/storageAccounts/write")
+        .collect();
+    assert_eq!(writes.len(), 2, "{}", log.body);
+    assert!(writes.iter().all(|e| e["claims"]["appid"] == "trust-admin"));
 
     // Deleting the stack removes its deny assignments.
     let r = c.delete(&path).await;

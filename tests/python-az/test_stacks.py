@@ -174,6 +174,9 @@ def test_az_stack_group_creates_shows_lists_and_deletes(tmp_path):
     listed = az("stack", "group", "list", "--resource-group", "rg-az-stack", "--subscription", SUB)
     assert [s["name"] for s in listed] == ["estate"]
 
+    exported = az("stack", "group", "export", "--name", "estate", "--resource-group", "rg-az-stack", "--subscription", SUB)
+    assert exported["template"]["resources"][0]["type"] == "Microsoft.Storage/storageAccounts", exported
+
     az(
         "stack", "group", "delete", "--name", "estate", "--resource-group", "rg-az-stack",
         "--action-on-unmanage", "deleteResources", "--yes", "--subscription", SUB,
@@ -185,3 +188,36 @@ def test_az_stack_group_creates_shows_lists_and_deletes(tmp_path):
         timeout=30,
     )
     assert left.json()["value"] == [], left.text
+
+
+def test_az_stack_sub_creates_a_resource_group_and_deletes_it_with_the_stack(tmp_path):
+    # Logged in by the test above (same AZURE_CONFIG_DIR); log in again so this test also runs alone.
+    group(LocalCredential("setup"), "rg-az-stack-login")
+    if "TrustprintLocal" not in [c["name"] for c in az("cloud", "list")]:
+        az("cloud", "register", "--name", "TrustprintLocal", "--endpoint-resource-manager", f"{URL}/")
+    az("cloud", "set", "--name", "TrustprintLocal")
+    az("login", "--service-principal", "--username", "trustprint-az", "--password", "not-a-real-secret", "--tenant", TENANT)
+    template = tmp_path / "landing.json"
+    template.write_text(json.dumps({
+        "$schema": "https://schema.management.azure.com/schemas/2018-05-01/subscriptionDeploymentTemplate.json#",
+        "contentVersion": "1.0.0.0",
+        "resources": [{"type": "Microsoft.Resources/resourceGroups", "apiVersion": "2021-04-01",
+                       "name": "rg-az-landing", "location": "uksouth"}],
+    }))
+    created = az(
+        "stack", "sub", "create", "--name", "landing", "--location", "uksouth", "--template-file", str(template),
+        "--deny-settings-mode", "denyDelete", "--action-on-unmanage", "deleteAll", "--yes", "--subscription", SUB,
+    )
+    assert created["provisioningState"] == "succeeded", created
+    assert created["resources"][0]["id"] == f"/subscriptions/{SUB}/resourceGroups/rg-az-landing"
+    assert created["resources"][0]["denyStatus"] == "denyDelete"
+    listed = az("stack", "sub", "list", "--subscription", SUB)
+    assert [s["name"] for s in listed] == ["landing"]
+    az("stack", "sub", "delete", "--name", "landing", "--action-on-unmanage", "deleteAll", "--yes", "--subscription", SUB)
+    token = LocalCredential("setup").get_token().token
+    gone = requests.get(
+        f"{URL}/subscriptions/{SUB}/resourcegroups/rg-az-landing?api-version=2021-04-01",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
+    assert gone.status_code == 404, gone.text
