@@ -63,8 +63,7 @@ pub(super) fn render(args: &RenderArgs, global: &Global) -> Result<(), Error> {
 pub(super) fn check(args: &CheckArgs, global: &Global) -> Result<(), Error> {
     let inputs = global.inputs(&args.values)?;
     let checked = crate::run::check_trust(&inputs)?;
-    let ctx = checked.loaded.values.static_context();
-    let policies = crate::policy::check_rendered(&checked.rendered, &ctx, &args.policy)?;
+    let policies = policies(&checked, &args.policy)?;
     let report = checked.report;
     let mut value = rendered_json(&checked.rendered);
     value["check"] = json!(report);
@@ -85,11 +84,41 @@ pub(super) fn check(args: &CheckArgs, global: &Global) -> Result<(), Error> {
             report: Box::new(report),
         });
     }
-    if let Some(denied) = policies.iter().find(|p| !p.passed()) {
-        return Err(Error::PolicyDenied {
-            initiative: denied.display_name.clone(),
-            denials: denied.denials.len(),
-        });
+    match denied(&policies) {
+        Some(e) => Err(e),
+        None => Ok(()),
     }
-    Ok(())
+}
+
+/// `--policy` (on check, stamp and plan): the named initiatives evaluated over a checked trust, as the
+/// guardrails see it (ARM expressions evaluated with the trust's subscription and tenant).
+pub(super) fn policies(
+    checked: &crate::run::Checked,
+    names: &[String],
+) -> Result<Vec<crate::policy::Report>, Error> {
+    let ctx = checked.loaded.values.static_context();
+    Ok(crate::policy::check_rendered(
+        &checked.rendered,
+        &ctx,
+        names,
+    )?)
+}
+
+/// The error the first initiative with enforced deny effects makes (exit 3, as a guardrail violation).
+pub(super) fn denied(policies: &[crate::policy::Report]) -> Option<Error> {
+    policies
+        .iter()
+        .find(|p| !p.passed())
+        .map(|p| Error::PolicyDenied {
+            initiative: p.display_name.clone(),
+            denials: p.denials.len(),
+        })
+}
+
+/// The policy reports as text, one after another.
+pub(super) fn policies_text(policies: &[crate::policy::Report]) -> String {
+    policies
+        .iter()
+        .map(|p| format!("\n{}", p.render_text()))
+        .collect()
 }
