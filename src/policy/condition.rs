@@ -981,11 +981,26 @@ fn negate(op: &str) -> String {
 
 /// Member of an object by name, case-insensitively (exact match first).
 pub(crate) fn get_ci<'m>(obj: &'m Map<String, Value>, key: &str) -> Option<&'m Value> {
-    obj.get(key).or_else(|| {
+    let scan = || {
         obj.iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(key))
             .map(|(_, v)| v)
-    })
+    };
+    // Conditions and most resource objects have a handful of members: comparing them is cheaper than
+    // hashing the key, which a policy evaluation over a fleet would do millions of times.
+    if obj.len() <= 8 {
+        let mut found = None;
+        for (k, v) in obj {
+            if k == key {
+                return Some(v);
+            }
+            if found.is_none() && k.eq_ignore_ascii_case(key) {
+                found = Some(v);
+            }
+        }
+        return found;
+    }
+    obj.get(key).or_else(scan)
 }
 
 /// A dotted path without wildcards.
@@ -1061,6 +1076,7 @@ pub fn equals(a: &Value, b: &Value) -> bool {
                     .all(|(k, v)| get_ci(y, k).is_some_and(|w| equals(v, w)))
         }
         _ => match (text(a), text(b)) {
+            (Some(x), Some(y)) if x.is_ascii() && y.is_ascii() => x.eq_ignore_ascii_case(&y),
             (Some(x), Some(y)) => x.to_lowercase() == y.to_lowercase(),
             _ => false,
         },
