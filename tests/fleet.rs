@@ -666,6 +666,29 @@ fn chromium_dom(page: &std::path::Path) -> String {
 }
 
 #[test]
+fn fleet_plan_with_a_policy_that_denies_fails_those_trusts_like_guardrail_violations() {
+    let out = deployable_north_west();
+    let deny = r#"{"name": "deny-uk-south", "properties": {"displayName": "Nothing in UK South",
+        "mode": "Indexed", "policyRule": {"if": {"field": "location", "equals": "uksouth"},
+        "then": {"effect": "deny"}}}}"#;
+    Test::in_dir(out.dir)
+        .write("deny.json", deny)
+        .args([
+            "fleet",
+            "plan",
+            "--fleet",
+            "fleet",
+            "--trust",
+            "RBT",
+            "--policy",
+            "deny.json",
+        ])
+        .status(1)
+        .stdout_has("Azure Policy Nothing in UK South would deny")
+        .run();
+}
+
+#[test]
 fn the_html_report_renders_in_chromium_with_the_fleets_data() {
     let out = deployable_north_west();
     let out = Test::in_dir(out.dir)
