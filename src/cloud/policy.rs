@@ -535,10 +535,12 @@ pub fn subject(id: &str, resource_type: &str, body: &Value) -> Subject {
             .join("/"),
         None => id.rsplit('/').next().unwrap_or_default().to_string(),
     };
+    let resource_type =
+        crate::policy::condition::type_of_id(id).unwrap_or_else(|| resource_type.to_string());
     Subject {
         id: id.to_string(),
-        resource_type: crate::policy::condition::type_of_id(id)
-            .unwrap_or_else(|| resource_type.to_string()),
+        type_value: json!(resource_type),
+        resource_type,
         api_version: String::new(),
         name: id.rsplit('/').next().unwrap_or_default().to_string(),
         full_name,
