@@ -89,7 +89,7 @@ fn load(c: &mut Criterion) {
             confirm_local: false,
             allow_data_loss: false,
             plan_file: None,
-            progress: false,
+            progress: Default::default(),
         },
         &|_| {},
     )

@@ -76,68 +76,19 @@ pub enum Error {
         source: git2::Error,
     },
 
-    /// A Tera template (or a manifest snippet) failed to parse or render.
-    #[error(
-        "template {template}{}: {message}{}",
-        line.map(|l| format!(":{l}")).unwrap_or_default(),
-        trust.as_ref().map(|t| format!(" (rendering for {t})")).unwrap_or_default()
-    )]
-    Template {
-        template: String,
-        /// 1-based line in the template, when Tera or the offending name locates it.
-        line: Option<usize>,
-        /// `NAME (ODS)`; None for errors found before any trust is rendered (syntax errors).
-        trust: Option<String>,
-        /// Where the blueprint came from.
-        blueprint: String,
-        message: String,
-    },
-
-    /// A template rendered to text that is not JSON.
-    #[error(
-        "template {template} rendered invalid JSON at line {line}, column {column} (rendering for {trust}): \
-         {message}\n  | {rendered_line}\n  | {:>width$}",
-        "^",
-        width = *column
-    )]
-    RenderedJson {
-        template: String,
-        line: usize,
-        column: usize,
-        trust: String,
-        message: String,
-        /// The rendered output's offending line.
-        rendered_line: String,
-    },
+    /// A template failed to render (Tera) or rendered text that is not JSON: the render stage's own error
+    /// (only its `Template` and `RenderedJson`; its I/O, blueprint and output-folder errors become this type's).
+    #[error(transparent)]
+    Render(crate::render::Error),
 
     /// The `--out` folder cannot be written as asked.
     #[error("output folder {}: {message}", path.display())]
     OutDir { path: PathBuf, message: String },
 
-    /// Another trustprint holds the fleet repository's lock for longer than we may wait.
-    #[error(
-        "fleet repository {} is locked by another trustprint ({holder}); gave up after {waited_secs} s \
-         (raise --lock-timeout, or remove {} if that process is gone)",
-        fleet.display(), lock_file.display()
-    )]
-    FleetLocked {
-        fleet: PathBuf,
-        lock_file: PathBuf,
-        holder: String,
-        waited_secs: u64,
-    },
-
-    /// The trust's folder in the fleet repository has changes not committed; recording would overwrite them.
-    #[error(
-        "fleet repository {}: {dir} has uncommitted changes ({}); commit or discard them first, trustprint \
-         will not overwrite them",
-        fleet.display(), files.join(", ")
-    )]
-    FleetDirty {
-        fleet: PathBuf,
-        dir: String,
-        files: Vec<String>,
-    },
+    /// The fleet repository cannot be recorded in now: another trustprint holds its lock too long, or the trust's
+    /// folder has uncommitted changes. The record stage's own error (only `FleetLocked` and `FleetDirty`).
+    #[error(transparent)]
+    Record(crate::record::Error),
 
     /// Guardrails found violations; the report says which (the CLI prints it before this error).
     #[error(
@@ -218,34 +169,7 @@ impl From<crate::render::Error> for Error {
                 source_desc,
                 message,
             },
-            R::Template {
-                template,
-                line,
-                trust,
-                blueprint,
-                message,
-            } => Error::Template {
-                template,
-                line,
-                trust,
-                blueprint,
-                message,
-            },
-            R::RenderedJson {
-                template,
-                line,
-                column,
-                trust,
-                message,
-                rendered_line,
-            } => Error::RenderedJson {
-                template,
-                line,
-                column,
-                trust,
-                message,
-                rendered_line,
-            },
+            e @ (R::Template { .. } | R::RenderedJson { .. }) => Error::Render(e),
             R::OutDir { path, message } => Error::OutDir { path, message },
             R::Internal { message } => Error::Internal { message },
         }
@@ -259,18 +183,7 @@ impl From<crate::record::Error> for Error {
             R::Io { path, source } => Error::Io { path, source },
             R::Git { context, source } => Error::Git { context, source },
             R::OutDir { path, message } => Error::OutDir { path, message },
-            R::FleetLocked {
-                fleet,
-                lock_file,
-                holder,
-                waited_secs,
-            } => Error::FleetLocked {
-                fleet,
-                lock_file,
-                holder,
-                waited_secs,
-            },
-            R::FleetDirty { fleet, dir, files } => Error::FleetDirty { fleet, dir, files },
+            e @ (R::FleetLocked { .. } | R::FleetDirty { .. }) => Error::Record(e),
             R::Repo(e) => Error::Repo(e),
             R::Internal { message } => Error::Internal { message },
         }
@@ -362,15 +275,13 @@ impl Error {
             | Error::Manifest { .. }
             | Error::Blueprint { .. }
             | Error::Expand { .. }
-            | Error::Template { .. }
-            | Error::RenderedJson { .. }
+            | Error::Render(_)
             | Error::Usage { .. } => ExitCode::InvalidInput,
             Error::Arm(crate::arm::Error::CredentialConfig { .. }) => ExitCode::InvalidInput,
             Error::Io { .. }
             | Error::Git { .. }
             | Error::OutDir { .. }
-            | Error::FleetLocked { .. }
-            | Error::FleetDirty { .. }
+            | Error::Record(_)
             | Error::Cloud(_) => ExitCode::Failure,
             Error::Arm(_) => ExitCode::Failure,
             Error::Violations { .. } | Error::PolicyDenied { .. } => ExitCode::Violations,

@@ -109,7 +109,7 @@ pub struct RecordOutcome {
     pub trust_dir: String,
     /// The fleet repository.
     pub fleet: PathBuf,
-    /// Whether the repository was created by this record.
+    /// Whether this record is the repository's first commit (the repository was created for this run).
     pub created: bool,
 }
 
@@ -579,15 +579,43 @@ fn commit_message(rendered: &Rendered, restamp: bool) -> String {
     m
 }
 
-/// Open the fleet repository, or create it when the folder is missing or empty.
+/// Open the fleet repository, or create it when the folder is missing or empty. Stamps started at once into a
+/// new folder race to create it: one creates it and the others, finding only a `.git` being written, wait for it
+/// to open (up to ten seconds) instead of failing. `bool`: the repository has no commit yet (it was created for
+/// this record or by this run's turn).
 fn open_or_init(fleet: &Path) -> Result<(Repository, bool), Error> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match try_open_or_init(fleet) {
+            Ok(repo) => {
+                let unborn = repo.head().is_err();
+                return Ok((repo, unborn));
+            }
+            Err(_) if Instant::now() < deadline && holds_only_git(fleet) => {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Whether the folder holds a `.git` and nothing else: a repository another process is creating.
+fn holds_only_git(fleet: &Path) -> bool {
+    std::fs::read_dir(fleet).is_ok_and(|entries| {
+        let names: Vec<_> = entries
+            .filter_map(|e| e.ok().map(|e| e.file_name()))
+            .collect();
+        names.len() == 1 && names[0] == ".git"
+    })
+}
+
+fn try_open_or_init(fleet: &Path) -> Result<Repository, Error> {
     let git = |context: &str| {
         let context = format!("{context} {}", fleet.display());
         move |source| Error::Git { context, source }
     };
     if fleet.join(".git").exists() {
-        let repo = Repository::open(fleet).map_err(git("opening fleet repository"))?;
-        return Ok((repo, false));
+        return Repository::open(fleet).map_err(git("opening fleet repository"));
     }
     match std::fs::read_dir(fleet) {
         Ok(mut entries) => {
@@ -607,7 +635,7 @@ fn open_or_init(fleet: &Path) -> Result<(Repository, bool), Error> {
     }
     let repo = Repository::init(fleet).map_err(git("creating fleet repository"))?;
     tracing::info!(fleet = %fleet.display(), "created fleet repository");
-    Ok((repo, true))
+    Ok(repo)
 }
 
 /// Refuse to record over uncommitted edits (staged, modified, deleted or new files) in the trust's folder.
@@ -737,11 +765,23 @@ pub struct TrustTurn {
     _lock: FleetLock,
 }
 
-/// Wait (up to `timeout`) for the trust's turn in the fleet repository at `fleet`; `None` for a repository
-/// not created yet (its first record creates it, under the repository's lock).
-pub fn trust_turn(fleet: &Path, ods: &str, timeout: Duration) -> Result<Option<TrustTurn>, Error> {
-    let Ok(repo) = Repository::open(fleet) else {
-        return Ok(None);
+/// Wait (up to `timeout`) for the trust's turn in the fleet repository at `fleet`, creating the repository when
+/// the folder is missing or empty (so the first stamps of a new fleet take turns too, and a folder that cannot
+/// hold the record is refused before anything is deployed). `None` when `create` is false and there is no
+/// repository yet (a destroy creates none).
+pub fn trust_turn(
+    fleet: &Path,
+    ods: &str,
+    timeout: Duration,
+    create: bool,
+) -> Result<Option<TrustTurn>, Error> {
+    let repo = match Repository::open(fleet) {
+        Ok(repo) => repo,
+        Err(_) if create => {
+            FleetRepo::new(fleet).refuse_links(&FleetRepo::trust_rel(ods))?;
+            open_or_init(fleet)?.0
+        }
+        Err(_) => return Ok(None),
     };
     let path = repo.path().join(format!("trustprint-{ods}.lock"));
     Ok(Some(TrustTurn {

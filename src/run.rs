@@ -275,8 +275,13 @@ pub async fn compose_checked_async(
     // with uncommitted edits is refused before the target changes, not after.
     let _turn = match (record, action) {
         (Some(to), Action::Apply(_) | Action::Destroy(_)) => {
-            let turn =
-                crate::record::trust_turn(&to.fleet, &rendered.trust.ods_code, to.lock_timeout)?;
+            let create = matches!(action, Action::Apply(_));
+            let turn = crate::record::trust_turn(
+                &to.fleet,
+                &rendered.trust.ods_code,
+                to.lock_timeout,
+                create,
+            )?;
             crate::record::check_recordable(&to.fleet, loaded, rendered)?;
             turn
         }

@@ -1920,7 +1920,8 @@ mod tls_and_sdk {
         "python3 -m venv .venv-az && .venv-az/bin/pip install -r .ci/requirements-az.txt";
 
     /// The Azure CLI, registered with the local cloud as a custom cloud, logs in as a service principal and
-    /// runs `az group create` and `az deployment group create` (tests/python-az).
+    /// runs `az group create` and `az deployment group create`; `az stack group` and Microsoft's deployment
+    /// stacks SDK manage stacks (tests/python-az).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_azure_cli_works_against_the_local_cloud() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -2092,3 +2093,4 @@ mod exemplar {
 
 mod azure_policy;
 mod hardening;
+mod stacks;

@@ -996,19 +996,20 @@ fn set_overrides_are_recorded_so_a_plan_from_the_record_has_no_change() {
     .run();
 }
 
-/// Issue 18, row 11: stamps started at once from one working folder share its embedded cloud's state. Each
-/// waits for the state's write lock (and its sealing key) instead of failing, and every one of them records the
-/// trust without a failed outcome.
+/// Issue 18, row 11: stamps of one trust started at once from one working folder, into one new fleet folder,
+/// share its embedded cloud's state and its fleet repository. Each waits for the state's write lock (and its
+/// sealing key) and for the trust's turn (plan, apply and record) instead of failing, so none meets another's
+/// deployment still running, and every one of them records the trust without a failed outcome.
 #[test]
 fn stamps_at_once_from_one_folder_take_turns_at_the_local_clouds_state() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("values.yaml"), values()).unwrap();
     let blueprint = crate::harness::fixture_blueprint(BLUEPRINT);
     for round in 0..3 {
+        let fleet = format!("fleet-{round}");
         let children: Vec<_> = ["a", "b", "c"]
             .iter()
-            .map(|f| {
-                let fleet = format!("fleet-{round}-{f}");
+            .map(|_| {
                 std::process::Command::new(env!("CARGO_BIN_EXE_trustprint"))
                     .current_dir(dir.path())
                     .env("NO_COLOR", "1")
@@ -1028,21 +1029,29 @@ fn stamps_at_once_from_one_folder_take_turns_at_the_local_clouds_state() {
             let stdout = String::from_utf8_lossy(&out.stdout);
             let stderr = String::from_utf8_lossy(&out.stderr);
             assert!(
-                out.status.success() && !stderr.contains("locked"),
+                out.status.success() && !stderr.contains("database is locked"),
                 "round {round}, stamp {f}: {}\n{stdout}\n{stderr}",
                 out.status
             );
-            let lock = std::fs::read_to_string(
-                dir.path()
-                    .join(format!("fleet-{round}-{f}/trusts/RHW/trustprint.lock")),
-            )
-            .unwrap();
-            // A stamp that finds the estate already deployed by another plans no change and deploys nothing;
-            // none records a failure.
             assert!(
-                lock.contains("ods_code: RHW") && !lock.contains("succeeded: false"),
-                "{lock}"
+                !stdout.contains("DeploymentActive") && !stderr.contains("DeploymentActive"),
+                "round {round}, stamp {f} met another's deployment running:\n{stdout}\n{stderr}"
             );
         }
+        // A stamp that finds the estate already deployed by another plans no change and deploys nothing; none
+        // records a failure, and each record is a commit of its own.
+        let lock = std::fs::read_to_string(
+            dir.path()
+                .join(format!("{fleet}/trusts/RHW/trustprint.lock")),
+        )
+        .unwrap();
+        assert!(
+            lock.contains("ods_code: RHW") && !lock.contains("succeeded: false"),
+            "{lock}"
+        );
+        let repo = git2::Repository::open(dir.path().join(&fleet)).unwrap();
+        let mut walk = repo.revwalk().unwrap();
+        walk.push_head().unwrap();
+        assert!(walk.count() >= 1, "round {round}: no commit in {fleet}");
     }
 }

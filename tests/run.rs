@@ -67,16 +67,7 @@ fn check_many_matches_one_at_a_time_in_input_order_and_keeps_going_past_a_failur
 fn apply_asks_the_injected_confirmation_and_a_refusal_deploys_nothing() {
     use trustprint::deploy::{Confirmation, DeployError, DeployOptions, TargetKind, TargetOptions};
     let dir = tempfile::tempdir().unwrap();
-    let values = dir.path().join("values.yaml");
-    std::fs::write(
-        &values,
-        "trust:\n  name: ROYAL BERKSHIRE NHS FOUNDATION TRUST\n  ods_code: RHW\nadmin:\n  password: {env: TP_RUN_TEST_UNSET_PASSWORD}\n",
-    )
-    .unwrap();
-    let inputs = trustprint::run::Inputs {
-        blueprint: SourceSpec::Dir(Path::new(ROOT).join("tests/fixtures/blueprints/deploy-cases")),
-        values: input(values),
-    };
+    let inputs = deploy_cases(dir.path(), "TP_RUN_TEST_UNSET_PASSWORD");
     let target = TargetOptions {
         kind: Some(TargetKind::Local),
         state_dir: Some(dir.path().join("cloud")),
@@ -131,4 +122,78 @@ fn apply_asks_the_injected_confirmation_and_a_refusal_deploys_nothing() {
         ),
         (4, 0, 0)
     );
+}
+
+/// Issue 14: progress reaches the stages as a callback the caller injects, like the confirmation: `run::apply`
+/// reports each deployment's start, its steps and its end, in that order, and draws nothing itself.
+#[test]
+fn apply_reports_progress_through_the_injected_callback() {
+    use trustprint::deploy::progress::{Event, Progress};
+    use trustprint::deploy::{DeployOptions, TargetKind, TargetOptions};
+    // A variable of this test's own: no other test reads it.
+    std::env::set_var("TP_RUN_PROGRESS_PASSWORD", "Progress-test-pw-1!");
+    let dir = tempfile::tempdir().unwrap();
+    let inputs = deploy_cases(dir.path(), "TP_RUN_PROGRESS_PASSWORD");
+    let events = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let seen = std::sync::Arc::clone(&events);
+    let options = DeployOptions {
+        target: TargetOptions {
+            kind: Some(TargetKind::Local),
+            state_dir: Some(dir.path().join("cloud")),
+            ..TargetOptions::default()
+        },
+        progress: Progress::new(move |e| {
+            seen.lock().unwrap().push(match e {
+                Event::Started { deployment } => format!("{deployment} started"),
+                Event::Step {
+                    deployment,
+                    message,
+                } => format!("{deployment} {message}"),
+                Event::Finished { deployment, state } => format!("{deployment} finished {state}"),
+                Event::Trust { ods, .. } => format!("trust {ods}"),
+            })
+        }),
+        ..DeployOptions::default()
+    };
+    let composed =
+        trustprint::run::apply(&inputs, &options, None, trustprint::run::Hooks::default()).unwrap();
+    let report = composed.deployed.unwrap().report.unwrap();
+    assert!(report.succeeded);
+    let events = events.lock().unwrap().clone();
+    for d in &report.deployments {
+        let of: Vec<&String> = events
+            .iter()
+            .filter(|e| e.starts_with(&format!("{} ", d.name)))
+            .collect();
+        assert_eq!(
+            of.first().map(|s| s.as_str()),
+            Some(format!("{} started", d.name).as_str()),
+            "{events:?}"
+        );
+        assert!(of.contains(&&format!("{} deploying", d.name)), "{events:?}");
+        assert_eq!(
+            of.last().map(|s| s.as_str()),
+            Some(format!("{} finished Succeeded", d.name).as_str()),
+            "{events:?}"
+        );
+    }
+    assert!(
+        !events.iter().any(|e| e.starts_with("trust ")),
+        "{events:?}"
+    );
+}
+
+/// Royal Berkshire's values for the deploy-cases fixture, written in `dir`, its admin password read from the
+/// environment variable `password_env`.
+fn deploy_cases(dir: &Path, password_env: &str) -> trustprint::run::Inputs {
+    let values = dir.join("values.yaml");
+    std::fs::write(
+        &values,
+        format!("trust:\n  name: ROYAL BERKSHIRE NHS FOUNDATION TRUST\n  ods_code: RHW\nadmin:\n  password: {{env: {password_env}}}\n"),
+    )
+    .unwrap();
+    trustprint::run::Inputs {
+        blueprint: SourceSpec::Dir(Path::new(ROOT).join("tests/fixtures/blueprints/deploy-cases")),
+        values: input(values),
+    }
 }

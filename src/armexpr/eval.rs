@@ -65,6 +65,21 @@ pub trait Context: Sync {
             what: format!("{function}('{id}')"),
         })
     }
+    /// `managementGroup()`: `{id, name, type, properties}` of the management group a management-group deployment
+    /// targets; `None` in any other deployment (ARM allows the function only there).
+    fn management_group(&self) -> Option<Value> {
+        None
+    }
+    /// `providers(namespace, [resourceType])`: the provider's registered types with their locations and
+    /// api-versions. The default (static checks): not known before deployment.
+    fn providers(&self, namespace: &str, resource_type: Option<&str>) -> Result<Value, Error> {
+        Err(Error::NotYetKnown {
+            what: match resource_type {
+                Some(t) => format!("providers('{namespace}', '{t}')"),
+                None => format!("providers('{namespace}')"),
+            },
+        })
+    }
     /// The deployment's time, for `utcNow()` and `newGuid()` (only allowed in parameter default values).
     /// `None`: refused.
     fn utc_now(&self) -> Option<time::OffsetDateTime> {
@@ -755,8 +770,9 @@ impl<'a> Evaluator<'a> {
             return Ok(v);
         }
         let Some((orig, def)) = self.scope.variables.get(&key) else {
+            // ARM's wording (InvalidTemplate), so a user can search for it.
             return Err(Error::template(format!(
-                "the template has no variable '{name}'"
+                "The template variable '{name}' is not found. Please see https://aka.ms/arm-syntax-variables for usage details."
             )));
         };
         if self

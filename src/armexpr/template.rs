@@ -113,6 +113,13 @@ pub trait Resolver: Sync {
             what: format!("{function}('{id}')"),
         })
     }
+    /// `providers(namespace, [resourceType])`, from the cloud's provider registrations.
+    fn providers(&self, namespace: &str, resource_type: Option<&str>) -> Result<Value, Error> {
+        let _ = resource_type;
+        Err(Error::NotYetKnown {
+            what: format!("providers('{namespace}')"),
+        })
+    }
 }
 
 /// A resolver for when nothing is deployed: every `reference()` is [`Error::NotYetKnown`].
@@ -219,6 +226,9 @@ impl Context for ScopeContext<'_> {
     }
     fn utc_now(&self) -> Option<time::OffsetDateTime> {
         self.utc_now
+    }
+    fn providers(&self, namespace: &str, resource_type: Option<&str>) -> Result<Value, Error> {
+        self.resolver.providers(namespace, resource_type)
     }
 }
 
@@ -583,6 +593,23 @@ impl Plan {
             shared
                 .names
                 .insert(p.name.to_ascii_lowercase(), p.id.clone());
+        }
+        // A child declared inline is written with its own name only (`"name": "endpoint"` inside a CDN
+        // profile), and ARM resolves `reference('endpoint')` to it: the last segment names the child when no
+        // other declared resource has that name and no two children share it.
+        let mut short: HashMap<String, Option<String>> = HashMap::new();
+        for p in &pending {
+            if let Some((_, last)) = p.name.rsplit_once('/') {
+                short
+                    .entry(last.to_ascii_lowercase())
+                    .and_modify(|id| *id = None)
+                    .or_insert_with(|| Some(p.id.clone()));
+            }
+        }
+        for (key, id) in short {
+            if let Some(id) = id {
+                shared.names.entry(key).or_insert(id);
+            }
         }
         for (key, id) in symbol_ids {
             shared.names.insert(key, id);
@@ -983,6 +1010,14 @@ fn is_unevaluated(v: &Value) -> bool {
     matches!(v, Value::String(s) if matches!(super::parse::classify(s), super::parse::Template::Expression(_)))
 }
 
+/// Whether a parameter value is an allowed value: strings equal without regard to case, anything else equal.
+fn same_allowed_value(allowed: &Value, value: &Value) -> bool {
+    match (allowed, value) {
+        (Value::String(a), Value::String(v)) => a.eq_ignore_ascii_case(v),
+        (a, v) => a == v,
+    }
+}
+
 /// Parameter values and their ARM type names, in declaration order.
 type ParameterTable = (Map<String, Value>, Map<String, Value>);
 
@@ -1074,11 +1109,12 @@ fn process_parameters(
             )));
         }
         if let Some(Value::Array(allowed)) = def.get("allowedValues") {
+            // ARM compares strings without regard to case (Bicep's stricter `@allowed` is its own choice:
+            // Azure/bicep#2489), so `eastus` passes `["EastUS"]` and is kept as given.
+            let allows = |v: &Value| allowed.iter().any(|a| same_allowed_value(a, v));
             let ok = match &value {
-                Value::Array(items) if arm_type == "Array" => {
-                    items.iter().all(|i| allowed.contains(i))
-                }
-                v => allowed.contains(v),
+                Value::Array(items) if arm_type == "Array" => items.iter().all(allows),
+                v => allows(v),
             };
             if !ok {
                 let shown = if arm_type.starts_with("Secure") {
@@ -1552,6 +1588,66 @@ mod tests {
         assert_eq!(
             parameter_values(&kv, Mode::Static).unwrap()["s"],
             secret_placeholder()
+        );
+    }
+
+    /// Answers `reference(id)` with the id it was asked for, so a test sees which resource a name resolved to.
+    struct EchoId;
+
+    impl Resolver for EchoId {
+        fn reference(&self, id: &str, _: Option<&str>, _: bool) -> Result<Value, Error> {
+            Ok(json!({"id": id}))
+        }
+    }
+
+    #[test]
+    fn reference_names_an_inline_child_by_its_own_name_when_unambiguous() {
+        // As 201-cdn-with-web-app writes it: the endpoint is declared inside its profile with its short name.
+        let t = json!({
+            "resources": [
+                {"type": "Microsoft.Cdn/profiles", "apiVersion": "2020-04-15", "name": "prof", "location": "global",
+                 "resources": [{"type": "endpoints", "apiVersion": "2020-04-15", "name": "edge", "location": "global",
+                                "dependsOn": ["prof"]}]},
+                {"type": "Microsoft.Storage/storageAccounts", "apiVersion": "2023-01-01", "name": "st", "location": "uksouth",
+                 "resources": [{"type": "blobServices/containers", "apiVersion": "2023-01-01", "name": "default/logs"}]},
+                {"type": "Microsoft.Storage/storageAccounts", "apiVersion": "2023-01-01", "name": "st2", "location": "uksouth",
+                 "resources": [{"type": "blobServices/containers", "apiVersion": "2023-01-01", "name": "default/logs"}]}
+            ],
+            "outputs": {
+                "edge": {"type": "object", "value": "[reference('edge')]"},
+                "logs": {"type": "object", "value": "[reference('logs')]"}
+            }
+        });
+        let scope = DeploymentScope::resource_group("s", "t", "rg", "uksouth", "d");
+        let plan = Plan::new(&t, &Map::new(), &scope, Mode::Strict).unwrap();
+        let out = plan.outputs(&EchoId).unwrap();
+        assert_eq!(
+            out["edge"]["value"]["id"],
+            "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Cdn/profiles/prof/endpoints/edge"
+        );
+        // Two containers are called 'logs': the short name stays unresolved, as written.
+        assert_eq!(out["logs"]["value"]["id"], "logs");
+    }
+
+    #[test]
+    fn allowed_values_compare_strings_without_regard_to_case_as_arm_does() {
+        let t = json!({
+            "parameters": {
+                "sku": {"type": "string", "allowedValues": ["Standard_LRS", "Standard_GRS"]},
+                "zones": {"type": "array", "allowedValues": ["1", "2", "3"]}
+            },
+            "resources": []
+        });
+        let scope = DeploymentScope::resource_group("s", "t", "rg", "uksouth", "d");
+        let given: Map<String, Value> =
+            serde_json::from_value(json!({"sku": "standard_lrs", "zones": ["1", "3"]})).unwrap();
+        let plan = Plan::new(&t, &given, &scope, Mode::Strict).unwrap();
+        assert_eq!(plan.parameters["sku"], "standard_lrs", "the value is kept as given");
+        let bad: Map<String, Value> =
+            serde_json::from_value(json!({"sku": "Premium_LRS", "zones": ["1"]})).unwrap();
+        assert_eq!(
+            Plan::new(&t, &bad, &scope, Mode::Strict).unwrap_err().to_string(),
+            "parameter 'sku': \"Premium_LRS\" is not one of the allowed values [\"Standard_LRS\",\"Standard_GRS\"]"
         );
     }
 

@@ -63,6 +63,10 @@ pub struct ServeArgs {
     /// Serve HTTPS with a local CA written to `<state>/ca.pem` (clients trust it with `--cloud-ca`).
     #[arg(long)]
     pub tls: bool,
+    /// A host name or address the TLS certificate also names, for clients on other machines (repeatable;
+    /// the certificate always names 127.0.0.1, localhost and a specific `--addr`).
+    #[arg(long = "tls-name", value_name = "NAME", requires = "tls")]
+    pub tls_names: Vec<String>,
     /// Latency added to every request, in milliseconds (plus up to 50 % seeded jitter).
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub latency_ms: u64,
@@ -194,6 +198,7 @@ impl ServeArgs {
             addr: self.addr,
             state_dir: (!self.in_memory).then(|| self.state.dir.clone()),
             tls: self.tls,
+            tls_names: self.tls_names.clone(),
             latency: Duration::from_millis(self.latency_ms),
             lro: Duration::from_millis(self.lro_ms),
             fault_rate: self.fault_rate,
@@ -271,6 +276,16 @@ pub fn run(args: &CloudArgs) -> Result<(), Error> {
                     None => println!("  state:         in memory"),
                 }
                 if config.tls {
+                    println!(
+                        "  certificate:   names {}",
+                        cloud::certificate_names(&config).join(", ")
+                    );
+                    if config.addr.ip().is_unspecified() && config.tls_names.is_empty() {
+                        println!(
+                            "  note:          listening on every interface, but the certificate names only \
+                             loopback; give --tls-name HOST for each name clients on other machines use"
+                        );
+                    }
                     for line in trust_lines(server.url(), config.state_dir.as_deref()) {
                         println!("{line}");
                     }

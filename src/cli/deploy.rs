@@ -282,7 +282,7 @@ pub(super) fn apply(args: &ApplyArgs, global: &Global) -> Result<(), Error> {
         confirm_local: true,
         allow_data_loss: args.allow_data_loss,
         plan_file: args.plan.clone(),
-        progress: !global.json,
+        progress: super::progress::spinners(global.json),
     };
     let on_plan = show_plan(global);
     let composed = crate::run::apply(
@@ -366,7 +366,7 @@ pub(super) fn stamp(args: &DeployStampArgs, global: &Global) -> Result<(), Error
             confirm_local: false,
             allow_data_loss: args.allow_data_loss,
             plan_file: None,
-            progress: !global.json,
+            progress: super::progress::spinners(global.json),
         }),
     };
     let stamped = crate::run::stamp_with(&inputs, &options, &show_plan(global))

@@ -412,7 +412,7 @@ impl RunArgs {
                 allow_data_loss,
                 ..Default::default()
             },
-            progress: !global.json,
+            progress: super::progress::trust_lines(global.json),
             upgrade_to: None,
             policy: self.policy.clone(),
         }

@@ -18,6 +18,7 @@ mod evidence;
 mod fleet;
 mod fleet_repo;
 mod output;
+mod progress;
 mod render;
 mod stamp;
 mod values;

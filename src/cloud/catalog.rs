@@ -9,6 +9,7 @@ use flate2::read::GzDecoder;
 use indexmap::IndexMap;
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
+use serde_json::Value;
 use std::sync::OnceLock;
 
 /// Azure public regions: (name, display name).
@@ -447,6 +448,56 @@ pub fn all_types() -> impl Iterator<Item = &'static TypeInfo> {
     catalog().types.values()
 }
 
+/// One type's registration as ARM's `providers()` function and the providers API show it: the type relative to
+/// its namespace, the display names of its locations, its api-versions newest first.
+fn registration(info: &TypeInfo) -> Value {
+    let short = info.name.split_once('/').map_or(info.name, |(_, r)| r);
+    let locations: Vec<&str> = match info.placement {
+        Placement::Global => vec!["global"],
+        Placement::None => Vec::new(),
+        _ => REGIONS.iter().map(|(_, d)| *d).collect(),
+    };
+    let versions: Vec<&str> = info.api_versions.iter().rev().copied().collect();
+    serde_json::json!({"resourceType": short, "locations": locations, "apiVersions": versions})
+}
+
+/// `providers(namespace, [resourceType])`: the namespace's registered types (sorted by type), or one type's
+/// registration; ARM's errors for an unknown namespace or type.
+pub fn provider_registration(
+    namespace: &str,
+    resource_type: Option<&str>,
+) -> Result<Value, ArmError> {
+    if !is_namespace(namespace) {
+        return Err(ArmError::bad_request(
+            "InvalidResourceNamespace",
+            format!("The resource namespace '{namespace}' is invalid."),
+        ));
+    }
+    if let Some(t) = resource_type {
+        return find_type(&format!("{namespace}/{t}"))
+            .map(registration)
+            .ok_or_else(|| {
+                ArmError::bad_request(
+                    "InvalidResourceType",
+                    format!("The resource type '{t}' could not be found in the namespace '{namespace}'."),
+                )
+            });
+    }
+    let prefix = format!("{}/", namespace.to_ascii_lowercase());
+    let mut types: Vec<&TypeInfo> = all_types()
+        .filter(|t| t.name.to_ascii_lowercase().starts_with(&prefix))
+        .collect();
+    types.sort_by_key(|t| t.name.to_ascii_lowercase());
+    let canonical = types
+        .first()
+        .and_then(|t| t.name.split_once('/'))
+        .map_or(namespace, |(ns, _)| ns);
+    Ok(serde_json::json!({
+        "namespace": canonical,
+        "resourceTypes": types.into_iter().map(registration).collect::<Vec<_>>(),
+    }))
+}
+
 /// Check a type and api-version as ARM's front door does, returning the type's entry.
 pub fn check_type(resource_type: &str, api_version: &str) -> Result<&'static TypeInfo, ArmError> {
     let (namespace, rest) = resource_type.split_once('/').unwrap_or((resource_type, ""));
@@ -608,6 +659,41 @@ pub fn check_location(info: &TypeInfo, location: Option<&str>) -> Result<(), Arm
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn provider_registrations_list_types_locations_and_versions_newest_first() {
+        let st = provider_registration("microsoft.storage", Some("STORAGEACCOUNTS")).unwrap();
+        assert_eq!(st["resourceType"], "storageAccounts");
+        let versions: Vec<&str> = st["apiVersions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        assert!(versions.contains(&"2023-05-01"));
+        assert!(versions.windows(2).all(|w| w[0] >= w[1]), "newest first");
+        assert!(st["locations"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!("UK South")));
+        let ns = provider_registration("Microsoft.KeyVault", None).unwrap();
+        assert_eq!(ns["namespace"], "Microsoft.KeyVault");
+        assert!(ns["resourceTypes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["resourceType"] == "vaults/secrets"));
+        assert_eq!(
+            provider_registration("Contoso.Nothing", None).unwrap_err().code,
+            "InvalidResourceNamespace"
+        );
+        assert_eq!(
+            provider_registration("Microsoft.Storage", Some("bogus"))
+                .unwrap_err()
+                .code,
+            "InvalidResourceType"
+        );
+    }
 
     #[test]
     fn types_are_found_case_insensitively_and_api_versions_checked() {

@@ -18,9 +18,11 @@
 //! Layout: `http` (the handlers' toolkit; `http::router` is the front door and routes to the handlers of
 //! subscriptions, groups, tags and generic resources; `http::resources` is the write path requests and
 //! deployments share), `deploy` (`handlers` for deployments' HTTP API, `engine` runs them on
-//! [`crate::armexpr`], `whatif`, `secrets`), `auth` (tokens), `rbac` (roles), `store` (SQLite), `catalog`
-//! (regions and resource types), `policy` (Azure Policy: definitions, assignments, exemptions, request
-//! effects and evaluation, on [`crate::policy`]), `policyinsights` (compliance states), `realism` (latency, throttling, faults), `tls`
+//! [`crate::armexpr`], `whatif`, `secrets`), `stacks` (deployment stacks, run on the engine), `deny` (their
+//! deny assignments and the activity log of refused requests), `auth` (tokens), `rbac` (roles), `store`
+//! (SQLite), `catalog` (regions and resource types), `policy` (Azure Policy: definitions, assignments,
+//! exemptions, request effects and evaluation, on [`crate::policy`]), `policyinsights` (compliance states),
+//! `realism` (latency, throttling, faults), `tls`
 //! (local CA). ARM's wire shapes (error body, provisioning states) come from [`crate::protocol`], shared with
 //! the client. Nothing here imports the tool's stages (run, deploy, fleet, cli, record, render, check, cost,
 //! evidence).
@@ -31,6 +33,7 @@
 
 mod auth;
 pub mod catalog;
+mod deny;
 mod deploy;
 mod errors;
 mod http;
@@ -42,13 +45,14 @@ pub(crate) mod providers;
 mod rbac;
 mod realism;
 mod sealed;
+mod stacks;
 mod storage;
 mod store;
 mod tls;
 
 pub use auth::{Delegation, Identity, SubscriptionTenant};
 pub use errors::ArmError;
-pub use rbac::{Role, RoleAssignment};
+pub use rbac::{object_id, Role, RoleAssignment};
 pub use realism::{Bucket, ThrottleLimits};
 pub use storage::{blob_endpoint, storage_account_key, BLOB_ENDPOINT_ENV};
 
@@ -71,6 +75,9 @@ pub struct Config {
     pub state_dir: Option<PathBuf>,
     /// Serve HTTPS with a locally generated CA written to `ca.pem` in the state folder.
     pub tls: bool,
+    /// Host names and addresses the server certificate names besides `127.0.0.1`, `localhost` and a specific
+    /// bound address (`--tls-name`): what clients on other machines connect to.
+    pub tls_names: Vec<String>,
     /// Added to every request (plus up to 50 % seeded jitter).
     pub latency: Duration,
     /// How long long-running operations (deployment steps, group deletes, what-if) take.
@@ -111,6 +118,7 @@ impl Default for Config {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             state_dir: None,
             tls: false,
+            tls_names: Vec::new(),
             latency: Duration::ZERO,
             lro: Duration::ZERO,
             fault_rate: 0.0,
@@ -280,6 +288,22 @@ fn check_exposure(config: &Config) -> Result<(), Error> {
     })
 }
 
+/// The names the server certificate holds: loopback's, the bound address when it is a specific one, and every
+/// `--tls-name`, without repeats.
+pub fn certificate_names(config: &Config) -> Vec<String> {
+    let mut names = vec!["127.0.0.1".to_string(), "localhost".to_string()];
+    let ip = config.addr.ip();
+    if !ip.is_unspecified() && !ip.is_loopback() {
+        names.push(ip.to_string());
+    }
+    for n in &config.tls_names {
+        if !names.iter().any(|m| m.eq_ignore_ascii_case(n)) {
+            names.push(n.clone());
+        }
+    }
+    names
+}
+
 /// The files of a state folder that hold state (the CA's key is checked, not changed: see [`tls`]).
 const STATE_FILES: [&str; 4] = ["state.db", "state.db-wal", "state.db-shm", "ca.pem"];
 // `state.key` is checked like the CA key: created 0600, refused when others can read it.
@@ -382,7 +406,16 @@ impl Server {
             stopping: std::sync::atomic::AtomicBool::new(false),
             config,
         });
+        state
+            .store
+            .tx(|tx| {
+                tx.execute_batch(stacks::SCHEMA)?;
+                tx.execute_batch(deny::SCHEMA)?;
+                Ok(())
+            })
+            .map_err(recovery)?;
         deploy::recover(&state).map_err(recovery)?;
+        stacks::recover(&state).map_err(recovery)?;
         for (sub, rg) in state.store.rgs_being_deleted().map_err(recovery)? {
             state.store.delete_rg_cascade(&sub, &rg).map_err(recovery)?;
         }
@@ -397,7 +430,10 @@ impl Server {
             .with_state(Arc::clone(&state));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let ca_pem = if state.config.tls {
-            let (acceptor, ca_pem) = tls::acceptor(state.config.state_dir.as_deref())?;
+            let (acceptor, ca_pem) = tls::acceptor(
+                state.config.state_dir.as_deref(),
+                &certificate_names(&state.config),
+            )?;
             let task = tokio::spawn(tls::serve(listener, acceptor, app, rx));
             return Ok(RunningServer {
                 url: base_url,

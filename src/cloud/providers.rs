@@ -55,7 +55,6 @@ pub fn read_only_paths(resource_type: &str) -> &'static [(String, String)] {
 
 /// Whether a dotted path (`properties.ipAddress`) is read-only for the type, or lies inside a read-only
 /// object.
-#[allow(dead_code)] // what-if's comparison will use it once the engine's split lands
 pub fn is_read_only(resource_type: &str, path: &str) -> bool {
     read_only_paths(resource_type).iter().any(|(p, _)| {
         p.eq_ignore_ascii_case(path)
@@ -249,6 +248,18 @@ pub fn fill(
             }
         }
         "microsoft.storage/storageaccounts" => {
+            // Always the current endpoints: the blob endpoint follows `TRUSTPRINT_LOCAL_BLOB_ENDPOINT`.
+            p.insert(
+                "primaryEndpoints".into(),
+                json!({
+                    "blob": crate::cloud::storage::blob_endpoint(first),
+                    "file": format!("https://{first}.file.core.windows.net/"),
+                    "queue": format!("https://{first}.queue.core.windows.net/"),
+                    "table": format!("https://{first}.table.core.windows.net/"),
+                    "dfs": format!("https://{first}.dfs.core.windows.net/"),
+                    "web": format!("https://{first}.z33.web.core.windows.net/"),
+                }),
+            );
             default(p, "primaryLocation", json!(location));
             default(p, "statusOfPrimary", json!("available"));
         }
@@ -367,6 +378,20 @@ pub fn fill(
                     name.to_ascii_lowercase()
                 )),
             );
+        }
+        "microsoft.keyvault/vaults/keys" | "microsoft.keyvault/vaults/secrets" => {
+            let kind = if resource_type.to_ascii_lowercase().ends_with("/keys") {
+                "key"
+            } else {
+                "secret"
+            };
+            let uri = format!("https://{first}.vault.azure.net/{kind}s/{name}");
+            let version = guid_of(&format!("version:{key}")).replace('-', "");
+            p.insert(
+                format!("{kind}UriWithVersion"),
+                json!(format!("{uri}/{version}")),
+            );
+            p.insert(format!("{kind}Uri"), json!(uri));
         }
         "microsoft.documentdb/databaseaccounts" => {
             let endpoint = format!(

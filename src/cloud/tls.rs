@@ -88,13 +88,14 @@ fn load_or_create_ca(dir: Option<&Path>) -> Result<(String, KeyPair), Error> {
     Ok((pem, key))
 }
 
-/// The acceptor and the CA certificate (PEM) clients must trust.
-pub fn acceptor(dir: Option<&Path>) -> Result<(Acceptor, String), Error> {
+/// The acceptor and the CA certificate (PEM) clients must trust; the server certificate names `names` (IP
+/// addresses become IP subject alternative names, anything else DNS names).
+pub fn acceptor(dir: Option<&Path>, names: &[String]) -> Result<(Acceptor, String), Error> {
     let (ca_pem, ca_key) = load_or_create_ca(dir)?;
     let issuer = Issuer::new(ca_params()?, ca_key);
     let leaf_key = KeyPair::generate().map_err(|e| tls_err("server key", e))?;
-    let mut leaf = CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
-        .map_err(|e| tls_err("server certificate parameters", e))?;
+    let mut leaf = CertificateParams::new(names.to_vec())
+        .map_err(|e| tls_err("server certificate names (--tls-name)", e))?;
     leaf.distinguished_name
         .push(DnType::CommonName, "trustprint local cloud");
     leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];

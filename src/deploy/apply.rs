@@ -7,14 +7,13 @@
 //! is (re)deployed under its deterministic name.
 
 use super::plan::Plan;
+use super::progress::{Event, Progress};
 use super::{deployment_name, request_parameters, request_with, scope_of, Connection, DeployError};
 use crate::arm::{Deployment, ProvisioningState};
 use crate::model::{Rendered, RenderedDeployment};
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
-use std::time::Duration;
 
 /// A resource that failed, with the provider's own code and message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -128,8 +127,8 @@ impl ApplyReport {
 /// How to apply.
 #[derive(Debug, Clone, Default)]
 pub struct ApplyOptions {
-    /// Show progress bars on stderr (they are hidden anyway when stderr is not a terminal).
-    pub progress: bool,
+    /// Where each deployment's start, steps and end are reported.
+    pub progress: Progress,
     /// ARM deployment names found still running before this apply began (an interrupted apply of the
     /// same plan; the name carries the content's hash). Each is attached to, and its result taken, even if
     /// it has finished by the time its turn comes; a failed one is deployed again.
@@ -154,15 +153,7 @@ pub async fn apply(
         .iter()
         .map(|p| (p.name.as_str(), p.has_changes()))
         .collect();
-    let use_bars = options.progress && std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let bars = MultiProgress::with_draw_target(if use_bars {
-        ProgressDrawTarget::stderr()
-    } else {
-        ProgressDrawTarget::hidden()
-    });
-    let style = ProgressStyle::with_template("{spinner} {prefix:<14} {msg} ({elapsed})")
-        .unwrap_or_else(|_| ProgressStyle::default_spinner());
-
+    let progress = &options.progress;
     let started_at = super::now();
     let mut outcomes: HashMap<String, DeploymentOutcome> = HashMap::new();
     let mut started: std::collections::HashSet<String> = Default::default();
@@ -201,24 +192,27 @@ pub async fn apply(
                 );
                 continue;
             }
-            let bar = bars.add(ProgressBar::new_spinner());
-            bar.set_style(style.clone());
-            bar.set_prefix(d.name.clone());
-            bar.set_message("starting");
-            bar.enable_steady_tick(Duration::from_millis(120));
+            progress.report(Event::Started {
+                deployment: &d.name,
+            });
             let changes = planned.get(d.name.as_str()).copied().unwrap_or(true);
             let in_flight = options.in_flight.contains(&deployment_name(d));
             let parameters = requests.remove(&d.name);
             running.push(async move {
                 let outcome = match parameters {
-                    Some(p) => deploy_one(conn, d, p, changes, in_flight, &bar).await,
+                    Some(p) => {
+                        deploy_one(conn, d, p, changes, in_flight, &progress.step(&d.name)).await
+                    }
                     None => Err(DeployError::Target {
                         message: format!("deployment {} has no request", d.name),
                     }),
                 };
-                bar.finish_with_message(match &outcome {
-                    Ok(o) => o.state.clone(),
-                    Err(_) => "error".into(),
+                progress.report(Event::Finished {
+                    deployment: &d.name,
+                    state: match &outcome {
+                        Ok(o) => &o.state,
+                        Err(_) => "error",
+                    },
                 });
                 (d.name.clone(), outcome)
             });
@@ -250,7 +244,7 @@ async fn deploy_one(
     parameters: serde_json::Map<String, serde_json::Value>,
     has_changes: bool,
     in_flight: bool,
-    bar: &ProgressBar,
+    step: &dyn Fn(&str),
 ) -> Result<DeploymentOutcome, DeployError> {
     let sub = &conn.target.subscription_id;
     let scope = scope_of(d, sub);
@@ -267,7 +261,7 @@ async fn deploy_one(
                 "reading resource group {rg}"
             ))))?;
         if !exists {
-            bar.set_message(format!("creating resource group {rg}"));
+            step(&format!("creating resource group {rg}"));
             let tags = [("managed-by".to_owned(), "trustprint".to_owned())]
                 .into_iter()
                 .collect();
@@ -286,7 +280,7 @@ async fn deploy_one(
     };
     let (deployment, action) = match existing {
         Some(dep) if !dep.provisioning_state.is_terminal() => {
-            bar.set_message("attaching to the run in progress");
+            step("attaching to the run in progress");
             tracing::info!(deployment = %name, "an earlier run is still deploying; waiting for it");
             let dep = conn
                 .client
@@ -302,7 +296,7 @@ async fn deploy_one(
             (dep, "kept")
         }
         _ => {
-            bar.set_message("deploying");
+            step("deploying");
             // The template is copied into the request only now, and dropped once ARM has it.
             let body = request_with(d, parameters);
             let started = match conn.client.begin_deployment(&scope, &name, &body).await {

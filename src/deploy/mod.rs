@@ -31,6 +31,7 @@ pub mod apply;
 pub mod critical;
 pub mod destroy;
 pub mod plan;
+pub mod progress;
 pub mod target;
 
 use crate::arm::DeploymentScope;
@@ -426,8 +427,8 @@ pub struct DeployOptions {
     pub allow_data_loss: bool,
     /// `apply --plan FILE`: apply this saved plan, refusing if its inputs or the live target changed.
     pub plan_file: Option<std::path::PathBuf>,
-    /// Progress bars on stderr (when it is a terminal).
-    pub progress: bool,
+    /// Where the apply reports its progress (the CLI draws spinners from it).
+    pub progress: progress::Progress,
 }
 
 /// What [`apply_trust`] did: the plan, and the apply unless nothing was to change.
@@ -599,7 +600,7 @@ pub async fn apply_trust_async(
         rendered,
         &plan,
         apply::ApplyOptions {
-            progress: options.progress,
+            progress: options.progress.clone(),
             in_flight,
         },
     )

@@ -108,8 +108,8 @@ pub struct RunOptions {
     pub resume: bool,
     /// Target and safety options, as for one trust (`yes` is the run's).
     pub deploy: DeployOptions,
-    /// A line per finished trust on stderr.
-    pub progress: bool,
+    /// Where each finished trust is reported ([`Event::Trust`](crate::deploy::progress::Event::Trust)).
+    pub progress: crate::deploy::progress::Progress,
     /// Plan every trust at this blueprint version, its values migrated in memory (`fleet upgrade --dry-run`).
     pub upgrade_to: Option<semver::Version>,
     /// Azure Policy initiatives (`--policy`) evaluated over each trust: an enforced deny stops the trust as a
@@ -407,8 +407,15 @@ pub fn run(fleet: &Fleet, options: &RunOptions, mode: Mode) -> Result<RunReport,
     let done =
         |i: usize, ods: &String, (version, outcome, migrated): (String, Outcome, Vec<String>)| {
             let n = finished.fetch_add(1, Ordering::SeqCst) + 1;
-            if options.progress {
-                eprintln!("[{n}/{}] {ods}: {}", selected.len(), outcome_text(&outcome));
+            if options.progress.is_on() {
+                options
+                    .progress
+                    .report(crate::deploy::progress::Event::Trust {
+                        ods,
+                        done: n,
+                        of: selected.len(),
+                        outcome: &outcome_text(&outcome),
+                    });
             }
             let row = TrustRun {
                 ods: ods.clone(),
@@ -530,7 +537,7 @@ impl Shared<'_> {
         let options = self.options;
         let mut deploy = options.deploy.clone();
         deploy.yes = true;
-        deploy.progress = false;
+        deploy.progress = crate::deploy::progress::Progress::none();
         // A running local cloud is the target whatever subscriptions fleet.yaml names for Azure.
         if deploy.target.cloud_url.is_some() && deploy.target.kind.is_none() {
             deploy.target.kind = Some(TargetKind::Local);

@@ -238,6 +238,51 @@ mod exposure {
         assert!(server.url().starts_with("https://0.0.0.0:"));
         server.shutdown().await;
     }
+
+    /// Served beyond loopback, the certificate names what other machines connect to (`--tls-name`): a client
+    /// reaching the server by that name verifies it against the local CA; by a name not listed, it is refused.
+    #[tokio::test]
+    async fn the_certificate_names_what_clients_on_other_machines_connect_to() {
+        let server = Server::start(Config {
+            tls: true,
+            client_secret: Some("s3cret".into()),
+            tls_names: vec!["cloud.rhw.example.nhs.uk".into()],
+            ..everywhere()
+        })
+        .await
+        .unwrap();
+        let port = server.addr().port();
+        let ca = reqwest::Certificate::from_pem(server.ca_pem().unwrap().as_bytes()).unwrap();
+        let via = |name: &str| {
+            reqwest::Client::builder()
+                .no_proxy()
+                .add_root_certificate(ca.clone())
+                .resolve(name, std::net::SocketAddr::from(([127, 0, 0, 1], port)))
+                .build()
+                .unwrap()
+        };
+        let named = via("cloud.rhw.example.nhs.uk")
+            .get(format!(
+                "https://cloud.rhw.example.nhs.uk:{port}/subscriptions?api-version=2022-09-01"
+            ))
+            .send()
+            .await
+            .unwrap();
+        // The handshake held; ARM's answer to a request without a token follows.
+        assert_eq!(named.status(), StatusCode::UNAUTHORIZED);
+        let unnamed = via("elsewhere.example.nhs.uk")
+            .get(format!(
+                "https://elsewhere.example.nhs.uk:{port}/subscriptions?api-version=2022-09-01"
+            ))
+            .send()
+            .await;
+        let e = unnamed.expect_err("a name the certificate does not hold was trusted");
+        assert!(
+            format!("{e:?}").to_lowercase().contains("certificate"),
+            "{e:?}"
+        );
+        server.shutdown().await;
+    }
 }
 
 mod authorisation_in_depth {
@@ -362,54 +407,39 @@ mod authorisation_in_depth {
         }
         c.token = token_as(&c, "tenant-a", "app-a").await;
 
-        // Into tenant C's subscription, mode Complete: refused as a direct request would be.
-        let d = deploy_in_a(
-            &c,
-            "cross-tenant",
-            reaching(SUB_C, "rg-c", "Complete", "stattacker"),
-        )
-        .await;
-        assert_eq!(
-            d.body["properties"]["provisioningState"], "Failed",
-            "{}",
-            d.body
-        );
-        assert!(
-            d.body
-                .to_string()
-                .contains("InvalidAuthenticationTokenTenant"),
-            "{}",
-            d.body
-        );
-        // Into a group of its own subscription where it holds no role.
-        let d = deploy_in_a(
-            &c,
-            "other-group",
-            reaching(SUB_A, "rg-b", "Incremental", "stintruder"),
-        )
-        .await;
-        assert_eq!(
-            d.body["properties"]["provisioningState"], "Failed",
-            "{}",
-            d.body
-        );
-        assert!(
-            d.body.to_string().contains("AuthorizationFailed"),
-            "{}",
-            d.body
-        );
-        // Into its own group: allowed, so the refusals above are about scope, not nesting.
-        let d = deploy_in_a(
-            &c,
-            "own-group",
-            reaching(SUB_A, "rg-a", "Incremental", "stallowed"),
-        )
-        .await;
-        assert_eq!(
-            d.body["properties"]["provisioningState"], "Succeeded",
-            "{}",
-            d.body
-        );
+        // Each case: the deployment's name, where its nested deployment reaches, the state it ends in and what
+        // its body says.
+        for (name, nested, state, says) in [
+            // Into tenant C's subscription, mode Complete: refused as a direct request would be.
+            (
+                "cross-tenant",
+                reaching(SUB_C, "rg-c", "Complete", "stattacker"),
+                "Failed",
+                "InvalidAuthenticationTokenTenant",
+            ),
+            // Into a group of its own subscription where it holds no role.
+            (
+                "other-group",
+                reaching(SUB_A, "rg-b", "Incremental", "stintruder"),
+                "Failed",
+                "AuthorizationFailed",
+            ),
+            // Into its own group: allowed, so the refusals above are about scope, not nesting.
+            (
+                "own-group",
+                reaching(SUB_A, "rg-a", "Incremental", "stallowed"),
+                "Succeeded",
+                "Succeeded",
+            ),
+        ] {
+            let d = deploy_in_a(&c, name, nested).await;
+            assert_eq!(
+                d.body["properties"]["provisioningState"], state,
+                "{name}: {}",
+                d.body
+            );
+            assert!(d.body.to_string().contains(says), "{name}: {}", d.body);
+        }
 
         c.token = token_as(&c, "tenant-c", "owner-c").await;
         assert_eq!(
@@ -617,9 +647,24 @@ mod bounded_work {
                 .contains("'variables.long' is 24588 characters long; the limit is '24576'"),
             "{e}"
         );
+        // A template over 4 MB: ARM refuses the request's content before reading it as a template.
         let huge = template_with(json!({"variables": {"blob": "b".repeat(4 * 1024 * 1024)}}));
-        let e = refused(&c, "huge", huge).await;
-        assert_eq!(e["code"], "DeploymentTemplateTooLarge", "{e}");
+        let r = c
+            .put(
+                &dep_path(Some("rg-limits"), "huge"),
+                json!({"properties": {"mode": "Incremental", "template": huge}}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.body);
+        assert_eq!(
+            r.body["error"]["code"], "RequestContentTooLarge",
+            "{}",
+            r.body
+        );
+        assert_eq!(
+            r.body["error"]["message"],
+            "The request content size exceeds the maximum size of 4 MB."
+        );
         // Within every limit: accepted.
         let d = c
             .deploy(Some("rg-limits"), "fine", json!({"properties": {"mode": "Incremental", "template": template_with(json!({"variables": {"v": 1}}))}}))

@@ -13,9 +13,9 @@ use serde_json::Value;
 pub(super) const DEFS: &[FunctionDef] = &[
     def(F, "extensionResourceId", (3, MANY), &[S], S, Imp::Eager(extension_resource_id), "an extension resource's id under a scope id"),
     def(F, LIST, (2, 3), &[S, S], ANY, Imp::Eager(list), "`listKeys`, `listSecrets`... answered by the cloud (not in variables)"),
-    def(F, "managementGroupResourceId", (2, MANY), &[S], S, Imp::Refused("management group deployments are not supported"), ""),
+    def(F, "managementGroupResourceId", (2, MANY), &[S], S, Imp::Eager(management_group_resource_id), "a management-group-level resource id (the group named first, or the deployment's)"),
     def(F, "pickZones", (3, 5), &[S, S, S, I, I], ANY, Imp::Eager(pick_zones), "availability zones of a region (`[]` where it has none)"),
-    def(F, "providers", (1, 2), &[S, S], ANY, Imp::Refused("deprecated by Microsoft; provider metadata is not evaluated"), ""),
+    def(F, "providers", (1, 2), &[S, S], ANY, Imp::Eager(providers), "deprecated by Microsoft: a provider's types, locations and api-versions (write the api-version instead)"),
     def(F, "reference", (1, 3), &[S, S, S], ANY, Imp::Eager(reference), "a resource's state, `'Full'` for the whole resource (not in variables)"),
     def(F, "references", (1, 2), &[], ANY, Imp::Refused("symbolic-name collections are not supported"), ""),
     def(F, "resourceId", (2, MANY), &[S], S, Imp::Eager(resource_id), "a resource id (subscription and group optional; trailing `/` on the type allowed)"),
@@ -120,6 +120,42 @@ fn subscription_resource_id(ev: &Evaluator<'_>, _: &str, args: Vec<Value>) -> Re
         "{}/providers/{path}",
         ids::subscription_id(&sub)
     )))
+}
+
+/// `managementGroupResourceId([managementGroupName], resourceType, name1, ...)`: without a group name, the
+/// deployment's own management group.
+fn management_group_resource_id(
+    ev: &Evaluator<'_>,
+    _: &str,
+    args: Vec<Value>,
+) -> Result<Value, Error> {
+    let strs = all_strings(&args);
+    let (group, rest) = if strs.len() >= 3 && !strs[0].contains('/') && strs[1].contains('/') {
+        (strs[0].to_string(), &strs[1..])
+    } else {
+        let current = ev.ctx.management_group().ok_or_else(|| {
+            Error::func(
+                "managementGroupResourceId",
+                "names no management group, and this deployment is not at management group scope",
+            )
+        })?;
+        let name = current["name"].as_str().unwrap_or_default().to_string();
+        (name, &strs[..])
+    };
+    let path = ids::provider_path(rest[0], &rest[1..])
+        .map_err(|e| func_err("managementGroupResourceId", e))?;
+    Ok(Value::String(format!(
+        "/providers/Microsoft.Management/managementGroups/{group}/providers/{path}"
+    )))
+}
+
+/// `providers(namespace, [resourceType])`. Microsoft has deprecated it in templates ("we no longer recommend
+/// using it"; a dynamically chosen api-version can break a template when properties change between versions),
+/// but still answers it: `{namespace, resourceTypes: [{resourceType, locations, apiVersions}]}`, or one type's
+/// `{resourceType, locations, apiVersions}`.
+fn providers(ev: &Evaluator<'_>, _: &str, args: Vec<Value>) -> Result<Value, Error> {
+    ev.ctx
+        .providers(str_at(&args, 0), args.get(1).and_then(Value::as_str))
 }
 
 fn tenant_resource_id(_: &Evaluator<'_>, _: &str, args: Vec<Value>) -> Result<Value, Error> {

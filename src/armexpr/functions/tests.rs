@@ -70,7 +70,7 @@ fn parameters_and_variables() {
     );
     assert_eq!(
         err("[variables('nope')]"),
-        "the template has no variable 'nope'"
+        "The template variable 'nope' is not found. Please see https://aka.ms/arm-syntax-variables for usage details."
     );
 }
 
@@ -578,10 +578,6 @@ fn unknown_and_refused_functions_are_named() {
         "filter(): needs a lambda('name', ..., body) with 1 to 2 variable(s) as its last argument"
     );
     assert_eq!(
-        err("[providers('Microsoft.Web')]"),
-        "unsupported function 'providers': deprecated by Microsoft; provider metadata is not evaluated"
-    );
-    assert_eq!(
         err("[utcNow()]"),
         "utcNow(): may only be used in a parameter's defaultValue"
     );
@@ -844,4 +840,67 @@ fn endless_work_stops_at_the_step_bound() {
             .unwrap(),
         100
     );
+}
+
+/// A management-group deployment's context, as Microsoft's scope-function reference shows `managementGroup()`.
+struct ManagementGroupCtx;
+impl Context for ManagementGroupCtx {
+    fn subscription(&self) -> Value {
+        Value::Null
+    }
+    fn resource_group(&self) -> Option<Value> {
+        None
+    }
+    fn deployment(&self) -> Value {
+        json!({"name": "dep-mg"})
+    }
+    fn tenant(&self) -> Value {
+        json!({"tenantId": "ten-1"})
+    }
+    fn reference(&self, id: &str, _: Option<&str>, _: bool) -> Result<Value, Error> {
+        Ok(json!({"id": id}))
+    }
+    fn management_group(&self) -> Option<Value> {
+        Some(json!({
+            "id": "/providers/Microsoft.Management/managementGroups/examplemg1",
+            "name": "examplemg1",
+            "type": "/providers/Microsoft.Management/managementGroups",
+            "properties": {"displayName": "Example MG 1", "tenantId": "ten-1"}
+        }))
+    }
+    fn providers(&self, namespace: &str, resource_type: Option<&str>) -> Result<Value, Error> {
+        Ok(json!({"asked": [namespace, resource_type]}))
+    }
+}
+
+#[test]
+fn management_group_functions_need_a_management_group_deployment() {
+    let s = scope();
+    let mg = |e: &str| Evaluator::new(&ManagementGroupCtx, &s).eval_str(e);
+    assert_eq!(mg("[managementGroup().name]").unwrap(), "examplemg1");
+    assert_eq!(
+        mg("[managementGroupResourceId('Microsoft.Authorization/policyDefinitions', 'p1')]").unwrap(),
+        "/providers/Microsoft.Management/managementGroups/examplemg1/providers/Microsoft.Authorization/policyDefinitions/p1"
+    );
+    // A group named first works from any deployment.
+    assert_eq!(
+        ok("[managementGroupResourceId('mg2', 'Microsoft.Authorization/policyDefinitions', 'p1')]"),
+        "/providers/Microsoft.Management/managementGroups/mg2/providers/Microsoft.Authorization/policyDefinitions/p1"
+    );
+    assert_eq!(
+        err("[managementGroup()]"),
+        "managementGroup(): can only be used in a management group deployment; this deployment is at subscription or resource group scope"
+    );
+}
+
+#[test]
+fn providers_is_answered_by_the_context_and_unknown_before_deployment() {
+    let s = scope();
+    let v = Evaluator::new(&ManagementGroupCtx, &s)
+        .eval_str("[providers('Microsoft.Storage', 'storageAccounts')]")
+        .unwrap();
+    assert_eq!(v, json!({"asked": ["Microsoft.Storage", "storageAccounts"]}));
+    assert!(eval("[providers('Microsoft.Storage')]")
+        .unwrap_err()
+        .is_not_yet_known());
 }

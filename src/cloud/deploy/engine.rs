@@ -108,6 +108,19 @@ impl Resolver for StateResolver<'_> {
         }
     }
 
+    fn providers(
+        &self,
+        namespace: &str,
+        resource_type: Option<&str>,
+    ) -> Result<Value, armexpr::Error> {
+        crate::cloud::catalog::provider_registration(namespace, resource_type).map_err(|e| {
+            armexpr::Error::Resolver {
+                code: e.code.clone(),
+                message: e.message.clone(),
+            }
+        })
+    }
+
     fn list(
         &self,
         function: &str,
@@ -171,7 +184,10 @@ fn authorize(
     if let Some(sub) = id.split('/').nth(2).filter(|s| !s.is_empty()) {
         auth::check_tenant(st, caller, sub)?;
     }
-    rbac::authorize_id(&st.config.role_assignments, &caller.client_id, method, id)
+    rbac::authorize_id(&st.config.role_assignments, &caller.client_id, method, id)?;
+    // A deployment stack's deny assignments hold against other deployments too; a stack's own run is not
+    // held back by its own assignments (they are suspended while it runs).
+    crate::cloud::deny::check_deployment_write(st, caller, method, id)
 }
 
 /// What running a plan produced.
@@ -596,7 +612,7 @@ fn finish(
 }
 
 /// Run a stored deployment to its end (on a blocking thread).
-pub(super) fn run(st: &AppState, key: &str) {
+pub(crate) fn run(st: &AppState, key: &str) {
     run_with_secure_parameters(st, key);
     st.secure_parameters
         .lock()

@@ -9,6 +9,7 @@ use super::{
     parse_request,
 };
 use crate::armexpr::{NodeKind, Plan};
+use crate::cloud::auth::Caller;
 use crate::cloud::catalog;
 use crate::cloud::errors::ArmError;
 use crate::cloud::http::{self, empty, json_body, json_response, Req};
@@ -171,9 +172,68 @@ async fn put(
     rg: Option<&str>,
     name: &str,
 ) -> Result<Response, ArmError> {
-    crate::cloud::names::check_resource("Microsoft.Resources/deployments", name)?;
     let input = req.json()?;
-    let dr = parse_request(&input, rg.is_none())?;
+    let submitted = submit(
+        st,
+        sub,
+        rg,
+        name,
+        &input,
+        req.caller.as_ref(),
+        &correlation_of(req),
+    )?;
+    let st2 = Arc::clone(st);
+    let key = submitted.id.clone();
+    tokio::task::spawn_blocking(move || run(&st2, &key));
+    let mut resp = json_response(
+        if submitted.replaced {
+            StatusCode::OK
+        } else {
+            StatusCode::CREATED
+        },
+        &submitted.body,
+    );
+    let status_url = format!(
+        "{}{}/operationStatuses/{}?api-version={}",
+        st.base_url(),
+        submitted.id,
+        submitted.run_id,
+        req.api_version()
+    );
+    if let Ok(v) = HeaderValue::from_str(&status_url) {
+        resp.headers_mut().insert("azure-asyncoperation", v);
+    }
+    resp.headers_mut()
+        .insert("retry-after", HeaderValue::from(http::retry_after(st)));
+    Ok(resp)
+}
+
+/// A deployment checked and stored as Accepted, ready for the engine ([`super::engine::run`]).
+pub(crate) struct Submitted {
+    /// The deployment's id.
+    pub id: String,
+    /// Its body as stored (provisioning state `Accepted`).
+    pub body: Value,
+    /// The run id its `operationStatuses` URL names.
+    pub run_id: String,
+    /// Whether a finished deployment of the same name was replaced.
+    pub replaced: bool,
+}
+
+/// Check a deployment request as ARM does before accepting it (name, body, an active deployment of the same
+/// name, location, template, pre-flight) and store it as Accepted, its secure parameters kept in memory
+/// only. The caller starts the engine: a PUT on a deployment, or a deployment stack's run.
+pub(crate) fn submit(
+    st: &AppState,
+    sub: &str,
+    rg: Option<&str>,
+    name: &str,
+    input: &Value,
+    caller: Option<&Caller>,
+    correlation: &str,
+) -> Result<Submitted, ArmError> {
+    crate::cloud::names::check_resource("Microsoft.Resources/deployments", name)?;
+    let dr = parse_request(input, rg.is_none())?;
     let id = deployment_id(sub, rg, name);
     let existing = st.store.get_deployment(&id)?;
     if let Some(row) = &existing {
@@ -201,11 +261,11 @@ async fn put(
     }
     let plan = build_plan(st, sub, rg, name, &dr)?;
     preflight(st, name, &plan)?;
-    let body = deployment_body(&id, name, &dr, &plan, "Accepted", &correlation_of(req));
+    let body = deployment_body(&id, name, &dr, &plan, "Accepted", correlation);
     let run_id = uuid::Uuid::new_v4().simple().to_string().to_uppercase();
     let mut request = input.clone();
     request["runId"] = json!(run_id);
-    if let Some(c) = &req.caller {
+    if let Some(c) = caller {
         request["caller"] = json!({"clientId": c.client_id, "tenantId": c.tenant_id});
     }
     let secure = take_secure_parameters(&mut request);
@@ -215,28 +275,36 @@ async fn put(
         .insert(id.to_lowercase(), secure);
     st.store
         .put_deployment(&id, sub, rg, name, "Accepted", &body, &request)?;
-    let st2 = Arc::clone(st);
-    let key = id.clone();
-    tokio::task::spawn_blocking(move || run(&st2, &key));
-    let mut resp = json_response(
-        if existing.is_some() {
-            StatusCode::OK
-        } else {
-            StatusCode::CREATED
-        },
-        &body,
-    );
-    let status_url = format!(
-        "{}{id}/operationStatuses/{run_id}?api-version={}",
-        st.base_url(),
-        req.api_version()
-    );
-    if let Ok(v) = HeaderValue::from_str(&status_url) {
-        resp.headers_mut().insert("azure-asyncoperation", v);
-    }
-    resp.headers_mut()
-        .insert("retry-after", HeaderValue::from(http::retry_after(st)));
-    Ok(resp)
+    Ok(Submitted {
+        id,
+        body,
+        run_id,
+        replaced: existing.is_some(),
+    })
+}
+
+/// What validating a deployment request found: its parameters as reported, and the resources pre-flight
+/// checked.
+pub(crate) struct Validated {
+    pub parameters: Value,
+    pub resources: Vec<String>,
+}
+
+/// Validate a deployment request as `POST .../validate` does (a deployment stack's validate uses it).
+pub(crate) fn validate_request(
+    st: &AppState,
+    sub: &str,
+    rg: Option<&str>,
+    name: &str,
+    input: &Value,
+) -> Result<Validated, ArmError> {
+    let dr = parse_request(input, rg.is_none())?;
+    let plan = build_plan(st, sub, rg, name, &dr)?;
+    let resources = preflight(st, name, &plan)?;
+    Ok(Validated {
+        parameters: Value::Object(plan.reported_parameters()),
+        resources,
+    })
 }
 
 fn validate(

@@ -16,7 +16,9 @@ mod secrets;
 mod whatif;
 
 pub use engine::recover;
+pub(crate) use engine::run;
 pub use handlers::route;
+pub(crate) use handlers::{submit, validate_request};
 
 use super::catalog;
 use super::errors::ArmError;
@@ -155,9 +157,12 @@ fn limit_exceeded(what: &str, limit: usize, actual: usize) -> ArmError {
 }
 
 fn check_limits(template: &Value, parameters: &Value) -> Result<(), ArmError> {
+    // A request's own template and parameters are already within the router's 4 MB request limit; a nested
+    // deployment's template built by expressions can exceed it, and Azure's code for that is
+    // `DeploymentJobSizeExceeded` (its troubleshooting page "Resolve errors for job size exceeded").
     for (what, v, code) in [
-        ("template", template, "DeploymentTemplateTooLarge"),
-        ("parameters", parameters, "DeploymentParametersTooLarge"),
+        ("template", template, "DeploymentJobSizeExceeded"),
+        ("parameters", parameters, "DeploymentJobSizeExceeded"),
     ] {
         let bytes = v.to_string().len();
         if bytes > limits::TEMPLATE_BYTES {

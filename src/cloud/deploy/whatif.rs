@@ -8,20 +8,23 @@ use crate::cloud::catalog;
 use crate::cloud::errors::ArmError;
 use crate::cloud::http::{self, Req};
 use crate::cloud::ids;
+use crate::cloud::providers;
 use crate::cloud::AppState;
 use axum::response::Response;
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::sync::Arc;
 
-/// Read-only properties a what-if comparison leaves out.
+/// A resource as what-if compares it: without what its provider fills in. The read-only paths of its type come
+/// from Microsoft's specifications (`providers::is_read_only`); the envelope every type has (`id`, `name`,
+/// `type`, `etag`, `systemData`, `provisioningState`, a system identity's ids) is left out whatever the type.
 fn comparable(v: &Value) -> Value {
     let mut v = v.clone();
+    let resource_type = v["type"].as_str().unwrap_or("").to_string();
     if let Some(o) = v.as_object_mut() {
-        o.remove("id");
-        o.remove("name");
-        o.remove("type");
-        o.remove("etag");
+        for k in ["id", "name", "type", "etag", "systemData"] {
+            o.remove(k);
+        }
         if let Some(p) = o.get_mut("properties").and_then(Value::as_object_mut) {
             p.remove("provisioningState");
         }
@@ -30,7 +33,20 @@ fn comparable(v: &Value) -> Value {
             i.remove("tenantId");
         }
     }
+    drop_read_only(&resource_type, "", &mut v);
     v
+}
+
+/// Remove, below `path`, every object member the type marks read-only. Arrays are kept whole: the
+/// specifications' paths do not reach into array items.
+fn drop_read_only(resource_type: &str, path: &str, v: &mut Value) {
+    let Some(o) = v.as_object_mut() else {
+        return;
+    };
+    o.retain(|k, _| !providers::is_read_only(resource_type, &join(path, k)));
+    for (k, child) in o.iter_mut() {
+        drop_read_only(resource_type, &join(path, k), child);
+    }
 }
 
 fn join(path: &str, key: &str) -> String {
@@ -319,6 +335,28 @@ mod tests {
                     {"path": "2", "propertyChangeType": "Create", "after": "w"}]}),
                 json!({"path": "properties.gone", "propertyChangeType": "Delete", "before": true}),
             ]
+        );
+    }
+
+    #[test]
+    fn properties_the_specification_marks_read_only_do_not_count_as_changes() {
+        // `primaryEndpoints` and `creationTime` are read-only for storage accounts (Microsoft's specification);
+        // `minimumTlsVersion` is not, so a change to it is still a change.
+        let stored = json!({"type": "Microsoft.Storage/storageAccounts", "properties": {
+            "minimumTlsVersion": "TLS1_2", "creationTime": "2026-01-01T00:00:00Z",
+            "primaryEndpoints": {"blob": "https://old.blob.core.windows.net/"}}});
+        let same = json!({"type": "Microsoft.Storage/storageAccounts", "properties": {
+            "minimumTlsVersion": "TLS1_2", "primaryEndpoints": {"blob": "https://new.blob.core.windows.net/"}}});
+        assert_eq!(
+            change("x", Some(stored.clone()), Some(same), false)["changeType"],
+            "NoChange"
+        );
+        let tls = json!({"type": "Microsoft.Storage/storageAccounts", "properties": {"minimumTlsVersion": "TLS1_0"}});
+        let c = change("x", Some(stored), Some(tls), false);
+        assert_eq!(c["changeType"], "Modify");
+        assert_eq!(
+            c["delta"],
+            json!([{"path": "properties.minimumTlsVersion", "propertyChangeType": "Modify", "before": "TLS1_2", "after": "TLS1_0"}])
         );
     }
 

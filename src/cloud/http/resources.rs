@@ -332,7 +332,6 @@ pub fn prepare_write(
     if policy::is_policy_type(info.name) {
         policy::complete(st, info.name, &canonical_id, &mut props)?;
     }
-    provider_properties(info.name, &id.names, &canonical_id, &mut props);
     super::super::providers::fill(info.name, &canonical_id, &out, &mut props, &|rid| {
         st.store.get_resource(rid).ok().flatten()
     });
@@ -348,43 +347,6 @@ pub fn prepare_write(
         body: Value::Object(out),
         existing,
     })
-}
-
-/// Read-only properties a provider fills in and templates commonly `reference()` (endpoints, key URIs,
-/// workspace ids). Deterministic, derived from the id.
-fn provider_properties(resource_type: &str, names: &[String], id: &str, props: &mut Value) {
-    let version = || derived_guid(&format!("version:{}", id.to_lowercase())).replace('-', "");
-    let first = names.first().map_or("", String::as_str);
-    let last = names.last().map_or("", String::as_str);
-    match resource_type {
-        "Microsoft.KeyVault/vaults" => {
-            props["vaultUri"] = json!(format!("https://{first}.vault.azure.net/"))
-        }
-        "Microsoft.KeyVault/vaults/keys" => {
-            let uri = format!("https://{first}.vault.azure.net/keys/{last}");
-            props["keyUriWithVersion"] = json!(format!("{uri}/{}", version()));
-            props["keyUri"] = json!(uri);
-        }
-        "Microsoft.KeyVault/vaults/secrets" => {
-            let uri = format!("https://{first}.vault.azure.net/secrets/{last}");
-            props["secretUriWithVersion"] = json!(format!("{uri}/{}", version()));
-            props["secretUri"] = json!(uri);
-        }
-        "Microsoft.Storage/storageAccounts" => {
-            props["primaryEndpoints"] = json!({
-                "blob": crate::cloud::storage::blob_endpoint(first),
-                "file": format!("https://{first}.file.core.windows.net/"),
-                "queue": format!("https://{first}.queue.core.windows.net/"),
-                "table": format!("https://{first}.table.core.windows.net/"),
-                "dfs": format!("https://{first}.dfs.core.windows.net/"),
-                "web": format!("https://{first}.z33.web.core.windows.net/"),
-            });
-        }
-        "Microsoft.OperationalInsights/workspaces" => {
-            props["customerId"] = json!(derived_guid(&format!("workspace:{}", id.to_lowercase())));
-        }
-        _ => {}
-    }
 }
 
 /// Validate and store a resource write (used by HTTP and by deployments). Returns the stored body and whether

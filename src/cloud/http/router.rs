@@ -23,8 +23,9 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// Largest request body accepted (templates can be large; ARM's own limit is 4 MB per template).
-const MAX_BODY: usize = 32 * 1024 * 1024;
+/// Largest request body accepted: ARM refuses a request whose content exceeds 4 MB with 413
+/// `RequestContentTooLarge` (what a template over 4 MB meets first).
+const MAX_BODY: usize = 4 * 1024 * 1024;
 
 /// Every request enters here.
 pub async fn dispatch(State(st): State<Arc<AppState>>, req: Request) -> Response {
@@ -94,7 +95,7 @@ pub async fn dispatch(State(st): State<Arc<AppState>>, req: Request) -> Response
             Err(_) => ArmError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "RequestContentTooLarge",
-                "The request content size exceeds the maximum allowed.",
+                "The request content size exceeds the maximum size of 4 MB.",
             )
             .into_response(),
         },
@@ -240,10 +241,26 @@ async fn handle(st: &Arc<AppState>, mut req: Req) -> Response {
             return e.into_response();
         }
     }
+    // Deny assignments (deployment stacks' deny settings) hold even against an Owner.
+    if req.is(0, "subscriptions") && req.segs.len() >= 2 {
+        if let Err(e) = crate::cloud::deny::check_request(st, &caller, req) {
+            return e.into_response();
+        }
+    }
     let mut resp = match route(st, req).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     };
+    // A resource group's deployment stacks go with it.
+    if req.method == Method::DELETE
+        && req.lower.len() == 4
+        && req.is(2, "resourcegroups")
+        && resp.status() == StatusCode::ACCEPTED
+    {
+        if let Err(e) = crate::cloud::stacks::forget_resource_group(st, req.seg(1), req.seg(3)) {
+            return e.into_response();
+        }
+    }
     if let Some(n) = remaining {
         for prefix in ["subscription", "subscription-global"] {
             if let Ok(name) = axum::http::HeaderName::try_from(format!(
@@ -264,6 +281,19 @@ async fn route(st: &Arc<AppState>, req: &Req) -> Result<Response, ArmError> {
         return Ok(json_body(&json!({"value": [{
             "id": format!("/tenants/{t}"), "tenantId": t, "displayName": "trustprint local cloud", "tenantCategory": "Home"
         }]})));
+    }
+    // Management group scope: deployment stacks here; Azure Policy's tenant and management group routes below.
+    if req.is(0, "providers")
+        && req.is(1, "microsoft.management")
+        && req.is(2, "managementgroups")
+        && req.is(4, "providers")
+        && req.is(5, "microsoft.resources")
+        && req.is(6, "deploymentstacks")
+    {
+        let scope = crate::cloud::stacks::Scope::ManagementGroup {
+            mg: req.seg(3).to_string(),
+        };
+        return crate::cloud::stacks::route(st, req, scope, 7).await;
     }
     if req.is(0, "providers") {
         return crate::cloud::policy::route_tenant(st, req).await;
@@ -310,6 +340,27 @@ async fn route(st: &Arc<AppState>, req: &Req) -> Result<Response, ArmError> {
             let rg = (p == 4).then(|| req.seg(3).to_string());
             return deploy::route(st, req, &sub, rg.as_deref(), p + 3).await;
         }
+        if req.is(p + 1, "microsoft.resources") && req.is(p + 2, "deploymentstacks") {
+            use crate::cloud::stacks::{route as stacks_route, Scope};
+            let scope = if p == 4 {
+                Scope::ResourceGroup {
+                    sub: sub.clone(),
+                    rg: req.seg(3).to_string(),
+                }
+            } else {
+                Scope::Subscription { sub: sub.clone() }
+            };
+            return stacks_route(st, req, scope, p + 3).await;
+        }
+        if p == 2
+            && n == 7
+            && req.is(3, "microsoft.insights")
+            && req.is(4, "eventtypes")
+            && req.is(5, "management")
+            && req.is(6, "values")
+        {
+            return crate::cloud::deny::activity_log(st, req, &sub);
+        }
     }
     // The specs also route deployment operations without `providers/Microsoft.Resources`.
     if req.is(2, "deployments") {
@@ -318,6 +369,18 @@ async fn route(st: &Arc<AppState>, req: &Req) -> Result<Response, ArmError> {
     if req.is(2, "resourcegroups") && req.is(4, "deployments") {
         let rg = req.seg(3).to_string();
         return deploy::route(st, req, &sub, Some(&rg), 5).await;
+    }
+    // `{scope}/providers/Microsoft.Authorization/denyAssignments[/{name}]`, at any scope.
+    for (named, at) in [(false, 2), (true, 3)] {
+        if n >= at + 2
+            && req.lower[n - at] == "microsoft.authorization"
+            && req.lower[n - at - 1] == "providers"
+            && req.lower[n - at + 1] == "denyassignments"
+        {
+            let scope = format!("/{}", req.segs[..n - at - 1].join("/"));
+            let name = named.then(|| req.seg(n - 1));
+            return crate::cloud::deny::route(st, req, &scope, name);
+        }
     }
     if req.lower.len() >= 4
         && req.lower[n - 4] == "providers"
