@@ -667,6 +667,29 @@ fn chromium_dom(page: &std::path::Path) -> String {
 }
 
 #[test]
+fn fleet_plan_with_a_policy_that_denies_fails_those_trusts_like_guardrail_violations() {
+    let out = deployable_north_west();
+    let deny = r#"{"name": "deny-uk-south", "properties": {"displayName": "Nothing in UK South",
+        "mode": "Indexed", "policyRule": {"if": {"field": "location", "equals": "uksouth"},
+        "then": {"effect": "deny"}}}}"#;
+    Test::in_dir(out.dir)
+        .write("deny.json", deny)
+        .args([
+            "fleet",
+            "plan",
+            "--fleet",
+            "fleet",
+            "--trust",
+            "RBT",
+            "--policy",
+            "deny.json",
+        ])
+        .status(1)
+        .stdout_has("Azure Policy Nothing in UK South would deny")
+        .run();
+}
+
+#[test]
 fn the_html_report_renders_in_chromium_with_the_fleets_data() {
     let out = deployable_north_west();
     let out = Test::in_dir(out.dir)
@@ -685,6 +708,23 @@ fn the_html_report_renders_in_chromium_with_the_fleets_data() {
         "external assets"
     );
 
+    // Both UK initiatives per trust and per group, before deployment (issue 15 point 5).
+    for initiative in [
+        "3937f550-eedd-4639-9c5e-294358be442e",
+        "6d220abf-cf6f-4b17-8f7e-0644c4cc84b4",
+    ] {
+        let at = html
+            .find(&format!(
+                "<table class=\"policy\" data-initiative=\"{initiative}\">"
+            ))
+            .unwrap_or_else(|| panic!("no table for {initiative}"));
+        let table = &html[at..at + html[at..].find("</table>").unwrap()];
+        assert_eq!(table.matches("<tr><td>").count(), 30, "{table}");
+        assert!(
+            table.contains("<td data-state=\"non-compliant\">N</td>"),
+            "{table}"
+        );
+    }
     let dom = chromium_dom(&out.path("report/index.html"));
     // The page's script ran: it counts the rows.
     assert!(

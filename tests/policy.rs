@@ -218,3 +218,78 @@ fn a_policy_file_that_is_not_json_names_the_line_and_column() {
         .stderr_has("broken.json:2:17: not JSON")
         .run();
 }
+
+#[test]
+fn stamp_with_an_enforced_deny_records_nothing_and_exits_3() {
+    let values = blueprint_dir().join("examples/royal-berkshire-rhw.yaml");
+    let out = Test::new()
+        .write(
+            "deny.json",
+            &DENY_LOCATIONS.replace("westeurope", "uksouth"),
+        )
+        .arg("--blueprint")
+        .arg(blueprint_dir())
+        .arg("stamp")
+        .arg("--values")
+        .arg(&values)
+        .args(["--fleet", "fleet", "--policy", "deny.json"])
+        .status(3)
+        .stdout_has("would be denied by Azure Policy")
+        .stderr_has("error: Azure Policy Nothing in West Europe would deny")
+        .run();
+    assert!(
+        crate::harness::head(&out.path("fleet")).is_none(),
+        "a denied stamp recorded a commit"
+    );
+    // Without a matching deny the stamp records, with the initiative's report beside the guardrails'.
+    let out = Test::in_dir(out.dir)
+        .write("deny.json", DENY_LOCATIONS)
+        .arg("--blueprint")
+        .arg(blueprint_dir())
+        .arg("stamp")
+        .arg("--values")
+        .arg(&values)
+        .args([
+            "--fleet",
+            "fleet",
+            "--policy",
+            "deny.json",
+            "--policy",
+            "uk-nhs",
+        ])
+        .status(0)
+        .stdout_has("Azure Policy: UK OFFICIAL and UK NHS v9.7.0")
+        .stdout_has("recorded trusts/RHW")
+        .run();
+    assert!(crate::harness::head(&out.path("fleet")).is_some());
+}
+
+#[test]
+fn plan_with_policy_shows_the_report_and_is_not_stopped_by_a_deny() {
+    let values = blueprint_dir().join("examples/royal-berkshire-rhw.yaml");
+    let mut t = Test::new().write(
+        "deny.json",
+        &DENY_LOCATIONS.replace("westeurope", "uksouth"),
+    );
+    for secret in [
+        "VM_ADMIN_PASSWORD",
+        "AD_JOIN_PASSWORD",
+        "SQL_ADMIN_PASSWORD",
+        "SQL_CLUSTER_PASSWORD",
+        "SQL_SERVICE_PASSWORD",
+    ] {
+        t = t.env(&format!("TP_RHW_{secret}"), "Plan-only-1234!");
+    }
+    let out = t
+        .arg("--blueprint")
+        .arg(blueprint_dir())
+        .args(["plan", "--target", "local", "--values"])
+        .arg(&values)
+        .args(["--policy", "deny.json", "--output", "json"])
+        .status(0)
+        .run();
+    let json = out.json();
+    let report = &json["policy"][0];
+    assert_eq!(report["display_name"], "Nothing in West Europe");
+    assert!(!report["denials"].as_array().unwrap().is_empty());
+}

@@ -93,6 +93,10 @@ pub struct PlanArgs {
     /// Exit 2 when the plan has changes, 0 when it has none.
     #[arg(long)]
     pub detailed_exitcode: bool,
+    /// Also evaluate an Azure Policy initiative (`uk-nhs`, `ncsc-caf` or a JSON file) and show its outcome
+    /// beside the plan; like the guardrails, its deny effects do not stop a plan. Repeatable.
+    #[arg(long, value_name = "INITIATIVE|FILE")]
+    pub policy: Vec<String>,
 }
 
 /// `apply`.
@@ -177,7 +181,12 @@ pub(super) fn plan(args: &PlanArgs, global: &Global) -> Result<ExitCode, Error> 
     if let Some(out) = &args.out {
         plan.save(out)?;
     }
-    emit(global, &plan_json(plan), || {
+    let policies = super::render::policies(&composed.checked, &args.policy)?;
+    let mut value = plan_json(plan);
+    if !args.policy.is_empty() {
+        value["policy"] = json!(policies);
+    }
+    emit(global, &value, || {
         let mut s = format!(
             "{} ({}) against {target}\n\n",
             rendered.trust.name, rendered.trust.ods_code
@@ -186,6 +195,7 @@ pub(super) fn plan(args: &PlanArgs, global: &Global) -> Result<ExitCode, Error> 
         if let Some(out) = &args.out {
             s.push_str(&format!("Saved the plan to {}\n", out.display()));
         }
+        s.push_str(&super::render::policies_text(&policies));
         s
     })?;
     Ok(if args.detailed_exitcode && plan.has_changes() {
@@ -346,6 +356,7 @@ pub(super) fn stamp(args: &DeployStampArgs, global: &Global) -> Result<(), Error
         return super::stamp::stamp(&args.base, global);
     }
     let inputs = global.inputs(&args.base.values)?;
+    let policies = super::stamp::policy_gate(&inputs, &args.base.policy, global)?;
     let options = crate::run::StampOptions {
         fleet: args.base.fleet.clone(),
         lock_timeout: Duration::from_secs(args.base.lock_timeout),
@@ -368,6 +379,9 @@ pub(super) fn stamp(args: &DeployStampArgs, global: &Global) -> Result<(), Error
         value["apply"] = json!(d.report);
     }
     value["record"] = json!(stamped.record);
+    if !args.base.policy.is_empty() {
+        value["policy"] = json!(policies);
+    }
     emit(global, &value, || {
         // The plan was printed before any confirmation; what remains is what was done.
         let mut text = String::new();
@@ -375,6 +389,7 @@ pub(super) fn stamp(args: &DeployStampArgs, global: &Global) -> Result<(), Error
             text.push_str(&deployed_text(d));
         }
         text.push_str(&record_text(&stamped.record));
+        text.push_str(&super::render::policies_text(&policies));
         text
     })?;
     match stamped

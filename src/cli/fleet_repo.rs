@@ -348,6 +348,10 @@ pub struct RunArgs {
     /// A CA certificate (PEM) to trust: the one `cloud serve --tls` wrote, <state>/ca.pem.
     #[arg(long, value_name = "FILE", env = "TRUSTPRINT_CLOUD_CA")]
     pub cloud_ca: Option<PathBuf>,
+    /// Evaluate an Azure Policy initiative (`uk-nhs`, `ncsc-caf` or a JSON file) over each trust; a trust an
+    /// enforced deny effect would refuse fails, as one with guardrail violations does. Repeatable.
+    #[arg(long, value_name = "INITIATIVE|FILE")]
+    pub policy: Vec<String>,
 }
 
 /// `fleet plan`.
@@ -410,6 +414,7 @@ impl RunArgs {
             },
             progress: super::progress::trust_lines(global.json),
             upgrade_to: None,
+            policy: self.policy.clone(),
         }
     }
 }
@@ -667,6 +672,7 @@ pub(super) fn rollout(args: &RolloutArgs, global: &Global) -> Result<crate::Exit
         target: args.target,
         cloud_url: args.cloud_url.clone(),
         cloud_ca: args.cloud_ca.clone(),
+        policy: Vec::new(),
     };
     refuse_azure_without_yes(&run, args.yes, "rollout")?;
     let options = run.options(global, false, true, args.allow_data_loss);

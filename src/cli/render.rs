@@ -63,8 +63,41 @@ pub(super) fn render(args: &RenderArgs, global: &Global) -> Result<(), Error> {
 pub(super) fn check(args: &CheckArgs, global: &Global) -> Result<(), Error> {
     let inputs = global.inputs(&args.values)?;
     let checked = crate::run::check_trust(&inputs)?;
+    let policies = policies(&checked, &args.policy)?;
+    let report = checked.report;
+    let mut value = rendered_json(&checked.rendered);
+    value["check"] = json!(report);
+    if !policies.is_empty() {
+        value["policy"] = json!(policies);
+    }
+    // The report is the result whether or not it passes; a violation also sets the exit code (3).
+    emit(global, &value, || {
+        let mut text = report.render_text(global.color_out);
+        for p in &policies {
+            text.push('\n');
+            text.push_str(&p.render_text());
+        }
+        text
+    })?;
+    if report.violations().next().is_some() {
+        return Err(Error::Violations {
+            report: Box::new(report),
+        });
+    }
+    match denied(&policies) {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// `--policy` (on check, stamp and plan): the named initiatives evaluated over a checked trust, as the
+/// guardrails see it (ARM expressions evaluated with the trust's subscription and tenant).
+pub(super) fn policies(
+    checked: &crate::run::Checked,
+    asked: &[String],
+) -> Result<Vec<crate::policy::Report>, Error> {
     let ctx = checked.loaded.values.static_context();
-    let mut names = args.policy.clone();
+    let mut names = asked.to_vec();
     // A blueprint is held to the initiatives its manifest names (an imported Azure Blueprint: those it
     // assigned); the ones trustprint ships are evaluated without --policy.
     let held: &[String] = checked
@@ -85,32 +118,28 @@ pub(super) fn check(args: &CheckArgs, global: &Global) -> Result<(), Error> {
             }
         }
     }
-    let policies = crate::policy::check_rendered(&checked.rendered, &ctx, &names)?;
-    let report = checked.report;
-    let mut value = rendered_json(&checked.rendered);
-    value["check"] = json!(report);
-    if !names.is_empty() {
-        value["policy"] = json!(policies);
-    }
-    // The report is the result whether or not it passes; a violation also sets the exit code (3).
-    emit(global, &value, || {
-        let mut text = report.render_text(global.color_out);
-        for p in &policies {
-            text.push('\n');
-            text.push_str(&p.render_text());
-        }
-        text
-    })?;
-    if report.violations().next().is_some() {
-        return Err(Error::Violations {
-            report: Box::new(report),
-        });
-    }
-    if let Some(denied) = policies.iter().find(|p| !p.passed()) {
-        return Err(Error::PolicyDenied {
-            initiative: denied.display_name.clone(),
-            denials: denied.denials.len(),
-        });
-    }
-    Ok(())
+    Ok(crate::policy::check_rendered(
+        &checked.rendered,
+        &ctx,
+        &names,
+    )?)
+}
+
+/// The error the first initiative with enforced deny effects makes (exit 3, as a guardrail violation).
+pub(super) fn denied(policies: &[crate::policy::Report]) -> Option<Error> {
+    policies
+        .iter()
+        .find(|p| !p.passed())
+        .map(|p| Error::PolicyDenied {
+            initiative: p.display_name.clone(),
+            denials: p.denials.len(),
+        })
+}
+
+/// The policy reports as text, one after another.
+pub(super) fn policies_text(policies: &[crate::policy::Report]) -> String {
+    policies
+        .iter()
+        .map(|p| format!("\n{}", p.render_text()))
+        .collect()
 }

@@ -535,10 +535,12 @@ pub fn subject(id: &str, resource_type: &str, body: &Value) -> Subject {
             .join("/"),
         None => id.rsplit('/').next().unwrap_or_default().to_string(),
     };
+    let resource_type =
+        crate::policy::condition::type_of_id(id).unwrap_or_else(|| resource_type.to_string());
     Subject {
         id: id.to_string(),
-        resource_type: crate::policy::condition::type_of_id(id)
-            .unwrap_or_else(|| resource_type.to_string()),
+        type_value: json!(resource_type),
+        resource_type,
         api_version: String::new(),
         name: id.rsplit('/').next().unwrap_or_default().to_string(),
         full_name,
@@ -559,10 +561,22 @@ fn enforced(st: &AppState, sub: &str, id: &str) -> Result<Vec<Compiled>, ArmErro
     let exemptions = stored(st, sub, EXEMPTIONS)?;
     let mut out = Vec::new();
     for a in &assignments {
-        let Some(c) = compile(st, a, &exemptions)? else {
+        let props = &a["properties"];
+        let enforced = !props["enforcementMode"]
+            .as_str()
+            .is_some_and(|m| m.eq_ignore_ascii_case("DoNotEnforce"));
+        let scope = scope_of(a["id"].as_str().unwrap_or_default());
+        let in_scope = crate::policy::model::is_management_group(scope)
+            || crate::policy::model::is_under(id, scope);
+        if !enforced || !in_scope {
+            continue;
+        }
+        // A definition is validated when stored; one deleted since leaves its assignment with nothing to
+        // enforce (it shows in the next evaluation's error instead of failing every write).
+        let Ok(Some(c)) = compile(st, a, &exemptions) else {
             continue;
         };
-        if c.assignment.enforcement == Enforcement::Default && c.assignment.covers(id) {
+        if c.assignment.covers(id) {
             out.push(c);
         }
     }

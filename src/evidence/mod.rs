@@ -215,8 +215,9 @@ fn now_rfc3339() -> String {
         .unwrap_or_default()
 }
 
-/// Both shipped initiatives over the trust's resources, assigned at its subscription.
-fn policy_compliance(
+/// Both shipped initiatives over the trust's resources, assigned at its subscription (the evidence pack's and
+/// the fleet report's).
+pub fn policy_compliance(
     values: &crate::values::Values,
     resources: &[crate::model::Resource],
 ) -> Result<Vec<PolicyCompliance>, Error> {

@@ -5,7 +5,9 @@
 //!
 //! Everything comes from the repository: fleet.yaml, each trust's lock, the last drift run
 //! (`.git/trustprint-last-drift.json`, written by `fleet drift`), and the guardrails run afresh over each
-//! trust's current inputs (offline, the blueprint opened once).
+//! trust's current inputs (offline, the blueprint opened once). Azure Policy's two UK initiatives are evaluated
+//! over each trust's rendered resources too (before deployment, trustprint's policy engine): per trust its
+//! compliance percentage and, per initiative group (control), its state.
 
 use super::Fleet;
 use crate::error::Error;
@@ -28,6 +30,20 @@ pub struct Row {
     pub result: String,
     pub drift: String,
     pub guardrails: String,
+    /// Each shipped initiative evaluated over the trust (empty when its inputs do not render).
+    pub policy: Vec<PolicyRow>,
+}
+
+/// One initiative over one trust: the compliance percentage and each group's state.
+#[derive(Debug, Clone, Serialize)]
+pub struct PolicyRow {
+    pub initiative: String,
+    pub display_name: String,
+    /// `before deployment (trustprint policy engine)`.
+    pub evaluated: String,
+    pub compliance_percent: Option<f64>,
+    /// Group name → state (`compliant`, `non-compliant`, `not-evaluable`, `not-applicable`, ...).
+    pub groups: BTreeMap<String, String>,
 }
 
 /// The page's data.
@@ -94,8 +110,10 @@ pub fn build(fleet: &Fleet) -> Result<Report, Error> {
             let (input, _) = fleet.trust_input(ods, &versions.default, &bp.manifest)?;
             crate::run::check_one(bp, &renderers[at], &input)
         });
+        let mut policy = Vec::new();
         let guardrails = match checked {
             Ok(checked) => {
+                policy = policy_rows(&checked)?;
                 let (v, w) = (
                     checked.report.violations().count(),
                     checked.report.waived().count(),
@@ -133,6 +151,7 @@ pub fn build(fleet: &Fleet) -> Result<Report, Error> {
             },
             drift: drift_of(ods),
             guardrails,
+            policy,
         });
     }
     let mut versions = BTreeMap::new();
@@ -149,6 +168,93 @@ pub fn build(fleet: &Fleet) -> Result<Report, Error> {
             .as_ref()
             .and_then(|d| d["checkedAt"].as_str().map(str::to_string)),
     })
+}
+
+/// Both shipped initiatives over a checked trust.
+fn policy_rows(checked: &crate::run::FleetChecked) -> Result<Vec<PolicyRow>, Error> {
+    let resources =
+        crate::check::expand_rendered(&checked.rendered, &checked.values.static_context())?;
+    let compliance = crate::evidence::policy_compliance(&checked.values, &resources)?;
+    Ok(compliance
+        .into_iter()
+        .map(|c| PolicyRow {
+            initiative: c.initiative,
+            display_name: c.display_name,
+            evaluated: c.evaluated,
+            compliance_percent: c.compliance_percent,
+            groups: c
+                .groups
+                .iter()
+                .map(|g| {
+                    let state = serde_json::to_value(g.state)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default();
+                    (g.name.clone(), state)
+                })
+                .collect(),
+        })
+        .collect())
+}
+
+/// Per initiative, a table of trusts by group: each cell the group's state before deployment.
+fn policy_tables(report: &Report) -> String {
+    let esc = crate::evidence::esc;
+    let mut initiatives: Vec<(String, String)> = Vec::new();
+    for r in &report.rows {
+        for p in &r.policy {
+            if !initiatives.iter().any(|(i, _)| i == &p.initiative) {
+                initiatives.push((p.initiative.clone(), p.display_name.clone()));
+            }
+        }
+    }
+    let mark = |state: &str| match state {
+        "compliant" => "C",
+        "non-compliant" => "N",
+        "not-evaluable" => "?",
+        "exempt" => "E",
+        _ => "-",
+    };
+    let mut out = String::new();
+    for (id, name) in initiatives {
+        let groups: std::collections::BTreeSet<&String> = report
+            .rows
+            .iter()
+            .flat_map(|r| r.policy.iter().filter(|p| p.initiative == id))
+            .flat_map(|p| p.groups.keys())
+            .collect();
+        out.push_str(&format!(
+            "<h2>{}</h2>\n<p>Evaluated before deployment by trustprint's policy engine. C compliant, N non-compliant,              ? not evaluable before deployment, E exempt, - not applicable.</p>\n             <table class=\"policy\" data-initiative=\"{}\"><thead><tr><th>ODS</th><th>Compliance</th>",
+            esc(&name),
+            esc(&id)
+        ));
+        for g in &groups {
+            out.push_str(&format!("<th>{}</th>", esc(g)));
+        }
+        out.push_str("</tr></thead><tbody>\n");
+        for r in &report.rows {
+            let Some(p) = r.policy.iter().find(|p| p.initiative == id) else {
+                continue;
+            };
+            out.push_str(&format!(
+                "<tr><td>{}</td><td>{}</td>",
+                esc(&r.ods),
+                p.compliance_percent
+                    .map_or("-".into(), |c| format!("{c:.0}%"))
+            ));
+            for g in &groups {
+                let state = p.groups.get(*g).map_or("", String::as_str);
+                out.push_str(&format!(
+                    "<td data-state=\"{}\">{}</td>",
+                    esc(state),
+                    mark(state)
+                ));
+            }
+            out.push_str("</tr>\n");
+        }
+        out.push_str("</tbody></table>\n");
+    }
+    out
 }
 
 /// A horizontal bar chart as inline SVG.
@@ -209,7 +315,7 @@ pub fn html(report: &Report, fleet_name: &str, generated_at: &str) -> String {
          <p id=\"summary\">{count} trust(s)</p>\n{versions}{regions}\n\
          <table id=\"trusts\"><thead><tr><th>ODS</th><th>Trust</th><th>Region</th><th>ICB</th><th>Address space</th>\
          <th>Blueprint version</th><th>Last apply</th><th>Result</th><th>Drift</th><th>Guardrails</th></tr></thead>\n\
-         <tbody>\n{rows}</tbody></table>\n\
+         <tbody>\n{rows}</tbody></table>\n{policy}\
          <script>(function(){{var rows=document.querySelectorAll('#trusts tbody tr');var failed=0;\
          rows.forEach(function(r){{if(r.dataset.result==='failed')failed++;}});\
          document.getElementById('summary').textContent=rows.length+' trust(s), '+failed+' with a failed last apply';}})();\
@@ -220,5 +326,6 @@ pub fn html(report: &Report, fleet_name: &str, generated_at: &str) -> String {
         count = report.rows.len(),
         versions = bars("Blueprint version adoption", &report.versions),
         regions = bars("Trusts by NHS England region", &report.regions),
+        policy = policy_tables(report),
     )
 }

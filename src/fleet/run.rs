@@ -112,6 +112,9 @@ pub struct RunOptions {
     pub progress: crate::deploy::progress::Progress,
     /// Plan every trust at this blueprint version, its values migrated in memory (`fleet upgrade --dry-run`).
     pub upgrade_to: Option<semver::Version>,
+    /// Azure Policy initiatives (`--policy`) evaluated over each trust: an enforced deny stops the trust as a
+    /// guardrail violation does.
+    pub policy: Vec<String>,
 }
 
 /// What happened to one trust.
@@ -661,6 +664,20 @@ async fn one_at(
                 report.violations().count()
             ),
         });
+    }
+    if !shared.options.policy.is_empty() {
+        let ctx = checked.loaded.values.static_context();
+        let reports =
+            crate::policy::check_rendered(&checked.rendered, &ctx, &shared.options.policy)?;
+        if let Some(denied) = reports.iter().find(|r| !r.passed()) {
+            return Ok(Outcome::Failed {
+                error: format!(
+                    "Azure Policy {} would deny {} resource(s); `trustprint check --policy` on the trust lists them",
+                    denied.display_name,
+                    denied.denials.len()
+                ),
+            });
+        }
     }
     let unchanged = unchanged_since_last_apply(fleet, ods, &checked)?;
     if mode == Mode::Drift {

@@ -53,6 +53,8 @@ pub struct Subject {
     pub tags: Option<Map<String, Value>>,
     /// The whole resource (`properties`, `sku`, `kind`, `identity`, ...).
     pub body: Value,
+    /// `resource_type` as a JSON string: the `type` field almost every rule reads, made once per resource.
+    pub type_value: Value,
 }
 
 impl Subject {
@@ -63,6 +65,7 @@ impl Subject {
         let name = r.id.rsplit('/').next().unwrap_or(&r.name).to_string();
         Subject {
             id: r.id.clone(),
+            type_value: Value::String(resource_type.clone()),
             resource_type,
             api_version: r.api_version.clone(),
             name,
@@ -92,6 +95,7 @@ impl Subject {
             location: None,
             tags: None,
             body: json!({}),
+            type_value: json!("Microsoft.Resources/subscriptions"),
         }
     }
 
@@ -319,7 +323,7 @@ pub struct Evaluation<'a> {
     pub params: &'a Map<String, Value>,
     pub primary: &'a Subject,
     /// `policy()`: the assignment, definition and reference ids.
-    pub policy: Value,
+    pub policy: Cow<'a, Value>,
     frames: RefCell<Vec<Frame>>,
 }
 
@@ -329,7 +333,7 @@ impl<'a> Evaluation<'a> {
             aliases,
             params,
             primary,
-            policy: Value::Null,
+            policy: Cow::Owned(Value::Null),
             frames: RefCell::new(Vec::new()),
         }
     }
@@ -638,7 +642,7 @@ impl<'a> Evaluation<'a> {
         let lower = name.to_ascii_lowercase();
         let one = |v: Option<Value>| Ok(Got::One(v.map(Cow::Owned)));
         match lower.as_str() {
-            "type" => return one(Some(Value::String(target.resource_type.clone()))),
+            "type" => return Ok(Got::One(Some(Cow::Borrowed(&target.type_value)))),
             "name" => return one(Some(Value::String(target.name.clone()))),
             "fullname" => return one(Some(Value::String(target.full_name.clone()))),
             "id" => return one(Some(Value::String(target.id.clone()))),
@@ -818,7 +822,7 @@ impl<'a> Evaluation<'a> {
                         Some(self.current(key.as_deref())?)
                     }
                     "requestcontext" => Some(json!({"apiVersion": self.primary.api_version})),
-                    "policy" => Some(self.policy.clone()),
+                    "policy" => Some(self.policy.clone().into_owned()),
                     _ => None,
                 };
                 match value {
@@ -981,11 +985,26 @@ fn negate(op: &str) -> String {
 
 /// Member of an object by name, case-insensitively (exact match first).
 pub(crate) fn get_ci<'m>(obj: &'m Map<String, Value>, key: &str) -> Option<&'m Value> {
-    obj.get(key).or_else(|| {
+    let scan = || {
         obj.iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(key))
             .map(|(_, v)| v)
-    })
+    };
+    // Conditions and most resource objects have a handful of members: comparing them is cheaper than
+    // hashing the key, which a policy evaluation over a fleet would do millions of times.
+    if obj.len() <= 8 {
+        let mut found = None;
+        for (k, v) in obj {
+            if k == key {
+                return Some(v);
+            }
+            if found.is_none() && k.eq_ignore_ascii_case(key) {
+                found = Some(v);
+            }
+        }
+        return found;
+    }
+    obj.get(key).or_else(scan)
 }
 
 /// A dotted path without wildcards.
@@ -1061,6 +1080,7 @@ pub fn equals(a: &Value, b: &Value) -> bool {
                     .all(|(k, v)| get_ci(y, k).is_some_and(|w| equals(v, w)))
         }
         _ => match (text(a), text(b)) {
+            (Some(x), Some(y)) if x.is_ascii() && y.is_ascii() => x.eq_ignore_ascii_case(&y),
             (Some(x), Some(y)) => x.to_lowercase() == y.to_lowercase(),
             _ => false,
         },

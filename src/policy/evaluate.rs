@@ -333,7 +333,7 @@ pub fn evaluate_policy(
             continue;
         }
         let mut eval = Evaluation::new(&library.aliases, &p.params, subject);
-        eval.policy = policy_fn.clone();
+        eval.policy = std::borrow::Cow::Borrowed(&policy_fn);
         let outcome = match eval.condition(&p.condition, subject) {
             Err(u) => Some(ResourceOutcome::new(
                 subject,

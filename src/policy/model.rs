@@ -299,16 +299,12 @@ impl Assignment {
     /// Does the assignment cover this resource id (under `scope`, not under any of `not_scopes`)? A
     /// management group scope covers every subscription (the trust's subscriptions are assumed below it).
     pub fn covers(&self, resource_id: &str) -> bool {
-        let under = |scope: &str| {
-            scope
-                .to_ascii_lowercase()
-                .contains("/providers/microsoft.management/managementgroups/")
-                || is_under(resource_id, scope)
-        };
-        under(&self.scope)
-            && !self.not_scopes.iter().any(|s| {
-                !s.to_ascii_lowercase().contains("managementgroups") && is_under(resource_id, s)
-            })
+        // Called for every policy and resource of a fleet: no allocation here.
+        (is_management_group(&self.scope) || is_under(resource_id, &self.scope))
+            && !self
+                .not_scopes
+                .iter()
+                .any(|s| !is_management_group(s) && is_under(resource_id, s))
     }
 
     /// The exemption covering this policy reference on this resource, if any.
@@ -318,13 +314,15 @@ impl Assignment {
                 || e.reference_ids
                     .iter()
                     .any(|r| r.eq_ignore_ascii_case(reference_id)))
-                && (e
-                    .scope
-                    .to_ascii_lowercase()
-                    .contains("/providers/microsoft.management/managementgroups/")
-                    || is_under(resource_id, &e.scope))
+                && (is_management_group(&e.scope) || is_under(resource_id, &e.scope))
         })
     }
+}
+
+/// Is `scope` a management group (`/providers/Microsoft.Management/managementGroups/{name}`)?
+pub fn is_management_group(scope: &str) -> bool {
+    const MG: &str = "/providers/microsoft.management/managementgroups/";
+    scope.len() > MG.len() && scope.as_bytes()[..MG.len()].eq_ignore_ascii_case(MG.as_bytes())
 }
 
 /// Is `id` the scope itself or below it? ARM ids compare case-insensitively, segment by segment.
