@@ -468,11 +468,20 @@ impl<'a> Evaluator<'a> {
 
     /// Evaluate one template string: an `[expression]` or a literal.
     pub fn eval_str(&self, s: &str) -> Result<Value, Error> {
+        self.eval_str_sized(s).map(|(v, _)| v)
+    }
+
+    /// [`Evaluator::eval_str`] with the value's size as [`Budget`] counts it.
+    fn eval_str_sized(&self, s: &str) -> Result<(Value, usize), Error> {
         match classify(s) {
-            Template::Literal(text) => Ok(Value::String(text.into_owned())),
+            Template::Literal(text) => {
+                let text = text.into_owned();
+                let size = text.len() + 2;
+                Ok((Value::String(text), size))
+            }
             Template::Expression(inner) => {
                 let expr = self.scope.parsed(inner)?;
-                self.eval(&expr).map_err(|e| self.redact(e, &expr))
+                self.eval_sized(&expr).map_err(|e| self.redact(e, &expr))
             }
         }
     }
@@ -486,10 +495,28 @@ impl<'a> Evaluator<'a> {
         path: &str,
         property_copy: bool,
     ) -> Result<Value, Error> {
+        self.eval_value_sized(value, path, property_copy)
+            .map(|(v, _)| v)
+    }
+
+    /// [`Evaluator::eval_value`] with the value's size as [`Budget`] counts it.
+    pub(crate) fn eval_value_sized(
+        &self,
+        value: &Value,
+        path: &str,
+        property_copy: bool,
+    ) -> Result<(Value, usize), Error> {
         self.eval_at(value, &Path::Root(path), property_copy)
     }
 
-    fn eval_at(&self, value: &Value, path: &Path<'_>, property_copy: bool) -> Result<Value, Error> {
+    // Every value is returned with its size (see [`size_up_to`]), measured once where it is made and added up
+    // from its parts above: re-measuring at each level of nesting made evaluation quadratic in the depth.
+    fn eval_at(
+        &self,
+        value: &Value,
+        path: &Path<'_>,
+        property_copy: bool,
+    ) -> Result<(Value, usize), Error> {
         self.enter()?;
         let result = self.eval_at_inner(value, path, property_copy);
         self.leave();
@@ -501,16 +528,16 @@ impl<'a> Evaluator<'a> {
         value: &Value,
         path: &Path<'_>,
         property_copy: bool,
-    ) -> Result<Value, Error> {
+    ) -> Result<(Value, usize), Error> {
         match value {
-            Value::String(s) => match self.eval_str(s) {
+            Value::String(s) => match self.eval_str_sized(s) {
                 Ok(v) => Ok(v),
-                Err(e) if self.lenient && e.is_not_yet_known() => Ok(value.clone()),
+                Err(e) if self.lenient && e.is_not_yet_known() => Ok((value.clone(), s.len() + 2)),
                 Err(e) => Err(e.at(|| path.to_string())),
             },
             Value::Array(items) => self.eval_array(items, path, property_copy),
             Value::Object(map) => self.eval_object(map, path, property_copy),
-            other => Ok(other.clone()),
+            other => Ok((other.clone(), SCALAR_SIZE)),
         }
     }
 
@@ -522,15 +549,19 @@ impl<'a> Evaluator<'a> {
         items: &[Value],
         path: &Path<'_>,
         property_copy: bool,
-    ) -> Result<Value, Error> {
+    ) -> Result<(Value, usize), Error> {
         let mut budget = Budget::default();
         let mut out = Vec::with_capacity(items.len());
+        let mut size = 2;
         for (i, v) in items.iter().enumerate() {
-            let item = self.eval_at(v, &Path::Index(path, i), property_copy)?;
-            budget.add(&item).map_err(|e| e.at(|| path.to_string()))?;
+            let (item, item_size) = self.eval_at(v, &Path::Index(path, i), property_copy)?;
+            budget
+                .add_size(item_size)
+                .map_err(|e| e.at(|| path.to_string()))?;
+            size += item_size + 1;
             out.push(item);
         }
-        Ok(Value::Array(out))
+        Ok((Value::Array(out), size))
     }
 
     #[inline(never)]
@@ -539,18 +570,23 @@ impl<'a> Evaluator<'a> {
         map: &Map<String, Value>,
         path: &Path<'_>,
         property_copy: bool,
-    ) -> Result<Value, Error> {
+    ) -> Result<(Value, usize), Error> {
         let mut out = Map::with_capacity(map.len());
         let mut budget = Budget::default();
+        let mut entries = EntrySizes::default();
         for (k, v) in map {
             let child = Path::Key(path, k);
             if property_copy && k == "copy" && v.is_array() {
-                let mut expanded = Map::new();
+                let mut expanded = Vec::new();
                 match self.property_copy(v, &child.to_string(), &mut expanded) {
-                    Ok(()) => out.extend(expanded),
+                    Ok(()) => {
+                        for (name, items, size) in expanded {
+                            entries.insert(&mut out, name, items, size);
+                        }
+                    }
                     // A count only known after deployment: static checks see the loop as written.
                     Err(e) if self.lenient && e.is_not_yet_known() => {
-                        out.insert(k.clone(), v.clone());
+                        entries.insert(&mut out, k.clone(), v.clone(), size_of(v));
                     }
                     Err(e) => return Err(e),
                 }
@@ -568,18 +604,21 @@ impl<'a> Evaluator<'a> {
                 Err(e) if self.lenient && e.is_not_yet_known() => k.clone(),
                 Err(e) => return Err(e.at(|| child.to_string())),
             };
-            let item = self.eval_at(v, &child, property_copy)?;
-            budget.add(&item).map_err(|e| e.at(|| child.to_string()))?;
-            out.insert(key, item);
+            let (item, item_size) = self.eval_at(v, &child, property_copy)?;
+            budget
+                .add_size(item_size)
+                .map_err(|e| e.at(|| child.to_string()))?;
+            entries.insert(&mut out, key, item, item_size);
         }
-        Ok(Value::Object(out))
+        Ok((Value::Object(out), entries.size()))
     }
 
+    /// Expand a property `copy` array into `(name, items, size of the items array)` entries.
     fn property_copy(
         &self,
         spec: &Value,
         path: &str,
-        out: &mut Map<String, Value>,
+        out: &mut Vec<(String, Value, usize)>,
     ) -> Result<(), Error> {
         for (i, entry) in spec.as_array().into_iter().flatten().enumerate() {
             let at = format!("{path}[{i}]");
@@ -592,19 +631,23 @@ impl<'a> Evaluator<'a> {
             })?;
             let mut items = Vec::with_capacity(count as usize);
             let mut budget = Budget::default();
+            let mut size = 2;
             for index in 0..count {
                 self.push_copy(CopyFrame {
                     name: name.to_string(),
                     index,
                     primary: false,
                 });
-                let item = self.eval_value(input, &format!("{at}.input"), true);
+                let item = self.eval_value_sized(input, &format!("{at}.input"), true);
                 self.pop_copy();
-                let item = item?;
-                budget.add(&item).map_err(|e| e.at(|| at.clone()))?;
+                let (item, item_size) = item?;
+                budget
+                    .add_size(item_size)
+                    .map_err(|e| e.at(|| at.clone()))?;
+                size += item_size + 1;
                 items.push(item);
             }
-            out.insert(name.to_string(), Value::Array(items));
+            out.push((name.to_string(), Value::Array(items), size));
         }
         Ok(())
     }
@@ -656,26 +699,36 @@ impl<'a> Evaluator<'a> {
 
     /// Evaluate a parsed expression.
     pub fn eval(&self, expr: &Expr) -> Result<Value, Error> {
+        self.eval_sized(expr).map(|(v, _)| v)
+    }
+
+    /// [`Evaluator::eval`] with the value's size as [`Budget`] counts it (a function's result is measured
+    /// once, when the function returns it).
+    pub(crate) fn eval_sized(&self, expr: &Expr) -> Result<(Value, usize), Error> {
         self.enter()?;
         let r = self.eval_inner(expr);
         self.leave();
         r
     }
 
-    fn eval_inner(&self, expr: &Expr) -> Result<Value, Error> {
+    fn eval_inner(&self, expr: &Expr) -> Result<(Value, usize), Error> {
         match expr {
-            Expr::Str(s) => Ok(Value::String(s.clone())),
-            Expr::Int(i) => Ok(Value::from(*i)),
-            Expr::Bool(b) => Ok(Value::Bool(*b)),
-            Expr::Null => Ok(Value::Null),
+            Expr::Str(s) => Ok((Value::String(s.clone()), s.len() + 2)),
+            Expr::Int(i) => Ok((Value::from(*i), SCALAR_SIZE)),
+            Expr::Bool(b) => Ok((Value::Bool(*b), SCALAR_SIZE)),
+            Expr::Null => Ok((Value::Null, SCALAR_SIZE)),
             Expr::Property(base, name) => {
                 let base = self.eval(base)?;
-                property(&base, name)
+                let v = property(&base, name)?;
+                let size = size_of(&v);
+                Ok((v, size))
             }
             Expr::Index(base, index) => {
                 let base = self.eval(base)?;
                 let index = self.eval(index)?;
-                index_value(&base, &index)
+                let v = index_value(&base, &index)?;
+                let size = size_of(&v);
+                Ok((v, size))
             }
             Expr::Call { name, args, .. } => self.call(name, args),
         }
@@ -687,17 +740,18 @@ impl<'a> Evaluator<'a> {
         let mut budget = Budget::default();
         let mut out = Vec::with_capacity(args.len());
         for a in args {
-            let v = self.eval(a)?;
-            budget.add(&v)?;
+            let (v, size) = self.eval_sized(a)?;
+            budget.add_size(size)?;
             out.push(v);
         }
         Ok(out)
     }
 
-    /// A function's result, refused when larger than [`MAX_VALUE_BYTES`].
-    pub(crate) fn bounded(&self, value: Value) -> Result<Value, Error> {
-        Budget::default().add(&value)?;
-        Ok(value)
+    /// A function's result with its size, refused when larger than [`MAX_VALUE_BYTES`].
+    pub(crate) fn bounded(&self, value: Value) -> Result<(Value, usize), Error> {
+        let size = size_up_to(&value, MAX_VALUE_BYTES);
+        Budget::default().add_size(size)?;
+        Ok((value, size))
     }
 
     /// `lambdaVariables('name')`: the innermost lambda variable of that name.
@@ -820,10 +874,12 @@ impl<'a> Evaluator<'a> {
                 index,
                 primary: true,
             });
-            let item = self.eval_value(input, &format!("{path}.input"), false);
+            let item = self.eval_value_sized(input, &format!("{path}.input"), false);
             self.pop_copy();
-            let item = item?;
-            budget.add(&item).map_err(|e| e.at(|| path.to_string()))?;
+            let (item, item_size) = item?;
+            budget
+                .add_size(item_size)
+                .map_err(|e| e.at(|| path.to_string()))?;
             items.push(item);
         }
         Ok(Value::Array(items))
@@ -962,15 +1018,47 @@ pub(crate) struct Budget(usize);
 
 impl Budget {
     pub(crate) fn add(&mut self, v: &Value) -> Result<(), Error> {
-        self.0 = self
-            .0
-            .saturating_add(size_up_to(v, MAX_VALUE_BYTES.saturating_sub(self.0)));
+        self.add_size(size_up_to(v, MAX_VALUE_BYTES.saturating_sub(self.0)))
+    }
+
+    /// Count a value whose size is already known (as [`size_up_to`] measures it, or at least as large).
+    pub(crate) fn add_size(&mut self, size: usize) -> Result<(), Error> {
+        self.0 = self.0.saturating_add(size);
         if self.0 > MAX_VALUE_BYTES {
             return Err(Error::ValueTooLarge {
                 limit: MAX_VALUE_BYTES,
             });
         }
         Ok(())
+    }
+}
+
+/// What [`size_up_to`] counts for a number, bool or null.
+const SCALAR_SIZE: usize = 5;
+
+/// The size of a value no larger than [`MAX_VALUE_BYTES`] (larger ones measure as just past it).
+pub(crate) fn size_of(v: &Value) -> usize {
+    size_up_to(v, MAX_VALUE_BYTES)
+}
+
+/// The size of an object being put together from entries whose sizes are known: what [`size_up_to`] would
+/// measure for the finished object, including when a later entry replaces an earlier one of the same name.
+#[derive(Default)]
+struct EntrySizes(usize);
+
+impl EntrySizes {
+    fn insert(&mut self, out: &mut Map<String, Value>, key: String, value: Value, size: usize) {
+        let key_len = key.len();
+        match out.insert(key, value) {
+            Some(old) => {
+                self.0 = self.0.saturating_sub(size_of(&old)).saturating_add(size);
+            }
+            None => self.0 = self.0.saturating_add(key_len + 4 + size),
+        }
+    }
+
+    fn size(&self) -> usize {
+        2 + self.0
     }
 }
 
@@ -998,6 +1086,6 @@ fn size_up_to(v: &Value, limit: usize) -> usize {
             }
             n
         }
-        _ => 5,
+        _ => SCALAR_SIZE,
     }
 }

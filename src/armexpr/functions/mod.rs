@@ -300,8 +300,22 @@ pub fn lookup(name: &str) -> Option<&'static FunctionDef> {
             .map(|d| (d.name.to_ascii_lowercase(), d))
             .collect()
     });
-    let lower = name.to_ascii_lowercase();
-    BY_NAME.get(&lower).copied().or_else(|| {
+    // Every call in a template comes through here: lower-case short names on the stack, not the heap.
+    let mut buf = [0u8; 48];
+    let heap;
+    let lower: &str = match buf.get_mut(..name.len()) {
+        Some(b) => {
+            b.copy_from_slice(name.as_bytes());
+            b.make_ascii_lowercase();
+            // Lower-casing ASCII letters keeps UTF-8 valid.
+            std::str::from_utf8(b).unwrap_or_default()
+        }
+        None => {
+            heap = name.to_ascii_lowercase();
+            &heap
+        }
+    };
+    BY_NAME.get(lower).copied().or_else(|| {
         (lower.starts_with("list") && lower.len() > 4)
             .then(|| BY_NAME.get(LIST).copied())
             .flatten()
@@ -338,11 +352,14 @@ pub fn markdown_table() -> String {
 }
 
 impl Evaluator<'_> {
-    /// Call a function by name with unevaluated arguments.
-    pub(crate) fn call(&self, name: &str, raw: &[Expr]) -> Result<Value, Error> {
+    /// Call a function by name with unevaluated arguments; the result comes with its size (as
+    /// [`super::eval::Budget`] counts it), measured once here.
+    pub(crate) fn call(&self, name: &str, raw: &[Expr]) -> Result<(Value, usize), Error> {
         if name.contains('.') {
             let args = self.args(raw)?;
-            return self.user_function(name, &args);
+            let value = self.user_function(name, &args)?;
+            let size = super::eval::size_of(&value);
+            return Ok((value, size));
         }
         let Some(def) = lookup(name) else {
             return Err(unknown(name));

@@ -794,6 +794,39 @@ fn doubling_a_string_stops_at_the_value_bound() {
     ));
 }
 
+// The size evaluation carries with each value (measured once where it is made, then added up) is the size the
+// value bound measures for the finished value, so carrying it changes no limit.
+#[test]
+fn carried_sizes_are_the_measured_sizes() {
+    let s = scope();
+    let ev = Evaluator::new(&TestCtx, &s);
+    let values = [
+        json!("plain text"),
+        json!(42),
+        json!(null),
+        json!("[parameters('tags')]"),
+        json!("[parameters('tags').a]"),
+        json!("[parameters('list')[1]]"),
+        json!("[union(parameters('tags'), createObject('b', variables('full')))]"),
+        json!({"a": [1, true, null, "[variables('disks')]"], "b": {"c": "[parameters('list')]"}}),
+        // A property copy whose name is also a property: the copy's array replaces it.
+        json!({"disks": "first", "copy": [
+            {"name": "disks", "count": 3, "input": {"lun": "[copyIndex('disks')]", "n": "[parameters('name')]"}},
+            {"name": "more", "count": 0, "input": 1}
+        ], "after": [[], {}]}),
+        // Two keys that evaluate to the same name: the later value wins.
+        json!({"[toLower('K')]": "long value that is replaced", "k": 1}),
+    ];
+    for v in values {
+        let (out, size) = ev.eval_value_sized(&v, "v", true).unwrap();
+        assert_eq!(
+            size,
+            super::super::eval::size_of(&out),
+            "{v} evaluates to {out}"
+        );
+    }
+}
+
 #[test]
 fn growth_is_refused_before_it_is_built() {
     let mut vars = Map::new();
