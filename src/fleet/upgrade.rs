@@ -53,11 +53,19 @@ impl UpgradeReport {
             }
         );
         s.push_str(&self.run.render_text());
-        if let Some(c) = &self.fleet_default_commit {
-            s.push_str(&format!(
+        match (&self.fleet_default_commit, self.run.rollup.failed) {
+            (Some(c), 0) => s.push_str(&format!(
                 "Every trust now runs {}: it is the fleet's default version ({c})\n",
                 self.to
-            ));
+            )),
+            // The values are migrated and pinned whatever the applies did, so the default moves; but the
+            // estates that failed do not run it yet, and saying so would be false.
+            (Some(c), failed) => s.push_str(&format!(
+                "Every trust's values are now at {}, the fleet's default version ({c}); {failed} trust(s) \
+                 failed to apply it: `trustprint fleet apply --resume` retries them\n",
+                self.to
+            )),
+            (None, _) => {}
         }
         s
     }
@@ -379,4 +387,57 @@ pub fn rollout(
     )?;
     report.record = Some((path, commit));
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(outcomes: &[(&str, Outcome)]) -> UpgradeReport {
+        let rows = outcomes
+            .iter()
+            .map(|(ods, outcome)| TrustRun {
+                ods: (*ods).into(),
+                name: format!("TRUST {ods}"),
+                version: "1.1.0".into(),
+                outcome: outcome.clone(),
+                migrated: Vec::new(),
+            })
+            .collect();
+        UpgradeReport {
+            to: "1.1.0".into(),
+            dry_run: false,
+            commit: Some("abc123".into()),
+            fleet_default_commit: Some("def456".into()),
+            run: RunReport::new("upgrade", rows),
+        }
+    }
+
+    /// The default version moves once every trust's values are migrated, but the summary says every trust
+    /// runs it only when none failed to apply it.
+    #[test]
+    fn the_summary_says_every_trust_runs_the_version_only_when_none_failed() {
+        let all = report(&[("RHW", Outcome::NoChange), ("RM3", Outcome::NoChange)]).render_text();
+        assert!(
+            all.contains("Every trust now runs 1.1.0: it is the fleet's default version (def456)"),
+            "{all}"
+        );
+        let one_failed = report(&[
+            ("RHW", Outcome::NoChange),
+            (
+                "RM3",
+                Outcome::Failed {
+                    error: "refused".into(),
+                },
+            ),
+        ])
+        .render_text();
+        assert!(!one_failed.contains("Every trust now runs"), "{one_failed}");
+        assert!(
+            one_failed.contains(
+                "1 trust(s) failed to apply it: `trustprint fleet apply --resume` retries them"
+            ),
+            "{one_failed}"
+        );
+    }
 }
