@@ -27,9 +27,13 @@ fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
 }
 
 fn import(sample_name: &str) -> crate::harness::Output {
+    import_from(&sample(sample_name))
+}
+
+fn import_from(export: &Path) -> crate::harness::Output {
     Test::new()
         .args(["blueprint", "import", "--azure-blueprint"])
-        .arg(sample(sample_name))
+        .arg(export)
         .args(["--out", "imported"])
         .stdout_has("Imported ")
         .run()
@@ -52,7 +56,16 @@ fn list(
 /// Import, lint, render, check and stamp one sample into a local cloud; then list what it made. Returns the
 /// policy assignments' definition ids and the role assignments' principal ids found.
 fn round_trip(sample_name: &str, example: &str) -> (Vec<String>, Vec<String>, Vec<Value>) {
-    let out = import(sample_name);
+    stamped(import(sample_name), example, |_, _, _| {})
+}
+
+/// Lint, render, check and stamp an imported blueprint into a local cloud; `also` looks at the cloud (runtime,
+/// client, subscription) before it stops. Returns what [`round_trip`] does.
+fn stamped(
+    out: crate::harness::Output,
+    example: &str,
+    also: impl FnOnce(&tokio::runtime::Runtime, &trustprint::arm::ArmClient, &str),
+) -> (Vec<String>, Vec<String>, Vec<Value>) {
     let bp = out.path("imported");
     let values = format!("imported/examples/{example}.yaml");
     let dir = out.dir;
@@ -114,6 +127,7 @@ fn round_trip(sample_name: &str, example: &str) -> (Vec<String>, Vec<String>, Ve
         "policyDefinitionId",
     );
     let roles = of_type("Microsoft.Authorization/roleAssignments", "principalId");
+    also(&rt, &client, &sub);
     drop(stamp);
     rt.block_on(server.shutdown());
     (policies, roles, resources)
@@ -520,4 +534,63 @@ fn check_evaluates_the_initiative_the_imported_blueprint_assigned() {
         .args(["check", "--values", "imported/examples/uknhs.yaml"])
         .stdout_has("Azure Policy: UK OFFICIAL and UK NHS")
         .run();
+}
+
+/// An assignment's lock becomes Deployment Stacks' deny settings: `AllResourcesDoNotDelete` imports as a
+/// `denyDelete` stack per deployment (over child scopes, the lock's excluded principal and the deploying
+/// identity excluded), and the stamp deploys them as such.
+#[test]
+fn an_assignments_lock_is_enforced_by_deployment_stacks() {
+    let export = tempfile::tempdir().unwrap();
+    for (f, bytes) in tree(&sample("101-boilerplate")) {
+        let to = export.path().join(&f);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::write(to, bytes).unwrap();
+    }
+    let assign = export.path().join("assign.json");
+    let text = std::fs::read_to_string(&assign).unwrap();
+    let mut json: Value = serde_json::from_str(text.trim_start_matches('\u{feff}')).unwrap();
+    json["properties"]["locks"] = serde_json::json!({
+        "mode": "AllResourcesDoNotDelete",
+        "excludedPrincipals": ["7f1a2b3c-0000-4000-8000-000000000b0b"]
+    });
+    std::fs::write(&assign, serde_json::to_vec_pretty(&json).unwrap()).unwrap();
+
+    let out = import_from(export.path());
+    let manifest: Value = serde_yaml::from_str(&out.read("imported/blueprint.yaml")).unwrap();
+    let deployments = manifest["deployments"].as_array().unwrap();
+    assert!(!deployments.is_empty());
+    for d in deployments {
+        let deny = &d["stack"]["denySettings"];
+        assert_eq!(deny["mode"], "denyDelete", "{d}");
+        assert_eq!(deny["applyToChildScopes"], true, "{d}");
+        assert_eq!(
+            deny["excludedPrincipals"],
+            serde_json::json!(["7f1a2b3c-0000-4000-8000-000000000b0b", "deployer"]),
+            "{d}"
+        );
+    }
+    let stacks = std::cell::RefCell::new(Vec::new());
+    stamped(out, "101-boilerplate", |rt, client, sub| {
+        *stacks.borrow_mut() = list(
+            rt,
+            client,
+            &format!("/subscriptions/{sub}/providers/Microsoft.Resources/deploymentStacks"),
+            "2024-03-01",
+        );
+    });
+    let stacks = stacks.into_inner();
+    assert!(!stacks.is_empty(), "no subscription stack was deployed");
+    for stack in &stacks {
+        let p = &stack["properties"];
+        assert_eq!(p["provisioningState"], "succeeded", "{stack}");
+        assert_eq!(p["denySettings"]["mode"], "denyDelete", "{stack}");
+        assert!(
+            p["denySettings"]["excludedPrincipals"]
+                .as_array()
+                .unwrap()
+                .contains(&serde_json::json!("7f1a2b3c-0000-4000-8000-000000000b0b")),
+            "{stack}"
+        );
+    }
 }

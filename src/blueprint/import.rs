@@ -21,12 +21,15 @@
 //!   expression, `artifacts('x').outputs.y` a `reference()` of the nested deployment `bp-outputs-x` that
 //!   template artifact `x` gains to publish its outputs under a name others can compute; `resourceGroup()`,
 //!   `subscription()`, `concat()` and the rest are ARM's own);
-//! - the assignment's lock mode → `locks` in the manifest; guardrails → UK locations and the assigned
-//!   initiatives.
+//! - the assignment's lock mode → `locks` in the manifest and, unless `none`, every deployment a Deployment
+//!   Stack whose deny settings enforce it (`AllResourcesReadOnly` → `denyWriteAndDelete`,
+//!   `AllResourcesDoNotDelete` → `denyDelete`, over child scopes as a Blueprint's group lock covered them; the
+//!   lock's excluded principals and actions kept, the deploying identity excluded as the Blueprint service's
+//!   own identity was); guardrails → UK locations and the assigned initiatives.
 
 use super::manifest::{
-    Deployment, Exemplar, Guardrails, LockMode, Locks, Manifest, ParamType, Parameter, RuleSet,
-    API_VERSION,
+    DenySettings, Deployment, Exemplar, Guardrails, LockMode, Locks, Manifest, ParamType, Parameter,
+    RuleSet, Stack, API_VERSION, DEPLOYER, MAX_EXCLUDED_ACTIONS, MAX_EXCLUDED_PRINCIPALS,
 };
 use super::Error;
 use crate::armexpr::{self, Expr, Template};
@@ -818,7 +821,7 @@ pub fn translate(export: &Export) -> Result<Translated, Error> {
             stack: None,
         });
     }
-    let deployments = order(deployments, bp_at)?;
+    let mut deployments = order(deployments, bp_at)?;
 
     let lock_mode = match export
         .assignment
@@ -845,6 +848,11 @@ pub fn translate(export: &Export) -> Result<Translated, Error> {
                 .iter()
                 .find(|(k, _, _)| k == key)
                 .map(|(_, v, _)| v.clone());
+        }
+    }
+    if let Some(stack) = lock_stack(export.assignment.as_ref(), lock_mode)? {
+        for d in &mut deployments {
+            d.stack = Some(stack.clone());
         }
     }
     let manifest = Manifest {
@@ -887,6 +895,49 @@ pub fn translate(export: &Export) -> Result<Translated, Error> {
         deployments: deployment_count,
         lock_mode,
     })
+}
+
+/// The Deployment Stack settings that enforce the assignment's lock (none for `none`): its mode as deny
+/// settings over the child scopes too, its excluded principals and actions, and the deploying identity.
+fn lock_stack(assignment: Option<&SourceFile>, mode: LockMode) -> Result<Option<Stack>, Error> {
+    if mode == LockMode::None {
+        return Ok(None);
+    }
+    let file = assignment.map_or_else(String::new, |a| a.file.clone());
+    let strings = |key: &str, limit: usize| -> Result<Vec<String>, Error> {
+        let at = format!("/properties/locks/{key}");
+        match assignment.and_then(|a| a.json.pointer(&at)) {
+            None | Some(Value::Null) => Ok(Vec::new()),
+            Some(Value::Array(items)) if items.len() <= limit => items
+                .iter()
+                .map(|v| {
+                    v.as_str().map(str::to_string).ok_or_else(|| Error::Blueprint {
+                        source_desc: file.clone(),
+                        message: format!("at $.properties.locks.{key}: {v} is not a string"),
+                    })
+                })
+                .collect(),
+            Some(v) => Err(Error::Blueprint {
+                source_desc: file.clone(),
+                message: format!(
+                    "at $.properties.locks.{key}: expected a list of at most {limit} strings, found {}",
+                    if v.is_array() { format!("{} items", v.as_array().map_or(0, Vec::len)) } else { v.to_string() }
+                ),
+            }),
+        }
+    };
+    // The deploying identity takes the place the Blueprint service's own identity had, so one slot less.
+    let mut principals = strings("excludedPrincipals", MAX_EXCLUDED_PRINCIPALS - 1)?;
+    principals.push(DEPLOYER.to_string());
+    Ok(Some(Stack {
+        deny_settings: DenySettings {
+            mode: mode.deny_mode(),
+            excluded_principals: principals,
+            excluded_actions: strings("excludedActions", MAX_EXCLUDED_ACTIONS)?,
+            apply_to_child_scopes: true,
+        },
+        action_on_unmanage: Default::default(),
+    }))
 }
 
 fn names_or_none<'a>(names: impl Iterator<Item = &'a String>) -> String {
@@ -2073,13 +2124,18 @@ fn manifest_yaml(m: &Manifest, raw_name: &str, display: &str) -> Result<Vec<u8>,
             "AllResourcesDoNotDelete: the assignment denied deleting what it deployed"
         }
     };
+    let enforced = if m.locks.as_ref().is_some_and(|l| l.mode != LockMode::None) {
+        " Each deployment is a Deployment Stack whose deny settings enforce it\n\
+         #   (`stack:` below; docs/migrating-from-blueprints.md)."
+    } else {
+        ""
+    };
     let header = format!(
         "# Imported from the Azure Blueprint `{raw_name}` ({display}) by `trustprint blueprint import`.\n\
          # exemplar: replace with the trust whose estate this blueprint encodes.\n\
          # guardrails: held to UK locations and to the policies the Blueprint assigned; `check` shows the rest\n\
          #   of trustprint's NHS rules as advice.\n\
-         # locks: {lock}. trustprint records it; Deployment Stacks' deny settings will enforce it\n\
-         #   (docs/migrating-from-blueprints.md).\n"
+         # locks: {lock}.{enforced}\n"
     );
     Ok(format!("{header}{yaml}").into_bytes())
 }
