@@ -541,13 +541,15 @@ fn check_evaluates_the_initiative_the_imported_blueprint_assigned() {
 /// identity excluded), and the stamp deploys them as such.
 #[test]
 fn an_assignments_lock_is_enforced_by_deployment_stacks() {
-    let export = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    // The folder's name is the blueprint's (and its example's).
+    let export = tmp.path().join("101-boilerplate");
     for (f, bytes) in tree(&sample("101-boilerplate")) {
-        let to = export.path().join(&f);
+        let to = export.join(&f);
         std::fs::create_dir_all(to.parent().unwrap()).unwrap();
         std::fs::write(to, bytes).unwrap();
     }
-    let assign = export.path().join("assign.json");
+    let assign = export.join("assign.json");
     let text = std::fs::read_to_string(&assign).unwrap();
     let mut json: Value = serde_json::from_str(text.trim_start_matches('\u{feff}')).unwrap();
     json["properties"]["locks"] = serde_json::json!({
@@ -556,7 +558,7 @@ fn an_assignments_lock_is_enforced_by_deployment_stacks() {
     });
     std::fs::write(&assign, serde_json::to_vec_pretty(&json).unwrap()).unwrap();
 
-    let out = import_from(export.path());
+    let out = import_from(&export);
     let manifest: Value = serde_yaml::from_str(&out.read("imported/blueprint.yaml")).unwrap();
     let deployments = manifest["deployments"].as_array().unwrap();
     assert!(!deployments.is_empty());

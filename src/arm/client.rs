@@ -1185,6 +1185,12 @@ impl ArmClient {
         parse(&op, &expect_success(&op, raw)?).map(Some)
     }
 
+    /// Every item of a list at `path` (a collection of any provider), following `nextLink` page by page.
+    pub async fn list_resources(&self, path: &str, api_version: &str) -> Result<Vec<Value>> {
+        let req = request::get_resource(&self.inner.endpoint, path, api_version)?;
+        self.list_all(req).await
+    }
+
     /// Creates or updates any resource by id, following the provider's long-running operation if it starts
     /// one, and returns the resource as it then reads.
     pub async fn put_resource(&self, id: &str, api_version: &str, body: &Value) -> Result<Value> {

@@ -123,18 +123,9 @@ async fn get(client: &ArmClient, path: &str) -> Result<Option<Value>, FetchError
     Ok(client.get_resource(path, API_VERSION).await?)
 }
 
-fn values(path: &str, body: Option<Value>) -> Result<Vec<Value>, FetchError> {
-    let body = body.ok_or_else(|| FetchError::Unexpected {
-        path: path.to_string(),
-        message: "not found".into(),
-    })?;
-    body.get("value")
-        .and_then(Value::as_array)
-        .cloned()
-        .ok_or_else(|| FetchError::Unexpected {
-            path: path.to_string(),
-            message: "expected a list (`value`)".into(),
-        })
+/// Every item of the list at `path`, page by page (`nextLink`), so no artifact or version is left out.
+async fn values(client: &ArmClient, path: &str) -> Result<Vec<Value>, FetchError> {
+    Ok(client.list_resources(path, API_VERSION).await?)
 }
 
 /// Read the blueprint and its artifacts.
@@ -150,7 +141,7 @@ pub async fn fetch(client: &ArmClient, target: &Target) -> Result<Fetched, Fetch
         Some(v) => Some(v.clone()),
         None => {
             let path = format!("{bp_path}/versions");
-            let mut versions = values(&path, get(client, &path).await?)?;
+            let mut versions = values(client, &path).await?;
             // The newest published: by the time it was published, then by name.
             versions.sort_by_key(|v| {
                 (
@@ -207,7 +198,7 @@ pub async fn fetch(client: &ArmClient, target: &Target) -> Result<Fetched, Fetch
         "properties": Value::Object(props),
     });
     let mut artifacts = Vec::new();
-    for a in values(&artifacts_path, get(client, &artifacts_path).await?)? {
+    for a in values(client, &artifacts_path).await? {
         let aname = a["name"].as_str().unwrap_or_default().to_string();
         let mut out = Map::new();
         out.insert("kind".into(), a["kind"].clone());

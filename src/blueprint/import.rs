@@ -28,8 +28,9 @@
 //!   own identity was); guardrails → UK locations and the assigned initiatives.
 
 use super::manifest::{
-    DenySettings, Deployment, Exemplar, Guardrails, LockMode, Locks, Manifest, ParamType, Parameter,
-    RuleSet, Stack, API_VERSION, DEPLOYER, MAX_EXCLUDED_ACTIONS, MAX_EXCLUDED_PRINCIPALS,
+    DenySettings, Deployment, Exemplar, Guardrails, LockMode, Locks, Manifest, ParamType,
+    Parameter, RuleSet, Stack, API_VERSION, DEPLOYER, MAX_EXCLUDED_ACTIONS,
+    MAX_EXCLUDED_PRINCIPALS,
 };
 use super::Error;
 use crate::armexpr::{self, Expr, Template};
