@@ -71,6 +71,17 @@ pub enum Scope {
 }
 
 impl Scope {
+    /// The scope with its resource group as stored (ARM's casing), or ARM's error when the group is missing.
+    pub(crate) fn existing(self, st: &AppState) -> Result<Scope, ArmError> {
+        Ok(match self {
+            Scope::ResourceGroup { sub, rg } => {
+                let rg = http::existing_rg(st, &sub, &rg)?;
+                Scope::ResourceGroup { sub, rg }
+            }
+            other => other,
+        })
+    }
+
     /// The scope's id, canonical.
     pub fn id(&self) -> String {
         match self {
@@ -310,13 +321,7 @@ pub async fn route(
     at: usize,
 ) -> Result<Response, ArmError> {
     catalog::check_type(TYPE, req.api_version())?;
-    let scope = match scope {
-        Scope::ResourceGroup { sub, rg } => {
-            let rg = http::existing_rg(st, &sub, &rg)?;
-            Scope::ResourceGroup { sub, rg }
-        }
-        other => other,
-    };
+    let scope = scope.existing(st)?;
     let n = req.lower.len();
     if n == at {
         return match req.method {
@@ -582,16 +587,7 @@ fn put(st: &Arc<AppState>, req: &Req, scope: &Scope, name: &str) -> Result<Respo
         },
         &body,
     );
-    let status_url = format!(
-        "{}{id}/operationStatuses/{op}?api-version={}",
-        st.base_url(),
-        req.api_version()
-    );
-    if let Ok(v) = HeaderValue::from_str(&status_url) {
-        resp.headers_mut().insert("azure-asyncoperation", v);
-    }
-    resp.headers_mut()
-        .insert("retry-after", HeaderValue::from(http::retry_after(st)));
+    http::async_operation(st, req, &mut resp, &id, &op);
     Ok(resp)
 }
 

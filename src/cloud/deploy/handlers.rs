@@ -15,7 +15,7 @@ use crate::cloud::errors::ArmError;
 use crate::cloud::http::{self, empty, json_body, json_response, Req};
 use crate::cloud::ids;
 use crate::cloud::AppState;
-use axum::http::{HeaderValue, Method, StatusCode};
+use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -193,18 +193,7 @@ async fn put(
         },
         &submitted.body,
     );
-    let status_url = format!(
-        "{}{}/operationStatuses/{}?api-version={}",
-        st.base_url(),
-        submitted.id,
-        submitted.run_id,
-        req.api_version()
-    );
-    if let Ok(v) = HeaderValue::from_str(&status_url) {
-        resp.headers_mut().insert("azure-asyncoperation", v);
-    }
-    resp.headers_mut()
-        .insert("retry-after", HeaderValue::from(http::retry_after(st)));
+    http::async_operation(st, req, &mut resp, &submitted.id, &submitted.run_id);
     Ok(resp)
 }
 

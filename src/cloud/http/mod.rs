@@ -195,6 +195,21 @@ pub fn retry_after(st: &AppState) -> u64 {
     st.config.lro.as_secs() + u64::from(st.config.lro.subsec_nanos() > 0)
 }
 
+/// Mark `resp` as a long-running operation followed through `Azure-AsyncOperation`: the status monitor of
+/// operation `op` under `id` (`{id}/operationStatuses/{op}`), and `Retry-After`.
+pub fn async_operation(st: &AppState, req: &Req, resp: &mut Response, id: &str, op: &str) {
+    let status_url = format!(
+        "{}{id}/operationStatuses/{op}?api-version={}",
+        st.base_url(),
+        req.api_version()
+    );
+    if let Ok(v) = HeaderValue::from_str(&status_url) {
+        resp.headers_mut().insert("azure-asyncoperation", v);
+    }
+    resp.headers_mut()
+        .insert("retry-after", HeaderValue::from(retry_after(st)));
+}
+
 /// `202 Accepted` with `Location` pointing at the operation result and `Retry-After`.
 pub fn accepted_location(st: &AppState, sub: &str, op: &str, api_version: &str) -> Response {
     let mut r = empty(StatusCode::ACCEPTED);

@@ -57,13 +57,7 @@ pub async fn route(
     at: usize,
 ) -> Result<Response, ArmError> {
     catalog::check_type(TYPE, req.api_version())?;
-    let scope = match scope {
-        Scope::ResourceGroup { sub, rg } => {
-            let rg = http::existing_rg(st, &sub, &rg)?;
-            Scope::ResourceGroup { sub, rg }
-        }
-        other => other,
-    };
+    let scope = scope.existing(st)?;
     let n = req.lower.len();
     if n == at {
         return match req.method {
