@@ -1243,6 +1243,33 @@ mod deployments {
     }
 
     #[tokio::test]
+    async fn a_reference_to_a_resource_that_does_not_exist_fails_with_arms_words() {
+        let c = Cloud::default().await;
+        c.rg("rg-ref", "uksouth").await;
+        let template = json!({
+            "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+            "contentVersion": "1.0.0.0",
+            "resources": [],
+            "outputs": {"tls": {"type": "string", "value":
+                "[reference(resourceId('rg-other', 'Microsoft.Storage/storageAccounts', 'stmissing'), '2023-01-01').minimumTlsVersion]"}}
+        });
+        let d = c
+            .deploy(
+                Some("rg-ref"),
+                "missing",
+                json!({"properties": {"mode": "Incremental", "template": template}}),
+            )
+            .await;
+        assert_eq!(d.body["properties"]["provisioningState"], "Failed");
+        let text = d.body["properties"]["error"].to_string();
+        assert!(text.contains("ResourceNotFound"), "{text}");
+        assert!(
+            text.contains("The Resource 'Microsoft.Storage/storageAccounts/stmissing' under resource group 'rg-other' was not found."),
+            "{text}"
+        );
+    }
+
+    #[tokio::test]
     async fn the_lifecycle_is_accepted_running_then_succeeded_and_a_second_put_conflicts() {
         let c = Cloud::start(Config {
             lro: Duration::from_millis(250),

@@ -354,9 +354,9 @@ fn catalog() -> &'static Catalog {
             if let Some((ns, _)) = key.split_once('/') {
                 namespaces.insert(ns.to_string());
             }
-            for (t, v) in NEWER_THAN_CATALOGUE {
-                if t.eq_ignore_ascii_case(name) && !versions.contains(v) {
-                    versions.push(v);
+            for entry in NEWER_THAN_CATALOGUE {
+                if registered_beyond_catalogue(entry, name) && !versions.contains(&entry.1) {
+                    versions.push(entry.1);
                 }
             }
             versions.sort_by_key(|v| {
@@ -382,13 +382,36 @@ fn catalog() -> &'static Catalog {
     })
 }
 
-/// Versions Azure registers that the August 2026 catalogue does not list yet: Microsoft.Resources 2026-06-01 is
-/// the version Microsoft's own `azure-mgmt-resource` Python SDK sends (the local cloud's SDK test uses it).
-const NEWER_THAN_CATALOGUE: &[(&str, &str)] = &[
-    ("Microsoft.Resources/deployments", "2026-06-01"),
-    ("Microsoft.Resources/resourceGroups", "2026-06-01"),
-    ("Microsoft.Resources/tags", "2026-06-01"),
+/// Versions Azure's providers register that the August 2026 catalogue does not list, each with the evidence that
+/// Azure accepts it. `true` extends the version to every child type of the entry (a provider registers a version
+/// for a resource type and the types beneath it together).
+/// - Microsoft.Resources 2026-06-01 is the version Microsoft's own `azure-mgmt-resource` Python SDK sends (the
+///   local cloud's SDK test uses it).
+/// - Microsoft.Web/connections 2018-07-01-preview: Microsoft's quickstart templates `101-logic-app-sendgrid`,
+///   `101-logic-app-sql-proc`, `201-logic-app-as2-send-receive` and `101-backup-policies-report` use it and were
+///   deployed by the quickstart repository's CI; Microsoft's Logic Apps designer (`Azure/LogicAppsUX`,
+///   `ConsumptionConnectionService`) calls the connections API with it. The specifications list none after
+///   2016-06-01.
+/// - Microsoft.DevTestLab/labs 2018-10-15-preview (and its children): used by Microsoft's quickstart
+///   `101-dtl-create-lab-windows-vm`, deployed by its CI, and recorded for `labs/artifactSources` by Microsoft's
+///   what-if noise survey (`Azure/whatifnoise`, docs/Microsoft.DevTestLab.md), which runs against Azure.
+const NEWER_THAN_CATALOGUE: &[(&str, &str, bool)] = &[
+    ("Microsoft.Resources/deployments", "2026-06-01", false),
+    ("Microsoft.Resources/resourceGroups", "2026-06-01", false),
+    ("Microsoft.Resources/tags", "2026-06-01", false),
+    ("Microsoft.Web/connections", "2018-07-01-preview", false),
+    ("Microsoft.DevTestLab/labs", "2018-10-15-preview", true),
 ];
+
+/// Whether an entry of [`NEWER_THAN_CATALOGUE`] applies to the catalogue type `name`.
+fn registered_beyond_catalogue(entry: &(&str, &str, bool), name: &str) -> bool {
+    let (t, _, children) = *entry;
+    name.eq_ignore_ascii_case(t)
+        || (children
+            && name.len() > t.len()
+            && name.as_bytes()[t.len()] == b'/'
+            && name[..t.len()].eq_ignore_ascii_case(t))
+}
 
 /// How many api-versions an error lists: the nearest to the one asked for.
 const VERSIONS_LISTED: usize = 10;
@@ -761,6 +784,30 @@ mod tests {
             let e = check_type("Microsoft.KeyVault/vaults", bad).unwrap_err();
             assert_eq!(e.code, "NoRegisteredProviderFound", "{bad}");
         }
+    }
+
+    #[test]
+    fn versions_azure_registers_beyond_the_specifications_are_accepted_where_the_evidence_says() {
+        // Later than the newest version the specifications list, yet deployed by Microsoft's own CI.
+        assert!(check_type("Microsoft.Web/connections", "2018-07-01-preview").is_ok());
+        assert!(check_type("Microsoft.DevTestLab/labs", "2018-10-15-preview").is_ok());
+        assert!(check_type(
+            "Microsoft.DevTestLab/labs/virtualmachines",
+            "2018-10-15-preview"
+        )
+        .is_ok());
+        // Only the entry's own type and its children: a sibling type, or a later version, is still refused.
+        assert_eq!(
+            check_type("Microsoft.DevTestLab/schedules", "2018-10-15-preview")
+                .unwrap_err()
+                .code,
+            "NoRegisteredProviderFound"
+        );
+        assert!(check_type("Microsoft.Web/connections", "2018-08-01-preview").is_err());
+        assert!(!registered_beyond_catalogue(
+            &("Microsoft.DevTestLab/labs", "v", true),
+            "Microsoft.DevTestLab/labsx"
+        ));
     }
 
     #[test]

@@ -903,6 +903,9 @@ pub fn list_action(
         ("microsoft.appconfiguration/configurationstores", "listkeys") => json!({"value": [
             {"id": k("id", 9), "name": "Primary", "value": k("p", 32), "connectionString": format!("Endpoint=https://{name}.azconfig.io;Id={};Secret={}", k("id", 9), k("p", 32)), "readOnly": false}
         ]}),
+        ("microsoft.logic/integrationaccounts", "listcallbackurl") => json!({
+            "value": format!("https://prod-00.{}.logic.azure.com:443/integrationAccounts/{}?api-version=2015-08-01-preview&sp=%2F%2F%2A&sv=1.0&sig={}", "uksouth", guid_of(&key).replace('-', ""), urlencode(&k("sig", 32)))
+        }),
         ("microsoft.logic/workflows/triggers", "listcallbackurl") => json!({
             "value": format!("https://prod-00.{}.logic.azure.com/workflows/{}/triggers/{name}/paths/invoke?sig={}", "uksouth", guid_of(&key).replace('-', ""), urlencode(&k("sig", 32)))
         }),

@@ -101,10 +101,7 @@ impl Resolver for StateResolver<'_> {
                 .get("properties")
                 .cloned()
                 .unwrap_or(Value::Null)),
-            None => Err(armexpr::Error::Resolver {
-                code: "ResourceNotFound".into(),
-                message: format!("The Resource '{id}' was not found."),
-            }),
+            None => Err(resource_not_found(id)),
         }
     }
 
@@ -128,12 +125,8 @@ impl Resolver for StateResolver<'_> {
         api_version: &str,
         _body: Option<&Value>,
     ) -> Result<Value, armexpr::Error> {
-        let not_found = |what: &str| armexpr::Error::Resolver {
-            code: "ResourceNotFound".into(),
-            message: format!("The Resource '{what}' was not found."),
-        };
         let id = &self.absolute(id);
-        let rid = ids::parse_str(id).ok_or_else(|| not_found(id))?;
+        let rid = ids::parse_str(id).ok_or_else(|| resource_not_found(id))?;
         // The action's target may be a sub-resource the provider answers for (an authorization rule, a web
         // app's publishing credentials); the resource at its top must exist.
         let mut top = rid.clone();
@@ -147,7 +140,7 @@ impl Resolver for StateResolver<'_> {
             .flatten()
             .is_none()
         {
-            return Err(not_found(&top.id()));
+            return Err(resource_not_found(&top.id()));
         }
         crate::cloud::providers::list_action(&rid.resource_type(), &rid.id(), function, api_version)
             .ok_or_else(|| armexpr::Error::Resolver {
@@ -156,6 +149,19 @@ impl Resolver for StateResolver<'_> {
                     "The local cloud does not emulate {function}() for '{id}' (docs/local-cloud.md lists the list* actions it answers)."
                 ),
             })
+    }
+}
+
+/// ARM's `ResourceNotFound` for a resource a template function reads: "The Resource 'Namespace/type/name' under
+/// resource group 'rg' was not found. ...", as Azure words it, when `id` parses as a resource id.
+fn resource_not_found(id: &str) -> armexpr::Error {
+    let message = match ids::parse_str(id) {
+        Some(rid) if !rid.types.is_empty() => http::resource_not_found(&rid).message,
+        _ => format!("The Resource '{id}' was not found."),
+    };
+    armexpr::Error::Resolver {
+        code: "ResourceNotFound".into(),
+        message,
     }
 }
 
