@@ -566,6 +566,34 @@ async fn resource_groups_by_tag_follow_next_link() {
 }
 
 #[tokio::test]
+async fn a_next_link_back_to_a_page_already_read_stops_the_listing_with_an_error() {
+    let mock = Mock::start().await;
+    let first = format!(
+        "{}/subscriptions/{SUB}/resourcegroups?api-version=2021-04-01&%24skiptoken=1",
+        mock.url
+    );
+    let second = format!(
+        "{}/subscriptions/{SUB}/resourcegroups?api-version=2021-04-01&%24skiptoken=2",
+        mock.url
+    );
+    let g = |n: &str| json!({"id": format!("/subscriptions/{SUB}/resourceGroups/{n}"), "name": n, "location": "uksouth"});
+    mock.script([
+        Reply::json(200, json!({"value": [g("rg-a")], "nextLink": first})),
+        Reply::json(200, json!({"value": [g("rg-b")], "nextLink": second})),
+        Reply::json(200, json!({"value": [g("rg-c")], "nextLink": first})),
+    ]);
+    let err = mock
+        .client()
+        .list_resource_groups_by_tag(SUB, "trust", "RM3")
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("leads back to a page already read"), "{text}");
+    assert!(text.contains("skiptoken=1"), "{text}");
+    assert_eq!(mock.seen().len(), 3, "no page is read twice");
+}
+
+#[tokio::test]
 async fn throttling_honours_retry_after_seconds() {
     let mock = Mock::start().await;
     let rg = json!({"id": "/x", "name": "rg", "location": "uksouth"});

@@ -135,6 +135,10 @@ impl RawResponse {
     }
 }
 
+/// The most pages one list reads: far beyond any real listing (ARM pages hold up to 1,000 items), it stops a
+/// service that pages forever.
+const MAX_PAGES: usize = 10_000;
+
 const ORIGINAL_STATUS: &str = "x-trustprint-original-status";
 
 /// Passes error responses up azure_core's pipeline as responses, the real status in a header.
@@ -634,18 +638,39 @@ impl ArmClient {
     async fn list_all<T: DeserializeOwned>(&self, first: ArmRequest) -> Result<Vec<T>> {
         let mut out = Vec::new();
         let mut req = first;
+        // Every page URL read so far: a service whose nextLink leads back to a page already read would
+        // otherwise be listed forever.
+        let mut read = std::collections::HashSet::new();
         loop {
             let op = Op {
                 method: req.method,
                 url: req.url.to_string(),
                 idempotent: true,
             };
+            read.insert(op.url.clone());
             let raw = expect_success(&op, self.send_raw(&req).await?)?;
             let page: Page<T> = parse(&op, &raw)?;
             out.extend(page.value);
             match page.next_link {
                 Some(link) if !link.is_empty() => {
                     req = request::get_absolute(&self.inner.endpoint, &link)?;
+                    if read.contains(req.url.as_str()) || read.len() >= MAX_PAGES {
+                        return Err(Error::UnexpectedResponse {
+                            method: op.method.as_str(),
+                            url: op.url,
+                            status: raw.status,
+                            message: format!(
+                                "its nextLink {} after {} page(s) {}; stopped listing",
+                                req.url,
+                                read.len(),
+                                if read.len() >= MAX_PAGES {
+                                    format!("goes past {MAX_PAGES} pages")
+                                } else {
+                                    "leads back to a page already read".to_string()
+                                }
+                            ),
+                        });
+                    }
                 }
                 _ => return Ok(out),
             }
