@@ -29,6 +29,7 @@ CREATE TABLE IF NOT EXISTS deny_assignments (
     id TEXT PRIMARY KEY, stack TEXT NOT NULL, scope TEXT NOT NULL, suspended INTEGER NOT NULL DEFAULT 0,
     body TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS deny_assignments_by_stack ON deny_assignments (stack);
+CREATE INDEX IF NOT EXISTS deny_assignments_by_scope ON deny_assignments (scope);
 CREATE TABLE IF NOT EXISTS activity_log (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, sub TEXT NOT NULL, ts INTEGER NOT NULL, body TEXT NOT NULL);
 ";
@@ -168,8 +169,9 @@ pub fn replace_for_stack(
 pub fn forget_scope(st: &AppState, scope: &str) -> Result<(), ArmError> {
     let s = scope.trim_end_matches('/').to_lowercase();
     st.store.tx(|tx| {
+        // `scope >= s/ AND scope < s0` is every scope under `s` (`0` follows `/`), read from the index.
         tx.execute(
-            "DELETE FROM deny_assignments WHERE scope = ?1 OR substr(scope, 1, length(?1) + 1) = ?1 || '/'",
+            "DELETE FROM deny_assignments WHERE scope = ?1 OR (scope >= ?1 || '/' AND scope < ?1 || '0')",
             [&s],
         )?;
         Ok(())
@@ -195,18 +197,36 @@ fn assignments_around(
     below: bool,
 ) -> Result<Vec<(Value, bool)>, ArmError> {
     let t = target.trim_end_matches('/').to_lowercase();
+    // The target and every scope above it (each prefix ending at a `/`), looked up one by one in the scope
+    // index: a write must not scan every assignment in the cloud (a fleet holds one per managed resource).
+    let mut scopes: Vec<&str> = t
+        .match_indices('/')
+        .map(|(at, _)| &t[..at])
+        .filter(|p| !p.is_empty())
+        .collect();
+    scopes.push(&t);
     st.store.tx(|tx| {
-        let mut q = tx.prepare(
-            "SELECT body, suspended FROM deny_assignments WHERE scope = ?1 \
-             OR substr(?1, 1, length(scope) + 1) = scope || '/' \
-             OR (?2 AND substr(scope, 1, length(?1) + 1) = ?1 || '/') ORDER BY id",
-        )?;
-        let rows = q.query_map(params![t, below], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
-        })?;
+        let mut rows: Vec<(String, String, i64)> = Vec::new();
+        let read = |r: &rusqlite::Row<'_>| Ok((r.get(0)?, r.get(1)?, r.get(2)?));
+        let mut at =
+            tx.prepare_cached("SELECT id, body, suspended FROM deny_assignments WHERE scope = ?1")?;
+        for scope in &scopes {
+            for r in at.query_map([scope], read)? {
+                rows.push(r?);
+            }
+        }
+        if below {
+            let mut under = tx.prepare_cached(
+                "SELECT id, body, suspended FROM deny_assignments \
+                 WHERE scope >= ?1 || '/' AND scope < ?1 || '0'",
+            )?;
+            for r in under.query_map([&t], read)? {
+                rows.push(r?);
+            }
+        }
+        rows.sort_by(|a, b| a.0.cmp(&b.0));
         let mut out = Vec::new();
-        for r in rows {
-            let (body, suspended) = r?;
+        for (_, body, suspended) in rows {
             out.push((serde_json::from_str(&body)?, suspended != 0));
         }
         Ok(out)
