@@ -288,26 +288,13 @@ pub(crate) fn local_cloud_group_policies(
         .await
         .unwrap();
         let http = reqwest::Client::builder().no_proxy().build().unwrap();
-        let token: Value = http
-            .post(format!("{}/t/oauth2/v2.0/token", server.url()))
-            .form(&[
-                ("grant_type", "client_credentials"),
-                ("client_id", "evidence-test"),
-                ("client_secret", "s"),
-                ("scope", "https://management.azure.com/.default"),
-            ])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let token = crate::cloud::token(&http, server.url()).await;
         let summary: Value = http
             .post(format!(
                 "{}/subscriptions/{subscription}/providers/Microsoft.PolicyInsights/policyStates/latest/summarize?api-version=2019-10-01",
                 server.url()
             ))
-            .bearer_auth(token["access_token"].as_str().unwrap())
+            .bearer_auth(token)
             .json(&serde_json::json!({}))
             .send()
             .await
@@ -357,22 +344,6 @@ fn compliance<'a>(pack: &'a Value, initiative: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no {initiative} in the pack"))
 }
 
-fn with_example_secrets(mut t: Test, ods: &str) -> Test {
-    for secret in [
-        "VM_ADMIN",
-        "AD_JOIN",
-        "SQL_ADMIN",
-        "SQL_CLUSTER",
-        "SQL_SERVICE",
-    ] {
-        t = t.env(
-            &format!("TP_{ods}_{secret}_PASSWORD"),
-            "Xx1-example-secret-9",
-        );
-    }
-    t
-}
-
 /// Issue 15 point 5: a trust stamped into the local cloud (its governance deployment assigns the UK OFFICIAL
 /// and UK NHS initiative) has, in its evidence pack, each group's state after deployment as the local cloud's
 /// PolicyInsights reports it, beside the state before deployment and the DSPT outcomes the group supports.
@@ -395,7 +366,7 @@ fn after_deployment_each_group_shows_the_local_clouds_policy_states_beside_befor
         "{before}"
     );
 
-    let out = with_example_secrets(Test::in_dir(out.dir), "RHW")
+    let out = crate::deploy::with_example_secrets(Test::in_dir(out.dir), "RHW")
         .args(["stamp", "--target", "local", "--fleet", "fleet", "--values"])
         .arg(&values)
         .stdout_has("Apply complete: 6 deployment(s), ")
@@ -481,10 +452,7 @@ fn after_deployment_each_group_shows_the_local_clouds_policy_states_beside_befor
         md.contains("| Group | Control | Before deployment | After deployment | DSPT outcomes |"),
         "{md}"
     );
-    assert!(
-        md.contains(&format!("After deployment: compliance ")),
-        "{md}"
-    );
+    assert!(md.contains("After deployment: compliance "), "{md}");
     assert!(
         md.contains(&format!(
             "in subscription {sub} of the local cloud at http://127.0.0.1:"

@@ -53,7 +53,6 @@ pub struct PolicyRow {
 
 /// One initiative over one trust after deployment.
 #[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
 pub struct AfterRow {
     /// `evaluated`, `not-evaluated` (the target has no state of the initiative), `not-deployed` (no
     /// successful apply recorded) or `failed` (the target could not be read).
@@ -223,8 +222,8 @@ fn policy_rows(checked: &crate::run::FleetChecked) -> Result<Vec<PolicyRow>, Err
         .collect())
 }
 
-/// A group state as the report's data spells it (`non-compliant`, `not-evaluable`, ...).
-fn state_name(state: crate::policy::PolicyState) -> String {
+/// A state as the report's data spells it (`non-compliant`, `not-evaluable`, `not-evaluated`, ...).
+fn state_name(state: impl Serialize) -> String {
     serde_json::to_value(state)
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))
@@ -282,7 +281,7 @@ fn add_after_deployment(
         };
         let a = crate::evidence::after::after_deployment(lib, &initiative, &states);
         r.after_deployment = Some(AfterRow {
-            status: state_name_of(a.status),
+            status: state_name(a.status),
             message: a.message,
             compliance_percent: a.compliance_percent,
             groups: a
@@ -293,13 +292,6 @@ fn add_after_deployment(
         });
     }
     Ok(())
-}
-
-fn state_name_of(status: crate::evidence::after::Status) -> String {
-    serde_json::to_value(status)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
 }
 
 /// Per initiative, a table of trusts by group: each cell the group's state before deployment.
