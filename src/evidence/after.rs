@@ -179,10 +179,11 @@ pub fn after_deployment(
 /// Reads the targets' policy states for one trust after another: one async runtime, one ARM client per
 /// identity, and (for the embedded local cloud) one server for all of them.
 pub struct Reader {
-    runtime: tokio::runtime::Runtime,
-    options: crate::deploy::TargetOptions,
-    clients: crate::deploy::Clients,
+    // Fields drop in order: the server and the clients before the runtime they run on.
     _server: Option<crate::cloud::RunningServer>,
+    clients: crate::deploy::Clients,
+    options: crate::deploy::TargetOptions,
+    runtime: tokio::runtime::Runtime,
 }
 
 impl Reader {

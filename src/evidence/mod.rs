@@ -572,4 +572,27 @@ mod tests {
         }
         assert_eq!(m.ncsc.len(), 14);
     }
+
+    #[test]
+    fn a_caf_group_supports_its_own_outcome_or_those_beneath_it_and_a_uk_official_group_its_controls(
+    ) {
+        let m = mapping().unwrap();
+        assert_eq!(
+            m.dspt_of_group("UK_NCSC_CAF_v3.2_B2.a"),
+            ["B2.a Identity verification, authentication and authorisation"]
+        );
+        // An outcome the mapping does not name keeps its id.
+        assert_eq!(m.dspt_of_group("UK_NCSC_CAF_v3.2_B3.d"), ["B3.d"]);
+        assert_eq!(
+            m.dspt_of_group("UK_NCSC_CAF_v3.2_C1"),
+            [
+                "C1.a Monitoring coverage",
+                "C1.b Securing logs",
+                "C1.c Generating alerts",
+                "C1.d Identifying security incidents"
+            ]
+        );
+        assert_eq!(m.dspt_of_group("UK_NCSC_CSP_1"), ["B3.b Data in transit"]);
+        assert!(m.dspt_of_group("UK_NCSC_CSP_14").is_empty());
+    }
 }
