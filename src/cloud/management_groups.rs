@@ -660,3 +660,58 @@ fn subscription(
         _ => Err(method_not_allowed(req)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tree() -> Tree {
+        let g = |name: &str, parent: &str| {
+            (
+                name.to_ascii_lowercase(),
+                (name.to_string(), parent.to_string()),
+            )
+        };
+        Tree {
+            root: "tenant".into(),
+            groups: [
+                g("mg-nhs", "tenant"),
+                g("mg-Acute", "MG-NHS"),
+                g("mg-orphan", "mg-deleted"),
+            ]
+            .into_iter()
+            .collect(),
+            placed: [("sub-a".to_string(), "mg-acute".to_string())]
+                .into_iter()
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn ids_name_their_group_only_when_they_are_a_management_group() {
+        assert_eq!(
+            name_of("/providers/microsoft.management/MANAGEMENTGROUPS/mg-nhs"),
+            Some("mg-nhs")
+        );
+        assert_eq!(name_of(&format!("{PREFIX}mg-nhs/subscriptions/s")), None);
+        assert_eq!(name_of(PREFIX), None);
+        assert_eq!(name_of("/subscriptions/s"), None);
+        assert_eq!(name_of("/prövïders"), None);
+    }
+
+    #[test]
+    fn chains_run_to_the_root_case_insensitively_and_unplaced_subscriptions_hang_from_it() {
+        let t = tree();
+        assert_eq!(t.chain("MG-ACUTE"), ["mg-Acute", "mg-nhs", "tenant"]);
+        assert_eq!(
+            t.chain(&t.group_of("SUB-A")),
+            ["mg-Acute", "mg-nhs", "tenant"]
+        );
+        assert_eq!(t.chain(&t.group_of("sub-b")), ["tenant"]);
+        // A group whose parent is gone hangs from the root.
+        assert_eq!(t.chain("mg-orphan"), ["mg-orphan", "tenant"]);
+        assert_eq!(t.children("mg-nhs"), ["mg-Acute"]);
+        assert_eq!(t.canonical("MG-acute").as_deref(), Some("mg-Acute"));
+        assert!(t.exists("TENANT") && !t.exists("mg-deleted"));
+    }
+}

@@ -340,11 +340,15 @@ fn default_params(def: &Definition) -> Map<String, Value> {
 /// groups', and those of the management groups above it ([`super::management_groups`]), not of others.
 fn stored(st: &AppState, sub: &str, ty: &str) -> Result<Vec<Value>, ArmError> {
     let mut v = st.store.resources_of_type(sub, ty)?;
-    let above = super::management_groups::ancestors_of_subscription(st, sub)?;
-    v.extend(st.store.scoped_of_type(ty)?.into_iter().filter(|a| {
-        let scope = scope_of(a["id"].as_str().unwrap_or_default());
-        above.iter().any(|mg| mg.eq_ignore_ascii_case(scope))
-    }));
+    let scoped = st.store.scoped_of_type(ty)?;
+    // Every write asks: read the hierarchy only when some management group has one.
+    if !scoped.is_empty() {
+        let above = super::management_groups::ancestors_of_subscription(st, sub)?;
+        v.extend(scoped.into_iter().filter(|a| {
+            let scope = scope_of(a["id"].as_str().unwrap_or_default());
+            above.iter().any(|mg| mg.eq_ignore_ascii_case(scope))
+        }));
+    }
     Ok(v)
 }
 
