@@ -7,9 +7,8 @@
 //!   list). Custom definitions and initiatives are PUT at a subscription or a management group.
 //! - Assignments and exemptions are stored at a management group, a subscription or a resource group. Those
 //!   at a subscription or group are ordinary resources (a deployment can create them); those at a management
-//!   group are kept beside them. Those at a management group act on the subscriptions beneath it (and its
-//!   child groups, [`super::management_groups`]); a subscription placed in no group is beneath the tenant
-//!   root group only. A management group in `notScopes` excludes the subscriptions beneath it.
+//!   group are kept beside them and act on the subscriptions beneath it (and its child groups,
+//!   [`super::management_groups`]); a subscription placed in no group is beneath the tenant root group only. A management group in `notScopes` excludes the subscriptions beneath it.
 //! - A write (a direct PUT or PATCH, and every write a deployment makes) inside an assignment's scope, outside
 //!   its `notScopes`, with `enforcementMode` `Default` and no exemption, is first changed by the `modify` and
 //!   `append` policies that match it, then refused with 403 `RequestDisallowedByPolicy` by the first `deny`

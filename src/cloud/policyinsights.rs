@@ -3,11 +3,11 @@
 //!
 //! Contract:
 //! - `POST {scope}/providers/Microsoft.PolicyInsights/policyStates/{latest|default}/queryResults` and
-//!   `.../summarize` at a management group (the subscriptions beneath it), a subscription, a resource group, a resource, a subscription's or
-//!   group's policy assignment, or a subscription's policy definition or initiative. `$filter` takes OData
-//!   comparisons (`eq`, `ne`) of a state's fields joined by `and`, `or`, `not` and parentheses; `$select`,
-//!   `$orderby`, `$top` and `$skiptoken` (with `@odata.nextLink`) are honoured; `$apply` is refused with a clear
-//!   error (the local cloud does not aggregate).
+//!   `.../summarize` at a management group (the subscriptions beneath it), a subscription, a resource group,
+//!   a resource, a subscription's or group's policy assignment, or a subscription's policy definition or
+//!   initiative. `$filter` takes OData comparisons (`eq`, `ne`) of a state's fields joined by `and`, `or`,
+//!   `not` and parentheses; `$select`, `$orderby`, `$top` and `$skiptoken` (with `@odata.nextLink`) are
+//!   honoured; `$apply` is refused with a clear error (the local cloud does not aggregate).
 //! - `POST /subscriptions/{s}[/resourceGroups/{rg}]/providers/Microsoft.PolicyInsights/policyStates/latest/
 //!   triggerEvaluation` is a long-running operation (202, `Location`) that re-evaluates the subscription.
 //! - Only the latest evaluation is kept: `$from`/`$to` are accepted and do not select older ones.
