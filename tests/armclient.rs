@@ -1324,3 +1324,5 @@ async fn a_revoked_token_is_replaced_once() {
         vec!["Bearer tok-sp-1".to_string(), "Bearer tok-sp-2".to_string()]
     );
 }
+
+mod policyinsights;

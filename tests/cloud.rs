@@ -40,7 +40,7 @@ fn client() -> reqwest::Client {
         .unwrap()
 }
 
-async fn token(http: &reqwest::Client, base: &str) -> String {
+pub(crate) async fn token(http: &reqwest::Client, base: &str) -> String {
     let r = http
         .post(format!("{base}/mytenant/oauth2/v2.0/token"))
         .form(&[

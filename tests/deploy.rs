@@ -377,7 +377,7 @@ fn a_failed_deployment_names_the_resource_and_is_recorded_as_failed() {
 }
 
 /// An example trust's secret environment variables (`TP_<ODS>_VM_ADMIN_PASSWORD`, ...), set.
-fn with_example_secrets(mut t: Test, ods: &str) -> Test {
+pub(crate) fn with_example_secrets(mut t: Test, ods: &str) -> Test {
     for secret in [
         "VM_ADMIN",
         "AD_JOIN",

@@ -267,3 +267,196 @@ fn evidence_with_a_fleet_that_does_not_hold_the_trust_says_so() {
         .stderr("error: fleet repository nowhere: no trusts/RY6/trustprint.lock; stamp the trust into the fleet first\n")
         .run();
 }
+
+const UK_NHS: &str = "3937f550-eedd-4639-9c5e-294358be442e";
+const NCSC_CAF: &str = "6d220abf-cf6f-4b17-8f7e-0644c4cc84b4";
+
+/// What the local cloud kept in `state_dir` says, through its own Microsoft.PolicyInsights `summarize` at
+/// the subscription: per group of the initiative's assignment, how many policies are in each compliance
+/// state (`NonCompliant`, `Compliant`, `Unknown`, ...).
+pub(crate) fn local_cloud_group_policies(
+    state_dir: &Path,
+    subscription: &str,
+    initiative: &str,
+) -> std::collections::BTreeMap<String, std::collections::BTreeMap<String, u64>> {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let server = trustprint::cloud::Server::start(trustprint::cloud::Config {
+            state_dir: Some(state_dir.to_path_buf()),
+            ..trustprint::cloud::Config::default()
+        })
+        .await
+        .unwrap();
+        let http = reqwest::Client::builder().no_proxy().build().unwrap();
+        let token = crate::cloud::token(&http, server.url()).await;
+        let summary: Value = http
+            .post(format!(
+                "{}/subscriptions/{subscription}/providers/Microsoft.PolicyInsights/policyStates/latest/summarize?api-version=2019-10-01",
+                server.url()
+            ))
+            .bearer_auth(token)
+            .json(&serde_json::json!({}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let assignment = summary["value"][0]["policyAssignments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| {
+                a["policySetDefinitionId"]
+                    .as_str()
+                    .is_some_and(|s| s.ends_with(initiative))
+            })
+            .unwrap_or_else(|| panic!("no assignment of {initiative}: {summary}"))
+            .clone();
+        assignment["policyGroups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| {
+                let counts = g["results"]["policyDetails"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|d| {
+                        (
+                            d["complianceState"].as_str().unwrap().to_string(),
+                            d["count"].as_u64().unwrap(),
+                        )
+                    })
+                    .collect();
+                (g["policyGroupName"].as_str().unwrap().to_string(), counts)
+            })
+            .collect()
+    })
+}
+
+fn compliance<'a>(pack: &'a Value, initiative: &str) -> &'a Value {
+    pack["policyCompliance"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["initiative"] == initiative)
+        .unwrap_or_else(|| panic!("no {initiative} in the pack"))
+}
+
+/// Issue 15 point 5: a trust stamped into the local cloud (its governance deployment assigns the UK OFFICIAL
+/// and UK NHS initiative) has, in its evidence pack, each group's state after deployment as the local cloud's
+/// PolicyInsights reports it, beside the state before deployment and the DSPT outcomes the group supports.
+#[test]
+fn after_deployment_each_group_shows_the_local_clouds_policy_states_beside_before_deployment() {
+    let values = example("royal-berkshire-rhw.yaml");
+    // Before the stamp the local cloud has no state for the trust: the pack says so and what to do.
+    let out = Test::new()
+        .args(["evidence", "--out", "pack", "--target", "local", "--values"])
+        .arg(&values)
+        .run();
+    let pack: Value = serde_json::from_str(&out.read("pack/evidence.json")).unwrap();
+    let before = &compliance(&pack, UK_NHS)["afterDeployment"];
+    assert_eq!(before["status"], "not-evaluated", "{before}");
+    assert!(
+        before["message"]
+            .as_str()
+            .unwrap()
+            .contains("run again with --trigger-evaluation"),
+        "{before}"
+    );
+
+    let out = crate::deploy::with_example_secrets(Test::in_dir(out.dir), "RHW")
+        .args(["stamp", "--target", "local", "--fleet", "fleet", "--values"])
+        .arg(&values)
+        .stdout_has("Apply complete: 6 deployment(s), ")
+        .run();
+    let out = Test::in_dir(out.dir)
+        .args(["evidence", "--out", "pack", "--target", "local", "--values"])
+        .arg(&values)
+        .run();
+    let pack: Value = serde_json::from_str(&out.read("pack/evidence.json")).unwrap();
+    let uk = compliance(&pack, UK_NHS);
+    let after = &uk["afterDeployment"];
+    assert_eq!(after["status"], "evaluated", "{after}");
+    assert!(
+        after["target"]
+            .as_str()
+            .unwrap()
+            .starts_with("local cloud at http://127.0.0.1:"),
+        "{after}"
+    );
+    assert!(
+        after["assignments"][0]
+            .as_str()
+            .unwrap()
+            .ends_with("/policyAssignments/pa-rhw-uk-official-nhs"),
+        "{after}"
+    );
+    let sub = after["subscriptionId"].as_str().unwrap();
+    let cloud = local_cloud_group_policies(&out.path(".trustprint/cloud"), sub, UK_NHS);
+    let groups = after["groups"].as_array().unwrap();
+    assert_eq!(groups.len(), 23);
+    let mut evaluated = 0;
+    for g in groups {
+        let name = g["name"].as_str().unwrap();
+        let counts = cloud.get(name);
+        let n = |state: &str| counts.and_then(|c| c.get(state)).copied().unwrap_or(0);
+        assert_eq!(
+            g["non_compliant"],
+            n("NonCompliant"),
+            "{name}: {g} vs {counts:?}"
+        );
+        assert_eq!(
+            g["compliant"],
+            n("Compliant") + n("Protected") + n("Exempt"),
+            "{name}: {g} vs {counts:?}"
+        );
+        assert_eq!(
+            g["not_evaluable"],
+            n("Unknown"),
+            "{name}: {g} vs {counts:?}"
+        );
+        let state = match () {
+            () if n("NonCompliant") > 0 => "non-compliant",
+            () if n("Compliant") + n("Exempt") + n("Protected") > 0 => "compliant",
+            () if n("Unknown") > 0 => "not-evaluable",
+            () => "not-applicable",
+        };
+        assert_eq!(g["state"], state, "{name}");
+        evaluated += usize::from(counts.is_some());
+    }
+    assert!(
+        evaluated > 5,
+        "only {evaluated} groups have states: {cloud:?}"
+    );
+    // The DSPT outcomes each group supports travel with it.
+    assert_eq!(
+        uk["dspt"]["UK_NCSC_CSP_2.6"],
+        serde_json::json!([
+            "B5.a Resilience preparation",
+            "B5.b Design for resilience",
+            "B5.c Backups",
+            "D1.a Response plan"
+        ])
+    );
+    // The blueprint does not assign NCSC CAF: the target has nothing of it.
+    let caf = compliance(&pack, NCSC_CAF);
+    assert_eq!(caf["afterDeployment"]["status"], "not-evaluated");
+    assert_eq!(
+        caf["dspt"]["UK_NCSC_CAF_v3.2_B4.b"],
+        serde_json::json!(["B4.b Secure configuration"])
+    );
+    let md = out.read("pack/evidence.md");
+    assert!(
+        md.contains("| Group | Control | Before deployment | After deployment | DSPT outcomes |"),
+        "{md}"
+    );
+    assert!(md.contains("After deployment: compliance "), "{md}");
+    assert!(
+        md.contains(&format!(
+            "in subscription {sub} of the local cloud at http://127.0.0.1:"
+        )),
+        "{md}"
+    );
+}

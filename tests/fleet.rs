@@ -1411,3 +1411,75 @@ fn cloud_serve_takes_tenants_identities_and_delegations_from_its_flags() {
         ))
         .run();
 }
+
+/// Issue 15 point 5 for the fleet: `fleet report --target local` shows, for each applied trust, each group's
+/// state after deployment as the local cloud's PolicyInsights reports it; a trust never applied says so.
+#[test]
+fn the_report_with_a_target_shows_each_applied_trusts_groups_after_deployment() {
+    let out = deployable_north_west();
+    let out = Test::in_dir(out.dir)
+        .args(["fleet", "apply", "--fleet", "fleet", "--trust", "RBT"])
+        .run();
+    let out = Test::in_dir(out.dir)
+        .args([
+            "fleet", "report", "--fleet", "fleet", "--html", "report", "--target", "local",
+            "--output", "json",
+        ])
+        .run();
+    let json = out.json();
+    let row = |ods: &str| {
+        json["report"]["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["ods"] == ods)
+            .unwrap_or_else(|| panic!("no row {ods}"))
+            .clone()
+    };
+    let policy = |row: &serde_json::Value, initiative: &str| {
+        row["policy"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["initiative"] == initiative)
+            .unwrap()["after_deployment"]
+            .clone()
+    };
+    let uk = "3937f550-eedd-4639-9c5e-294358be442e";
+    let rbt = policy(&row("RBT"), uk);
+    assert_eq!(rbt["status"], "evaluated", "{rbt}");
+    let sub = trustprint::deploy::target::local_subscription("RBT");
+    let cloud =
+        crate::evidence::local_cloud_group_policies(&out.path(".trustprint/cloud"), &sub, uk);
+    let groups = rbt["groups"].as_object().unwrap();
+    assert_eq!(groups.len(), 23);
+    for (name, state) in groups {
+        let counts = cloud.get(name);
+        let n = |s: &str| counts.and_then(|c| c.get(s)).copied().unwrap_or(0);
+        let expected = if n("NonCompliant") > 0 {
+            "non-compliant"
+        } else if n("Compliant") + n("Protected") + n("Exempt") > 0 {
+            "compliant"
+        } else if n("Unknown") > 0 {
+            "not-evaluable"
+        } else {
+            "not-applicable"
+        };
+        assert_eq!(state, expected, "{name}: {counts:?}");
+    }
+    assert!(groups.values().any(|s| s == "non-compliant"), "{rbt}");
+    assert_eq!(
+        policy(&row("RBT"), "6d220abf-cf6f-4b17-8f7e-0644c4cc84b4")["status"],
+        "not-evaluated"
+    );
+    let rbv = policy(&row("RBV"), uk);
+    assert_eq!(rbv["status"], "not-deployed", "{rbv}");
+    let html = out.read("report/index.html");
+    assert!(
+        html.contains(
+            "<tr class=\"after\" data-ods=\"RBT\" data-status=\"evaluated\"><td>RBT after</td>"
+        ),
+        "{html}"
+    );
+    assert!(html.contains("<tr class=\"after\" data-ods=\"RBV\" data-status=\"not-deployed\">"));
+}

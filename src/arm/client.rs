@@ -677,6 +677,25 @@ impl ArmClient {
         }
     }
 
+    // ---- for the request families in sibling modules (`policyinsights`) ------------------------------
+
+    /// Sends a request a sibling module built (with retry) and parses the successful response's JSON; an
+    /// error status is ARM's typed error.
+    pub(super) async fn send_json<T: DeserializeOwned>(&self, req: &ArmRequest) -> Result<T> {
+        let op = raw_op(req);
+        let raw = expect_success(&op, self.send_raw(req).await?)?;
+        parse(&op, &raw)
+    }
+
+    /// Sends a request a sibling module built (with retry) and follows the long-running operation it
+    /// starts (`Azure-AsyncOperation` or `Location`) to its end with our poller.
+    pub(super) async fn send_and_wait(&self, req: &ArmRequest) -> Result<()> {
+        let op = raw_op(req);
+        let raw = expect_success(&op, self.send_raw(req).await?)?;
+        self.wait(&op.name(), monitor_of(&raw)).await?;
+        Ok(())
+    }
+
     // ---- subscriptions -------------------------------------------------------------------------------
 
     /// `GET /subscriptions/{id}`: checks that the identity can see the subscription.

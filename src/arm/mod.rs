@@ -5,7 +5,8 @@
 //! [`ArmClientOptions`], and offers the operations plan, apply and destroy need: subscriptions, resource
 //! groups, deployments at subscription and resource-group scope (create, get, operations, validate,
 //! what-if, cancel, delete) and generic resources by id. Each call returns our own models ([`models`]) or
-//! an [`Error`] that carries ARM's code, message, target and nested details.
+//! an [`Error`] that carries ARM's code, message, target and nested details; and Azure Policy's compliance
+//! states after deployment ([`policyinsights`]: query, summarize, trigger an evaluation).
 //!
 //! The SDK (`azure_mgmt_resources` 0.21) builds and sends the resource-group and deployment requests, except a
 //! deployment's PUT, which [`request`] builds so that only one copy of its template is in flight (the SDK's
@@ -44,6 +45,7 @@ pub mod auth;
 mod client;
 pub mod error;
 pub mod models;
+pub mod policyinsights;
 pub mod poll;
 pub mod request;
 pub mod retry;

@@ -62,13 +62,20 @@ pub struct TargetArgs {
     pub tenant: Option<String>,
 }
 
+impl TargetArg {
+    /// The deploy layer's target kind.
+    pub(super) fn kind(self) -> TargetKind {
+        match self {
+            TargetArg::Local => TargetKind::Local,
+            TargetArg::Azure => TargetKind::Azure,
+        }
+    }
+}
+
 impl TargetArgs {
-    fn options(&self) -> TargetOptions {
+    pub(super) fn options(&self) -> TargetOptions {
         TargetOptions {
-            kind: self.target.map(|t| match t {
-                TargetArg::Local => TargetKind::Local,
-                TargetArg::Azure => TargetKind::Azure,
-            }),
+            kind: self.target.map(TargetArg::kind),
             cloud_url: self.cloud_url.clone(),
             cloud_ca: self.cloud_ca.clone(),
             state_dir: None,

@@ -140,10 +140,13 @@ TRUSTPRINT_SERVICE_CONNECTION in Azure DevOps (docs/fleets.md, docs/deploying.md
     #[command(after_help = "\
 Example:
   trustprint fleet report --fleet ../fleet --html report/
+  trustprint fleet report --fleet ../fleet --html report/ --target local --trigger-evaluation
 
 Writes report/index.html with no external assets: per trust its blueprint version, last apply and its
 result, drift at the last `fleet drift`, guardrail status and address space, and charts of version adoption
-and of trusts by NHS England region.")]
+and of trusts by NHS England region; per Azure Policy initiative (UK OFFICIAL and UK NHS, NCSC CAF) each
+trust's groups before deployment and, with --target or --cloud-url, after deployment from the target's
+policy states.")]
     Report(super::fleet_repo::ReportArgs),
 }
 

@@ -552,11 +552,37 @@ pub struct ReportArgs {
     /// Folder to write index.html into.
     #[arg(long, value_name = "DIR")]
     pub html: PathBuf,
+    /// Also show each applied trust's policy states after deployment, read from this target: local (the
+    /// embedded local cloud, or --cloud-url) or azure (each trust as its fleet.yaml identity).
+    #[arg(long, value_enum, value_name = "TARGET")]
+    pub target: Option<super::deploy::TargetArg>,
+    /// A running local cloud (`trustprint cloud serve`) to read the states from.
+    #[arg(long, value_name = "URL")]
+    pub cloud_url: Option<String>,
+    /// A CA certificate (PEM) to trust: the one `cloud serve --tls` wrote, <state>/ca.pem.
+    #[arg(long, value_name = "FILE", env = "TRUSTPRINT_CLOUD_CA")]
+    pub cloud_ca: Option<PathBuf>,
+    /// Start an evaluation scan of each applied trust's subscription and wait for it before reading.
+    #[arg(long)]
+    pub trigger_evaluation: bool,
 }
 
 pub(super) fn report(args: &ReportArgs, global: &Global) -> Result<(), Error> {
     let fleet = Fleet::open(&args.fleet)?;
-    let report = crate::fleet::report::build(&fleet)?;
+    let after = if args.target.is_some() || args.cloud_url.is_some() {
+        Some(crate::fleet::report::AfterOptions {
+            reader: crate::evidence::after::Reader::new(crate::deploy::target::TargetOptions {
+                kind: args.target.map(super::deploy::TargetArg::kind),
+                cloud_url: args.cloud_url.clone(),
+                cloud_ca: args.cloud_ca.clone(),
+                ..Default::default()
+            })?,
+            trigger: args.trigger_evaluation,
+        })
+    } else {
+        None
+    };
+    let report = crate::fleet::report::build(&fleet, after.as_ref())?;
     let name = std::fs::canonicalize(&fleet.dir)
         .ok()
         .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))

@@ -39,6 +39,7 @@ mod deploy;
 mod errors;
 mod http;
 mod ids;
+mod management_groups;
 mod names;
 mod policy;
 mod policyinsights;

@@ -7,8 +7,8 @@
 //!   list). Custom definitions and initiatives are PUT at a subscription or a management group.
 //! - Assignments and exemptions are stored at a management group, a subscription or a resource group. Those
 //!   at a subscription or group are ordinary resources (a deployment can create them); those at a management
-//!   group are kept beside them. The local cloud has no management group hierarchy: every subscription is
-//!   under every management group.
+//!   group are kept beside them and act on the subscriptions beneath it (and its child groups,
+//!   [`super::management_groups`]); a subscription placed in no group is beneath the tenant root group only. A management group in `notScopes` excludes the subscriptions beneath it.
 //! - A write (a direct PUT or PATCH, and every write a deployment makes) inside an assignment's scope, outside
 //!   its `notScopes`, with `enforcementMode` `Default` and no exemption, is first changed by the `modify` and
 //!   `append` policies that match it, then refused with 403 `RequestDisallowedByPolicy` by the first `deny`
@@ -335,11 +335,19 @@ fn default_params(def: &Definition) -> Map<String, Value> {
         .collect()
 }
 
-/// The assignments that may cover resources of a subscription (its own, its groups', and every management
-/// group's), and the exemptions beside them.
+/// The assignments (or exemptions, `ty`) that may cover resources of a subscription: its own, its resource
+/// groups', and those of the management groups above it ([`super::management_groups`]), not of others.
 fn stored(st: &AppState, sub: &str, ty: &str) -> Result<Vec<Value>, ArmError> {
     let mut v = st.store.resources_of_type(sub, ty)?;
-    v.extend(st.store.scoped_of_type(ty)?);
+    let scoped = st.store.scoped_of_type(ty)?;
+    // Every write asks: read the hierarchy only when some management group has one.
+    if !scoped.is_empty() {
+        let above = super::management_groups::ancestors_of_subscription(st, sub)?;
+        v.extend(scoped.into_iter().filter(|a| {
+            let scope = scope_of(a["id"].as_str().unwrap_or_default());
+            above.iter().any(|mg| mg.eq_ignore_ascii_case(scope))
+        }));
+    }
     Ok(v)
 }
 
@@ -383,9 +391,11 @@ fn policy_failed(assignment: &str, message: &str) -> ArmError {
     )
 }
 
-/// An assignment ready for the engine; `None` for an assignment of a built-in trustprint does not ship.
+/// An assignment ready for the engine, as it acts on subscription `sub`; `None` for an assignment of a
+/// built-in trustprint does not ship.
 fn compile(
     st: &AppState,
+    sub: &str,
     body: &Value,
     exemptions: &[Value],
 ) -> Result<Option<Compiled>, ArmError> {
@@ -502,7 +512,7 @@ fn compile(
     let assignment = Assignment {
         name: body["name"].as_str().unwrap_or_default().to_string(),
         scope: scope_of(&id).to_string(),
-        not_scopes: strings(&props["notScopes"]),
+        not_scopes: not_scopes(st, sub, strings(&props["notScopes"]))?,
         enforcement: if props["enforcementMode"]
             .as_str()
             .is_some_and(|m| m.eq_ignore_ascii_case("DoNotEnforce"))
@@ -522,6 +532,21 @@ fn compile(
         set,
         definition_ids,
     }))
+}
+
+/// An assignment's `notScopes` as they act on subscription `sub`: a management group the subscription is
+/// beneath excludes the whole subscription (the engine knows no hierarchy); one it is not beneath, nothing.
+fn not_scopes(st: &AppState, sub: &str, scopes: Vec<String>) -> Result<Vec<String>, ArmError> {
+    let subscription = format!("/subscriptions/{sub}");
+    let mut out = Vec::with_capacity(scopes.len());
+    for s in scopes {
+        if !crate::policy::model::is_management_group(&s) {
+            out.push(s);
+        } else if super::management_groups::is_descendant(st, &subscription, &s)? {
+            out.push(subscription.clone());
+        }
+    }
+    Ok(out)
 }
 
 /// A resource's stored (or requested) body as a rule sees it.
@@ -573,7 +598,7 @@ fn enforced(st: &AppState, sub: &str, id: &str) -> Result<Vec<Compiled>, ArmErro
         }
         // A definition is validated when stored; one deleted since leaves its assignment with nothing to
         // enforce (it shows in the next evaluation's error instead of failing every write).
-        let Ok(Some(c)) = compile(st, a, &exemptions) else {
+        let Ok(Some(c)) = compile(st, sub, a, &exemptions) else {
             continue;
         };
         if c.assignment.covers(id) {
@@ -780,9 +805,15 @@ pub fn evaluate_subscription(st: &AppState, sub: &str) -> Result<usize, ArmError
     }
     subjects.push(Subject::subscription(sub));
     let timestamp = super::http::now_rfc3339();
+    // `managementGroupIds`: the groups above the subscription, nearest first, as Azure lists them.
+    let groups = super::management_groups::ancestors_of_subscription(st, sub)?
+        .iter()
+        .filter_map(|id| super::management_groups::name_of(id).map(str::to_string))
+        .collect::<Vec<_>>()
+        .join(",");
     let mut states = Vec::new();
     for a in &assignments {
-        let Some(c) = compile(st, a, &exemptions)? else {
+        let Some(c) = compile(st, sub, a, &exemptions)? else {
             continue;
         };
         let compiled = engine_eval::Compiled::new(&c.library, &c.initiative, &c.assignment)
@@ -791,7 +822,7 @@ pub fn evaluate_subscription(st: &AppState, sub: &str) -> Result<usize, ArmError
         for policy in &report.policies {
             for outcome in &policy.resources {
                 let body = bodies.get(&outcome.resource_id.to_ascii_lowercase());
-                let state = state_json(&c, policy, outcome, body, sub, &timestamp);
+                let state = state_json(&c, policy, outcome, body, sub, &timestamp, &groups);
                 let key = format!("{}|{}|{}", outcome.resource_id, c.id(), policy.reference_id);
                 states.push((key, state));
             }
@@ -808,6 +839,7 @@ fn state_json(
     body: Option<&Value>,
     sub: &str,
     timestamp: &str,
+    management_groups: &str,
 ) -> Value {
     let props = &c.body["properties"];
     let compliance = match outcome.state {
@@ -880,7 +912,7 @@ fn state_json(
         "policySetDefinitionOwner": if c.set.is_some() { "tbd" } else { "" },
         "policySetDefinitionCategory": set_category,
         "policySetDefinitionParameters": set_params,
-        "managementGroupIds": "",
+        "managementGroupIds": management_groups,
         "policyDefinitionReferenceId": if c.set.is_some() { policy.reference_id.clone() } else { String::new() },
         "complianceState": compliance,
         "policyEvaluationDetails": details,
@@ -995,6 +1027,9 @@ pub async fn route_tenant(
 ) -> Result<axum::response::Response, ArmError> {
     use super::http::{empty, json_body, json_response, method_not_allowed, no_route, page};
     use axum::http::Method;
+    if let Some(r) = super::management_groups::route(st, req) {
+        return r;
+    }
     let l: Vec<&str> = req.lower.iter().map(String::as_str).collect();
     let type_of = |seg: &str| match seg {
         "policydefinitions" => Some(DEFINITIONS),
@@ -1021,17 +1056,6 @@ pub async fn route_tenant(
             let keep = list_filter(req.query.get("$filter"))?;
             let items = builtins_of(ty).into_iter().filter(|v| keep(v)).collect();
             page(st, req, items)
-        }
-        ["providers", "microsoft.management", "managementgroups", _]
-            if req.method == Method::GET =>
-        {
-            let mg = req.seg(3);
-            Ok(json_body(&json!({
-                "id": format!("/providers/Microsoft.Management/managementGroups/{mg}"),
-                "name": mg,
-                "type": "Microsoft.Management/managementGroups",
-                "properties": {"tenantId": st.config.tenant_id, "displayName": mg},
-            })))
         }
         ["providers", "microsoft.management", "managementgroups", _, "providers", "microsoft.policyinsights", ..] => {
             super::policyinsights::route(st, req, 4).await

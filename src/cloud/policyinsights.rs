@@ -3,11 +3,11 @@
 //!
 //! Contract:
 //! - `POST {scope}/providers/Microsoft.PolicyInsights/policyStates/{latest|default}/queryResults` and
-//!   `.../summarize` at a management group, a subscription, a resource group, a resource, a subscription's or
-//!   group's policy assignment, or a subscription's policy definition or initiative. `$filter` takes OData
-//!   comparisons (`eq`, `ne`) of a state's fields joined by `and`, `or`, `not` and parentheses; `$select`,
-//!   `$orderby`, `$top` and `$skiptoken` (with `@odata.nextLink`) are honoured; `$apply` is refused with a clear
-//!   error (the local cloud does not aggregate).
+//!   `.../summarize` at a management group (the subscriptions beneath it), a subscription, a resource group,
+//!   a resource, a subscription's or group's policy assignment, or a subscription's policy definition or
+//!   initiative. `$filter` takes OData comparisons (`eq`, `ne`) of a state's fields joined by `and`, `or`,
+//!   `not` and parentheses; `$select`, `$orderby`, `$top` and `$skiptoken` (with `@odata.nextLink`) are
+//!   honoured; `$apply` is refused with a clear error (the local cloud does not aggregate).
 //! - `POST /subscriptions/{s}[/resourceGroups/{rg}]/providers/Microsoft.PolicyInsights/policyStates/latest/
 //!   triggerEvaluation` is a long-running operation (202, `Location`) that re-evaluates the subscription.
 //! - Only the latest evaluation is kept: `$from`/`$to` are accepted and do not select older ones.
@@ -27,7 +27,8 @@ const API_VERSIONS: [&str; 3] = ["2018-04-04", "2019-10-01", "2024-10-01"];
 
 /// What a query's scope selects.
 enum Scope {
-    All,
+    /// A management group: the states of the subscriptions beneath it.
+    Subscriptions(Vec<String>),
     Subscription(String),
     Under(String),
     Assignment(String),
@@ -43,14 +44,17 @@ impl Scope {
         match self {
             Scope::Subscription(s) | Scope::Definition { sub: s, .. } => Some(s),
             Scope::Under(id) | Scope::Assignment(id) => id.split('/').nth(2),
-            Scope::All => None,
+            Scope::Subscriptions(_) => None,
         }
     }
 
     fn selects(&self, state: &Value) -> bool {
         let s = |k: &str| state[k].as_str().unwrap_or_default();
         match self {
-            Scope::All | Scope::Subscription(_) => true,
+            Scope::Subscription(_) => true,
+            Scope::Subscriptions(subs) => subs
+                .iter()
+                .any(|sub| sub.eq_ignore_ascii_case(s("subscriptionId"))),
             Scope::Under(id) => crate::policy::model::is_under(s("resourceId"), id),
             Scope::Assignment(id) => s("policyAssignmentId").eq_ignore_ascii_case(id),
             Scope::Definition { field, name, .. } => s(field).eq_ignore_ascii_case(name),
@@ -61,16 +65,7 @@ impl Scope {
 /// `{scope}/providers/Microsoft.PolicyInsights/...`: `at` is the index of `providers`.
 pub async fn route(st: &Arc<AppState>, req: &Req, at: usize) -> Result<Response, ArmError> {
     let rest: Vec<&str> = req.lower[at + 2..].iter().map(String::as_str).collect();
-    let version = req.api_version();
-    if !API_VERSIONS.contains(&version) {
-        return Err(ArmError::bad_request(
-            "InvalidApiVersionParameter",
-            format!(
-                "The api-version '{version}' is invalid. The supported versions are '{}'.",
-                API_VERSIONS.join(",")
-            ),
-        ));
-    }
+    super::management_groups::check_api_version(req, &API_VERSIONS)?;
     let (resource, action) = match rest.as_slice() {
         ["policystates", resource, action] => (*resource, *action),
         _ => return Err(no_route(req)),
@@ -78,7 +73,7 @@ pub async fn route(st: &Arc<AppState>, req: &Req, at: usize) -> Result<Response,
     if req.method != Method::POST {
         return Err(method_not_allowed(req));
     }
-    let scope = scope_of(req, at)?;
+    let scope = scope_of(st, req, at)?;
     if action == "triggerevaluation" {
         let Some(sub) = scope.subscription().map(str::to_string) else {
             return Err(no_route(req));
@@ -107,12 +102,14 @@ pub async fn route(st: &Arc<AppState>, req: &Req, at: usize) -> Result<Response,
     }
 }
 
-fn scope_of(req: &Req, at: usize) -> Result<Scope, ArmError> {
+fn scope_of(st: &AppState, req: &Req, at: usize) -> Result<Scope, ArmError> {
     let l: Vec<&str> = req.lower[..at].iter().map(String::as_str).collect();
     let seg = |i: usize| req.segs[i].clone();
     let id = format!("/{}", req.segs[..at].join("/"));
     Ok(match l.as_slice() {
-        ["providers", "microsoft.management", "managementgroups", _] => Scope::All,
+        ["providers", "microsoft.management", "managementgroups", _] => {
+            Scope::Subscriptions(super::management_groups::subscriptions_under(st, &id)?)
+        }
         ["subscriptions", _] => Scope::Subscription(seg(1)),
         ["subscriptions", _, "providers", "microsoft.authorization", "policyassignments", _]
         | ["subscriptions", _, "resourcegroups", _, "providers", "microsoft.authorization", "policyassignments", _] => {

@@ -6,9 +6,12 @@
 //! valued), the guardrail results with every waiver's justification, the policy assignments, the last plan
 //! and deployment record, and every control mapped to the NCSC cloud security principles, the groups of the
 //! "UK OFFICIAL and UK NHS" initiative and the CAF-aligned DSPT outcomes (`data/evidence/controls.json`).
+//! With the target's policy states ([`Inputs::policy_states`], read by [`after::Reader`]) each initiative
+//! group also shows its state after deployment, beside the before-deployment one.
 //! [`write`] renders it as `evidence.md`, `evidence.html` (self-contained) and `evidence.json`. The same
 //! inputs give the same bytes apart from [`Pack::generated_at`].
 
+pub mod after;
 mod render;
 
 use crate::error::Error;
@@ -134,6 +137,13 @@ pub struct PolicyCompliance {
     pub evaluated: String,
     pub compliance_percent: Option<f64>,
     pub groups: Vec<crate::policy::report::GroupResult>,
+    /// Group name → the DSPT (CAF-aligned) outcomes it supports: a CAF group is its own outcome (or the
+    /// mapping's outcomes beneath its principle or objective); a UK OFFICIAL group supports the outcomes of
+    /// the controls mapped to it (`data/evidence/controls.json`).
+    pub dspt: std::collections::BTreeMap<String, Vec<String>>,
+    /// The target's evaluation after deployment, when the pack was made with a target.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub after_deployment: Option<after::AfterDeployment>,
 }
 
 /// The guardrail results.
@@ -202,6 +212,9 @@ pub struct Inputs {
     pub plan: Option<PathBuf>,
     /// The generation timestamp (RFC 3339); now when None.
     pub generated_at: Option<String>,
+    /// The target's policy states for the trust ([`after::Reader::read`]): each initiative group then shows
+    /// its state after deployment too.
+    pub policy_states: Option<after::TargetStates>,
 }
 
 fn now_rfc3339() -> String {
@@ -216,12 +229,14 @@ fn now_rfc3339() -> String {
 }
 
 /// Both shipped initiatives over the trust's resources, assigned at its subscription (the evidence pack's and
-/// the fleet report's).
+/// the fleet report's); with the target's states, each also after deployment.
 pub fn policy_compliance(
     values: &crate::values::Values,
     resources: &[crate::model::Resource],
+    states: Option<&after::TargetStates>,
 ) -> Result<Vec<PolicyCompliance>, Error> {
     let lib = crate::policy::Library::builtin();
+    let mapping = mapping()?;
     let ctx = values.static_context();
     let assignment =
         crate::policy::Assignment::at(format!("/subscriptions/{}", ctx.subscription_id));
@@ -239,10 +254,54 @@ pub fn policy_compliance(
             version: report.version,
             evaluated: "before deployment (trustprint policy engine)".into(),
             compliance_percent: report.summary.compliance_percent,
+            dspt: initiative
+                .groups
+                .iter()
+                .map(|g| (g.name.clone(), mapping.dspt_of_group(&g.name)))
+                .collect(),
             groups: report.groups,
+            after_deployment: states.map(|s| after::after_deployment(lib, &initiative, s)),
         });
     }
     Ok(out)
+}
+
+impl Mapping {
+    /// The DSPT (CAF-aligned) outcomes an initiative group supports, as `B5.c Backups`:
+    /// - a group of the NCSC CAF initiative (`UK_NCSC_CAF_v3.2_B4.b`) is a CAF outcome itself; a principle or
+    ///   objective (`..._C1`, `..._D`) supports the outcomes beneath it that the DSPT names;
+    /// - a group of the UK OFFICIAL and UK NHS initiative (`UK_NCSC_CSP_2.6`) supports the outcomes of the
+    ///   controls mapped to it.
+    pub fn dspt_of_group(&self, group: &str) -> Vec<String> {
+        let named = |id: &str| match self.dspt.get(id) {
+            Some(name) => format!("{id} {name}"),
+            None => id.to_string(),
+        };
+        if let Some(caf) = group.strip_prefix("UK_NCSC_CAF_v3.2_") {
+            if caf.contains('.') {
+                return vec![named(caf)];
+            }
+            return self
+                .dspt
+                .keys()
+                .filter(|id| id.starts_with(caf))
+                .map(|id| named(id))
+                .collect();
+        }
+        let mut ids: Vec<&String> = self
+            .controls
+            .iter()
+            .filter(|c| {
+                c.uk_official_groups
+                    .iter()
+                    .any(|g| g.eq_ignore_ascii_case(group))
+            })
+            .flat_map(|c| c.dspt.iter())
+            .collect();
+        ids.sort();
+        ids.dedup();
+        ids.into_iter().map(|id| named(id)).collect()
+    }
 }
 
 /// Build the pack of a checked trust.
@@ -288,7 +347,7 @@ pub fn build(checked: &crate::run::Checked, inputs: &Inputs) -> Result<Pack, Err
         })
         .collect();
     policy_assignments.sort_by(|a, b| a.id.cmp(&b.id));
-    let policy_compliance = policy_compliance(values, &resources)?;
+    let policy_compliance = policy_compliance(values, &resources, inputs.policy_states.as_ref())?;
 
     let mut controls = Vec::new();
     for def in &mapping.controls {
@@ -512,5 +571,28 @@ mod tests {
             }
         }
         assert_eq!(m.ncsc.len(), 14);
+    }
+
+    #[test]
+    fn a_caf_group_supports_its_own_outcome_or_those_beneath_it_and_a_uk_official_group_its_controls(
+    ) {
+        let m = mapping().unwrap();
+        assert_eq!(
+            m.dspt_of_group("UK_NCSC_CAF_v3.2_B2.a"),
+            ["B2.a Identity verification, authentication and authorisation"]
+        );
+        // An outcome the mapping does not name keeps its id.
+        assert_eq!(m.dspt_of_group("UK_NCSC_CAF_v3.2_B3.d"), ["B3.d"]);
+        assert_eq!(
+            m.dspt_of_group("UK_NCSC_CAF_v3.2_C1"),
+            [
+                "C1.a Monitoring coverage",
+                "C1.b Securing logs",
+                "C1.c Generating alerts",
+                "C1.d Identifying security incidents"
+            ]
+        );
+        assert_eq!(m.dspt_of_group("UK_NCSC_CSP_1"), ["B3.b Data in transit"]);
+        assert!(m.dspt_of_group("UK_NCSC_CSP_14").is_empty());
     }
 }

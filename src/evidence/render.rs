@@ -2,6 +2,7 @@
 //! they always say the same thing.
 
 use super::{Control, Pack, Status};
+use crate::policy::report::GroupResult;
 use std::fmt::Write;
 
 enum Block {
@@ -18,6 +19,17 @@ fn status_word(s: Status) -> &'static str {
         Status::Violated => "VIOLATED",
         Status::Deployed => "deployed",
         Status::NotDeployed => "not deployed",
+    }
+}
+
+/// A group's state after deployment, in Azure's words (`Unknown` is what Azure could not decide).
+fn after_word(s: crate::policy::PolicyState) -> &'static str {
+    use crate::policy::PolicyState as S;
+    match s {
+        S::NonCompliant => "non-compliant",
+        S::Compliant | S::Exempt => "compliant",
+        S::NotEvaluable => "unknown",
+        S::NotApplicable | S::Disabled => "not applicable",
     }
 }
 
@@ -153,34 +165,70 @@ fn blocks(p: &Pack) -> Vec<Block> {
 
     b.push(Heading(2, "Azure Policy compliance".into()));
     for c in &p.policy_compliance {
+        let after = c.after_deployment.as_ref();
+        let after_text = match after {
+            None => " No target was given, so the states after deployment are not shown (evidence --target \
+                      local|azure reads them)."
+                .to_string(),
+            Some(a) if a.status == super::after::Status::NotEvaluated => format!(
+                " After deployment: not evaluated. {}.",
+                a.message.as_deref().unwrap_or_default()
+            ),
+            Some(a) => format!(
+                " After deployment: compliance {} in subscription {} of the {}, evaluated at {} (assignment {}).",
+                a.compliance_percent
+                    .map_or("n/a".to_string(), |v| format!("{v:.1}%")),
+                a.subscription_id,
+                a.target,
+                a.evaluated_at.as_deref().unwrap_or("?"),
+                a.assignments.join(", ")
+            ),
+        };
         b.push(Para(format!(
             "{}{}: compliance {} evaluated {}. Not evaluable: Azure decides after deployment (Defender \
              assessments, guest configuration, data plane) or the alias data lacks a field; see `trustprint check \
-             --policy`.",
+             --policy`.{after_text}",
             c.display_name,
             c.version.as_deref().map(|v| format!(" v{v}")).unwrap_or_default(),
             c.compliance_percent
                 .map_or("n/a".to_string(), |v| format!("{v:.1}%")),
             c.evaluated
         )));
+        let counts = |g: &GroupResult| {
+            format!(
+                "{} / {} / {} / {}",
+                g.non_compliant, g.compliant, g.not_evaluable, g.not_applicable
+            )
+        };
         b.push(Table(
             vec![
                 "Group",
                 "Control",
-                "State",
-                "Policies non-compliant / compliant / not evaluable / not applicable",
+                "Before deployment",
+                "After deployment",
+                "DSPT outcomes",
+                "Policies non-compliant / compliant / not evaluable / not applicable (before; after)",
             ],
             c.groups
                 .iter()
                 .map(|g| {
+                    let evaluated = after
+                        .filter(|a| a.status == super::after::Status::Evaluated)
+                        .and_then(|a| a.groups.iter().find(|x| x.name == g.name));
                     vec![
                         g.name.clone(),
                         g.title.clone(),
                         g.state.as_str().to_string(),
-                        format!(
-                            "{} / {} / {} / {}",
-                            g.non_compliant, g.compliant, g.not_evaluable, g.not_applicable
-                        ),
+                        match (after, evaluated) {
+                            (None, _) => "-".into(),
+                            (Some(_), None) => "not evaluated".into(),
+                            (Some(_), Some(x)) => after_word(x.state).into(),
+                        },
+                        c.dspt.get(&g.name).map(|d| d.join("; ")).unwrap_or_default(),
+                        match evaluated {
+                            Some(x) => format!("{}; {}", counts(g), counts(x)),
+                            None => counts(g),
+                        },
                     ]
                 })
                 .collect(),

@@ -7,7 +7,9 @@
 //! (`.git/trustprint-last-drift.json`, written by `fleet drift`), and the guardrails run afresh over each
 //! trust's current inputs (offline, the blueprint opened once). Azure Policy's two UK initiatives are evaluated
 //! over each trust's rendered resources too (before deployment, trustprint's policy engine): per trust its
-//! compliance percentage and, per initiative group (control), its state.
+//! compliance percentage and, per initiative group (control), its state. With a target ([`AfterOptions`]:
+//! `--target`, `--cloud-url`), each applied trust's groups also show their state after deployment, from the
+//! compliance states the local cloud or Azure recorded for its subscription ([`crate::evidence::after`]).
 
 use super::Fleet;
 use crate::error::Error;
@@ -44,6 +46,29 @@ pub struct PolicyRow {
     pub compliance_percent: Option<f64>,
     /// Group name → state (`compliant`, `non-compliant`, `not-evaluable`, `not-applicable`, ...).
     pub groups: BTreeMap<String, String>,
+    /// After deployment, when the report was made with a target.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub after_deployment: Option<AfterRow>,
+}
+
+/// One initiative over one trust after deployment.
+#[derive(Debug, Clone, Serialize)]
+pub struct AfterRow {
+    /// `evaluated`, `not-evaluated` (the target has no state of the initiative), `not-deployed` (no
+    /// successful apply recorded) or `failed` (the target could not be read).
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    pub compliance_percent: Option<f64>,
+    /// Group name → state, as before deployment (`not-evaluable` is Azure's `Unknown`).
+    pub groups: BTreeMap<String, String>,
+}
+
+/// Where to read the states after deployment from.
+pub struct AfterOptions {
+    pub reader: crate::evidence::after::Reader,
+    /// Start an evaluation scan of each trust's subscription first.
+    pub trigger: bool,
 }
 
 /// The page's data.
@@ -56,7 +81,7 @@ pub struct Report {
 }
 
 /// Gather the report.
-pub fn build(fleet: &Fleet) -> Result<Report, Error> {
+pub fn build(fleet: &Fleet, after: Option<&AfterOptions>) -> Result<Report, Error> {
     let open: Vec<String> = fleet
         .file
         .trusts
@@ -111,9 +136,14 @@ pub fn build(fleet: &Fleet) -> Result<Report, Error> {
             crate::run::check_one(bp, &renderers[at], &input)
         });
         let mut policy = Vec::new();
+        let applied = deployment["action"].as_str() == Some("apply")
+            && deployment["succeeded"].as_bool() == Some(true);
         let guardrails = match checked {
             Ok(checked) => {
                 policy = policy_rows(&checked)?;
+                if let Some(after) = after {
+                    add_after_deployment(fleet, ods, &checked, applied, after, &mut policy)?;
+                }
                 let (v, w) = (
                     checked.report.violations().count(),
                     checked.report.waived().count(),
@@ -174,7 +204,7 @@ pub fn build(fleet: &Fleet) -> Result<Report, Error> {
 fn policy_rows(checked: &crate::run::FleetChecked) -> Result<Vec<PolicyRow>, Error> {
     let resources =
         crate::check::expand_rendered(&checked.rendered, &checked.values.static_context())?;
-    let compliance = crate::evidence::policy_compliance(&checked.values, &resources)?;
+    let compliance = crate::evidence::policy_compliance(&checked.values, &resources, None)?;
     Ok(compliance
         .into_iter()
         .map(|c| PolicyRow {
@@ -185,16 +215,83 @@ fn policy_rows(checked: &crate::run::FleetChecked) -> Result<Vec<PolicyRow>, Err
             groups: c
                 .groups
                 .iter()
-                .map(|g| {
-                    let state = serde_json::to_value(g.state)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_string))
-                        .unwrap_or_default();
-                    (g.name.clone(), state)
-                })
+                .map(|g| (g.name.clone(), state_name(g.state)))
                 .collect(),
+            after_deployment: None,
         })
         .collect())
+}
+
+/// A state as the report's data spells it (`non-compliant`, `not-evaluable`, `not-evaluated`, ...).
+fn state_name(state: impl Serialize) -> String {
+    serde_json::to_value(state)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// Each initiative's state after deployment for one trust: read from the target when the trust's last apply
+/// succeeded; a target that cannot be read is the trust's `failed` row, not the report's failure.
+fn add_after_deployment(
+    fleet: &Fleet,
+    ods: &str,
+    checked: &crate::run::FleetChecked,
+    applied: bool,
+    after: &AfterOptions,
+    rows: &mut [PolicyRow],
+) -> Result<(), Error> {
+    let row = |status: &str, message: Option<String>| AfterRow {
+        status: status.into(),
+        message,
+        compliance_percent: None,
+        groups: BTreeMap::new(),
+    };
+    if !applied {
+        for r in rows.iter_mut() {
+            r.after_deployment = Some(row(
+                "not-deployed",
+                Some("no successful apply is recorded in the trust's lock".into()),
+            ));
+        }
+        return Ok(());
+    }
+    let read = after.reader.read(
+        &checked.values,
+        ods,
+        fleet.trust_target(ods)?,
+        after.trigger,
+    );
+    let states = match read {
+        Ok(s) => s,
+        Err(e) => {
+            for r in rows.iter_mut() {
+                r.after_deployment = Some(row("failed", Some(e.to_string())));
+            }
+            return Ok(());
+        }
+    };
+    let lib = crate::policy::Library::builtin();
+    for r in rows.iter_mut() {
+        let Some(initiative) = crate::policy::data::INITIATIVES
+            .iter()
+            .filter_map(|(short, _)| lib.initiative(short))
+            .find(|i| i.name == r.initiative)
+        else {
+            continue;
+        };
+        let a = crate::evidence::after::after_deployment(lib, &initiative, &states);
+        r.after_deployment = Some(AfterRow {
+            status: state_name(a.status),
+            message: a.message,
+            compliance_percent: a.compliance_percent,
+            groups: a
+                .groups
+                .iter()
+                .map(|g| (g.name.clone(), state_name(g.state)))
+                .collect(),
+        });
+    }
+    Ok(())
 }
 
 /// Per initiative, a table of trusts by group: each cell the group's state before deployment.
@@ -215,6 +312,10 @@ fn policy_tables(report: &Report) -> String {
         "exempt" => "E",
         _ => "-",
     };
+    let after = report
+        .rows
+        .iter()
+        .any(|r| r.policy.iter().any(|p| p.after_deployment.is_some()));
     let mut out = String::new();
     for (id, name) in initiatives {
         let groups: std::collections::BTreeSet<&String> = report
@@ -224,8 +325,13 @@ fn policy_tables(report: &Report) -> String {
             .flat_map(|p| p.groups.keys())
             .collect();
         out.push_str(&format!(
-            "<h2>{}</h2>\n<p>Evaluated before deployment by trustprint's policy engine. C compliant, N non-compliant,              ? not evaluable before deployment, E exempt, - not applicable.</p>\n             <table class=\"policy\" data-initiative=\"{}\"><thead><tr><th>ODS</th><th>Compliance</th>",
+            "<h2>{}</h2>\n<p>Evaluated before deployment by trustprint's policy engine{}. C compliant, N non-compliant,              ? not evaluable before deployment (after deployment: Azure's Unknown), E exempt, - not applicable.</p>\n             <table class=\"policy\" data-initiative=\"{}\"><thead><tr><th>ODS</th><th>Compliance</th>",
             esc(&name),
+            if after {
+                "; the rows marked after show the target's policy states after deployment"
+            } else {
+                ""
+            },
             esc(&id)
         ));
         for g in &groups {
@@ -251,6 +357,34 @@ fn policy_tables(report: &Report) -> String {
                 ));
             }
             out.push_str("</tr>\n");
+            if let Some(a) = &p.after_deployment {
+                out.push_str(&format!(
+                    "<tr class=\"after\" data-ods=\"{}\" data-status=\"{}\"><td>{} after</td><td>{}</td>",
+                    esc(&r.ods),
+                    esc(&a.status),
+                    esc(&r.ods),
+                    a.compliance_percent
+                        .map_or("-".into(), |c| format!("{c:.0}%"))
+                ));
+                if a.status == "evaluated" {
+                    for g in &groups {
+                        let state = a.groups.get(*g).map_or("", String::as_str);
+                        out.push_str(&format!(
+                            "<td data-state=\"{}\">{}</td>",
+                            esc(state),
+                            mark(state)
+                        ));
+                    }
+                } else {
+                    out.push_str(&format!(
+                        "<td colspan=\"{}\">{}: {}</td>",
+                        groups.len(),
+                        esc(&a.status.replace('-', " ")),
+                        esc(a.message.as_deref().unwrap_or_default())
+                    ));
+                }
+                out.push_str("</tr>\n");
+            }
         }
         out.push_str("</tbody></table>\n");
     }

@@ -71,6 +71,41 @@ impl Cloud {
     }
 }
 
+const MG_API: &str = "api-version=2021-04-01";
+
+impl Cloud {
+    /// Create management group `name` under `parent` (the tenant root group when `None`), following the
+    /// create's `Azure-AsyncOperation` to `Succeeded`.
+    async fn management_group(&self, name: &str, parent: Option<&str>) -> Resp {
+        let mut props = json!({"displayName": format!("{name} (test)")});
+        if let Some(p) = parent {
+            props["details"] = json!({"parent": {"id": format!("/providers/Microsoft.Management/managementGroups/{p}")}});
+        }
+        let r = self
+            .put(
+                &format!("/providers/Microsoft.Management/managementGroups/{name}?{MG_API}"),
+                json!({"properties": props}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+        assert_eq!(r.body["status"], "NotStarted");
+        let status = self.get(r.header("azure-asyncoperation")).await;
+        assert_eq!(status.body["status"], "Succeeded", "{}", status.body);
+        r
+    }
+
+    /// Place subscription `sub` in management group `mg`.
+    async fn place(&self, mg: &str, sub: &str) {
+        let r = self
+            .put(
+                &format!("/providers/Microsoft.Management/managementGroups/{mg}/subscriptions/{sub}?{MG_API}"),
+                json!({}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    }
+}
+
 fn states(r: &Resp) -> Vec<Value> {
     r.body["value"].as_array().unwrap().clone()
 }
@@ -353,6 +388,8 @@ async fn do_not_enforce_lets_the_write_through_and_records_it_non_compliant() {
 #[tokio::test]
 async fn a_modify_policy_at_a_management_group_adds_a_tag_except_in_its_not_scopes() {
     let c = Cloud::default().await;
+    c.management_group("mg-nhs", None).await;
+    c.place("mg-nhs", SUB).await;
     c.rg("rg-tagged", "uksouth").await;
     c.rg("rg-skipped", "uksouth").await;
     let def = c
@@ -458,6 +495,8 @@ async fn a_deny_action_policy_refuses_deletes() {
 #[tokio::test]
 async fn a_deployment_is_evaluated_and_its_states_are_queried_and_summarized_at_each_scope() {
     let c = Cloud::default().await;
+    c.management_group("mg-nhs", None).await;
+    c.place("mg-nhs", SUB).await;
     c.rg("rg-eval", "uksouth").await;
     c.put_policy(
         &sub(),
@@ -541,7 +580,7 @@ async fn a_deployment_is_evaluated_and_its_states_are_queried_and_summarized_at_
         2,
         "{first}"
     );
-    // The management group sees the subscription's states.
+    // The management group sees the states of the subscription beneath it.
     assert_eq!(
         c.insights(MG, "queryResults", "").await.body["@odata.count"],
         4
@@ -639,4 +678,326 @@ async fn the_uk_official_and_uk_nhs_initiative_assigned_in_the_local_cloud_repor
         "{}",
         s.body
     );
+}
+
+const SUB2: &str = "22222222-3333-4444-8555-666666666666";
+const ROOT: &str = trustprint::cloud::DEFAULT_TENANT;
+
+fn mg_path(name: &str) -> String {
+    format!("/providers/Microsoft.Management/managementGroups/{name}")
+}
+
+#[tokio::test]
+async fn management_groups_form_a_hierarchy_under_the_tenant_root_group() {
+    let c = Cloud::default().await;
+    // The tenant root group is always there and has no parent.
+    let root = c.get(&format!("{}?{MG_API}", mg_path(ROOT))).await;
+    assert_eq!(root.status, StatusCode::OK, "{}", root.body);
+    assert_eq!(root.body["properties"]["displayName"], "Tenant Root Group");
+    assert_eq!(root.body["properties"]["details"]["parent"], Value::Null);
+    // A group without a parent goes under the root; a child names its parent.
+    c.management_group("mg-nhs", None).await;
+    c.management_group("mg-acute", Some("mg-nhs")).await;
+    let acute = c
+        .get(&format!("{}?{MG_API}&$expand=path", mg_path("MG-ACUTE")))
+        .await;
+    assert_eq!(acute.body["name"], "mg-acute");
+    assert_eq!(
+        acute.body["properties"]["details"]["parent"],
+        json!({"id": mg_path("mg-nhs"), "name": "mg-nhs", "displayName": "mg-nhs (test)"})
+    );
+    let path: Vec<&str> = acute.body["properties"]["path"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(path, [ROOT, "mg-nhs"]);
+    let nhs = c.get(&format!("{}?{MG_API}", mg_path("mg-nhs"))).await;
+    assert_eq!(
+        nhs.body["properties"]["details"]["parent"]["id"],
+        mg_path(ROOT)
+    );
+    // An update answers 200 and keeps the parent.
+    let renamed = c
+        .put(
+            &format!("{}?{MG_API}", mg_path("mg-acute")),
+            json!({"properties": {"displayName": "Acute trusts"}}),
+        )
+        .await;
+    assert_eq!(renamed.status, StatusCode::OK, "{}", renamed.body);
+    assert_eq!(
+        renamed.body["properties"]["details"]["parent"]["name"],
+        "mg-nhs"
+    );
+    let list = c
+        .get(&format!(
+            "/providers/Microsoft.Management/managementGroups?{MG_API}"
+        ))
+        .await;
+    let names: Vec<&str> = list.body["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, [ROOT, "mg-acute", "mg-nhs"]);
+
+    // A subscription placed in a group is its child; placing it elsewhere moves it.
+    c.place("mg-nhs", SUB).await;
+    c.place("mg-acute", SUB).await;
+    let tree = c
+        .get(&format!(
+            "{}?{MG_API}&$expand=children&$recurse=true",
+            mg_path("mg-nhs")
+        ))
+        .await;
+    let children = &tree.body["properties"]["children"];
+    assert_eq!(children.as_array().unwrap().len(), 1, "{children}");
+    assert_eq!(children[0]["name"], "mg-acute");
+    assert_eq!(
+        children[0]["children"][0]["id"],
+        format!("/subscriptions/{SUB}")
+    );
+    assert_eq!(children[0]["children"][0]["type"], "/subscriptions");
+    let placed = c
+        .get(&format!(
+            "{}/subscriptions/{SUB}?{MG_API}",
+            mg_path("mg-acute")
+        ))
+        .await;
+    assert_eq!(placed.status, StatusCode::OK, "{}", placed.body);
+    assert_eq!(
+        placed.body["properties"]["parent"]["id"],
+        mg_path("mg-acute")
+    );
+    let gone = c
+        .get(&format!(
+            "{}/subscriptions/{SUB}?{MG_API}",
+            mg_path("mg-nhs")
+        ))
+        .await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND);
+
+    // No cycles, no unknown parents, no deleting a group with children.
+    let cycle = c
+        .put(
+            &format!("{}?{MG_API}", mg_path("mg-nhs")),
+            json!({"properties": {"details": {"parent": {"id": mg_path("mg-acute")}}}}),
+        )
+        .await;
+    assert_eq!(cycle.status, StatusCode::BAD_REQUEST, "{}", cycle.body);
+    assert!(cycle.body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("its own ancestor"));
+    let orphan = c
+        .put(
+            &format!("{}?{MG_API}", mg_path("mg-x")),
+            json!({"properties": {"details": {"parent": {"id": mg_path("mg-missing")}}}}),
+        )
+        .await;
+    assert_eq!(
+        orphan.body["error"]["code"],
+        "ParentManagementGroupNotFound"
+    );
+    let busy = c.delete(&format!("{}?{MG_API}", mg_path("mg-nhs"))).await;
+    assert_eq!(busy.status, StatusCode::BAD_REQUEST);
+    assert_eq!(busy.body["error"]["code"], "ManagementGroupHasChildren");
+
+    // Removing the subscription returns it to the root; then the groups can go, leaf first.
+    let out = c
+        .delete(&format!(
+            "{}/subscriptions/{SUB}?{MG_API}",
+            mg_path("mg-acute")
+        ))
+        .await;
+    assert_eq!(out.status, StatusCode::OK);
+    let root = c
+        .get(&format!("{}?{MG_API}&$expand=children", mg_path(ROOT)))
+        .await;
+    assert!(
+        root.body["properties"]["children"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|ch| ch["name"] == SUB),
+        "{}",
+        root.body
+    );
+    for g in ["mg-acute", "mg-nhs"] {
+        let d = c.delete(&format!("{}?{MG_API}", mg_path(g))).await;
+        assert_eq!(d.status, StatusCode::ACCEPTED, "{}", d.body);
+        let status = c.get(d.header("azure-asyncoperation")).await;
+        assert_eq!(status.body["status"], "Succeeded");
+        assert_eq!(
+            c.get(&format!("{}?{MG_API}", mg_path(g))).await.status,
+            StatusCode::NOT_FOUND
+        );
+    }
+}
+
+fn storage_in(sub: &str, rg: &str, name: &str) -> String {
+    format!("/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Storage/storageAccounts/{name}?api-version={ST_API}")
+}
+
+#[tokio::test]
+async fn a_policy_at_a_management_group_acts_on_the_subscriptions_beneath_it_and_no_other() {
+    let c = Cloud::default().await;
+    c.management_group("mg-nhs", None).await;
+    c.management_group("mg-acute", Some("mg-nhs")).await;
+    // SUB is beneath mg-nhs through its child group; SUB2 sits under the tenant root group only.
+    c.place("mg-acute", SUB).await;
+    for sub in [SUB, SUB2] {
+        let r = c
+            .put(
+                &format!("/subscriptions/{sub}/resourcegroups/rg-a?api-version={RG_API}"),
+                json!({"location": "uksouth"}),
+            )
+            .await;
+        assert!(r.status.is_success(), "{}", r.body);
+    }
+    let def = c
+        .put_policy(MG, "policyDefinitions", "tls-deny", tls_definition("deny"))
+        .await;
+    c.put_policy(
+        MG,
+        "policyAssignments",
+        "tls",
+        json!({"properties": {"policyDefinitionId": def.body["id"]}}),
+    )
+    .await;
+    let denied = c
+        .put(
+            &storage_in(SUB, "rg-a", "stweak"),
+            storage("TLS1_0", json!({})),
+        )
+        .await;
+    assert_eq!(denied.status, StatusCode::FORBIDDEN, "{}", denied.body);
+    assert_eq!(denied.body["error"]["code"], "RequestDisallowedByPolicy");
+    let elsewhere = c
+        .put(
+            &storage_in(SUB2, "rg-a", "stweak"),
+            storage("TLS1_0", json!({})),
+        )
+        .await;
+    assert_eq!(elsewhere.status, StatusCode::CREATED, "{}", elsewhere.body);
+
+    // An exemption at the child group lets its subscriptions through.
+    c.put_policy(
+        &mg_path("mg-acute"),
+        "policyExemptions",
+        "acute-waiver",
+        json!({"properties": {"policyAssignmentId": format!("{MG}/providers/Microsoft.Authorization/policyAssignments/tls"),
+                              "exemptionCategory": "Waiver"}}),
+    )
+    .await;
+    let exempt = c
+        .put(
+            &storage_in(SUB, "rg-a", "stweak"),
+            storage("TLS1_0", json!({})),
+        )
+        .await;
+    assert_eq!(exempt.status, StatusCode::CREATED, "{}", exempt.body);
+
+    // An audit at the tenant root group reaches both; PolicyInsights at a group sums only what is beneath it.
+    let audit = c
+        .put_policy(
+            &mg_path(ROOT),
+            "policyDefinitions",
+            "tls-audit",
+            tls_definition("audit"),
+        )
+        .await;
+    c.put_policy(
+        &mg_path(ROOT),
+        "policyAssignments",
+        "tls-audit",
+        json!({"properties": {"policyDefinitionId": audit.body["id"]}}),
+    )
+    .await;
+    c.trigger_evaluation(&format!("/subscriptions/{SUB}")).await;
+    c.trigger_evaluation(&format!("/subscriptions/{SUB2}"))
+        .await;
+    let subs_of = |r: &Resp| -> Vec<String> {
+        let mut v: Vec<String> = states(r)
+            .iter()
+            .filter(|s| s["policyAssignmentName"] == "tls-audit")
+            .map(|s| s["subscriptionId"].as_str().unwrap().to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    let at_nhs = c.insights(MG, "queryResults", "").await;
+    assert_eq!(subs_of(&at_nhs), [SUB]);
+    let at_root = c.insights(&mg_path(ROOT), "queryResults", "").await;
+    assert_eq!(subs_of(&at_root), [SUB, SUB2]);
+    let sub_state = states(&at_nhs)
+        .into_iter()
+        .find(|s| s["policyAssignmentName"] == "tls-audit")
+        .unwrap();
+    assert_eq!(
+        sub_state["managementGroupIds"],
+        format!("mg-acute,mg-nhs,{ROOT}")
+    );
+    let summary = c.insights(MG, "summarize", "").await;
+    assert_eq!(
+        summary.body["value"][0]["results"]["nonCompliantResources"], 1,
+        "only SUB's weak account: {}",
+        summary.body
+    );
+    // SUB2's own states say it is under the root only.
+    let sub2 = c
+        .insights(&format!("/subscriptions/{SUB2}"), "queryResults", "")
+        .await;
+    assert!(states(&sub2)
+        .iter()
+        .all(|s| s["managementGroupIds"] == ROOT));
+
+    // Moving SUB out of the hierarchy (back to the root) takes mg-nhs's deny away from it.
+    c.delete(&format!(
+        "{}/subscriptions/{SUB}?{MG_API}",
+        mg_path("mg-acute")
+    ))
+    .await;
+    let free = c
+        .put(
+            &storage_in(SUB, "rg-a", "stother"),
+            storage("TLS1_0", json!({})),
+        )
+        .await;
+    assert_eq!(free.status, StatusCode::CREATED, "{}", free.body);
+
+    // A deny at the root whose notScopes name mg-acute: SUB (under the root again) is refused, and placed
+    // back in mg-acute it is not.
+    let root_deny = c
+        .put_policy(
+            &mg_path(ROOT),
+            "policyDefinitions",
+            "tls-deny-root",
+            tls_definition("deny"),
+        )
+        .await;
+    c.put_policy(
+        &mg_path(ROOT),
+        "policyAssignments",
+        "tls-deny-root",
+        json!({"properties": {"policyDefinitionId": root_deny.body["id"], "notScopes": [mg_path("mg-acute")]}}),
+    )
+    .await;
+    let refused = c
+        .put(
+            &storage_in(SUB, "rg-a", "stthird"),
+            storage("TLS1_0", json!({})),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
+    c.place("mg-acute", SUB).await;
+    let excluded = c
+        .put(
+            &storage_in(SUB, "rg-a", "stthird"),
+            storage("TLS1_0", json!({})),
+        )
+        .await;
+    assert_eq!(excluded.status, StatusCode::CREATED, "{}", excluded.body);
 }

@@ -23,6 +23,7 @@ SUB = os.environ["TRUSTPRINT_SUBSCRIPTION"]
 SCOPES = ["https://management.azure.com/.default"]
 RG_SCHEMA = "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#"
 POLICY_API = "2023-04-01"
+MG_API = "2021-04-01"
 POLL = {"polling_interval": 0}
 
 
@@ -46,8 +47,19 @@ def insights(credential):
 @pytest.fixture(scope="module")
 def evaluated(credential, resources):
     """A group with an audit assignment (storage accounts must use TLS 1.2) and a deployment of two accounts,
-    one compliant and one not. Returns (group name, assignment id)."""
+    one compliant and one not, in a subscription placed in management group mg-trusts. Returns (group name,
+    assignment id)."""
     rg = "rg-insights-" + uuid.uuid4().hex[:6]
+    # Microsoft.Management through the generic resource API: the group (a long-running PUT), then the
+    # subscription placed in it.
+    mg = "/providers/Microsoft.Management/managementGroups/mg-trusts"
+    group = resources.resources.begin_create_or_update_by_id(
+        mg, GenericResource(properties={"displayName": "Trusts"}), api_version=MG_API, **POLL
+    ).result()
+    assert group.properties["details"]["parent"]["name"] == TENANT
+    resources.resources.begin_create_or_update_by_id(
+        f"{mg}/subscriptions/{SUB}", GenericResource(), api_version=MG_API, **POLL
+    ).result()
     resources.resource_groups.create_or_update(rg, {"location": "uksouth"})
     definition = f"/subscriptions/{SUB}/providers/Microsoft.Authorization/policyDefinitions/tls-audit-{rg}"
     resources.resources.begin_create_or_update_by_id(
