@@ -2123,5 +2123,6 @@ mod exemplar {
 }
 
 mod azure_policy;
+mod deployments_mg;
 mod hardening;
 mod stacks;

@@ -13,8 +13,9 @@
 //! every resource as the `unmanageAction.*` query parameters say (detach by default) and removes the stack
 //! and its deny assignments. `validate` and `exportTemplate` answer at once.
 //!
-//! A management group stack deploys at the subscription its `deploymentScope` names (the local cloud does
-//! not deploy at management group scope). A resource group's stacks go with the group when it is deleted.
+//! A management group stack deploys at the management group (a management group deployment: policy and role
+//! resources at the group, nested deployments to its subscriptions), or at the subscription or resource group
+//! its `deploymentScope` names. A resource group's stacks go with the group when it is deleted.
 //!
 //! Layout: this file routes and stores stacks; `request` reads and checks a stack's body, `run` carries an
 //! update through after the PUT has answered, `whatif` predicts one (`deploymentStacksWhatIfResults`).
@@ -28,7 +29,7 @@ use super::http::{self, json_body, json_response, now_rfc3339, Req};
 use super::rbac;
 use super::store::Store;
 use super::AppState;
-use axum::http::{HeaderValue, Method, StatusCode};
+use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use rusqlite::{params, OptionalExtension};
 use serde_json::{json, Value};
@@ -62,37 +63,9 @@ pub const MAX_STACKS_PER_SCOPE: usize = 800;
 
 const TYPE: &str = "Microsoft.Resources/deploymentStacks";
 
-/// Where a stack lives.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Scope {
-    ResourceGroup { sub: String, rg: String },
-    Subscription { sub: String },
-    ManagementGroup { mg: String },
-}
+pub use super::deploy::Scope;
 
 impl Scope {
-    /// The scope with its resource group as stored (ARM's casing), or ARM's error when the group is missing.
-    pub(crate) fn existing(self, st: &AppState) -> Result<Scope, ArmError> {
-        Ok(match self {
-            Scope::ResourceGroup { sub, rg } => {
-                let rg = http::existing_rg(st, &sub, &rg)?;
-                Scope::ResourceGroup { sub, rg }
-            }
-            other => other,
-        })
-    }
-
-    /// The scope's id, canonical.
-    pub fn id(&self) -> String {
-        match self {
-            Scope::ResourceGroup { sub, rg } => format!("/subscriptions/{sub}/resourceGroups/{rg}"),
-            Scope::Subscription { sub } => format!("/subscriptions/{sub}"),
-            Scope::ManagementGroup { mg } => {
-                format!("/providers/Microsoft.Management/managementGroups/{mg}")
-            }
-        }
-    }
-
     fn key(&self) -> String {
         self.id().to_lowercase()
     }
@@ -345,7 +318,10 @@ pub async fn route(
             Ok(json_body(&json!({"template": row.template})))
         }
         (3, &Method::GET, "operationstatuses") => operation_status(st, &id, req.seg(at + 2)),
-        (3, &Method::GET, "operationresults") => operation_result(st, req, &id, req.seg(at + 2)),
+        (3, &Method::GET, "operationresults") => {
+            let op = req.seg(at + 2);
+            http::operation_result(st, req, op, Some(&id), &deploy::result_path(&id, op))
+        }
         _ => Err(http::method_not_allowed(req)),
     }
 }
@@ -370,47 +346,6 @@ fn operation_status(st: &AppState, stack_id: &str, op: &str) -> Result<Response,
         out["error"] = e.clone();
     }
     Ok(json_body(&out))
-}
-
-fn operation_result(
-    st: &AppState,
-    req: &Req,
-    stack_id: &str,
-    op: &str,
-) -> Result<Response, ArmError> {
-    let found = st
-        .store
-        .get_operation(op)?
-        .filter(|o| o.target.eq_ignore_ascii_case(stack_id));
-    let Some(o) = found else {
-        return Err(ArmError::not_found(
-            "OperationNotFound",
-            format!("The operation '{op}' could not be found."),
-        ));
-    };
-    if o.status == "Running" {
-        return Ok(accepted(st, stack_id, op, req.api_version()));
-    }
-    let status = StatusCode::from_u16(o.http_status.unwrap_or(200)).unwrap_or(StatusCode::OK);
-    Ok(match o.body {
-        Some(b) => json_response(status, &b),
-        None => http::empty(status),
-    })
-}
-
-/// 202 with `Location` on the stack's own operation results, and `Retry-After`.
-fn accepted(st: &AppState, stack_id: &str, op: &str, api_version: &str) -> Response {
-    let mut r = http::empty(StatusCode::ACCEPTED);
-    let loc = format!(
-        "{}{stack_id}/operationResults/{op}?api-version={api_version}",
-        st.base_url()
-    );
-    if let Ok(v) = HeaderValue::from_str(&loc) {
-        r.headers_mut().insert("location", v);
-    }
-    r.headers_mut()
-        .insert("retry-after", HeaderValue::from(http::retry_after(st)));
-    r
 }
 
 fn correlation_of(req: &Req) -> String {
@@ -440,7 +375,7 @@ fn system_data(caller: Option<&Caller>, created: Option<&Value>) -> Value {
 /// The deployment a stack runs: Incremental, its template and parameters, at the stack's location.
 fn deployment_request(sr: &StackRequest, target: &Target) -> Value {
     let mut d = json!({"properties": {"mode": "Incremental", "template": sr.template, "parameters": sr.parameters}});
-    if target.rg.is_none() {
+    if target.at.rg().is_none() {
         if let Some(l) = &sr.location {
             d["location"] = json!(l);
         }
@@ -516,8 +451,7 @@ fn put(st: &Arc<AppState>, req: &Req, scope: &Scope, name: &str) -> Result<Respo
     let dep_name = deployment_name(name);
     let submitted = deploy::submit(
         st,
-        &target.sub,
-        target.rg.as_deref(),
+        &target.at,
         &dep_name,
         &deployment_request(&sr, &target),
         req.caller.as_ref(),
@@ -615,7 +549,7 @@ fn manage_deny_settings(st: &AppState, req: &Req, stack_id: &str) -> Result<(), 
 }
 
 fn ids_scope(t: &Target) -> String {
-    super::ids::scope_id(&t.sub, t.rg.as_deref())
+    t.at.id()
 }
 
 fn query_action(req: &Req, key: &str) -> Result<Action, ArmError> {
@@ -760,7 +694,11 @@ fn delete(st: &Arc<AppState>, req: &Req, scope: &Scope, name: &str) -> Result<Re
             Some(json!({"error": e.to_value()})),
         );
     });
-    Ok(accepted(st, &id, &op, req.api_version()))
+    Ok(http::accepted_at(
+        st,
+        &deploy::result_path(&id, &op),
+        req.api_version(),
+    ))
 }
 
 /// `POST .../validate`: the stack's and its template's checks, without deploying; 200 with the validated
@@ -778,8 +716,7 @@ fn validate(
     let id = scope.stack_id(name);
     let validated = deploy::validate_request(
         st,
-        &target.sub,
-        target.rg.as_deref(),
+        &target.at,
         &deployment_name(name),
         &deployment_request(&sr, &target),
     )?;

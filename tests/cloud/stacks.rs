@@ -14,7 +14,7 @@ fn stack_path(rg: Option<&str>, name: &str) -> String {
 }
 
 /// `path` (which carries `?api-version=`) with `/suffix` before the query and `extra` query parameters after.
-fn with(path: &str, suffix: &str, extra: &str) -> String {
+pub(super) fn with(path: &str, suffix: &str, extra: &str) -> String {
     let (base, query) = path.split_once('?').unwrap();
     format!("{base}{suffix}?{query}{extra}")
 }
@@ -1103,5 +1103,90 @@ async fn a_stack_interrupted_by_a_restart_refuses_to_delete_until_told_to_bypass
         s.body["properties"]["provisioningState"], "succeeded",
         "{}",
         s.body
+    );
+}
+
+/// Issue 17: a management group stack without `deploymentScope` runs its template at the group itself.
+#[tokio::test]
+async fn a_management_group_stack_assigns_policy_at_the_group_and_deletes_what_it_stops_managing() {
+    let c = Cloud::default().await;
+    let group = "/providers/Microsoft.Management/managementGroups/nhs-estate";
+    let path = format!(
+        "{group}/providers/Microsoft.Resources/deploymentStacks/guardrails?api-version={STACK_API}"
+    );
+    let assignment = |name: &str| {
+        format!("{group}/providers/Microsoft.Authorization/policyAssignments/{name}?api-version=2023-04-01")
+    };
+    let template = |names: &[&str]| {
+        let resources: Vec<Value> = names
+            .iter()
+            .map(|n| {
+                json!({"type": "Microsoft.Authorization/policyAssignments", "apiVersion": "2023-04-01", "name": n,
+                    "properties": {
+                        "displayName": format!("[format('{{0}} at {{1}}', '{n}', managementGroup().name)]"),
+                        "policyDefinitionId": "/providers/Microsoft.Authorization/policyDefinitions/e56962a6-4747-49cd-b67b-bf8b01975c4c",
+                        "parameters": {"listOfAllowedLocations": {"value": ["uksouth", "ukwest"]}}
+                    }})
+            })
+            .collect();
+        json!({"$schema": "https://schema.management.azure.com/schemas/2019-08-01/managementGroupDeploymentTemplate.json#",
+               "contentVersion": "1.0.0.0", "resources": resources})
+    };
+    let body = |names: &[&str]| {
+        let mut b = stack_body(template(names), "delete", no_deny());
+        b["location"] = json!("uksouth");
+        b
+    };
+    let s = c.stack(&path, body(&["uk-only", "uk-only-data"])).await;
+    let props = &s.body["properties"];
+    assert_eq!(props["provisioningState"], "succeeded", "{}", s.body);
+    assert_eq!(props["deploymentScope"], group);
+    assert!(
+        props["deploymentId"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!(
+                "{group}/providers/Microsoft.Resources/deployments/guardrails-"
+            )),
+        "{}",
+        s.body
+    );
+    assert_eq!(
+        resource_ids(&s.body, "resources"),
+        ["uk-only", "uk-only-data"]
+    );
+    let a = c.get(&assignment("uk-only-data")).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert_eq!(
+        a.body["properties"]["displayName"],
+        "uk-only-data at nhs-estate"
+    );
+
+    // The update no longer declares one assignment: actionOnUnmanage 'delete' deletes it.
+    let s = c.stack(&path, body(&["uk-only"])).await;
+    assert_eq!(
+        s.body["properties"]["provisioningState"], "succeeded",
+        "{}",
+        s.body
+    );
+    assert_eq!(resource_ids(&s.body, "deletedResources"), ["uk-only-data"]);
+    assert_eq!(resource_ids(&s.body, "resources"), ["uk-only"]);
+    assert_eq!(
+        c.get(&assignment("uk-only-data")).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(c.get(&assignment("uk-only")).await.status, StatusCode::OK);
+
+    // Deleting the stack with unmanageAction.Resources=delete deletes what it still manages.
+    let r = c
+        .delete(&with(&path, "", "&unmanageAction.Resources=delete"))
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+    let done = c.poll_location(&r).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    assert_eq!(c.get(&path).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        c.get(&assignment("uk-only")).await.status,
+        StatusCode::NOT_FOUND
     );
 }

@@ -95,6 +95,9 @@ pub(super) fn delete_managed(
             "DeploymentStackDeleteFailed",
             format!("The local cloud does not emulate management groups and cannot delete '{id}'."),
         )),
+        Kind::Resource if deploy::is_under_management_group(id) => {
+            deploy::delete_at_management_group(st, id)
+        }
         Kind::Resource => {
             st.store.tx(|tx| Store::delete_resource_tree(tx, id))?;
             Ok(())
@@ -202,6 +205,9 @@ pub(super) fn current_body(st: &AppState, id: &str) -> Option<Value> {
             .ok()
             .flatten()
             .map(|(b, _)| b),
+        _ if deploy::is_under_management_group(id) => {
+            deploy::read_at_management_group(st, id).ok().flatten()
+        }
         _ => st.store.get_resource(id).ok().flatten().map(http::redact),
     }
 }

@@ -338,8 +338,7 @@ fn run(st: &Arc<AppState>, req: &Req, scope: &Scope, name: &str) -> Result<Respo
     };
     let changes = deploy::what_if_changes(
         st,
-        &t.sub,
-        t.rg.as_deref(),
+        &t.at,
         &super::deployment_name(name),
         &super::deployment_request(&sr, &t),
     )?;
