@@ -52,17 +52,17 @@ fn ods(i: usize) -> String {
     format!("T{i:02}")
 }
 
-/// A fleet of 20 trusts on the `stacks` test blueprint at 1.0.0, committed.
-fn stacked_fleet() -> Output {
+/// A fleet of `n` trusts on the `stacks` test blueprint at 1.0.0, committed.
+fn stacked_fleet(n: usize) -> Output {
     let out = Test::new().args(["fleet", "init", "fleet"]).run();
-    let trusts: String = (1..=TRUSTS)
+    let trusts: String = (1..=n)
         .map(|i| format!("  {}:\n    name: TRUST {i:02}\n", ods(i)))
         .collect();
     let text = format!(
         "blueprint:\n  source: {}\n  version: 1.0.0\naddressing:\n  pools: [10.64.0.0/10]\ntrusts:\n{trusts}",
         fixture_blueprint("stacks").display()
     );
-    crate::fleet::commit_fleet_file(&out, &text, "Twenty trusts on stacks 1.0.0");
+    crate::fleet::commit_fleet_file(&out, &text, &format!("{n} trusts on stacks 1.0.0"));
     out
 }
 
@@ -84,7 +84,7 @@ fn an_upgrade_dropping_resources_deletes_or_detaches_them_as_each_stack_says_and
         ]);
         Test::in_dir(out.dir).args(all)
     };
-    let out = fleet(stacked_fleet(), &["apply"])
+    let out = fleet(stacked_fleet(TRUSTS), &["apply"])
         .stdout_has("20 trust(s): 0 no change (0 skipped by content hash), 20 applied, 0 failed")
         .run();
     // Every stack's id is in its trust's lock.
@@ -117,6 +117,34 @@ fn an_upgrade_dropping_resources_deletes_or_detaches_them_as_each_stack_says_and
                 "/subscriptions/{sub}/resourceGroups/rg-{ods}-network/providers/Microsoft.Storage/storageAccounts/st{ods}flowlogs (Microsoft.Storage/storageAccounts)"
             )]),
             "{row}"
+        );
+    }
+    // The plan is the stack what-if's answer: trustprint asked Azure's stack what-if (2025-07-01), whose
+    // results stay at each stack's group, and they say the same.
+    let client = crate::deploy::local_client(&url);
+    for (group, change, resource) in [
+        ("network", "delete", "routeTables/rt-t01-legacy"),
+        ("network", "delete", "storageAccounts/stt01flowlogs"),
+        ("data", "detach", "storageAccounts/stt01archive"),
+    ] {
+        let sub = trustprint::deploy::target::local_subscription("t01");
+        let results = rt
+            .block_on(client.get_resource(
+                &format!("/subscriptions/{sub}/resourceGroups/rg-t01-{group}/providers/Microsoft.Resources/deploymentStacksWhatIfResults"),
+                "2025-07-01",
+            ))
+            .unwrap()
+            .unwrap();
+        let results = results["value"].as_array().unwrap();
+        assert_eq!(results.len(), 1, "{results:?}");
+        let said = results[0]["properties"]["changes"]["resourceChanges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["changeType"] == change && c["id"].as_str().unwrap().ends_with(resource));
+        assert!(
+            said,
+            "the stack what-if of {group} says {change} {resource}: {results:?}"
         );
     }
     // A data-bearing deletion is refused without --allow-data-loss.
@@ -198,6 +226,63 @@ fn an_upgrade_dropping_resources_deletes_or_detaches_them_as_each_stack_says_and
         .stdout_has("20 trust(s): 20 no change")
         .run();
     drop(out);
+    rt.block_on(server.shutdown());
+}
+
+/// `stamp` of the Royal Berkshire trust on the `stacks` blueprint into `fleet`, against the cloud at `url`.
+fn stamp_rhw(t: Test, url: &str) -> Test {
+    t.write(
+        "values.yaml",
+        "trust:\n  name: ROYAL BERKSHIRE NHS FOUNDATION TRUST\n  ods_code: RHW\n",
+    )
+    .blueprint("stacks")
+    .args([
+        "stamp",
+        "--values",
+        "values.yaml",
+        "--fleet",
+        "fleet",
+        "--yes",
+    ])
+    .args(["--cloud-url", url])
+}
+
+/// Against an Azure from before the stack what-if (its api-version unknown), plan falls back to the deployment
+/// what-if and the stacks' resources, says so, and predicts the same deletes and detaches.
+#[test]
+fn without_the_stack_what_if_plan_falls_back_says_so_and_predicts_the_same() {
+    let (rt, server) = crate::deploy::start_cloud(trustprint::cloud::Config {
+        stack_what_if: false,
+        ..trustprint::cloud::Config::default()
+    });
+    let url = server.url().to_string();
+    let fleet = |out: Output, args: &[&str]| {
+        let mut all = vec!["fleet"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--fleet", "fleet", "--cloud-url", &url]);
+        Test::in_dir(out.dir).args(all)
+    };
+    let out = fleet(stacked_fleet(2), &["apply"])
+        .stdout_has("2 trust(s): 0 no change (0 skipped by content hash), 2 applied, 0 failed")
+        .run();
+    let out = fleet(
+        out,
+        &["upgrade", "--to", "1.1.0", "--dry-run", "--output", "json"],
+    )
+    .run();
+    let report = out.json();
+    for row in report["trusts"].as_array().unwrap() {
+        assert_eq!(row["delete"], 2, "{row}");
+        assert_eq!(row["detach"], 1, "{row}");
+        assert_eq!(row["data_loss"].as_array().unwrap().len(), 1, "{row}");
+    }
+    // A single trust's plan says where its answer came from.
+    let out = stamp_rhw(Test::in_dir(out.dir), &url).run();
+    Test::in_dir(out.dir)
+        .blueprint("stacks")
+        .args(["plan", "--values", "values.yaml", "--cloud-url", &url])
+        .stdout_has("network (resource group rg-rhw-network) as stack trustprint-network, deny settings denyWriteAndDelete\n  note: the target has no stack what-if (deploymentStacksWhatIfResults 2025-07-01); predicted from the deployment what-if and the stack's resources\n")
+        .run();
     rt.block_on(server.shutdown());
 }
 
@@ -312,25 +397,14 @@ fn a_trust_administrators_delete_of_the_backup_vault_is_refused_the_epr_stays_th
 fn destroy_deletes_each_stack_with_its_declared_action_and_keeps_what_it_detaches() {
     let (rt, server) = crate::deploy::start_cloud(trustprint::cloud::Config::default());
     let url = server.url().to_string();
-    let values = "trust:\n  name: ROYAL BERKSHIRE NHS FOUNDATION TRUST\n  ods_code: RHW\n";
     let run = |t: Test, args: &[&str]| {
         t.blueprint("stacks")
             .args(args.iter().copied())
             .args(["--cloud-url", &url])
     };
-    let out = run(
-        Test::new().write("values.yaml", values),
-        &[
-            "stamp",
-            "--values",
-            "values.yaml",
-            "--fleet",
-            "fleet",
-            "--yes",
-        ],
-    )
-    .stdout_has("Apply complete: 2 deployment(s), 2 resource(s) deployed")
-    .run();
+    let out = stamp_rhw(Test::new(), &url)
+        .stdout_has("Apply complete: 2 deployment(s), 2 resource(s) deployed")
+        .run();
     let sub = trustprint::deploy::target::local_subscription("RHW");
     let stack = |g: &str| {
         format!("/subscriptions/{sub}/resourceGroups/rg-rhw-{g}/providers/Microsoft.Resources/deploymentStacks/trustprint-{g}")

@@ -300,6 +300,55 @@ pub fn delete_stack(
     })
 }
 
+/// The api-version of the deployment stack what-if (`Microsoft.Resources/deploymentStacksWhatIfResults`,
+/// generally available since August 2026).
+pub const STACK_WHAT_IF_API_VERSION: &str = "2025-07-01";
+
+/// The path of stack what-if result `name` at `scope`.
+pub fn stack_what_if_path(scope: &DeploymentScope, name: &str) -> String {
+    format!(
+        "{}/providers/Microsoft.Resources/deploymentStacksWhatIfResults/{name}",
+        scope.path()
+    )
+}
+
+/// `PUT .../deploymentStacksWhatIfResults/{name}`: the stack definition to compare with stack `stack_id`,
+/// kept by Azure for `retentionInterval` (a day).
+pub fn put_stack_what_if(
+    endpoint: &Url,
+    scope: &DeploymentScope,
+    name: &str,
+    req: &StackRequest,
+    stack_id: &str,
+) -> Result<ArmRequest> {
+    let mut body = stack_json(req);
+    body["properties"]["deploymentStackResourceId"] = Value::String(stack_id.to_owned());
+    body["properties"]["retentionInterval"] = Value::String("P1D".to_owned());
+    put_resource(
+        endpoint,
+        &stack_what_if_path(scope, name),
+        STACK_WHAT_IF_API_VERSION,
+        body,
+    )
+}
+
+/// `POST .../deploymentStacksWhatIfResults/{name}/whatIf`: predict (a long-running operation).
+pub fn run_stack_what_if(
+    endpoint: &Url,
+    scope: &DeploymentScope,
+    name: &str,
+) -> Result<ArmRequest> {
+    Ok(ArmRequest {
+        method: Method::Post,
+        url: arm_url(
+            endpoint,
+            &format!("{}/whatIf", stack_what_if_path(scope, name)),
+            STACK_WHAT_IF_API_VERSION,
+        )?,
+        body: None,
+    })
+}
+
 /// The body of a stack PUT.
 pub(crate) fn stack_json(req: &StackRequest) -> Value {
     let d = &req.deployment;
@@ -432,6 +481,39 @@ mod tests {
                 }
             })
         );
+    }
+
+    #[test]
+    fn a_stack_what_if_puts_the_stack_definition_then_posts_what_if_at_2025_07_01() {
+        let endpoint = Url::parse("https://management.azure.com").unwrap();
+        let scope = DeploymentScope::ResourceGroup {
+            subscription_id: "s".into(),
+            resource_group: "rg-epr".into(),
+        };
+        let stack_id = stack_path(&scope, "trustprint-epr");
+        let r =
+            put_stack_what_if(&endpoint, &scope, "epr-plan", &stack_request(), &stack_id).unwrap();
+        assert_eq!(r.method, Method::Put);
+        assert_eq!(
+            r.url.as_str(),
+            "https://management.azure.com/subscriptions/s/resourcegroups/rg-epr/providers/\
+             Microsoft.Resources/deploymentStacksWhatIfResults/epr-plan?api-version=2025-07-01"
+        );
+        let body = r.body.unwrap();
+        assert_eq!(
+            body["properties"]["deploymentStackResourceId"],
+            "/subscriptions/s/resourcegroups/rg-epr/providers/Microsoft.Resources/deploymentStacks/trustprint-epr"
+        );
+        assert_eq!(body["properties"]["retentionInterval"], "P1D");
+        assert_eq!(body["properties"]["denySettings"]["mode"], "denyDelete");
+        let r = run_stack_what_if(&endpoint, &scope, "epr-plan").unwrap();
+        assert_eq!(r.method, Method::Post);
+        assert_eq!(
+            r.url.as_str(),
+            "https://management.azure.com/subscriptions/s/resourcegroups/rg-epr/providers/\
+             Microsoft.Resources/deploymentStacksWhatIfResults/epr-plan/whatIf?api-version=2025-07-01"
+        );
+        assert!(r.body.is_none());
     }
 
     #[test]
