@@ -450,3 +450,103 @@ fn destroy_deletes_each_stack_with_its_declared_action_and_keeps_what_it_detache
     );
     rt.block_on(server.shutdown());
 }
+
+/// The `stacks` blueprint's default `access.admin_group_object_id`: on the local cloud, a client of this id
+/// acts as a member of the trust's admin group, which its stacks exclude from their deny settings.
+const STACKS_ADMIN_GROUP: &str = "0b6f3c2e-7d41-4a5e-9c18-2f7e4d6a1b93";
+
+/// A stack another deployment changed since trustprint last updated it is out of sync: Azure refuses to delete
+/// it with its resources, trustprint says what to check and which flag bypasses the check, and sends
+/// `bypassStackOutOfSyncError` only when given `--bypass-stack-out-of-sync`.
+#[test]
+fn an_out_of_sync_stack_stops_destroy_with_advice_until_the_user_bypasses_it() {
+    let (rt, server) = crate::deploy::start_cloud(trustprint::cloud::Config::default());
+    let url = server.url().to_string();
+    let out = stamp_rhw(Test::new(), &url).run();
+    let sub = trustprint::deploy::target::local_subscription("RHW");
+    // A member of the trust's admin group (excluded from the deny settings) redeploys the network security
+    // group by hand, outside the stack.
+    let scope = DeploymentScope::ResourceGroup {
+        subscription_id: sub.clone(),
+        resource_group: "rg-rhw-network".into(),
+    };
+    let nsg = serde_json::json!({
+        "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+        "contentVersion": "1.0.0.0",
+        "resources": [{"type": "Microsoft.Network/networkSecurityGroups", "apiVersion": "2023-09-01",
+            "name": "nsg-rhw-app", "location": "uksouth", "properties": {"securityRules": []}}]
+    });
+    let by_hand = || {
+        let d = rt
+            .block_on(local_client_as(&url, STACKS_ADMIN_GROUP).create_deployment(
+                &scope,
+                "by-hand",
+                &trustprint::arm::DeploymentRequest {
+                    location: None,
+                    tags: Default::default(),
+                    mode: trustprint::arm::DeploymentMode::Incremental,
+                    template: nsg.clone(),
+                    parameters: Default::default(),
+                },
+            ))
+            .unwrap();
+        assert_eq!(
+            d.provisioning_state,
+            trustprint::arm::ProvisioningState::Succeeded,
+            "{:?}",
+            d.error
+        );
+    };
+    by_hand();
+    // The plan puts the stack's tags back; Azure refuses the update, and trustprint says why and what to do.
+    let apply = |dir| {
+        Test::in_dir(dir).blueprint("stacks").args([
+            "apply",
+            "--values",
+            "values.yaml",
+            "--yes",
+            "--cloud-url",
+            &url,
+        ])
+    };
+    let out = apply(out.dir)
+        .status(1)
+        .stderr_has("deployment 'network': Azure refused to apply stack trustprint-network: its list of managed resources may be out of sync")
+        .stderr_has("run the apply again with --bypass-stack-out-of-sync")
+        .run();
+    let out = apply(out.dir)
+        .args(["--bypass-stack-out-of-sync"])
+        .stdout_has("Apply complete:")
+        .run();
+    // In sync again after that update; changed by hand once more, it stops destroy.
+    by_hand();
+    let destroy = |dir| {
+        Test::in_dir(dir).blueprint("stacks").args([
+            "destroy",
+            "--values",
+            "values.yaml",
+            "--yes",
+            "--cloud-url",
+            &url,
+        ])
+    };
+    let out = destroy(out.dir)
+        .status(1)
+        .stderr_has("deployment 'network': Azure refused to destroy stack trustprint-network: its list of managed resources may be out of sync")
+        .stderr_has("run the destroy again with --bypass-stack-out-of-sync")
+        .run();
+    let client = crate::deploy::local_client(&url);
+    assert!(rt
+        .block_on(client.get_stack(&scope, "trustprint-network"))
+        .unwrap()
+        .is_some());
+    destroy(out.dir)
+        .args(["--bypass-stack-out-of-sync"])
+        .stdout_has("Destroy complete:")
+        .run();
+    assert!(rt
+        .block_on(client.get_stack(&scope, "trustprint-network"))
+        .unwrap()
+        .is_none());
+    rt.block_on(server.shutdown());
+}

@@ -1160,14 +1160,22 @@ impl ArmClient {
     }
 
     /// Deletes a deployment stack, its resources deleted or detached as `action` says, waiting until it is
-    /// gone. A missing one counts as deleted.
+    /// gone. A missing one counts as deleted. `bypass_out_of_sync`: delete even when Azure says the stack's
+    /// list of managed resources is out of sync.
     pub async fn delete_stack(
         &self,
         scope: &DeploymentScope,
         name: &str,
         action: &ActionOnUnmanage,
+        bypass_out_of_sync: bool,
     ) -> Result<()> {
-        let req = request::delete_stack(&self.inner.endpoint, scope, name, action)?;
+        let req = request::delete_stack(
+            &self.inner.endpoint,
+            scope,
+            name,
+            action,
+            bypass_out_of_sync,
+        )?;
         let op = raw_op(&req);
         let raw = self.send_raw(&req).await?;
         if raw.status == 404 {

@@ -627,6 +627,9 @@ pub struct StackRequest {
     pub deny_settings: DenySettings,
     /// What happens to resources and resource groups the template no longer declares.
     pub action_on_unmanage: ActionOnUnmanage,
+    /// Update the stack even when Azure says its list of managed resources is out of sync
+    /// (`bypassStackOutOfSyncError`): only when the user asks.
+    pub bypass_out_of_sync: bool,
 }
 
 /// A stack's `denySettings`.

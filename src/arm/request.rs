@@ -278,12 +278,14 @@ pub fn get_stack(endpoint: &Url, scope: &DeploymentScope, name: &str) -> Result<
 }
 
 /// `DELETE .../deploymentStacks/{name}?unmanageAction.Resources=...&unmanageAction.ResourceGroups=...`:
-/// the stack goes, and its resources are deleted or detached as `action` says.
+/// the stack goes, and its resources are deleted or detached as `action` says. With `bypass_out_of_sync`,
+/// also `bypassStackOutOfSyncError=true`.
 pub fn delete_stack(
     endpoint: &Url,
     scope: &DeploymentScope,
     name: &str,
     action: &ActionOnUnmanage,
+    bypass_out_of_sync: bool,
 ) -> Result<ArmRequest> {
     let mut url = arm_url(endpoint, &stack_path(scope, name), STACKS_API_VERSION)?;
     url.query_pairs_mut()
@@ -293,6 +295,10 @@ pub fn delete_stack(
             action.resource_groups.as_str(),
         )
         .append_pair("unmanageAction.ManagementGroups", "detach");
+    if bypass_out_of_sync {
+        url.query_pairs_mut()
+            .append_pair("bypassStackOutOfSyncError", "true");
+    }
     Ok(ArmRequest {
         method: Method::Delete,
         url,
@@ -363,9 +369,7 @@ pub(crate) fn stack_json(req: &StackRequest) -> Value {
                 "resourceGroups": req.action_on_unmanage.resource_groups.as_str(),
                 "managementGroups": "detach",
             },
-            // A stack changed outside trustprint since it last deployed it is updated all the same: the
-            // blueprint is the source of truth, and plan showed what the update does.
-            "bypassStackOutOfSyncError": true,
+            "bypassStackOutOfSyncError": req.bypass_out_of_sync,
         }
     });
     if let Some(location) = &d.location {
@@ -445,6 +449,7 @@ mod tests {
                 resources: crate::model::UnmanageAction::Delete,
                 resource_groups: crate::model::UnmanageAction::Detach,
             },
+            bypass_out_of_sync: false,
         }
     }
 
@@ -477,7 +482,7 @@ mod tests {
                         "applyToChildScopes": false
                     },
                     "actionOnUnmanage": {"resources": "delete", "resourceGroups": "detach", "managementGroups": "detach"},
-                    "bypassStackOutOfSyncError": true
+                    "bypassStackOutOfSyncError": false
                 }
             })
         );
@@ -539,6 +544,7 @@ mod tests {
             &scope,
             "trustprint-governance",
             &stack_request().action_on_unmanage,
+            false,
         )
         .unwrap();
         assert_eq!(r.method, Method::Delete);
@@ -547,6 +553,20 @@ mod tests {
             "https://management.azure.com/subscriptions/s/providers/Microsoft.Resources/deploymentStacks/\
              trustprint-governance?api-version=2024-03-01&unmanageAction.Resources=delete&\
              unmanageAction.ResourceGroups=detach&unmanageAction.ManagementGroups=detach"
+        );
+        // Only when the user asks: `bypassStackOutOfSyncError=true`.
+        let r = delete_stack(
+            &endpoint,
+            &scope,
+            "trustprint-governance",
+            &stack_request().action_on_unmanage,
+            true,
+        )
+        .unwrap();
+        assert!(
+            r.url.as_str().ends_with("&bypassStackOutOfSyncError=true"),
+            "{}",
+            r.url
         );
     }
     use std::collections::BTreeMap;

@@ -56,6 +56,8 @@ CREATE TABLE IF NOT EXISTS deployment_stacks (
     key TEXT PRIMARY KEY, scope TEXT NOT NULL, name TEXT NOT NULL, body TEXT NOT NULL,
     template TEXT NOT NULL, out_of_sync INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS deployment_stacks_by_scope ON deployment_stacks (scope);
+CREATE TABLE IF NOT EXISTS stack_resources (stack TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY (stack, id));
+CREATE INDEX IF NOT EXISTS stack_resources_by_id ON stack_resources (id);
 ";
 
 /// Azure's limit of deployment stacks in one scope.
@@ -115,6 +117,67 @@ fn put_row(
              ON CONFLICT (key) DO UPDATE SET body = excluded.body, template = excluded.template",
             params![id.to_lowercase(), scope.key(), name.to_lowercase(), body.to_string(), template.to_string()],
         )?;
+        index_resources(tx, &id, body)
+    })
+}
+
+/// Keep `stack_resources` (which stacks manage an id) in step with a stack body's `resources`.
+fn index_resources(
+    tx: &rusqlite::Transaction<'_>,
+    stack_id: &str,
+    body: &Value,
+) -> Result<(), ArmError> {
+    let key = stack_id.to_lowercase();
+    tx.execute("DELETE FROM stack_resources WHERE stack = ?1", [&key])?;
+    for r in body["properties"]["resources"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        if let Some(id) = r["id"].as_str() {
+            tx.execute(
+                "INSERT OR IGNORE INTO stack_resources (stack, id) VALUES (?1, ?2)",
+                params![key, id.to_lowercase()],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Remove a stack's row and its index entries.
+fn remove_row(tx: &rusqlite::Transaction<'_>, stack_id: &str) -> Result<(), ArmError> {
+    let key = stack_id.to_lowercase();
+    tx.execute("DELETE FROM stack_resources WHERE stack = ?1", [&key])?;
+    tx.execute("DELETE FROM deployment_stacks WHERE key = ?1", [&key])?;
+    Ok(())
+}
+
+/// A deployment (`by`, the id of the deployment at the top of its tree) or a stack (`by`, the stack's id)
+/// wrote or deleted `id`: every other stack that manages it may now list what it manages wrongly, Azure's
+/// out-of-sync state (see [`check_in_sync`]). A stack's own deployment does not put it out of sync.
+pub(crate) fn changed_outside(st: &AppState, id: &str, by: &str) -> Result<(), ArmError> {
+    st.store.tx(|tx| {
+        let rows: Vec<(String, String)> = {
+            let mut q = tx.prepare(
+                "SELECT s.key, s.body FROM stack_resources r JOIN deployment_stacks s ON s.key = r.stack \
+                 WHERE r.id = ?1",
+            )?;
+            let rows = q.query_map([id.to_lowercase()], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            rows.collect::<Result<_, _>>()?
+        };
+        for (key, body) in rows {
+            let body: Value = serde_json::from_str(&body)?;
+            let own = key.eq_ignore_ascii_case(by)
+                || body["properties"]["deploymentId"]
+                    .as_str()
+                    .is_some_and(|d| d.eq_ignore_ascii_case(by));
+            if !own {
+                tx.execute(
+                    "UPDATE deployment_stacks SET out_of_sync = 1 WHERE key = ?1",
+                    [&key],
+                )?;
+            }
+        }
         Ok(())
     })
 }
@@ -126,7 +189,7 @@ fn update_body(st: &AppState, id: &str, body: &Value) -> Result<(), ArmError> {
             "UPDATE deployment_stacks SET body = ?2 WHERE key = ?1",
             params![id.to_lowercase(), body.to_string()],
         )?;
-        Ok(())
+        index_resources(tx, id, body)
     })
 }
 
@@ -166,6 +229,10 @@ pub fn forget_resource_group(st: &AppState, sub: &str, rg: &str) -> Result<(), A
             "DELETE FROM deny_assignments WHERE stack IN (SELECT key FROM deployment_stacks WHERE scope = ?1)",
             [&scope],
         )?;
+        tx.execute(
+            "DELETE FROM stack_resources WHERE stack IN (SELECT key FROM deployment_stacks WHERE scope = ?1)",
+            [&scope],
+        )?;
         tx.execute("DELETE FROM deployment_stacks WHERE scope = ?1", [&scope])?;
         Ok(())
     })
@@ -180,6 +247,8 @@ pub fn recover(st: &AppState) -> Result<(), ArmError> {
     })?;
     for (key, body) in rows {
         let mut body: Value = serde_json::from_str(&body)?;
+        // Stacks stored before the index of managed resources existed get their entries now.
+        st.store.tx(|tx| index_resources(tx, &key, &body))?;
         if !is_terminal(
             body["properties"]["provisioningState"]
                 .as_str()
@@ -231,8 +300,9 @@ fn set_in_sync(st: &AppState, id: &str) -> Result<(), ArmError> {
     })
 }
 
-/// A stack whose last operation was interrupted may not list what it manages accurately: an update or
-/// delete that would delete resources is refused unless `bypassStackOutOfSyncError` is set.
+/// A stack whose last operation was interrupted, or one of whose resources another deployment or stack has
+/// written or deleted since its last update, may not list what it manages accurately: an update or delete
+/// that would delete resources is refused unless `bypassStackOutOfSyncError` is set.
 fn check_in_sync(
     st: &AppState,
     id: &str,
@@ -441,7 +511,8 @@ fn put(st: &Arc<AppState>, req: &Req, scope: &Scope, name: &str) -> Result<Respo
         ));
     }
     if existing.is_some() {
-        check_in_sync(st, &id, name, sr.on_unmanage, sr.bypass_out_of_sync)?;
+        let bypass = sr.bypass_out_of_sync || bypass_query(req)?;
+        check_in_sync(st, &id, name, sr.on_unmanage, bypass)?;
     }
     let denied_before = existing.as_ref().is_some_and(|r| has_deny(&r.body));
     if sr.deny.mode != DenyMode::None || denied_before {
@@ -564,6 +635,19 @@ fn query_action(req: &Req, key: &str) -> Result<Action, ArmError> {
     }
 }
 
+/// The `bypassStackOutOfSyncError` query parameter (DELETE's; a PUT may give it too, besides the body's).
+fn bypass_query(req: &Req) -> Result<bool, ArmError> {
+    match req.query.get("bypassstackoutofsyncerror") {
+        None => Ok(false),
+        Some(v) if v.eq_ignore_ascii_case("true") => Ok(true),
+        Some(v) if v.eq_ignore_ascii_case("false") => Ok(false),
+        Some(v) => Err(ArmError::bad_request(
+            "InvalidQueryParameterValue",
+            format!("The value '{v}' of query parameter 'bypassStackOutOfSyncError' is invalid: expected true or false."),
+        )),
+    }
+}
+
 fn delete(st: &Arc<AppState>, req: &Req, scope: &Scope, name: &str) -> Result<Response, ArmError> {
     let id = scope.stack_id(name);
     let without = match req.query.get("unmanageaction.resourceswithoutdeletesupport") {
@@ -575,14 +659,7 @@ fn delete(st: &Arc<AppState>, req: &Req, scope: &Scope, name: &str) -> Result<Re
             )
         })?),
     };
-    if let Some(v) = req.query.get("bypassstackoutofsyncerror") {
-        if !v.eq_ignore_ascii_case("true") && !v.eq_ignore_ascii_case("false") {
-            return Err(ArmError::bad_request(
-                "InvalidQueryParameterValue",
-                format!("The value '{v}' of query parameter 'bypassStackOutOfSyncError' is invalid: expected true or false."),
-            ));
-        }
-    }
+    let bypass = bypass_query(req)?;
     let on_unmanage = OnUnmanage {
         resources: query_action(req, "unmanageAction.Resources")?,
         resource_groups: query_action(req, "unmanageAction.ResourceGroups")?,
@@ -604,10 +681,6 @@ fn delete(st: &Arc<AppState>, req: &Req, scope: &Scope, name: &str) -> Result<Re
     if has_deny(&row.body) {
         manage_deny_settings(st, req, &id)?;
     }
-    let bypass = req
-        .query
-        .get("bypassstackoutofsyncerror")
-        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
     check_in_sync(st, &id, name, on_unmanage, bypass)?;
     let mut body = row.body;
     body["properties"]["provisioningState"] = json!("deleting");
@@ -626,15 +699,11 @@ fn delete(st: &Arc<AppState>, req: &Req, scope: &Scope, name: &str) -> Result<Re
     tokio::task::spawn_blocking(move || {
         let st = &*st2;
         let _ = deny::suspend_for_stack(st, &stack_id);
-        let done = unmanage(st, caller.as_ref(), &managed, on_unmanage);
+        let done = unmanage(st, &stack_id, caller.as_ref(), &managed, on_unmanage);
         if done.failed.is_empty() {
             let removed = st.store.tx(|tx| {
                 deny::replace_for_stack(tx, &stack_id, &[])?;
-                tx.execute(
-                    "DELETE FROM deployment_stacks WHERE key = ?1",
-                    [stack_id.to_lowercase()],
-                )?;
-                Ok(())
+                remove_row(tx, &stack_id)
             });
             let _ = match removed {
                 Ok(()) => http::finish_operation(st, &op2, "Succeeded", 200, None),

@@ -562,6 +562,7 @@ pub async fn plan_with(
                     settings,
                     request_with(d, parameters.clone()),
                     deployer,
+                    false,
                 )?;
                 if let Some(mut p) =
                     plan_by_stack_what_if(conn, d, settings, &scope, &name, &request).await?

@@ -321,12 +321,13 @@ pub(super) fn runtime_error(e: &armexpr::Error) -> ArmError {
     ArmError::bad_request(&code, e.to_string())
 }
 
-/// Run a plan's layers, recursing into nested deployments.
+/// Run a plan's layers, recursing into nested deployments. `root` is the deployment at the top of the tree
+/// (a deployment stack knows its own by that id).
 fn execute(
     st: &AppState,
     caller: Option<&Caller>,
     plan: &Plan,
-    dep_key: &str,
+    (dep_key, root): (&str, &str),
     complete: bool,
     depth: usize,
 ) -> Outcome {
@@ -363,6 +364,9 @@ fn execute(
                         .evaluate(i, &resolver)
                         .map_err(|e| runtime_error(&e))
                         .and_then(|body| apply_resource(st, caller, node, &body));
+                    if result.is_ok() {
+                        let _ = crate::cloud::stacks::changed_outside(st, &node.id, root);
+                    }
                     record_operation(
                         st,
                         dep_key,
@@ -377,7 +381,7 @@ fn execute(
                     }
                 }
                 NodeKind::Deployment => {
-                    let result = run_nested(st, caller, plan, i, depth);
+                    let result = run_nested(st, caller, plan, i, root, depth);
                     record_operation(
                         st,
                         dep_key,
@@ -403,7 +407,7 @@ fn execute(
     }
     if complete {
         if let Some(rg) = &plan.scope.resource_group {
-            complete_mode_deletes(st, caller, plan, &rg.name, dep_key, &mut out);
+            complete_mode_deletes(st, caller, plan, &rg.name, (dep_key, root), &mut out);
         }
     }
     let started = Instant::now();
@@ -457,7 +461,7 @@ fn complete_mode_deletes(
     caller: Option<&Caller>,
     plan: &Plan,
     rg: &str,
-    dep_key: &str,
+    (dep_key, root): (&str, &str),
     out: &mut Outcome,
 ) {
     let sub = &plan.scope.subscription_id;
@@ -480,6 +484,9 @@ fn complete_mode_deletes(
         let started = Instant::now();
         let result = authorize(st, caller, &Method::DELETE, id)
             .and_then(|()| st.store.tx(|tx| Store::delete_resource_tree(tx, id)));
+        if result.is_ok() {
+            let _ = crate::cloud::stacks::changed_outside(st, id, root);
+        }
         let name = r["name"].as_str().unwrap_or("");
         record_operation(
             st,
@@ -500,6 +507,7 @@ fn run_nested(
     caller: Option<&Caller>,
     plan: &Plan,
     i: usize,
+    root: &str,
     depth: usize,
 ) -> Result<(), ArmError> {
     if depth > 10 {
@@ -565,7 +573,7 @@ fn run_nested(
         &key, &store_sub, store_rg, &node.name, "Running", &body, &request,
     )?;
     let started = Instant::now();
-    let outcome = execute(st, caller, &nested, &key, complete, depth + 1);
+    let outcome = execute(st, caller, &nested, (&key, root), complete, depth + 1);
     let error = finish(st, &key, &mut body, outcome, started);
     match error {
         None => Ok(()),
@@ -684,7 +692,7 @@ fn run_with_secure_parameters(st: &AppState, key: &str) {
         }
     };
     let outcome = match build_plan(st, &scope, &name, &dr) {
-        Ok(plan) => execute(st, caller.as_ref(), &plan, key, dr.complete, 0),
+        Ok(plan) => execute(st, caller.as_ref(), &plan, (key, key), dr.complete, 0),
         Err(e) => Outcome {
             errors: vec![e],
             ..Outcome::default()
