@@ -186,6 +186,27 @@ async fn a_management_group_deployment_assigns_policy_at_the_group_and_deploys_t
         .collect();
     assert_eq!(names, ["governance"]);
 
+    // Validate at the group: pre-flight, nothing written.
+    let v = c
+        .post(
+            &super::stacks::with(&path, "/validate", ""),
+            mg_body(mg_template()),
+        )
+        .await;
+    assert_eq!(v.status, StatusCode::OK, "{}", v.body);
+    assert!(
+        v.body["properties"]["validatedResources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["id"]
+                == format!(
+                    "{MG_ID}/providers/Microsoft.Authorization/policyAssignments/tls12-at-mg"
+                )),
+        "{}",
+        v.body
+    );
+
     // What-if at the group: 202 and Location, then every change (nothing new the second time round).
     let r = c
         .post(
