@@ -88,6 +88,7 @@ fn load(c: &mut Criterion) {
             yes: true,
             confirm_local: false,
             allow_data_loss: false,
+            bypass_stack_out_of_sync: false,
             plan_file: None,
             progress: Default::default(),
         },

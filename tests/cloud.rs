@@ -2150,5 +2150,6 @@ mod exemplar {
 }
 
 mod azure_policy;
+mod deployments_mg;
 mod hardening;
 mod stacks;

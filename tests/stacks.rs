@@ -52,17 +52,17 @@ fn ods(i: usize) -> String {
     format!("T{i:02}")
 }
 
-/// A fleet of 20 trusts on the `stacks` test blueprint at 1.0.0, committed.
-fn stacked_fleet() -> Output {
+/// A fleet of `n` trusts on the `stacks` test blueprint at 1.0.0, committed.
+fn stacked_fleet(n: usize) -> Output {
     let out = Test::new().args(["fleet", "init", "fleet"]).run();
-    let trusts: String = (1..=TRUSTS)
+    let trusts: String = (1..=n)
         .map(|i| format!("  {}:\n    name: TRUST {i:02}\n", ods(i)))
         .collect();
     let text = format!(
         "blueprint:\n  source: {}\n  version: 1.0.0\naddressing:\n  pools: [10.64.0.0/10]\ntrusts:\n{trusts}",
         fixture_blueprint("stacks").display()
     );
-    crate::fleet::commit_fleet_file(&out, &text, "Twenty trusts on stacks 1.0.0");
+    crate::fleet::commit_fleet_file(&out, &text, &format!("{n} trusts on stacks 1.0.0"));
     out
 }
 
@@ -84,7 +84,7 @@ fn an_upgrade_dropping_resources_deletes_or_detaches_them_as_each_stack_says_and
         ]);
         Test::in_dir(out.dir).args(all)
     };
-    let out = fleet(stacked_fleet(), &["apply"])
+    let out = fleet(stacked_fleet(TRUSTS), &["apply"])
         .stdout_has("20 trust(s): 0 no change (0 skipped by content hash), 20 applied, 0 failed")
         .run();
     // Every stack's id is in its trust's lock.
@@ -117,6 +117,34 @@ fn an_upgrade_dropping_resources_deletes_or_detaches_them_as_each_stack_says_and
                 "/subscriptions/{sub}/resourceGroups/rg-{ods}-network/providers/Microsoft.Storage/storageAccounts/st{ods}flowlogs (Microsoft.Storage/storageAccounts)"
             )]),
             "{row}"
+        );
+    }
+    // The plan is the stack what-if's answer: trustprint asked Azure's stack what-if (2025-07-01), whose
+    // results stay at each stack's group, and they say the same.
+    let client = crate::deploy::local_client(&url);
+    for (group, change, resource) in [
+        ("network", "delete", "routeTables/rt-t01-legacy"),
+        ("network", "delete", "storageAccounts/stt01flowlogs"),
+        ("data", "detach", "storageAccounts/stt01archive"),
+    ] {
+        let sub = trustprint::deploy::target::local_subscription("t01");
+        let results = rt
+            .block_on(client.get_resource(
+                &format!("/subscriptions/{sub}/resourceGroups/rg-t01-{group}/providers/Microsoft.Resources/deploymentStacksWhatIfResults"),
+                "2025-07-01",
+            ))
+            .unwrap()
+            .unwrap();
+        let results = results["value"].as_array().unwrap();
+        assert_eq!(results.len(), 1, "{results:?}");
+        let said = results[0]["properties"]["changes"]["resourceChanges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["changeType"] == change && c["id"].as_str().unwrap().ends_with(resource));
+        assert!(
+            said,
+            "the stack what-if of {group} says {change} {resource}: {results:?}"
         );
     }
     // A data-bearing deletion is refused without --allow-data-loss.
@@ -198,6 +226,63 @@ fn an_upgrade_dropping_resources_deletes_or_detaches_them_as_each_stack_says_and
         .stdout_has("20 trust(s): 20 no change")
         .run();
     drop(out);
+    rt.block_on(server.shutdown());
+}
+
+/// `stamp` of the Royal Berkshire trust on the `stacks` blueprint into `fleet`, against the cloud at `url`.
+fn stamp_rhw(t: Test, url: &str) -> Test {
+    t.write(
+        "values.yaml",
+        "trust:\n  name: ROYAL BERKSHIRE NHS FOUNDATION TRUST\n  ods_code: RHW\n",
+    )
+    .blueprint("stacks")
+    .args([
+        "stamp",
+        "--values",
+        "values.yaml",
+        "--fleet",
+        "fleet",
+        "--yes",
+    ])
+    .args(["--cloud-url", url])
+}
+
+/// Against an Azure from before the stack what-if (its api-version unknown), plan falls back to the deployment
+/// what-if and the stacks' resources, says so, and predicts the same deletes and detaches.
+#[test]
+fn without_the_stack_what_if_plan_falls_back_says_so_and_predicts_the_same() {
+    let (rt, server) = crate::deploy::start_cloud(trustprint::cloud::Config {
+        stack_what_if: false,
+        ..trustprint::cloud::Config::default()
+    });
+    let url = server.url().to_string();
+    let fleet = |out: Output, args: &[&str]| {
+        let mut all = vec!["fleet"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--fleet", "fleet", "--cloud-url", &url]);
+        Test::in_dir(out.dir).args(all)
+    };
+    let out = fleet(stacked_fleet(2), &["apply"])
+        .stdout_has("2 trust(s): 0 no change (0 skipped by content hash), 2 applied, 0 failed")
+        .run();
+    let out = fleet(
+        out,
+        &["upgrade", "--to", "1.1.0", "--dry-run", "--output", "json"],
+    )
+    .run();
+    let report = out.json();
+    for row in report["trusts"].as_array().unwrap() {
+        assert_eq!(row["delete"], 2, "{row}");
+        assert_eq!(row["detach"], 1, "{row}");
+        assert_eq!(row["data_loss"].as_array().unwrap().len(), 1, "{row}");
+    }
+    // A single trust's plan says where its answer came from.
+    let out = stamp_rhw(Test::in_dir(out.dir), &url).run();
+    Test::in_dir(out.dir)
+        .blueprint("stacks")
+        .args(["plan", "--values", "values.yaml", "--cloud-url", &url])
+        .stdout_has("network (resource group rg-rhw-network) as stack trustprint-network, deny settings denyWriteAndDelete\n  note: the target has no stack what-if (deploymentStacksWhatIfResults 2025-07-01); predicted from the deployment what-if and the stack's resources\n")
+        .run();
     rt.block_on(server.shutdown());
 }
 
@@ -312,25 +397,14 @@ fn a_trust_administrators_delete_of_the_backup_vault_is_refused_the_epr_stays_th
 fn destroy_deletes_each_stack_with_its_declared_action_and_keeps_what_it_detaches() {
     let (rt, server) = crate::deploy::start_cloud(trustprint::cloud::Config::default());
     let url = server.url().to_string();
-    let values = "trust:\n  name: ROYAL BERKSHIRE NHS FOUNDATION TRUST\n  ods_code: RHW\n";
     let run = |t: Test, args: &[&str]| {
         t.blueprint("stacks")
             .args(args.iter().copied())
             .args(["--cloud-url", &url])
     };
-    let out = run(
-        Test::new().write("values.yaml", values),
-        &[
-            "stamp",
-            "--values",
-            "values.yaml",
-            "--fleet",
-            "fleet",
-            "--yes",
-        ],
-    )
-    .stdout_has("Apply complete: 2 deployment(s), 2 resource(s) deployed")
-    .run();
+    let out = stamp_rhw(Test::new(), &url)
+        .stdout_has("Apply complete: 2 deployment(s), 2 resource(s) deployed")
+        .run();
     let sub = trustprint::deploy::target::local_subscription("RHW");
     let stack = |g: &str| {
         format!("/subscriptions/{sub}/resourceGroups/rg-rhw-{g}/providers/Microsoft.Resources/deploymentStacks/trustprint-{g}")
@@ -374,5 +448,105 @@ fn destroy_deletes_each_stack_with_its_declared_action_and_keeps_what_it_detache
         lock.contains(&format!("  detached:\n  - {records}\n")),
         "{lock}"
     );
+    rt.block_on(server.shutdown());
+}
+
+/// The `stacks` blueprint's default `access.admin_group_object_id`: on the local cloud, a client of this id
+/// acts as a member of the trust's admin group, which its stacks exclude from their deny settings.
+const STACKS_ADMIN_GROUP: &str = "0b6f3c2e-7d41-4a5e-9c18-2f7e4d6a1b93";
+
+/// A stack another deployment changed since trustprint last updated it is out of sync: Azure refuses to delete
+/// it with its resources, trustprint says what to check and which flag bypasses the check, and sends
+/// `bypassStackOutOfSyncError` only when given `--bypass-stack-out-of-sync`.
+#[test]
+fn an_out_of_sync_stack_stops_destroy_with_advice_until_the_user_bypasses_it() {
+    let (rt, server) = crate::deploy::start_cloud(trustprint::cloud::Config::default());
+    let url = server.url().to_string();
+    let out = stamp_rhw(Test::new(), &url).run();
+    let sub = trustprint::deploy::target::local_subscription("RHW");
+    // A member of the trust's admin group (excluded from the deny settings) redeploys the network security
+    // group by hand, outside the stack.
+    let scope = DeploymentScope::ResourceGroup {
+        subscription_id: sub.clone(),
+        resource_group: "rg-rhw-network".into(),
+    };
+    let nsg = serde_json::json!({
+        "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+        "contentVersion": "1.0.0.0",
+        "resources": [{"type": "Microsoft.Network/networkSecurityGroups", "apiVersion": "2023-09-01",
+            "name": "nsg-rhw-app", "location": "uksouth", "properties": {"securityRules": []}}]
+    });
+    let by_hand = || {
+        let d = rt
+            .block_on(local_client_as(&url, STACKS_ADMIN_GROUP).create_deployment(
+                &scope,
+                "by-hand",
+                &trustprint::arm::DeploymentRequest {
+                    location: None,
+                    tags: Default::default(),
+                    mode: trustprint::arm::DeploymentMode::Incremental,
+                    template: nsg.clone(),
+                    parameters: Default::default(),
+                },
+            ))
+            .unwrap();
+        assert_eq!(
+            d.provisioning_state,
+            trustprint::arm::ProvisioningState::Succeeded,
+            "{:?}",
+            d.error
+        );
+    };
+    by_hand();
+    // The plan puts the stack's tags back; Azure refuses the update, and trustprint says why and what to do.
+    let apply = |dir| {
+        Test::in_dir(dir).blueprint("stacks").args([
+            "apply",
+            "--values",
+            "values.yaml",
+            "--yes",
+            "--cloud-url",
+            &url,
+        ])
+    };
+    let out = apply(out.dir)
+        .status(1)
+        .stderr_has("deployment 'network': Azure refused to apply stack trustprint-network: its list of managed resources may be out of sync")
+        .stderr_has("run the apply again with --bypass-stack-out-of-sync")
+        .run();
+    let out = apply(out.dir)
+        .args(["--bypass-stack-out-of-sync"])
+        .stdout_has("Apply complete:")
+        .run();
+    // In sync again after that update; changed by hand once more, it stops destroy.
+    by_hand();
+    let destroy = |dir| {
+        Test::in_dir(dir).blueprint("stacks").args([
+            "destroy",
+            "--values",
+            "values.yaml",
+            "--yes",
+            "--cloud-url",
+            &url,
+        ])
+    };
+    let out = destroy(out.dir)
+        .status(1)
+        .stderr_has("deployment 'network': Azure refused to destroy stack trustprint-network: its list of managed resources may be out of sync")
+        .stderr_has("run the destroy again with --bypass-stack-out-of-sync")
+        .run();
+    let client = crate::deploy::local_client(&url);
+    assert!(rt
+        .block_on(client.get_stack(&scope, "trustprint-network"))
+        .unwrap()
+        .is_some());
+    destroy(out.dir)
+        .args(["--bypass-stack-out-of-sync"])
+        .stdout_has("Destroy complete:")
+        .run();
+    assert!(rt
+        .block_on(client.get_stack(&scope, "trustprint-network"))
+        .unwrap()
+        .is_none());
     rt.block_on(server.shutdown());
 }

@@ -14,7 +14,7 @@ use super::error::{Error, ErrorDetail, Result};
 use super::models::{
     ActionOnUnmanage, ActivityEvent, Deployment, DeploymentOperation, DeploymentRequest,
     DeploymentScope, DeploymentStack, Page, ProvisioningState, ResourceGroup, StackRequest,
-    Subscription, Validation, WhatIfResult,
+    StackWhatIf, Subscription, Validation, WhatIfResult,
 };
 use super::poll::{self, Monitor, PollOptions, PollState};
 use super::request::{self, ArmRequest, Method};
@@ -1161,6 +1161,33 @@ impl ArmClient {
         }
     }
 
+    /// What updating stack `stack_name` with `stack` would do, from Azure's stack what-if (api-version
+    /// 2025-07-01): the definition is PUT as what-if result `name` (which Azure keeps for its retention
+    /// interval, a day, and a later PUT of the same name replaces), `whatIf` is POSTed and followed with our
+    /// poller. An Azure that does not know the API answers with its error (see [`Error::is_unknown_api`]).
+    pub async fn stack_what_if(
+        &self,
+        scope: &DeploymentScope,
+        name: &str,
+        stack_name: &str,
+        stack: &StackRequest,
+    ) -> Result<StackWhatIf> {
+        let stack_id = request::stack_path(scope, stack_name);
+        let put = request::put_stack_what_if(&self.inner.endpoint, scope, name, stack, &stack_id)?;
+        let op = raw_op(&put);
+        let raw = expect_success(&op, self.send_raw(&put).await?)?;
+        drop(put);
+        self.wait(&op.name(), monitor_of(&raw)).await?;
+        let post = request::run_stack_what_if(&self.inner.endpoint, scope, name)?;
+        let op = raw_op(&post);
+        let raw = expect_success(&op, self.send_raw(&post).await?)?;
+        let body = match monitor_of(&raw) {
+            Monitor::Done => raw.body,
+            m => self.wait(&op.name(), m).await?,
+        };
+        parse_bytes(&op, 200, &body)
+    }
+
     /// Reads a deployment stack; `None` when there is none of that name.
     pub async fn get_stack(
         &self,
@@ -1177,14 +1204,22 @@ impl ArmClient {
     }
 
     /// Deletes a deployment stack, its resources deleted or detached as `action` says, waiting until it is
-    /// gone. A missing one counts as deleted.
+    /// gone. A missing one counts as deleted. `bypass_out_of_sync`: delete even when Azure says the stack's
+    /// list of managed resources is out of sync.
     pub async fn delete_stack(
         &self,
         scope: &DeploymentScope,
         name: &str,
         action: &ActionOnUnmanage,
+        bypass_out_of_sync: bool,
     ) -> Result<()> {
-        let req = request::delete_stack(&self.inner.endpoint, scope, name, action)?;
+        let req = request::delete_stack(
+            &self.inner.endpoint,
+            scope,
+            name,
+            action,
+            bypass_out_of_sync,
+        )?;
         let op = raw_op(&req);
         let raw = self.send_raw(&req).await?;
         if raw.status == 404 {

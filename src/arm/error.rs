@@ -199,6 +199,23 @@ impl Error {
         }
     }
 
+    /// Whether ARM answered that it does not know the resource type or api-version asked for (an Azure, or
+    /// a sovereign cloud, older than the API): `InvalidResourceType`, `NoRegisteredProviderFound`,
+    /// `InvalidApiVersionParameter` or `InvalidResourceNamespace`, with HTTP 400 or 404.
+    pub fn is_unknown_api(&self) -> bool {
+        matches!(self.status(), Some(400 | 404))
+            && self.code().is_some_and(|c| {
+                [
+                    "InvalidResourceType",
+                    "NoRegisteredProviderFound",
+                    "InvalidApiVersionParameter",
+                    "InvalidResourceNamespace",
+                ]
+                .iter()
+                .any(|k| k.eq_ignore_ascii_case(c))
+            })
+    }
+
     /// The HTTP status, when the error came from an HTTP response.
     pub fn status(&self) -> Option<u16> {
         match self {

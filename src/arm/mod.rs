@@ -57,7 +57,8 @@ pub use models::{
     ActionOnUnmanage, ActivityEvent, ChangeType, DenySettings, Deployment, DeploymentMode,
     DeploymentOperation, DeploymentOutput, DeploymentRequest, DeploymentScope, DeploymentStack,
     PropertyChange, PropertyChangeType, ProvisioningState, ResourceGroup, StackRequest,
-    StackResource, Subscription, TargetResource, Validation, WhatIfChange, WhatIfResult,
+    StackResource, StackWhatIf, Subscription, TargetResource, Validation, WhatIfChange,
+    WhatIfResult,
 };
 pub use poll::PollOptions;
 pub use retry::RetryOptions;

@@ -575,6 +575,41 @@ mod tests {
             ChangeType::Other("Teleport".into())
         );
     }
+
+    #[test]
+    fn a_stack_what_if_reads_as_changes_deletes_and_detaches() {
+        let w: StackWhatIf = serde_json::from_value(serde_json::json!({
+            "id": "x", "properties": {"changes": {
+                "resourceChanges": [
+                    {"id": "/s/a", "changeType": "create", "resourceConfigurationChanges": {"after": {"name": "a"}}},
+                    {"id": "/s/b", "changeType": "modify", "resourceConfigurationChanges": {
+                        "delta": [{"path": "properties.x", "changeType": "modify", "before": 1, "after": 2}]}},
+                    {"id": "/s/c", "changeType": "delete"},
+                    {"id": "/s/d", "changeType": "detach"},
+                    {"id": "/s/e", "changeType": "unsupported", "unsupportedReason": "why"}
+                ],
+                "denySettingsChange": {"delta": []}
+            }}
+        }))
+        .unwrap();
+        let kinds: Vec<ChangeType> = w.changes.iter().map(|c| c.change_type.clone()).collect();
+        assert_eq!(
+            kinds,
+            [
+                ChangeType::Create,
+                ChangeType::Modify,
+                ChangeType::Delete,
+                ChangeType::Unsupported
+            ]
+        );
+        assert_eq!(
+            w.changes[1].delta[0].property_change_type,
+            PropertyChangeType::Modify
+        );
+        assert_eq!(w.changes[3].unsupported_reason.as_deref(), Some("why"));
+        assert_eq!(w.detach, ["/s/d"]);
+        assert!(!w.deny_settings_change);
+    }
 }
 
 // ---- deployment stacks ---------------------------------------------------------------------------------
@@ -592,6 +627,9 @@ pub struct StackRequest {
     pub deny_settings: DenySettings,
     /// What happens to resources and resource groups the template no longer declares.
     pub action_on_unmanage: ActionOnUnmanage,
+    /// Update the stack even when Azure says its list of managed resources is out of sync
+    /// (`bypassStackOutOfSyncError`): only when the user asks.
+    pub bypass_out_of_sync: bool,
 }
 
 /// A stack's `denySettings`.
@@ -777,6 +815,107 @@ impl<'de> Deserialize<'de> for ActivityEvent {
             status: text("/status/value"),
             sub_status: text("/subStatus/value"),
             error_code,
+        })
+    }
+}
+
+/// A deployment stack what-if's answer (`POST .../deploymentStacksWhatIfResults/{name}/whatIf`, api-version
+/// 2025-07-01): what updating the stack with a template would do to each resource, in a deployment what-if's
+/// terms, and what it would stop managing and leave in place.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StackWhatIf {
+    /// The template's resources (`Create`, `Modify`, `NoChange`, `Unsupported`) and those the stack would
+    /// delete (`Delete`).
+    pub changes: Vec<WhatIfChange>,
+    /// Resources the stack manages today and would detach: left in place, unmanaged and unprotected.
+    pub detach: Vec<String>,
+    /// Whether its deny settings would change.
+    pub deny_settings_change: bool,
+}
+
+impl<'de> Deserialize<'de> for StackWhatIf {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // The stack what-if's own shapes: change types and property change types are camel case
+        // (`create`, `noChange`, `detach`), and a property change's kind is `changeType`.
+        #[derive(Deserialize, Default)]
+        #[serde(rename_all = "camelCase", default)]
+        struct Config {
+            before: Option<Value>,
+            after: Option<Value>,
+            delta: Vec<Property>,
+        }
+        #[derive(Deserialize, Default)]
+        #[serde(rename_all = "camelCase", default)]
+        struct Property {
+            path: String,
+            change_type: String,
+            before: Option<Value>,
+            after: Option<Value>,
+            children: Vec<Property>,
+        }
+        #[derive(Deserialize, Default)]
+        #[serde(rename_all = "camelCase", default)]
+        struct Change {
+            id: String,
+            change_type: String,
+            unsupported_reason: Option<String>,
+            resource_configuration_changes: Option<Config>,
+        }
+        #[derive(Deserialize, Default)]
+        #[serde(rename_all = "camelCase", default)]
+        struct Changes {
+            resource_changes: Vec<Change>,
+            deny_settings_change: Option<Value>,
+        }
+        #[derive(Deserialize, Default)]
+        #[serde(default)]
+        struct Props {
+            changes: Changes,
+        }
+        #[derive(Deserialize, Default)]
+        #[serde(default)]
+        struct Raw {
+            properties: Props,
+        }
+        fn property(p: Property) -> PropertyChange {
+            PropertyChange {
+                path: p.path,
+                property_change_type: PropertyChangeType::parse(&p.change_type),
+                before: p.before,
+                after: p.after,
+                children: p.children.into_iter().map(property).collect(),
+            }
+        }
+        let raw = Raw::deserialize(d)?;
+        let mut changes = Vec::new();
+        let mut detach = Vec::new();
+        for c in raw.properties.changes.resource_changes {
+            if c.change_type.eq_ignore_ascii_case("detach") {
+                detach.push(c.id);
+                continue;
+            }
+            let config = c.resource_configuration_changes.unwrap_or_default();
+            changes.push(WhatIfChange {
+                resource_id: c.id,
+                change_type: ChangeType::parse(&c.change_type),
+                unsupported_reason: c.unsupported_reason,
+                before: config.before,
+                after: config.after,
+                delta: config.delta.into_iter().map(property).collect(),
+            });
+        }
+        let deny_settings_change = raw
+            .properties
+            .changes
+            .deny_settings_change
+            .as_ref()
+            .and_then(|d| d.get("delta"))
+            .and_then(Value::as_array)
+            .is_some_and(|a| !a.is_empty());
+        Ok(StackWhatIf {
+            changes,
+            detach,
+            deny_settings_change,
         })
     }
 }

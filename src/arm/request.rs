@@ -278,12 +278,14 @@ pub fn get_stack(endpoint: &Url, scope: &DeploymentScope, name: &str) -> Result<
 }
 
 /// `DELETE .../deploymentStacks/{name}?unmanageAction.Resources=...&unmanageAction.ResourceGroups=...`:
-/// the stack goes, and its resources are deleted or detached as `action` says.
+/// the stack goes, and its resources are deleted or detached as `action` says. With `bypass_out_of_sync`,
+/// also `bypassStackOutOfSyncError=true`.
 pub fn delete_stack(
     endpoint: &Url,
     scope: &DeploymentScope,
     name: &str,
     action: &ActionOnUnmanage,
+    bypass_out_of_sync: bool,
 ) -> Result<ArmRequest> {
     let mut url = arm_url(endpoint, &stack_path(scope, name), STACKS_API_VERSION)?;
     url.query_pairs_mut()
@@ -293,9 +295,62 @@ pub fn delete_stack(
             action.resource_groups.as_str(),
         )
         .append_pair("unmanageAction.ManagementGroups", "detach");
+    if bypass_out_of_sync {
+        url.query_pairs_mut()
+            .append_pair("bypassStackOutOfSyncError", "true");
+    }
     Ok(ArmRequest {
         method: Method::Delete,
         url,
+        body: None,
+    })
+}
+
+/// The api-version of the deployment stack what-if (`Microsoft.Resources/deploymentStacksWhatIfResults`,
+/// generally available since August 2026).
+pub const STACK_WHAT_IF_API_VERSION: &str = "2025-07-01";
+
+/// The path of stack what-if result `name` at `scope`.
+pub fn stack_what_if_path(scope: &DeploymentScope, name: &str) -> String {
+    format!(
+        "{}/providers/Microsoft.Resources/deploymentStacksWhatIfResults/{name}",
+        scope.path()
+    )
+}
+
+/// `PUT .../deploymentStacksWhatIfResults/{name}`: the stack definition to compare with stack `stack_id`,
+/// kept by Azure for `retentionInterval` (a day).
+pub fn put_stack_what_if(
+    endpoint: &Url,
+    scope: &DeploymentScope,
+    name: &str,
+    req: &StackRequest,
+    stack_id: &str,
+) -> Result<ArmRequest> {
+    let mut body = stack_json(req);
+    body["properties"]["deploymentStackResourceId"] = Value::String(stack_id.to_owned());
+    body["properties"]["retentionInterval"] = Value::String("P1D".to_owned());
+    put_resource(
+        endpoint,
+        &stack_what_if_path(scope, name),
+        STACK_WHAT_IF_API_VERSION,
+        body,
+    )
+}
+
+/// `POST .../deploymentStacksWhatIfResults/{name}/whatIf`: predict (a long-running operation).
+pub fn run_stack_what_if(
+    endpoint: &Url,
+    scope: &DeploymentScope,
+    name: &str,
+) -> Result<ArmRequest> {
+    Ok(ArmRequest {
+        method: Method::Post,
+        url: arm_url(
+            endpoint,
+            &format!("{}/whatIf", stack_what_if_path(scope, name)),
+            STACK_WHAT_IF_API_VERSION,
+        )?,
         body: None,
     })
 }
@@ -314,9 +369,7 @@ pub(crate) fn stack_json(req: &StackRequest) -> Value {
                 "resourceGroups": req.action_on_unmanage.resource_groups.as_str(),
                 "managementGroups": "detach",
             },
-            // A stack changed outside trustprint since it last deployed it is updated all the same: the
-            // blueprint is the source of truth, and plan showed what the update does.
-            "bypassStackOutOfSyncError": true,
+            "bypassStackOutOfSyncError": req.bypass_out_of_sync,
         }
     });
     if let Some(location) = &d.location {
@@ -396,6 +449,7 @@ mod tests {
                 resources: crate::model::UnmanageAction::Delete,
                 resource_groups: crate::model::UnmanageAction::Detach,
             },
+            bypass_out_of_sync: false,
         }
     }
 
@@ -428,10 +482,43 @@ mod tests {
                         "applyToChildScopes": false
                     },
                     "actionOnUnmanage": {"resources": "delete", "resourceGroups": "detach", "managementGroups": "detach"},
-                    "bypassStackOutOfSyncError": true
+                    "bypassStackOutOfSyncError": false
                 }
             })
         );
+    }
+
+    #[test]
+    fn a_stack_what_if_puts_the_stack_definition_then_posts_what_if_at_2025_07_01() {
+        let endpoint = Url::parse("https://management.azure.com").unwrap();
+        let scope = DeploymentScope::ResourceGroup {
+            subscription_id: "s".into(),
+            resource_group: "rg-epr".into(),
+        };
+        let stack_id = stack_path(&scope, "trustprint-epr");
+        let r =
+            put_stack_what_if(&endpoint, &scope, "epr-plan", &stack_request(), &stack_id).unwrap();
+        assert_eq!(r.method, Method::Put);
+        assert_eq!(
+            r.url.as_str(),
+            "https://management.azure.com/subscriptions/s/resourcegroups/rg-epr/providers/\
+             Microsoft.Resources/deploymentStacksWhatIfResults/epr-plan?api-version=2025-07-01"
+        );
+        let body = r.body.unwrap();
+        assert_eq!(
+            body["properties"]["deploymentStackResourceId"],
+            "/subscriptions/s/resourcegroups/rg-epr/providers/Microsoft.Resources/deploymentStacks/trustprint-epr"
+        );
+        assert_eq!(body["properties"]["retentionInterval"], "P1D");
+        assert_eq!(body["properties"]["denySettings"]["mode"], "denyDelete");
+        let r = run_stack_what_if(&endpoint, &scope, "epr-plan").unwrap();
+        assert_eq!(r.method, Method::Post);
+        assert_eq!(
+            r.url.as_str(),
+            "https://management.azure.com/subscriptions/s/resourcegroups/rg-epr/providers/\
+             Microsoft.Resources/deploymentStacksWhatIfResults/epr-plan/whatIf?api-version=2025-07-01"
+        );
+        assert!(r.body.is_none());
     }
 
     #[test]
@@ -457,6 +544,7 @@ mod tests {
             &scope,
             "trustprint-governance",
             &stack_request().action_on_unmanage,
+            false,
         )
         .unwrap();
         assert_eq!(r.method, Method::Delete);
@@ -465,6 +553,20 @@ mod tests {
             "https://management.azure.com/subscriptions/s/providers/Microsoft.Resources/deploymentStacks/\
              trustprint-governance?api-version=2024-03-01&unmanageAction.Resources=delete&\
              unmanageAction.ResourceGroups=detach&unmanageAction.ManagementGroups=detach"
+        );
+        // Only when the user asks: `bypassStackOutOfSyncError=true`.
+        let r = delete_stack(
+            &endpoint,
+            &scope,
+            "trustprint-governance",
+            &stack_request().action_on_unmanage,
+            true,
+        )
+        .unwrap();
+        assert!(
+            r.url.as_str().ends_with("&bypassStackOutOfSyncError=true"),
+            "{}",
+            r.url
         );
     }
     use std::collections::BTreeMap;

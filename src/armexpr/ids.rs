@@ -126,6 +126,11 @@ pub fn subscription_id(subscription: &str) -> String {
     format!("/subscriptions/{subscription}")
 }
 
+/// `/providers/Microsoft.Management/managementGroups/{mg}`.
+pub fn management_group_id(group: &str) -> String {
+    format!("/providers/Microsoft.Management/managementGroups/{group}")
+}
+
 /// `/subscriptions/{s}/resourceGroups/{rg}`.
 pub fn resource_group_id(subscription: &str, resource_group: &str) -> String {
     format!("/subscriptions/{subscription}/resourceGroups/{resource_group}")

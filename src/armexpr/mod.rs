@@ -85,7 +85,9 @@ pub use eval::{
 pub use functions::{
     lookup, markdown_table, registry, supported, to_text, Family, FunctionDef, Kind,
 };
-pub use ids::{guid, provider_path, resource_id_at, unique_string, GUID_NAMESPACE};
+pub use ids::{
+    guid, management_group_id, provider_path, resource_id_at, unique_string, GUID_NAMESPACE,
+};
 pub use parse::{classify, parse, Expr, Template, MAX_DEPTH};
 pub use secure::{secure_outputs, SecureOutput};
 pub use template::{

@@ -24,6 +24,9 @@ pub struct DeploymentScope {
     pub location: Option<String>,
     /// The subscription's display name, for `subscription().displayName`.
     pub subscription_display_name: String,
+    /// The management group of a management-group-scope deployment (`managementGroup().name`); then
+    /// `subscription_id` is empty and resources are created under the group.
+    pub management_group: Option<String>,
 }
 
 /// The resource group a deployment targets.
@@ -57,6 +60,7 @@ impl DeploymentScope {
             deployment_name: deployment_name.to_string(),
             location: None,
             subscription_display_name: String::new(),
+            management_group: None,
         }
     }
 
@@ -74,11 +78,34 @@ impl DeploymentScope {
             deployment_name: deployment_name.to_string(),
             location: Some(location.to_string()),
             subscription_display_name: String::new(),
+            management_group: None,
         }
     }
 
-    /// `/subscriptions/{s}` or `/subscriptions/{s}/resourceGroups/{rg}`: where resources are created.
+    /// A management-group-scope deployment.
+    pub fn management_group(
+        group: &str,
+        tenant_id: &str,
+        location: &str,
+        deployment_name: &str,
+    ) -> Self {
+        DeploymentScope {
+            subscription_id: String::new(),
+            tenant_id: tenant_id.to_string(),
+            resource_group: None,
+            deployment_name: deployment_name.to_string(),
+            location: Some(location.to_string()),
+            subscription_display_name: String::new(),
+            management_group: Some(group.to_string()),
+        }
+    }
+
+    /// `/subscriptions/{s}`, `/subscriptions/{s}/resourceGroups/{rg}` or
+    /// `/providers/Microsoft.Management/managementGroups/{mg}`: where resources are created.
     pub fn base_id(&self) -> String {
+        if let Some(mg) = &self.management_group {
+            return ids::management_group_id(mg);
+        }
         match &self.resource_group {
             Some(rg) => ids::resource_group_id(&self.subscription_id, &rg.name),
             None => ids::subscription_id(&self.subscription_id),
@@ -186,7 +213,18 @@ impl Context for ScopeContext<'_> {
         })
     }
     fn subscription_id(&self) -> Option<String> {
-        Some(self.scope.subscription_id.clone())
+        // A management group deployment has no subscription: `resourceId()` then gives tenant-level ids.
+        Some(self.scope.subscription_id.clone()).filter(|s| !s.is_empty())
+    }
+    fn management_group(&self) -> Option<Value> {
+        self.scope.management_group.as_ref().map(|mg| {
+            serde_json::json!({
+                "id": ids::management_group_id(mg),
+                "name": mg,
+                "type": "/providers/Microsoft.Management/managementGroups",
+                "properties": {"displayName": mg, "tenantId": self.scope.tenant_id},
+            })
+        })
     }
     fn resource_group_name(&self) -> Option<String> {
         self.scope.resource_group.as_ref().map(|rg| rg.name.clone())
@@ -298,6 +336,9 @@ pub struct Node {
     /// For nested deployments: the target resource group (`None` = subscription scope). For resources: the
     /// deployment's group.
     pub target_resource_group: Option<String>,
+    /// For nested deployments from a management group deployment: the management group they run at (the
+    /// parent's own, or a child named by `scope`); `None` when they target a subscription or group.
+    pub target_management_group: Option<String>,
     raw: Value,
     copy: Vec<CopyFrame>,
     shared: Arc<Shared>,
@@ -723,6 +764,7 @@ impl Plan {
                 body,
                 target_subscription: p.target_subscription,
                 target_resource_group: p.target_resource_group,
+                target_management_group: p.target_management_group,
                 raw: p.raw,
                 copy: p.copy,
                 shared: shared.clone(),
@@ -873,6 +915,7 @@ impl Plan {
             .or_else(|| self.scope.location.clone())
             .unwrap_or_default();
         let target = DeploymentScope {
+            management_group: n.target_management_group.clone(),
             subscription_id: n.target_subscription.clone(),
             tenant_id: self.scope.tenant_id.clone(),
             resource_group: n
@@ -1177,6 +1220,7 @@ struct Pending {
     implicit: Vec<usize>,
     target_subscription: String,
     target_resource_group: Option<String>,
+    target_management_group: Option<String>,
 }
 
 struct Parent {
@@ -1308,6 +1352,24 @@ fn expand_resource(
     }
 }
 
+/// The management group a `scope` names: `Microsoft.Management/managementGroups/{mg}` or its full id.
+fn management_group_of(scope: &str) -> Option<String> {
+    let segs: Vec<&str> = scope.split('/').filter(|s| !s.is_empty()).collect();
+    let rest = match segs.as_slice() {
+        [p, rest @ ..] if p.eq_ignore_ascii_case("providers") => rest,
+        all => all,
+    };
+    match rest {
+        [ns, t, mg]
+            if ns.eq_ignore_ascii_case("Microsoft.Management")
+                && t.eq_ignore_ascii_case("managementGroups") =>
+        {
+            Some((*mg).to_string())
+        }
+        _ => None,
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn expand_one(
     ev: &Evaluator<'_>,
@@ -1388,11 +1450,45 @@ fn expand_one(
     let is_deployment = full_type.eq_ignore_ascii_case("Microsoft.Resources/deployments");
     let mut target_subscription = target.subscription_id.clone();
     let mut target_rg = target.resource_group.as_ref().map(|rg| rg.name.clone());
+    let mut target_mg = target.management_group.clone();
     let base = match parent {
         Some(p) => p.base.clone(),
         None => target.base_id(),
     };
-    let id = if is_deployment {
+    let id = if is_deployment && target.management_group.is_some() {
+        // From a management group: to a subscription (`subscriptionId`, optionally `resourceGroup`), to
+        // another management group (`scope`), or at the same group.
+        let sub = eval_string_field(ev, r, "subscriptionId", path)?;
+        let rg = eval_string_field(ev, r, "resourceGroup", path)?;
+        let scope = eval_string_field(ev, r, "scope", path)?;
+        if rg.is_some() && sub.is_none() {
+            return Err(Error::template(
+                "a nested deployment from a management group deployment that names a resourceGroup needs a subscriptionId too",
+            )
+            .at(|| path.into()));
+        }
+        let base = if let Some(s) = sub {
+            target_mg = None;
+            target_subscription = s;
+            target_rg = rg;
+            match &target_rg {
+                Some(rg) => ids::resource_group_id(&target_subscription, rg),
+                None => ids::subscription_id(&target_subscription),
+            }
+        } else if let Some(sc) = scope {
+            let mg = management_group_of(&sc).ok_or_else(|| {
+                Error::template(format!(
+                    "the scope '{sc}' of a nested deployment from a management group deployment must be a management group ('Microsoft.Management/managementGroups/<name>')"
+                ))
+                .at(|| format!("{path}.scope"))
+            })?;
+            target_mg = Some(mg.clone());
+            ids::management_group_id(&mg)
+        } else {
+            target.base_id()
+        };
+        ids::resource_id_at(&base, &full_type, &[&full_name]).map_err(|e| e.at(|| path.into()))?
+    } else if is_deployment {
         let sub = eval_string_field(ev, r, "subscriptionId", path)?;
         let rg = eval_string_field(ev, r, "resourceGroup", path)?;
         if let Some(s) = &sub {
@@ -1412,6 +1508,8 @@ fn expand_one(
     } else if let Some(scope) = eval_string_field(ev, r, "scope", path)? {
         let scope_id = if scope.starts_with('/') {
             scope.trim_end_matches('/').to_string()
+        } else if let Some(mg) = management_group_of(&scope) {
+            ids::management_group_id(&mg)
         } else {
             // `Microsoft.Storage/storageAccounts/st1`: a resource in this deployment's scope.
             format!("{}/providers/{scope}", target.base_id())
@@ -1457,6 +1555,7 @@ fn expand_one(
         implicit,
         target_subscription,
         target_resource_group: target_rg,
+        target_management_group: target_mg,
     });
     if let Some(Value::Array(children)) = r.get("resources") {
         let me = Parent {

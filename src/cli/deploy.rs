@@ -126,6 +126,10 @@ pub struct ApplyArgs {
     /// Allow a plan that deletes data-bearing resources.
     #[arg(long)]
     pub allow_data_loss: bool,
+    /// Update or delete a deployment stack even when Azure says its list of managed resources is out of
+    /// sync (sends `bypassStackOutOfSyncError`); check the stack's resources first.
+    #[arg(long)]
+    pub bypass_stack_out_of_sync: bool,
     /// Seconds to wait for another trustprint recording into the same fleet repository.
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     pub lock_timeout: u64,
@@ -145,6 +149,10 @@ pub struct DestroyArgs {
     /// Do not ask for a typed confirmation.
     #[arg(long)]
     pub yes: bool,
+    /// Update or delete a deployment stack even when Azure says its list of managed resources is out of
+    /// sync (sends `bypassStackOutOfSyncError`); check the stack's resources first.
+    #[arg(long)]
+    pub bypass_stack_out_of_sync: bool,
     /// Seconds to wait for another trustprint recording into the same fleet repository.
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     pub lock_timeout: u64,
@@ -158,7 +166,7 @@ pub struct DeployStampArgs {
     #[command(flatten)]
     pub target: TargetArgs,
     /// Render, check and record only; deploy nothing.
-    #[arg(long, conflicts_with_all = ["target", "cloud_url", "yes", "allow_data_loss"])]
+    #[arg(long, conflicts_with_all = ["target", "cloud_url", "yes", "allow_data_loss", "bypass_stack_out_of_sync"])]
     pub no_deploy: bool,
     /// Do not ask for a typed confirmation (asked only for --target azure).
     #[arg(long)]
@@ -166,6 +174,10 @@ pub struct DeployStampArgs {
     /// Allow a plan that deletes data-bearing resources.
     #[arg(long)]
     pub allow_data_loss: bool,
+    /// Update or delete a deployment stack even when Azure says its list of managed resources is out of
+    /// sync (sends `bypassStackOutOfSyncError`); check the stack's resources first.
+    #[arg(long)]
+    pub bypass_stack_out_of_sync: bool,
 }
 
 fn plan_json(plan: &crate::deploy::Plan) -> serde_json::Value {
@@ -288,6 +300,7 @@ pub(super) fn apply(args: &ApplyArgs, global: &Global) -> Result<(), Error> {
         yes: args.yes,
         confirm_local: true,
         allow_data_loss: args.allow_data_loss,
+        bypass_stack_out_of_sync: args.bypass_stack_out_of_sync,
         plan_file: args.plan.clone(),
         progress: super::progress::spinners(global.json),
     };
@@ -331,6 +344,7 @@ pub(super) fn destroy(args: &DestroyArgs, global: &Global) -> Result<(), Error> 
         target: args.target.options(),
         yes: args.yes,
         confirm_local: true,
+        bypass_stack_out_of_sync: args.bypass_stack_out_of_sync,
         ..DeployOptions::default()
     };
     let composed = crate::run::destroy(
@@ -372,6 +386,7 @@ pub(super) fn stamp(args: &DeployStampArgs, global: &Global) -> Result<(), Error
             yes: args.yes,
             confirm_local: false,
             allow_data_loss: args.allow_data_loss,
+            bypass_stack_out_of_sync: args.bypass_stack_out_of_sync,
             plan_file: None,
             progress: super::progress::spinners(global.json),
         }),

@@ -378,6 +378,10 @@ pub struct ApplyArgs {
     /// Allow plans that delete or replace data-bearing resources.
     #[arg(long)]
     pub allow_data_loss: bool,
+    /// Update stacks even when Azure says their list of managed resources is out of sync (sends
+    /// `bypassStackOutOfSyncError`); check the stacks' resources first.
+    #[arg(long)]
+    pub bypass_stack_out_of_sync: bool,
 }
 
 impl RunArgs {
@@ -447,9 +451,10 @@ pub(super) fn apply(args: &ApplyArgs, global: &Global) -> Result<crate::ExitCode
             message: "fleet apply --target azure changes many trusts' estates: give --yes (after reading `fleet plan`)".into(),
         });
     }
-    let options = args
+    let mut options = args
         .run
         .options(global, args.resume, true, args.allow_data_loss);
+    options.deploy.bypass_stack_out_of_sync = args.bypass_stack_out_of_sync;
     let report = crate::fleet::run::run(&fleet, &options, crate::fleet::run::Mode::Apply)?;
     emit_run(global, &report)?;
     Ok(if report.any_failed() {
@@ -616,6 +621,10 @@ pub struct UpgradeArgs {
     /// Allow plans that delete or replace data-bearing resources.
     #[arg(long)]
     pub allow_data_loss: bool,
+    /// Update stacks even when Azure says their list of managed resources is out of sync (sends
+    /// `bypassStackOutOfSyncError`); check the stacks' resources first.
+    #[arg(long)]
+    pub bypass_stack_out_of_sync: bool,
 }
 
 /// `--to` as a version.
@@ -642,7 +651,8 @@ pub(super) fn upgrade(args: &UpgradeArgs, global: &Global) -> Result<crate::Exit
     if !args.dry_run {
         refuse_azure_without_yes(&args.run, args.yes, "upgrade")?;
     }
-    let options = args.run.options(global, false, true, args.allow_data_loss);
+    let mut options = args.run.options(global, false, true, args.allow_data_loss);
+    options.deploy.bypass_stack_out_of_sync = args.bypass_stack_out_of_sync;
     let report = crate::fleet::upgrade::upgrade(&mut fleet, &to, &options, args.dry_run)?;
     emit(global, &json!(report), || report.render_text())?;
     Ok(if report.run.any_failed() {
@@ -682,6 +692,10 @@ pub struct RolloutArgs {
     /// Allow plans that delete or replace data-bearing resources.
     #[arg(long)]
     pub allow_data_loss: bool,
+    /// Update stacks even when Azure says their list of managed resources is out of sync (sends
+    /// `bypassStackOutOfSyncError`); check the stacks' resources first.
+    #[arg(long)]
+    pub bypass_stack_out_of_sync: bool,
 }
 
 pub(super) fn rollout(args: &RolloutArgs, global: &Global) -> Result<crate::ExitCode, Error> {
@@ -701,7 +715,8 @@ pub(super) fn rollout(args: &RolloutArgs, global: &Global) -> Result<crate::Exit
         policy: Vec::new(),
     };
     refuse_azure_without_yes(&run, args.yes, "rollout")?;
-    let options = run.options(global, false, true, args.allow_data_loss);
+    let mut options = run.options(global, false, true, args.allow_data_loss);
+    options.deploy.bypass_stack_out_of_sync = args.bypass_stack_out_of_sync;
     let report = crate::fleet::upgrade::rollout(&mut fleet, &to, args.max_failures, &options)?;
     let mut value = json!(report);
     if let Some((path, commit)) = &report.record {

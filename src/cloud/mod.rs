@@ -112,6 +112,10 @@ pub struct Config {
     /// Role assignments (client id, role, scope). Empty: every identity is Owner of everything, as before
     /// RBAC was emulated. Non-empty: each request is checked against them (see `docs/local-cloud.md`).
     pub role_assignments: Vec<RoleAssignment>,
+    /// Whether the deployment stack what-if (`deploymentStacksWhatIfResults`, 2025-07-01) is offered. False
+    /// plays an Azure from before it: its routes answer 400 `InvalidResourceType`, as ARM does for a type it
+    /// does not know.
+    pub stack_what_if: bool,
 }
 
 impl Default for Config {
@@ -134,6 +138,7 @@ impl Default for Config {
             subscription_tenants: Vec::new(),
             delegations: Vec::new(),
             role_assignments: Vec::new(),
+            stack_what_if: true,
         }
     }
 }

@@ -13,8 +13,9 @@
 //! every resource as the `unmanageAction.*` query parameters say (detach by default) and removes the stack
 //! and its deny assignments. `validate` and `exportTemplate` answer at once.
 //!
-//! A management group stack deploys at the subscription its `deploymentScope` names (the local cloud does
-//! not deploy at management group scope). A resource group's stacks go with the group when it is deleted.
+//! A management group stack deploys at the management group (a management group deployment: policy and role
+//! resources at the group, nested deployments to its subscriptions), or at the subscription or resource group
+//! its `deploymentScope` names. A resource group's stacks go with the group when it is deleted.
 //!
 //! Layout: this file routes and stores stacks; `request` reads and checks a stack's body, `run` carries an
 //! update through after the PUT has answered, `whatif` predicts one (`deploymentStacksWhatIfResults`).
@@ -28,7 +29,7 @@ use super::http::{self, json_body, json_response, now_rfc3339, Req};
 use super::rbac;
 use super::store::Store;
 use super::AppState;
-use axum::http::{HeaderValue, Method, StatusCode};
+use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use rusqlite::{params, OptionalExtension};
 use serde_json::{json, Value};
@@ -55,6 +56,8 @@ CREATE TABLE IF NOT EXISTS deployment_stacks (
     key TEXT PRIMARY KEY, scope TEXT NOT NULL, name TEXT NOT NULL, body TEXT NOT NULL,
     template TEXT NOT NULL, out_of_sync INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS deployment_stacks_by_scope ON deployment_stacks (scope);
+CREATE TABLE IF NOT EXISTS stack_resources (stack TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY (stack, id));
+CREATE INDEX IF NOT EXISTS stack_resources_by_id ON stack_resources (id);
 ";
 
 /// Azure's limit of deployment stacks in one scope.
@@ -62,37 +65,9 @@ pub const MAX_STACKS_PER_SCOPE: usize = 800;
 
 const TYPE: &str = "Microsoft.Resources/deploymentStacks";
 
-/// Where a stack lives.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Scope {
-    ResourceGroup { sub: String, rg: String },
-    Subscription { sub: String },
-    ManagementGroup { mg: String },
-}
+pub use super::deploy::Scope;
 
 impl Scope {
-    /// The scope with its resource group as stored (ARM's casing), or ARM's error when the group is missing.
-    pub(crate) fn existing(self, st: &AppState) -> Result<Scope, ArmError> {
-        Ok(match self {
-            Scope::ResourceGroup { sub, rg } => {
-                let rg = http::existing_rg(st, &sub, &rg)?;
-                Scope::ResourceGroup { sub, rg }
-            }
-            other => other,
-        })
-    }
-
-    /// The scope's id, canonical.
-    pub fn id(&self) -> String {
-        match self {
-            Scope::ResourceGroup { sub, rg } => format!("/subscriptions/{sub}/resourceGroups/{rg}"),
-            Scope::Subscription { sub } => format!("/subscriptions/{sub}"),
-            Scope::ManagementGroup { mg } => {
-                format!("/providers/Microsoft.Management/managementGroups/{mg}")
-            }
-        }
-    }
-
     fn key(&self) -> String {
         self.id().to_lowercase()
     }
@@ -142,6 +117,67 @@ fn put_row(
              ON CONFLICT (key) DO UPDATE SET body = excluded.body, template = excluded.template",
             params![id.to_lowercase(), scope.key(), name.to_lowercase(), body.to_string(), template.to_string()],
         )?;
+        index_resources(tx, &id, body)
+    })
+}
+
+/// Keep `stack_resources` (which stacks manage an id) in step with a stack body's `resources`.
+fn index_resources(
+    tx: &rusqlite::Transaction<'_>,
+    stack_id: &str,
+    body: &Value,
+) -> Result<(), ArmError> {
+    let key = stack_id.to_lowercase();
+    tx.execute("DELETE FROM stack_resources WHERE stack = ?1", [&key])?;
+    for r in body["properties"]["resources"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        if let Some(id) = r["id"].as_str() {
+            tx.execute(
+                "INSERT OR IGNORE INTO stack_resources (stack, id) VALUES (?1, ?2)",
+                params![key, id.to_lowercase()],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Remove a stack's row and its index entries.
+fn remove_row(tx: &rusqlite::Transaction<'_>, stack_id: &str) -> Result<(), ArmError> {
+    let key = stack_id.to_lowercase();
+    tx.execute("DELETE FROM stack_resources WHERE stack = ?1", [&key])?;
+    tx.execute("DELETE FROM deployment_stacks WHERE key = ?1", [&key])?;
+    Ok(())
+}
+
+/// A deployment (`by`, the id of the deployment at the top of its tree) or a stack (`by`, the stack's id)
+/// wrote or deleted `id`: every other stack that manages it may now list what it manages wrongly, Azure's
+/// out-of-sync state (see [`check_in_sync`]). A stack's own deployment does not put it out of sync.
+pub(crate) fn changed_outside(st: &AppState, id: &str, by: &str) -> Result<(), ArmError> {
+    st.store.tx(|tx| {
+        let rows: Vec<(String, String)> = {
+            let mut q = tx.prepare(
+                "SELECT s.key, s.body FROM stack_resources r JOIN deployment_stacks s ON s.key = r.stack \
+                 WHERE r.id = ?1",
+            )?;
+            let rows = q.query_map([id.to_lowercase()], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            rows.collect::<Result<_, _>>()?
+        };
+        for (key, body) in rows {
+            let body: Value = serde_json::from_str(&body)?;
+            let own = key.eq_ignore_ascii_case(by)
+                || body["properties"]["deploymentId"]
+                    .as_str()
+                    .is_some_and(|d| d.eq_ignore_ascii_case(by));
+            if !own {
+                tx.execute(
+                    "UPDATE deployment_stacks SET out_of_sync = 1 WHERE key = ?1",
+                    [&key],
+                )?;
+            }
+        }
         Ok(())
     })
 }
@@ -153,7 +189,7 @@ fn update_body(st: &AppState, id: &str, body: &Value) -> Result<(), ArmError> {
             "UPDATE deployment_stacks SET body = ?2 WHERE key = ?1",
             params![id.to_lowercase(), body.to_string()],
         )?;
-        Ok(())
+        index_resources(tx, id, body)
     })
 }
 
@@ -193,6 +229,10 @@ pub fn forget_resource_group(st: &AppState, sub: &str, rg: &str) -> Result<(), A
             "DELETE FROM deny_assignments WHERE stack IN (SELECT key FROM deployment_stacks WHERE scope = ?1)",
             [&scope],
         )?;
+        tx.execute(
+            "DELETE FROM stack_resources WHERE stack IN (SELECT key FROM deployment_stacks WHERE scope = ?1)",
+            [&scope],
+        )?;
         tx.execute("DELETE FROM deployment_stacks WHERE scope = ?1", [&scope])?;
         Ok(())
     })
@@ -207,6 +247,8 @@ pub fn recover(st: &AppState) -> Result<(), ArmError> {
     })?;
     for (key, body) in rows {
         let mut body: Value = serde_json::from_str(&body)?;
+        // Stacks stored before the index of managed resources existed get their entries now.
+        st.store.tx(|tx| index_resources(tx, &key, &body))?;
         if !is_terminal(
             body["properties"]["provisioningState"]
                 .as_str()
@@ -258,8 +300,9 @@ fn set_in_sync(st: &AppState, id: &str) -> Result<(), ArmError> {
     })
 }
 
-/// A stack whose last operation was interrupted may not list what it manages accurately: an update or
-/// delete that would delete resources is refused unless `bypassStackOutOfSyncError` is set.
+/// A stack whose last operation was interrupted, or one of whose resources another deployment or stack has
+/// written or deleted since its last update, may not list what it manages accurately: an update or delete
+/// that would delete resources is refused unless `bypassStackOutOfSyncError` is set.
 fn check_in_sync(
     st: &AppState,
     id: &str,
@@ -345,7 +388,10 @@ pub async fn route(
             Ok(json_body(&json!({"template": row.template})))
         }
         (3, &Method::GET, "operationstatuses") => operation_status(st, &id, req.seg(at + 2)),
-        (3, &Method::GET, "operationresults") => operation_result(st, req, &id, req.seg(at + 2)),
+        (3, &Method::GET, "operationresults") => {
+            let op = req.seg(at + 2);
+            http::operation_result(st, req, op, Some(&id), &deploy::result_path(&id, op))
+        }
         _ => Err(http::method_not_allowed(req)),
     }
 }
@@ -370,47 +416,6 @@ fn operation_status(st: &AppState, stack_id: &str, op: &str) -> Result<Response,
         out["error"] = e.clone();
     }
     Ok(json_body(&out))
-}
-
-fn operation_result(
-    st: &AppState,
-    req: &Req,
-    stack_id: &str,
-    op: &str,
-) -> Result<Response, ArmError> {
-    let found = st
-        .store
-        .get_operation(op)?
-        .filter(|o| o.target.eq_ignore_ascii_case(stack_id));
-    let Some(o) = found else {
-        return Err(ArmError::not_found(
-            "OperationNotFound",
-            format!("The operation '{op}' could not be found."),
-        ));
-    };
-    if o.status == "Running" {
-        return Ok(accepted(st, stack_id, op, req.api_version()));
-    }
-    let status = StatusCode::from_u16(o.http_status.unwrap_or(200)).unwrap_or(StatusCode::OK);
-    Ok(match o.body {
-        Some(b) => json_response(status, &b),
-        None => http::empty(status),
-    })
-}
-
-/// 202 with `Location` on the stack's own operation results, and `Retry-After`.
-fn accepted(st: &AppState, stack_id: &str, op: &str, api_version: &str) -> Response {
-    let mut r = http::empty(StatusCode::ACCEPTED);
-    let loc = format!(
-        "{}{stack_id}/operationResults/{op}?api-version={api_version}",
-        st.base_url()
-    );
-    if let Ok(v) = HeaderValue::from_str(&loc) {
-        r.headers_mut().insert("location", v);
-    }
-    r.headers_mut()
-        .insert("retry-after", HeaderValue::from(http::retry_after(st)));
-    r
 }
 
 fn correlation_of(req: &Req) -> String {
@@ -440,7 +445,7 @@ fn system_data(caller: Option<&Caller>, created: Option<&Value>) -> Value {
 /// The deployment a stack runs: Incremental, its template and parameters, at the stack's location.
 fn deployment_request(sr: &StackRequest, target: &Target) -> Value {
     let mut d = json!({"properties": {"mode": "Incremental", "template": sr.template, "parameters": sr.parameters}});
-    if target.rg.is_none() {
+    if target.at.rg().is_none() {
         if let Some(l) = &sr.location {
             d["location"] = json!(l);
         }
@@ -506,7 +511,8 @@ fn put(st: &Arc<AppState>, req: &Req, scope: &Scope, name: &str) -> Result<Respo
         ));
     }
     if existing.is_some() {
-        check_in_sync(st, &id, name, sr.on_unmanage, sr.bypass_out_of_sync)?;
+        let bypass = sr.bypass_out_of_sync || bypass_query(req)?;
+        check_in_sync(st, &id, name, sr.on_unmanage, bypass)?;
     }
     let denied_before = existing.as_ref().is_some_and(|r| has_deny(&r.body));
     if sr.deny.mode != DenyMode::None || denied_before {
@@ -516,8 +522,7 @@ fn put(st: &Arc<AppState>, req: &Req, scope: &Scope, name: &str) -> Result<Respo
     let dep_name = deployment_name(name);
     let submitted = deploy::submit(
         st,
-        &target.sub,
-        target.rg.as_deref(),
+        &target.at,
         &dep_name,
         &deployment_request(&sr, &target),
         req.caller.as_ref(),
@@ -615,7 +620,7 @@ fn manage_deny_settings(st: &AppState, req: &Req, stack_id: &str) -> Result<(), 
 }
 
 fn ids_scope(t: &Target) -> String {
-    super::ids::scope_id(&t.sub, t.rg.as_deref())
+    t.at.id()
 }
 
 fn query_action(req: &Req, key: &str) -> Result<Action, ArmError> {
@@ -630,6 +635,19 @@ fn query_action(req: &Req, key: &str) -> Result<Action, ArmError> {
     }
 }
 
+/// The `bypassStackOutOfSyncError` query parameter (DELETE's; a PUT may give it too, besides the body's).
+fn bypass_query(req: &Req) -> Result<bool, ArmError> {
+    match req.query.get("bypassstackoutofsyncerror") {
+        None => Ok(false),
+        Some(v) if v.eq_ignore_ascii_case("true") => Ok(true),
+        Some(v) if v.eq_ignore_ascii_case("false") => Ok(false),
+        Some(v) => Err(ArmError::bad_request(
+            "InvalidQueryParameterValue",
+            format!("The value '{v}' of query parameter 'bypassStackOutOfSyncError' is invalid: expected true or false."),
+        )),
+    }
+}
+
 fn delete(st: &Arc<AppState>, req: &Req, scope: &Scope, name: &str) -> Result<Response, ArmError> {
     let id = scope.stack_id(name);
     let without = match req.query.get("unmanageaction.resourceswithoutdeletesupport") {
@@ -641,14 +659,7 @@ fn delete(st: &Arc<AppState>, req: &Req, scope: &Scope, name: &str) -> Result<Re
             )
         })?),
     };
-    if let Some(v) = req.query.get("bypassstackoutofsyncerror") {
-        if !v.eq_ignore_ascii_case("true") && !v.eq_ignore_ascii_case("false") {
-            return Err(ArmError::bad_request(
-                "InvalidQueryParameterValue",
-                format!("The value '{v}' of query parameter 'bypassStackOutOfSyncError' is invalid: expected true or false."),
-            ));
-        }
-    }
+    let bypass = bypass_query(req)?;
     let on_unmanage = OnUnmanage {
         resources: query_action(req, "unmanageAction.Resources")?,
         resource_groups: query_action(req, "unmanageAction.ResourceGroups")?,
@@ -670,10 +681,6 @@ fn delete(st: &Arc<AppState>, req: &Req, scope: &Scope, name: &str) -> Result<Re
     if has_deny(&row.body) {
         manage_deny_settings(st, req, &id)?;
     }
-    let bypass = req
-        .query
-        .get("bypassstackoutofsyncerror")
-        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
     check_in_sync(st, &id, name, on_unmanage, bypass)?;
     let mut body = row.body;
     body["properties"]["provisioningState"] = json!("deleting");
@@ -692,15 +699,11 @@ fn delete(st: &Arc<AppState>, req: &Req, scope: &Scope, name: &str) -> Result<Re
     tokio::task::spawn_blocking(move || {
         let st = &*st2;
         let _ = deny::suspend_for_stack(st, &stack_id);
-        let done = unmanage(st, caller.as_ref(), &managed, on_unmanage);
+        let done = unmanage(st, &stack_id, caller.as_ref(), &managed, on_unmanage);
         if done.failed.is_empty() {
             let removed = st.store.tx(|tx| {
                 deny::replace_for_stack(tx, &stack_id, &[])?;
-                tx.execute(
-                    "DELETE FROM deployment_stacks WHERE key = ?1",
-                    [stack_id.to_lowercase()],
-                )?;
-                Ok(())
+                remove_row(tx, &stack_id)
             });
             let _ = match removed {
                 Ok(()) => http::finish_operation(st, &op2, "Succeeded", 200, None),
@@ -760,7 +763,11 @@ fn delete(st: &Arc<AppState>, req: &Req, scope: &Scope, name: &str) -> Result<Re
             Some(json!({"error": e.to_value()})),
         );
     });
-    Ok(accepted(st, &id, &op, req.api_version()))
+    Ok(http::accepted_at(
+        st,
+        &deploy::result_path(&id, &op),
+        req.api_version(),
+    ))
 }
 
 /// `POST .../validate`: the stack's and its template's checks, without deploying; 200 with the validated
@@ -778,8 +785,7 @@ fn validate(
     let id = scope.stack_id(name);
     let validated = deploy::validate_request(
         st,
-        &target.sub,
-        target.rg.as_deref(),
+        &target.at,
         &deployment_name(name),
         &deployment_request(&sr, &target),
     )?;

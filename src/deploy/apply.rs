@@ -150,6 +150,8 @@ pub struct ApplyOptions {
     /// same plan; the name carries the content's hash). Each is attached to, and its result taken, even if
     /// it has finished by the time its turn comes; a failed one is deployed again.
     pub in_flight: std::collections::HashSet<String>,
+    /// `--bypass-stack-out-of-sync`.
+    pub bypass_stack_out_of_sync: bool,
 }
 
 /// Apply `plan` (made from `rendered`) through `conn`.
@@ -175,6 +177,10 @@ pub async fn apply(
         None
     };
     let deployer = deployer.as_deref();
+    let as_deployer = AsDeployer {
+        object_id: deployer,
+        bypass_out_of_sync: options.bypass_stack_out_of_sync,
+    };
     let planned: HashMap<&str, bool> = plan
         .deployments
         .iter()
@@ -234,7 +240,8 @@ pub async fn apply(
                         let step = progress.step(&d.name);
                         match &d.stack {
                             Some(settings) => {
-                                deploy_stack(conn, d, settings, p, changes, deployer, &step).await
+                                deploy_stack(conn, d, settings, p, changes, as_deployer, &step)
+                                    .await
                             }
                             None => deploy_one(conn, d, p, changes, in_flight, &step).await,
                         }
@@ -308,13 +315,21 @@ async fn ensure_group(
 }
 
 /// Deploy `d` as its stack: created or updated unless it already succeeded with nothing to change.
+/// The identity's side of a stack update: who deploys (for `deployer` among the excluded principals) and
+/// whether to bypass Azure's out-of-sync check (`--bypass-stack-out-of-sync`).
+#[derive(Clone, Copy)]
+struct AsDeployer<'a> {
+    object_id: Option<&'a str>,
+    bypass_out_of_sync: bool,
+}
+
 async fn deploy_stack(
     conn: &Connection,
     d: &RenderedDeployment,
     settings: &crate::model::StackSettings,
     parameters: serde_json::Map<String, serde_json::Value>,
     has_changes: bool,
-    deployer: Option<&str>,
+    deployer: AsDeployer<'_>,
     step: &dyn Fn(&str),
 ) -> Result<DeploymentOutcome, DeployError> {
     let sub = &conn.target.subscription_id;
@@ -334,14 +349,27 @@ async fn deploy_stack(
         }
         _ => {
             step("deploying the stack");
-            let request =
-                super::stack::request(d, settings, request_with(d, parameters), deployer)?;
+            let request = super::stack::request(
+                d,
+                settings,
+                request_with(d, parameters),
+                deployer.object_id,
+                deployer.bypass_out_of_sync,
+            )?;
             let s = match conn
                 .client
                 .create_or_update_stack(&scope, &name, &request)
                 .await
             {
                 Ok(s) => s,
+                Err(e)
+                    if e.code()
+                        .is_some_and(|c| c.eq_ignore_ascii_case(super::stack::OUT_OF_SYNC)) =>
+                {
+                    return Err(DeployError::StackOutOfSync {
+                        message: super::stack::out_of_sync_message(&d.name, &name, "apply"),
+                    })
+                }
                 Err(crate::arm::Error::Api { status, detail, .. })
                     if refused_by_template(status, &detail.code) =>
                 {

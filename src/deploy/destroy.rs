@@ -63,8 +63,13 @@ impl DestroyReport {
     }
 }
 
-/// Delete the trust's estate.
-pub async fn destroy(conn: &Connection, rendered: &Rendered) -> Result<DestroyReport, DeployError> {
+/// Delete the trust's estate; `bypass_out_of_sync` deletes a stack even when Azure says its list of managed
+/// resources is out of sync.
+pub async fn destroy(
+    conn: &Connection,
+    rendered: &Rendered,
+    bypass_out_of_sync: bool,
+) -> Result<DestroyReport, DeployError> {
     let sub = &conn.target.subscription_id;
     let started_at = super::now();
     let mut report = DestroyReport {
@@ -107,12 +112,22 @@ pub async fn destroy(conn: &Connection, rendered: &Rendered) -> Result<DestroyRe
             if let Some(stack) = current {
                 tracing::info!(stack = %name, "deleting stack");
                 conn.client
-                    .delete_stack(&scope, &name, &action)
+                    .delete_stack(&scope, &name, &action, bypass_out_of_sync)
                     .await
-                    .map_err(DeployError::arm(format!(
-                        "destroy {}: deleting stack {name}",
-                        d.name
-                    )))?;
+                    .map_err(|e| match e.code() {
+                        Some(c) if c.eq_ignore_ascii_case(super::stack::OUT_OF_SYNC) => {
+                            DeployError::StackOutOfSync {
+                                message: super::stack::out_of_sync_message(
+                                    &d.name, &name, "destroy",
+                                ),
+                            }
+                        }
+                        _ => {
+                            DeployError::arm(format!("destroy {}: deleting stack {name}", d.name))(
+                                e,
+                            )
+                        }
+                    })?;
                 report.stacks.push(stack.id.clone());
                 for r in &stack.resources {
                     let group =

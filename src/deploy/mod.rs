@@ -64,6 +64,10 @@ pub enum DeployError {
     /// The target cannot be used as given.
     #[error("target: {message}")]
     Target { message: String },
+    /// Azure refused to update or delete a deployment stack whose list of managed resources may be out of
+    /// sync (`DeploymentStackOutOfSync`); the message says what to check and the flag that bypasses it.
+    #[error("{message}")]
+    StackOutOfSync { message: String },
     /// A trust's credential reference in fleet.yaml cannot be resolved (an environment variable it names is
     /// not set, say).
     #[error("trust {ods}: fleet.yaml {field}: {message}")]
@@ -427,6 +431,9 @@ pub struct DeployOptions {
     pub confirm_local: bool,
     /// `--allow-data-loss`.
     pub allow_data_loss: bool,
+    /// `--bypass-stack-out-of-sync`: update or delete a stack even when Azure says its list of managed
+    /// resources is out of sync.
+    pub bypass_stack_out_of_sync: bool,
     /// `apply --plan FILE`: apply this saved plan, refusing if its inputs or the live target changed.
     pub plan_file: Option<std::path::PathBuf>,
     /// Where the apply reports its progress (the CLI draws spinners from it).
@@ -604,6 +611,7 @@ pub async fn apply_trust_async(
         apply::ApplyOptions {
             progress: options.progress.clone(),
             in_flight,
+            bypass_stack_out_of_sync: options.bypass_stack_out_of_sync,
         },
     )
     .await?;
@@ -647,5 +655,5 @@ pub async fn destroy_trust_async(
             ),
         })?;
     }
-    destroy::destroy(&conn, rendered).await
+    destroy::destroy(&conn, rendered, options.bypass_stack_out_of_sync).await
 }

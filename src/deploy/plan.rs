@@ -132,6 +132,10 @@ pub struct StackPlan {
     /// unmanaged and unprotected.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub detach: Vec<String>,
+    /// Set when the target has no stack what-if: why the changes were computed from the deployment what-if
+    /// and the stack's resources instead. `None`: they are the stack what-if's answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<String>,
 }
 
 impl DeploymentPlan {
@@ -336,6 +340,9 @@ impl Plan {
                         s.deny_mode.as_str(),
                         if s.settings_change { " (changing)" } else { "" }
                     );
+                    if let Some(why) = &s.fallback {
+                        let _ = writeln!(out, "  note: {why}");
+                    }
                 }
                 None => {
                     let _ = writeln!(out, "{} ({place}) as {}", d.name, d.deployment_name);
@@ -548,6 +555,24 @@ pub async fn plan_with(
                     )))?,
                 _ => true,
             };
+            // A stack's plan is Azure's stack what-if's answer, where the target has it.
+            if let (Some(settings), true) = (&d.stack, exists) {
+                let request = super::stack::request(
+                    d,
+                    settings,
+                    request_with(d, parameters.clone()),
+                    deployer,
+                    false,
+                )?;
+                if let Some(mut p) =
+                    plan_by_stack_what_if(conn, d, settings, &scope, &name, &request).await?
+                {
+                    if !details {
+                        drop_details(&mut p.changes);
+                    }
+                    return Ok(p);
+                }
+            }
             let changes = if exists {
                 tracing::info!(deployment = %d.name, "what-if");
                 conn.client
@@ -579,9 +604,15 @@ pub async fn plan_with(
             };
             let mut changes = changes;
             let stack = match &d.stack {
-                Some(settings) => Some(
-                    plan_stack(conn, d, settings, &scope, exists, deployer, &mut changes).await?,
-                ),
+                Some(settings) => {
+                    let mut s =
+                        plan_stack(conn, d, settings, &scope, exists, deployer, &mut changes)
+                            .await?;
+                    if exists {
+                        s.fallback = Some(NO_STACK_WHAT_IF.to_owned());
+                    }
+                    Some(s)
+                }
                 None => None,
             };
             if !details {
@@ -624,6 +655,73 @@ pub async fn plan_with(
     })
 }
 
+/// Why a stack's plan came from the deployment what-if: the target answered that it does not know the stack
+/// what-if (`Microsoft.Resources/deploymentStacksWhatIfResults`, 2025-07-01), as an Azure before August 2026.
+const NO_STACK_WHAT_IF: &str = "the target has no stack what-if (deploymentStacksWhatIfResults 2025-07-01); predicted from the deployment what-if and the stack's resources";
+
+/// A stack deployment's plan from Azure's stack what-if: the stack as it is (its existence and settings),
+/// then the what-if's changes, deletes and detaches. `None` when the target does not know the stack what-if
+/// (the caller then falls back to the deployment what-if).
+async fn plan_by_stack_what_if(
+    conn: &Connection,
+    d: &crate::model::RenderedDeployment,
+    settings: &crate::model::StackSettings,
+    scope: &crate::arm::DeploymentScope,
+    deployment_name: &str,
+    request: &crate::arm::StackRequest,
+) -> Result<Option<DeploymentPlan>, DeployError> {
+    let name = super::stack::stack_name(d);
+    tracing::info!(deployment = %d.name, stack = %name, "stack what-if");
+    let what_if = match conn
+        .client
+        .stack_what_if(scope, &format!("{deployment_name}-plan"), &name, request)
+        .await
+    {
+        Ok(w) => w,
+        Err(e) if e.is_unknown_api() => {
+            tracing::info!(deployment = %d.name, error = %e, "no stack what-if at the target");
+            return Ok(None);
+        }
+        Err(e) => {
+            return Err(DeployError::arm(format!("plan {}: stack what-if", d.name))(
+                e,
+            ));
+        }
+    };
+    let current = conn
+        .client
+        .get_stack(scope, &name)
+        .await
+        .map_err(DeployError::arm(format!(
+            "plan {}: reading stack {name}",
+            d.name
+        )))?;
+    let settings_change = current.as_ref().is_some_and(|stack| {
+        what_if.deny_settings_change
+            || super::stack::settings_differ(
+                stack,
+                &request.deny_settings,
+                super::stack::action_on_unmanage(settings),
+            )
+    });
+    Ok(Some(DeploymentPlan {
+        name: d.name.clone(),
+        deployment_name: deployment_name.to_owned(),
+        scope: d.scope,
+        resource_group: d.resource_group.clone(),
+        resource_group_exists: true,
+        changes: what_if.changes,
+        stack: Some(StackPlan {
+            name,
+            exists: current.is_some(),
+            deny_mode: settings.deny_mode,
+            settings_change,
+            detach: what_if.detach,
+            fallback: None,
+        }),
+    }))
+}
+
 /// The stack part of a deployment's plan: the stack as it is, what the update stops managing (deletes are
 /// added to `changes`, replacing the what-if's `Ignore` of the same resource), and whether its settings change.
 async fn plan_stack(
@@ -654,6 +752,7 @@ async fn plan_stack(
         deny_mode: settings.deny_mode,
         settings_change: false,
         detach: Vec::new(),
+        fallback: None,
     };
     if let Some(stack) = current {
         let (delete, detach) = super::stack::unmanaged(&stack, changes, settings);
@@ -784,6 +883,7 @@ mod tests {
                 "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/st"
                     .into(),
             ],
+            fallback: None,
         });
         p.summary = Summary {
             delete: 1,
@@ -811,6 +911,16 @@ mod tests {
         assert!(!quiet.has_changes());
         quiet.deployments[0].stack.as_mut().unwrap().exists = false;
         assert!(quiet.has_changes(), "a new stack is a change");
+        // Against an Azure without the stack what-if, the plan says where its answer came from.
+        let mut older = quiet.clone();
+        older.deployments[0].stack.as_mut().unwrap().fallback = Some(NO_STACK_WHAT_IF.to_owned());
+        assert!(
+            older.render_text(false).contains(
+                "as stack trustprint-security (new), deny settings denyWriteAndDelete\n  note: the target has no stack what-if (deploymentStacksWhatIfResults 2025-07-01); predicted from the deployment what-if and the stack's resources\n"
+            ),
+            "{}",
+            older.render_text(false)
+        );
     }
 
     #[test]

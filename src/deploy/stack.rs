@@ -76,19 +76,38 @@ pub fn action_on_unmanage(settings: &StackSettings) -> ActionOnUnmanage {
     }
 }
 
-/// The stack PUT of `d`.
+/// The stack PUT of `d` (`bypass_out_of_sync` only when the user asks: `--bypass-stack-out-of-sync`).
 pub fn request(
     d: &RenderedDeployment,
     settings: &StackSettings,
     deployment: crate::arm::DeploymentRequest,
     deployer: Option<&str>,
+    bypass_out_of_sync: bool,
 ) -> Result<StackRequest, DeployError> {
     Ok(StackRequest {
         deployment,
         description: format!("trustprint: deployment {} of the blueprint", d.name),
         deny_settings: deny_settings(d, settings, deployer)?,
         action_on_unmanage: action_on_unmanage(settings),
+        bypass_out_of_sync,
     })
+}
+
+/// ARM's code for a stack update or delete refused because the stack's list of managed resources may be
+/// out of sync.
+pub const OUT_OF_SYNC: &str = "DeploymentStackOutOfSync";
+
+/// What to tell the user when Azure refuses to update or delete stack `name` of deployment `deployment`
+/// as out of sync.
+pub fn out_of_sync_message(deployment: &str, name: &str, command: &str) -> String {
+    format!(
+        "deployment '{deployment}': Azure refused to {command} stack {name}: its list of managed resources \
+         may be out of sync (another deployment or stack changed or deleted resources it manages since its \
+         last update, or its last operation was interrupted), and this {command} would delete resources. \
+         Check what the stack lists (`az stack group show` / `az stack sub show`, or the portal); if every \
+         resource it would delete is the blueprint's to delete, run the {command} again with \
+         --bypass-stack-out-of-sync; otherwise redeploy the stack with its current version first"
+    )
 }
 
 /// Whether the stack's deny settings or unmanage actions differ from those wanted (an update is then due

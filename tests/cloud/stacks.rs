@@ -14,7 +14,7 @@ fn stack_path(rg: Option<&str>, name: &str) -> String {
 }
 
 /// `path` (which carries `?api-version=`) with `/suffix` before the query and `extra` query parameters after.
-fn with(path: &str, suffix: &str, extra: &str) -> String {
+pub(super) fn with(path: &str, suffix: &str, extra: &str) -> String {
     let (base, query) = path.split_once('?').unwrap();
     format!("{base}{suffix}?{query}{extra}")
 }
@@ -1104,4 +1104,188 @@ async fn a_stack_interrupted_by_a_restart_refuses_to_delete_until_told_to_bypass
         "{}",
         s.body
     );
+}
+
+/// Issue 17: a management group stack without `deploymentScope` runs its template at the group itself.
+#[tokio::test]
+async fn a_management_group_stack_assigns_policy_at_the_group_and_deletes_what_it_stops_managing() {
+    let c = Cloud::default().await;
+    let group = "/providers/Microsoft.Management/managementGroups/nhs-estate";
+    let path = format!(
+        "{group}/providers/Microsoft.Resources/deploymentStacks/guardrails?api-version={STACK_API}"
+    );
+    let assignment = |name: &str| {
+        format!("{group}/providers/Microsoft.Authorization/policyAssignments/{name}?api-version=2023-04-01")
+    };
+    let template = |names: &[&str]| {
+        let resources: Vec<Value> = names
+            .iter()
+            .map(|n| {
+                json!({"type": "Microsoft.Authorization/policyAssignments", "apiVersion": "2023-04-01", "name": n,
+                    "properties": {
+                        "displayName": format!("[format('{{0}} at {{1}}', '{n}', managementGroup().name)]"),
+                        "policyDefinitionId": "/providers/Microsoft.Authorization/policyDefinitions/e56962a6-4747-49cd-b67b-bf8b01975c4c",
+                        "parameters": {"listOfAllowedLocations": {"value": ["uksouth", "ukwest"]}}
+                    }})
+            })
+            .collect();
+        json!({"$schema": "https://schema.management.azure.com/schemas/2019-08-01/managementGroupDeploymentTemplate.json#",
+               "contentVersion": "1.0.0.0", "resources": resources})
+    };
+    let body = |names: &[&str]| {
+        let mut b = stack_body(template(names), "delete", no_deny());
+        b["location"] = json!("uksouth");
+        b
+    };
+    let s = c.stack(&path, body(&["uk-only", "uk-only-data"])).await;
+    let props = &s.body["properties"];
+    assert_eq!(props["provisioningState"], "succeeded", "{}", s.body);
+    assert_eq!(props["deploymentScope"], group);
+    assert!(
+        props["deploymentId"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!(
+                "{group}/providers/Microsoft.Resources/deployments/guardrails-"
+            )),
+        "{}",
+        s.body
+    );
+    assert_eq!(
+        resource_ids(&s.body, "resources"),
+        ["uk-only", "uk-only-data"]
+    );
+    let a = c.get(&assignment("uk-only-data")).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert_eq!(
+        a.body["properties"]["displayName"],
+        "uk-only-data at nhs-estate"
+    );
+
+    // The update no longer declares one assignment: actionOnUnmanage 'delete' deletes it.
+    let s = c.stack(&path, body(&["uk-only"])).await;
+    assert_eq!(
+        s.body["properties"]["provisioningState"], "succeeded",
+        "{}",
+        s.body
+    );
+    assert_eq!(resource_ids(&s.body, "deletedResources"), ["uk-only-data"]);
+    assert_eq!(resource_ids(&s.body, "resources"), ["uk-only"]);
+    assert_eq!(
+        c.get(&assignment("uk-only-data")).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(c.get(&assignment("uk-only")).await.status, StatusCode::OK);
+
+    // Deleting the stack with unmanageAction.Resources=delete deletes what it still manages.
+    let r = c
+        .delete(&with(&path, "", "&unmanageAction.Resources=delete"))
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+    let done = c.poll_location(&r).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    assert_eq!(c.get(&path).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        c.get(&assignment("uk-only")).await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+/// Issue 17: a stack one of whose resources another stack (or deployment) wrote or deleted since its last
+/// update is out of sync, as in Azure: an update or delete that would delete resources is refused with
+/// `DeploymentStackOutOfSync` until `bypassStackOutOfSyncError` is given.
+#[tokio::test]
+async fn a_stack_whose_resources_another_stack_changed_refuses_to_delete_until_told_to_bypass() {
+    let c = Cloud::default().await;
+    c.rg("rg-shared", "uksouth").await;
+    let a = stack_path(Some("rg-shared"), "estate-a");
+    let b = stack_path(Some("rg-shared"), "estate-b");
+    // Storage accounts `names` in rg-shared, deleted when no longer declared; bypassing the check when told.
+    let accounts = |names: &[&str], bypass: bool| {
+        let mut body = stack_body(storage_template(names, "TLS1_2"), "delete", no_deny());
+        if bypass {
+            body["properties"]["bypassStackOutOfSyncError"] = json!(true);
+        }
+        body
+    };
+    let succeeds = |s: Resp| {
+        assert_eq!(
+            s.body["properties"]["provisioningState"], "succeeded",
+            "{}",
+            s.body
+        );
+        s
+    };
+    succeeds(
+        c.stack(&a, accounts(&["stshareda", "stsharedb"], false))
+            .await,
+    );
+    // Its own update does not put it out of sync; another stack deploying one of its resources does.
+    succeeds(
+        c.stack(&a, accounts(&["stshareda", "stsharedb"], false))
+            .await,
+    );
+    succeeds(c.stack(&b, accounts(&["stsharedb"], false)).await);
+
+    let out_of_sync = "The deployment stack 'estate-a' might not have an accurate list of managed resources. To prevent resources from being accidentally deleted, check that the managed resource list doesn't have any additional values. If there is any uncertainty, it's recommended to redeploy the stack with the same template and parameters as the current iteration. To bypass this warning, specify the 'BypassStackOutOfSyncError' flag.";
+    let r = c.put(&a, accounts(&["stshareda"], false)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert_eq!(r.body["error"]["code"], "DeploymentStackOutOfSync");
+    assert_eq!(r.body["error"]["message"], out_of_sync);
+    let delete_all = |path: &str, extra: &str| {
+        with(
+            path,
+            "",
+            &format!("&unmanageAction.Resources=delete{extra}"),
+        )
+    };
+    let r = c.delete(&delete_all(&a, "")).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert_eq!(r.body["error"]["code"], "DeploymentStackOutOfSync");
+    // Refused, nothing happened: both accounts are there and the stack still lists them.
+    assert_eq!(
+        c.get(&storage_path("rg-shared", "stsharedb")).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        resource_ids(&c.get(&a).await.body, "resources"),
+        ["stshareda", "stsharedb"]
+    );
+
+    // Told to bypass, the update deletes what it dropped, though the other stack manages it too: that one is
+    // out of sync in turn.
+    let s = succeeds(c.stack(&a, accounts(&["stshareda"], true)).await);
+    assert_eq!(resource_ids(&s.body, "deletedResources"), ["stsharedb"]);
+    assert_eq!(
+        c.get(&storage_path("rg-shared", "stsharedb")).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let r = c.delete(&delete_all(&b, "")).await;
+    assert_eq!(
+        r.body["error"]["code"], "DeploymentStackOutOfSync",
+        "{}",
+        r.body
+    );
+    let r = c
+        .delete(&delete_all(&b, "&bypassStackOutOfSyncError=true"))
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+    assert_eq!(c.poll_location(&r).await.status, StatusCode::OK);
+
+    // A plain deployment that writes a stack's resource puts the stack out of sync too; its next successful
+    // update (bypassing) puts it back in sync.
+    c.deploy(
+        Some("rg-shared"),
+        "by-hand",
+        json!({"properties": {"mode": "Incremental", "template": storage_template(&["stshareda"], "TLS1_2")}}),
+    )
+    .await;
+    let r = c.put(&a, accounts(&["stshareda"], false)).await;
+    assert_eq!(
+        r.body["error"]["code"], "DeploymentStackOutOfSync",
+        "{}",
+        r.body
+    );
+    succeeds(c.stack(&a, accounts(&["stshareda"], true)).await);
+    succeeds(c.stack(&a, accounts(&["stshareda"], false)).await);
 }

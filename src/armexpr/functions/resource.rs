@@ -90,6 +90,11 @@ fn resource_id(ev: &Evaluator<'_>, _: &str, args: Vec<Value>) -> Result<Value, E
         ));
     }
     let scope = match &strs[..type_at] {
+        // Microsoft's resourceId reference: at management group (or tenant) scope the id is
+        // `/providers/{namespace}/{type}/{name}`; managementGroupResourceId gives the group-level one.
+        [] if ev.ctx.subscription_id().is_none() && ev.ctx.management_group().is_some() => {
+            String::new()
+        }
         [] => match ev.ctx.resource_group_name() {
             Some(rg) => ids::resource_group_id(&ev.subscription_id()?, &rg),
             None => ids::subscription_id(&ev.subscription_id()?),

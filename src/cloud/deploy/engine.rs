@@ -4,8 +4,8 @@
 
 use super::secrets::{scrub_secrets, secrets_in_flight};
 use super::{
-    build_plan, deployment_body, deployment_id, duration_iso, parse_request, template_error,
-    DeployRequest,
+    build_plan, deployment_body, deployment_id, duration_iso, management, parse_request,
+    template_error, DeployRequest, Scope,
 };
 use crate::armexpr::{self, NodeKind, Plan, Resolver};
 use crate::cloud::auth::{self, Caller};
@@ -41,20 +41,17 @@ pub fn recover(st: &AppState) -> Result<(), ArmError> {
 /// Answers `reference()` from the emulator's state: resources, resource groups and deployments.
 pub(super) struct StateResolver<'a> {
     pub(super) st: &'a AppState,
-    /// The id of the scope the deployment runs at (`/subscriptions/{s}[/resourceGroups/{rg}]`): ARM reads a
-    /// relative id (`Microsoft.Sql/servers/sql1`) in `reference()` as a resource there.
+    /// The id of the scope the deployment runs at (`/subscriptions/{s}[/resourceGroups/{rg}]` or a
+    /// management group's): ARM reads a relative id (`Microsoft.Sql/servers/sql1`) in `reference()` as a
+    /// resource there.
     pub(super) scope: String,
 }
 
 impl<'a> StateResolver<'a> {
     pub(super) fn new(st: &'a AppState, plan: &Plan) -> Self {
-        let s = &plan.scope;
         StateResolver {
             st,
-            scope: crate::cloud::ids::scope_id(
-                &s.subscription_id,
-                s.resource_group.as_ref().map(|rg| rg.name.as_str()),
-            ),
+            scope: plan.scope.base_id(),
         }
     }
 
@@ -78,7 +75,20 @@ impl Resolver for StateResolver<'_> {
             code: e.code.clone(),
             message: e.message.clone(),
         };
-        let found = if let Some(r) = self.st.store.get_resource(id).map_err(store_err)? {
+        let at_group = management::is_under_management_group(id);
+        let found = if let Some(r) = at_group
+            .then(|| management::read(self.st, id))
+            .transpose()
+            .map_err(store_err)?
+            .flatten()
+        {
+            Some(r)
+        } else if let Some(r) = (!at_group)
+            .then(|| self.st.store.get_resource(id))
+            .transpose()
+            .map_err(store_err)?
+            .flatten()
+        {
             Some(r)
         } else if let Some(d) = self.st.store.get_deployment(id).map_err(store_err)? {
             Some(d.body)
@@ -187,8 +197,11 @@ fn authorize(
     let Some(caller) = caller else {
         return Ok(());
     };
-    if let Some(sub) = id.split('/').nth(2).filter(|s| !s.is_empty()) {
-        auth::check_tenant(st, caller, sub)?;
+    let segs: Vec<&str> = id.split('/').collect();
+    if let (Some(s), Some(sub)) = (segs.get(1), segs.get(2).filter(|s| !s.is_empty())) {
+        if s.eq_ignore_ascii_case("subscriptions") {
+            auth::check_tenant(st, caller, sub)?;
+        }
     }
     rbac::authorize_id(&st.config.role_assignments, &caller.client_id, method, id)?;
     // A deployment stack's deny assignments hold against other deployments too; a stack's own run is not
@@ -288,6 +301,9 @@ fn apply_resource(
         http::ensure_subscription(st, &sub)?;
         return http::put_resource_group(st, &sub, &node.name, body).map(|(_, created)| created);
     }
+    if management::is_under_management_group(&node.id) {
+        return management::write(st, &node.id, &node.resource_type, body);
+    }
     let rid = ids::parse_str(&node.id).ok_or_else(|| {
         ArmError::bad_request(
             "InvalidResourceId",
@@ -311,12 +327,13 @@ pub(super) fn runtime_error(e: &armexpr::Error) -> ArmError {
     ArmError::bad_request(&code, e.to_string())
 }
 
-/// Run a plan's layers, recursing into nested deployments.
+/// Run a plan's layers, recursing into nested deployments. `root` is the deployment at the top of the tree
+/// (a deployment stack knows its own by that id).
 fn execute(
     st: &AppState,
     caller: Option<&Caller>,
     plan: &Plan,
-    dep_key: &str,
+    (dep_key, root): (&str, &str),
     complete: bool,
     depth: usize,
 ) -> Outcome {
@@ -353,6 +370,9 @@ fn execute(
                         .evaluate(i, &resolver)
                         .map_err(|e| runtime_error(&e))
                         .and_then(|body| apply_resource(st, caller, node, &body));
+                    if result.is_ok() {
+                        let _ = crate::cloud::stacks::changed_outside(st, &node.id, root);
+                    }
                     record_operation(
                         st,
                         dep_key,
@@ -367,7 +387,7 @@ fn execute(
                     }
                 }
                 NodeKind::Deployment => {
-                    let result = run_nested(st, caller, plan, i, depth);
+                    let result = run_nested(st, caller, plan, i, root, depth);
                     record_operation(
                         st,
                         dep_key,
@@ -393,7 +413,7 @@ fn execute(
     }
     if complete {
         if let Some(rg) = &plan.scope.resource_group {
-            complete_mode_deletes(st, caller, plan, &rg.name, dep_key, &mut out);
+            complete_mode_deletes(st, caller, plan, &rg.name, (dep_key, root), &mut out);
         }
     }
     let started = Instant::now();
@@ -447,7 +467,7 @@ fn complete_mode_deletes(
     caller: Option<&Caller>,
     plan: &Plan,
     rg: &str,
-    dep_key: &str,
+    (dep_key, root): (&str, &str),
     out: &mut Outcome,
 ) {
     let sub = &plan.scope.subscription_id;
@@ -470,6 +490,9 @@ fn complete_mode_deletes(
         let started = Instant::now();
         let result = authorize(st, caller, &Method::DELETE, id)
             .and_then(|()| st.store.tx(|tx| Store::delete_resource_tree(tx, id)));
+        if result.is_ok() {
+            let _ = crate::cloud::stacks::changed_outside(st, id, root);
+        }
         let name = r["name"].as_str().unwrap_or("");
         record_operation(
             st,
@@ -490,6 +513,7 @@ fn run_nested(
     caller: Option<&Caller>,
     plan: &Plan,
     i: usize,
+    root: &str,
     depth: usize,
 ) -> Result<(), ArmError> {
     if depth > 10 {
@@ -501,15 +525,16 @@ fn run_nested(
     let node = &plan.nodes[i];
     let resolver = StateResolver::new(st, plan);
     let sub = node.target_subscription.clone();
-    // The nested deployment is a write of the caller's, in its own subscription and group.
-    authorize(
-        st,
-        caller,
-        &Method::PUT,
-        &deployment_id(&sub, node.target_resource_group.as_deref(), &node.name),
-    )?;
-    http::ensure_subscription(st, &sub)?;
-    let rg_location = match &node.target_resource_group {
+    let scope = match &node.target_management_group {
+        Some(mg) => Scope::ManagementGroup { mg: mg.clone() },
+        None => Scope::of(&sub, node.target_resource_group.as_deref()),
+    };
+    // The nested deployment is a write of the caller's, in its own scope.
+    authorize(st, caller, &Method::PUT, &deployment_id(&scope, &node.name))?;
+    if scope.sub().is_some() {
+        http::ensure_subscription(st, &sub)?;
+    }
+    let rg_location = match scope.rg() {
         Some(rg) => {
             let (body, _) = st
                 .store
@@ -526,10 +551,13 @@ fn run_nested(
     let complete = evaluated["properties"]["mode"]
         .as_str()
         .is_some_and(|m| m.eq_ignore_ascii_case("complete"));
-    let rg = node.target_resource_group.as_deref();
-    let key = deployment_id(&sub, rg, &node.name);
+    let key = deployment_id(&scope, &node.name);
     let dr = DeployRequest {
-        location: nested.scope.location.clone().filter(|_| rg.is_none()),
+        location: nested
+            .scope
+            .location
+            .clone()
+            .filter(|_| scope.rg().is_none()),
         tags: None,
         complete,
         template: evaluated["properties"]["template"].clone(),
@@ -546,10 +574,12 @@ fn run_nested(
     let request = json!({"properties": {"mode": if complete {"Complete"} else {"Incremental"}, "template": dr.template}, "nested": true});
     // An inner template evaluated in the outer scope may hold a secure parameter's value: never stored.
     let request = scrub_secrets(&request, &secrets_in_flight(st));
-    st.store
-        .put_deployment(&key, &sub, rg, &node.name, "Running", &body, &request)?;
+    let (store_sub, store_rg) = scope.store_keys();
+    st.store.put_deployment(
+        &key, &store_sub, store_rg, &node.name, "Running", &body, &request,
+    )?;
     let started = Instant::now();
-    let outcome = execute(st, caller, &nested, &key, complete, depth + 1);
+    let outcome = execute(st, caller, &nested, (&key, root), complete, depth + 1);
     let error = finish(st, &key, &mut body, outcome, started);
     match error {
         None => Ok(()),
@@ -604,7 +634,7 @@ fn finish(
         );
     }
     // Azure Policy's evaluation after a deployment: the states are there when the client sees it finish.
-    if let Some(sub) = id.split('/').nth(2) {
+    if let Some(sub) = Scope::of_deployment(&id).as_ref().and_then(Scope::sub) {
         let _ = crate::cloud::policy::evaluate_subscription(st, sub);
     }
     let _ = st.store.update_deployment(key, state.as_str(), body);
@@ -642,8 +672,13 @@ fn run_with_secure_parameters(st: &AppState, key: &str) {
         params.extend(secure);
     }
     let mut body = row.body;
-    let Some(id) = ids_of(&body) else { return };
-    let (sub, rg, name) = id;
+    let Some(id) = body["id"].as_str().map(str::to_string) else {
+        return;
+    };
+    let Some(scope) = Scope::of_deployment(&id) else {
+        return;
+    };
+    let name = id.rsplit('/').next().unwrap_or_default().to_string();
     let started = Instant::now();
     // A short pause before Running so clients observe Accepted, as with ARM.
     if !step_sleep(st) {
@@ -651,7 +686,7 @@ fn run_with_secure_parameters(st: &AppState, key: &str) {
     }
     body["properties"]["provisioningState"] = json!("Running");
     let _ = st.store.update_deployment(key, "Running", &body);
-    let dr = match parse_request(&row.request, rg.is_none()) {
+    let dr = match parse_request(&row.request, scope.rg().is_none()) {
         Ok(d) => d,
         Err(e) => {
             let outcome = Outcome {
@@ -662,26 +697,12 @@ fn run_with_secure_parameters(st: &AppState, key: &str) {
             return;
         }
     };
-    let outcome = match build_plan(st, &sub, rg.as_deref(), &name, &dr) {
-        Ok(plan) => execute(st, caller.as_ref(), &plan, key, dr.complete, 0),
+    let outcome = match build_plan(st, &scope, &name, &dr) {
+        Ok(plan) => execute(st, caller.as_ref(), &plan, (key, key), dr.complete, 0),
         Err(e) => Outcome {
             errors: vec![e],
             ..Outcome::default()
         },
     };
     finish(st, key, &mut body, outcome, started);
-}
-
-/// (subscription, resource group, name) of a deployment body's id.
-fn ids_of(body: &Value) -> Option<(String, Option<String>, String)> {
-    let id = body["id"].as_str()?;
-    let segs: Vec<&str> = id.trim_matches('/').split('/').collect();
-    let sub = segs.get(1)?.to_string();
-    let rg = (segs
-        .get(2)
-        .is_some_and(|s| s.eq_ignore_ascii_case("resourcegroups")))
-    .then(|| segs.get(3).map(|s| (*s).to_string()))
-    .flatten();
-    let name = segs.last()?.to_string();
-    Some((sub, rg, name))
 }

@@ -5,8 +5,8 @@ use super::engine::run;
 use super::secrets::take_secure_parameters;
 use super::whatif::what_if;
 use super::{
-    build_plan, deployment_body, deployment_id, is_expression, is_terminal, not_found,
-    parse_request,
+    build_plan, deployment_body, deployment_id, is_expression, is_terminal, management, not_found,
+    parse_request, Scope,
 };
 use crate::armexpr::{NodeKind, Plan};
 use crate::cloud::auth::Caller;
@@ -20,32 +20,29 @@ use axum::response::Response;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
-/// Route `{scope}/providers/Microsoft.Resources/deployments[/{name}[/...]]`; `at` is the index of the name.
+/// Route `{scope}/providers/Microsoft.Resources/deployments[/{name}[/...]]` (a resource group, a
+/// subscription or a management group); `at` is the index of the name.
 pub async fn route(
     st: &Arc<AppState>,
     req: &Req,
-    sub: &str,
-    rg: Option<&str>,
+    scope: Scope,
     at: usize,
 ) -> Result<Response, ArmError> {
     catalog::check_type("Microsoft.Resources/deployments", req.api_version())?;
-    let rg = match rg {
-        Some(r) => Some(http::existing_rg(st, sub, r)?),
-        None => None,
-    };
-    let rg = rg.as_deref();
+    let scope = &scope.existing(st)?;
     let n = req.lower.len();
     if n == at {
+        let (sub, rg) = scope.store_keys();
         return match req.method {
-            Method::GET => http::page(st, req, st.store.list_deployments(sub, rg)?),
+            Method::GET => http::page(st, req, st.store.list_deployments(&sub, rg)?),
             _ => Err(http::method_not_allowed(req)),
         };
     }
     let name = req.seg(at).to_string();
-    let id = deployment_id(sub, rg, &name);
+    let id = deployment_id(scope, &name);
     let action = req.lower.get(at + 1).map_or("", String::as_str);
     match (n - at, &req.method, action) {
-        (1, &Method::PUT, _) => put(st, req, sub, rg, &name).await,
+        (1, &Method::PUT, _) => put(st, req, scope, &name).await,
         (1, &Method::GET, _) => match st.store.get_deployment(&id)? {
             Some(row) => Ok(json_body(&row.body)),
             None => Err(not_found(&name)),
@@ -54,9 +51,9 @@ pub async fn route(
             Some(_) => StatusCode::NO_CONTENT,
             None => StatusCode::NOT_FOUND,
         })),
-        (1, &Method::DELETE, _) => delete(st, req, sub, &id, &name),
-        (2, &Method::POST, "validate") => validate(st, req, sub, rg, &name),
-        (2, &Method::POST, "whatif") => what_if(st, req, sub, rg, &name),
+        (1, &Method::DELETE, _) => delete(st, req, scope, &id, &name),
+        (2, &Method::POST, "validate") => validate(st, req, scope, &name),
+        (2, &Method::POST, "whatif") => what_if(st, req, scope, &name),
         (2, &Method::POST, "cancel") => cancel(st, &id, &name),
         (2, &Method::POST | &Method::GET, "exporttemplate") => {
             let row = st
@@ -86,6 +83,10 @@ pub async fn route(
                         format!("Deployment operation '{op_id}' of deployment '{name}' could not be found."),
                     )
                 })
+        }
+        (3, &Method::GET, "operationresults") => {
+            let op = req.seg(at + 2);
+            http::operation_result(st, req, op, Some(&id), &result_path(&id, op))
         }
         (3, &Method::GET, "operationstatuses") => {
             let row = st
@@ -126,6 +127,10 @@ fn preflight(st: &AppState, name: &str, plan: &Plan) -> Result<Vec<String>, ArmE
     for node in plan.nodes.iter().filter(|n| n.kind == NodeKind::Resource) {
         let location = node.location.as_deref().filter(|l| !is_expression(l));
         let check = || -> Result<(), ArmError> {
+            if management::is_under_management_group(&node.id) {
+                // Types ARM deploys at a management group; their bodies are checked as they are written.
+                return management::check_type(&node.resource_type, &node.id).map(|_| ());
+            }
             let info = catalog::check_type(&node.resource_type, &node.api_version)?;
             if info.name != "Microsoft.Resources/resourceGroups" {
                 catalog::check_location(info, location)?;
@@ -168,15 +173,13 @@ fn correlation_of(req: &Req) -> String {
 async fn put(
     st: &Arc<AppState>,
     req: &Req,
-    sub: &str,
-    rg: Option<&str>,
+    scope: &Scope,
     name: &str,
 ) -> Result<Response, ArmError> {
     let input = req.json()?;
     let submitted = submit(
         st,
-        sub,
-        rg,
+        scope,
         name,
         &input,
         req.caller.as_ref(),
@@ -214,16 +217,15 @@ pub(crate) struct Submitted {
 /// only. The caller starts the engine: a PUT on a deployment, or a deployment stack's run.
 pub(crate) fn submit(
     st: &AppState,
-    sub: &str,
-    rg: Option<&str>,
+    scope: &Scope,
     name: &str,
     input: &Value,
     caller: Option<&Caller>,
     correlation: &str,
 ) -> Result<Submitted, ArmError> {
     crate::cloud::names::check_resource("Microsoft.Resources/deployments", name)?;
-    let dr = parse_request(input, rg.is_none())?;
-    let id = deployment_id(sub, rg, name);
+    let dr = parse_request(input, scope.rg().is_none())?;
+    let id = deployment_id(scope, name);
     let existing = st.store.get_deployment(&id)?;
     if let Some(row) = &existing {
         let state = row.body["properties"]["provisioningState"]
@@ -248,7 +250,7 @@ pub(crate) fn submit(
             }
         }
     }
-    let plan = build_plan(st, sub, rg, name, &dr)?;
+    let plan = build_plan(st, scope, name, &dr)?;
     preflight(st, name, &plan)?;
     let body = deployment_body(&id, name, &dr, &plan, "Accepted", correlation);
     let run_id = uuid::Uuid::new_v4().simple().to_string().to_uppercase();
@@ -262,8 +264,9 @@ pub(crate) fn submit(
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .insert(id.to_lowercase(), secure);
+    let (sub, rg) = scope.store_keys();
     st.store
-        .put_deployment(&id, sub, rg, name, "Accepted", &body, &request)?;
+        .put_deployment(&id, &sub, rg, name, "Accepted", &body, &request)?;
     Ok(Submitted {
         id,
         body,
@@ -282,13 +285,12 @@ pub(crate) struct Validated {
 /// Validate a deployment request as `POST .../validate` does (a deployment stack's validate uses it).
 pub(crate) fn validate_request(
     st: &AppState,
-    sub: &str,
-    rg: Option<&str>,
+    scope: &Scope,
     name: &str,
     input: &Value,
 ) -> Result<Validated, ArmError> {
-    let dr = parse_request(input, rg.is_none())?;
-    let plan = build_plan(st, sub, rg, name, &dr)?;
+    let dr = parse_request(input, scope.rg().is_none())?;
+    let plan = build_plan(st, scope, name, &dr)?;
     let resources = preflight(st, name, &plan)?;
     Ok(Validated {
         parameters: Value::Object(plan.reported_parameters()),
@@ -299,14 +301,13 @@ pub(crate) fn validate_request(
 fn validate(
     st: &Arc<AppState>,
     req: &Req,
-    sub: &str,
-    rg: Option<&str>,
+    scope: &Scope,
     name: &str,
 ) -> Result<Response, ArmError> {
-    let dr = parse_request(&req.json()?, rg.is_none())?;
-    let plan = build_plan(st, sub, rg, name, &dr)?;
+    let dr = parse_request(&req.json()?, scope.rg().is_none())?;
+    let plan = build_plan(st, scope, name, &dr)?;
     let validated = preflight(st, name, &plan)?;
-    let id = deployment_id(sub, rg, name);
+    let id = deployment_id(scope, name);
     let mut body = deployment_body(&id, name, &dr, &plan, "Succeeded", &correlation_of(req));
     body["properties"]["validatedResources"] = Value::Array(
         validated
@@ -338,7 +339,7 @@ fn cancel(st: &Arc<AppState>, id: &str, name: &str) -> Result<Response, ArmError
 fn delete(
     st: &Arc<AppState>,
     req: &Req,
-    sub: &str,
+    scope: &Scope,
     id: &str,
     name: &str,
 ) -> Result<Response, ArmError> {
@@ -370,5 +371,25 @@ fn delete(
             ),
         };
     });
-    Ok(http::accepted_location(st, sub, &op, req.api_version()))
+    Ok(accepted(st, scope, id, &op, req.api_version()))
+}
+
+/// 202 with `Location` and `Retry-After`: a subscription's operation results, or, at a management group,
+/// the deployment's own.
+pub(super) fn accepted(
+    st: &AppState,
+    scope: &Scope,
+    id: &str,
+    op: &str,
+    api_version: &str,
+) -> Response {
+    match scope.sub() {
+        Some(sub) => http::accepted_location(st, sub, op, api_version),
+        None => http::accepted_at(st, &result_path(id, op), api_version),
+    }
+}
+
+/// `{target}/operationResults/{op}`: where a management group deployment's (or a stack's) operation result is.
+pub(crate) fn result_path(target: &str, op: &str) -> String {
+    format!("{target}/operationResults/{op}")
 }

@@ -12,13 +12,18 @@
 
 mod engine;
 mod handlers;
+mod management;
 mod secrets;
 mod whatif;
 
 pub use engine::recover;
 pub(crate) use engine::run;
 pub use handlers::route;
-pub(crate) use handlers::{submit, validate_request};
+pub(crate) use handlers::{result_path, submit, validate_request};
+pub(crate) use management::{
+    delete as delete_at_management_group, is_under_management_group,
+    read as read_at_management_group,
+};
 
 use super::catalog;
 use super::errors::ArmError;
@@ -36,10 +41,109 @@ pub(super) fn is_terminal(state: &str) -> bool {
     ProvisioningState::parse(state).is_terminal()
 }
 
-pub(super) fn deployment_id(sub: &str, rg: Option<&str>, name: &str) -> String {
+/// Where a deployment (or a deployment stack) is made: a resource group, a subscription or a management
+/// group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    ResourceGroup { sub: String, rg: String },
+    Subscription { sub: String },
+    ManagementGroup { mg: String },
+}
+
+impl Scope {
+    /// A subscription's or a resource group's scope.
+    pub(crate) fn of(sub: &str, rg: Option<&str>) -> Scope {
+        match rg {
+            Some(rg) => Scope::ResourceGroup {
+                sub: sub.to_string(),
+                rg: rg.to_string(),
+            },
+            None => Scope::Subscription {
+                sub: sub.to_string(),
+            },
+        }
+    }
+
+    /// The scope with its resource group as stored (ARM's casing), or ARM's error when the group is missing.
+    pub(crate) fn existing(self, st: &AppState) -> Result<Scope, ArmError> {
+        Ok(match self {
+            Scope::ResourceGroup { sub, rg } => {
+                let rg = http::existing_rg(st, &sub, &rg)?;
+                Scope::ResourceGroup { sub, rg }
+            }
+            other => other,
+        })
+    }
+
+    /// The scope's id, canonical.
+    pub fn id(&self) -> String {
+        match self {
+            Scope::ResourceGroup { sub, rg } => ids::scope_id(sub, Some(rg)),
+            Scope::Subscription { sub } => ids::scope_id(sub, None),
+            Scope::ManagementGroup { mg } => armexpr::management_group_id(mg),
+        }
+    }
+
+    /// The subscription, unless at a management group.
+    pub(crate) fn sub(&self) -> Option<&str> {
+        match self {
+            Scope::ResourceGroup { sub, .. } | Scope::Subscription { sub } => Some(sub),
+            Scope::ManagementGroup { .. } => None,
+        }
+    }
+
+    /// The resource group, when at one.
+    pub(crate) fn rg(&self) -> Option<&str> {
+        match self {
+            Scope::ResourceGroup { rg, .. } => Some(rg),
+            _ => None,
+        }
+    }
+
+    /// The scope of a deployment's id (`{scope}/providers/Microsoft.Resources/deployments/{name}`).
+    pub(crate) fn of_deployment(id: &str) -> Option<Scope> {
+        let segs: Vec<&str> = id.trim_matches('/').split('/').collect();
+        match segs.as_slice() {
+            [s, sub, p, ..]
+                if s.eq_ignore_ascii_case("subscriptions")
+                    && p.eq_ignore_ascii_case("providers") =>
+            {
+                Some(Scope::of(sub, None))
+            }
+            [s, sub, r, rg, ..]
+                if s.eq_ignore_ascii_case("subscriptions")
+                    && r.eq_ignore_ascii_case("resourcegroups") =>
+            {
+                Some(Scope::of(sub, Some(rg)))
+            }
+            [p, ns, m, mg, ..]
+                if p.eq_ignore_ascii_case("providers")
+                    && ns.eq_ignore_ascii_case("microsoft.management")
+                    && m.eq_ignore_ascii_case("managementgroups") =>
+            {
+                Some(Scope::ManagementGroup {
+                    mg: (*mg).to_string(),
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// The (sub, rg) columns the store files a deployment under: a management group's deployments under the
+    /// group's id.
+    pub(super) fn store_keys(&self) -> (String, Option<&str>) {
+        match self {
+            Scope::ManagementGroup { .. } => (self.id(), None),
+            Scope::ResourceGroup { sub, rg } => (sub.clone(), Some(rg)),
+            Scope::Subscription { sub } => (sub.clone(), None),
+        }
+    }
+}
+
+pub(super) fn deployment_id(scope: &Scope, name: &str) -> String {
     format!(
         "{}/providers/Microsoft.Resources/deployments/{name}",
-        ids::scope_id(sub, rg)
+        scope.id()
     )
 }
 
@@ -66,7 +170,7 @@ fn invalid_content(message: &str) -> ArmError {
     )
 }
 
-pub(super) fn parse_request(body: &Value, sub_scope: bool) -> Result<DeployRequest, ArmError> {
+pub(super) fn parse_request(body: &Value, above_group: bool) -> Result<DeployRequest, ArmError> {
     let props = body
         .get("properties")
         .filter(|p| p.is_object())
@@ -100,14 +204,14 @@ pub(super) fn parse_request(body: &Value, sub_scope: bool) -> Result<DeployReque
             "Error converting value \"{mode}\" to type 'DeploymentMode'"
         )));
     };
-    if complete && sub_scope {
+    if complete && above_group {
         return Err(ArmError::bad_request(
             "InvalidDeploymentMode",
             "Complete mode is supported for resource group scope deployments only.",
         ));
     }
     let location = body["location"].as_str().map(catalog::normalize_location);
-    if sub_scope {
+    if above_group {
         match &location {
             None => {
                 return Err(ArmError::bad_request(
@@ -127,7 +231,7 @@ pub(super) fn parse_request(body: &Value, sub_scope: bool) -> Result<DeployReque
     let parameters = props.get("parameters").cloned().unwrap_or(Value::Null);
     check_limits(&template, &parameters)?;
     Ok(DeployRequest {
-        location: if sub_scope { location } else { None },
+        location: if above_group { location } else { None },
         tags: body.get("tags").filter(|t| t.is_object()).cloned(),
         complete,
         template,
@@ -284,14 +388,27 @@ fn resolve_key_vault(st: &AppState, parameters: &Value) -> Result<Value, ArmErro
     Ok(Value::Object(out))
 }
 
-/// The scope `subscription()`/`resourceGroup()` describe for a deployment.
+/// The scope `subscription()`/`resourceGroup()`/`managementGroup()` describe for a deployment.
 fn scope_for(
     st: &AppState,
-    sub: &str,
-    rg: Option<&str>,
+    scope: &Scope,
     location: Option<&str>,
     name: &str,
 ) -> Result<DeploymentScope, ArmError> {
+    let (sub, rg) = match scope {
+        Scope::ManagementGroup { mg } => {
+            let mut s = DeploymentScope::management_group(
+                mg,
+                &st.config.tenant_id,
+                location.unwrap_or(""),
+                name,
+            );
+            s.location = location.map(str::to_string);
+            return Ok(s);
+        }
+        Scope::ResourceGroup { sub, rg } => (sub.as_str(), Some(rg.as_str())),
+        Scope::Subscription { sub } => (sub.as_str(), None),
+    };
     let display = st
         .store
         .get_subscription(sub)?
@@ -318,20 +435,20 @@ fn scope_for(
         deployment_name: name.to_string(),
         location: location.map(str::to_string),
         subscription_display_name: display,
+        management_group: None,
     })
 }
 
 pub(super) fn build_plan(
     st: &AppState,
-    sub: &str,
-    rg: Option<&str>,
+    at: &Scope,
     name: &str,
     dr: &DeployRequest,
 ) -> Result<Plan, ArmError> {
     let parameters = resolve_key_vault(st, &dr.parameters)?;
     let values =
         armexpr::parameter_values(&parameters, Mode::Strict).map_err(|e| template_error(&e))?;
-    let scope = scope_for(st, sub, rg, dr.location.as_deref(), name)?;
+    let scope = scope_for(st, at, dr.location.as_deref(), name)?;
     let plan =
         Plan::new(&dr.template, &values, &scope, Mode::Strict).map_err(|e| template_error(&e))?;
     let resources = plan.nodes.len();
@@ -465,13 +582,12 @@ pub(super) fn deployment_body(
 /// builds on it.
 pub(crate) fn what_if_changes(
     st: &AppState,
-    sub: &str,
-    rg: Option<&str>,
+    scope: &Scope,
     name: &str,
     input: &Value,
 ) -> Result<Vec<Value>, ArmError> {
-    let dr = parse_request(input, rg.is_none())?;
-    let plan = build_plan(st, sub, rg, name, &dr)?;
+    let dr = parse_request(input, scope.rg().is_none())?;
+    let plan = build_plan(st, scope, name, &dr)?;
     let secrets = secrets::secret_strings([&secrets::take_secure_parameters(&mut input.clone())]);
     let mut out = Vec::new();
     whatif::changes_for(st, &plan, dr.complete, false, &secrets, &mut out)?;

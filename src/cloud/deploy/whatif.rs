@@ -1,8 +1,9 @@
 //! What-if: the changes a deployment would make, compared with the emulator's current state.
 
 use super::engine::StateResolver;
+use super::handlers::accepted;
 use super::secrets::{scrub_secrets, secret_strings, take_secure_parameters};
-use super::{build_plan, deployment_id, parse_request, template_error};
+use super::{build_plan, deployment_id, management, parse_request, template_error, Scope};
 use crate::armexpr::{self, NodeKind, Plan};
 use crate::cloud::catalog;
 use crate::cloud::errors::ArmError;
@@ -226,6 +227,16 @@ pub(super) fn changes_for(
                 after["properties"] = json!({"provisioningState": "Succeeded"});
                 out.push(change(&node.id, before, Some(after), ids_only));
             }
+            NodeKind::Resource if management::is_under_management_group(&node.id) => {
+                management::check_type(&node.resource_type, &node.id)?;
+                let before = management::read(st, &node.id)?;
+                out.push(change(
+                    &node.id,
+                    before,
+                    Some(synthesized(node, &body)),
+                    ids_only,
+                ));
+            }
             NodeKind::Resource => {
                 let Some(rid) = ids::parse_str(&node.id) else {
                     return Err(ArmError::bad_request(
@@ -287,29 +298,29 @@ pub(super) fn changes_for(
 pub(super) fn what_if(
     st: &Arc<AppState>,
     req: &Req,
-    sub: &str,
-    rg: Option<&str>,
+    scope: &Scope,
     name: &str,
 ) -> Result<Response, ArmError> {
     let input = req.json()?;
-    let dr = parse_request(&input, rg.is_none())?;
+    let dr = parse_request(&input, scope.rg().is_none())?;
     let ids_only = input["properties"]["whatIfSettings"]["resultFormat"]
         .as_str()
         .is_some_and(|f| f.eq_ignore_ascii_case("ResourceIdOnly"));
-    let plan = build_plan(st, sub, rg, name, &dr)?;
+    let plan = build_plan(st, scope, name, &dr)?;
     let secrets = secret_strings([&take_secure_parameters(&mut input.clone())]);
     let mut changes = Vec::new();
     let result = match changes_for(st, &plan, dr.complete, ids_only, &secrets, &mut changes) {
         Ok(()) => json!({"status": "Succeeded", "properties": {"changes": changes}, "error": null}),
         Err(e) => json!({"status": "Failed", "error": e.to_value()}),
     };
-    let op = http::new_operation(st, "whatif", &deployment_id(sub, rg, name))?;
+    let id = deployment_id(scope, name);
+    let op = http::new_operation(st, "whatif", &id)?;
     let (st2, op2) = (Arc::clone(st), op.clone());
     st.spawn(async move {
         tokio::time::sleep(st2.config.lro).await;
         let _ = http::finish_operation(&st2, &op2, "Succeeded", 200, Some(result));
     });
-    Ok(http::accepted_location(st, sub, &op, req.api_version()))
+    Ok(accepted(st, scope, &id, &op, req.api_version()))
 }
 
 #[cfg(test)]

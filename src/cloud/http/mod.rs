@@ -210,19 +210,54 @@ pub fn async_operation(st: &AppState, req: &Req, resp: &mut Response, id: &str, 
         .insert("retry-after", HeaderValue::from(retry_after(st)));
 }
 
-/// `202 Accepted` with `Location` pointing at the operation result and `Retry-After`.
+/// `202 Accepted` with `Location` pointing at the subscription's operation result and `Retry-After`.
 pub fn accepted_location(st: &AppState, sub: &str, op: &str, api_version: &str) -> Response {
+    accepted_at(
+        st,
+        &format!("/subscriptions/{sub}/operationresults/{op}"),
+        api_version,
+    )
+}
+
+/// `202 Accepted` with `Location` on `path` (an operation result's) and `Retry-After`.
+pub fn accepted_at(st: &AppState, path: &str, api_version: &str) -> Response {
     let mut r = empty(StatusCode::ACCEPTED);
-    let loc = format!(
-        "{}/subscriptions/{sub}/operationresults/{op}?api-version={api_version}",
-        st.base_url()
-    );
+    let loc = format!("{}{path}?api-version={api_version}", st.base_url());
     if let Ok(v) = HeaderValue::from_str(&loc) {
         r.headers_mut().insert("location", v);
     }
     r.headers_mut()
         .insert("retry-after", HeaderValue::from(retry_after(st)));
     r
+}
+
+/// `GET {path}` of operation `op`: 202 (again with `Location` on `path`) while it runs, then its result. With
+/// `target`, only an operation on that resource is found.
+pub fn operation_result(
+    st: &AppState,
+    req: &Req,
+    op: &str,
+    target: Option<&str>,
+    path: &str,
+) -> Result<Response, ArmError> {
+    let found = st
+        .store
+        .get_operation(op)?
+        .filter(|o| target.is_none_or(|t| o.target.eq_ignore_ascii_case(t)));
+    let Some(o) = found else {
+        return Err(ArmError::not_found(
+            "OperationNotFound",
+            format!("The operation '{op}' could not be found."),
+        ));
+    };
+    if o.status == "Running" {
+        return Ok(accepted_at(st, path, req.api_version()));
+    }
+    let status = StatusCode::from_u16(o.http_status.unwrap_or(200)).unwrap_or(StatusCode::OK);
+    Ok(match o.body {
+        Some(b) => json_response(status, &b),
+        None => empty(status),
+    })
 }
 
 /// Finish an operation.

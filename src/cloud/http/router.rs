@@ -284,38 +284,27 @@ async fn route(st: &Arc<AppState>, req: &Req) -> Result<Response, ArmError> {
             "id": format!("/tenants/{t}"), "tenantId": t, "displayName": "trustprint local cloud", "tenantCategory": "Home"
         }]})));
     }
-    // Management group scope: deployment stacks, Microsoft.Blueprint, then Azure Policy's tenant and
-    // management group routes.
-    if req.is(0, "providers")
+    // Management group scope: deployments, deployment stacks and their what-if, Microsoft.Blueprint, then
+    // Azure Policy's tenant and management group routes.
+    let at_group = req.is(0, "providers")
         && req.is(1, "microsoft.management")
         && req.is(2, "managementgroups")
-        && req.is(4, "providers")
-        && req.is(5, "microsoft.resources")
-        && req.is(6, "deploymentstacks")
-    {
-        let scope = crate::cloud::stacks::Scope::ManagementGroup {
+        && req.is(4, "providers");
+    if at_group && req.is(5, "microsoft.resources") {
+        let scope = deploy::Scope::ManagementGroup {
             mg: req.seg(3).to_string(),
         };
-        return crate::cloud::stacks::route(st, req, scope, 7).await;
+        if req.is(6, "deployments") {
+            return deploy::route(st, req, scope, 7).await;
+        }
+        if req.is(6, "deploymentstacks") {
+            return crate::cloud::stacks::route(st, req, scope, 7).await;
+        }
+        if req.is(6, "deploymentstackswhatifresults") {
+            return crate::cloud::stacks::whatif_route(st, req, scope, 7).await;
+        }
     }
-    if req.is(0, "providers")
-        && req.is(1, "microsoft.management")
-        && req.is(2, "managementgroups")
-        && req.is(4, "providers")
-        && req.is(5, "microsoft.resources")
-        && req.is(6, "deploymentstackswhatifresults")
-    {
-        let scope = crate::cloud::stacks::Scope::ManagementGroup {
-            mg: req.seg(3).to_string(),
-        };
-        return crate::cloud::stacks::whatif_route(st, req, scope, 7).await;
-    }
-    if req.is(0, "providers")
-        && req.is(1, "microsoft.management")
-        && req.is(2, "managementgroups")
-        && req.is(4, "providers")
-        && req.is(5, "microsoft.blueprint")
-    {
+    if at_group && req.is(5, "microsoft.blueprint") {
         let scope = crate::cloud::blueprints::BlueprintScope::management_group(req.seg(3));
         return crate::cloud::blueprints::route(st, req, &scope, 6);
     }
@@ -362,7 +351,7 @@ async fn route(st: &Arc<AppState>, req: &Req) -> Result<Response, ArmError> {
     if let Some(p) = prov {
         if req.is(p + 1, "microsoft.resources") && req.is(p + 2, "deployments") {
             let rg = (p == 4).then(|| req.seg(3).to_string());
-            return deploy::route(st, req, &sub, rg.as_deref(), p + 3).await;
+            return deploy::route(st, req, deploy::Scope::of(&sub, rg.as_deref()), p + 3).await;
         }
         if req.is(p + 1, "microsoft.resources")
             && (req.is(p + 2, "deploymentstacks") || req.is(p + 2, "deploymentstackswhatifresults"))
@@ -397,11 +386,11 @@ async fn route(st: &Arc<AppState>, req: &Req) -> Result<Response, ArmError> {
     }
     // The specs also route deployment operations without `providers/Microsoft.Resources`.
     if req.is(2, "deployments") {
-        return deploy::route(st, req, &sub, None, 3).await;
+        return deploy::route(st, req, deploy::Scope::of(&sub, None), 3).await;
     }
     if req.is(2, "resourcegroups") && req.is(4, "deployments") {
         let rg = req.seg(3).to_string();
-        return deploy::route(st, req, &sub, Some(&rg), 5).await;
+        return deploy::route(st, req, deploy::Scope::of(&sub, Some(&rg)), 5).await;
     }
     // `{scope}/providers/Microsoft.Authorization/denyAssignments[/{name}]`, at any scope.
     for (named, at) in [(false, 2), (true, 3)] {
@@ -502,20 +491,13 @@ fn resource_group(st: &Arc<AppState>, req: &Req, sub: &str) -> Result<Response, 
 
 fn operation_result(st: &Arc<AppState>, req: &Req, sub: &str) -> Result<Response, ArmError> {
     let id = req.seg(3);
-    let Some(op) = st.store.get_operation(id)? else {
-        return Err(ArmError::not_found(
-            "OperationNotFound",
-            format!("The operation '{id}' could not be found."),
-        ));
-    };
-    if op.status == "Running" {
-        return Ok(accepted_location(st, sub, id, req.api_version()));
-    }
-    let status = StatusCode::from_u16(op.http_status.unwrap_or(200)).unwrap_or(StatusCode::OK);
-    Ok(match op.body {
-        Some(b) => json_response(status, &b),
-        None => empty(status),
-    })
+    crate::cloud::http::operation_result(
+        st,
+        req,
+        id,
+        None,
+        &format!("/subscriptions/{sub}/operationresults/{id}"),
+    )
 }
 
 /// A parsed `$filter` of the forms ARM's list calls accept:

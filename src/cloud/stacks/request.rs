@@ -1,7 +1,7 @@
 //! A stack's request: its body read and checked (`actionOnUnmanage`, `denySettings`, Azure's limits on them,
 //! the template and parameters) and the scope its deployment runs at.
 
-use super::{catalog, deny, http, AppState, ArmError, DenyMode, DenySettings, Scope, TYPE};
+use super::{catalog, deny, deploy, http, AppState, ArmError, DenyMode, DenySettings, Scope, TYPE};
 use serde_json::{json, Value};
 
 /// `delete` or `detach`.
@@ -295,11 +295,9 @@ pub(super) fn parse_request(
     })
 }
 
-/// Where a stack's deployment runs: `(subscription, resource group)`, and the scope its deny assignments
-/// cover.
+/// Where a stack's deployment runs, and the scope its deny assignments cover.
 pub(super) struct Target {
-    pub(super) sub: String,
-    pub(super) rg: Option<String>,
+    pub(super) at: Scope,
     pub(super) deny_scope: Option<String>,
 }
 
@@ -309,113 +307,84 @@ pub(super) fn target(
     sr: &StackRequest,
     name: &str,
 ) -> Result<Target, ArmError> {
+    let outside = || {
+        invalid_definition(
+            name,
+            &format!(
+                "deploymentScope '{}' is not the stack's own scope or a scope under it.",
+                sr.deployment_scope.as_deref().unwrap_or("")
+            ),
+        )
+    };
+    let given = match sr.deployment_scope.as_deref() {
+        None => None,
+        Some(d) => Some(deploy::Scope::of_deployment(&format!("{}/providers/", d.trim_end_matches('/'))).ok_or_else(|| {
+            invalid_definition(
+                name,
+                &format!(
+                    "deploymentScope '{d}' is not a management group, subscription or resource group id."
+                ),
+            )
+        })?),
+    };
+    let same = |a: &Scope, b: &Scope| a.id().eq_ignore_ascii_case(&b.id());
+    let t = match (scope, given) {
+        (own, None) => Target {
+            at: own.clone(),
+            deny_scope: match own {
+                Scope::ManagementGroup { .. } => None,
+                _ => Some(own.id()),
+            },
+        },
+        (own, Some(g)) if same(own, &g) => Target {
+            at: own.clone(),
+            deny_scope: match own {
+                Scope::ManagementGroup { .. } => None,
+                _ => Some(own.id()),
+            },
+        },
+        (Scope::Subscription { sub }, Some(Scope::ResourceGroup { sub: s, rg }))
+            if s.eq_ignore_ascii_case(sub) =>
+        {
+            Target {
+                at: Scope::ResourceGroup {
+                    sub: sub.clone(),
+                    rg: http::existing_rg(st, sub, &rg)?,
+                },
+                deny_scope: Some(scope.id()),
+            }
+        }
+        // A management group stack may deploy to a subscription (or a group in it); the local cloud takes the
+        // management group's subscriptions as given.
+        (
+            Scope::ManagementGroup { .. },
+            Some(g @ (Scope::Subscription { .. } | Scope::ResourceGroup { .. })),
+        ) => {
+            let sub = http::ensure_subscription(st, g.sub().unwrap_or_default())?;
+            let at = match g.rg() {
+                Some(r) => Scope::ResourceGroup {
+                    rg: http::existing_rg(st, &sub, r)?,
+                    sub: sub.clone(),
+                },
+                None => Scope::Subscription { sub: sub.clone() },
+            };
+            Target {
+                at,
+                deny_scope: Some(format!("/subscriptions/{sub}")),
+            }
+        }
+        _ => return Err(outside()),
+    };
     // Azure: deny assignments are not supported at management group scope, only when a management group
     // stack deploys to a subscription.
-    if let Scope::ManagementGroup { mg } = scope {
-        if sr.deny.mode != DenyMode::None && sr.deployment_scope.is_none() {
+    if let Scope::ManagementGroup { mg } = &t.at {
+        if sr.deny.mode != DenyMode::None {
             return Err(invalid_definition(
                 name,
                 &format!("deny assignments are not supported at the management group scope ('{mg}'): set denySettings.mode to 'none', or set deploymentScope to a subscription under the management group."),
             ));
         }
     }
-    let given = sr.deployment_scope.as_deref().map(|s| {
-        s.split('/')
-            .filter(|x| !x.is_empty())
-            .map(str::to_string)
-            .collect::<Vec<_>>()
-    });
-    let parsed = match given.as_deref() {
-        None => None,
-        Some([s, sub]) if s.eq_ignore_ascii_case("subscriptions") => Some((sub.clone(), None)),
-        Some([s, sub, r, rg])
-            if s.eq_ignore_ascii_case("subscriptions") && r.eq_ignore_ascii_case("resourcegroups") =>
-        {
-            Some((sub.clone(), Some(rg.clone())))
-        }
-        Some([p, ns, m, mg])
-            if p.eq_ignore_ascii_case("providers")
-                && ns.eq_ignore_ascii_case("microsoft.management")
-                && m.eq_ignore_ascii_case("managementgroups") =>
-        {
-            match scope {
-                Scope::ManagementGroup { mg: own } if own.eq_ignore_ascii_case(mg) => None,
-                _ => {
-                    return Err(invalid_definition(
-                        name,
-                        &format!("deploymentScope '{}' is not the stack's own scope or a scope under it.", sr.deployment_scope.as_deref().unwrap_or("")),
-                    ))
-                }
-            }
-        }
-        Some(_) => {
-            return Err(invalid_definition(
-                name,
-                &format!(
-                    "deploymentScope '{}' is not a management group, subscription or resource group id.",
-                    sr.deployment_scope.as_deref().unwrap_or("")
-                ),
-            ))
-        }
-    };
-    let t = match (scope, parsed) {
-        (Scope::ResourceGroup { sub, rg }, None) => Target {
-            sub: sub.clone(),
-            rg: Some(rg.clone()),
-            deny_scope: Some(scope.id()),
-        },
-        (Scope::ResourceGroup { sub, rg }, Some((s, Some(r))))
-            if s.eq_ignore_ascii_case(sub) && r.eq_ignore_ascii_case(rg) =>
-        {
-            Target {
-                sub: sub.clone(),
-                rg: Some(rg.clone()),
-                deny_scope: Some(scope.id()),
-            }
-        }
-        (Scope::Subscription { sub }, None) => Target {
-            sub: sub.clone(),
-            rg: None,
-            deny_scope: Some(scope.id()),
-        },
-        (Scope::Subscription { sub }, Some((s, rg))) if s.eq_ignore_ascii_case(sub) => Target {
-            sub: sub.clone(),
-            rg: match rg {
-                Some(r) => Some(http::existing_rg(st, sub, &r)?),
-                None => None,
-            },
-            deny_scope: Some(scope.id()),
-        },
-        (Scope::ManagementGroup { mg }, None) => {
-            return Err(ArmError::bad_request(
-                "UnsupportedDeploymentScope",
-                format!(
-                    "The local cloud does not run deployments at management group scope: give the stack '{name}' at management group '{mg}' a properties.deploymentScope of '/subscriptions/<id>' (a subscription under the management group)."
-                ),
-            ))
-        }
-        (Scope::ManagementGroup { .. }, Some((s, rg))) => {
-            let sub = http::ensure_subscription(st, &s)?;
-            let rg = match rg {
-                Some(r) => Some(http::existing_rg(st, &sub, &r)?),
-                None => None,
-            };
-            Target {
-                deny_scope: Some(format!("/subscriptions/{sub}")),
-                sub,
-                rg,
-            }
-        }
-        _ => {
-            return Err(invalid_definition(
-                name,
-                &format!(
-                    "deploymentScope '{}' is not the stack's own scope or a scope under it.",
-                    sr.deployment_scope.as_deref().unwrap_or("")
-                ),
-            ))
-        }
-    };
     Ok(t)
 }
 

@@ -95,6 +95,9 @@ pub(super) fn delete_managed(
             "DeploymentStackDeleteFailed",
             format!("The local cloud does not emulate management groups and cannot delete '{id}'."),
         )),
+        Kind::Resource if deploy::is_under_management_group(id) => {
+            deploy::delete_at_management_group(st, id)
+        }
         Kind::Resource => {
             st.store.tx(|tx| Store::delete_resource_tree(tx, id))?;
             Ok(())
@@ -125,6 +128,7 @@ pub(super) struct Unmanaged {
 /// groups, then management groups.
 pub(super) fn unmanage(
     st: &AppState,
+    stack_id: &str,
     caller: Option<&Caller>,
     ids: &[String],
     on_unmanage: OnUnmanage,
@@ -157,7 +161,11 @@ pub(super) fn unmanage(
                 }
             }
             Action::Delete => match delete_managed(st, caller, id) {
-                Ok(()) => out.deleted.push(id.clone()),
+                Ok(()) => {
+                    // Another stack that also managed it no longer lists what it manages accurately.
+                    let _ = super::changed_outside(st, id, stack_id);
+                    out.deleted.push(id.clone());
+                }
                 Err(e) => out.failed.push((id.clone(), e.to_value())),
             },
         }
@@ -202,6 +210,9 @@ pub(super) fn current_body(st: &AppState, id: &str) -> Option<Value> {
             .ok()
             .flatten()
             .map(|(b, _)| b),
+        _ if deploy::is_under_management_group(id) => {
+            deploy::read_at_management_group(st, id).ok().flatten()
+        }
         _ => st.store.get_resource(id).ok().flatten().map(http::redact),
     }
 }
@@ -232,6 +243,10 @@ impl Run {
     }
 
     fn set_state(&self, st: &AppState, state: &str) {
+        // After a stop, the next start owns the stack's state (see `recover`).
+        if st.is_stopping() {
+            return;
+        }
         if let Ok(Some(mut row)) = get_row(st, &self.id) {
             row.body["properties"]["provisioningState"] = json!(state);
             let _ = update_body(st, &self.id, &row.body);
@@ -280,7 +295,7 @@ impl Run {
             }
             (
                 written.clone(),
-                unmanage(st, self.caller.as_ref(), &gone, self.on_unmanage),
+                unmanage(st, &self.id, self.caller.as_ref(), &gone, self.on_unmanage),
             )
         } else {
             // A failed deployment unmanages nothing: what the stack had stays, with what this run wrote.

@@ -56,6 +56,15 @@ pub async fn route(
     scope: Scope,
     at: usize,
 ) -> Result<Response, ArmError> {
+    if !st.config.stack_what_if {
+        return Err(ArmError::bad_request(
+            "InvalidResourceType",
+            format!(
+                "The resource type 'deploymentStacksWhatIfResults' could not be found in the namespace 'Microsoft.Resources' for api version '{}'.",
+                req.api_version()
+            ),
+        ));
+    }
     catalog::check_type(TYPE, req.api_version())?;
     let scope = scope.existing(st)?;
     let n = req.lower.len();
@@ -338,8 +347,7 @@ fn run(st: &Arc<AppState>, req: &Req, scope: &Scope, name: &str) -> Result<Respo
     };
     let changes = deploy::what_if_changes(
         st,
-        &t.sub,
-        t.rg.as_deref(),
+        &t.at,
         &super::deployment_name(name),
         &super::deployment_request(&sr, &t),
     )?;
