@@ -907,6 +907,52 @@ mod policy {
             StatusCode::CREATED
         );
     }
+
+    #[tokio::test]
+    async fn each_assignment_of_a_built_in_acts_with_its_own_parameters_as_they_stand() {
+        // The prepared policies of built-in assignments are shared between requests: two assignments of
+        // the same definition with other parameters, and an assignment whose parameters change, must each act
+        // with their own values.
+        let c = Cloud::default().await;
+        c.rg("rg-south", "uksouth").await;
+        c.rg("rg-west", "uksouth").await;
+        let (south, body) = allowed_locations(&rg_path("rg-south"), &["uksouth"]);
+        assert_eq!(c.put(&south, body).await.status, StatusCode::CREATED);
+        let (west, body) = allowed_locations(&rg_path("rg-west"), &["ukwest"]);
+        assert_eq!(c.put(&west, body).await.status, StatusCode::CREATED);
+        let status = |r: Resp| r.status;
+        assert_eq!(
+            status(
+                c.put(&storage_path("rg-south", "sts1"), storage_body("ukwest"))
+                    .await
+            ),
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            status(
+                c.put(&storage_path("rg-west", "stw1"), storage_body("ukwest"))
+                    .await
+            ),
+            StatusCode::CREATED
+        );
+        assert_eq!(
+            status(
+                c.put(&storage_path("rg-west", "stw2"), storage_body("uksouth"))
+                    .await
+            ),
+            StatusCode::FORBIDDEN
+        );
+        // The first assignment now allows ukwest too.
+        let (south, body) = allowed_locations(&rg_path("rg-south"), &["uksouth", "ukwest"]);
+        assert_eq!(c.put(&south, body).await.status, StatusCode::OK);
+        assert_eq!(
+            status(
+                c.put(&storage_path("rg-south", "sts1"), storage_body("ukwest"))
+                    .await
+            ),
+            StatusCode::CREATED
+        );
+    }
 }
 
 mod realism {

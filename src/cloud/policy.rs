@@ -27,7 +27,8 @@ use crate::policy::{Effect, Library, Reason, State};
 use axum::http::StatusCode;
 use serde_json::{json, Map, Value};
 use std::borrow::Cow;
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 
 pub const DEFINITIONS: &str = "Microsoft.Authorization/policyDefinitions";
 pub const SET_DEFINITIONS: &str = "Microsoft.Authorization/policySetDefinitions";
@@ -361,16 +362,68 @@ struct Compiled {
     set: Option<Value>,
     /// Definition names (lower case) to their full ids.
     definition_ids: Map<String, Value>,
+    /// When every definition is a built-in: what its prepared policies depend on (the definition or
+    /// initiative as stored, and the assignment's parameters), to share them between requests.
+    shared_key: Option<String>,
 }
+
+/// The prepared policies of one assignment: shared between requests when they are all built-ins, else
+/// borrowed from the assignment's own library.
+enum PreparedSet<'a> {
+    Shared(Arc<Vec<Prepared<'static>>>),
+    Own(Vec<Prepared<'a>>),
+}
+
+impl<'a> std::ops::Deref for PreparedSet<'a> {
+    type Target = [Prepared<'a>];
+    fn deref(&self) -> &[Prepared<'a>] {
+        match self {
+            PreparedSet::Shared(v) => v,
+            PreparedSet::Own(v) => v,
+        }
+    }
+}
+
+/// Built-in assignments prepared once: every write a fleet makes (one per resource) meets the same few
+/// assignments, and preparing an initiative of 45 policies for each was most of a deployment's time.
+fn prepared_cache() -> &'static Mutex<HashMap<String, Arc<Vec<Prepared<'static>>>>> {
+    static CACHE: OnceLock<Mutex<HashMap<String, Arc<Vec<Prepared<'static>>>>>> = OnceLock::new();
+    CACHE.get_or_init(Default::default)
+}
+
+/// How many prepared assignments the cache keeps before it starts again (each is a few hundred kilobytes).
+const PREPARED_CACHE_ENTRIES: usize = 64;
 
 impl Compiled {
     fn id(&self) -> &str {
         self.body["id"].as_str().unwrap_or_default()
     }
 
-    fn prepared(&self) -> Result<Vec<Prepared<'_>>, ArmError> {
-        engine_eval::prepare_initiative(&self.library, &self.initiative, &self.assignment)
-            .map_err(|e| policy_failed(self.id(), &e.to_string()))
+    fn prepared(&self) -> Result<PreparedSet<'_>, ArmError> {
+        let failed = |e: crate::policy::Error| policy_failed(self.id(), &e.to_string());
+        let (Some(key), Cow::Borrowed(library)) = (&self.shared_key, &self.library) else {
+            return engine_eval::prepare_initiative(
+                &self.library,
+                &self.initiative,
+                &self.assignment,
+            )
+            .map(PreparedSet::Own)
+            .map_err(failed);
+        };
+        let cache = prepared_cache();
+        if let Some(hit) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(key) {
+            return Ok(PreparedSet::Shared(hit.clone()));
+        }
+        let fresh = Arc::new(
+            engine_eval::prepare_initiative(library, &self.initiative, &self.assignment)
+                .map_err(failed)?,
+        );
+        let mut map = cache.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= PREPARED_CACHE_ENTRIES {
+            map.clear();
+        }
+        map.insert(key.clone(), fresh.clone());
+        Ok(PreparedSet::Shared(fresh))
     }
 
     fn definition_id(&self, name: &str) -> String {
@@ -459,6 +512,13 @@ fn compile(
         }
         (i, None)
     };
+    let shared_key = custom.is_empty().then(|| {
+        format!(
+            "{}\u{0}{}",
+            def,
+            Value::Object(props["parameters"].as_object().cloned().unwrap_or_default())
+        )
+    });
     let library = if custom.is_empty() {
         Cow::Borrowed(builtin_lib)
     } else {
@@ -531,6 +591,7 @@ fn compile(
         initiative,
         set,
         definition_ids,
+        shared_key,
     }))
 }
 
