@@ -733,12 +733,16 @@ async fn read_all(c: &Client, ids: &[String]) -> Result<Vec<(String, Value)>, St
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn microsofts_quickstart_templates_deploy_and_then_show_no_changes() {
-    let mut dirs: Vec<PathBuf> = ["quickstarts-2021", "quickstarts-modern", "quickstarts-extra"]
-        .iter()
-        .flat_map(|set| std::fs::read_dir(corpus_root().join(set)).unwrap())
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.join("azuredeploy.json").exists())
-        .collect();
+    let mut dirs: Vec<PathBuf> = [
+        "quickstarts-2021",
+        "quickstarts-modern",
+        "quickstarts-extra",
+    ]
+    .iter()
+    .flat_map(|set| std::fs::read_dir(corpus_root().join(set)).unwrap())
+    .map(|e| e.unwrap().path())
+    .filter(|p| p.join("azuredeploy.json").exists())
+    .collect();
     dirs.sort();
     let started = std::time::Instant::now();
     assert!(

@@ -669,6 +669,23 @@ pub fn fill(
                 }
             }
         }
+        "microsoft.network/dnszones" => {
+            // Azure's public DNS zones are served by four name servers of one of its numbered sets
+            // (`ns1-01.azure-dns.com.` ...), each name with its trailing dot, as `GET` returns them.
+            let set = digest(&key)[0] % 9 + 1;
+            default(
+                p,
+                "nameServers",
+                json!([
+                    format!("ns1-0{set}.azure-dns.com."),
+                    format!("ns2-0{set}.azure-dns.net."),
+                    format!("ns3-0{set}.azure-dns.org."),
+                    format!("ns4-0{set}.azure-dns.info."),
+                ]),
+            );
+            default(p, "maxNumberOfRecordSets", json!(10000));
+            default(p, "maxNumberOfRecordsPerRecordSet", json!(20));
+        }
         "microsoft.app/managedenvironments" => {
             let d = hex::encode(&digest(&key)[..5]);
             default(
@@ -702,7 +719,9 @@ pub fn fill(
 }
 
 /// For any type: the read-only identifiers its specification lists directly under `properties` get a
-/// derived GUID when absent, so `reference()` of them works.
+/// derived GUID when absent, and its read-only lists an empty list (Azure returns a collection it fills in,
+/// such as a namespace's `privateEndpointConnections`, as `[]` until there is something in it), so
+/// `reference()` of them works.
 fn fill_generic(resource_type: &str, key: &str, p: &mut Map<String, Value>) {
     const GUID_LEAVES: &[&str] = &[
         "resourceGuid",
@@ -717,6 +736,8 @@ fn fill_generic(resource_type: &str, key: &str, p: &mut Map<String, Value>) {
         };
         if kind == "string" && GUID_LEAVES.iter().any(|g| g.eq_ignore_ascii_case(leaf)) {
             default(p, leaf, json!(guid_of(&format!("{leaf}:{key}"))));
+        } else if kind == "array" && !leaf.contains('.') {
+            default(p, leaf, json!([]));
         }
     }
 }
@@ -965,6 +986,62 @@ mod tests {
             lookup,
         );
         props
+    }
+
+    #[test]
+    fn dns_zones_get_azures_name_servers_and_read_only_lists_start_empty() {
+        let id = format!("{RG}/Microsoft.Network/dnsZones/contoso.org");
+        let p = filled(
+            "Microsoft.Network/dnsZones",
+            &id,
+            json!({"location": "global"}),
+            json!({}),
+            &|_| None,
+        );
+        let servers: Vec<&str> = p["nameServers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap())
+            .collect();
+        assert_eq!(servers.len(), 4, "{p}");
+        let set = &servers[0]["ns1-".len().."ns1-".len() + 2];
+        assert_eq!(
+            servers,
+            [
+                format!("ns1-{set}.azure-dns.com."),
+                format!("ns2-{set}.azure-dns.net."),
+                format!("ns3-{set}.azure-dns.org."),
+                format!("ns4-{set}.azure-dns.info."),
+            ]
+        );
+        // The same zone always gets the same servers.
+        let again = filled(
+            "Microsoft.Network/dnsZones",
+            &id,
+            json!({"location": "global"}),
+            json!({}),
+            &|_| None,
+        );
+        assert_eq!(p, again);
+        // A read-only collection the specification lists (a key vault's private endpoint connections)
+        // reads as an empty list, and a value the body gives is kept.
+        let ns = filled(
+            "Microsoft.KeyVault/vaults",
+            &format!("{RG}/Microsoft.KeyVault/vaults/kv1"),
+            json!({"location": "uksouth"}),
+            json!({}),
+            &|_| None,
+        );
+        assert_eq!(ns["privateEndpointConnections"], json!([]), "{ns}");
+        let kept = filled(
+            "Microsoft.Network/dnsZones",
+            &id,
+            json!({"location": "global"}),
+            json!({"nameServers": ["a."]}),
+            &|_| None,
+        );
+        assert_eq!(kept["nameServers"], json!(["a."]));
     }
 
     #[test]
