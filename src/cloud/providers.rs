@@ -716,6 +716,37 @@ pub fn fill(
         _ => {}
     }
     fill_generic(resource_type, &key, p);
+    if resource_type
+        .get(..b"microsoft.network/".len())
+        .is_some_and(|ns| ns.eq_ignore_ascii_case("microsoft.network/"))
+    {
+        fill_sub_resource_ids(resource_type, id, p);
+    }
+}
+
+/// The network provider gives each named item of a resource's top-level collections (a virtual network's
+/// `subnets`, a load balancer's `frontendIPConfigurations` and `backendAddressPools`, a security group's
+/// `securityRules`, an interface's `ipConfigurations`...) its own id, `{resource id}/{collection}/{name}`, and
+/// its type, as `GET` and `reference()` return them (`reference('vnet').subnets[0].id`).
+fn fill_sub_resource_ids(resource_type: &str, id: &str, p: &mut Map<String, Value>) {
+    for (collection, items) in p.iter_mut() {
+        let Some(items) = items.as_array_mut() else {
+            continue;
+        };
+        for item in items {
+            let Some(o) = item.as_object_mut() else {
+                continue;
+            };
+            let Some(name) = o.get("name").and_then(Value::as_str).map(str::to_string) else {
+                continue;
+            };
+            if !o.get("properties").is_some_and(Value::is_object) {
+                continue;
+            }
+            default(o, "id", json!(format!("{id}/{collection}/{name}")));
+            default(o, "type", json!(format!("{resource_type}/{collection}")));
+        }
+    }
 }
 
 /// For any type: the read-only identifiers its specification lists directly under `properties` get a
@@ -1105,6 +1136,40 @@ mod tests {
             fqdn.starts_with("dns1-") && fqdn.ends_with(".hcp.uksouth.azmk8s.io"),
             "{fqdn}"
         );
+    }
+
+    #[test]
+    fn network_sub_resources_get_their_own_ids() {
+        let id = format!("{RG}/Microsoft.Network/virtualNetworks/vnet1");
+        let p = filled(
+            "Microsoft.Network/virtualNetworks",
+            &id,
+            json!({"location": "uksouth"}),
+            json!({
+                "addressSpace": {"addressPrefixes": ["10.0.0.0/16"]},
+                "subnets": [
+                    {"name": "app", "properties": {"addressPrefix": "10.0.0.0/24"}},
+                    {"name": "data", "id": "kept", "properties": {"addressPrefix": "10.0.1.0/24"}}
+                ]
+            }),
+            &|_| None,
+        );
+        assert_eq!(p["subnets"][0]["id"], json!(format!("{id}/subnets/app")));
+        assert_eq!(
+            p["subnets"][0]["type"],
+            json!("Microsoft.Network/virtualNetworks/subnets")
+        );
+        assert_eq!(p["subnets"][1]["id"], json!("kept"));
+        // Lists of plain values and other providers' collections are left alone.
+        assert_eq!(p["addressSpace"]["addressPrefixes"], json!(["10.0.0.0/16"]));
+        let other = filled(
+            "Microsoft.Web/sites",
+            &format!("{RG}/Microsoft.Web/sites/app1"),
+            json!({"location": "uksouth"}),
+            json!({"hostNameSslStates": [{"name": "a", "properties": {}}]}),
+            &|_| None,
+        );
+        assert!(other["hostNameSslStates"][0].get("id").is_none(), "{other}");
     }
 
     #[test]
