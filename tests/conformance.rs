@@ -358,10 +358,12 @@ fn load(dir: &Path) -> Result<Sample, Ineligible> {
         return Err(Ineligible::UndeclaredParameter(extra.clone()));
     }
     let given_lower: BTreeSet<String> = parameters.keys().map(|k| k.to_lowercase()).collect();
-    if let Some((missing, _)) = declared
-        .iter()
-        .find(|(k, p)| p.get("defaultValue").is_none() && !given_lower.contains(&k.to_lowercase()))
-    {
+    if let Some((missing, _)) = declared.iter().find(|(k, p)| {
+        // A `"nullable": true` parameter (languageVersion 2.0) is optional, as a default makes one.
+        p.get("defaultValue").is_none()
+            && p.get("nullable") != Some(&json!(true))
+            && !given_lower.contains(&k.to_lowercase())
+    }) {
         return Err(Ineligible::RequiredParameterUnset(missing.clone()));
     }
     let mut types = BTreeSet::new();

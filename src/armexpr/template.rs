@@ -968,7 +968,8 @@ impl Plan {
                 })?;
                 ev.eval_value(v, &format!("{path}.value"), false)?
             };
-            if !self.lenient && !type_matches(arm_type, &value) {
+            let nullable = def.get("nullable").and_then(Value::as_bool) == Some(true);
+            if !self.lenient && !(nullable && value.is_null()) && !type_matches(arm_type, &value) {
                 return Err(Error::template(format!(
                     "output is declared {declared} but the value is {}",
                     type_name(&value)
@@ -1079,6 +1080,9 @@ fn process_parameters(
         let arm_type = arm_type_name(t).ok_or_else(|| {
             perr(format!("type '{t}' is not one of string, securestring, int, bool, object, secureObject, array"))
         })?;
+        // languageVersion 2.0: a `"nullable": true` parameter (Bicep's `param p string?`) is optional, and
+        // null when no value is given; a null value skips its type and constraint checks.
+        let nullable = def.get("nullable").and_then(Value::as_bool) == Some(true);
         let value = match supplied.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)) {
             Some((_, v)) => v.clone(),
             None => match def.get("defaultValue") {
@@ -1086,6 +1090,7 @@ fn process_parameters(
                     let ev = Evaluator::new(&ctx, &scope);
                     ev.eval_value(d, &format!("parameters.{name}.defaultValue"), false)?
                 }
+                None if nullable => Value::Null,
                 None => {
                     return Err(perr(
                         "no value was given and the template has no defaultValue".into(),
@@ -1093,6 +1098,12 @@ fn process_parameters(
                 }
             },
         };
+        if nullable && value.is_null() {
+            scope.set_parameter(name, Value::Null);
+            values.insert(name.clone(), Value::Null);
+            types.insert(name.clone(), Value::String(arm_type.into()));
+            continue;
+        }
         // Static expansion passes a nested deployment values it could not evaluate (they need reference()):
         // they are unknown, not wrong. Secret placeholders stand for a value checked at deployment.
         if mode == Mode::Static && (is_unevaluated(&value) || value == SECRET_PLACEHOLDER) {
@@ -1651,6 +1662,77 @@ mod tests {
         assert_eq!(
             Plan::new(&t, &bad, &scope, Mode::Strict).unwrap_err().to_string(),
             "parameter 'sku': \"Premium_LRS\" is not one of the allowed values [\"Standard_LRS\",\"Standard_GRS\"]"
+        );
+    }
+
+    #[test]
+    fn nullable_parameters_are_optional_and_null_when_not_given() {
+        // Bicep's `param tags object?` and `output name string? = ...` (languageVersion 2.0).
+        let t = json!({
+            "languageVersion": "2.0",
+            "contentVersion": "1.0.0.0",
+            "definitions": {"cfg": {"type": "object", "nullable": true}},
+            "parameters": {
+                "suffix": {"type": "string", "nullable": true, "minLength": 3},
+                "cfg": {"$ref": "#/definitions/cfg"},
+                "required": {"type": "string"}
+            },
+            "resources": {},
+            "outputs": {
+                "suffix": {"type": "string", "nullable": true, "value": "[parameters('suffix')]"},
+                "zone": {"type": "string", "value": "[coalesce(tryGet(parameters('cfg'), 'zone'), '1')]"}
+            }
+        });
+        let scope = DeploymentScope::resource_group("s", "t", "rg", "uksouth", "d");
+        let given: Map<String, Value> = serde_json::from_value(json!({"required": "x"})).unwrap();
+        let plan = Plan::new(&t, &given, &scope, Mode::Strict).unwrap();
+        assert_eq!(plan.parameters["suffix"], Value::Null);
+        let out = plan.outputs(&EchoId).unwrap();
+        assert_eq!(out["suffix"]["value"], Value::Null);
+        assert_eq!(out["zone"]["value"], "1");
+        // A value given is still checked; a parameter that is not nullable is still required.
+        let short: Map<String, Value> =
+            serde_json::from_value(json!({"required": "x", "suffix": "ab"})).unwrap();
+        assert_eq!(
+            Plan::new(&t, &short, &scope, Mode::Strict)
+                .unwrap_err()
+                .to_string(),
+            "parameter 'suffix': length 2 is less than minLength 3"
+        );
+        assert_eq!(
+            Plan::new(&t, &Map::new(), &scope, Mode::Strict)
+                .unwrap_err()
+                .to_string(),
+            "parameter 'required': no value was given and the template has no defaultValue"
+        );
+    }
+
+    #[test]
+    fn a_copy_inside_a_variable_object_builds_its_array_property() {
+        // ARM's variable iteration on an object (Microsoft's "Variable iteration in ARM templates" example).
+        let t = json!({
+            "contentVersion": "1.0.0.0",
+            "variables": {
+                "diskObject": {
+                    "copy": [{"name": "disks", "count": 3, "input": {
+                        "name": "[concat('myDataDisk', copyIndex('disks', 1))]",
+                        "diskSizeGB": "1", "diskIndex": "[copyIndex('disks')]"}}],
+                    "kind": "data"
+                }
+            },
+            "resources": [],
+            "outputs": {"o": {"type": "object", "value": "[variables('diskObject')]"}}
+        });
+        let scope = DeploymentScope::resource_group("s", "t", "rg", "uksouth", "d");
+        let plan = Plan::new(&t, &Map::new(), &scope, Mode::Strict).unwrap();
+        let out = plan.outputs(&EchoId).unwrap();
+        assert_eq!(
+            out["o"]["value"],
+            json!({"disks": [
+                {"name": "myDataDisk1", "diskSizeGB": "1", "diskIndex": 0},
+                {"name": "myDataDisk2", "diskSizeGB": "1", "diskIndex": 1},
+                {"name": "myDataDisk3", "diskSizeGB": "1", "diskIndex": 2}
+            ], "kind": "data"})
         );
     }
 
