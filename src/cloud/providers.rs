@@ -121,6 +121,25 @@ fn names_of(id: &str) -> Vec<&str> {
     id[start..].split('/').skip(2).step_by(2).collect()
 }
 
+/// The segment of a resource id after `/{marker}/` (case-insensitive), or `""`.
+fn segment_after<'a>(id: &'a str, marker: &str) -> &'a str {
+    let mut parts = id.split('/');
+    while let Some(p) = parts.next() {
+        if p.eq_ignore_ascii_case(marker) {
+            return parts.next().unwrap_or("");
+        }
+    }
+    ""
+}
+
+fn subscription_of(id: &str) -> &str {
+    segment_after(id, "subscriptions")
+}
+
+fn resource_group_of(id: &str) -> &str {
+    segment_after(id, "resourceGroups")
+}
+
 /// Set `props[key]` unless the resource already has a value there.
 fn default(props: &mut Map<String, Value>, key: &str, value: Value) {
     if props.get(key).is_none_or(Value::is_null) {
@@ -368,6 +387,58 @@ pub fn fill(
                     .unwrap_or(json!("1.30.6")),
             );
             default(p, "powerState", json!({"code": "Running"}));
+            // AKS puts the nodes in a resource group of its own, `MC_{group}_{cluster}_{location}`, and a
+            // cluster with a managed identity runs its kubelets as `{cluster}-agentpool` there.
+            let node_rg = format!("MC_{}_{name}_{location}", resource_group_of(id));
+            default(p, "nodeResourceGroup", json!(node_rg));
+            if resource.get("identity").is_some_and(Value::is_object) {
+                let node_rg = p["nodeResourceGroup"].as_str().unwrap_or("").to_string();
+                let identity = p.entry("identityProfile").or_insert_with(|| json!({}));
+                if let Some(identity) = identity.as_object_mut() {
+                    default(
+                        identity,
+                        "kubeletidentity",
+                        json!({
+                            "resourceId": format!(
+                                "/subscriptions/{}/resourcegroups/{node_rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{name}-agentpool",
+                                subscription_of(id)
+                            ),
+                            "clientId": guid_of(&format!("kubelet-client:{key}")),
+                            "objectId": guid_of(&format!("kubelet-object:{key}")),
+                        }),
+                    );
+                }
+            }
+        }
+        "microsoft.compute/virtualmachines" => {
+            default(p, "vmId", json!(guid_of(&format!("vm:{key}"))));
+            // A managed OS disk created from an image is named `{vm}_OsDisk_1_{32 hex}` in the VM's group.
+            if let Some(os) = p
+                .get_mut("storageProfile")
+                .and_then(|s| s.get_mut("osDisk"))
+                .and_then(Value::as_object_mut)
+            {
+                if os.get("vhd").is_none() {
+                    let disk = format!(
+                        "{name}_OsDisk_1_{}",
+                        hex::encode(&digest(&format!("osdisk:{key}"))[..16])
+                    );
+                    default(os, "name", json!(disk));
+                    let disk = os["name"].as_str().unwrap_or("").to_string();
+                    let managed = os.entry("managedDisk").or_insert_with(|| json!({}));
+                    if let Some(managed) = managed.as_object_mut() {
+                        default(
+                            managed,
+                            "id",
+                            json!(format!(
+                                "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Compute/disks/{disk}",
+                                subscription_of(id),
+                                resource_group_of(id)
+                            )),
+                        );
+                    }
+                }
+            }
         }
         "microsoft.keyvault/vaults" | "microsoft.keyvault/managedhsms" => {
             default(
@@ -887,7 +958,7 @@ pub fn list_action(
                 || t.starts_with("microsoft.relay/") =>
         {
             let rule = if t.ends_with("/authorizationrules") {
-                name.clone()
+                last_name(id).to_string()
             } else {
                 "RootManageSharedAccessKey".into()
             };
@@ -1173,6 +1244,43 @@ mod tests {
     }
 
     #[test]
+    fn clusters_and_virtual_machines_get_what_their_providers_create_alongside() {
+        let id = format!("{RG}/Microsoft.ContainerService/managedClusters/aks1");
+        let p = filled(
+            "Microsoft.ContainerService/managedClusters",
+            &id,
+            json!({"location": "uksouth", "identity": {"type": "SystemAssigned"}}),
+            json!({"dnsPrefix": "aks1"}),
+            &|_| None,
+        );
+        assert_eq!(p["nodeResourceGroup"], "MC_rg_aks1_uksouth");
+        let kubelet = &p["identityProfile"]["kubeletidentity"];
+        assert_eq!(
+            kubelet["resourceId"],
+            "/subscriptions/s/resourcegroups/MC_rg_aks1_uksouth/providers/Microsoft.ManagedIdentity/userAssignedIdentities/aks1-agentpool"
+        );
+        assert_eq!(kubelet["objectId"].as_str().unwrap().len(), 36);
+        assert_ne!(kubelet["objectId"], kubelet["clientId"]);
+        let vm = format!("{RG}/Microsoft.Compute/virtualMachines/vm1");
+        let p = filled(
+            "Microsoft.Compute/virtualMachines",
+            &vm,
+            json!({"location": "uksouth"}),
+            json!({"storageProfile": {"osDisk": {"createOption": "FromImage"}}}),
+            &|_| None,
+        );
+        let disk = p["storageProfile"]["osDisk"]["name"].as_str().unwrap();
+        assert!(disk.starts_with("vm1_OsDisk_1_") && disk.len() == "vm1_OsDisk_1_".len() + 32);
+        assert_eq!(
+            p["storageProfile"]["osDisk"]["managedDisk"]["id"],
+            json!(format!(
+                "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/disks/{disk}"
+            ))
+        );
+        assert_eq!(p["vmId"].as_str().unwrap().len(), 36);
+    }
+
+    #[test]
     fn private_endpoints_get_an_address_inside_their_subnet() {
         let vnet = format!("{RG}/Microsoft.Network/virtualNetworks/v");
         let stored = json!({"properties": {"subnets": [{"name": "pe", "properties": {"addressPrefix": "10.1.2.0/24"}}]}});
@@ -1219,6 +1327,19 @@ mod tests {
         );
         let cs = a["primaryConnectionString"].as_str().unwrap();
         assert!(cs.starts_with("Endpoint=sb://ns1.servicebus.windows.net/;SharedAccessKeyName=send;SharedAccessKey="), "{cs}");
+        // The rule's name keeps its case, as Azure spells the default rule.
+        let root = list_action(
+            "Microsoft.ServiceBus/namespaces/authorizationRules",
+            &format!("{RG}/Microsoft.ServiceBus/namespaces/sb1/authorizationRules/RootManageSharedAccessKey"),
+            "listKeys",
+            "2021-11-01",
+        )
+        .unwrap();
+        assert_eq!(root["keyName"], "RootManageSharedAccessKey");
+        assert!(root["primaryConnectionString"]
+            .as_str()
+            .unwrap()
+            .contains(";SharedAccessKeyName=RootManageSharedAccessKey;"));
         let cosmos = list_action(
             "Microsoft.DocumentDB/databaseAccounts",
             &format!("{RG}/Microsoft.DocumentDB/databaseAccounts/c1"),
