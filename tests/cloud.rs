@@ -1392,7 +1392,9 @@ mod deployments {
             ],
             "outputs": {
                 "vault": {"type": "string", "value": "[reference('inner-scope').outputs.vaultId.value]"},
-                "vaultLocation": {"type": "string", "value": "[reference('inner-scope').outputs.where.value]"}
+                "vaultLocation": {"type": "string", "value": "[reference('inner-scope').outputs.where.value]"},
+                // Bicep's module output across scopes: the group as a subscription resource, extended.
+                "bicepForm": {"type": "string", "value": "[reference(extensionResourceId(subscriptionResourceId('Microsoft.Resources/resourceGroups', variables('rgB')), 'Microsoft.Resources/deployments', 'inner-scope'), '2022-09-01').outputs.vaultId.value]"}
             }
         });
         let d = c
@@ -1408,6 +1410,10 @@ mod deployments {
         assert_eq!(d.body["location"], "uksouth");
         assert_eq!(p["outputs"]["vault"]["value"], format!("/subscriptions/{SUB}/resourceGroups/rg-rm3-b/providers/Microsoft.KeyVault/vaults/kv-rm3"));
         assert_eq!(p["outputs"]["vaultLocation"]["value"], "ukwest");
+        assert_eq!(
+            p["outputs"]["bicepForm"]["value"],
+            p["outputs"]["vault"]["value"]
+        );
         assert_eq!(
             c.get(&rg_path("rg-rm3-a")).await.body["tags"],
             json!({"tier": "a"})

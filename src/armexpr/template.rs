@@ -532,6 +532,7 @@ impl Plan {
         let mut groups: HashMap<String, Vec<usize>> = HashMap::new();
         let mut excluded: HashSet<String> = HashSet::new();
         let mut symbol_ids: Vec<(String, String)> = Vec::new();
+        let mut existing_deps: HashMap<String, Vec<String>> = HashMap::new();
         {
             let ctx = shared.context(resolver);
             let ev = shared.evaluator(&ctx, lenient);
@@ -553,10 +554,21 @@ impl Plan {
                 let sym = symbols.get(i);
                 if sym.is_some_and(|s| s.existing) {
                     // An `existing` resource is not deployed: only its id is needed, for reference() and
-                    // dependsOn (which ARM drops for it).
+                    // dependsOn. A dependsOn on it stands for what it depends on itself (a resource this
+                    // template deploys and then reads back as `existing`).
                     let (mut scratch, mut g, mut x) = (Vec::new(), HashMap::new(), HashSet::new());
                     expand_resource(&ev, r, &path, None, target, &mut scratch, &mut g, &mut x)?;
                     let key = sym.map(|s| s.name.to_ascii_lowercase()).unwrap_or_default();
+                    let through: Vec<String> = r
+                        .get("dependsOn")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                        .filter_map(Value::as_str)
+                        .filter(|d| !d.starts_with('['))
+                        .map(str::to_ascii_lowercase)
+                        .collect();
+                    existing_deps.insert(key.clone(), through);
                     if let Some(first) = scratch.first() {
                         symbol_ids.push((key.clone(), first.id.clone()));
                     }
@@ -580,6 +592,14 @@ impl Plan {
                     if r.get("copy").is_none() {
                         if let Some(&first) = made.first() {
                             symbol_ids.push((key.clone(), pending[first].id.clone()));
+                        }
+                    } else {
+                        // One instance of a copied symbolic resource is `name[i]` (Bicep's
+                        // `reference(format('stores[{0}]', i))`, `dependsOn: "[format('stores[{0}]', i)]"`).
+                        for (j, &m) in made.iter().enumerate() {
+                            let instance = format!("{key}[{j}]");
+                            symbol_ids.push((instance.clone(), pending[m].id.clone()));
+                            groups.entry(instance).or_default().push(m);
                         }
                     }
                     if made.is_empty() {
@@ -667,10 +687,23 @@ impl Plan {
                         e.at(|| format!("{}.dependsOn", p.path))
                     }
                 })?;
-                let entries: Vec<Value> = match list {
+                let mut entries: Vec<Value> = match list {
                     Value::Array(a) => a,
                     v => vec![v],
                 };
+                // A dependency on an `existing` resource is one on what that resource depends on.
+                let mut seen_existing: HashSet<String> = HashSet::new();
+                let mut i = 0;
+                while i < entries.len() {
+                    if let Some(key) = entries[i].as_str().map(str::to_ascii_lowercase) {
+                        if let Some(through) = existing_deps.get(&key) {
+                            if seen_existing.insert(key) {
+                                entries.extend(through.iter().map(|d| Value::String(d.clone())));
+                            }
+                        }
+                    }
+                    i += 1;
+                }
                 for (di, entry) in entries.iter().enumerate() {
                     let Value::String(target_ref) = entry else {
                         return Err(Error::template("dependsOn entries must be strings")
@@ -1403,11 +1436,20 @@ fn expand_one(
         Some(p) => p.base.clone(),
         None => target.base_id(),
     };
-    let id = if is_deployment {
+    // A nested deployment, and a languageVersion 2.0 `existing` resource in another scope (Bicep's
+    // `existing = { scope: resourceGroup('other') }`), say where they are with `subscriptionId` and
+    // `resourceGroup`.
+    let scoped = !is_deployment
+        && parent.is_none()
+        && r.get("scope").is_none()
+        && (r.get("subscriptionId").is_some() || r.get("resourceGroup").is_some());
+    let id = if is_deployment || scoped {
         let sub = eval_string_field(ev, r, "subscriptionId", path)?;
         let rg = eval_string_field(ev, r, "resourceGroup", path)?;
         if let Some(s) = &sub {
-            if !s.eq_ignore_ascii_case(&target.subscription_id) && rg.is_none() {
+            // `subscriptionId` without `resourceGroup` is the subscription itself, as ARM reads a nested
+            // deployment "scoped to subscription" (and Bicep's `scope: subscription()`).
+            if rg.is_none() {
                 target_rg = None;
             }
             target_subscription = s.clone();

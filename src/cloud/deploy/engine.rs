@@ -58,16 +58,34 @@ impl<'a> StateResolver<'a> {
         }
     }
 
-    /// `id` made absolute: `Namespace/type/name[/...]` is a resource of this deployment's scope.
+    /// `id` made absolute: `Namespace/type/name[/...]` is a resource of this deployment's scope. A resource
+    /// group written as a subscription resource (`subscriptionResourceId('Microsoft.Resources/resourceGroups',
+    /// rg)`, and what `extensionResourceId` builds on it: Bicep's module outputs across scopes) is the group
+    /// `/subscriptions/{s}/resourceGroups/{rg}`.
     fn absolute(&self, id: &str) -> String {
         let relative = !id.starts_with('/')
             && id.split('/').next().is_some_and(|ns| ns.contains('.'))
             && id.split('/').count() >= 3;
         if relative {
-            format!("{}/providers/{id}", self.scope)
-        } else {
-            id.to_string()
+            return format!("{}/providers/{id}", self.scope);
         }
+        let segs: Vec<&str> = id.split('/').collect();
+        if segs.len() >= 7
+            && segs[0].is_empty()
+            && segs[1].eq_ignore_ascii_case("subscriptions")
+            && segs[3].eq_ignore_ascii_case("providers")
+            && segs[4].eq_ignore_ascii_case("Microsoft.Resources")
+            && segs[5].eq_ignore_ascii_case("resourceGroups")
+        {
+            let rest = segs[7..].join("/");
+            let group = format!("/subscriptions/{}/resourceGroups/{}", segs[2], segs[6]);
+            return if rest.is_empty() {
+                group
+            } else {
+                format!("{group}/{rest}")
+            };
+        }
+        id.to_string()
     }
 }
 
