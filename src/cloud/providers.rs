@@ -757,6 +757,28 @@ pub fn fill(
             default(p, "maxNumberOfRecordSets", json!(10000));
             default(p, "maxNumberOfRecordsPerRecordSet", json!(20));
         }
+        "microsoft.logic/workflows" => {
+            default(
+                p,
+                "accessEndpoint",
+                json!(format!(
+                    "https://prod-00.{location}.logic.azure.com:443/workflows/{}",
+                    guid_of(&key).replace('-', "")
+                )),
+            );
+        }
+        "microsoft.machinelearningservices/workspaces" => {
+            default(
+                p,
+                "workspaceId",
+                json!(guid_of(&format!("workspace:{key}"))),
+            );
+            default(
+                p,
+                "discoveryUrl",
+                json!(format!("https://{location}.api.azureml.ms/discovery")),
+            );
+        }
         "microsoft.app/managedenvironments" => {
             let d = hex::encode(&digest(&key)[..5]);
             default(
@@ -792,6 +814,48 @@ pub fn fill(
         .is_some_and(|ns| ns.eq_ignore_ascii_case("microsoft.network/"))
     {
         fill_sub_resource_ids(resource_type, id, p);
+        if !resource_type.eq_ignore_ascii_case("Microsoft.Network/networkInterfaces") {
+            fill_private_ips(resource_type, p, lookup);
+        }
+    }
+}
+
+/// An IP configuration in a subnet gets a private address from that subnet's first free ones (an Azure
+/// firewall's is the subnet's `.4`), as the network provider allocates them; a gateway that runs BGP
+/// peers from its own address, with Azure's default ASN 65515.
+fn fill_private_ips(resource_type: &str, p: &mut Map<String, Value>, lookup: Lookup<'_>) {
+    let mut first_ip = None;
+    for collection in ["ipConfigurations", "frontendIPConfigurations"] {
+        let Some(configs) = p.get_mut(collection).and_then(Value::as_array_mut) else {
+            continue;
+        };
+        for (i, c) in configs.iter_mut().enumerate() {
+            let Some(cp) = c.get_mut("properties").and_then(Value::as_object_mut) else {
+                continue;
+            };
+            let subnet = cp
+                .get("subnet")
+                .and_then(|s| s["id"].as_str())
+                .map(str::to_string);
+            if cp.get("privateIPAddress").is_none_or(Value::is_null) {
+                let ip = subnet
+                    .and_then(|s| subnet_prefix(&s, lookup))
+                    .and_then(|pre| host_in(&pre, u32::try_from(i).unwrap_or(0)));
+                if let Some(ip) = ip {
+                    cp.insert("privateIPAddress".into(), json!(ip));
+                }
+            }
+            if first_ip.is_none() {
+                first_ip = cp.get("privateIPAddress").cloned();
+            }
+        }
+    }
+    if resource_type.eq_ignore_ascii_case("Microsoft.Network/virtualNetworkGateways") {
+        let mut bgp = json!({"asn": 65515, "peerWeight": 0});
+        if let Some(ip) = first_ip {
+            bgp["bgpPeeringAddress"] = ip;
+        }
+        default(p, "bgpSettings", bgp);
     }
 }
 
@@ -826,6 +890,7 @@ fn fill_sub_resource_ids(resource_type: &str, id: &str, p: &mut Map<String, Valu
 /// `reference()` of them works.
 fn fill_generic(resource_type: &str, key: &str, p: &mut Map<String, Value>) {
     const GUID_LEAVES: &[&str] = &[
+        "metricResourceId",
         "resourceGuid",
         "uniqueIdentifier",
         "instanceId",
@@ -981,6 +1046,10 @@ pub fn list_action(
         }),
         ("microsoft.web/sites", "listpublishingcredentials") => json!({
             "properties": {"publishingUserName": format!("${name}"), "publishingPassword": k("pw", 45)}
+        }),
+        ("microsoft.web/staticsites", "listsecrets") => json!({
+            "id": format!("{id}/secrets"), "name": "secrets", "type": "Microsoft.Web/staticSites/secrets",
+            "properties": {"apiKey": hex::encode(&digest(&format!("swa:{key}"))[..24])}
         }),
         ("microsoft.web/sites/host", "listkeys") | ("microsoft.web/sites", "listkeys") => json!({
             "masterKey": k("master", 40), "functionKeys": {"default": k("default", 40)}, "systemKeys": {}
@@ -1281,6 +1350,57 @@ mod tests {
     }
 
     #[test]
+    fn firewalls_and_gateways_get_addresses_in_their_subnets() {
+        let vnet = format!("{RG}/Microsoft.Network/virtualNetworks/hub");
+        let lookup = |id: &str| {
+            id.eq_ignore_ascii_case(&vnet).then(|| {
+                json!({"properties": {"subnets": [
+                    {"name": "AzureFirewallSubnet", "properties": {"addressPrefix": "10.0.1.0/26"}},
+                    {"name": "GatewaySubnet", "properties": {"addressPrefix": "10.0.2.0/27"}}
+                ]}})
+            })
+        };
+        let fw = filled(
+            "Microsoft.Network/azureFirewalls",
+            &format!("{RG}/Microsoft.Network/azureFirewalls/fw"),
+            json!({"location": "uksouth"}),
+            json!({"ipConfigurations": [{"name": "c", "properties": {
+                "subnet": {"id": format!("{vnet}/subnets/AzureFirewallSubnet")}}}]}),
+            &lookup,
+        );
+        assert_eq!(
+            fw["ipConfigurations"][0]["properties"]["privateIPAddress"],
+            "10.0.1.4"
+        );
+        let gw = filled(
+            "Microsoft.Network/virtualNetworkGateways",
+            &format!("{RG}/Microsoft.Network/virtualNetworkGateways/gw"),
+            json!({"location": "uksouth"}),
+            json!({"enableBgp": true, "ipConfigurations": [{"name": "c", "properties": {
+                "subnet": {"id": format!("{vnet}/subnets/GatewaySubnet")}}}]}),
+            &lookup,
+        );
+        assert_eq!(
+            gw["bgpSettings"],
+            json!({"asn": 65515, "peerWeight": 0, "bgpPeeringAddress": "10.0.2.4"})
+        );
+        // A static address the template gives is kept.
+        let lb = filled(
+            "Microsoft.Network/loadBalancers",
+            &format!("{RG}/Microsoft.Network/loadBalancers/ilb"),
+            json!({"location": "uksouth"}),
+            json!({"frontendIPConfigurations": [{"name": "fe", "properties": {
+                "privateIPAddress": "10.0.1.10",
+                "subnet": {"id": format!("{vnet}/subnets/AzureFirewallSubnet")}}}]}),
+            &lookup,
+        );
+        assert_eq!(
+            lb["frontendIPConfigurations"][0]["properties"]["privateIPAddress"],
+            "10.0.1.10"
+        );
+    }
+
+    #[test]
     fn private_endpoints_get_an_address_inside_their_subnet() {
         let vnet = format!("{RG}/Microsoft.Network/virtualNetworks/v");
         let stored = json!({"properties": {"subnets": [{"name": "pe", "properties": {"addressPrefix": "10.1.2.0/24"}}]}});
@@ -1327,6 +1447,14 @@ mod tests {
         );
         let cs = a["primaryConnectionString"].as_str().unwrap();
         assert!(cs.starts_with("Endpoint=sb://ns1.servicebus.windows.net/;SharedAccessKeyName=send;SharedAccessKey="), "{cs}");
+        let swa = list_action(
+            "Microsoft.Web/staticSites",
+            &format!("{RG}/Microsoft.Web/staticSites/swa1"),
+            "listSecrets",
+            "2022-03-01",
+        )
+        .unwrap();
+        assert_eq!(swa["properties"]["apiKey"].as_str().unwrap().len(), 48);
         // The rule's name keeps its case, as Azure spells the default rule.
         let root = list_action(
             "Microsoft.ServiceBus/namespaces/authorizationRules",

@@ -89,6 +89,66 @@ impl<'a> StateResolver<'a> {
     }
 }
 
+impl StateResolver<'_> {
+    /// `list()` of a web app's `config/appsettings` or `config/connectionstrings`: the settings as stored, from
+    /// the config resource when one was written, else from the site's `siteConfig` (Bicep's
+    /// `existingSettings.list().properties`, to merge settings).
+    fn web_config_list(&self, function: &str, rid: &ids::ResourceId) -> Option<Value> {
+        let t = rid.resource_type().to_ascii_lowercase();
+        let name = rid.names.last()?.to_ascii_lowercase();
+        if !function.eq_ignore_ascii_case("list")
+            || !(t == "microsoft.web/sites/config" || t == "microsoft.web/sites/slots/config")
+            || !(name == "appsettings" || name == "connectionstrings")
+        {
+            return None;
+        }
+        let id = rid.id();
+        let properties = match self.st.store.get_resource(&id).ok().flatten() {
+            Some(stored) => {
+                let mut props = stored["properties"].clone();
+                if let Some(o) = props.as_object_mut() {
+                    o.remove("provisioningState");
+                }
+                props
+            }
+            None => {
+                let mut site = rid.clone();
+                site.types.pop();
+                site.names.pop();
+                let body = self.st.store.get_resource(&site.id()).ok().flatten()?;
+                let key = if name == "appsettings" {
+                    "appSettings"
+                } else {
+                    "connectionStrings"
+                };
+                let mut out = serde_json::Map::new();
+                for s in body["properties"]["siteConfig"][key]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                {
+                    let Some(n) = s["name"].as_str() else {
+                        continue;
+                    };
+                    let v = if name == "appsettings" {
+                        s["value"].clone()
+                    } else {
+                        serde_json::json!({"value": s["connectionString"], "type": s["type"]})
+                    };
+                    out.insert(n.to_string(), v);
+                }
+                Value::Object(out)
+            }
+        };
+        Some(serde_json::json!({
+            "id": id,
+            "name": rid.names.last(),
+            "type": rid.resource_type(),
+            "properties": properties,
+        }))
+    }
+}
+
 impl Resolver for StateResolver<'_> {
     fn reference(&self, id: &str, _api: Option<&str>, full: bool) -> Result<Value, armexpr::Error> {
         let id = &self.absolute(id);
@@ -159,6 +219,9 @@ impl Resolver for StateResolver<'_> {
             .is_none()
         {
             return Err(resource_not_found(&top.id()));
+        }
+        if let Some(settings) = self.web_config_list(function, &rid) {
+            return Ok(settings);
         }
         crate::cloud::providers::list_action(&rid.resource_type(), &rid.id(), function, api_version)
             .ok_or_else(|| armexpr::Error::Resolver {
