@@ -1002,7 +1002,8 @@ impl Plan {
                 ev.eval_value(v, &format!("{path}.value"), false)?
             };
             let nullable = def.get("nullable").and_then(Value::as_bool) == Some(true);
-            if !self.lenient && !(nullable && value.is_null()) && !type_matches(arm_type, &value) {
+            let allowed_null = nullable && value.is_null();
+            if !(self.lenient || allowed_null || type_matches(arm_type, &value)) {
                 return Err(Error::template(format!(
                     "output is declared {declared} but the value is {}",
                     type_name(&value)
