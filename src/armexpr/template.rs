@@ -113,14 +113,11 @@ pub trait Resolver: Sync {
             what: format!("{function}('{id}')"),
         })
     }
-    /// `providers(namespace, [resourceType])`: the registrations Azure's resource type catalogue lists
-    /// (embedded, so known before deployment: old templates take a resource's `apiVersion` from it).
+    /// `providers(namespace, [resourceType])`, from the cloud's provider registrations.
     fn providers(&self, namespace: &str, resource_type: Option<&str>) -> Result<Value, Error> {
-        crate::cloud::catalog::provider_registration(namespace, resource_type).map_err(|e| {
-            Error::Resolver {
-                code: e.code.clone(),
-                message: e.message.clone(),
-            }
+        let _ = resource_type;
+        Err(Error::NotYetKnown {
+            what: format!("providers('{namespace}')"),
         })
     }
 }
@@ -1780,26 +1777,6 @@ mod tests {
                 {"name": "myDataDisk3", "diskSizeGB": "1", "diskIndex": 2}
             ], "kind": "data"})
         );
-    }
-
-    #[test]
-    fn providers_answers_from_the_catalogue_before_deployment() {
-        // Older quickstart templates take a resource's apiVersion from providers().
-        let t = json!({
-            "contentVersion": "1.0.0.0",
-            "resources": [{
-                "type": "Microsoft.Insights/components",
-                "apiVersion": "[providers('Microsoft.Insights', 'components').apiVersions[0]]",
-                "name": "ai", "location": "uksouth", "properties": {"Application_Type": "web"}
-            }]
-        });
-        let scope = DeploymentScope::resource_group("s", "t", "rg", "uksouth", "d");
-        let plan = Plan::new(&t, &Map::new(), &scope, Mode::Strict).unwrap();
-        let newest = crate::cloud::catalog::find_type("Microsoft.Insights/components")
-            .unwrap()
-            .newest()
-            .to_string();
-        assert_eq!(plan.nodes[0].api_version, newest);
     }
 
     #[test]
