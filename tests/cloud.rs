@@ -1227,6 +1227,46 @@ impl Cloud {
 mod deployments {
     use super::*;
 
+    /// Bicep's `existing.list().properties` on a web app's settings: `list()` answers with the settings the
+    /// app has, from its `config/appsettings` when one was written, else from its `siteConfig`.
+    #[tokio::test]
+    async fn list_reads_a_web_apps_settings_back() {
+        let c = Cloud::default().await;
+        c.rg("rg-web", "uksouth").await;
+        let site = "[resourceId('Microsoft.Web/sites', 'app-settings-1')]";
+        let tpl = json!({
+            "$schema": RG_SCHEMA, "contentVersion": "1.0.0.0",
+            "resources": [
+                {"type": "Microsoft.Web/serverfarms", "apiVersion": "2022-03-01", "name": "plan-1",
+                 "location": "uksouth", "sku": {"name": "B1"}},
+                {"type": "Microsoft.Web/sites", "apiVersion": "2022-03-01", "name": "app-settings-1",
+                 "location": "uksouth", "dependsOn": ["plan-1"],
+                 "properties": {"serverFarmId": "[resourceId('Microsoft.Web/serverfarms', 'plan-1')]",
+                                "siteConfig": {"appSettings": [{"name": "FROM_SITE", "value": "1"}]}}},
+                {"type": "Microsoft.Web/sites", "apiVersion": "2022-03-01", "name": "app-settings-2",
+                 "location": "uksouth", "dependsOn": ["plan-1"],
+                 "properties": {"serverFarmId": "[resourceId('Microsoft.Web/serverfarms', 'plan-1')]"}},
+                {"type": "Microsoft.Web/sites/config", "apiVersion": "2022-03-01", "name": "app-settings-2/appsettings",
+                 "dependsOn": ["app-settings-2"], "properties": {"FROM_CONFIG": "2"}}
+            ],
+            "outputs": {
+                "site": {"type": "object", "value": format!("[list(concat({}, '/config/appsettings'), '2022-03-01').properties]", &site[1..site.len() - 1])},
+                "config": {"type": "object", "value": "[list(resourceId('Microsoft.Web/sites/config', 'app-settings-2', 'appsettings'), '2022-03-01').properties]"}
+            }
+        });
+        let d = c
+            .deploy(
+                Some("rg-web"),
+                "settings",
+                json!({"properties": {"mode": "Incremental", "template": tpl}}),
+            )
+            .await;
+        let p = &d.body["properties"];
+        assert_eq!(p["provisioningState"], "Succeeded", "{}", d.body);
+        assert_eq!(p["outputs"]["site"]["value"], json!({"FROM_SITE": "1"}));
+        assert_eq!(p["outputs"]["config"]["value"], json!({"FROM_CONFIG": "2"}));
+    }
+
     #[tokio::test]
     async fn a_resource_group_deployment_runs_to_success_with_outputs_and_operations() {
         let c = Cloud::default().await;
@@ -1438,7 +1478,9 @@ mod deployments {
             ],
             "outputs": {
                 "vault": {"type": "string", "value": "[reference('inner-scope').outputs.vaultId.value]"},
-                "vaultLocation": {"type": "string", "value": "[reference('inner-scope').outputs.where.value]"}
+                "vaultLocation": {"type": "string", "value": "[reference('inner-scope').outputs.where.value]"},
+                // Bicep's module output across scopes: the group as a subscription resource, extended.
+                "bicepForm": {"type": "string", "value": "[reference(extensionResourceId(subscriptionResourceId('Microsoft.Resources/resourceGroups', variables('rgB')), 'Microsoft.Resources/deployments', 'inner-scope'), '2022-09-01').outputs.vaultId.value]"}
             }
         });
         let d = c
@@ -1454,6 +1496,10 @@ mod deployments {
         assert_eq!(d.body["location"], "uksouth");
         assert_eq!(p["outputs"]["vault"]["value"], format!("/subscriptions/{SUB}/resourceGroups/rg-rm3-b/providers/Microsoft.KeyVault/vaults/kv-rm3"));
         assert_eq!(p["outputs"]["vaultLocation"]["value"], "ukwest");
+        assert_eq!(
+            p["outputs"]["bicepForm"]["value"],
+            p["outputs"]["vault"]["value"]
+        );
         assert_eq!(
             c.get(&rg_path("rg-rm3-a")).await.body["tags"],
             json!({"tier": "a"})

@@ -358,10 +358,12 @@ fn load(dir: &Path) -> Result<Sample, Ineligible> {
         return Err(Ineligible::UndeclaredParameter(extra.clone()));
     }
     let given_lower: BTreeSet<String> = parameters.keys().map(|k| k.to_lowercase()).collect();
-    if let Some((missing, _)) = declared
-        .iter()
-        .find(|(k, p)| p.get("defaultValue").is_none() && !given_lower.contains(&k.to_lowercase()))
-    {
+    if let Some((missing, _)) = declared.iter().find(|(k, p)| {
+        // A `"nullable": true` parameter (languageVersion 2.0) is optional, as a default makes one.
+        p.get("defaultValue").is_none()
+            && p.get("nullable") != Some(&json!(true))
+            && !given_lower.contains(&k.to_lowercase())
+    }) {
         return Err(Ineligible::RequiredParameterUnset(missing.clone()));
     }
     let mut types = BTreeSet::new();
@@ -733,12 +735,16 @@ async fn read_all(c: &Client, ids: &[String]) -> Result<Vec<(String, Value)>, St
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn microsofts_quickstart_templates_deploy_and_then_show_no_changes() {
-    let mut dirs: Vec<PathBuf> = ["quickstarts-2021", "quickstarts-modern"]
-        .iter()
-        .flat_map(|set| std::fs::read_dir(corpus_root().join(set)).unwrap())
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.join("azuredeploy.json").exists())
-        .collect();
+    let mut dirs: Vec<PathBuf> = [
+        "quickstarts-2021",
+        "quickstarts-modern",
+        "quickstarts-extra",
+    ]
+    .iter()
+    .flat_map(|set| std::fs::read_dir(corpus_root().join(set)).unwrap())
+    .map(|e| e.unwrap().path())
+    .filter(|p| p.join("azuredeploy.json").exists())
+    .collect();
     dirs.sort();
     let started = std::time::Instant::now();
     assert!(

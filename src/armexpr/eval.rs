@@ -849,7 +849,9 @@ impl<'a> Evaluator<'a> {
         let saved = self.copy.replace(Vec::new());
         let path = format!("variables.{orig}");
         let result = match def {
-            VariableDef::Plain(v) => self.eval_value(v, &path, false),
+            // A `copy` array inside a variable's object builds that object's array properties, as in
+            // resource properties (ARM's "variable iteration" on an object).
+            VariableDef::Plain(v) => self.eval_value(v, &path, true),
             VariableDef::Copy(entry) => self.variable_copy(orig, entry, &path),
         };
         *self.copy.borrow_mut() = saved;

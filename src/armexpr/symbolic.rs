@@ -165,4 +165,91 @@ mod tests {
             "{e}"
         );
     }
+
+    /// Answers `reference(id)` with the id asked for.
+    struct EchoId;
+
+    impl super::super::Resolver for EchoId {
+        fn reference(
+            &self,
+            id: &str,
+            _: Option<&str>,
+            _: bool,
+        ) -> Result<serde_json::Value, super::super::Error> {
+            Ok(json!({"id": id}))
+        }
+    }
+
+    // What Bicep emits for a resource loop (`stores[i]`), an `existing` resource read back after this
+    // template deploys it, and an `existing` resource group at subscription scope.
+    #[test]
+    fn copied_symbols_existing_dependencies_and_scoped_existing_resources() {
+        let template = json!({
+            "languageVersion": "2.0",
+            "contentVersion": "1.0.0.0",
+            "resources": {
+                "ids": {
+                    "copy": {"name": "ids", "count": 2},
+                    "type": "Microsoft.ManagedIdentity/userAssignedIdentities",
+                    "apiVersion": "2023-01-31",
+                    "name": "[format('id-{0}', copyIndex())]",
+                    "location": "uksouth"
+                },
+                "st": {
+                    "type": "Microsoft.Storage/storageAccounts",
+                    "apiVersion": "2023-01-01",
+                    "name": "stapp",
+                    "location": "uksouth",
+                    "dependsOn": ["[format('ids[{0}]', 1)]"]
+                },
+                "stRead": {
+                    "existing": true,
+                    "type": "Microsoft.Storage/storageAccounts",
+                    "apiVersion": "2023-01-01",
+                    "name": "stapp",
+                    "dependsOn": ["st"]
+                },
+                "blob": {
+                    "type": "Microsoft.Storage/storageAccounts/blobServices",
+                    "apiVersion": "2023-01-01",
+                    "name": "stapp/default",
+                    "dependsOn": ["stRead"]
+                },
+                "group": {
+                    "existing": true,
+                    "type": "Microsoft.Resources/resourceGroups",
+                    "apiVersion": "2022-09-01",
+                    "subscriptionId": "sub",
+                    "name": "rg"
+                }
+            },
+            "outputs": {
+                "second": {"type": "object", "value": "[reference(format('ids[{0}]', 1))]"},
+                "group": {"type": "object", "value": "[reference('group', '2022-09-01', 'full')]"}
+            }
+        });
+        let scope = DeploymentScope::resource_group("sub", "ten", "rg", "uksouth", "dep");
+        let plan = Plan::new(&template, &Map::new(), &scope, Mode::Strict).unwrap();
+        let names: Vec<&str> = plan.nodes.iter().map(|n| n.name.as_str()).collect();
+        assert_eq!(names, ["id-0", "id-1", "stapp", "stapp/default"]);
+        assert_eq!(
+            plan.nodes[2].depends_on,
+            vec![1],
+            "st waits for ids[1] only"
+        );
+        assert_eq!(
+            plan.nodes[3].depends_on,
+            vec![2],
+            "a dependency on the existing account is one on the account this template deploys"
+        );
+        let out = plan.outputs(&EchoId).unwrap();
+        assert_eq!(
+            out["second"]["value"]["id"],
+            "/subscriptions/sub/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-1"
+        );
+        assert_eq!(
+            out["group"]["value"]["id"],
+            "/subscriptions/sub/resourceGroups/rg"
+        );
+    }
 }

@@ -573,6 +573,7 @@ impl Plan {
         let mut groups: HashMap<String, Vec<usize>> = HashMap::new();
         let mut excluded: HashSet<String> = HashSet::new();
         let mut symbol_ids: Vec<(String, String)> = Vec::new();
+        let mut existing_deps: HashMap<String, Vec<String>> = HashMap::new();
         {
             let ctx = shared.context(resolver);
             let ev = shared.evaluator(&ctx, lenient);
@@ -594,10 +595,21 @@ impl Plan {
                 let sym = symbols.get(i);
                 if sym.is_some_and(|s| s.existing) {
                     // An `existing` resource is not deployed: only its id is needed, for reference() and
-                    // dependsOn (which ARM drops for it).
+                    // dependsOn. A dependsOn on it stands for what it depends on itself (a resource this
+                    // template deploys and then reads back as `existing`).
                     let (mut scratch, mut g, mut x) = (Vec::new(), HashMap::new(), HashSet::new());
                     expand_resource(&ev, r, &path, None, target, &mut scratch, &mut g, &mut x)?;
                     let key = sym.map(|s| s.name.to_ascii_lowercase()).unwrap_or_default();
+                    let through: Vec<String> = r
+                        .get("dependsOn")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                        .filter_map(Value::as_str)
+                        .filter(|d| !d.starts_with('['))
+                        .map(str::to_ascii_lowercase)
+                        .collect();
+                    existing_deps.insert(key.clone(), through);
                     if let Some(first) = scratch.first() {
                         symbol_ids.push((key.clone(), first.id.clone()));
                     }
@@ -621,6 +633,14 @@ impl Plan {
                     if r.get("copy").is_none() {
                         if let Some(&first) = made.first() {
                             symbol_ids.push((key.clone(), pending[first].id.clone()));
+                        }
+                    } else {
+                        // One instance of a copied symbolic resource is `name[i]` (Bicep's
+                        // `reference(format('stores[{0}]', i))`, `dependsOn: "[format('stores[{0}]', i)]"`).
+                        for (j, &m) in made.iter().enumerate() {
+                            let instance = format!("{key}[{j}]");
+                            symbol_ids.push((instance.clone(), pending[m].id.clone()));
+                            groups.entry(instance).or_default().push(m);
                         }
                     }
                     if made.is_empty() {
@@ -708,10 +728,23 @@ impl Plan {
                         e.at(|| format!("{}.dependsOn", p.path))
                     }
                 })?;
-                let entries: Vec<Value> = match list {
+                let mut entries: Vec<Value> = match list {
                     Value::Array(a) => a,
                     v => vec![v],
                 };
+                // A dependency on an `existing` resource is one on what that resource depends on.
+                let mut seen_existing: HashSet<String> = HashSet::new();
+                let mut i = 0;
+                while i < entries.len() {
+                    if let Some(key) = entries[i].as_str().map(str::to_ascii_lowercase) {
+                        if let Some(through) = existing_deps.get(&key) {
+                            if seen_existing.insert(key) {
+                                entries.extend(through.iter().map(|d| Value::String(d.clone())));
+                            }
+                        }
+                    }
+                    i += 1;
+                }
                 for (di, entry) in entries.iter().enumerate() {
                     let Value::String(target_ref) = entry else {
                         return Err(Error::template("dependsOn entries must be strings")
@@ -1011,7 +1044,9 @@ impl Plan {
                 })?;
                 ev.eval_value(v, &format!("{path}.value"), false)?
             };
-            if !self.lenient && !type_matches(arm_type, &value) {
+            let nullable = def.get("nullable").and_then(Value::as_bool) == Some(true);
+            let allowed_null = nullable && value.is_null();
+            if !(self.lenient || allowed_null || type_matches(arm_type, &value)) {
                 return Err(Error::template(format!(
                     "output is declared {declared} but the value is {}",
                     type_name(&value)
@@ -1122,6 +1157,9 @@ fn process_parameters(
         let arm_type = arm_type_name(t).ok_or_else(|| {
             perr(format!("type '{t}' is not one of string, securestring, int, bool, object, secureObject, array"))
         })?;
+        // languageVersion 2.0: a `"nullable": true` parameter (Bicep's `param p string?`) is optional, and
+        // null when no value is given; a null value skips its type and constraint checks.
+        let nullable = def.get("nullable").and_then(Value::as_bool) == Some(true);
         let value = match supplied.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)) {
             Some((_, v)) => v.clone(),
             None => match def.get("defaultValue") {
@@ -1129,6 +1167,7 @@ fn process_parameters(
                     let ev = Evaluator::new(&ctx, &scope);
                     ev.eval_value(d, &format!("parameters.{name}.defaultValue"), false)?
                 }
+                None if nullable => Value::Null,
                 None => {
                     return Err(perr(
                         "no value was given and the template has no defaultValue".into(),
@@ -1136,6 +1175,12 @@ fn process_parameters(
                 }
             },
         };
+        if nullable && value.is_null() {
+            scope.set_parameter(name, Value::Null);
+            values.insert(name.clone(), Value::Null);
+            types.insert(name.clone(), Value::String(arm_type.into()));
+            continue;
+        }
         // Static expansion passes a nested deployment values it could not evaluate (they need reference()):
         // they are unknown, not wrong. Secret placeholders stand for a value checked at deployment.
         if mode == Mode::Static && (is_unevaluated(&value) || value == SECRET_PLACEHOLDER) {
@@ -1455,6 +1500,13 @@ fn expand_one(
         Some(p) => p.base.clone(),
         None => target.base_id(),
     };
+    // A nested deployment, and a languageVersion 2.0 `existing` resource in another scope (Bicep's
+    // `existing = { scope: resourceGroup('other') }`), say where they are with `subscriptionId` and
+    // `resourceGroup`.
+    let scoped = !is_deployment
+        && parent.is_none()
+        && r.get("scope").is_none()
+        && (r.get("subscriptionId").is_some() || r.get("resourceGroup").is_some());
     let id = if is_deployment && target.management_group.is_some() {
         // From a management group: to a subscription (`subscriptionId`, optionally `resourceGroup`), to
         // another management group (`scope`), or at the same group.
@@ -1488,11 +1540,13 @@ fn expand_one(
             target.base_id()
         };
         ids::resource_id_at(&base, &full_type, &[&full_name]).map_err(|e| e.at(|| path.into()))?
-    } else if is_deployment {
+    } else if is_deployment || scoped {
         let sub = eval_string_field(ev, r, "subscriptionId", path)?;
         let rg = eval_string_field(ev, r, "resourceGroup", path)?;
         if let Some(s) = &sub {
-            if !s.eq_ignore_ascii_case(&target.subscription_id) && rg.is_none() {
+            // `subscriptionId` without `resourceGroup` is the subscription itself, as ARM reads a nested
+            // deployment "scoped to subscription" (and Bicep's `scope: subscription()`).
+            if rg.is_none() {
                 target_rg = None;
             }
             target_subscription = s.clone();
@@ -1750,6 +1804,77 @@ mod tests {
         assert_eq!(
             Plan::new(&t, &bad, &scope, Mode::Strict).unwrap_err().to_string(),
             "parameter 'sku': \"Premium_LRS\" is not one of the allowed values [\"Standard_LRS\",\"Standard_GRS\"]"
+        );
+    }
+
+    #[test]
+    fn nullable_parameters_are_optional_and_null_when_not_given() {
+        // Bicep's `param tags object?` and `output name string? = ...` (languageVersion 2.0).
+        let t = json!({
+            "languageVersion": "2.0",
+            "contentVersion": "1.0.0.0",
+            "definitions": {"cfg": {"type": "object", "nullable": true}},
+            "parameters": {
+                "suffix": {"type": "string", "nullable": true, "minLength": 3},
+                "cfg": {"$ref": "#/definitions/cfg"},
+                "required": {"type": "string"}
+            },
+            "resources": {},
+            "outputs": {
+                "suffix": {"type": "string", "nullable": true, "value": "[parameters('suffix')]"},
+                "zone": {"type": "string", "value": "[coalesce(tryGet(parameters('cfg'), 'zone'), '1')]"}
+            }
+        });
+        let scope = DeploymentScope::resource_group("s", "t", "rg", "uksouth", "d");
+        let given: Map<String, Value> = serde_json::from_value(json!({"required": "x"})).unwrap();
+        let plan = Plan::new(&t, &given, &scope, Mode::Strict).unwrap();
+        assert_eq!(plan.parameters["suffix"], Value::Null);
+        let out = plan.outputs(&EchoId).unwrap();
+        assert_eq!(out["suffix"]["value"], Value::Null);
+        assert_eq!(out["zone"]["value"], "1");
+        // A value given is still checked; a parameter that is not nullable is still required.
+        let short: Map<String, Value> =
+            serde_json::from_value(json!({"required": "x", "suffix": "ab"})).unwrap();
+        assert_eq!(
+            Plan::new(&t, &short, &scope, Mode::Strict)
+                .unwrap_err()
+                .to_string(),
+            "parameter 'suffix': length 2 is less than minLength 3"
+        );
+        assert_eq!(
+            Plan::new(&t, &Map::new(), &scope, Mode::Strict)
+                .unwrap_err()
+                .to_string(),
+            "parameter 'required': no value was given and the template has no defaultValue"
+        );
+    }
+
+    #[test]
+    fn a_copy_inside_a_variable_object_builds_its_array_property() {
+        // ARM's variable iteration on an object (Microsoft's "Variable iteration in ARM templates" example).
+        let t = json!({
+            "contentVersion": "1.0.0.0",
+            "variables": {
+                "diskObject": {
+                    "copy": [{"name": "disks", "count": 3, "input": {
+                        "name": "[concat('myDataDisk', copyIndex('disks', 1))]",
+                        "diskSizeGB": "1", "diskIndex": "[copyIndex('disks')]"}}],
+                    "kind": "data"
+                }
+            },
+            "resources": [],
+            "outputs": {"o": {"type": "object", "value": "[variables('diskObject')]"}}
+        });
+        let scope = DeploymentScope::resource_group("s", "t", "rg", "uksouth", "d");
+        let plan = Plan::new(&t, &Map::new(), &scope, Mode::Strict).unwrap();
+        let out = plan.outputs(&EchoId).unwrap();
+        assert_eq!(
+            out["o"]["value"],
+            json!({"disks": [
+                {"name": "myDataDisk1", "diskSizeGB": "1", "diskIndex": 0},
+                {"name": "myDataDisk2", "diskSizeGB": "1", "diskIndex": 1},
+                {"name": "myDataDisk3", "diskSizeGB": "1", "diskIndex": 2}
+            ], "kind": "data"})
         );
     }
 

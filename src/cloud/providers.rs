@@ -121,6 +121,25 @@ fn names_of(id: &str) -> Vec<&str> {
     id[start..].split('/').skip(2).step_by(2).collect()
 }
 
+/// The segment of a resource id after `/{marker}/` (case-insensitive), or `""`.
+fn segment_after<'a>(id: &'a str, marker: &str) -> &'a str {
+    let mut parts = id.split('/');
+    while let Some(p) = parts.next() {
+        if p.eq_ignore_ascii_case(marker) {
+            return parts.next().unwrap_or("");
+        }
+    }
+    ""
+}
+
+fn subscription_of(id: &str) -> &str {
+    segment_after(id, "subscriptions")
+}
+
+fn resource_group_of(id: &str) -> &str {
+    segment_after(id, "resourceGroups")
+}
+
 /// Set `props[key]` unless the resource already has a value there.
 fn default(props: &mut Map<String, Value>, key: &str, value: Value) {
     if props.get(key).is_none_or(Value::is_null) {
@@ -368,6 +387,58 @@ pub fn fill(
                     .unwrap_or(json!("1.30.6")),
             );
             default(p, "powerState", json!({"code": "Running"}));
+            // AKS puts the nodes in a resource group of its own, `MC_{group}_{cluster}_{location}`, and a
+            // cluster with a managed identity runs its kubelets as `{cluster}-agentpool` there.
+            let node_rg = format!("MC_{}_{name}_{location}", resource_group_of(id));
+            default(p, "nodeResourceGroup", json!(node_rg));
+            if resource.get("identity").is_some_and(Value::is_object) {
+                let node_rg = p["nodeResourceGroup"].as_str().unwrap_or("").to_string();
+                let identity = p.entry("identityProfile").or_insert_with(|| json!({}));
+                if let Some(identity) = identity.as_object_mut() {
+                    default(
+                        identity,
+                        "kubeletidentity",
+                        json!({
+                            "resourceId": format!(
+                                "/subscriptions/{}/resourcegroups/{node_rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{name}-agentpool",
+                                subscription_of(id)
+                            ),
+                            "clientId": guid_of(&format!("kubelet-client:{key}")),
+                            "objectId": guid_of(&format!("kubelet-object:{key}")),
+                        }),
+                    );
+                }
+            }
+        }
+        "microsoft.compute/virtualmachines" => {
+            default(p, "vmId", json!(guid_of(&format!("vm:{key}"))));
+            // A managed OS disk created from an image is named `{vm}_OsDisk_1_{32 hex}` in the VM's group.
+            if let Some(os) = p
+                .get_mut("storageProfile")
+                .and_then(|s| s.get_mut("osDisk"))
+                .and_then(Value::as_object_mut)
+            {
+                if os.get("vhd").is_none() {
+                    let disk = format!(
+                        "{name}_OsDisk_1_{}",
+                        hex::encode(&digest(&format!("osdisk:{key}"))[..16])
+                    );
+                    default(os, "name", json!(disk));
+                    let disk = os["name"].as_str().unwrap_or("").to_string();
+                    let managed = os.entry("managedDisk").or_insert_with(|| json!({}));
+                    if let Some(managed) = managed.as_object_mut() {
+                        default(
+                            managed,
+                            "id",
+                            json!(format!(
+                                "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Compute/disks/{disk}",
+                                subscription_of(id),
+                                resource_group_of(id)
+                            )),
+                        );
+                    }
+                }
+            }
         }
         "microsoft.keyvault/vaults" | "microsoft.keyvault/managedhsms" => {
             default(
@@ -669,6 +740,45 @@ pub fn fill(
                 }
             }
         }
+        "microsoft.network/dnszones" => {
+            // Azure's public DNS zones are served by four name servers of one of its numbered sets
+            // (`ns1-01.azure-dns.com.` ...), each name with its trailing dot, as `GET` returns them.
+            let set = digest(&key)[0] % 9 + 1;
+            default(
+                p,
+                "nameServers",
+                json!([
+                    format!("ns1-0{set}.azure-dns.com."),
+                    format!("ns2-0{set}.azure-dns.net."),
+                    format!("ns3-0{set}.azure-dns.org."),
+                    format!("ns4-0{set}.azure-dns.info."),
+                ]),
+            );
+            default(p, "maxNumberOfRecordSets", json!(10000));
+            default(p, "maxNumberOfRecordsPerRecordSet", json!(20));
+        }
+        "microsoft.logic/workflows" => {
+            default(
+                p,
+                "accessEndpoint",
+                json!(format!(
+                    "https://prod-00.{location}.logic.azure.com:443/workflows/{}",
+                    guid_of(&key).replace('-', "")
+                )),
+            );
+        }
+        "microsoft.machinelearningservices/workspaces" => {
+            default(
+                p,
+                "workspaceId",
+                json!(guid_of(&format!("workspace:{key}"))),
+            );
+            default(
+                p,
+                "discoveryUrl",
+                json!(format!("https://{location}.api.azureml.ms/discovery")),
+            );
+        }
         "microsoft.app/managedenvironments" => {
             let d = hex::encode(&digest(&key)[..5]);
             default(
@@ -699,12 +809,88 @@ pub fn fill(
         _ => {}
     }
     fill_generic(resource_type, &key, p);
+    if resource_type
+        .get(..b"microsoft.network/".len())
+        .is_some_and(|ns| ns.eq_ignore_ascii_case("microsoft.network/"))
+    {
+        fill_sub_resource_ids(resource_type, id, p);
+        if !resource_type.eq_ignore_ascii_case("Microsoft.Network/networkInterfaces") {
+            fill_private_ips(resource_type, p, lookup);
+        }
+    }
+}
+
+/// An IP configuration in a subnet gets a private address from that subnet's first free ones (an Azure
+/// firewall's is the subnet's `.4`), as the network provider allocates them; a gateway that runs BGP
+/// peers from its own address, with Azure's default ASN 65515.
+fn fill_private_ips(resource_type: &str, p: &mut Map<String, Value>, lookup: Lookup<'_>) {
+    let mut first_ip = None;
+    for collection in ["ipConfigurations", "frontendIPConfigurations"] {
+        let Some(configs) = p.get_mut(collection).and_then(Value::as_array_mut) else {
+            continue;
+        };
+        for (i, c) in configs.iter_mut().enumerate() {
+            let Some(cp) = c.get_mut("properties").and_then(Value::as_object_mut) else {
+                continue;
+            };
+            let subnet = cp
+                .get("subnet")
+                .and_then(|s| s["id"].as_str())
+                .map(str::to_string);
+            if cp.get("privateIPAddress").is_none_or(Value::is_null) {
+                let ip = subnet
+                    .and_then(|s| subnet_prefix(&s, lookup))
+                    .and_then(|pre| host_in(&pre, u32::try_from(i).unwrap_or(0)));
+                if let Some(ip) = ip {
+                    cp.insert("privateIPAddress".into(), json!(ip));
+                }
+            }
+            if first_ip.is_none() {
+                first_ip = cp.get("privateIPAddress").cloned();
+            }
+        }
+    }
+    if resource_type.eq_ignore_ascii_case("Microsoft.Network/virtualNetworkGateways") {
+        let mut bgp = json!({"asn": 65515, "peerWeight": 0});
+        if let Some(ip) = first_ip {
+            bgp["bgpPeeringAddress"] = ip;
+        }
+        default(p, "bgpSettings", bgp);
+    }
+}
+
+/// The network provider gives each named item of a resource's top-level collections (a virtual network's
+/// `subnets`, a load balancer's `frontendIPConfigurations` and `backendAddressPools`, a security group's
+/// `securityRules`, an interface's `ipConfigurations`...) its own id, `{resource id}/{collection}/{name}`, and
+/// its type, as `GET` and `reference()` return them (`reference('vnet').subnets[0].id`).
+fn fill_sub_resource_ids(resource_type: &str, id: &str, p: &mut Map<String, Value>) {
+    for (collection, items) in p.iter_mut() {
+        let Some(items) = items.as_array_mut() else {
+            continue;
+        };
+        for item in items {
+            let Some(o) = item.as_object_mut() else {
+                continue;
+            };
+            let Some(name) = o.get("name").and_then(Value::as_str).map(str::to_string) else {
+                continue;
+            };
+            if !o.get("properties").is_some_and(Value::is_object) {
+                continue;
+            }
+            default(o, "id", json!(format!("{id}/{collection}/{name}")));
+            default(o, "type", json!(format!("{resource_type}/{collection}")));
+        }
+    }
 }
 
 /// For any type: the read-only identifiers its specification lists directly under `properties` get a
-/// derived GUID when absent, so `reference()` of them works.
+/// derived GUID when absent, and its read-only lists an empty list (Azure returns a collection it fills in,
+/// such as a namespace's `privateEndpointConnections`, as `[]` until there is something in it), so
+/// `reference()` of them works.
 fn fill_generic(resource_type: &str, key: &str, p: &mut Map<String, Value>) {
     const GUID_LEAVES: &[&str] = &[
+        "metricResourceId",
         "resourceGuid",
         "uniqueIdentifier",
         "instanceId",
@@ -717,6 +903,8 @@ fn fill_generic(resource_type: &str, key: &str, p: &mut Map<String, Value>) {
         };
         if kind == "string" && GUID_LEAVES.iter().any(|g| g.eq_ignore_ascii_case(leaf)) {
             default(p, leaf, json!(guid_of(&format!("{leaf}:{key}"))));
+        } else if kind == "array" && !leaf.contains('.') {
+            default(p, leaf, json!([]));
         }
     }
 }
@@ -835,7 +1023,7 @@ pub fn list_action(
                 || t.starts_with("microsoft.relay/") =>
         {
             let rule = if t.ends_with("/authorizationrules") {
-                name.clone()
+                last_name(id).to_string()
             } else {
                 "RootManageSharedAccessKey".into()
             };
@@ -858,6 +1046,10 @@ pub fn list_action(
         }),
         ("microsoft.web/sites", "listpublishingcredentials") => json!({
             "properties": {"publishingUserName": format!("${name}"), "publishingPassword": k("pw", 45)}
+        }),
+        ("microsoft.web/staticsites", "listsecrets") => json!({
+            "id": format!("{id}/secrets"), "name": "secrets", "type": "Microsoft.Web/staticSites/secrets",
+            "properties": {"apiKey": hex::encode(&digest(&format!("swa:{key}"))[..24])}
         }),
         ("microsoft.web/sites/host", "listkeys") | ("microsoft.web/sites", "listkeys") => json!({
             "masterKey": k("master", 40), "functionKeys": {"default": k("default", 40)}, "systemKeys": {}
@@ -968,6 +1160,62 @@ mod tests {
     }
 
     #[test]
+    fn dns_zones_get_azures_name_servers_and_read_only_lists_start_empty() {
+        let id = format!("{RG}/Microsoft.Network/dnsZones/contoso.org");
+        let p = filled(
+            "Microsoft.Network/dnsZones",
+            &id,
+            json!({"location": "global"}),
+            json!({}),
+            &|_| None,
+        );
+        let servers: Vec<&str> = p["nameServers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap())
+            .collect();
+        assert_eq!(servers.len(), 4, "{p}");
+        let set = &servers[0]["ns1-".len().."ns1-".len() + 2];
+        assert_eq!(
+            servers,
+            [
+                format!("ns1-{set}.azure-dns.com."),
+                format!("ns2-{set}.azure-dns.net."),
+                format!("ns3-{set}.azure-dns.org."),
+                format!("ns4-{set}.azure-dns.info."),
+            ]
+        );
+        // The same zone always gets the same servers.
+        let again = filled(
+            "Microsoft.Network/dnsZones",
+            &id,
+            json!({"location": "global"}),
+            json!({}),
+            &|_| None,
+        );
+        assert_eq!(p, again);
+        // A read-only collection the specification lists (a key vault's private endpoint connections)
+        // reads as an empty list, and a value the body gives is kept.
+        let ns = filled(
+            "Microsoft.KeyVault/vaults",
+            &format!("{RG}/Microsoft.KeyVault/vaults/kv1"),
+            json!({"location": "uksouth"}),
+            json!({}),
+            &|_| None,
+        );
+        assert_eq!(ns["privateEndpointConnections"], json!([]), "{ns}");
+        let kept = filled(
+            "Microsoft.Network/dnsZones",
+            &id,
+            json!({"location": "global"}),
+            json!({"nameServers": ["a."]}),
+            &|_| None,
+        );
+        assert_eq!(kept["nameServers"], json!(["a."]));
+    }
+
+    #[test]
     fn public_ips_get_an_address_and_their_dns_label_an_fqdn() {
         let id = format!("{RG}/Microsoft.Network/publicIPAddresses/pip1");
         let p = filled(
@@ -1031,6 +1279,128 @@ mod tests {
     }
 
     #[test]
+    fn network_sub_resources_get_their_own_ids() {
+        let id = format!("{RG}/Microsoft.Network/virtualNetworks/vnet1");
+        let p = filled(
+            "Microsoft.Network/virtualNetworks",
+            &id,
+            json!({"location": "uksouth"}),
+            json!({
+                "addressSpace": {"addressPrefixes": ["10.0.0.0/16"]},
+                "subnets": [
+                    {"name": "app", "properties": {"addressPrefix": "10.0.0.0/24"}},
+                    {"name": "data", "id": "kept", "properties": {"addressPrefix": "10.0.1.0/24"}}
+                ]
+            }),
+            &|_| None,
+        );
+        assert_eq!(p["subnets"][0]["id"], json!(format!("{id}/subnets/app")));
+        assert_eq!(
+            p["subnets"][0]["type"],
+            json!("Microsoft.Network/virtualNetworks/subnets")
+        );
+        assert_eq!(p["subnets"][1]["id"], json!("kept"));
+        // Lists of plain values and other providers' collections are left alone.
+        assert_eq!(p["addressSpace"]["addressPrefixes"], json!(["10.0.0.0/16"]));
+        let other = filled(
+            "Microsoft.Web/sites",
+            &format!("{RG}/Microsoft.Web/sites/app1"),
+            json!({"location": "uksouth"}),
+            json!({"hostNameSslStates": [{"name": "a", "properties": {}}]}),
+            &|_| None,
+        );
+        assert!(other["hostNameSslStates"][0].get("id").is_none(), "{other}");
+    }
+
+    #[test]
+    fn clusters_and_virtual_machines_get_what_their_providers_create_alongside() {
+        let id = format!("{RG}/Microsoft.ContainerService/managedClusters/aks1");
+        let p = filled(
+            "Microsoft.ContainerService/managedClusters",
+            &id,
+            json!({"location": "uksouth", "identity": {"type": "SystemAssigned"}}),
+            json!({"dnsPrefix": "aks1"}),
+            &|_| None,
+        );
+        assert_eq!(p["nodeResourceGroup"], "MC_rg_aks1_uksouth");
+        let kubelet = &p["identityProfile"]["kubeletidentity"];
+        assert_eq!(
+            kubelet["resourceId"],
+            "/subscriptions/s/resourcegroups/MC_rg_aks1_uksouth/providers/Microsoft.ManagedIdentity/userAssignedIdentities/aks1-agentpool"
+        );
+        assert_eq!(kubelet["objectId"].as_str().unwrap().len(), 36);
+        assert_ne!(kubelet["objectId"], kubelet["clientId"]);
+        let vm = format!("{RG}/Microsoft.Compute/virtualMachines/vm1");
+        let p = filled(
+            "Microsoft.Compute/virtualMachines",
+            &vm,
+            json!({"location": "uksouth"}),
+            json!({"storageProfile": {"osDisk": {"createOption": "FromImage"}}}),
+            &|_| None,
+        );
+        let disk = p["storageProfile"]["osDisk"]["name"].as_str().unwrap();
+        assert!(disk.starts_with("vm1_OsDisk_1_") && disk.len() == "vm1_OsDisk_1_".len() + 32);
+        assert_eq!(
+            p["storageProfile"]["osDisk"]["managedDisk"]["id"],
+            json!(format!(
+                "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/disks/{disk}"
+            ))
+        );
+        assert_eq!(p["vmId"].as_str().unwrap().len(), 36);
+    }
+
+    #[test]
+    fn firewalls_and_gateways_get_addresses_in_their_subnets() {
+        let vnet = format!("{RG}/Microsoft.Network/virtualNetworks/hub");
+        let lookup = |id: &str| {
+            id.eq_ignore_ascii_case(&vnet).then(|| {
+                json!({"properties": {"subnets": [
+                    {"name": "AzureFirewallSubnet", "properties": {"addressPrefix": "10.0.1.0/26"}},
+                    {"name": "GatewaySubnet", "properties": {"addressPrefix": "10.0.2.0/27"}}
+                ]}})
+            })
+        };
+        let fw = filled(
+            "Microsoft.Network/azureFirewalls",
+            &format!("{RG}/Microsoft.Network/azureFirewalls/fw"),
+            json!({"location": "uksouth"}),
+            json!({"ipConfigurations": [{"name": "c", "properties": {
+                "subnet": {"id": format!("{vnet}/subnets/AzureFirewallSubnet")}}}]}),
+            &lookup,
+        );
+        assert_eq!(
+            fw["ipConfigurations"][0]["properties"]["privateIPAddress"],
+            "10.0.1.4"
+        );
+        let gw = filled(
+            "Microsoft.Network/virtualNetworkGateways",
+            &format!("{RG}/Microsoft.Network/virtualNetworkGateways/gw"),
+            json!({"location": "uksouth"}),
+            json!({"enableBgp": true, "ipConfigurations": [{"name": "c", "properties": {
+                "subnet": {"id": format!("{vnet}/subnets/GatewaySubnet")}}}]}),
+            &lookup,
+        );
+        assert_eq!(
+            gw["bgpSettings"],
+            json!({"asn": 65515, "peerWeight": 0, "bgpPeeringAddress": "10.0.2.4"})
+        );
+        // A static address the template gives is kept.
+        let lb = filled(
+            "Microsoft.Network/loadBalancers",
+            &format!("{RG}/Microsoft.Network/loadBalancers/ilb"),
+            json!({"location": "uksouth"}),
+            json!({"frontendIPConfigurations": [{"name": "fe", "properties": {
+                "privateIPAddress": "10.0.1.10",
+                "subnet": {"id": format!("{vnet}/subnets/AzureFirewallSubnet")}}}]}),
+            &lookup,
+        );
+        assert_eq!(
+            lb["frontendIPConfigurations"][0]["properties"]["privateIPAddress"],
+            "10.0.1.10"
+        );
+    }
+
+    #[test]
     fn private_endpoints_get_an_address_inside_their_subnet() {
         let vnet = format!("{RG}/Microsoft.Network/virtualNetworks/v");
         let stored = json!({"properties": {"subnets": [{"name": "pe", "properties": {"addressPrefix": "10.1.2.0/24"}}]}});
@@ -1077,6 +1447,27 @@ mod tests {
         );
         let cs = a["primaryConnectionString"].as_str().unwrap();
         assert!(cs.starts_with("Endpoint=sb://ns1.servicebus.windows.net/;SharedAccessKeyName=send;SharedAccessKey="), "{cs}");
+        let swa = list_action(
+            "Microsoft.Web/staticSites",
+            &format!("{RG}/Microsoft.Web/staticSites/swa1"),
+            "listSecrets",
+            "2022-03-01",
+        )
+        .unwrap();
+        assert_eq!(swa["properties"]["apiKey"].as_str().unwrap().len(), 48);
+        // The rule's name keeps its case, as Azure spells the default rule.
+        let root = list_action(
+            "Microsoft.ServiceBus/namespaces/authorizationRules",
+            &format!("{RG}/Microsoft.ServiceBus/namespaces/sb1/authorizationRules/RootManageSharedAccessKey"),
+            "listKeys",
+            "2021-11-01",
+        )
+        .unwrap();
+        assert_eq!(root["keyName"], "RootManageSharedAccessKey");
+        assert!(root["primaryConnectionString"]
+            .as_str()
+            .unwrap()
+            .contains(";SharedAccessKeyName=RootManageSharedAccessKey;"));
         let cosmos = list_action(
             "Microsoft.DocumentDB/databaseAccounts",
             &format!("{RG}/Microsoft.DocumentDB/databaseAccounts/c1"),

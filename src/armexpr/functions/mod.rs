@@ -316,7 +316,9 @@ pub fn lookup(name: &str) -> Option<&'static FunctionDef> {
         }
     };
     BY_NAME.get(lower).copied().or_else(|| {
-        (lower.starts_with("list") && lower.len() > 4)
+        // `list` itself is an action too: Bicep's `config.list()` is `list(resourceId(...), version)`.
+        lower
+            .starts_with("list")
             .then(|| BY_NAME.get(LIST).copied())
             .flatten()
     })

@@ -763,6 +763,8 @@ fn the_docs_table_is_the_registry() {
         );
     }
     assert!(super::lookup("listAccountSas").is_some());
+    // `list` itself is an action (Bicep's `config.list()`).
+    assert!(super::lookup("list").is_some());
     assert!(super::lookup("nosuchfunction").is_none());
 }
 

@@ -55,16 +55,94 @@ impl<'a> StateResolver<'a> {
         }
     }
 
-    /// `id` made absolute: `Namespace/type/name[/...]` is a resource of this deployment's scope.
+    /// `id` made absolute: `Namespace/type/name[/...]` is a resource of this deployment's scope. A resource
+    /// group written as a subscription resource (`subscriptionResourceId('Microsoft.Resources/resourceGroups',
+    /// rg)`, and what `extensionResourceId` builds on it: Bicep's module outputs across scopes) is the group
+    /// `/subscriptions/{s}/resourceGroups/{rg}`.
     fn absolute(&self, id: &str) -> String {
         let relative = !id.starts_with('/')
             && id.split('/').next().is_some_and(|ns| ns.contains('.'))
             && id.split('/').count() >= 3;
         if relative {
-            format!("{}/providers/{id}", self.scope)
-        } else {
-            id.to_string()
+            return format!("{}/providers/{id}", self.scope);
         }
+        let segs: Vec<&str> = id.split('/').collect();
+        if segs.len() >= 7
+            && segs[0].is_empty()
+            && segs[1].eq_ignore_ascii_case("subscriptions")
+            && segs[3].eq_ignore_ascii_case("providers")
+            && segs[4].eq_ignore_ascii_case("Microsoft.Resources")
+            && segs[5].eq_ignore_ascii_case("resourceGroups")
+        {
+            let rest = segs[7..].join("/");
+            let group = format!("/subscriptions/{}/resourceGroups/{}", segs[2], segs[6]);
+            return if rest.is_empty() {
+                group
+            } else {
+                format!("{group}/{rest}")
+            };
+        }
+        id.to_string()
+    }
+}
+
+impl StateResolver<'_> {
+    /// `list()` of a web app's `config/appsettings` or `config/connectionstrings`: the settings as stored, from
+    /// the config resource when one was written, else from the site's `siteConfig` (Bicep's
+    /// `existingSettings.list().properties`, to merge settings).
+    fn web_config_list(&self, function: &str, rid: &ids::ResourceId) -> Option<Value> {
+        let t = rid.resource_type().to_ascii_lowercase();
+        let name = rid.names.last()?.to_ascii_lowercase();
+        if !function.eq_ignore_ascii_case("list")
+            || !(t == "microsoft.web/sites/config" || t == "microsoft.web/sites/slots/config")
+            || !(name == "appsettings" || name == "connectionstrings")
+        {
+            return None;
+        }
+        let id = rid.id();
+        let properties = match self.st.store.get_resource(&id).ok().flatten() {
+            Some(stored) => {
+                let mut props = stored["properties"].clone();
+                if let Some(o) = props.as_object_mut() {
+                    o.remove("provisioningState");
+                }
+                props
+            }
+            None => {
+                let mut site = rid.clone();
+                site.types.pop();
+                site.names.pop();
+                let body = self.st.store.get_resource(&site.id()).ok().flatten()?;
+                let key = if name == "appsettings" {
+                    "appSettings"
+                } else {
+                    "connectionStrings"
+                };
+                let mut out = serde_json::Map::new();
+                for s in body["properties"]["siteConfig"][key]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                {
+                    let Some(n) = s["name"].as_str() else {
+                        continue;
+                    };
+                    let v = if name == "appsettings" {
+                        s["value"].clone()
+                    } else {
+                        serde_json::json!({"value": s["connectionString"], "type": s["type"]})
+                    };
+                    out.insert(n.to_string(), v);
+                }
+                Value::Object(out)
+            }
+        };
+        Some(serde_json::json!({
+            "id": id,
+            "name": rid.names.last(),
+            "type": rid.resource_type(),
+            "properties": properties,
+        }))
     }
 }
 
@@ -151,6 +229,9 @@ impl Resolver for StateResolver<'_> {
             .is_none()
         {
             return Err(resource_not_found(&top.id()));
+        }
+        if let Some(settings) = self.web_config_list(function, &rid) {
+            return Ok(settings);
         }
         crate::cloud::providers::list_action(&rid.resource_type(), &rid.id(), function, api_version)
             .ok_or_else(|| armexpr::Error::Resolver {
