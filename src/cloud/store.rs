@@ -29,6 +29,7 @@ CREATE TABLE IF NOT EXISTS scoped_resources (
     key TEXT PRIMARY KEY, scope TEXT NOT NULL, type TEXT NOT NULL, body TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS policy_states (
     key TEXT PRIMARY KEY, sub TEXT NOT NULL, body TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS policy_states_by_sub ON policy_states (sub);
 CREATE TABLE IF NOT EXISTS token_clients (token TEXT PRIMARY KEY, client_id TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS token_tenants (token TEXT PRIMARY KEY, tenant_id TEXT NOT NULL);
 ";
@@ -573,11 +574,15 @@ impl Store {
                 "DELETE FROM policy_states WHERE sub = ?1",
                 [sub.to_lowercase()],
             )?;
+            let mut insert = tx.prepare_cached(
+                "INSERT OR REPLACE INTO policy_states (key, sub, body) VALUES (?1, ?2, ?3)",
+            )?;
             for (key, body) in states {
-                tx.execute(
-                    "INSERT OR REPLACE INTO policy_states (key, sub, body) VALUES (?1, ?2, ?3)",
-                    params![key.to_lowercase(), sub.to_lowercase(), body.to_string()],
-                )?;
+                insert.execute(params![
+                    key.to_lowercase(),
+                    sub.to_lowercase(),
+                    body.to_string()
+                ])?;
             }
             Ok(())
         })
