@@ -391,7 +391,7 @@ fn prepared_cache() -> &'static Mutex<HashMap<String, Arc<Vec<Prepared<'static>>
     CACHE.get_or_init(Default::default)
 }
 
-/// How many prepared assignments the cache keeps before it starts again (each is a few hundred kilobytes).
+/// How many prepared assignments the cache keeps before it starts again (each holds one initiative's policies).
 const PREPARED_CACHE_ENTRIES: usize = 64;
 
 impl Compiled {
