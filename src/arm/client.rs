@@ -1174,10 +1174,8 @@ impl ArmClient {
     ) -> Result<StackWhatIf> {
         let stack_id = request::stack_path(scope, stack_name);
         let put = request::put_stack_what_if(&self.inner.endpoint, scope, name, stack, &stack_id)?;
-        let op = raw_op(&put);
-        let raw = expect_success(&op, self.send_raw(&put).await?)?;
+        self.send_and_wait(&put).await?;
         drop(put);
-        self.wait(&op.name(), monitor_of(&raw)).await?;
         let post = request::run_stack_what_if(&self.inner.endpoint, scope, name)?;
         let op = raw_op(&post);
         let raw = expect_success(&op, self.send_raw(&post).await?)?;

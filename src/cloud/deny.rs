@@ -352,12 +352,7 @@ pub fn check_deployment_write(
     method: &Method,
     id: &str,
 ) -> Result<(), ArmError> {
-    let segs: Vec<String> = id
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect();
-    let (action, scope) = rbac::action_and_scope(method, &segs);
+    let (action, scope) = rbac::action_and_scope(method, &rbac::id_segments(id));
     check(st, caller, method, &action, &scope, true)
 }
 

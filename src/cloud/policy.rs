@@ -362,8 +362,8 @@ struct Compiled {
     set: Option<Value>,
     /// Definition names (lower case) to their full ids.
     definition_ids: Map<String, Value>,
-    /// When every definition is a built-in: what its prepared policies depend on (the definition or
-    /// initiative as stored, and the assignment's parameters), to share them between requests.
+    /// When every definition is a built-in: a digest of what its prepared policies depend on (the definition
+    /// or initiative as stored, and the assignment's parameters), to share them between requests.
     shared_key: Option<String>,
 }
 
@@ -512,12 +512,13 @@ fn compile(
         }
         (i, None)
     };
+    // A digest, not the text: a custom initiative may be megabytes, and the cache holds 64 keys.
     let shared_key = custom.is_empty().then(|| {
-        format!(
-            "{}\u{0}{}",
-            def,
-            Value::Object(props["parameters"].as_object().cloned().unwrap_or_default())
-        )
+        crate::hash::sha256(&[
+            def.to_string().as_bytes(),
+            b"\0",
+            props["parameters"].to_string().as_bytes(),
+        ])
     });
     let library = if custom.is_empty() {
         Cow::Borrowed(builtin_lib)

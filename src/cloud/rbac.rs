@@ -203,12 +203,15 @@ pub fn authorize_id(
     method: &Method,
     id: &str,
 ) -> Result<(), ArmError> {
-    let segs: Vec<String> = id
-        .split('/')
+    authorize_path(assignments, client_id, method, &id_segments(id))
+}
+
+/// A resource id's path segments, as a request's are split.
+pub(crate) fn id_segments(id: &str) -> Vec<String> {
+    id.split('/')
         .filter(|s| !s.is_empty())
         .map(str::to_string)
-        .collect();
-    authorize_path(assignments, client_id, method, &segs)
+        .collect()
 }
 
 fn authorize_path(

@@ -122,6 +122,18 @@ fn put_row(
 }
 
 /// Keep `stack_resources` (which stacks manage an id) in step with a stack body's `resources`.
+/// The ids of the resources a stack's body lists as managed.
+fn managed_ids(body: &Value) -> Vec<String> {
+    body["properties"]["resources"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|r| r["id"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn index_resources(
     tx: &rusqlite::Transaction<'_>,
     stack_id: &str,
@@ -129,17 +141,10 @@ fn index_resources(
 ) -> Result<(), ArmError> {
     let key = stack_id.to_lowercase();
     tx.execute("DELETE FROM stack_resources WHERE stack = ?1", [&key])?;
-    for r in body["properties"]["resources"]
-        .as_array()
-        .into_iter()
-        .flatten()
-    {
-        if let Some(id) = r["id"].as_str() {
-            tx.execute(
-                "INSERT OR IGNORE INTO stack_resources (stack, id) VALUES (?1, ?2)",
-                params![key, id.to_lowercase()],
-            )?;
-        }
+    let mut insert =
+        tx.prepare_cached("INSERT OR IGNORE INTO stack_resources (stack, id) VALUES (?1, ?2)")?;
+    for id in managed_ids(body) {
+        insert.execute(params![key, id.to_lowercase()])?;
     }
     Ok(())
 }
@@ -205,16 +210,10 @@ fn count_at(st: &AppState, scope: &Scope) -> Result<usize, ArmError> {
 }
 
 fn list_at(st: &AppState, scope: &Scope) -> Result<Vec<Value>, ArmError> {
-    st.store.tx(|tx| {
-        let mut q =
-            tx.prepare("SELECT body FROM deployment_stacks WHERE scope = ?1 ORDER BY name")?;
-        let rows = q.query_map([scope.key()], |r| r.get::<_, String>(0))?;
-        let mut out = Vec::new();
-        for r in rows {
-            out.push(serde_json::from_str(&r?)?);
-        }
-        Ok(out)
-    })
+    st.store.bodies(
+        "SELECT body FROM deployment_stacks WHERE scope = ?1 ORDER BY name",
+        [scope.key()],
+    )
 }
 
 /// A resource group was deleted: its stacks (and their deny assignments) go with it, as in Azure.
@@ -686,14 +685,7 @@ fn delete(st: &Arc<AppState>, req: &Req, scope: &Scope, name: &str) -> Result<Re
     body["properties"]["provisioningState"] = json!("deleting");
     update_body(st, &id, &body)?;
     let op = http::new_operation(st, "stack-delete", &id)?;
-    let managed: Vec<String> = body["properties"]["resources"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|r| r["id"].as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
+    let managed = managed_ids(&body);
     let (st2, op2, caller) = (Arc::clone(st), op.clone(), req.caller.clone());
     let stack_id = id.clone();
     tokio::task::spawn_blocking(move || {

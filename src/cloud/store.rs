@@ -126,7 +126,12 @@ impl Store {
     }
 
     /// The `body` column of every row a query returns, parsed: the shape of every list.
-    fn bodies(&self, sql: &str, args: impl rusqlite::Params) -> Result<Vec<Value>, ArmError> {
+    /// The JSON bodies a query's first column holds, in its order.
+    pub(crate) fn bodies(
+        &self,
+        sql: &str,
+        args: impl rusqlite::Params,
+    ) -> Result<Vec<Value>, ArmError> {
         let conn = self.lock();
         let mut st = conn.prepare(sql)?;
         let rows = st.query_map(args, |r| r.get::<_, String>(0))?;

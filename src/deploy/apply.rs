@@ -167,15 +167,7 @@ pub async fn apply(
     for d in &rendered.deployments {
         requests.insert(d.name.clone(), request_parameters(d, conn.target.kind)?);
     }
-    let needs_deployer = rendered
-        .deployments
-        .iter()
-        .any(|d| d.stack.as_ref().is_some_and(|s| s.exclude_deployer));
-    let deployer = if needs_deployer {
-        super::stack::deployer_object_id(conn).await?
-    } else {
-        None
-    };
+    let deployer = super::stack::deployer_if_excluded(conn, rendered).await?;
     let deployer = deployer.as_deref();
     let as_deployer = AsDeployer {
         object_id: deployer,

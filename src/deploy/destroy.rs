@@ -87,17 +87,7 @@ pub async fn destroy(
             let scope = scope_of(d, sub);
             let name = super::stack::stack_name(d);
             let action = super::stack::action_on_unmanage(settings);
-            let exists = match &d.resource_group {
-                Some(rg) if d.scope == Scope::ResourceGroup => conn
-                    .client
-                    .resource_group_exists(sub, rg)
-                    .await
-                    .map_err(DeployError::arm(format!(
-                        "destroy {}: reading resource group {rg}",
-                        d.name
-                    )))?,
-                _ => true,
-            };
+            let exists = super::stack::group_exists(conn, d, "destroy").await?;
             let current = if exists {
                 conn.client
                     .get_stack(&scope, &name)

@@ -527,15 +527,7 @@ pub async fn plan_with(
     details: bool,
 ) -> Result<Plan, DeployError> {
     let sub = &conn.target.subscription_id;
-    let needs_deployer = rendered
-        .deployments
-        .iter()
-        .any(|d| d.stack.as_ref().is_some_and(|s| s.exclude_deployer));
-    let deployer = if needs_deployer {
-        super::stack::deployer_object_id(conn).await?
-    } else {
-        None
-    };
+    let deployer = super::stack::deployer_if_excluded(conn, rendered).await?;
     let deployer = deployer.as_deref();
     let deployments =
         futures_util::future::try_join_all(rendered.deployments.iter().map(|d| async move {
@@ -544,17 +536,7 @@ pub async fn plan_with(
             // Secrets are read (a missing one stops the plan) whether or not a what-if is sent; the template
             // is copied into a request body only for a what-if, and only while it is sent.
             let parameters = request_parameters(d, conn.target.kind)?;
-            let exists = match &d.resource_group {
-                Some(rg) if d.scope == Scope::ResourceGroup => conn
-                    .client
-                    .resource_group_exists(sub, rg)
-                    .await
-                    .map_err(DeployError::arm(format!(
-                        "plan {}: reading resource group {rg}",
-                        d.name
-                    )))?,
-                _ => true,
-            };
+            let exists = super::stack::group_exists(conn, d, "plan").await?;
             // A stack's plan is Azure's stack what-if's answer, where the target has it.
             if let (Some(settings), true) = (&d.stack, exists) {
                 let request = super::stack::request(

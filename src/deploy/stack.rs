@@ -37,6 +37,42 @@ pub async fn deployer_object_id(conn: &Connection) -> Result<Option<String>, Dep
     }))
 }
 
+/// [`deployer_object_id`], asked only when some stack of `rendered` excludes the deploying identity.
+pub async fn deployer_if_excluded(
+    conn: &Connection,
+    rendered: &crate::model::Rendered,
+) -> Result<Option<String>, DeployError> {
+    let needed = rendered
+        .deployments
+        .iter()
+        .any(|d| d.stack.as_ref().is_some_and(|s| s.exclude_deployer));
+    if needed {
+        deployer_object_id(conn).await
+    } else {
+        Ok(None)
+    }
+}
+
+/// Whether the resource group of a resource-group-scope deployment exists (`true` at other scopes, which have
+/// none to create); `verb` names the command in the error.
+pub async fn group_exists(
+    conn: &Connection,
+    d: &RenderedDeployment,
+    verb: &str,
+) -> Result<bool, DeployError> {
+    match &d.resource_group {
+        Some(rg) if d.scope == crate::model::Scope::ResourceGroup => conn
+            .client
+            .resource_group_exists(&conn.target.subscription_id, rg)
+            .await
+            .map_err(DeployError::arm(format!(
+                "{verb} {}: reading resource group {rg}",
+                d.name
+            ))),
+        _ => Ok(true),
+    }
+}
+
 /// The deny settings a stack is given: the manifest's, with the deploying identity's object id among the
 /// excluded principals when they name `deployer`.
 pub fn deny_settings(

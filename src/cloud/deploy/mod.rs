@@ -24,6 +24,7 @@ pub(crate) use management::{
     delete as delete_at_management_group, is_under_management_group,
     read as read_at_management_group,
 };
+pub(crate) use secrets::take_secure_parameters;
 
 use super::catalog;
 use super::errors::ArmError;

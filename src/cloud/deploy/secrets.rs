@@ -7,7 +7,7 @@ use std::collections::HashSet;
 
 /// Secure parameters with a literal value are removed from `request` (the stored copy) and returned, so that
 /// no secret reaches the state database; Key Vault references stay (they hold no secret).
-pub(super) fn take_secure_parameters(request: &mut Value) -> Map<String, Value> {
+pub(crate) fn take_secure_parameters(request: &mut Value) -> Map<String, Value> {
     let secure: HashSet<String> = request["properties"]["template"]["parameters"]
         .as_object()
         .map(|declared| {

@@ -2,8 +2,9 @@
 //! stack stops managing detached or deleted, then its deny assignments replaced and its final state written.
 
 use super::{
-    deny, deploy, forget_resource_group, get_row, kind_of, rbac, set_in_sync, update_body, Action,
-    AppState, ArmError, Caller, DenyMode, DenySettings, Kind, OnUnmanage, Store,
+    deny, deploy, forget_resource_group, get_row, kind_of, managed_ids, rbac, set_in_sync,
+    update_body, Action, AppState, ArmError, Caller, DenyMode, DenySettings, Kind, OnUnmanage,
+    Store,
 };
 use crate::cloud::http;
 use axum::http::Method;
@@ -268,14 +269,7 @@ impl Run {
                     .map(str::to_string)
             })
             .unwrap_or_else(|| "Failed".into());
-        let previous: Vec<String> = body["properties"]["resources"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|r| r["id"].as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let previous = managed_ids(&body);
         let (written, failed) = deployed_resources(st, &self.dep_id, 0);
         let written = dedup(written);
         let now: HashSet<String> = written.iter().map(|i| i.to_lowercase()).collect();

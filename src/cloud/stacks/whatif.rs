@@ -22,7 +22,7 @@ use crate::cloud::AppState;
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use rusqlite::{params, OptionalExtension};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -120,48 +120,10 @@ fn row(st: &AppState, id: &str) -> Result<Option<(Value, Value)>, ArmError> {
 }
 
 fn list(st: &AppState, scope: &Scope) -> Result<Vec<Value>, ArmError> {
-    st.store.tx(|tx| {
-        let mut q =
-            tx.prepare("SELECT body FROM stack_whatif_results WHERE scope = ?1 ORDER BY name")?;
-        let rows = q.query_map([scope.key()], |r| r.get::<_, String>(0))?;
-        let mut out = Vec::new();
-        for r in rows {
-            out.push(serde_json::from_str(&r?)?);
-        }
-        Ok(out)
-    })
-}
-
-/// Secure parameters with a value are taken out of `body` (the stored request) and returned.
-fn take_secure(body: &mut Value) -> Map<String, Value> {
-    let secure: HashSet<String> = body["properties"]["template"]["parameters"]
-        .as_object()
-        .map(|declared| {
-            declared
-                .iter()
-                .filter(|(_, d)| {
-                    d["type"]
-                        .as_str()
-                        .is_some_and(|t| t.to_ascii_lowercase().starts_with("secure"))
-                })
-                .map(|(n, _)| n.to_ascii_lowercase())
-                .collect()
-        })
-        .unwrap_or_default();
-    let mut taken = Map::new();
-    if let Some(p) = body["properties"]["parameters"].as_object_mut() {
-        let names: Vec<String> = p
-            .keys()
-            .filter(|k| secure.contains(&k.to_ascii_lowercase()))
-            .cloned()
-            .collect();
-        for k in names {
-            if let Some(v) = p.remove(&k) {
-                taken.insert(k, v);
-            }
-        }
-    }
-    taken
+    st.store.bodies(
+        "SELECT body FROM stack_whatif_results WHERE scope = ?1 ORDER BY name",
+        [scope.key()],
+    )
 }
 
 fn put(st: &Arc<AppState>, req: &Req, scope: &Scope, name: &str) -> Result<Response, ArmError> {
@@ -191,7 +153,7 @@ fn put(st: &Arc<AppState>, req: &Req, scope: &Scope, name: &str) -> Result<Respo
     }
     let id = result_id(scope, name);
     let existing = row(st, &id)?;
-    let secure = take_secure(&mut input);
+    let secure = crate::cloud::deploy::take_secure_parameters(&mut input);
     st.secure_parameters
         .lock()
         .unwrap_or_else(|p| p.into_inner())
