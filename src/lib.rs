@@ -24,6 +24,7 @@ pub mod lint;
 pub mod load;
 pub mod model;
 pub mod ods;
+pub mod par;
 pub mod policy;
 pub mod protocol;
 pub mod record;

@@ -233,10 +233,18 @@ impl<'a> Renderer<'a> {
             self.blueprint,
         )?;
 
-        let mut deployments = Vec::with_capacity(order.len());
-        for i in order {
+        // Each deployment renders from the same context plus its own `deployment`, so they render over the
+        // machine's cores, the largest templates first; the first error in deployment order is the one reported,
+        // as one by one.
+        let size = |i: &usize| {
+            let name = &placed[*i].spec.template;
+            let source = self.blueprint.templates.iter().find(|(n, _)| n == name);
+            source.map_or(0, |(_, text)| text.len())
+        };
+        let rendered = crate::par::map(&order, size, |&i| {
             let p = &placed[i];
             let d = p.spec;
+            let mut ctx = ctx.clone();
             ctx.insert(
                 "deployment",
                 &json!({
@@ -280,8 +288,9 @@ impl<'a> Renderer<'a> {
                 }),
             };
             deployment.hash = deployment_hash(&deployment);
-            deployments.push(deployment);
-        }
+            Ok(deployment)
+        });
+        let deployments = rendered.into_iter().collect::<Result<Vec<_>, Error>>()?;
         let hash = rendered_hash(&deployments);
         Ok(Rendered {
             trust,

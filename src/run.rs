@@ -90,40 +90,8 @@ pub fn check_many(
     renderer: &crate::render::Renderer<'_>,
     inputs: &[ValuesInput],
 ) -> Vec<Result<FleetChecked, Error>> {
-    let workers = std::thread::available_parallelism()
-        .map(std::num::NonZeroUsize::get)
-        .unwrap_or(1)
-        .min(inputs.len());
-    if workers <= 1 {
-        return inputs
-            .iter()
-            .map(|i| check_one(blueprint, renderer, i))
-            .collect();
-    }
-    // Trusts differ in size, so workers take the next one as they finish instead of a fixed share each.
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let mut done: Vec<(usize, Result<FleetChecked, Error>)> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..workers)
-            .map(|_| {
-                s.spawn(|| {
-                    let mut mine = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(input) = inputs.get(i) else { break };
-                        mine.push((i, check_one(blueprint, renderer, input)));
-                    }
-                    mine
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            // A worker only panics if checking does; pass that panic on rather than lose trusts silently.
-            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-            .collect()
-    });
-    done.sort_unstable_by_key(|(i, _)| *i);
-    done.into_iter().map(|(_, r)| r).collect()
+    // Trusts differ in size: workers take the next one as they finish.
+    crate::par::map(inputs, |_| 0, |i| check_one(blueprint, renderer, i))
 }
 
 /// `trustprint check`: load, render and run the guardrails. Violations are in the report, not an error.

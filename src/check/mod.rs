@@ -306,13 +306,22 @@ pub fn expand_rendered(
     rendered: &Rendered,
     ctx: &crate::armexpr::StaticContext,
 ) -> Result<Vec<crate::model::Resource>, Error> {
-    let mut resources = Vec::new();
-    for deployment in &rendered.deployments {
-        let expanded = crate::armexpr::expand(deployment, ctx).map_err(|source| Error::Expand {
+    // Deployments expand independently, over the machine's cores (a template's resource count standing for
+    // its cost); the first error in deployment order is the one reported, as one by one.
+    let resources_of = |d: &crate::model::RenderedDeployment| match d.template.get("resources") {
+        Some(serde_json::Value::Array(r)) => r.len(),
+        Some(serde_json::Value::Object(r)) => r.len(),
+        _ => 0,
+    };
+    let expanded = crate::par::map(&rendered.deployments, resources_of, |deployment| {
+        crate::armexpr::expand(deployment, ctx).map_err(|source| Error::Expand {
             deployment: deployment.name.clone(),
             source,
-        })?;
-        resources.extend(expanded);
+        })
+    });
+    let mut resources = Vec::new();
+    for e in expanded {
+        resources.extend(e?);
     }
     Ok(resources)
 }

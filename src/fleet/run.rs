@@ -647,7 +647,8 @@ async fn one_at(
         options.target.trust.clone_from(&trust_target);
         Ok::<_, Error>(options)
     };
-    let one = crate::run::check_one(blueprint, renderer, input)?;
+    // The run's trusts already keep the cores busy: a trust's deployments render and expand on its own thread.
+    let one = crate::par::inline(|| crate::run::check_one(blueprint, renderer, input))?;
     let checked = crate::run::Checked {
         loaded: crate::load::Loaded {
             blueprint: blueprint.clone(),
