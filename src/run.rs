@@ -67,14 +67,24 @@ pub struct FleetChecked {
     pub report: crate::check::Report,
 }
 
+/// Load and render one trust's values against an already opened blueprint and its parsed templates.
+pub fn render_one(
+    blueprint: &crate::blueprint::Blueprint,
+    renderer: &crate::render::Renderer<'_>,
+    input: &ValuesInput,
+) -> Result<(crate::values::Values, Rendered), Error> {
+    let values = crate::values::load(&blueprint.manifest, input)?;
+    let rendered = renderer.render(&values)?;
+    Ok((values, rendered))
+}
+
 /// Load, render and check one trust's values against an already opened blueprint and its parsed templates.
 pub fn check_one(
     blueprint: &crate::blueprint::Blueprint,
     renderer: &crate::render::Renderer<'_>,
     input: &ValuesInput,
 ) -> Result<FleetChecked, Error> {
-    let values = crate::values::load(&blueprint.manifest, input)?;
-    let rendered = renderer.render(&values)?;
+    let (values, rendered) = render_one(blueprint, renderer, input)?;
     let report = check_loaded(blueprint, &values, &rendered)?;
     Ok(FleetChecked {
         values,
@@ -290,6 +300,7 @@ pub async fn compose_checked_async(
         Action::RecordOnly => Some(None),
     };
     if let (Some(to), Some(deployment)) = (record, deployment) {
+        let _gate = batch.record_gate.lock().await;
         composed.record = Some(crate::record::record_with(
             &to.fleet,
             loaded,

@@ -477,6 +477,10 @@ pub struct Batch {
     /// changes ([`Plan::drop_details`], done per deployment as its what-if answers): all a fleet run
     /// reports, and most of a plan's memory.
     pub brief_plans: bool,
+    /// Trusts of the run record into the fleet repository one at a time, waiting here (without holding a
+    /// thread) rather than on the repository's file lock, which sleeps and would report this same process as
+    /// the holder.
+    pub record_gate: tokio::sync::Mutex<()>,
 }
 
 /// Connect to the trust's target (as one of `batch`) and seed the Key Vault references the local cloud lacks.

@@ -5,7 +5,9 @@
 //! - a trust's values are the fleet's layer ([`super::Fleet::trust_layer`]) under its own
 //!   `trusts/<ODS>/values.yaml` when it has one;
 //! - a trust whose content hash (values and rendered files, [`crate::record::Lock::content_hash`]) equals the one
-//!   its lock recorded after a successful apply is skipped with no ARM call, unless `refresh`;
+//!   its lock recorded after a successful apply is skipped with no ARM call, unless `refresh`; when the lock
+//!   was written by this trustprint version and the run evaluates no Azure Policy files, its guardrails are
+//!   not run again either (they passed before that apply, on the same input and rules);
 //! - one trust failing (invalid values, a guardrail, ARM) is reported in its row and never stops or touches the
 //!   others; every applied trust is recorded (one commit each, under the fleet's lock), failed applies too;
 //! - the run's selection and progress are journalled in `.git/trustprint-fleet-run.json`, so `resume`
@@ -429,8 +431,8 @@ pub fn run(fleet: &Fleet, options: &RunOptions, mode: Mode) -> Result<RunReport,
             && options.deploy.target.cloud_url.is_none(),
         server: tokio::sync::OnceCell::new(),
         batch: crate::deploy::Batch {
-            clients: crate::deploy::Clients::default(),
             brief_plans: true,
+            ..crate::deploy::Batch::default()
         },
     };
 
@@ -648,14 +650,31 @@ async fn one_at(
         Ok::<_, Error>(options)
     };
     // The run's trusts already keep the cores busy: a trust's deployments render and expand on its own thread.
-    let one = crate::par::inline(|| crate::run::check_one(blueprint, renderer, input))?;
+    let (values, rendered) =
+        crate::par::inline(|| crate::run::render_one(blueprint, renderer, input))?;
+    let loaded = crate::load::Loaded {
+        blueprint: blueprint.clone(),
+        values,
+    };
+    let last = unchanged_since_last_apply(fleet, ods, &loaded, &rendered)?;
+    let unchanged = last.is_some();
+    // A trust skipped as unchanged deploys nothing, and its guardrails would say what they said before its last
+    // apply, which they passed: the same values and rendering, checked by the same trustprint (the same rules;
+    // the blueprint's own settings are in the rendering's blueprint version and commit). So they are not run
+    // again. Azure Policy files given to the run are not in the lock: with them, the trust is checked.
+    if !refresh
+        && mode != Mode::Drift
+        && shared.options.policy.is_empty()
+        && last.is_some_and(|lock| lock.trustprint_version == env!("CARGO_PKG_VERSION"))
+    {
+        return Ok(Outcome::Skipped);
+    }
+    let report =
+        crate::par::inline(|| crate::run::check_loaded(blueprint, &loaded.values, &rendered))?;
     let checked = crate::run::Checked {
-        loaded: crate::load::Loaded {
-            blueprint: blueprint.clone(),
-            values: one.values,
-        },
-        rendered: one.rendered,
-        report: one.report,
+        loaded,
+        rendered,
+        report,
     };
     // A fleet run stops a trust with violations whatever the mode: its plan would not be applied.
     if let Err(Error::Violations { report }) = crate::run::guard(&checked) {
@@ -680,7 +699,6 @@ async fn one_at(
             });
         }
     }
-    let unchanged = unchanged_since_last_apply(fleet, ods, &checked)?;
     if mode == Mode::Drift {
         if !unchanged {
             return Ok(Outcome::NotApplied);
@@ -801,16 +819,17 @@ fn last_apply_started(fleet: &Fleet, ods: &str) -> Result<Option<String>, Error>
         }))
 }
 
-/// Whether the trust's inputs hash as its lock recorded after a successful apply.
-/// A lock that is not one fails the trust, naming the file.
+/// The trust's lock when its inputs hash as the lock recorded after a successful apply; `None` when they
+/// differ, the last apply failed or there is none. A lock that is not one fails the trust, naming the file.
 fn unchanged_since_last_apply(
     fleet: &Fleet,
     ods: &str,
-    checked: &crate::run::Checked,
-) -> Result<bool, Error> {
+    loaded: &crate::load::Loaded,
+    rendered: &crate::model::Rendered,
+) -> Result<Option<crate::repo::Lock>, Error> {
     let Some(lock) = crate::repo::FleetRepo::new(&fleet.dir).read_lock(ods)? else {
-        return Ok(false);
+        return Ok(None);
     };
-    let (_, now) = crate::record::trust_files(&checked.loaded, &checked.rendered);
-    Ok(lock.applied() && now.content_hash == lock.content_hash)
+    let (_, now) = crate::record::trust_files(loaded, rendered);
+    Ok((lock.applied() && now.content_hash == lock.content_hash).then_some(lock))
 }
