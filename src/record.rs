@@ -152,10 +152,7 @@ pub fn trust_files_with(
         .iter()
         .map(|(name, bytes)| (name.clone(), hash_bytes(bytes)))
         .collect();
-    let mut all = format!("{}  {}\n", values.hash, VALUES_FILE);
-    for (name, hash) in &hashes {
-        all.push_str(&format!("{hash}  {RENDERED_DIR}/{name}\n"));
-    }
+    let content_hash = content_hash_of(&values.hash, &hashes);
     let lock = Lock {
         trust: rendered.trust.clone(),
         blueprint: rendered.blueprint.clone(),
@@ -163,7 +160,7 @@ pub fn trust_files_with(
         values,
         rendered: hashes,
         render_hash: rendered.hash.clone(),
-        content_hash: hash_bytes(all.as_bytes()),
+        content_hash,
         deployment,
     };
     // A last line of defence: a template that leaks a secret through an output (Azure omits secure outputs,
@@ -182,6 +179,36 @@ pub fn trust_files_with(
     );
     files.push((LOCK_FILE.to_string(), lock_text.into_bytes()));
     (files, lock)
+}
+
+/// A lock's `content_hash`: one `sha256sum`-style line per file, the values file's, then the rendered files' in
+/// name order.
+fn content_hash_of(values_hash: &str, rendered: &BTreeMap<String, String>) -> String {
+    let mut all = format!("{values_hash}  {VALUES_FILE}\n");
+    for (name, hash) in rendered {
+        all.push_str(&format!("{hash}  {RENDERED_DIR}/{name}\n"));
+    }
+    hash_bytes(all.as_bytes())
+}
+
+/// Whether a trust's values and rendering hash as `lock` records them (its `content_hash`), without serialising
+/// the rendered templates again (a fleet plan asks this of every trust). The render manifest holds each
+/// deployment's hash of its two files' bytes (`render::manifest_bytes`), and a template file is one JSON value,
+/// so an unchanged manifest means unchanged files; what is left to compare is the values file, the manifest,
+/// the list of files, and that the lock's own listing gives its `content_hash` (a lock edited by hand does not).
+pub fn matches_lock(lock: &Lock, loaded: &Loaded, rendered: &Rendered) -> bool {
+    let manifest = hash_bytes(&crate::render::manifest_bytes(rendered));
+    let mut names: Vec<String> = rendered
+        .deployments
+        .iter()
+        .flat_map(crate::render::deployment_files)
+        .chain([crate::render::MANIFEST_FILE.to_string()])
+        .collect();
+    names.sort();
+    lock.values.hash == hash_bytes(loaded.values.text.as_bytes())
+        && lock.rendered.get(crate::render::MANIFEST_FILE) == Some(&manifest)
+        && lock.rendered.keys().eq(names.iter())
+        && lock.content_hash == content_hash_of(&lock.values.hash, &lock.rendered)
 }
 
 /// Secrets shorter than this are not scrubbed: replacing every `a` or `12` in a lock would corrupt it and hide
@@ -966,6 +993,82 @@ mod tests {
         let text = String::from_utf8(lock.1.clone()).unwrap();
         assert!(!text.contains(secret), "{text}");
         assert!(text.contains("leaked ***"), "{text}");
+    }
+
+    #[test]
+    fn matches_lock_agrees_with_the_content_hash_without_serialising_the_templates_again() {
+        let mut loaded = crate::render::tests::standard("Match Trust");
+        loaded.values.text = "trust:\n  name: Match Trust\n".into();
+        let rendered = crate::render::render(&loaded).unwrap();
+        let (_, lock) = trust_files(&loaded, &rendered);
+        // The full comparison the shortcut stands for: every file serialised and hashed again.
+        let full = |loaded: &Loaded, rendered: &Rendered, lock: &Lock| {
+            trust_files(loaded, rendered).1.content_hash == lock.content_hash
+        };
+        // A deployment's hash follows its files, as rendering computes it.
+        let rehash = |d: &mut crate::model::RenderedDeployment| {
+            let bytes = |v| crate::hash::to_bytes(v);
+            d.hash = crate::hash::sha256(&[&bytes(&d.template), &bytes(&d.parameters)]);
+        };
+        let rerender = |rendered: &mut Rendered| {
+            let joined: String = rendered
+                .deployments
+                .iter()
+                .map(|d| format!("{}\n", d.hash))
+                .collect();
+            rendered.hash = crate::hash::sha256(&[joined.as_bytes()]);
+        };
+        assert!(matches_lock(&lock, &loaded, &rendered));
+        assert!(full(&loaded, &rendered, &lock));
+
+        let same = || Loaded {
+            blueprint: loaded.blueprint.clone(),
+            values: loaded.values.clone(),
+        };
+        let mut changes: Vec<(&str, Loaded, Rendered)> = Vec::new();
+        let mut values = same();
+        values.values.text.push_str("# edited\n");
+        changes.push(("the values file", values, rendered.clone()));
+        let mut template = rendered.clone();
+        template.deployments[0].template["contentVersion"] = "2.0.0.0".into();
+        rehash(&mut template.deployments[0]);
+        rerender(&mut template);
+        changes.push(("a template", same(), template));
+        let mut parameters = rendered.clone();
+        parameters.deployments[0].parameters["parameters"]["extra"] =
+            serde_json::json!({"value": 1});
+        rehash(&mut parameters.deployments[0]);
+        rerender(&mut parameters);
+        changes.push(("a parameters file", same(), parameters));
+        let mut place = rendered.clone();
+        place.deployments[0].location = "ukwest".into();
+        changes.push(("a deployment's location (the manifest only)", same(), place));
+        let mut fewer = rendered.clone();
+        fewer.deployments.pop();
+        rerender(&mut fewer);
+        changes.push(("one deployment fewer", same(), fewer));
+        for (what, loaded, rendered) in &changes {
+            assert!(
+                !full(loaded, rendered, &lock),
+                "{what}: the full hash sees it"
+            );
+            assert!(
+                !matches_lock(&lock, loaded, rendered),
+                "{what}: so must the shortcut"
+            );
+        }
+
+        // A lock edited by hand is not trusted: a file's hash changed, or a file added, without its content hash.
+        let mut tampered = lock.clone();
+        let first = tampered.rendered.keys().next().unwrap().clone();
+        tampered.rendered.insert(first, "sha256:00".into());
+        assert!(!matches_lock(&tampered, &loaded, &rendered));
+        let mut extra = lock.clone();
+        extra
+            .rendered
+            .insert("extra.json".into(), "sha256:00".into());
+        extra.content_hash = content_hash_of(&extra.values.hash, &extra.rendered);
+        assert!(!matches_lock(&extra, &loaded, &rendered));
     }
 
     fn head_id(repo: &Repository) -> String {

@@ -719,41 +719,60 @@ fn json_error(template: &str, text: &str, trust: &TrustRef, err: &serde_json::Er
 /// same files): per deployment `<name>.json` and `<name>.parameters.json`, then [`MANIFEST_FILE`].
 pub fn files(rendered: &Rendered) -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::with_capacity(rendered.deployments.len() * 2 + 1);
-    let mut listed = Vec::with_capacity(rendered.deployments.len());
     for d in &rendered.deployments {
-        let template_file = format!("{}.json", d.name);
-        let parameters_file = format!("{}.parameters.json", d.name);
-        let mut entry = json!({
-            "name": d.name,
-            "scope": d.scope,
-        });
-        if let Some(rg) = &d.resource_group {
-            entry["resourceGroup"] = Value::String(rg.clone());
-        }
-        entry["location"] = Value::String(d.location.clone());
-        entry["template"] = Value::String(template_file.clone());
-        entry["parameters"] = Value::String(parameters_file.clone());
-        entry["source"] = Value::String(d.template_path.clone());
-        entry["dependsOn"] = json!(d.depends_on);
-        if !d.secret_env.is_empty() {
-            entry["secretEnv"] = json!(d.secret_env);
-        }
-        entry["hash"] = Value::String(d.hash.clone());
-        if let Some(stack) = &d.stack {
-            entry["stack"] = json!(stack);
-        }
-        listed.push(entry);
+        let [template_file, parameters_file] = deployment_files(d);
         out.push((template_file, to_bytes(&d.template)));
         out.push((parameters_file, to_bytes(&d.parameters)));
     }
+    out.push((MANIFEST_FILE.to_string(), manifest_bytes(rendered)));
+    out
+}
+
+/// The names of a deployment's two files in the rendered folder: its template and its parameters file.
+pub fn deployment_files(d: &RenderedDeployment) -> [String; 2] {
+    [
+        format!("{}.json", d.name),
+        format!("{}.parameters.json", d.name),
+    ]
+}
+
+/// The render manifest's bytes ([`MANIFEST_FILE`]): the trust, the blueprint, every deployment's place, files
+/// and `hash` (of its two files' bytes), and the rendering's hash. Equal manifests mean equal files.
+pub fn manifest_bytes(rendered: &Rendered) -> Vec<u8> {
+    let listed: Vec<Value> = rendered
+        .deployments
+        .iter()
+        .map(|d| {
+            let [template_file, parameters_file] = deployment_files(d);
+            let mut entry = json!({
+                "name": d.name,
+                "scope": d.scope,
+            });
+            if let Some(rg) = &d.resource_group {
+                entry["resourceGroup"] = Value::String(rg.clone());
+            }
+            entry["location"] = Value::String(d.location.clone());
+            entry["template"] = Value::String(template_file);
+            entry["parameters"] = Value::String(parameters_file);
+            entry["source"] = Value::String(d.template_path.clone());
+            entry["dependsOn"] = json!(d.depends_on);
+            if !d.secret_env.is_empty() {
+                entry["secretEnv"] = json!(d.secret_env);
+            }
+            entry["hash"] = Value::String(d.hash.clone());
+            if let Some(stack) = &d.stack {
+                entry["stack"] = json!(stack);
+            }
+            entry
+        })
+        .collect();
     let manifest = json!({
         "trust": {"name": rendered.trust.name, "odsCode": rendered.trust.ods_code},
         "blueprint": rendered.blueprint,
         "hash": rendered.hash,
         "deployments": listed,
     });
-    out.push((MANIFEST_FILE.to_string(), to_bytes(&manifest)));
-    out
+    to_bytes(&manifest)
 }
 
 /// Scope as written in the render manifest (`subscription`, `resourceGroup`).

@@ -830,6 +830,5 @@ fn unchanged_since_last_apply(
     let Some(lock) = crate::repo::FleetRepo::new(&fleet.dir).read_lock(ods)? else {
         return Ok(None);
     };
-    let (_, now) = crate::record::trust_files(loaded, rendered);
-    Ok((lock.applied() && now.content_hash == lock.content_hash).then_some(lock))
+    Ok((lock.applied() && crate::record::matches_lock(&lock, loaded, rendered)).then_some(lock))
 }
