@@ -352,18 +352,27 @@ fn stored(st: &AppState, sub: &str, ty: &str) -> Result<Vec<Value>, ArmError> {
     Ok(v)
 }
 
+/// What an assignment takes from its definition or initiative: the policies, the library they come from and
+/// the ids to report. The same for every assignment of one definition, so a built-in's is made once.
+struct Definitions {
+    library: Cow<'static, Library>,
+    initiative: Initiative,
+    /// The initiative as stored, when the assignment is of one.
+    set: Option<Value>,
+    /// Definition names (lower case) to their full ids.
+    definition_ids: Map<String, Value>,
+    /// When every definition is a built-in: a digest of the definition or initiative (for a built-in, its id:
+    /// built-ins never change), to share prepared policies between requests.
+    digest: Option<String>,
+}
+
 /// One stored assignment, ready for the engine.
 struct Compiled {
     body: Value,
     assignment: Assignment,
-    library: Cow<'static, Library>,
-    initiative: Initiative,
-    /// The initiative's id when the assignment is of one.
-    set: Option<Value>,
-    /// Definition names (lower case) to their full ids.
-    definition_ids: Map<String, Value>,
+    defs: Arc<Definitions>,
     /// When every definition is a built-in: a digest of what its prepared policies depend on (the definition
-    /// or initiative as stored, and the assignment's parameters), to share them between requests.
+    /// or initiative, and the assignment's parameters), to share them between requests.
     shared_key: Option<String>,
 }
 
@@ -399,12 +408,20 @@ impl Compiled {
         self.body["id"].as_str().unwrap_or_default()
     }
 
+    fn library(&self) -> &Library {
+        &self.defs.library
+    }
+
+    fn set(&self) -> Option<&Value> {
+        self.defs.set.as_ref()
+    }
+
     fn prepared(&self) -> Result<PreparedSet<'_>, ArmError> {
         let failed = |e: crate::policy::Error| policy_failed(self.id(), &e.to_string());
-        let (Some(key), Cow::Borrowed(library)) = (&self.shared_key, &self.library) else {
+        let (Some(key), Cow::Borrowed(library)) = (&self.shared_key, &self.defs.library) else {
             return engine_eval::prepare_initiative(
-                &self.library,
-                &self.initiative,
+                self.library(),
+                &self.defs.initiative,
                 &self.assignment,
             )
             .map(PreparedSet::Own)
@@ -415,7 +432,7 @@ impl Compiled {
             return Ok(PreparedSet::Shared(hit.clone()));
         }
         let fresh = Arc::new(
-            engine_eval::prepare_initiative(library, &self.initiative, &self.assignment)
+            engine_eval::prepare_initiative(library, &self.defs.initiative, &self.assignment)
                 .map_err(failed)?,
         );
         let mut map = cache.lock().unwrap_or_else(|p| p.into_inner());
@@ -427,7 +444,8 @@ impl Compiled {
     }
 
     fn definition_id(&self, name: &str) -> String {
-        self.definition_ids
+        self.defs
+            .definition_ids
             .get(&name.to_ascii_lowercase())
             .and_then(Value::as_str)
             .map_or_else(
@@ -444,27 +462,58 @@ fn policy_failed(assignment: &str, message: &str) -> ArmError {
     )
 }
 
-/// An assignment ready for the engine, as it acts on subscription `sub`; `None` for an assignment of a
-/// built-in trustprint does not ship.
-fn compile(
-    st: &AppState,
-    sub: &str,
-    body: &Value,
-    exemptions: &[Value],
-) -> Result<Option<Compiled>, ArmError> {
-    let id = body["id"].as_str().unwrap_or_default().to_string();
-    let props = &body["properties"];
-    let def_id = props["policyDefinitionId"].as_str().unwrap_or_default();
+fn is_builtin_id(id: &str) -> bool {
+    id.to_ascii_lowercase()
+        .starts_with("/providers/microsoft.authorization/")
+}
+
+/// The definitions of an assignment of `def_id` (`id` is the assignment's, for errors): for a built-in, made
+/// once and shared (every write of a fleet meets the same built-in initiative); else read and parsed again.
+/// `None` for a built-in trustprint does not ship.
+fn definitions(st: &AppState, id: &str, def_id: &str) -> Result<Option<Arc<Definitions>>, ArmError> {
+    if !is_builtin_id(def_id) {
+        return match find(st, def_id)? {
+            Some(def) => definitions_of(st, id, def_id, def).map(|d| Some(Arc::new(d))),
+            None => Err(policy_failed(
+                id,
+                &format!("its definition {def_id} no longer exists"),
+            )),
+        };
+    }
+    type Cache = Mutex<HashMap<String, Arc<Definitions>>>;
+    static BUILTIN: OnceLock<Cache> = OnceLock::new();
+    let key = def_id.to_ascii_lowercase();
+    let cache = BUILTIN.get_or_init(Default::default);
+    if let Some(hit) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+        return Ok(Some(hit.clone()));
+    }
     let def = match find(st, def_id)? {
         Some(d) => d,
         None if unshipped_builtin(def_id) => return Ok(None),
         None => {
             return Err(policy_failed(
-                &id,
+                id,
                 &format!("its definition {def_id} no longer exists"),
             ))
         }
     };
+    let fresh = Arc::new(definitions_of(st, id, def_id, def)?);
+    // Built-ins are a fixed, small set: the cache holds at most one entry each.
+    cache
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(key, fresh.clone());
+    Ok(Some(fresh))
+}
+
+/// Parse definition or initiative `def` (of id `def_id`) for the engine, reading the custom definitions an
+/// initiative references.
+fn definitions_of(
+    st: &AppState,
+    id: &str,
+    def_id: &str,
+    def: Value,
+) -> Result<Definitions, ArmError> {
     let builtin_lib = Library::builtin();
     let mut custom = Vec::new();
     let mut definition_ids = Map::new();
@@ -482,15 +531,15 @@ fn compile(
             definition_ids.insert(name.to_ascii_lowercase(), json!(rid));
             if !rid.to_ascii_lowercase().starts_with("/providers/") || is_mg_scoped(rid) {
                 let v = find(st, rid)?.ok_or_else(|| {
-                    policy_failed(&id, &format!("its definition {rid} no longer exists"))
+                    policy_failed(id, &format!("its definition {rid} no longer exists"))
                 })?;
                 custom.push(
-                    Definition::from_json(&v).map_err(|e| policy_failed(&id, &e.to_string()))?,
+                    Definition::from_json(&v).map_err(|e| policy_failed(id, &e.to_string()))?,
                 );
             }
         }
         let mut i = Initiative::from_json(&def, builtin_lib.titles())
-            .map_err(|e| policy_failed(&id, &e.to_string()))?;
+            .map_err(|e| policy_failed(id, &e.to_string()))?;
         // Members that are built-ins trustprint does not ship are left out of the evaluation.
         i.references.retain(|r| {
             builtin_lib.definition(&r.definition).is_some()
@@ -500,31 +549,58 @@ fn compile(
         });
         (i, Some(def.clone()))
     } else {
-        let d = Definition::from_json(&def).map_err(|e| policy_failed(&id, &e.to_string()))?;
+        let d = Definition::from_json(&def).map_err(|e| policy_failed(id, &e.to_string()))?;
         definition_ids.insert(d.name.to_ascii_lowercase(), json!(def_id));
         let i = Initiative::single(&d);
-        if builtin_lib.definition(&d.name).is_none()
-            || !def_id
-                .to_ascii_lowercase()
-                .starts_with("/providers/microsoft.authorization/")
-        {
+        if builtin_lib.definition(&d.name).is_none() || !is_builtin_id(def_id) {
             custom.push(d);
         }
         (i, None)
     };
-    // A digest, not the text: a custom initiative may be megabytes, and the cache holds 64 keys.
-    let shared_key = custom.is_empty().then(|| {
-        crate::hash::sha256(&[
-            def.to_string().as_bytes(),
-            b"\0",
-            props["parameters"].to_string().as_bytes(),
-        ])
+    // A digest, not the text: a custom initiative may be megabytes, and the cache holds 64 keys. A built-in
+    // is known by its id.
+    let digest = custom.is_empty().then(|| {
+        if is_builtin_id(def_id) {
+            format!("builtin:{}", def_id.to_ascii_lowercase())
+        } else {
+            crate::hash::sha256(&[def.to_string().as_bytes()])
+        }
     });
     let library = if custom.is_empty() {
         Cow::Borrowed(builtin_lib)
     } else {
         Cow::Owned(Library::with_definitions(custom))
     };
+    Ok(Definitions {
+        library,
+        initiative,
+        set,
+        definition_ids,
+        digest,
+    })
+}
+
+/// An assignment ready for the engine, as it acts on subscription `sub`; `None` for an assignment of a
+/// built-in trustprint does not ship.
+fn compile(
+    st: &AppState,
+    sub: &str,
+    body: Value,
+    exemptions: &[Value],
+) -> Result<Option<Compiled>, ArmError> {
+    let id = body["id"].as_str().unwrap_or_default().to_string();
+    let props = &body["properties"];
+    let def_id = props["policyDefinitionId"].as_str().unwrap_or_default();
+    let Some(defs) = definitions(st, &id, def_id)? else {
+        return Ok(None);
+    };
+    let shared_key = defs.digest.as_ref().map(|d| {
+        crate::hash::sha256(&[
+            d.as_bytes(),
+            b"\0",
+            props["parameters"].to_string().as_bytes(),
+        ])
+    });
     let now = time::OffsetDateTime::now_utc();
     let exemptions = exemptions
         .iter()
@@ -586,12 +662,9 @@ fn compile(
         exemptions,
     };
     Ok(Some(Compiled {
-        body: body.clone(),
+        body,
         assignment,
-        library,
-        initiative,
-        set,
-        definition_ids,
+        defs,
         shared_key,
     }))
 }
@@ -647,7 +720,7 @@ fn enforced(st: &AppState, sub: &str, id: &str) -> Result<Vec<Compiled>, ArmErro
     }
     let exemptions = stored(st, sub, EXEMPTIONS)?;
     let mut out = Vec::new();
-    for a in &assignments {
+    for a in assignments {
         let props = &a["properties"];
         let enforced = !props["enforcementMode"]
             .as_str()
@@ -703,8 +776,8 @@ pub fn on_write(
             if !applies(p, c, &s) {
                 continue;
             }
-            if let Ok(Some((_, ops))) = engine_eval::on_request(&c.library, p, &s) {
-                crate::policy::effect::apply(body, &ops, &c.library.aliases).map_err(|e| {
+            if let Ok(Some((_, ops))) = engine_eval::on_request(c.library(), p, &s) {
+                crate::policy::effect::apply(body, &ops, &c.library().aliases).map_err(|e| {
                     policy_failed(
                         c.id(),
                         &format!("{} of {}: {e}", p.effect, p.definition.name),
@@ -719,7 +792,7 @@ pub fn on_write(
             if !applies(p, c, &s) {
                 continue;
             }
-            if let Ok(Some((reasons, _))) = engine_eval::on_request(&c.library, p, &s) {
+            if let Ok(Some((reasons, _))) = engine_eval::on_request(c.library(), p, &s) {
                 return Err(disallowed(c, p, &s, &reasons));
             }
         }
@@ -761,7 +834,7 @@ pub fn on_delete(st: &AppState, sub: &str, id: &str, stored: &Value) -> Result<(
             if !deletes || !applies(p, c, &s) {
                 continue;
             }
-            if let Ok(Some((reasons, _))) = engine_eval::on_request(&c.library, p, &s) {
+            if let Ok(Some((reasons, _))) = engine_eval::on_request(c.library(), p, &s) {
                 return Err(disallowed(c, p, &s, &reasons));
             }
         }
@@ -795,7 +868,7 @@ fn disallowed(c: &Compiled, p: &Prepared<'_>, s: &Subject, reasons: &[Reason]) -
         "policyAssignmentParameters": props["parameters"],
         "policyExemptionIds": [],
     });
-    if let Some(set) = &c.set {
+    if let Some(set) = c.set() {
         let set_display = set["properties"]["displayName"]
             .as_str()
             .unwrap_or_default();
@@ -874,14 +947,16 @@ pub fn evaluate_subscription(st: &AppState, sub: &str) -> Result<usize, ArmError
         .collect::<Vec<_>>()
         .join(",");
     let mut states = Vec::new();
-    for a in &assignments {
+    for a in assignments {
         let Some(c) = compile(st, sub, a, &exemptions)? else {
             continue;
         };
-        let compiled = engine_eval::Compiled::new(&c.library, &c.initiative, &c.assignment)
-            .map_err(|e| policy_failed(c.id(), &e.to_string()))?;
-        let report = compiled.evaluate(&c.library, &c.assignment, &subjects);
-        for policy in &report.policies {
+        let policies: Vec<_> = c
+            .prepared()?
+            .iter()
+            .map(|p| engine_eval::evaluate_policy(c.library(), p, &c.assignment, &subjects))
+            .collect();
+        for policy in &policies {
             for outcome in &policy.resources {
                 let body = bodies.get(&outcome.resource_id.to_ascii_lowercase());
                 let state = state_json(&c, policy, outcome, body, sub, &timestamp, &groups);
@@ -919,13 +994,13 @@ fn state_json(
         .find(|w| w[0].eq_ignore_ascii_case("resourceGroups"))
         .map(|w| w[1].to_string())
         .unwrap_or_default();
-    let def = c.library.definition(&policy.definition);
+    let def = c.library().definition(&policy.definition);
     let category = |v: Option<&Value>| {
         v.and_then(|d| d["properties"]["metadata"]["category"].as_str())
             .unwrap_or_default()
             .to_string()
     };
-    let (set_id, set_name, set_category, set_version, set_params) = match &c.set {
+    let (set_id, set_name, set_category, set_version, set_params) = match c.set() {
         Some(s) => (
             s["id"].as_str().unwrap_or_default().to_string(),
             s["name"].as_str().unwrap_or_default().to_string(),
@@ -971,11 +1046,11 @@ fn state_json(
         "policyDefinitionCategory": "tbd",
         "policySetDefinitionId": set_id,
         "policySetDefinitionName": set_name,
-        "policySetDefinitionOwner": if c.set.is_some() { "tbd" } else { "" },
+        "policySetDefinitionOwner": if c.set().is_some() { "tbd" } else { "" },
         "policySetDefinitionCategory": set_category,
         "policySetDefinitionParameters": set_params,
         "managementGroupIds": management_groups,
-        "policyDefinitionReferenceId": if c.set.is_some() { policy.reference_id.clone() } else { String::new() },
+        "policyDefinitionReferenceId": if c.set().is_some() { policy.reference_id.clone() } else { String::new() },
         "complianceState": compliance,
         "policyEvaluationDetails": details,
         "policyDefinitionGroupNames": policy.groups,
