@@ -470,7 +470,11 @@ fn is_builtin_id(id: &str) -> bool {
 /// The definitions of an assignment of `def_id` (`id` is the assignment's, for errors): for a built-in, made
 /// once and shared (every write of a fleet meets the same built-in initiative); else read and parsed again.
 /// `None` for a built-in trustprint does not ship.
-fn definitions(st: &AppState, id: &str, def_id: &str) -> Result<Option<Arc<Definitions>>, ArmError> {
+fn definitions(
+    st: &AppState,
+    id: &str,
+    def_id: &str,
+) -> Result<Option<Arc<Definitions>>, ArmError> {
     if !is_builtin_id(def_id) {
         return match find(st, def_id)? {
             Some(def) => definitions_of(st, id, def_id, def).map(|d| Some(Arc::new(d))),
@@ -913,17 +917,73 @@ fn expression(r: &Reason) -> Value {
     })
 }
 
+/// What the last evaluation of a subscription in this process saw, for the next to reuse: the digest of
+/// everything but the resources that its states depend on (the assignments, their definitions, parameters,
+/// exemptions, `notScopes`, the management groups above), the mark it left in the store, and a digest of each
+/// subject (id, type and body) it evaluated.
+#[derive(Default)]
+pub struct Memo {
+    context: String,
+    run: String,
+    /// Lower-case id to (digest, lower-case type).
+    subjects: HashMap<String, (String, String)>,
+    /// How many (subject, policy) pairs the evaluation judged; the rest it reused (for tests).
+    #[cfg_attr(not(test), allow(dead_code))]
+    judged: usize,
+}
+
+/// Does a policy's condition read the clock (`utcNow()`)? Then no state of it is ever reused.
+fn reads_the_clock(p: &Prepared<'_>) -> bool {
+    p.condition
+        .to_string()
+        .to_ascii_lowercase()
+        .contains("utcnow")
+}
+
+/// [`reads_the_clock`] of each of an assignment's policies, worked out once per shared prepared set.
+fn clock_readers(c: &Compiled, prepared: &[Prepared<'_>]) -> Arc<Vec<bool>> {
+    type Cache = Mutex<HashMap<String, Arc<Vec<bool>>>>;
+    static CACHE: OnceLock<Cache> = OnceLock::new();
+    let work = || Arc::new(prepared.iter().map(reads_the_clock).collect::<Vec<_>>());
+    let Some(key) = &c.shared_key else {
+        return work();
+    };
+    let mut map = CACHE
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    if map.len() >= PREPARED_CACHE_ENTRIES && !map.contains_key(key) {
+        map.clear();
+    }
+    map.entry(key.clone()).or_insert_with(work).clone()
+}
+
 /// Evaluate every assignment covering subscription `sub` over its resources, resource groups and itself, and
 /// store the states (replacing the previous evaluation's). Returns how many states were stored.
+///
+/// Incremental, with the same states as evaluating everything: when nothing but resources changed since this
+/// process last evaluated the subscription (same assignments, definitions, parameters, exemptions and
+/// hierarchy, and the store still holds that evaluation's states), a resource whose body is unchanged keeps
+/// its states under every policy that judges a resource by itself alone; the rest are evaluated again.
 pub fn evaluate_subscription(st: &AppState, sub: &str) -> Result<usize, ArmError> {
+    let memo_key = sub.to_ascii_lowercase();
+    let previous = st
+        .policy_memo
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(&memo_key);
+    let timestamp = super::http::now_rfc3339();
+    let run = uuid::Uuid::new_v4().to_string();
     let assignments = stored(st, sub, ASSIGNMENTS)?;
     if assignments.is_empty() {
-        st.store.replace_policy_states(sub, &[])?;
+        st.store
+            .replace_policy_states(sub, &HashMap::new(), &timestamp, &run)?;
         return Ok(0);
     }
     let exemptions = stored(st, sub, EXEMPTIONS)?;
     let mut subjects: Vec<Subject> = Vec::new();
-    let mut bodies: std::collections::HashMap<String, Value> = Default::default();
+    let mut bodies: HashMap<String, Value> = Default::default();
+    let mut digests: HashMap<String, (String, String)> = Default::default();
     for body in st
         .store
         .list_rgs(sub)?
@@ -935,37 +995,137 @@ pub fn evaluate_subscription(st: &AppState, sub: &str) -> Result<usize, ArmError
         if is_policy_type(&ty) {
             continue;
         }
-        subjects.push(subject(&id, &ty, &body));
+        let digest = crate::hash::sha256(&[
+            id.as_bytes(),
+            b"\0",
+            ty.as_bytes(),
+            b"\0",
+            body.to_string().as_bytes(),
+        ]);
+        let s = subject(&id, &ty, &body);
+        digests.insert(
+            id.to_ascii_lowercase(),
+            (digest, s.resource_type.to_ascii_lowercase()),
+        );
+        subjects.push(s);
         bodies.insert(id.to_ascii_lowercase(), body);
     }
     subjects.push(Subject::subscription(sub));
-    let timestamp = super::http::now_rfc3339();
     // `managementGroupIds`: the groups above the subscription, nearest first, as Azure lists them.
     let groups = super::management_groups::ancestors_of_subscription(st, sub)?
         .iter()
         .filter_map(|id| super::management_groups::name_of(id).map(str::to_string))
         .collect::<Vec<_>>()
         .join(",");
-    let mut states = Vec::new();
+    let mut compiled = Vec::new();
     for a in assignments {
-        let Some(c) = compile(st, sub, a, &exemptions)? else {
-            continue;
-        };
-        let policies: Vec<_> = c
-            .prepared()?
-            .iter()
-            .map(|p| engine_eval::evaluate_policy(c.library(), p, &c.assignment, &subjects))
-            .collect();
-        for policy in &policies {
+        if let Some(c) = compile(st, sub, a, &exemptions)? {
+            compiled.push(c);
+        }
+    }
+    // The context: an assignment of custom definitions (no shared key) is read afresh each time, so it is
+    // never reused.
+    let mut context = vec![groups.clone()];
+    let mut reusable = true;
+    for c in &compiled {
+        reusable &= c.shared_key.is_some();
+        context.push(c.body.to_string());
+        context.push(c.shared_key.clone().unwrap_or_default());
+        context.push(format!("{:?}", c.assignment));
+    }
+    let context = crate::hash::sha256(&context.iter().map(String::as_bytes).collect::<Vec<_>>());
+    let previous = previous.filter(|m| {
+        reusable
+            && m.context == context
+            && st.store.policy_run(sub).ok().flatten().as_deref() == Some(m.run.as_str())
+    });
+    // Which subjects keep their states, and the stored states they keep.
+    let (keep, old_states): (Vec<bool>, HashMap<String, String>) = match &previous {
+        Some(m) => (
+            subjects
+                .iter()
+                .map(|s| {
+                    let id = s.id.to_ascii_lowercase();
+                    // The subscription's subject is made from its id alone.
+                    digests.get(&id).map_or(
+                        s.resource_type
+                            .eq_ignore_ascii_case("Microsoft.Resources/subscriptions"),
+                        |d| m.subjects.get(&id).is_some_and(|m| m.0 == d.0),
+                    )
+                })
+                .collect(),
+            st.store.policy_state_rows(sub)?,
+        ),
+        None => (vec![false; subjects.len()], HashMap::new()),
+    };
+    let changed: Vec<Subject> = subjects
+        .iter()
+        .zip(&keep)
+        .filter(|(_, k)| !**k)
+        .map(|(s, _)| s.clone())
+        .collect();
+    // The types of the resources added, changed or removed: an `ifNotExists` policy whose related type is one
+    // of them judges every resource again.
+    let mut changed_types: std::collections::HashSet<String> = changed
+        .iter()
+        .map(|s| s.resource_type.to_ascii_lowercase())
+        .collect();
+    if let Some(m) = &previous {
+        changed_types.extend(
+            m.subjects
+                .iter()
+                .filter(|(id, _)| !digests.contains_key(*id))
+                .map(|(_, (_, ty))| ty.clone()),
+        );
+    }
+    let mut states: HashMap<String, String> = HashMap::new();
+    let mut judged = 0;
+    for c in &compiled {
+        let prepared = c.prepared()?;
+        let clock = clock_readers(c, &prepared);
+        for (p, reads_the_clock) in prepared.iter().zip(clock.iter()) {
+            let related_changed = p.effect.if_not_exists()
+                && p.details
+                    .get("type")
+                    .and_then(Value::as_str)
+                    .is_some_and(|t| changed_types.contains(&t.to_ascii_lowercase()));
+            let again = previous.is_none() || *reads_the_clock || related_changed;
+            let over: &[Subject] = if again { &subjects } else { &changed };
+            judged += over.len();
+            let policy =
+                engine_eval::evaluate_policy_over(c.library(), p, &c.assignment, over, &subjects);
             for outcome in &policy.resources {
                 let body = bodies.get(&outcome.resource_id.to_ascii_lowercase());
-                let state = state_json(&c, policy, outcome, body, sub, &timestamp, &groups);
-                let key = format!("{}|{}|{}", outcome.resource_id, c.id(), policy.reference_id);
-                states.push((key, state));
+                let state = state_json(c, &policy, outcome, body, sub, &groups);
+                let key = format!("{}|{}|{}", outcome.resource_id, c.id(), policy.reference_id)
+                    .to_lowercase();
+                states.insert(key, state.to_string());
+            }
+            if !again {
+                for (s, _) in subjects.iter().zip(&keep).filter(|(_, k)| **k) {
+                    let key =
+                        format!("{}|{}|{}", s.id, c.id(), p.reference.reference_id).to_lowercase();
+                    if let Some(old) = old_states.get(&key) {
+                        states.insert(key, old.clone());
+                    }
+                }
             }
         }
     }
-    st.store.replace_policy_states(sub, &states)?;
+    st.store
+        .replace_policy_states(sub, &states, &timestamp, &run)?;
+    st.policy_memo
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(
+            memo_key,
+            Memo {
+                context,
+                run,
+                subjects: digests,
+                judged,
+            },
+        );
     Ok(states.len())
 }
 
@@ -975,7 +1135,6 @@ fn state_json(
     outcome: &crate::policy::ResourceOutcome,
     body: Option<&Value>,
     sub: &str,
-    timestamp: &str,
     management_groups: &str,
 ) -> Value {
     let props = &c.body["properties"];
@@ -1026,7 +1185,7 @@ fn state_json(
     json!({
         "@odata.id": null,
         "@odata.context": "https://management.azure.com/providers/Microsoft.PolicyInsights/policyStates/$metadata#latest/$entity",
-        "timestamp": timestamp,
+        "timestamp": null,
         "resourceId": outcome.resource_id,
         "policyAssignmentId": c.id(),
         "policyDefinitionId": c.definition_id(&policy.definition),
@@ -1260,5 +1419,195 @@ pub async fn route_tenant(
             }
         }
         _ => Err(no_route(req)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cloud::store::Store;
+
+    const SUB: &str = "00000000-0000-0000-0000-0000000000aa";
+
+    fn put(st: &AppState, id: &str, ty: &str, body: Value) {
+        let rg = id.split('/').nth(4).map(str::to_string);
+        st.store
+            .tx(|tx| Store::put_resource(tx, id, SUB, rg.as_deref(), ty, &body))
+            .unwrap();
+    }
+
+    fn delete(st: &AppState, id: &str) {
+        st.store
+            .tx(|tx| Store::delete_resource_tree(tx, id))
+            .unwrap();
+    }
+
+    /// The subscription's states as a client reads them, less the evaluation's timestamp.
+    fn states(st: &AppState) -> Vec<Value> {
+        let mut v = st.store.policy_states(Some(SUB)).unwrap();
+        for s in &mut v {
+            assert!(s["timestamp"].is_string(), "{s}");
+            s["timestamp"] = Value::Null;
+        }
+        v
+    }
+
+    /// Evaluate as the deployments do (reusing the last evaluation), then from nothing; both must store the
+    /// same states. Returns them, and how many (resource, policy) pairs the first judged.
+    fn incremental_equals_full(st: &AppState) -> (Vec<Value>, usize) {
+        evaluate_subscription(st, SUB).unwrap();
+        let judged = st.policy_memo.lock().unwrap()[SUB].judged;
+        let incremental = states(st);
+        st.policy_memo.lock().unwrap().clear();
+        evaluate_subscription(st, SUB).unwrap();
+        let full = states(st);
+        assert_eq!(incremental.len(), full.len());
+        for (i, f) in incremental.iter().zip(&full) {
+            assert_eq!(i, f);
+        }
+        (full, judged)
+    }
+
+    fn resource(id: &str, ty: &str, properties: Value) -> Value {
+        json!({
+            "id": id,
+            "name": id.rsplit('/').next(),
+            "type": ty,
+            "location": "uksouth",
+            "tags": {"owner": "test"},
+            "properties": properties,
+        })
+    }
+
+    #[tokio::test]
+    async fn an_incremental_evaluation_stores_the_states_a_full_one_does() {
+        let server = crate::cloud::Server::start(crate::cloud::Config::default())
+            .await
+            .unwrap();
+        let st = &*server.state;
+        let scope = format!("/subscriptions/{SUB}");
+        let rg = format!("{scope}/resourceGroups/rg-app");
+        let assignment = format!("{scope}/providers/{ASSIGNMENTS}/uk-official");
+        let mut props = json!({
+            "policyDefinitionId": "/providers/Microsoft.Authorization/policySetDefinitions/3937f550-eedd-4639-9c5e-294358be442e",
+        });
+        complete(st, ASSIGNMENTS, &assignment, &mut props).unwrap();
+        put(
+            st,
+            &assignment,
+            ASSIGNMENTS,
+            json!({"id": assignment, "name": "uk-official", "type": ASSIGNMENTS, "properties": props}),
+        );
+        st.store
+            .put_rg(
+                SUB,
+                "rg-app",
+                "Succeeded",
+                &json!({"id": rg, "name": "rg-app", "type": "Microsoft.Resources/resourceGroups", "location": "uksouth"}),
+            )
+            .unwrap();
+        let storage = format!("{rg}/providers/Microsoft.Storage/storageAccounts/stapp");
+        let vault = format!("{rg}/providers/Microsoft.KeyVault/vaults/kv-app");
+        let diagnostics =
+            format!("{vault}/providers/Microsoft.Insights/diagnosticSettings/to-logs");
+        let sql = format!("{rg}/providers/Microsoft.Sql/servers/sql-app");
+        let storage_body = |https: bool| {
+            resource(
+                &storage,
+                "Microsoft.Storage/storageAccounts",
+                json!({"supportsHttpsTrafficOnly": https, "minimumTlsVersion": "TLS1_2", "allowBlobPublicAccess": !https,
+                       "networkAcls": {"defaultAction": if https { "Deny" } else { "Allow" }}}),
+            )
+        };
+        put(
+            st,
+            &storage,
+            "Microsoft.Storage/storageAccounts",
+            storage_body(true),
+        );
+        put(
+            st,
+            &vault,
+            "Microsoft.KeyVault/vaults",
+            resource(
+                &vault,
+                "Microsoft.KeyVault/vaults",
+                json!({"enableSoftDelete": true, "enablePurgeProtection": true, "enableRbacAuthorization": true}),
+            ),
+        );
+        put(
+            st,
+            &diagnostics,
+            "Microsoft.Insights/diagnosticSettings",
+            json!({"id": diagnostics, "name": "to-logs", "type": "Microsoft.Insights/diagnosticSettings",
+                   "properties": {"logs": [{"categoryGroup": "allLogs", "enabled": true}],
+                                  "workspaceId": format!("{rg}/providers/Microsoft.OperationalInsights/workspaces/log")}}),
+        );
+        put(
+            st,
+            &sql,
+            "Microsoft.Sql/servers",
+            resource(
+                &sql,
+                "Microsoft.Sql/servers",
+                json!({"publicNetworkAccess": "Disabled", "minimalTlsVersion": "1.2"}),
+            ),
+        );
+
+        // The first evaluation has nothing to reuse.
+        evaluate_subscription(st, SUB).unwrap();
+        let first = states(st);
+        let everything = st.policy_memo.lock().unwrap()[SUB].judged;
+        assert!(!first.is_empty());
+
+        // Nothing changed: every state kept, only the policies that look beyond a resource judged again.
+        let (same, judged) = incremental_equals_full(st);
+        assert_eq!(same, first);
+        assert!(judged < everything, "{judged} of {everything}");
+
+        // One resource changed: its states change, and the incremental evaluation stores what a full one does.
+        put(
+            st,
+            &storage,
+            "Microsoft.Storage/storageAccounts",
+            storage_body(false),
+        );
+        let (changed, _) = incremental_equals_full(st);
+        let of = |v: &[Value], id: &str| -> Vec<Value> {
+            v.iter()
+                .filter(|s| {
+                    s["resourceId"]
+                        .as_str()
+                        .is_some_and(|r| r.eq_ignore_ascii_case(id))
+                })
+                .cloned()
+                .collect()
+        };
+        assert_ne!(of(&changed, &storage), of(&first, &storage));
+        assert_eq!(of(&changed, &vault), of(&first, &vault));
+
+        // A related resource deleted (the vault's diagnostic setting) and a resource deleted.
+        delete(st, &diagnostics);
+        let (without_logs, _) = incremental_equals_full(st);
+        delete(st, &sql);
+        let (without_sql, _) = incremental_equals_full(st);
+        assert!(of(&without_sql, &sql).is_empty());
+        assert!(!of(&without_logs, &sql).is_empty());
+
+        // An assignment changed (enforcement mode): everything is judged again.
+        props["enforcementMode"] = json!("DoNotEnforce");
+        put(
+            st,
+            &assignment,
+            ASSIGNMENTS,
+            json!({"id": assignment, "name": "uk-official", "type": ASSIGNMENTS, "properties": props}),
+        );
+        evaluate_subscription(st, SUB).unwrap();
+        let after_change = st.policy_memo.lock().unwrap()[SUB].judged;
+        let reassigned = states(st);
+        st.policy_memo.lock().unwrap().clear();
+        evaluate_subscription(st, SUB).unwrap();
+        assert_eq!(after_change, st.policy_memo.lock().unwrap()[SUB].judged);
+        assert_eq!(reassigned, states(st));
     }
 }

@@ -6,6 +6,7 @@
 use super::errors::ArmError;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use serde_json::Value;
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -32,6 +33,7 @@ CREATE INDEX IF NOT EXISTS scoped_resources_by_type ON scoped_resources (type);
 CREATE TABLE IF NOT EXISTS policy_states (
     key TEXT PRIMARY KEY, sub TEXT NOT NULL, body TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS policy_states_by_sub ON policy_states (sub);
+CREATE TABLE IF NOT EXISTS policy_evaluations (sub TEXT PRIMARY KEY, timestamp TEXT NOT NULL, run TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS token_clients (token TEXT PRIMARY KEY, client_id TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS token_tenants (token TEXT PRIMARY KEY, tenant_id TEXT NOT NULL);
 ";
@@ -50,7 +52,6 @@ pub struct Operation {
 /// A stored deployment row.
 #[derive(Debug, Clone)]
 pub struct DeploymentRow {
-    pub cancel: bool,
     pub body: Value,
     pub request: Value,
 }
@@ -308,20 +309,28 @@ impl Store {
 
     pub fn get_deployment(&self, key: &str) -> Result<Option<DeploymentRow>, ArmError> {
         let conn = self.lock();
-        let row: Option<(i64, String, String)> = conn
-            .prepare_cached("SELECT cancel, body, request FROM deployments WHERE key = ?1")?
-            .query_row([key.to_lowercase()], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })
+        let row: Option<(String, String)> = conn
+            .prepare_cached("SELECT body, request FROM deployments WHERE key = ?1")?
+            .query_row([key.to_lowercase()], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
-        row.map(|(cancel, body, request)| {
+        row.map(|(body, request)| {
             Ok(DeploymentRow {
-                cancel: cancel != 0,
                 body: parse(&body)?,
                 request: parse(&request)?,
             })
         })
         .transpose()
+    }
+
+    /// Has a cancel been asked for the deployment (`None`: no such deployment)? Reads only that flag: the
+    /// engine asks before each step, and the row holds the whole template.
+    pub fn deployment_cancel_requested(&self, key: &str) -> Result<Option<bool>, ArmError> {
+        Ok(self
+            .lock()
+            .prepare_cached("SELECT cancel FROM deployments WHERE key = ?1")?
+            .query_row([key.to_lowercase()], |r| r.get::<_, i64>(0))
+            .optional()?
+            .map(|c| c != 0))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -551,38 +560,91 @@ impl Store {
 
     // ---- policy compliance states (the latest evaluation of each subscription)
 
-    /// Replace the policy states of a subscription with the latest evaluation's, in one transaction.
+    /// Replace the policy states of a subscription with the latest evaluation's (`key`, lower case, and body,
+    /// whose `timestamp` is null: the evaluation's `timestamp` is kept once for the subscription and given to
+    /// each state as it is read), in one transaction. Only rows that changed are written. `run` marks this
+    /// evaluation ([`Store::policy_run`]).
     pub fn replace_policy_states(
         &self,
         sub: &str,
-        states: &[(String, Value)],
+        states: &HashMap<String, String>,
+        timestamp: &str,
+        run: &str,
     ) -> Result<(), ArmError> {
+        let sub = sub.to_lowercase();
         self.tx(|tx| {
-            tx.prepare_cached("DELETE FROM policy_states WHERE sub = ?1")?
-                .execute([sub.to_lowercase()])?;
+            let mut old: HashMap<String, String> = HashMap::new();
+            {
+                let mut q = tx.prepare_cached("SELECT key, body FROM policy_states WHERE sub = ?1")?;
+                for row in q.query_map([&sub], |r| Ok((r.get(0)?, r.get(1)?)))? {
+                    let (k, b) = row?;
+                    old.insert(k, b);
+                }
+            }
             let mut insert = tx.prepare_cached(
                 "INSERT OR REPLACE INTO policy_states (key, sub, body) VALUES (?1, ?2, ?3)",
             )?;
             for (key, body) in states {
-                insert.execute(params![
-                    key.to_lowercase(),
-                    sub.to_lowercase(),
-                    body.to_string()
-                ])?;
+                if old.remove(key).as_ref() != Some(body) {
+                    insert.execute(params![key, sub, body])?;
+                }
             }
+            let mut delete = tx.prepare_cached("DELETE FROM policy_states WHERE key = ?1")?;
+            for key in old.keys() {
+                delete.execute([key])?;
+            }
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO policy_evaluations (sub, timestamp, run) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![sub, timestamp, run])?;
             Ok(())
         })
     }
 
-    /// The latest policy states, of one subscription or of every one, ordered by key.
+    /// The stored policy states of a subscription as they are kept (timestamp null), by key.
+    pub fn policy_state_rows(&self, sub: &str) -> Result<HashMap<String, String>, ArmError> {
+        let conn = self.lock();
+        let mut q = conn.prepare_cached("SELECT key, body FROM policy_states WHERE sub = ?1")?;
+        let rows = q.query_map([sub.to_lowercase()], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The mark of the subscription's latest evaluation, if any.
+    pub fn policy_run(&self, sub: &str) -> Result<Option<String>, ArmError> {
+        Ok(self
+            .lock()
+            .prepare_cached("SELECT run FROM policy_evaluations WHERE sub = ?1")?
+            .query_row([sub.to_lowercase()], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// The latest policy states, of one subscription or of every one, ordered by key, each with its
+    /// evaluation's timestamp.
     pub fn policy_states(&self, sub: Option<&str>) -> Result<Vec<Value>, ArmError> {
-        match sub {
-            Some(s) => self.bodies(
-                "SELECT body FROM policy_states WHERE sub = ?1 ORDER BY key",
-                params![s.to_lowercase()],
-            ),
-            None => self.bodies("SELECT body FROM policy_states ORDER BY key", []),
+        const SELECT: &str = "SELECT s.body, e.timestamp FROM policy_states s \
+             LEFT JOIN policy_evaluations e ON e.sub = s.sub";
+        let conn = self.lock();
+        let mut q = match sub {
+            Some(_) => conn.prepare_cached(&format!("{SELECT} WHERE s.sub = ?1 ORDER BY s.key"))?,
+            None => conn.prepare_cached(&format!("{SELECT} ORDER BY s.key"))?,
+        };
+        let args: Vec<String> = sub.map(str::to_lowercase).into_iter().collect();
+        let rows = q.query_map(rusqlite::params_from_iter(args), |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (body, timestamp) = row?;
+            let mut v = parse(&body)?;
+            // States stored before evaluations kept their timestamp apart hold their own.
+            if let (Some(t), Some(slot)) = (timestamp, v.get_mut("timestamp")) {
+                if slot.is_null() {
+                    *slot = Value::String(t);
+                }
+            }
+            out.push(v);
         }
+        Ok(out)
     }
 
     /// Counts for `trustprint cloud status`: (subscriptions, resource groups, resources, deployments).
