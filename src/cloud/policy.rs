@@ -1080,6 +1080,8 @@ pub fn evaluate_subscription(st: &AppState, sub: &str) -> Result<usize, ArmError
     }
     let mut states: HashMap<String, String> = HashMap::new();
     let mut judged = 0;
+    // The policies (assignment id, reference id, lower case) that judged every subject again.
+    let mut again_all: std::collections::HashSet<(String, String)> = Default::default();
     for c in &compiled {
         let prepared = c.prepared()?;
         let clock = clock_readers(c, &prepared);
@@ -1092,6 +1094,12 @@ pub fn evaluate_subscription(st: &AppState, sub: &str) -> Result<usize, ArmError
             let again = previous.is_none() || *reads_the_clock || related_changed;
             let over: &[Subject] = if again { &subjects } else { &changed };
             judged += over.len();
+            if again {
+                again_all.insert((
+                    c.id().to_lowercase(),
+                    p.reference.reference_id.to_lowercase(),
+                ));
+            }
             let policy =
                 engine_eval::evaluate_policy_over(c.library(), p, &c.assignment, over, &subjects);
             for outcome in &policy.resources {
@@ -1101,15 +1109,27 @@ pub fn evaluate_subscription(st: &AppState, sub: &str) -> Result<usize, ArmError
                     .to_lowercase();
                 states.insert(key, state.to_string());
             }
-            if !again {
-                for (s, _) in subjects.iter().zip(&keep).filter(|(_, k)| **k) {
-                    let key =
-                        format!("{}|{}|{}", s.id, c.id(), p.reference.reference_id).to_lowercase();
-                    if let Some(old) = old_states.get(&key) {
-                        states.insert(key, old.clone());
-                    }
-                }
-            }
+        }
+    }
+    // An unchanged subject keeps its stored state under each policy that judged only the changed ones (a key
+    // is `resource id|assignment id|reference id`; ids hold no `|`).
+    let kept: std::collections::HashSet<String> = subjects
+        .iter()
+        .zip(&keep)
+        .filter(|(_, k)| **k)
+        .map(|(s, _)| s.id.to_lowercase())
+        .collect();
+    for (key, body) in old_states {
+        let mut parts = key.splitn(3, '|');
+        let (Some(resource), Some(assignment), Some(reference)) =
+            (parts.next(), parts.next(), parts.next())
+        else {
+            continue;
+        };
+        if kept.contains(resource)
+            && !again_all.contains(&(assignment.to_string(), reference.to_string()))
+        {
+            states.insert(key, body);
         }
     }
     st.store
