@@ -149,10 +149,10 @@ pub fn replace_for_stack(
     assignments: &[Value],
 ) -> Result<(), ArmError> {
     let stack = stack_id.to_lowercase();
-    tx.execute("DELETE FROM deny_assignments WHERE stack = ?1", [&stack])?;
+    tx.prepare_cached("DELETE FROM deny_assignments WHERE stack = ?1")?
+        .execute([&stack])?;
     for a in assignments {
-        tx.execute(
-            "INSERT OR REPLACE INTO deny_assignments (id, stack, scope, suspended, body) VALUES (?1, ?2, ?3, 0, ?4)",
+        tx.prepare_cached("INSERT OR REPLACE INTO deny_assignments (id, stack, scope, suspended, body) VALUES (?1, ?2, ?3, 0, ?4)")?.execute(
             params![
                 a["id"].as_str().unwrap_or("").to_lowercase(),
                 stack,
@@ -170,8 +170,7 @@ pub fn forget_scope(st: &AppState, scope: &str) -> Result<(), ArmError> {
     let s = scope.trim_end_matches('/').to_lowercase();
     st.store.tx(|tx| {
         // `scope >= s/ AND scope < s0` is every scope under `s` (`0` follows `/`), read from the index.
-        tx.execute(
-            "DELETE FROM deny_assignments WHERE scope = ?1 OR (scope >= ?1 || '/' AND scope < ?1 || '0')",
+        tx.prepare_cached("DELETE FROM deny_assignments WHERE scope = ?1 OR (scope >= ?1 || '/' AND scope < ?1 || '0')")?.execute(
             [&s],
         )?;
         Ok(())
@@ -181,10 +180,8 @@ pub fn forget_scope(st: &AppState, scope: &str) -> Result<(), ArmError> {
 /// While a stack runs, its own assignments do not hold against its deployment.
 pub fn suspend_for_stack(st: &AppState, stack_id: &str) -> Result<(), ArmError> {
     st.store.tx(|tx| {
-        tx.execute(
-            "UPDATE deny_assignments SET suspended = 1 WHERE stack = ?1",
-            [stack_id.to_lowercase()],
-        )?;
+        tx.prepare_cached("UPDATE deny_assignments SET suspended = 1 WHERE stack = ?1")?
+            .execute([stack_id.to_lowercase()])?;
         Ok(())
     })
 }
@@ -425,14 +422,12 @@ fn log_denied(
         "httpRequest": {"clientIpAddress": "127.0.0.1", "method": method.as_str()},
     });
     let _ = st.store.tx(|tx| {
-        tx.execute(
-            "INSERT INTO activity_log (sub, ts, body) VALUES (?1, ?2, ?3)",
-            params![
+        tx.prepare_cached("INSERT INTO activity_log (sub, ts, body) VALUES (?1, ?2, ?3)")?
+            .execute(params![
                 sub.to_lowercase(),
                 now.unix_timestamp_nanos() as i64,
                 body.to_string()
-            ],
-        )?;
+            ])?;
         Ok(())
     });
 }
@@ -546,8 +541,8 @@ pub fn activity_log(st: &AppState, req: &Req, sub: &str) -> Result<Response, Arm
     let from = f.from.unwrap_or(i128::MIN);
     let to = f.to.unwrap_or(i128::MAX);
     let rows: Vec<(i64, String)> = st.store.tx(|tx| {
-        let mut q =
-            tx.prepare("SELECT ts, body FROM activity_log WHERE sub = ?1 ORDER BY seq DESC")?;
+        let mut q = tx
+            .prepare_cached("SELECT ts, body FROM activity_log WHERE sub = ?1 ORDER BY seq DESC")?;
         let rows = q.query_map([sub.to_lowercase()], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     })?;
@@ -585,8 +580,10 @@ pub fn route(
     if let Some(name) = name {
         let found: Option<String> = st.store.tx(|tx| {
             Ok(tx
-                .query_row(
+                .prepare_cached(
                     "SELECT body FROM deny_assignments WHERE id LIKE ?1 ESCAPE '\\' LIMIT 1",
+                )?
+                .query_row(
                     [format!(
                         "%/providers/microsoft.authorization/denyassignments/{}",
                         name.to_lowercase().replace('%', "\\%").replace('_', "\\_")

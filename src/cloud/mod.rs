@@ -212,6 +212,8 @@ pub(crate) struct AppState {
     pub secure_parameters: Mutex<HashMap<String, Map<String, Value>>>,
     /// Seals Key Vault secret values before they are stored.
     pub sealer: sealed::Sealer,
+    /// What the last policy evaluation of each subscription saw (lower-case id), for the next to reuse.
+    pub policy_memo: Mutex<HashMap<String, policy::Memo>>,
     stopping: std::sync::atomic::AtomicBool,
 }
 
@@ -458,6 +460,7 @@ impl Server {
             issued: Mutex::new(std::collections::BTreeMap::new()),
             secure_parameters: Mutex::new(HashMap::new()),
             sealer: sealed::Sealer::open_or_create(config.state_dir.as_deref())?,
+            policy_memo: Mutex::new(HashMap::new()),
             stopping: std::sync::atomic::AtomicBool::new(false),
             config,
         });

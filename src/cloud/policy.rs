@@ -352,18 +352,27 @@ fn stored(st: &AppState, sub: &str, ty: &str) -> Result<Vec<Value>, ArmError> {
     Ok(v)
 }
 
+/// What an assignment takes from its definition or initiative: the policies, the library they come from and
+/// the ids to report. The same for every assignment of one definition, so a built-in's is made once.
+struct Definitions {
+    library: Cow<'static, Library>,
+    initiative: Initiative,
+    /// The initiative as stored, when the assignment is of one.
+    set: Option<Value>,
+    /// Definition names (lower case) to their full ids.
+    definition_ids: Map<String, Value>,
+    /// When every definition is a built-in: a digest of the definition or initiative (for a built-in, its id:
+    /// built-ins never change), to share prepared policies between requests.
+    digest: Option<String>,
+}
+
 /// One stored assignment, ready for the engine.
 struct Compiled {
     body: Value,
     assignment: Assignment,
-    library: Cow<'static, Library>,
-    initiative: Initiative,
-    /// The initiative's id when the assignment is of one.
-    set: Option<Value>,
-    /// Definition names (lower case) to their full ids.
-    definition_ids: Map<String, Value>,
+    defs: Arc<Definitions>,
     /// When every definition is a built-in: a digest of what its prepared policies depend on (the definition
-    /// or initiative as stored, and the assignment's parameters), to share them between requests.
+    /// or initiative, and the assignment's parameters), to share them between requests.
     shared_key: Option<String>,
 }
 
@@ -399,12 +408,20 @@ impl Compiled {
         self.body["id"].as_str().unwrap_or_default()
     }
 
+    fn library(&self) -> &Library {
+        &self.defs.library
+    }
+
+    fn set(&self) -> Option<&Value> {
+        self.defs.set.as_ref()
+    }
+
     fn prepared(&self) -> Result<PreparedSet<'_>, ArmError> {
         let failed = |e: crate::policy::Error| policy_failed(self.id(), &e.to_string());
-        let (Some(key), Cow::Borrowed(library)) = (&self.shared_key, &self.library) else {
+        let (Some(key), Cow::Borrowed(library)) = (&self.shared_key, &self.defs.library) else {
             return engine_eval::prepare_initiative(
-                &self.library,
-                &self.initiative,
+                self.library(),
+                &self.defs.initiative,
                 &self.assignment,
             )
             .map(PreparedSet::Own)
@@ -415,7 +432,7 @@ impl Compiled {
             return Ok(PreparedSet::Shared(hit.clone()));
         }
         let fresh = Arc::new(
-            engine_eval::prepare_initiative(library, &self.initiative, &self.assignment)
+            engine_eval::prepare_initiative(library, &self.defs.initiative, &self.assignment)
                 .map_err(failed)?,
         );
         let mut map = cache.lock().unwrap_or_else(|p| p.into_inner());
@@ -427,7 +444,8 @@ impl Compiled {
     }
 
     fn definition_id(&self, name: &str) -> String {
-        self.definition_ids
+        self.defs
+            .definition_ids
             .get(&name.to_ascii_lowercase())
             .and_then(Value::as_str)
             .map_or_else(
@@ -444,27 +462,62 @@ fn policy_failed(assignment: &str, message: &str) -> ArmError {
     )
 }
 
-/// An assignment ready for the engine, as it acts on subscription `sub`; `None` for an assignment of a
-/// built-in trustprint does not ship.
-fn compile(
+fn is_builtin_id(id: &str) -> bool {
+    id.to_ascii_lowercase()
+        .starts_with("/providers/microsoft.authorization/")
+}
+
+/// The definitions of an assignment of `def_id` (`id` is the assignment's, for errors): for a built-in, made
+/// once and shared (every write of a fleet meets the same built-in initiative); else read and parsed again.
+/// `None` for a built-in trustprint does not ship.
+fn definitions(
     st: &AppState,
-    sub: &str,
-    body: &Value,
-    exemptions: &[Value],
-) -> Result<Option<Compiled>, ArmError> {
-    let id = body["id"].as_str().unwrap_or_default().to_string();
-    let props = &body["properties"];
-    let def_id = props["policyDefinitionId"].as_str().unwrap_or_default();
+    id: &str,
+    def_id: &str,
+) -> Result<Option<Arc<Definitions>>, ArmError> {
+    if !is_builtin_id(def_id) {
+        return match find(st, def_id)? {
+            Some(def) => definitions_of(st, id, def_id, def).map(|d| Some(Arc::new(d))),
+            None => Err(policy_failed(
+                id,
+                &format!("its definition {def_id} no longer exists"),
+            )),
+        };
+    }
+    type Cache = Mutex<HashMap<String, Arc<Definitions>>>;
+    static BUILTIN: OnceLock<Cache> = OnceLock::new();
+    let key = def_id.to_ascii_lowercase();
+    let cache = BUILTIN.get_or_init(Default::default);
+    if let Some(hit) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+        return Ok(Some(hit.clone()));
+    }
     let def = match find(st, def_id)? {
         Some(d) => d,
         None if unshipped_builtin(def_id) => return Ok(None),
         None => {
             return Err(policy_failed(
-                &id,
+                id,
                 &format!("its definition {def_id} no longer exists"),
             ))
         }
     };
+    let fresh = Arc::new(definitions_of(st, id, def_id, def)?);
+    // Built-ins are a fixed, small set: the cache holds at most one entry each.
+    cache
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(key, fresh.clone());
+    Ok(Some(fresh))
+}
+
+/// Parse definition or initiative `def` (of id `def_id`) for the engine, reading the custom definitions an
+/// initiative references.
+fn definitions_of(
+    st: &AppState,
+    id: &str,
+    def_id: &str,
+    def: Value,
+) -> Result<Definitions, ArmError> {
     let builtin_lib = Library::builtin();
     let mut custom = Vec::new();
     let mut definition_ids = Map::new();
@@ -482,15 +535,15 @@ fn compile(
             definition_ids.insert(name.to_ascii_lowercase(), json!(rid));
             if !rid.to_ascii_lowercase().starts_with("/providers/") || is_mg_scoped(rid) {
                 let v = find(st, rid)?.ok_or_else(|| {
-                    policy_failed(&id, &format!("its definition {rid} no longer exists"))
+                    policy_failed(id, &format!("its definition {rid} no longer exists"))
                 })?;
                 custom.push(
-                    Definition::from_json(&v).map_err(|e| policy_failed(&id, &e.to_string()))?,
+                    Definition::from_json(&v).map_err(|e| policy_failed(id, &e.to_string()))?,
                 );
             }
         }
         let mut i = Initiative::from_json(&def, builtin_lib.titles())
-            .map_err(|e| policy_failed(&id, &e.to_string()))?;
+            .map_err(|e| policy_failed(id, &e.to_string()))?;
         // Members that are built-ins trustprint does not ship are left out of the evaluation.
         i.references.retain(|r| {
             builtin_lib.definition(&r.definition).is_some()
@@ -500,31 +553,58 @@ fn compile(
         });
         (i, Some(def.clone()))
     } else {
-        let d = Definition::from_json(&def).map_err(|e| policy_failed(&id, &e.to_string()))?;
+        let d = Definition::from_json(&def).map_err(|e| policy_failed(id, &e.to_string()))?;
         definition_ids.insert(d.name.to_ascii_lowercase(), json!(def_id));
         let i = Initiative::single(&d);
-        if builtin_lib.definition(&d.name).is_none()
-            || !def_id
-                .to_ascii_lowercase()
-                .starts_with("/providers/microsoft.authorization/")
-        {
+        if builtin_lib.definition(&d.name).is_none() || !is_builtin_id(def_id) {
             custom.push(d);
         }
         (i, None)
     };
-    // A digest, not the text: a custom initiative may be megabytes, and the cache holds 64 keys.
-    let shared_key = custom.is_empty().then(|| {
-        crate::hash::sha256(&[
-            def.to_string().as_bytes(),
-            b"\0",
-            props["parameters"].to_string().as_bytes(),
-        ])
+    // A digest, not the text: a custom initiative may be megabytes, and the cache holds 64 keys. A built-in
+    // is known by its id.
+    let digest = custom.is_empty().then(|| {
+        if is_builtin_id(def_id) {
+            format!("builtin:{}", def_id.to_ascii_lowercase())
+        } else {
+            crate::hash::sha256(&[def.to_string().as_bytes()])
+        }
     });
     let library = if custom.is_empty() {
         Cow::Borrowed(builtin_lib)
     } else {
         Cow::Owned(Library::with_definitions(custom))
     };
+    Ok(Definitions {
+        library,
+        initiative,
+        set,
+        definition_ids,
+        digest,
+    })
+}
+
+/// An assignment ready for the engine, as it acts on subscription `sub`; `None` for an assignment of a
+/// built-in trustprint does not ship.
+fn compile(
+    st: &AppState,
+    sub: &str,
+    body: Value,
+    exemptions: &[Value],
+) -> Result<Option<Compiled>, ArmError> {
+    let id = body["id"].as_str().unwrap_or_default().to_string();
+    let props = &body["properties"];
+    let def_id = props["policyDefinitionId"].as_str().unwrap_or_default();
+    let Some(defs) = definitions(st, &id, def_id)? else {
+        return Ok(None);
+    };
+    let shared_key = defs.digest.as_ref().map(|d| {
+        crate::hash::sha256(&[
+            d.as_bytes(),
+            b"\0",
+            props["parameters"].to_string().as_bytes(),
+        ])
+    });
     let now = time::OffsetDateTime::now_utc();
     let exemptions = exemptions
         .iter()
@@ -586,12 +666,9 @@ fn compile(
         exemptions,
     };
     Ok(Some(Compiled {
-        body: body.clone(),
+        body,
         assignment,
-        library,
-        initiative,
-        set,
-        definition_ids,
+        defs,
         shared_key,
     }))
 }
@@ -647,7 +724,7 @@ fn enforced(st: &AppState, sub: &str, id: &str) -> Result<Vec<Compiled>, ArmErro
     }
     let exemptions = stored(st, sub, EXEMPTIONS)?;
     let mut out = Vec::new();
-    for a in &assignments {
+    for a in assignments {
         let props = &a["properties"];
         let enforced = !props["enforcementMode"]
             .as_str()
@@ -703,8 +780,8 @@ pub fn on_write(
             if !applies(p, c, &s) {
                 continue;
             }
-            if let Ok(Some((_, ops))) = engine_eval::on_request(&c.library, p, &s) {
-                crate::policy::effect::apply(body, &ops, &c.library.aliases).map_err(|e| {
+            if let Ok(Some((_, ops))) = engine_eval::on_request(c.library(), p, &s) {
+                crate::policy::effect::apply(body, &ops, &c.library().aliases).map_err(|e| {
                     policy_failed(
                         c.id(),
                         &format!("{} of {}: {e}", p.effect, p.definition.name),
@@ -719,7 +796,7 @@ pub fn on_write(
             if !applies(p, c, &s) {
                 continue;
             }
-            if let Ok(Some((reasons, _))) = engine_eval::on_request(&c.library, p, &s) {
+            if let Ok(Some((reasons, _))) = engine_eval::on_request(c.library(), p, &s) {
                 return Err(disallowed(c, p, &s, &reasons));
             }
         }
@@ -761,7 +838,7 @@ pub fn on_delete(st: &AppState, sub: &str, id: &str, stored: &Value) -> Result<(
             if !deletes || !applies(p, c, &s) {
                 continue;
             }
-            if let Ok(Some((reasons, _))) = engine_eval::on_request(&c.library, p, &s) {
+            if let Ok(Some((reasons, _))) = engine_eval::on_request(c.library(), p, &s) {
                 return Err(disallowed(c, p, &s, &reasons));
             }
         }
@@ -795,7 +872,7 @@ fn disallowed(c: &Compiled, p: &Prepared<'_>, s: &Subject, reasons: &[Reason]) -
         "policyAssignmentParameters": props["parameters"],
         "policyExemptionIds": [],
     });
-    if let Some(set) = &c.set {
+    if let Some(set) = c.set() {
         let set_display = set["properties"]["displayName"]
             .as_str()
             .unwrap_or_default();
@@ -840,17 +917,73 @@ fn expression(r: &Reason) -> Value {
     })
 }
 
+/// What the last evaluation of a subscription in this process saw, for the next to reuse: the digest of
+/// everything but the resources that its states depend on (the assignments, their definitions, parameters,
+/// exemptions, `notScopes`, the management groups above), the mark it left in the store, and a digest of each
+/// subject (id, type and body) it evaluated.
+#[derive(Default)]
+pub struct Memo {
+    context: String,
+    run: String,
+    /// Lower-case id to (digest, lower-case type).
+    subjects: HashMap<String, (String, String)>,
+    /// How many (subject, policy) pairs the evaluation judged; the rest it reused (for tests).
+    #[cfg_attr(not(test), allow(dead_code))]
+    judged: usize,
+}
+
+/// Does a policy's condition read the clock (`utcNow()`)? Then no state of it is ever reused.
+fn reads_the_clock(p: &Prepared<'_>) -> bool {
+    p.condition
+        .to_string()
+        .to_ascii_lowercase()
+        .contains("utcnow")
+}
+
+/// [`reads_the_clock`] of each of an assignment's policies, worked out once per shared prepared set.
+fn clock_readers(c: &Compiled, prepared: &[Prepared<'_>]) -> Arc<Vec<bool>> {
+    type Cache = Mutex<HashMap<String, Arc<Vec<bool>>>>;
+    static CACHE: OnceLock<Cache> = OnceLock::new();
+    let work = || Arc::new(prepared.iter().map(reads_the_clock).collect::<Vec<_>>());
+    let Some(key) = &c.shared_key else {
+        return work();
+    };
+    let mut map = CACHE
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    if map.len() >= PREPARED_CACHE_ENTRIES && !map.contains_key(key) {
+        map.clear();
+    }
+    map.entry(key.clone()).or_insert_with(work).clone()
+}
+
 /// Evaluate every assignment covering subscription `sub` over its resources, resource groups and itself, and
 /// store the states (replacing the previous evaluation's). Returns how many states were stored.
+///
+/// Incremental, with the same states as evaluating everything: when nothing but resources changed since this
+/// process last evaluated the subscription (same assignments, definitions, parameters, exemptions and
+/// hierarchy, and the store still holds that evaluation's states), a resource whose body is unchanged keeps
+/// its states under every policy that judges a resource by itself alone; the rest are evaluated again.
 pub fn evaluate_subscription(st: &AppState, sub: &str) -> Result<usize, ArmError> {
+    let memo_key = sub.to_ascii_lowercase();
+    let previous = st
+        .policy_memo
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(&memo_key);
+    let timestamp = super::http::now_rfc3339();
+    let run = uuid::Uuid::new_v4().to_string();
     let assignments = stored(st, sub, ASSIGNMENTS)?;
     if assignments.is_empty() {
-        st.store.replace_policy_states(sub, &[])?;
+        st.store
+            .replace_policy_states(sub, &HashMap::new(), &timestamp, &run)?;
         return Ok(0);
     }
     let exemptions = stored(st, sub, EXEMPTIONS)?;
     let mut subjects: Vec<Subject> = Vec::new();
-    let mut bodies: std::collections::HashMap<String, Value> = Default::default();
+    let mut bodies: HashMap<String, Value> = Default::default();
+    let mut digests: HashMap<String, (String, String)> = Default::default();
     for body in st
         .store
         .list_rgs(sub)?
@@ -862,35 +995,157 @@ pub fn evaluate_subscription(st: &AppState, sub: &str) -> Result<usize, ArmError
         if is_policy_type(&ty) {
             continue;
         }
-        subjects.push(subject(&id, &ty, &body));
+        let digest = crate::hash::sha256(&[
+            id.as_bytes(),
+            b"\0",
+            ty.as_bytes(),
+            b"\0",
+            body.to_string().as_bytes(),
+        ]);
+        let s = subject(&id, &ty, &body);
+        digests.insert(
+            id.to_ascii_lowercase(),
+            (digest, s.resource_type.to_ascii_lowercase()),
+        );
+        subjects.push(s);
         bodies.insert(id.to_ascii_lowercase(), body);
     }
     subjects.push(Subject::subscription(sub));
-    let timestamp = super::http::now_rfc3339();
     // `managementGroupIds`: the groups above the subscription, nearest first, as Azure lists them.
     let groups = super::management_groups::ancestors_of_subscription(st, sub)?
         .iter()
         .filter_map(|id| super::management_groups::name_of(id).map(str::to_string))
         .collect::<Vec<_>>()
         .join(",");
-    let mut states = Vec::new();
-    for a in &assignments {
-        let Some(c) = compile(st, sub, a, &exemptions)? else {
-            continue;
-        };
-        let compiled = engine_eval::Compiled::new(&c.library, &c.initiative, &c.assignment)
-            .map_err(|e| policy_failed(c.id(), &e.to_string()))?;
-        let report = compiled.evaluate(&c.library, &c.assignment, &subjects);
-        for policy in &report.policies {
+    let mut compiled = Vec::new();
+    for a in assignments {
+        if let Some(c) = compile(st, sub, a, &exemptions)? {
+            compiled.push(c);
+        }
+    }
+    // The context: an assignment of custom definitions (no shared key) is read afresh each time, so it is
+    // never reused.
+    let mut context = vec![groups.clone()];
+    let mut reusable = true;
+    for c in &compiled {
+        reusable &= c.shared_key.is_some();
+        context.push(c.body.to_string());
+        context.push(c.shared_key.clone().unwrap_or_default());
+        context.push(format!("{:?}", c.assignment));
+    }
+    let context = crate::hash::sha256(&context.iter().map(String::as_bytes).collect::<Vec<_>>());
+    let previous = previous.filter(|m| {
+        reusable
+            && m.context == context
+            && st.store.policy_run(sub).ok().flatten().as_deref() == Some(m.run.as_str())
+    });
+    // Which subjects keep their states, and the stored states they keep.
+    let (keep, old_states): (Vec<bool>, HashMap<String, String>) = match &previous {
+        Some(m) => (
+            subjects
+                .iter()
+                .map(|s| {
+                    let id = s.id.to_ascii_lowercase();
+                    // The subscription's subject is made from its id alone.
+                    digests.get(&id).map_or(
+                        s.resource_type
+                            .eq_ignore_ascii_case("Microsoft.Resources/subscriptions"),
+                        |d| m.subjects.get(&id).is_some_and(|m| m.0 == d.0),
+                    )
+                })
+                .collect(),
+            st.store.policy_state_rows(sub)?,
+        ),
+        None => (vec![false; subjects.len()], HashMap::new()),
+    };
+    let changed: Vec<Subject> = subjects
+        .iter()
+        .zip(&keep)
+        .filter(|(_, k)| !**k)
+        .map(|(s, _)| s.clone())
+        .collect();
+    // The types of the resources added, changed or removed: an `ifNotExists` policy whose related type is one
+    // of them judges every resource again.
+    let mut changed_types: std::collections::HashSet<String> = changed
+        .iter()
+        .map(|s| s.resource_type.to_ascii_lowercase())
+        .collect();
+    if let Some(m) = &previous {
+        changed_types.extend(
+            m.subjects
+                .iter()
+                .filter(|(id, _)| !digests.contains_key(*id))
+                .map(|(_, (_, ty))| ty.clone()),
+        );
+    }
+    let mut states: HashMap<String, String> = HashMap::new();
+    let mut judged = 0;
+    // The policies (assignment id, reference id, lower case) that judged every subject again.
+    let mut again_all: std::collections::HashSet<(String, String)> = Default::default();
+    for c in &compiled {
+        let prepared = c.prepared()?;
+        let clock = clock_readers(c, &prepared);
+        for (p, reads_the_clock) in prepared.iter().zip(clock.iter()) {
+            let related_changed = p.effect.if_not_exists()
+                && p.details
+                    .get("type")
+                    .and_then(Value::as_str)
+                    .is_some_and(|t| changed_types.contains(&t.to_ascii_lowercase()));
+            let again = previous.is_none() || *reads_the_clock || related_changed;
+            let over: &[Subject] = if again { &subjects } else { &changed };
+            judged += over.len();
+            if again {
+                again_all.insert((
+                    c.id().to_lowercase(),
+                    p.reference.reference_id.to_lowercase(),
+                ));
+            }
+            let policy =
+                engine_eval::evaluate_policy_over(c.library(), p, &c.assignment, over, &subjects);
             for outcome in &policy.resources {
                 let body = bodies.get(&outcome.resource_id.to_ascii_lowercase());
-                let state = state_json(&c, policy, outcome, body, sub, &timestamp, &groups);
-                let key = format!("{}|{}|{}", outcome.resource_id, c.id(), policy.reference_id);
-                states.push((key, state));
+                let state = state_json(c, &policy, outcome, body, sub, &groups);
+                let key = format!("{}|{}|{}", outcome.resource_id, c.id(), policy.reference_id)
+                    .to_lowercase();
+                states.insert(key, state.to_string());
             }
         }
     }
-    st.store.replace_policy_states(sub, &states)?;
+    // An unchanged subject keeps its stored state under each policy that judged only the changed ones (a key
+    // is `resource id|assignment id|reference id`; ids hold no `|`).
+    let kept: std::collections::HashSet<String> = subjects
+        .iter()
+        .zip(&keep)
+        .filter(|(_, k)| **k)
+        .map(|(s, _)| s.id.to_lowercase())
+        .collect();
+    for (key, body) in old_states {
+        let mut parts = key.splitn(3, '|');
+        let (Some(resource), Some(assignment), Some(reference)) =
+            (parts.next(), parts.next(), parts.next())
+        else {
+            continue;
+        };
+        if kept.contains(resource)
+            && !again_all.contains(&(assignment.to_string(), reference.to_string()))
+        {
+            states.insert(key, body);
+        }
+    }
+    st.store
+        .replace_policy_states(sub, &states, &timestamp, &run)?;
+    st.policy_memo
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(
+            memo_key,
+            Memo {
+                context,
+                run,
+                subjects: digests,
+                judged,
+            },
+        );
     Ok(states.len())
 }
 
@@ -900,7 +1155,6 @@ fn state_json(
     outcome: &crate::policy::ResourceOutcome,
     body: Option<&Value>,
     sub: &str,
-    timestamp: &str,
     management_groups: &str,
 ) -> Value {
     let props = &c.body["properties"];
@@ -919,13 +1173,13 @@ fn state_json(
         .find(|w| w[0].eq_ignore_ascii_case("resourceGroups"))
         .map(|w| w[1].to_string())
         .unwrap_or_default();
-    let def = c.library.definition(&policy.definition);
+    let def = c.library().definition(&policy.definition);
     let category = |v: Option<&Value>| {
         v.and_then(|d| d["properties"]["metadata"]["category"].as_str())
             .unwrap_or_default()
             .to_string()
     };
-    let (set_id, set_name, set_category, set_version, set_params) = match &c.set {
+    let (set_id, set_name, set_category, set_version, set_params) = match c.set() {
         Some(s) => (
             s["id"].as_str().unwrap_or_default().to_string(),
             s["name"].as_str().unwrap_or_default().to_string(),
@@ -951,7 +1205,7 @@ fn state_json(
     json!({
         "@odata.id": null,
         "@odata.context": "https://management.azure.com/providers/Microsoft.PolicyInsights/policyStates/$metadata#latest/$entity",
-        "timestamp": timestamp,
+        "timestamp": null,
         "resourceId": outcome.resource_id,
         "policyAssignmentId": c.id(),
         "policyDefinitionId": c.definition_id(&policy.definition),
@@ -971,11 +1225,11 @@ fn state_json(
         "policyDefinitionCategory": "tbd",
         "policySetDefinitionId": set_id,
         "policySetDefinitionName": set_name,
-        "policySetDefinitionOwner": if c.set.is_some() { "tbd" } else { "" },
+        "policySetDefinitionOwner": if c.set().is_some() { "tbd" } else { "" },
         "policySetDefinitionCategory": set_category,
         "policySetDefinitionParameters": set_params,
         "managementGroupIds": management_groups,
-        "policyDefinitionReferenceId": if c.set.is_some() { policy.reference_id.clone() } else { String::new() },
+        "policyDefinitionReferenceId": if c.set().is_some() { policy.reference_id.clone() } else { String::new() },
         "complianceState": compliance,
         "policyEvaluationDetails": details,
         "policyDefinitionGroupNames": policy.groups,
@@ -1185,5 +1439,195 @@ pub async fn route_tenant(
             }
         }
         _ => Err(no_route(req)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cloud::store::Store;
+
+    const SUB: &str = "00000000-0000-0000-0000-0000000000aa";
+
+    fn put(st: &AppState, id: &str, ty: &str, body: Value) {
+        let rg = id.split('/').nth(4).map(str::to_string);
+        st.store
+            .tx(|tx| Store::put_resource(tx, id, SUB, rg.as_deref(), ty, &body))
+            .unwrap();
+    }
+
+    fn delete(st: &AppState, id: &str) {
+        st.store
+            .tx(|tx| Store::delete_resource_tree(tx, id))
+            .unwrap();
+    }
+
+    /// The subscription's states as a client reads them, less the evaluation's timestamp.
+    fn states(st: &AppState) -> Vec<Value> {
+        let mut v = st.store.policy_states(Some(SUB)).unwrap();
+        for s in &mut v {
+            assert!(s["timestamp"].is_string(), "{s}");
+            s["timestamp"] = Value::Null;
+        }
+        v
+    }
+
+    /// Evaluate as the deployments do (reusing the last evaluation), then from nothing; both must store the
+    /// same states. Returns them, and how many (resource, policy) pairs the first judged.
+    fn incremental_equals_full(st: &AppState) -> (Vec<Value>, usize) {
+        evaluate_subscription(st, SUB).unwrap();
+        let judged = st.policy_memo.lock().unwrap()[SUB].judged;
+        let incremental = states(st);
+        st.policy_memo.lock().unwrap().clear();
+        evaluate_subscription(st, SUB).unwrap();
+        let full = states(st);
+        assert_eq!(incremental.len(), full.len());
+        for (i, f) in incremental.iter().zip(&full) {
+            assert_eq!(i, f);
+        }
+        (full, judged)
+    }
+
+    fn resource(id: &str, ty: &str, properties: Value) -> Value {
+        json!({
+            "id": id,
+            "name": id.rsplit('/').next(),
+            "type": ty,
+            "location": "uksouth",
+            "tags": {"owner": "test"},
+            "properties": properties,
+        })
+    }
+
+    #[tokio::test]
+    async fn an_incremental_evaluation_stores_the_states_a_full_one_does() {
+        let server = crate::cloud::Server::start(crate::cloud::Config::default())
+            .await
+            .unwrap();
+        let st = &*server.state;
+        let scope = format!("/subscriptions/{SUB}");
+        let rg = format!("{scope}/resourceGroups/rg-app");
+        let assignment = format!("{scope}/providers/{ASSIGNMENTS}/uk-official");
+        let mut props = json!({
+            "policyDefinitionId": "/providers/Microsoft.Authorization/policySetDefinitions/3937f550-eedd-4639-9c5e-294358be442e",
+        });
+        complete(st, ASSIGNMENTS, &assignment, &mut props).unwrap();
+        put(
+            st,
+            &assignment,
+            ASSIGNMENTS,
+            json!({"id": assignment, "name": "uk-official", "type": ASSIGNMENTS, "properties": props}),
+        );
+        st.store
+            .put_rg(
+                SUB,
+                "rg-app",
+                "Succeeded",
+                &json!({"id": rg, "name": "rg-app", "type": "Microsoft.Resources/resourceGroups", "location": "uksouth"}),
+            )
+            .unwrap();
+        let storage = format!("{rg}/providers/Microsoft.Storage/storageAccounts/stapp");
+        let vault = format!("{rg}/providers/Microsoft.KeyVault/vaults/kv-app");
+        let diagnostics =
+            format!("{vault}/providers/Microsoft.Insights/diagnosticSettings/to-logs");
+        let sql = format!("{rg}/providers/Microsoft.Sql/servers/sql-app");
+        let storage_body = |https: bool| {
+            resource(
+                &storage,
+                "Microsoft.Storage/storageAccounts",
+                json!({"supportsHttpsTrafficOnly": https, "minimumTlsVersion": "TLS1_2", "allowBlobPublicAccess": !https,
+                       "networkAcls": {"defaultAction": if https { "Deny" } else { "Allow" }}}),
+            )
+        };
+        put(
+            st,
+            &storage,
+            "Microsoft.Storage/storageAccounts",
+            storage_body(true),
+        );
+        put(
+            st,
+            &vault,
+            "Microsoft.KeyVault/vaults",
+            resource(
+                &vault,
+                "Microsoft.KeyVault/vaults",
+                json!({"enableSoftDelete": true, "enablePurgeProtection": true, "enableRbacAuthorization": true}),
+            ),
+        );
+        put(
+            st,
+            &diagnostics,
+            "Microsoft.Insights/diagnosticSettings",
+            json!({"id": diagnostics, "name": "to-logs", "type": "Microsoft.Insights/diagnosticSettings",
+                   "properties": {"logs": [{"categoryGroup": "allLogs", "enabled": true}],
+                                  "workspaceId": format!("{rg}/providers/Microsoft.OperationalInsights/workspaces/log")}}),
+        );
+        put(
+            st,
+            &sql,
+            "Microsoft.Sql/servers",
+            resource(
+                &sql,
+                "Microsoft.Sql/servers",
+                json!({"publicNetworkAccess": "Disabled", "minimalTlsVersion": "1.2"}),
+            ),
+        );
+
+        // The first evaluation has nothing to reuse.
+        evaluate_subscription(st, SUB).unwrap();
+        let first = states(st);
+        let everything = st.policy_memo.lock().unwrap()[SUB].judged;
+        assert!(!first.is_empty());
+
+        // Nothing changed: every state kept, only the policies that look beyond a resource judged again.
+        let (same, judged) = incremental_equals_full(st);
+        assert_eq!(same, first);
+        assert!(judged < everything, "{judged} of {everything}");
+
+        // One resource changed: its states change, and the incremental evaluation stores what a full one does.
+        put(
+            st,
+            &storage,
+            "Microsoft.Storage/storageAccounts",
+            storage_body(false),
+        );
+        let (changed, _) = incremental_equals_full(st);
+        let of = |v: &[Value], id: &str| -> Vec<Value> {
+            v.iter()
+                .filter(|s| {
+                    s["resourceId"]
+                        .as_str()
+                        .is_some_and(|r| r.eq_ignore_ascii_case(id))
+                })
+                .cloned()
+                .collect()
+        };
+        assert_ne!(of(&changed, &storage), of(&first, &storage));
+        assert_eq!(of(&changed, &vault), of(&first, &vault));
+
+        // A related resource deleted (the vault's diagnostic setting) and a resource deleted.
+        delete(st, &diagnostics);
+        let (without_logs, _) = incremental_equals_full(st);
+        delete(st, &sql);
+        let (without_sql, _) = incremental_equals_full(st);
+        assert!(of(&without_sql, &sql).is_empty());
+        assert!(!of(&without_logs, &sql).is_empty());
+
+        // An assignment changed (enforcement mode): everything is judged again.
+        props["enforcementMode"] = json!("DoNotEnforce");
+        put(
+            st,
+            &assignment,
+            ASSIGNMENTS,
+            json!({"id": assignment, "name": "uk-official", "type": ASSIGNMENTS, "properties": props}),
+        );
+        evaluate_subscription(st, SUB).unwrap();
+        let after_change = st.policy_memo.lock().unwrap()[SUB].judged;
+        let reassigned = states(st);
+        st.policy_memo.lock().unwrap().clear();
+        evaluate_subscription(st, SUB).unwrap();
+        assert_eq!(after_change, st.policy_memo.lock().unwrap()[SUB].judged);
+        assert_eq!(reassigned, states(st));
     }
 }

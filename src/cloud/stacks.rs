@@ -87,11 +87,8 @@ struct Row {
 fn get_row(st: &AppState, id: &str) -> Result<Option<Row>, ArmError> {
     let row: Option<(String, String)> = st.store.tx(|tx| {
         Ok(tx
-            .query_row(
-                "SELECT body, template FROM deployment_stacks WHERE key = ?1",
-                [id.to_lowercase()],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
+            .prepare_cached("SELECT body, template FROM deployment_stacks WHERE key = ?1")?
+            .query_row([id.to_lowercase()], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?)
     })?;
     row.map(|(b, t)| {
@@ -140,7 +137,8 @@ fn index_resources(
     body: &Value,
 ) -> Result<(), ArmError> {
     let key = stack_id.to_lowercase();
-    tx.execute("DELETE FROM stack_resources WHERE stack = ?1", [&key])?;
+    tx.prepare_cached("DELETE FROM stack_resources WHERE stack = ?1")?
+        .execute([&key])?;
     let mut insert =
         tx.prepare_cached("INSERT OR IGNORE INTO stack_resources (stack, id) VALUES (?1, ?2)")?;
     for id in managed_ids(body) {
@@ -152,8 +150,10 @@ fn index_resources(
 /// Remove a stack's row and its index entries.
 fn remove_row(tx: &rusqlite::Transaction<'_>, stack_id: &str) -> Result<(), ArmError> {
     let key = stack_id.to_lowercase();
-    tx.execute("DELETE FROM stack_resources WHERE stack = ?1", [&key])?;
-    tx.execute("DELETE FROM deployment_stacks WHERE key = ?1", [&key])?;
+    tx.prepare_cached("DELETE FROM stack_resources WHERE stack = ?1")?
+        .execute([&key])?;
+    tx.prepare_cached("DELETE FROM deployment_stacks WHERE key = ?1")?
+        .execute([&key])?;
     Ok(())
 }
 
@@ -163,7 +163,7 @@ fn remove_row(tx: &rusqlite::Transaction<'_>, stack_id: &str) -> Result<(), ArmE
 pub(crate) fn changed_outside(st: &AppState, id: &str, by: &str) -> Result<(), ArmError> {
     st.store.tx(|tx| {
         let rows: Vec<(String, String)> = {
-            let mut q = tx.prepare(
+            let mut q = tx.prepare_cached(
                 "SELECT s.key, s.body FROM stack_resources r JOIN deployment_stacks s ON s.key = r.stack \
                  WHERE r.id = ?1",
             )?;
@@ -177,8 +177,7 @@ pub(crate) fn changed_outside(st: &AppState, id: &str, by: &str) -> Result<(), A
                     .as_str()
                     .is_some_and(|d| d.eq_ignore_ascii_case(by));
             if !own {
-                tx.execute(
-                    "UPDATE deployment_stacks SET out_of_sync = 1 WHERE key = ?1",
+                tx.prepare_cached("UPDATE deployment_stacks SET out_of_sync = 1 WHERE key = ?1")?.execute(
                     [&key],
                 )?;
             }
@@ -190,21 +189,17 @@ pub(crate) fn changed_outside(st: &AppState, id: &str, by: &str) -> Result<(), A
 /// Write a stack's body (its template unchanged).
 fn update_body(st: &AppState, id: &str, body: &Value) -> Result<(), ArmError> {
     st.store.tx(|tx| {
-        tx.execute(
-            "UPDATE deployment_stacks SET body = ?2 WHERE key = ?1",
-            params![id.to_lowercase(), body.to_string()],
-        )?;
+        tx.prepare_cached("UPDATE deployment_stacks SET body = ?2 WHERE key = ?1")?
+            .execute(params![id.to_lowercase(), body.to_string()])?;
         index_resources(tx, id, body)
     })
 }
 
 fn count_at(st: &AppState, scope: &Scope) -> Result<usize, ArmError> {
     st.store.tx(|tx| {
-        let n: i64 = tx.query_row(
-            "SELECT COUNT(*) FROM deployment_stacks WHERE scope = ?1",
-            [scope.key()],
-            |r| r.get(0),
-        )?;
+        let n: i64 = tx
+            .prepare_cached("SELECT COUNT(*) FROM deployment_stacks WHERE scope = ?1")?
+            .query_row([scope.key()], |r| r.get(0))?;
         Ok(usize::try_from(n).unwrap_or(0))
     })
 }
@@ -224,15 +219,13 @@ pub fn forget_resource_group(st: &AppState, sub: &str, rg: &str) -> Result<(), A
     }
     .key();
     st.store.tx(|tx| {
-        tx.execute(
-            "DELETE FROM deny_assignments WHERE stack IN (SELECT key FROM deployment_stacks WHERE scope = ?1)",
+        tx.prepare_cached("DELETE FROM deny_assignments WHERE stack IN (SELECT key FROM deployment_stacks WHERE scope = ?1)")?.execute(
             [&scope],
         )?;
-        tx.execute(
-            "DELETE FROM stack_resources WHERE stack IN (SELECT key FROM deployment_stacks WHERE scope = ?1)",
+        tx.prepare_cached("DELETE FROM stack_resources WHERE stack IN (SELECT key FROM deployment_stacks WHERE scope = ?1)")?.execute(
             [&scope],
         )?;
-        tx.execute("DELETE FROM deployment_stacks WHERE scope = ?1", [&scope])?;
+        tx.prepare_cached("DELETE FROM deployment_stacks WHERE scope = ?1")?.execute( [&scope])?;
         Ok(())
     })
 }
@@ -240,7 +233,7 @@ pub fn forget_resource_group(st: &AppState, sub: &str, rg: &str) -> Result<(), A
 /// Stacks left mid-operation by a stop or crash are marked failed; their deny assignments stay as they were.
 pub fn recover(st: &AppState) -> Result<(), ArmError> {
     let rows: Vec<(String, String)> = st.store.tx(|tx| {
-        let mut q = tx.prepare("SELECT key, body FROM deployment_stacks")?;
+        let mut q = tx.prepare_cached("SELECT key, body FROM deployment_stacks")?;
         let rows = q.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     })?;
@@ -262,16 +255,15 @@ pub fn recover(st: &AppState) -> Result<(), ArmError> {
             update_body(st, &key, &body)?;
             // Its list of managed resources may be inaccurate now.
             st.store.tx(|tx| {
-                tx.execute(
-                    "UPDATE deployment_stacks SET out_of_sync = 1 WHERE key = ?1",
-                    [&key],
-                )?;
+                tx.prepare_cached("UPDATE deployment_stacks SET out_of_sync = 1 WHERE key = ?1")?
+                    .execute([&key])?;
                 Ok(())
             })?;
         }
     }
     st.store.tx(|tx| {
-        tx.execute("UPDATE deny_assignments SET suspended = 0", [])?;
+        tx.prepare_cached("UPDATE deny_assignments SET suspended = 0")?
+            .execute([])?;
         Ok(())
     })
 }
@@ -279,11 +271,8 @@ pub fn recover(st: &AppState) -> Result<(), ArmError> {
 fn is_out_of_sync(st: &AppState, id: &str) -> Result<bool, ArmError> {
     st.store.tx(|tx| {
         Ok(tx
-            .query_row(
-                "SELECT out_of_sync FROM deployment_stacks WHERE key = ?1",
-                [id.to_lowercase()],
-                |r| r.get::<_, i64>(0),
-            )
+            .prepare_cached("SELECT out_of_sync FROM deployment_stacks WHERE key = ?1")?
+            .query_row([id.to_lowercase()], |r| r.get::<_, i64>(0))
             .optional()?
             .is_some_and(|v| v != 0))
     })
@@ -291,10 +280,8 @@ fn is_out_of_sync(st: &AppState, id: &str) -> Result<bool, ArmError> {
 
 fn set_in_sync(st: &AppState, id: &str) -> Result<(), ArmError> {
     st.store.tx(|tx| {
-        tx.execute(
-            "UPDATE deployment_stacks SET out_of_sync = 0 WHERE key = ?1",
-            [id.to_lowercase()],
-        )?;
+        tx.prepare_cached("UPDATE deployment_stacks SET out_of_sync = 0 WHERE key = ?1")?
+            .execute([id.to_lowercase()])?;
         Ok(())
     })
 }
@@ -741,10 +728,8 @@ fn delete(st: &Arc<AppState>, req: &Req, scope: &Scope, name: &str) -> Result<Re
             let _ = update_body(st, &stack_id, &row.body);
         }
         let _ = st.store.tx(|tx| {
-            tx.execute(
-                "UPDATE deny_assignments SET suspended = 0 WHERE stack = ?1",
-                [stack_id.to_lowercase()],
-            )?;
+            tx.prepare_cached("UPDATE deny_assignments SET suspended = 0 WHERE stack = ?1")?
+                .execute([stack_id.to_lowercase()])?;
             Ok(())
         });
         let _ = http::finish_operation(

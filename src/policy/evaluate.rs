@@ -271,6 +271,18 @@ pub fn evaluate_policy(
     assignment: &Assignment,
     subjects: &[Subject],
 ) -> PolicyResult {
+    evaluate_policy_over(library, p, assignment, subjects, subjects)
+}
+
+/// One policy over the subjects `judged`, an `ifNotExists` effect looking for related resources among `all`
+/// (the local cloud judges again only the resources that changed).
+pub fn evaluate_policy_over(
+    library: &Library,
+    p: &Prepared<'_>,
+    assignment: &Assignment,
+    judged: &[Subject],
+    all: &[Subject],
+) -> PolicyResult {
     let mut result = PolicyResult {
         reference_id: p.reference.reference_id.clone(),
         definition: p.definition.name.clone(),
@@ -308,7 +320,7 @@ pub fn evaluate_policy(
         "setDefinitionId": "",
         "definitionReferenceId": p.reference.reference_id,
     });
-    for subject in subjects {
+    for subject in judged {
         if !assignment.covers(&subject.id) {
             continue;
         }
@@ -356,7 +368,7 @@ pub fn evaluate_policy(
                     None
                 }
             }
-            Ok(true) => Some(matched(p, &eval, subject, subjects)),
+            Ok(true) => Some(matched(p, &eval, subject, all)),
         };
         match outcome {
             None => result.not_applicable += 1,

@@ -434,10 +434,10 @@ fn execute(
         }
         if st
             .store
-            .get_deployment(dep_key)
+            .deployment_cancel_requested(dep_key)
             .ok()
             .flatten()
-            .is_some_and(|r| r.cancel)
+            .unwrap_or(false)
         {
             out.canceled = true;
             return out;

@@ -89,10 +89,9 @@ pub async fn route(
                 .unwrap_or_else(|p| p.into_inner())
                 .remove(&secure_key(&id));
             let removed = st.store.tx(|tx| {
-                Ok(tx.execute(
-                    "DELETE FROM stack_whatif_results WHERE key = ?1",
-                    [id.to_lowercase()],
-                )?)
+                Ok(tx
+                    .prepare_cached("DELETE FROM stack_whatif_results WHERE key = ?1")?
+                    .execute([id.to_lowercase()])?)
             })?;
             Ok(http::empty(if removed > 0 {
                 StatusCode::OK
@@ -108,11 +107,8 @@ pub async fn route(
 fn row(st: &AppState, id: &str) -> Result<Option<(Value, Value)>, ArmError> {
     let r: Option<(String, String)> = st.store.tx(|tx| {
         Ok(tx
-            .query_row(
-                "SELECT body, request FROM stack_whatif_results WHERE key = ?1",
-                [id.to_lowercase()],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
+            .prepare_cached("SELECT body, request FROM stack_whatif_results WHERE key = ?1")?
+            .query_row([id.to_lowercase()], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?)
     })?;
     r.map(|(b, q)| Ok((serde_json::from_str(&b)?, serde_json::from_str(&q)?)))
@@ -189,8 +185,7 @@ fn put(st: &Arc<AppState>, req: &Req, scope: &Scope, name: &str) -> Result<Respo
     }
     body["properties"] = p;
     st.store.tx(|tx| {
-        tx.execute(
-            "INSERT OR REPLACE INTO stack_whatif_results (key, scope, name, body, request) VALUES (?1, ?2, ?3, ?4, ?5)",
+        tx.prepare_cached("INSERT OR REPLACE INTO stack_whatif_results (key, scope, name, body, request) VALUES (?1, ?2, ?3, ?4, ?5)")?.execute(
             params![id.to_lowercase(), scope.key(), name.to_lowercase(), body.to_string(), input.to_string()],
         )?;
         Ok(())
@@ -407,10 +402,8 @@ fn run(st: &Arc<AppState>, req: &Req, scope: &Scope, name: &str) -> Result<Respo
         p["deploymentStackLastModified"] = json!(m);
     }
     st.store.tx(|tx| {
-        tx.execute(
-            "UPDATE stack_whatif_results SET body = ?2 WHERE key = ?1",
-            params![id.to_lowercase(), body.to_string()],
-        )?;
+        tx.prepare_cached("UPDATE stack_whatif_results SET body = ?2 WHERE key = ?1")?
+            .execute(params![id.to_lowercase(), body.to_string()])?;
         Ok(())
     })?;
     Ok(json_body(&body))
