@@ -53,9 +53,10 @@ pub struct ArmRequest {
 }
 
 impl ArmRequest {
-    /// Safe to resend after a connection error: the method is idempotent by HTTP's definition.
+    /// Safe to resend after a connection error: the method is idempotent by HTTP's definition, or the POST is
+    /// a what-if (a deployment's or a stack's), which predicts and changes nothing.
     pub fn idempotent(&self) -> bool {
-        !matches!(self.method, Method::Post)
+        !matches!(self.method, Method::Post) || self.url.path().ends_with("/whatIf")
     }
 }
 
@@ -512,6 +513,19 @@ mod tests {
         assert_eq!(body["properties"]["retentionInterval"], "P1D");
         assert_eq!(body["properties"]["denySettings"]["mode"], "denyDelete");
         let r = run_stack_what_if(&endpoint, &scope, "epr-plan").unwrap();
+        // A connection dropped under the POST is retried: a what-if changes nothing. Other POSTs are not.
+        assert!(r.idempotent());
+        let cancel = ArmRequest {
+            method: Method::Post,
+            url: arm_url(
+                &endpoint,
+                "/subscriptions/s/providers/Microsoft.Resources/deployments/d/cancel",
+                "2024-03-01",
+            )
+            .unwrap(),
+            body: None,
+        };
+        assert!(!cancel.idempotent());
         assert_eq!(r.method, Method::Post);
         assert_eq!(
             r.url.as_str(),
