@@ -138,16 +138,33 @@ pub(super) fn open(source: &SourceSpec) -> Result<Blueprint, Error> {
             })?;
             let (boundary, repo) = enclosing_work_tree(&canon);
             let file = dir.join(MANIFEST).display().to_string();
-            let mut bp = open_fs(&desc, &file, &boundary, &canon, None)?;
-            if let Some(repo) = repo {
-                let bp_rel = rel_str(&canon, &boundary);
-                let mut paths = vec![bp_rel.clone()];
-                for root in &bp.manifest.template_roots {
-                    if let Ok(r) = join_inside(&bp_rel, root) {
-                        paths.push(r);
-                    }
+            let bp_rel = rel_str(&canon, &boundary);
+            // The blueprint folder's git status is asked on a thread of its own while the blueprint is read:
+            // libgit2 reads the whole index first, much of the time to open a folder blueprint.
+            let (bp, status) = std::thread::scope(|s| {
+                let status = repo.map(|repo| {
+                    s.spawn(|| {
+                        let head = work_tree_head(&repo);
+                        let dirty = head.is_some() && is_dirty(&repo, &bp_rel);
+                        (repo, head, dirty)
+                    })
+                });
+                let bp = open_fs(&desc, &file, &boundary, &canon, None);
+                let status =
+                    status.map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+                (bp, status)
+            });
+            let mut bp = bp?;
+            if let Some((repo, head, mut dirty)) = status {
+                // Then the template roots (the index is read by now); a blueprint at the work tree's root has
+                // had the whole tree asked already.
+                if !dirty && !bp_rel.is_empty() {
+                    dirty =
+                        bp.manifest.template_roots.iter().any(|root| {
+                            join_inside(&bp_rel, root).is_ok_and(|r| is_dirty(&repo, &r))
+                        });
                 }
-                bp.commit = work_tree_commit(&repo, &paths);
+                bp.commit = head.map(|h| if dirty { format!("{h}-dirty") } else { h });
             }
             Ok(bp)
         }
@@ -191,31 +208,25 @@ pub(super) fn enclosing_work_tree(dir: &Path) -> (PathBuf, Option<git2::Reposito
     }
 }
 
-/// The HEAD commit a folder blueprint was read at, with `-dirty` when the blueprint folder or its template roots
-/// (`paths`, relative to the work tree) have uncommitted changes: the recorded commit must not claim files it
-/// does not hold.
-fn work_tree_commit(repo: &git2::Repository, paths: &[String]) -> Option<String> {
-    let head = repo.head().ok()?.peel_to_commit().ok()?.id().to_string();
-    // One status per path: libgit2 narrows its walk of the work tree (and of HEAD's tree) to a single
-    // pathspec's folder, but with several (the blueprint folder and `../../templates` share no prefix) it walks
-    // the whole work tree and filters afterwards, which was a third of the time to check one trust.
-    let status = |pathspec: Option<&str>| {
-        let mut opts = git2::StatusOptions::new();
-        opts.include_untracked(true).recurse_untracked_dirs(true);
-        if let Some(p) = pathspec {
-            opts.pathspec(p);
-        }
-        repo.statuses(Some(&mut opts))
-            .map(|s| !s.is_empty())
-            .unwrap_or(false)
-    };
-    let dirty = if paths.iter().any(String::is_empty) {
-        // The work tree's root: no pathspec means everything.
-        status(None)
-    } else {
-        paths.iter().any(|p| status(Some(p)))
-    };
-    Some(if dirty { format!("{head}-dirty") } else { head })
+/// The HEAD commit of a folder blueprint's work tree. The recorded commit gets `-dirty` when the blueprint folder
+/// or its template roots have uncommitted changes ([`is_dirty`]): it must not claim files it does not hold.
+fn work_tree_head(repo: &git2::Repository) -> Option<String> {
+    Some(repo.head().ok()?.peel_to_commit().ok()?.id().to_string())
+}
+
+/// Whether `path` (relative to the work tree; empty for the whole tree) has uncommitted changes, untracked
+/// files included. One status per path: libgit2 narrows its walk of the work tree (and of HEAD's tree) to a
+/// single pathspec's folder, but with several (the blueprint folder and `../../templates` share no prefix) it
+/// walks the whole work tree and filters afterwards, which was a third of the time to check one trust.
+fn is_dirty(repo: &git2::Repository, path: &str) -> bool {
+    let mut opts = git2::StatusOptions::new();
+    opts.include_untracked(true).recurse_untracked_dirs(true);
+    if !path.is_empty() {
+        opts.pathspec(path);
+    }
+    repo.statuses(Some(&mut opts))
+        .map(|s| !s.is_empty())
+        .unwrap_or(false)
 }
 
 /// `path` relative to `base`, with `/` separators (empty when they are the same).
