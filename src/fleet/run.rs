@@ -660,8 +660,9 @@ async fn one_at(
     let unchanged = last.is_some();
     // A trust skipped as unchanged deploys nothing, and its guardrails would say what they said before its last
     // apply, which they passed: the same values and rendering, checked by the same trustprint (the same rules;
-    // the blueprint's own settings are in the rendering's blueprint version and commit). So they are not run
-    // again. Azure Policy files given to the run are not in the lock: with them, the trust is checked.
+    // the blueprint's own settings are in the rendering's blueprint version and commit, docs/fleets.md). So
+    // they are not run again. Azure Policy files given to the run are not in the lock: with them, the trust is
+    // checked.
     if !refresh
         && mode != Mode::Drift
         && shared.options.policy.is_empty()
