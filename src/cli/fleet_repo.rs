@@ -339,7 +339,21 @@ pub struct RunArgs {
     /// Ask ARM about every trust, even those unchanged since their last successful apply.
     #[arg(long)]
     pub refresh: bool,
-    /// Where to deploy: local (the embedded local cloud, one for the whole run, or --cloud-url) or azure.
+    #[command(flatten)]
+    pub target: FleetTargetArgs,
+    /// Evaluate an Azure Policy initiative (`uk-nhs`, `ncsc-caf` or a JSON file) over each trust; a trust an
+    /// enforced deny effect would refuse fails, as one with guardrail violations does. Repeatable.
+    #[arg(long, value_name = "INITIATIVE|FILE")]
+    pub policy: Vec<String>,
+}
+
+/// Where a fleet command deploys, or reads policy states from: one target for every trust (each acting as its
+/// fleet.yaml identity on Azure).
+#[derive(Debug, Clone, Args)]
+pub struct FleetTargetArgs {
+    /// The target: local (the embedded local cloud, one for the whole run, or --cloud-url) or azure (each
+    /// trust as its fleet.yaml identity). `fleet report` reads each applied trust's policy states after
+    /// deployment from it.
     #[arg(long, value_enum, value_name = "TARGET")]
     pub target: Option<super::deploy::TargetArg>,
     /// A running local cloud (`trustprint cloud serve`) instead of the embedded one.
@@ -348,10 +362,26 @@ pub struct RunArgs {
     /// A CA certificate (PEM) to trust: the one `cloud serve --tls` wrote, <state>/ca.pem.
     #[arg(long, value_name = "FILE", env = "TRUSTPRINT_CLOUD_CA")]
     pub cloud_ca: Option<PathBuf>,
-    /// Evaluate an Azure Policy initiative (`uk-nhs`, `ncsc-caf` or a JSON file) over each trust; a trust an
-    /// enforced deny effect would refuse fails, as one with guardrail violations does. Repeatable.
-    #[arg(long, value_name = "INITIATIVE|FILE")]
-    pub policy: Vec<String>,
+}
+
+impl FleetTargetArgs {
+    fn options(&self) -> crate::deploy::target::TargetOptions {
+        crate::deploy::target::TargetOptions {
+            kind: self.target.map(super::deploy::TargetArg::kind),
+            cloud_url: self.cloud_url.clone(),
+            cloud_ca: self.cloud_ca.clone(),
+            ..Default::default()
+        }
+    }
+
+    /// Whether a target was named at all.
+    fn given(&self) -> bool {
+        self.target.is_some() || self.cloud_url.is_some()
+    }
+
+    fn is_azure(&self) -> bool {
+        self.target == Some(super::deploy::TargetArg::Azure)
+    }
 }
 
 /// `fleet plan`.
@@ -403,15 +433,7 @@ impl RunArgs {
             refresh: self.refresh,
             resume,
             deploy: crate::deploy::DeployOptions {
-                target: crate::deploy::target::TargetOptions {
-                    kind: self.target.map(|t| match t {
-                        super::deploy::TargetArg::Local => crate::deploy::TargetKind::Local,
-                        super::deploy::TargetArg::Azure => crate::deploy::TargetKind::Azure,
-                    }),
-                    cloud_url: self.cloud_url.clone(),
-                    cloud_ca: self.cloud_ca.clone(),
-                    ..Default::default()
-                },
+                target: self.target.options(),
                 yes,
                 allow_data_loss,
                 ..Default::default()
@@ -446,7 +468,7 @@ pub(super) fn plan(args: &PlanArgs, global: &Global) -> Result<crate::ExitCode, 
 
 pub(super) fn apply(args: &ApplyArgs, global: &Global) -> Result<crate::ExitCode, Error> {
     let fleet = Fleet::open(&args.run.fleet)?;
-    if args.run.target == Some(super::deploy::TargetArg::Azure) && !args.yes {
+    if args.run.target.is_azure() && !args.yes {
         return Err(Error::Usage {
             message: "fleet apply --target azure changes many trusts' estates: give --yes (after reading `fleet plan`)".into(),
         });
@@ -557,16 +579,9 @@ pub struct ReportArgs {
     /// Folder to write index.html into.
     #[arg(long, value_name = "DIR")]
     pub html: PathBuf,
-    /// Also show each applied trust's policy states after deployment, read from this target: local (the
-    /// embedded local cloud, or --cloud-url) or azure (each trust as its fleet.yaml identity).
-    #[arg(long, value_enum, value_name = "TARGET")]
-    pub target: Option<super::deploy::TargetArg>,
-    /// A running local cloud (`trustprint cloud serve`) to read the states from.
-    #[arg(long, value_name = "URL")]
-    pub cloud_url: Option<String>,
-    /// A CA certificate (PEM) to trust: the one `cloud serve --tls` wrote, <state>/ca.pem.
-    #[arg(long, value_name = "FILE", env = "TRUSTPRINT_CLOUD_CA")]
-    pub cloud_ca: Option<PathBuf>,
+    /// With a target, each applied trust's policy states after deployment are shown too, read from it.
+    #[command(flatten)]
+    pub target: FleetTargetArgs,
     /// Start an evaluation scan of each applied trust's subscription and wait for it before reading.
     #[arg(long)]
     pub trigger_evaluation: bool,
@@ -574,14 +589,9 @@ pub struct ReportArgs {
 
 pub(super) fn report(args: &ReportArgs, global: &Global) -> Result<(), Error> {
     let fleet = Fleet::open(&args.fleet)?;
-    let after = if args.target.is_some() || args.cloud_url.is_some() {
+    let after = if args.target.given() {
         Some(crate::fleet::report::AfterOptions {
-            reader: crate::evidence::after::Reader::new(crate::deploy::target::TargetOptions {
-                kind: args.target.map(super::deploy::TargetArg::kind),
-                cloud_url: args.cloud_url.clone(),
-                cloud_ca: args.cloud_ca.clone(),
-                ..Default::default()
-            })?,
+            reader: crate::evidence::after::Reader::new(args.target.options())?,
             trigger: args.trigger_evaluation,
         })
     } else {
@@ -635,7 +645,7 @@ fn target_version(to: &str) -> Result<semver::Version, Error> {
 }
 
 fn refuse_azure_without_yes(run: &RunArgs, yes: bool, command: &str) -> Result<(), Error> {
-    if run.target == Some(super::deploy::TargetArg::Azure) && !yes {
+    if run.target.is_azure() && !yes {
         return Err(Error::Usage {
             message: format!(
                 "fleet {command} --target azure changes many trusts' estates: give --yes (after reading `fleet upgrade --dry-run`)"
@@ -677,15 +687,8 @@ pub struct RolloutArgs {
     /// Trusts worked on at once within a ring.
     #[arg(long, value_name = "N", default_value_t = 4)]
     pub concurrency: usize,
-    /// Where to deploy: local (the embedded local cloud, or --cloud-url) or azure.
-    #[arg(long, value_enum, value_name = "TARGET")]
-    pub target: Option<super::deploy::TargetArg>,
-    /// A running local cloud (`trustprint cloud serve`) instead of the embedded one.
-    #[arg(long, value_name = "URL")]
-    pub cloud_url: Option<String>,
-    /// A CA certificate (PEM) to trust: the one `cloud serve --tls` wrote, <state>/ca.pem.
-    #[arg(long, value_name = "FILE", env = "TRUSTPRINT_CLOUD_CA")]
-    pub cloud_ca: Option<PathBuf>,
+    #[command(flatten)]
+    pub target: FleetTargetArgs,
     /// Apply without asking (required for --target azure).
     #[arg(long)]
     pub yes: bool,
@@ -709,9 +712,7 @@ pub(super) fn rollout(args: &RolloutArgs, global: &Global) -> Result<crate::Exit
         icb: Vec::new(),
         concurrency: args.concurrency,
         refresh: false,
-        target: args.target,
-        cloud_url: args.cloud_url.clone(),
-        cloud_ca: args.cloud_ca.clone(),
+        target: args.target.clone(),
         policy: Vec::new(),
     };
     refuse_azure_without_yes(&run, args.yes, "rollout")?;
