@@ -101,13 +101,14 @@ mod tests {
     fn work_runs_on_several_threads_and_nested_calls_stay_on_their_worker() {
         let items: Vec<u32> = (0..8).collect();
         let seen = std::sync::Mutex::new(std::collections::HashSet::new());
+        let first_two = FirstTwo::default();
         let nested = map_over(
             &items,
             2,
             |_| 0,
             |_| {
+                first_two.meet();
                 seen.lock().unwrap().insert(std::thread::current().id());
-                std::thread::sleep(std::time::Duration::from_millis(5));
                 let me = std::thread::current().id();
                 // Inside a worker, a nested map runs on that same worker.
                 map_over(&[1, 2, 3], 4, |_| 0, |_| std::thread::current().id() == me)
@@ -118,25 +119,48 @@ mod tests {
         assert!(!INSIDE.with(Cell::get), "the caller is unmarked afterwards");
     }
 
+    /// Holds each of the first two items until both have started (for up to 10 s): two workers must each have
+    /// taken one, and neither takes a third before the other has its first. With one worker, the first item
+    /// waits out the 10 s and the test's assertions fail.
+    #[derive(Default)]
+    struct FirstTwo {
+        started: AtomicUsize,
+    }
+
+    impl FirstTwo {
+        /// Returns the position in which this item started.
+        fn meet(&self) -> usize {
+            let n = self.started.fetch_add(1, Ordering::SeqCst);
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while n < 2
+                && self.started.load(Ordering::SeqCst) < 2
+                && std::time::Instant::now() < deadline
+            {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            n
+        }
+    }
+
     #[test]
     fn the_costliest_items_are_taken_first() {
         let items = [1usize, 9, 3, 7];
-        let order = std::sync::Mutex::new(Vec::new());
-        // One worker more than one, so the queue is used; the caller takes items one at a time.
+        let first_two = FirstTwo::default();
+        let started = std::sync::Mutex::new(Vec::new());
         let got = map_over(
             &items,
             2,
             |n| *n,
             |n| {
-                order.lock().unwrap().push(*n);
+                if first_two.meet() < 2 {
+                    started.lock().unwrap().push(*n);
+                }
                 *n
             },
         );
-        assert_eq!(got, items);
-        let order = order.into_inner().unwrap();
-        assert_eq!(order.len(), 4);
-        // Taken in descending cost: whichever worker took them, the first two taken are 9 and 7.
-        let mut first: Vec<usize> = order[..2].to_vec();
+        assert_eq!(got, items, "results in the order of the items");
+        // The two workers' first items are the two costliest, whichever worker took which.
+        let mut first = started.into_inner().unwrap();
         first.sort_unstable();
         assert_eq!(first, vec![7, 9]);
     }
