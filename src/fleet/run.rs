@@ -657,7 +657,6 @@ async fn one_at(
         values,
     };
     let last = unchanged_since_last_apply(fleet, ods, &loaded, &rendered)?;
-    let unchanged = last.is_some();
     // A trust skipped as unchanged deploys nothing, and its guardrails would say what they said before its last
     // apply, which they passed: the same values and rendering, checked by the same trustprint (the same rules;
     // the blueprint's own settings are in the rendering's blueprint version and commit, docs/fleets.md). So
@@ -666,7 +665,9 @@ async fn one_at(
     if !refresh
         && mode != Mode::Drift
         && shared.options.policy.is_empty()
-        && last.is_some_and(|lock| lock.trustprint_version == env!("CARGO_PKG_VERSION"))
+        && last
+            .as_ref()
+            .is_some_and(|lock| lock.trustprint_version == env!("CARGO_PKG_VERSION"))
     {
         return Ok(Outcome::Skipped);
     }
@@ -701,29 +702,30 @@ async fn one_at(
         }
     }
     if mode == Mode::Drift {
-        if !unchanged {
+        // An unchanged trust's lock records its successful apply (and when it started).
+        let Some(crate::deploy::DeploymentRecord::Apply(applied)) =
+            last.as_ref().and_then(|lock| lock.deployment.as_ref())
+        else {
             return Ok(Outcome::NotApplied);
-        }
+        };
         let options = deploy().await?;
         // Trusts deployed through stacks: the requests their deny assignments refused since the last apply.
-        let denied = match last_apply_started(fleet, ods)? {
-            Some(since)
-                if checked
-                    .rendered
-                    .deployments
-                    .iter()
-                    .any(|d| d.stack.is_some()) =>
-            {
-                let conn = crate::deploy::target::connect_with(
-                    &options.target,
-                    &checked.loaded.values,
-                    ods,
-                    &shared.batch.clients,
-                )
-                .await?;
-                super::drift::denied_attempts(&conn, &since).await?
-            }
-            _ => Vec::new(),
+        let denied = if checked
+            .rendered
+            .deployments
+            .iter()
+            .any(|d| d.stack.is_some())
+        {
+            let conn = crate::deploy::target::connect_with(
+                &options.target,
+                &checked.loaded.values,
+                ods,
+                &shared.batch.clients,
+            )
+            .await?;
+            super::drift::denied_attempts(&conn, &applied.started_at).await?
+        } else {
+            Vec::new()
         };
         let plan = plan_of(checked, &options, &shared.batch).await?;
         return Ok(if plan.has_changes() || !denied.is_empty() {
@@ -735,7 +737,7 @@ async fn one_at(
             Outcome::NoChange
         });
     }
-    if !refresh && unchanged {
+    if !refresh && last.is_some() {
         return Ok(Outcome::Skipped);
     }
     if mode == Mode::Plan {
@@ -808,16 +810,6 @@ async fn plan_of(
         .ok_or_else(|| Error::Internal {
             message: "a fleet plan ended without a plan".into(),
         })
-}
-
-/// When the trust's last recorded apply started, if its lock records one.
-fn last_apply_started(fleet: &Fleet, ods: &str) -> Result<Option<String>, Error> {
-    Ok(crate::repo::FleetRepo::new(&fleet.dir)
-        .read_lock(ods)?
-        .and_then(|lock| match lock.deployment {
-            Some(crate::deploy::DeploymentRecord::Apply(r)) => Some(r.started_at),
-            _ => None,
-        }))
 }
 
 /// The trust's lock when its inputs hash as the lock recorded after a successful apply; `None` when they
